@@ -1,0 +1,105 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/xtraefik/xtraefik/images"
+)
+
+// Outputs says where a built image goes. Any combination may be given.
+type Outputs struct {
+	OCILayout string
+	Tarball   string
+	// TarballTag is the name `docker load` gives the image.
+	TarballTag string
+	// TarballPlatform picks the platform of a multi-platform image for the tarball
+	// (docker load takes one); nil means the host's.
+	TarballPlatform *v1.Platform
+	Push            string
+	DigestFile      string
+	// Overwrite replaces an existing layout or tarball.
+	Overwrite bool
+}
+
+// Empty reports whether no output was asked for.
+func (o Outputs) Empty() bool {
+	return o.OCILayout == "" && o.Tarball == "" && o.Push == "" && o.DigestFile == ""
+}
+
+// Published records what Publish wrote.
+type Published struct {
+	Digest     v1.Hash
+	PushDigest string // name@digest when pushed
+}
+
+// Publish writes img to every output. Local outputs are written first and removed
+// again if a later output fails, so a failed run leaves nothing behind; the push
+// comes last, and a registry only gets a tag once every blob is there.
+func Publish(ctx context.Context, img *images.Result, out Outputs, opts images.Options) (*Published, error) {
+	var written []string
+	rollback := func(err error) (*Published, error) {
+		for _, p := range written {
+			os.RemoveAll(p)
+		}
+		return nil, err
+	}
+	if out.DigestFile != "" {
+		if _, err := os.Stat(filepath.Dir(out.DigestFile)); err != nil {
+			return nil, fmt.Errorf("--digest-file %s: %w", out.DigestFile, err)
+		}
+	}
+	if out.OCILayout != "" {
+		if err := images.WriteLayout(ctx, out.OCILayout, img, images.WriteOptions{Overwrite: out.Overwrite}); err != nil {
+			return rollback(fmt.Errorf("oci layout %s: %w", out.OCILayout, err))
+		}
+		written = append(written, out.OCILayout)
+	}
+	if out.Tarball != "" {
+		tag := out.TarballTag
+		if tag == "" {
+			tag = DefaultTag
+		}
+		if err := images.WriteTarball(ctx, out.Tarball, tag, img, out.TarballPlatform, images.WriteOptions{Overwrite: out.Overwrite}); err != nil {
+			return rollback(fmt.Errorf("tarball %s: %w", out.Tarball, err))
+		}
+		written = append(written, out.Tarball)
+	}
+	pub := &Published{Digest: img.Digest}
+	if out.Push != "" {
+		d, err := images.Push(ctx, out.Push, img, opts)
+		if err != nil {
+			return rollback(fmt.Errorf("push %s: %w", out.Push, err))
+		}
+		pub.Digest = d
+		pub.PushDigest = fmt.Sprintf("%s@%s", out.Push, d)
+	}
+	if out.DigestFile != "" {
+		if err := writeFileAtomic(out.DigestFile, []byte(pub.Digest.String()+"\n")); err != nil {
+			return rollback(fmt.Errorf("--digest-file: %w", err))
+		}
+	}
+	return pub, nil
+}
+
+// DefaultTag names a tarball image when no tag is given.
+const DefaultTag = "localhost/xtraefik/traefik:latest"
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".xtraefik-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o644)); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/xtraefik/xtraefik/build"
+	"github.com/xtraefik/xtraefik/recipe"
+	"github.com/xtraefik/xtraefik/traefikcfg"
+	"github.com/xtraefik/xtraefik/verify"
+)
+
+func newLock(env getenv) *cobra.Command {
+	var c commonFlags
+	cmd := &cobra.Command{
+		Use:   "lock",
+		Short: "Resolve the base and every plugin ref, and write <recipe>.lock",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o, err := c.options(env)
+			if err != nil {
+				return err
+			}
+			old := o.Lock
+			o.Lock = nil // lock always resolves afresh
+			res, err := build.Resolve(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			l := res.Lock()
+			path := recipe.LockPath(c.file)
+			if old != nil {
+				diff := recipe.Diff(old, l)
+				if len(diff) == 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s is up to date\n", path)
+				}
+				for _, d := range diff {
+					fmt.Fprintln(cmd.OutOrStdout(), d)
+				}
+			}
+			if err := recipe.WriteLock(path, l); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", path)
+			return nil
+		},
+	}
+	c.register(cmd)
+	return cmd
+}
+
+func newBuild(env getenv) *cobra.Command {
+	var (
+		c          commonFlags
+		out        build.Outputs
+		frozen     bool
+		platform   string
+		valuesFile string
+		vf         verifyFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "build",
+		Short: "Fetch, verify and bake the recipe's plugins onto its Traefik base",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o, err := c.options(env)
+			if err != nil {
+				return err
+			}
+			o.Frozen = frozen
+			if platform != "" {
+				p, err := v1.ParsePlatform(platform)
+				if err != nil {
+					return fmt.Errorf("--tarball-platform %q: %w", platform, err)
+				}
+				out.TarballPlatform = p
+			}
+			res, err := build.Build(cmd.Context(), o, vf.options())
+			if res != nil && len(res.Verify) > 0 {
+				verify.WriteReport(cmd.ErrOrStderr(), res.Verify, "text")
+			}
+			if err != nil {
+				return err
+			}
+			for _, w := range res.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			}
+			pub, err := build.Publish(cmd.Context(), res.Image, out, o.Images)
+			if err != nil {
+				return err
+			}
+			if valuesFile != "" {
+				if err := writeValues(valuesFile, res); err != nil {
+					return err
+				}
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "digest: %s\n", pub.Digest)
+			if pub.PushDigest != "" {
+				fmt.Fprintf(w, "pushed: %s\n", pub.PushDigest)
+			}
+			fmt.Fprintf(w, "Enable the plugins in Traefik (static configuration mode %q):\n", res.Resolution.Recipe.Mode())
+			for _, f := range res.Flags {
+				fmt.Fprintf(w, "  %s\n", f)
+			}
+			return nil
+		},
+	}
+	c.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&out.OCILayout, "oci-layout", "", "write an OCI image layout to this directory")
+	f.StringVar(&out.Tarball, "tarball", "", "write a `docker load`/`podman load` tarball to this file")
+	f.StringVar(&out.TarballTag, "tag", build.DefaultTag, "image name recorded in the tarball")
+	f.StringVar(&platform, "tarball-platform", "", "platform written to the tarball from a multi-platform image (default: the host's)")
+	f.StringVar(&out.Push, "push", "", "push to this registry reference")
+	f.StringVar(&out.DigestFile, "digest-file", "", "write the image (or index) digest to this file")
+	f.BoolVar(&out.Overwrite, "overwrite", false, "replace an existing --oci-layout directory or --tarball file")
+	f.BoolVar(&frozen, "frozen", false, "fail if anything resolves differently from the lock (moved tag, new base digest, changed content)")
+	f.StringVar(&valuesFile, "values-file", "", "write the Traefik flags as a Helm values snippet to this file")
+	vf.register(cmd)
+	return cmd
+}
+
+func writeValues(path string, res *build.Result) error {
+	data, err := traefikcfg.HelmValues(localPluginsOf(res))
+	if err != nil {
+		return fmt.Errorf("--values-file: %w", err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("--values-file: %w", err)
+	}
+	return nil
+}
+
+func localPluginsOf(res *build.Result) []traefikcfg.LocalPlugin {
+	var ps []traefikcfg.LocalPlugin
+	for _, p := range res.Resolution.Plugins {
+		ps = append(ps, traefikcfg.LocalPlugin{Alias: p.Alias, Module: p.Spec.Module})
+	}
+	return ps
+}
+
+type verifyFlags struct {
+	allowUnsafe bool
+	timeout     time.Duration
+}
+
+func (v *verifyFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&v.allowUnsafe, "allow-unsafe", false, "let plugins whose manifest says useUnsafe import unsafe/syscall (same as recipe allowUnsafe)")
+	cmd.Flags().DurationVar(&v.timeout, "verify-timeout", 30*time.Second, "bound on interpreting and exercising one plugin")
+}
+
+func (v *verifyFlags) options() verify.Options {
+	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout}
+}
+
+func newVerify(env getenv) *cobra.Command {
+	var (
+		c      commonFlags
+		vf     verifyFlags
+		dir    string
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Check every plugin the way Traefik will load it (or one working copy with --dir)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("--output %q: use text or json", output)
+			}
+			var rs []verify.Result
+			var err error
+			if dir != "" {
+				rs, err = verify.VerifyDir(cmd.Context(), dir, vf.options())
+			} else {
+				o, oerr := c.options(env)
+				if oerr != nil {
+					return oerr
+				}
+				var res *build.Resolution
+				if res, err = build.Resolve(cmd.Context(), o); err == nil {
+					rs, err = build.Verify(cmd.Context(), res, vf.options())
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if err := verify.WriteReport(cmd.OutOrStdout(), rs, output); err != nil {
+				return err
+			}
+			if failed := build.Failed(rs); len(failed) > 0 {
+				return fmt.Errorf("verification failed for %s", strings.Join(failed, ", "))
+			}
+			return nil
+		},
+	}
+	c.register(cmd)
+	vf.register(cmd)
+	cmd.Flags().StringVar(&dir, "dir", "", "verify a plugin working copy (module name from its go.mod) instead of a recipe")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
+	return cmd
+}

@@ -1,0 +1,246 @@
+// Package fileset is the in-memory description of a plugin tree that travels from
+// the git fetcher to the verifier and the layer writer: paths, normalised modes and
+// lazily opened contents, never host metadata. One type shared by all stages keeps
+// "the files that go into the image" a single, hashable thing.
+package fileset
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Kind is the type of an entry. Only what a git tree can express is representable.
+type Kind int
+
+const (
+	// Regular is a plain file (mode 0644).
+	Regular Kind = iota
+	// Executable is a file with the executable bit (mode 0755).
+	Executable
+	// Symlink is a symbolic link whose target stays inside the tree.
+	Symlink
+)
+
+// File is one entry of a Set. Directories are implied by file paths.
+type File struct {
+	// Path is slash-separated, relative to the set's root, clean, never "..".
+	Path string
+	Kind Kind
+	// Size of the content in bytes (the link target length for symlinks).
+	Size int64
+	// Link is the symlink target, as stored (relative or absolute-inside-root).
+	Link string
+	// Open returns the content. Unused for symlinks.
+	Open func() (io.ReadCloser, error)
+}
+
+// Mode is the normalised permission set the layer and the checkout use.
+func (f File) Mode() fs.FileMode {
+	switch f.Kind {
+	case Executable:
+		return 0o755
+	case Symlink:
+		return fs.ModeSymlink | 0o777
+	default:
+		return 0o644
+	}
+}
+
+// Set is a plugin tree, sorted by Path.
+type Set []File
+
+// ErrUnsafePath marks a path or link that would leave the tree.
+var ErrUnsafePath = errors.New("unsafe path")
+
+// New sorts files, checks every path and symlink stays inside the tree and that no
+// path repeats, and returns the set.
+func New(files []File) (Set, error) {
+	s := append(Set(nil), files...)
+	sort.Slice(s, func(i, j int) bool { return s[i].Path < s[j].Path })
+	for i, f := range s {
+		if err := CheckPath(f.Path); err != nil {
+			return nil, err
+		}
+		if i > 0 && s[i-1].Path == f.Path {
+			return nil, fmt.Errorf("%q appears twice", f.Path)
+		}
+		if f.Kind == Symlink {
+			if err := checkLink(f.Path, f.Link); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s, nil
+}
+
+// CheckPath refuses absolute paths, "..", empty elements and anything not clean.
+func CheckPath(p string) error {
+	if p == "" || strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "." {
+		return fmt.Errorf("%w: %q is not a clean relative path", ErrUnsafePath, p)
+	}
+	for _, el := range strings.Split(p, "/") {
+		if el == ".." {
+			return fmt.Errorf("%w: %q contains ..", ErrUnsafePath, p)
+		}
+	}
+	return nil
+}
+
+// checkLink refuses symlinks whose target resolves outside the tree. An absolute
+// target would resolve against the image root, never inside the plugin.
+func checkLink(p, target string) error {
+	if target == "" || strings.HasPrefix(target, "/") {
+		return fmt.Errorf("%w: symlink %q points to %q, outside the plugin", ErrUnsafePath, p, target)
+	}
+	joined := path.Join(path.Dir(p), target)
+	if joined == ".." || strings.HasPrefix(joined, "../") {
+		return fmt.Errorf("%w: symlink %q points to %q, outside the plugin", ErrUnsafePath, p, target)
+	}
+	return nil
+}
+
+// Hash is the content hash of exactly what goes into the image: for each entry, in
+// path order, its kind, path and the SHA-256 of its content (or link target).
+// It is independent of git objects, so the same files from another commit or
+// another mirror hash alike.
+func (s Set) Hash() (string, error) {
+	h := sha256.New()
+	for _, f := range s {
+		sum, err := f.sum()
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %o %s\n", sum, f.Mode(), f.Path)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func (f File) sum() (string, error) {
+	h := sha256.New()
+	if f.Kind == Symlink {
+		io.WriteString(h, f.Link)
+		return hex.EncodeToString(h.Sum(nil)), nil
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return "", fmt.Errorf("open %s: %w", f.Path, err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", fmt.Errorf("read %s: %w", f.Path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Lookup returns the entry at p.
+func (s Set) Lookup(p string) (File, bool) {
+	i := sort.Search(len(s), func(i int) bool { return s[i].Path >= p })
+	if i < len(s) && s[i].Path == p {
+		return s[i], true
+	}
+	return File{}, false
+}
+
+// WriteDir materialises the set under dir (which must exist), with normalised
+// modes, so that tools reading a real directory (the interpreter) see exactly what
+// the image will hold.
+func (s Set) WriteDir(dir string) error {
+	for _, f := range s {
+		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if f.Kind == Symlink {
+			if err := os.Symlink(f.Link, dst); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := writeFile(dst, f); err != nil {
+			return fmt.Errorf("write %s: %w", f.Path, err)
+		}
+	}
+	return nil
+}
+
+func writeFile(dst string, f File) error {
+	rc, err := f.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, rc); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	// The umask may have narrowed the mode; the checkout must match the image.
+	return os.Chmod(dst, f.Mode().Perm())
+}
+
+// FromDir reads a working copy (a plugin author's directory) into a Set, skipping
+// .git. Modes are normalised to what git would record.
+func FromDir(dir string) (Set, error) {
+	var files []File
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		if d.IsDir() {
+			if d.Name() == ".git" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			files = append(files, File{Path: rel, Kind: Symlink, Link: target, Size: int64(len(target))})
+		case info.Mode().IsRegular():
+			kind := Regular
+			if info.Mode()&0o111 != 0 {
+				kind = Executable
+			}
+			full := p
+			files = append(files, File{Path: rel, Kind: kind, Size: info.Size(),
+				Open: func() (io.ReadCloser, error) { return os.Open(full) }})
+		default:
+			return fmt.Errorf("%s: unsupported file type %s", rel, info.Mode().Type())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	return New(files)
+}

@@ -1,0 +1,210 @@
+package recipe
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// LockVersion is the lock file format version this build writes and reads.
+const LockVersion = 1
+
+// Lock pins everything a recipe resolves to. It is plain data: a diff of two locks
+// is a readable account of what moved.
+type Lock struct {
+	Version int          `yaml:"version"`
+	Base    BaseLock     `yaml:"base"`
+	Plugins []PluginLock `yaml:"plugins"`
+}
+
+// BaseLock pins the base image.
+type BaseLock struct {
+	// Ref is the base reference as written in the recipe.
+	Ref string `yaml:"ref"`
+	// Digest is the digest of what Ref resolved to: the index for a
+	// multi-platform base, else the manifest.
+	Digest    string         `yaml:"digest"`
+	MediaType string         `yaml:"mediaType,omitempty"`
+	Platforms []PlatformLock `yaml:"platforms,omitempty"`
+}
+
+// PlatformLock pins one platform's manifest of the base.
+type PlatformLock struct {
+	Platform string `yaml:"platform"`
+	Digest   string `yaml:"digest"`
+}
+
+// PluginLock pins one plugin.
+type PluginLock struct {
+	Alias  string `yaml:"alias"`
+	Module string `yaml:"module"`
+	Git    string `yaml:"git"`
+	Ref    string `yaml:"ref"`
+	Commit string `yaml:"commit"`
+	// CommitTime is the committer time; the default image timestamp derives from it.
+	CommitTime time.Time `yaml:"commitTime"`
+	// ContentHash covers exactly the files placed in the image (fileset.Set.Hash).
+	ContentHash string `yaml:"contentHash"`
+}
+
+// LockPath is where the lock of the recipe at path lives: beside it, with the
+// extension replaced by .lock (recipe.yaml -> recipe.lock).
+func LockPath(recipePath string) string {
+	ext := filepath.Ext(recipePath)
+	return strings.TrimSuffix(recipePath, ext) + ".lock"
+}
+
+// ReadLock reads a lock file; it returns (nil, nil) when there is none.
+func ReadLock(path string) (*Lock, error) {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read lock: %w", err)
+	}
+	var l Lock
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&l); err != nil {
+		return nil, yamlError(path, err, nil)
+	}
+	if l.Version != LockVersion {
+		return nil, fmt.Errorf("%s: lock version %d is not supported (want %d); run xtraefik lock again", path, l.Version, LockVersion)
+	}
+	return &l, nil
+}
+
+// Marshal renders the lock as written to disk.
+func (l *Lock) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteString("# Written by `xtraefik lock`. Commit it beside the recipe; do not edit.\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(l); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// WriteLock writes the lock atomically: a reader never sees half a lock.
+func WriteLock(path string, l *Lock) error {
+	data, err := l.Marshal()
+	if err != nil {
+		return fmt.Errorf("encode lock: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".lock-*")
+	if err != nil {
+		return fmt.Errorf("write lock: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write lock: %w", err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write lock: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write lock: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write lock: %w", err)
+	}
+	return nil
+}
+
+// Plugin returns the lock entry for alias, if any.
+func (l *Lock) Plugin(alias string) (PluginLock, bool) {
+	if l == nil {
+		return PluginLock{}, false
+	}
+	for _, p := range l.Plugins {
+		if p.Alias == alias {
+			return p, true
+		}
+	}
+	return PluginLock{}, false
+}
+
+// Stale lists how the recipe differs from the lock (a plugin added, removed, or
+// with another module, git URL or ref; another base reference). Empty means the lock
+// applies to the recipe as written.
+func (l *Lock) Stale(r *Recipe) []string {
+	var out []string
+	if l.Base.Ref != r.Base {
+		out = append(out, fmt.Sprintf("base: recipe says %s, lock has %s", r.Base, l.Base.Ref))
+	}
+	for _, alias := range r.Aliases() {
+		p := r.Plugins[alias]
+		pl, ok := l.Plugin(alias)
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("plugin %s: not in the lock", alias))
+		case pl.Module != p.Module:
+			out = append(out, fmt.Sprintf("plugin %s: module %s, lock has %s", alias, p.Module, pl.Module))
+		case pl.Git != p.GitURL():
+			out = append(out, fmt.Sprintf("plugin %s: git %s, lock has %s", alias, p.GitURL(), pl.Git))
+		case pl.Ref != p.Ref:
+			out = append(out, fmt.Sprintf("plugin %s: ref %s, lock has %s", alias, p.Ref, pl.Ref))
+		}
+	}
+	for _, pl := range l.Plugins {
+		if _, ok := r.Plugins[pl.Alias]; !ok {
+			out = append(out, fmt.Sprintf("plugin %s: in the lock but not in the recipe", pl.Alias))
+		}
+	}
+	return out
+}
+
+// Diff lists what differs between an old lock and a new one, one line each, in the
+// form "what: old -> new". Empty means nothing moved.
+func Diff(old, cur *Lock) []string {
+	var out []string
+	if old.Base.Digest != cur.Base.Digest {
+		out = append(out, fmt.Sprintf("base %s: %s -> %s", cur.Base.Ref, old.Base.Digest, cur.Base.Digest))
+	}
+	oldP := map[string]string{}
+	for _, p := range old.Base.Platforms {
+		oldP[p.Platform] = p.Digest
+	}
+	for _, p := range cur.Base.Platforms {
+		if d, ok := oldP[p.Platform]; ok && d != p.Digest {
+			out = append(out, fmt.Sprintf("base %s %s: %s -> %s", cur.Base.Ref, p.Platform, d, p.Digest))
+		} else if !ok {
+			out = append(out, fmt.Sprintf("base %s %s: new platform %s", cur.Base.Ref, p.Platform, p.Digest))
+		}
+		delete(oldP, p.Platform)
+	}
+	for plat := range oldP {
+		out = append(out, fmt.Sprintf("base %s %s: platform gone", cur.Base.Ref, plat))
+	}
+	for _, p := range cur.Plugins {
+		o, ok := old.Plugin(p.Alias)
+		if !ok {
+			out = append(out, fmt.Sprintf("plugin %s: new at %s (%s)", p.Alias, p.Commit, p.Ref))
+			continue
+		}
+		if o.Commit != p.Commit {
+			out = append(out, fmt.Sprintf("plugin %s (%s %s): commit %s -> %s", p.Alias, p.Module, p.Ref, o.Commit, p.Commit))
+		}
+		if o.ContentHash != p.ContentHash {
+			out = append(out, fmt.Sprintf("plugin %s (%s %s): content %s -> %s", p.Alias, p.Module, p.Ref, o.ContentHash, p.ContentHash))
+		}
+	}
+	for _, o := range old.Plugins {
+		if _, ok := cur.Plugin(o.Alias); !ok {
+			out = append(out, fmt.Sprintf("plugin %s: removed", o.Alias))
+		}
+	}
+	return out
+}

@@ -1,0 +1,268 @@
+// Package recipe holds the declarative description of a custom Traefik image and
+// its lock: plain data with YAML tags, parsed strictly so that a misspelt field is
+// an error with file:line, never a silently ignored setting.
+package recipe
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Recipe is the user's description of the image to build.
+type Recipe struct {
+	// Base is the Traefik image: a registry reference (plain or docker://),
+	// oci:<dir>[:<tag>|@<digest>] or docker-archive:<file>.
+	Base string `yaml:"base"`
+	// Platforms narrows a multi-platform base ("linux/amd64"); empty keeps all.
+	Platforms []string `yaml:"platforms,omitempty"`
+	// Plugins by alias: the name used in experimental.localPlugins.<alias>.
+	Plugins map[string]*Plugin `yaml:"plugins"`
+	// AllowUnsafe lets plugins whose manifest says useUnsafe load unsafe/syscall;
+	// the image's Traefik must then run with experimental.localPlugins.<alias>.settings.useUnsafe.
+	AllowUnsafe bool `yaml:"allowUnsafe,omitempty"`
+	// StaticConfig decides how the image tells Traefik to load the plugins.
+	StaticConfig StaticConfig `yaml:"staticConfig,omitempty"`
+	// Mirrors rewrite git URLs and registry hosts, for air-gapped builds.
+	Mirrors Mirrors `yaml:"mirrors,omitempty"`
+	// Labels are added to every platform's image config.
+	Labels map[string]string `yaml:"labels,omitempty"`
+
+	// Path is the file the recipe was read from ("" when parsed from bytes).
+	Path string `yaml:"-"`
+	pos  positions
+}
+
+// Plugin is one plugin to bake into the image.
+type Plugin struct {
+	// Module is the Go module path; the plugin lands in plugins-local/src/<Module>.
+	Module string `yaml:"module"`
+	// Git is the repository URL; default https://<Module>.git.
+	Git string `yaml:"git,omitempty"`
+	// Ref is a tag, a branch or a full commit hash.
+	Ref string `yaml:"ref"`
+	// Config is the middleware configuration used to verify the plugin; default
+	// the manifest's testData.
+	Config map[string]any `yaml:"config,omitempty"`
+	// ExpectStatus is the HTTP status a verification request through the
+	// middleware should get; 0 means "reaches the backend".
+	ExpectStatus int `yaml:"expectStatus,omitempty"`
+}
+
+// StaticConfig modes. See README "Static configuration".
+const (
+	ModeFlags = "flags"
+	ModeFile  = "file"
+	ModeEnv   = "env"
+)
+
+// StaticConfig is how the image enables its plugins in Traefik's static configuration.
+type StaticConfig struct {
+	// Mode is flags (default), file or env.
+	Mode string `yaml:"mode,omitempty"`
+	// Config is the static configuration baked in file mode, merged with
+	// experimental.localPlugins.
+	Config map[string]any `yaml:"config,omitempty"`
+	// Replace allows file mode to overwrite a config file the base already has.
+	Replace bool `yaml:"replace,omitempty"`
+}
+
+// Mirrors are rewrite rules applied to every git URL and base reference.
+type Mirrors struct {
+	Git        []GitMirror      `yaml:"git,omitempty"`
+	Registries []RegistryMirror `yaml:"registries,omitempty"`
+	// Insecure registries may be reached over plain HTTP (loopback always may).
+	Insecure []string `yaml:"insecure,omitempty"`
+}
+
+// GitMirror rewrites URLs starting with InsteadOf to start with URL, as git's
+// url.<URL>.insteadOf does.
+type GitMirror struct {
+	URL       string `yaml:"url"`
+	InsteadOf string `yaml:"insteadOf"`
+}
+
+// RegistryMirror pulls references under Prefix (a registry host, optionally with a
+// repository path) from Location instead, as a registries.conf mirror does.
+type RegistryMirror struct {
+	Prefix   string `yaml:"prefix"`
+	Location string `yaml:"location"`
+}
+
+// Aliases returns the plugin aliases in sorted order: every stage iterates in this
+// order so that output never depends on map order.
+func (r *Recipe) Aliases() []string {
+	out := make([]string, 0, len(r.Plugins))
+	for a := range r.Plugins {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// GitURL is the logical (un-mirrored) repository URL of a plugin.
+func (p *Plugin) GitURL() string {
+	if p.Git != "" {
+		return p.Git
+	}
+	return "https://" + p.Module + ".git"
+}
+
+// Load reads and validates the recipe at path.
+func Load(path string) (*Recipe, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read recipe: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a recipe; name is used in error positions.
+func Parse(name string, data []byte) (*Recipe, error) {
+	if name == "" {
+		name = "recipe"
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlError(name, err, nil)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty recipe", name)
+	}
+	r := &Recipe{Path: name}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(r); err != nil {
+		return nil, yamlError(name, err, knownFields)
+	}
+	r.pos = positions{file: name, root: doc.Content[0]}
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// knownFields lists the fields of each type, for "did you mean" hints.
+var knownFields = map[string][]string{
+	"recipe.Recipe":         {"base", "platforms", "plugins", "allowUnsafe", "staticConfig", "mirrors", "labels"},
+	"recipe.Plugin":         {"module", "git", "ref", "config", "expectStatus"},
+	"recipe.StaticConfig":   {"mode", "config", "replace"},
+	"recipe.Mirrors":        {"git", "registries", "insecure"},
+	"recipe.GitMirror":      {"url", "insteadOf"},
+	"recipe.RegistryMirror": {"prefix", "location"},
+}
+
+var (
+	reUnknown = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\S+)$`)
+	reLine    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+)
+
+// yamlError turns yaml.v3's messages into one "file:line: message" per problem.
+func yamlError(name string, err error, fields map[string][]string) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		msg := err.Error()
+		if m := reLine.FindStringSubmatch(msg); m != nil {
+			return fmt.Errorf("%s:%s: %s", name, m[1], m[2])
+		}
+		return fmt.Errorf("%s: %s", name, strings.TrimPrefix(msg, "yaml: "))
+	}
+	var lines []string
+	for _, e := range te.Errors {
+		if m := reUnknown.FindStringSubmatch(e); m != nil {
+			msg := fmt.Sprintf("%s:%s: unknown field %q", name, m[1], m[2])
+			if s := suggest(m[2], fields[m[3]]); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			lines = append(lines, msg)
+			continue
+		}
+		if m := reLine.FindStringSubmatch(e); m != nil {
+			lines = append(lines, fmt.Sprintf("%s:%s: %s", name, m[1], m[2]))
+			continue
+		}
+		lines = append(lines, name+": "+e)
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// suggest returns the known field closest to s, if it is close enough to be a typo.
+func suggest(s string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := distance(strings.ToLower(s), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// distance is the Levenshtein edit distance.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// positions finds the line of a value in the parsed document, for validation errors.
+type positions struct {
+	file string
+	root *yaml.Node
+}
+
+// at returns "file:line" of the node reached by following the mapping keys in path,
+// or of the deepest node found.
+func (p positions) at(path ...string) string {
+	n := p.root
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	for _, key := range path {
+		if n == nil || n.Kind != yaml.MappingNode {
+			break
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				line = n.Content[i].Line
+				next = n.Content[i+1]
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	if line == 0 {
+		return p.file
+	}
+	return p.file + ":" + strconv.Itoa(line)
+}
+
+// Errorf formats an error located at the recipe field reached by path.
+func (r *Recipe) Errorf(path []string, format string, args ...any) error {
+	return fmt.Errorf("%s: %s", r.pos.at(path...), fmt.Sprintf(format, args...))
+}
