@@ -3,21 +3,23 @@ package build
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/xtraefik/xtraefik/images"
-	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/traefikcfg"
 	"github.com/xtraefik/xtraefik/verify"
 )
 
-// Label keys recorded on every image config.
+// Labels recorded on every platform's config.
 const (
-	LabelPrefix     = "io.xtraefik."
-	LabelArgs       = LabelPrefix + "traefik.args"
-	LabelMode       = LabelPrefix + "static-config.mode"
-	labelPluginBase = LabelPrefix + "plugin."
+	// LabelPluginPrefix starts the per-plugin labels: <prefix><alias>.module,
+	// .commit and .content-hash.
+	LabelPluginPrefix = "io.github.xtraefik.plugin."
+	// LabelMode is the static configuration mode.
+	LabelMode = "io.github.xtraefik.static-config.mode"
+	// LabelFlags are the flags that enable the plugins, space-separated.
+	LabelFlags = "io.github.xtraefik.static-config.flags"
 )
 
 // Result is a built (not yet published) image.
@@ -51,7 +53,7 @@ func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) 
 		return out, err
 	}
 	out.Image = img
-	out.Flags = traefikcfg.Flags(localPlugins(res))
+	out.Flags = traefikcfg.Flags(LocalPlugins(res))
 	out.Warnings = append(out.Warnings, warnings...)
 	return out, nil
 }
@@ -59,7 +61,11 @@ func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) 
 // Verify runs each plugin through the interpreter as Traefik would load it.
 func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.Result, error) {
 	if vo.TraefikVersion == "" {
-		vo.TraefikVersion = res.Base.TraefikVersion()
+		v, err := res.TraefikVersion()
+		if err != nil {
+			return nil, err
+		}
+		vo.TraefikVersion = v
 	}
 	vo.AllowUnsafe = vo.AllowUnsafe || res.Recipe.AllowUnsafe
 	var ps []verify.Plugin
@@ -84,10 +90,12 @@ func Failed(rs []verify.Result) []string {
 	return out
 }
 
-func localPlugins(res *Resolution) []traefikcfg.LocalPlugin {
+// LocalPlugins is the experimental.localPlugins entries the image needs.
+func LocalPlugins(res *Resolution) []traefikcfg.LocalPlugin {
 	var ps []traefikcfg.LocalPlugin
 	for _, p := range res.Plugins {
-		ps = append(ps, traefikcfg.LocalPlugin{Alias: p.Alias, Module: p.Spec.Module})
+		ps = append(ps, traefikcfg.LocalPlugin{Alias: p.Alias, Module: p.Spec.Module,
+			UseUnsafe: res.Recipe.AllowUnsafe && p.Manifest != nil && p.Manifest.UseUnsafe})
 	}
 	return ps
 }
@@ -96,33 +104,36 @@ func localPlugins(res *Resolution) []traefikcfg.LocalPlugin {
 // every platform of the base.
 func Assemble(ctx context.Context, o *Options, res *Resolution) (*images.Result, []string, error) {
 	r := res.Recipe
-	ps := localPlugins(res)
-	mode := traefikcfg.Mode(r.Mode())
-	flags := traefikcfg.Flags(ps)
+	ps := LocalPlugins(res)
+	static := traefikcfg.Static{Mode: traefikcfg.Mode(r.Mode()), Config: r.StaticConfig.Config, Replace: r.StaticConfig.Replace}
 
 	add := images.Addition{
 		Epoch:     res.Epoch(o),
-		Labels:    map[string]string{},
+		Labels:    map[string]string{LabelMode: string(static.Mode), LabelFlags: strings.Join(traefikcfg.Flags(ps), " ")},
 		CreatedBy: "xtraefik: plugins-local " + pluginSummary(res),
 	}
 	for k, v := range r.Labels {
 		add.Labels[k] = v
 	}
-	add.Labels[LabelMode] = string(mode)
-	add.Labels[LabelArgs] = strings.Join(flags, " ")
 	for _, p := range res.Plugins {
 		add.Plugins = append(add.Plugins, images.Plugin{Module: p.Spec.Module, Files: p.Files})
-		add.Labels[labelPluginBase+p.Alias+".module"] = p.Spec.Module
-		add.Labels[labelPluginBase+p.Alias+".commit"] = p.Commit
-		add.Labels[labelPluginBase+p.Alias+".content-hash"] = p.Hash
+		add.Labels[LabelPluginPrefix+p.Alias+".module"] = p.Spec.Module
+		add.Labels[LabelPluginPrefix+p.Alias+".commit"] = p.Commit
+		add.Labels[LabelPluginPrefix+p.Alias+".content-hash"] = p.Hash
 	}
 
-	if err := traefikcfg.CheckBase(mode, r.StaticConfig.Replace, res.Base.ConfigFiles(traefikcfg.ConfigFilePaths())); err != nil {
-		return nil, nil, r.Errorf([]string{"staticConfig", "mode"}, "%v", err)
+	warnings, remove, err := checkBase(ctx, res, static)
+	if err != nil {
+		return nil, nil, r.Errorf([]string{"staticConfig"}, "%v", err)
 	}
-	switch mode {
+	for _, f := range remove {
+		if f != traefikcfg.StaticFilePath {
+			add.Files = append(add.Files, images.ExtraFile{Path: f, Whiteout: true})
+		}
+	}
+	switch static.Mode {
 	case traefikcfg.ModeFile:
-		data, err := traefikcfg.StaticFile(traefikcfg.Static{Mode: mode, Config: r.StaticConfig.Config, Replace: r.StaticConfig.Replace}, ps)
+		data, err := traefikcfg.StaticFile(static, ps)
 		if err != nil {
 			return nil, nil, r.Errorf([]string{"staticConfig", "config"}, "%v", err)
 		}
@@ -135,7 +146,46 @@ func Assemble(ctx context.Context, o *Options, res *Resolution) (*images.Result,
 	if err != nil {
 		return nil, nil, fmt.Errorf("assemble: %w", err)
 	}
-	return img, traefikcfg.Warnings(mode), nil
+	return img, append(warnings, traefikcfg.Warnings(static.Mode)...), nil
+}
+
+// checkBase refuses a static configuration mode the base would silently defeat.
+// Finding a baked config file means reading the base's layers: done for local
+// bases, and for registry bases only in file mode, so that a registry-to-registry
+// build never pulls base layers it does not push.
+//
+// It returns the warnings and, with replace, the config files to remove.
+func checkBase(ctx context.Context, res *Resolution, static traefikcfg.Static) (warnings, remove []string, err error) {
+	for i := range res.Base.Platforms {
+		cf, err := res.Base.ConfigFile(i)
+		if err != nil {
+			return nil, nil, err
+		}
+		tb := traefikcfg.Base{Env: cf.Config.Env, Entrypoint: cf.Config.Entrypoint, Cmd: cf.Config.Cmd}
+		if res.Base.Local() || static.Mode == traefikcfg.ModeFile {
+			paths := traefikcfg.ImageConfigFilePaths(cf.Config.WorkingDir, cf.Config.Env)
+			if tb.ConfigFiles, err = res.Base.FindFiles(ctx, i, paths); err != nil {
+				return nil, nil, err
+			}
+		}
+		w, err := traefikcfg.CheckBaseImage(static, tb)
+		if err != nil {
+			return nil, nil, fmt.Errorf("base %s (%s): %w", res.Recipe.Base, res.Base.Platforms[i].Platform, err)
+		}
+		for _, s := range w {
+			if !slices.Contains(warnings, s) {
+				warnings = append(warnings, s)
+			}
+		}
+		if static.Replace {
+			for _, f := range tb.ConfigFiles {
+				if !slices.Contains(remove, f) {
+					remove = append(remove, f)
+				}
+			}
+		}
+	}
+	return warnings, remove, nil
 }
 
 func pluginSummary(res *Resolution) string {
@@ -143,18 +193,5 @@ func pluginSummary(res *Resolution) string {
 	for _, p := range res.Plugins {
 		parts = append(parts, fmt.Sprintf("%s=%s@%s", p.Alias, p.Spec.Module, p.Commit))
 	}
-	sort.Strings(parts)
 	return strings.Join(parts, " ")
 }
-
-// SortedLabels is handy for printing.
-func SortedLabels(m map[string]string) []string {
-	var out []string
-	for k, v := range m {
-		out = append(out, k+"="+v)
-	}
-	sort.Strings(out)
-	return out
-}
-
-var _ = recipe.ModeFile

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/xtraefik/xtraefik/images"
@@ -16,8 +17,9 @@ import (
 type Outputs struct {
 	OCILayout string
 	Tarball   string
-	// TarballTag is the name `docker load` gives the image.
-	TarballTag string
+	// Tag names the image: `docker load` gives a tarball image this name, and the
+	// OCI layout records its tag part (org.opencontainers.image.ref.name).
+	Tag string
 	// TarballPlatform picks the platform of a multi-platform image for the tarball
 	// (docker load takes one); nil means the host's.
 	TarballPlatform *v1.Platform
@@ -54,18 +56,22 @@ func Publish(ctx context.Context, img *images.Result, out Outputs, opts images.O
 			return nil, fmt.Errorf("--digest-file %s: %w", out.DigestFile, err)
 		}
 	}
+	tag := out.Tag
+	if tag == "" {
+		tag = DefaultTag
+	}
+	t, err := name.NewTag(tag)
+	if err != nil {
+		return nil, fmt.Errorf("--tag %q: %w", tag, err)
+	}
 	if out.OCILayout != "" {
-		if err := images.WriteLayout(ctx, out.OCILayout, img, images.WriteOptions{Overwrite: out.Overwrite}); err != nil {
+		if err := images.WriteLayout(ctx, out.OCILayout, img, images.LayoutOptions{Tag: t.TagStr(), Overwrite: out.Overwrite}); err != nil {
 			return rollback(fmt.Errorf("oci layout %s: %w", out.OCILayout, err))
 		}
 		written = append(written, out.OCILayout)
 	}
 	if out.Tarball != "" {
-		tag := out.TarballTag
-		if tag == "" {
-			tag = DefaultTag
-		}
-		if err := images.WriteTarball(ctx, out.Tarball, tag, img, out.TarballPlatform, images.WriteOptions{Overwrite: out.Overwrite}); err != nil {
+		if err := images.WriteTarball(ctx, out.Tarball, img, images.TarballOptions{Tag: tag, Platform: out.TarballPlatform, Overwrite: out.Overwrite}); err != nil {
 			return rollback(fmt.Errorf("tarball %s: %w", out.Tarball, err))
 		}
 		written = append(written, out.Tarball)

@@ -18,6 +18,7 @@ import (
 	"github.com/xtraefik/xtraefik/manifest"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/source"
+	"github.com/xtraefik/xtraefik/verify"
 )
 
 // Options configures resolution and assembly.
@@ -127,13 +128,17 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 	}
 	res.Base = base
 	o.logf("base %s -> %s (%d platform(s))", r.Base, base.Digest, len(base.Platforms))
+	version, err := res.TraefikVersion()
+	if err != nil {
+		return nil, err
+	}
 
 	fetcher, err := source.New(source.Options{CacheDir: o.CacheDir, Auth: o.GitAuth})
 	if err != nil {
 		return nil, fmt.Errorf("git cache: %w", err)
 	}
 	for _, alias := range r.Aliases() {
-		p, err := resolvePlugin(ctx, o, fetcher, alias)
+		p, err := resolvePlugin(ctx, o, fetcher, alias, version)
 		if err != nil {
 			return nil, err
 		}
@@ -171,7 +176,7 @@ func resolveBase(ctx context.Context, o *Options) (*images.Base, error) {
 	return base, nil
 }
 
-func resolvePlugin(ctx context.Context, o *Options, f *source.Fetcher, alias string) (*Plugin, error) {
+func resolvePlugin(ctx context.Context, o *Options, f *source.Fetcher, alias, traefikVersion string) (*Plugin, error) {
 	spec := o.Recipe.Plugins[alias]
 	url := recipe.RewriteGit(o.GitMirrors, spec.GitURL())
 	where := fmt.Sprintf("plugin %s (%s)", alias, spec.Module)
@@ -211,9 +216,21 @@ func resolvePlugin(ctx context.Context, o *Options, f *source.Fetcher, alias str
 	if err != nil {
 		return nil, fmt.Errorf("%s at %s: %w", where, p.Commit, err)
 	}
-	if err := m.Check(spec.Module); err != nil {
+	if err := m.CheckFor(spec.Module, traefikVersion); err != nil {
 		return nil, fmt.Errorf("%s at %s: Traefik would refuse its manifest: %w", where, p.Commit, err)
 	}
 	p.Manifest = m
 	return p, nil
+}
+
+// TraefikVersion is the base's Traefik version from its labels ("" unknown).
+func (r *Resolution) TraefikVersion() (string, error) {
+	if len(r.Base.Platforms) == 0 {
+		return "", nil
+	}
+	cf, err := r.Base.ConfigFile(0)
+	if err != nil {
+		return "", err
+	}
+	return verify.TraefikVersionFromLabels(cf.Config.Labels), nil
 }

@@ -165,3 +165,11 @@ func TestReadLockErrors(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestParseEnvModeAlias(t *testing.T) {
+	in := "base: x\nplugins:\n  my_demo: {module: example.com/m, ref: v1}\nstaticConfig:\n  mode: env\n"
+	_, err := Parse("recipe.yaml", []byte(in))
+	if err == nil || !strings.Contains(err.Error(), `recipe.yaml:4: plugin alias "my_demo" cannot be set in "env" mode`) {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/xtraefik/xtraefik/manifest"
+	"github.com/xtraefik/xtraefik/traefikcfg"
 )
 
 // reAlias keeps aliases usable both as a flag path element
@@ -58,12 +59,16 @@ func (r *Recipe) validate() error {
 		if len(r.StaticConfig.Config) > 0 {
 			return r.Errorf([]string{"staticConfig", "config"}, "staticConfig.config is only baked in mode %q; in mode %q Traefik would never read it", ModeFile, r.mode())
 		}
-		if r.StaticConfig.Replace {
-			return r.Errorf([]string{"staticConfig", "replace"}, "staticConfig.replace only applies to mode %q", ModeFile)
-		}
 	case ModeFile:
 	default:
 		return r.Errorf([]string{"staticConfig", "mode"}, "staticConfig.mode %q: use %q, %q or %q", r.StaticConfig.Mode, ModeFlags, ModeFile, ModeEnv)
+	}
+	var ps []traefikcfg.LocalPlugin
+	for _, alias := range r.Aliases() {
+		ps = append(ps, traefikcfg.LocalPlugin{Alias: alias, Module: r.Plugins[alias].Module})
+	}
+	if err := traefikcfg.Validate(traefikcfg.Static{Mode: traefikcfg.Mode(r.mode()), Config: r.StaticConfig.Config, Replace: r.StaticConfig.Replace}, ps); err != nil {
+		return r.Errorf([]string{"staticConfig"}, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	for i, m := range r.Mirrors.Git {
 		if m.URL == "" || m.InsteadOf == "" {

@@ -115,7 +115,7 @@ func newBuild(env getenv) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&out.OCILayout, "oci-layout", "", "write an OCI image layout to this directory")
 	f.StringVar(&out.Tarball, "tarball", "", "write a `docker load`/`podman load` tarball to this file")
-	f.StringVar(&out.TarballTag, "tag", build.DefaultTag, "image name recorded in the tarball")
+	f.StringVar(&out.Tag, "tag", build.DefaultTag, "image name recorded in the tarball (and its tag in the OCI layout)")
 	f.StringVar(&platform, "tarball-platform", "", "platform written to the tarball from a multi-platform image (default: the host's)")
 	f.StringVar(&out.Push, "push", "", "push to this registry reference")
 	f.StringVar(&out.DigestFile, "digest-file", "", "write the image (or index) digest to this file")

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/recipe"
+	"github.com/xtraefik/xtraefik/verify"
+)
+
+func TestMain(m *testing.M) {
+	verify.MaybeRunWorker()
+	os.Exit(m.Run())
+}
+
+const (
+	demoModule  = "github.com/traefik/plugindemo"
+	demoVersion = "v0.2.2"
+	demoGit     = "https://github.com/traefik/plugindemo.git"
+	pluginPath  = "plugins-local/src/github.com/traefik/plugindemo"
+)
+
+// world is one end-to-end fixture: a real Distribution registry holding a
+// three-platform Traefik-like base under the name the bundled example uses, a
+// real git daemon serving plugindemo built from its module, and mirrors that
+// send the example recipe's public sources to them.
+type world struct {
+	t        *testing.T
+	dir      string
+	registry string
+	gitRoot  string
+	gitURL   string
+	plugin   *testenv.Plugin
+	base     v1.Hash
+	env      map[string]string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{t: t, dir: t.TempDir(), gitRoot: t.TempDir(), env: map[string]string{}}
+	w.registry = testenv.Registry(t, testenv.RegistryOptions{})
+	w.base = testenv.PushBase(t, w.registry+"/library/traefik:v3.6", testenv.BaseOptions{
+		OCI: true, Attestations: true,
+		Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}, {OS: "linux", Architecture: "arm", Variant: "v7"}},
+	})
+	w.plugin = testenv.PluginRepo(t, w.gitRoot, demoModule, demoVersion)
+	w.gitURL = testenv.GitDaemon(t, w.gitRoot)
+	w.env["XTRAEFIK_GIT_MIRRORS"] = demoGit + "=" + w.gitURL + w.plugin.Path
+	w.env["XTRAEFIK_REGISTRY_MIRRORS"] = "docker.io=" + w.registry
+	w.env["HOME"] = w.dir
+	return w
+}
+
+// exampleRecipe copies the bundled example into the world, so its lock lands there.
+func (w *world) exampleRecipe() string {
+	w.t.Helper()
+	data, err := os.ReadFile("../../examples/plugindemo/recipe.yaml")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return w.writeRecipe("example.yaml", string(data))
+}
+
+func (w *world) writeRecipe(file, content string) string {
+	w.t.Helper()
+	p := filepath.Join(w.dir, file)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		w.t.Fatal(err)
+	}
+	return p
+}
+
+// run executes the CLI in-process, as main does, with the world's environment.
+func (w *world) run(args ...string) (stdout, stderr string, err error) {
+	w.t.Helper()
+	var out, errb bytes.Buffer
+	root := newRoot(func(k string) string { return w.env[k] })
+	root.SetArgs(append(args, "--cache-dir", filepath.Join(w.dir, "cache")))
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	err = root.ExecuteContext(context.Background())
+	return out.String(), errb.String(), err
+}
+
+func (w *world) mustRun(args ...string) string {
+	w.t.Helper()
+	out, errOut, err := w.run(args...)
+	if err != nil {
+		w.t.Fatalf("xtraefik %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+func tool(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("XTRAEFIK_E2E") != "" {
+			t.Fatalf("%s is required: %v", name, err)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func digestLine(t *testing.T, out string) string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if d, ok := strings.CutPrefix(l, "digest: "); ok {
+			return d
+		}
+	}
+	t.Fatalf("no digest in output:\n%s", out)
+	return ""
+}
+
+// TestExampleRecipeEndToEnd runs the bundled example recipe, unchanged, through
+// mirrors: lock, then build to all three outputs, then checks every output with
+// skopeo, crane and umoci, and that a rebuild from the lock gives the same digest.
+func TestExampleRecipeEndToEnd(t *testing.T) {
+	w := newWorld(t)
+	rp := w.exampleRecipe()
+
+	w.mustRun("lock", "-f", rp)
+	lock, err := recipe.ReadLock(recipe.LockPath(rp))
+	if err != nil || lock == nil {
+		t.Fatalf("lock: %v %v", lock, err)
+	}
+	if lock.Base.Digest != w.base.String() || lock.Base.Ref != "docker.io/library/traefik:v3.6" {
+		t.Errorf("lock base = %+v, want digest %s under the logical name", lock.Base, w.base)
+	}
+	if len(lock.Base.Platforms) != 3 {
+		t.Errorf("lock platforms = %+v", lock.Base.Platforms)
+	}
+	if len(lock.Plugins) != 1 || lock.Plugins[0].Commit != w.plugin.ReleaseCommit || lock.Plugins[0].Git != demoGit {
+		t.Errorf("lock plugins = %+v, want commit %s and the logical git URL", lock.Plugins, w.plugin.ReleaseCommit)
+	}
+
+	layoutDir := filepath.Join(w.dir, "layout")
+	tarPath := filepath.Join(w.dir, "image.tar")
+	digestFile := filepath.Join(w.dir, "digest")
+	pushRef := w.registry + "/out/traefik:demo"
+	out := w.mustRun("build", "-f", rp, "--oci-layout", layoutDir, "--tarball", tarPath, "--tag", "example.test/traefik:demo",
+		"--push", pushRef, "--digest-file", digestFile, "--tarball-platform", "linux/amd64")
+	digest := digestLine(t, out)
+	if !strings.Contains(out, "--experimental.localPlugins.demo.moduleName="+demoModule) {
+		t.Errorf("build did not print the flag that enables the plugin:\n%s", out)
+	}
+	if got, _ := os.ReadFile(digestFile); strings.TrimSpace(string(got)) != digest {
+		t.Errorf("digest file = %q, want %s", got, digest)
+	}
+
+	// The registry output: an index with the three platforms plus the kept
+	// attestations, valid for crane and skopeo.
+	tool(t, "crane", "validate", "--insecure", "--remote", pushRef)
+	raw := tool(t, "skopeo", "inspect", "--tls-verify=false", "--raw", "docker://"+pushRef)
+	var idx v1.IndexManifest
+	if err := json.Unmarshal([]byte(raw), &idx); err != nil {
+		t.Fatal(err)
+	}
+	var platforms []string
+	for _, m := range idx.Manifests {
+		if m.Platform != nil && m.Platform.OS != "unknown" {
+			platforms = append(platforms, m.Platform.String())
+		}
+	}
+	if strings.Join(platforms, " ") != "linux/amd64 linux/arm64 linux/arm/v7" {
+		t.Errorf("pushed index platforms = %v", platforms)
+	}
+	if idx.Annotations["org.opencontainers.image.base.digest"] != w.base.String() {
+		t.Errorf("index annotations = %v", idx.Annotations)
+	}
+	cfg := tool(t, "skopeo", "inspect", "--tls-verify=false", "--override-arch", "arm64", "docker://"+pushRef)
+	for _, want := range []string{`"io.github.xtraefik.plugin.demo.commit": "` + w.plugin.ReleaseCommit, `"io.github.xtraefik.plugin.demo.module": "` + demoModule} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("skopeo inspect lacks %s:\n%s", want, cfg)
+		}
+	}
+
+	// The tarball: one platform, docker-load-able.
+	tool(t, "crane", "validate", "--tarball", tarPath)
+	tool(t, "skopeo", "inspect", "docker-archive:"+tarPath)
+
+	// The layout: skopeo reads it, umoci unpacks it, and the plugin is where
+	// Traefik looks, without .git.
+	tool(t, "skopeo", "inspect", "--raw", "oci:"+layoutDir)
+	// umoci 0.4 cannot choose among the platforms of an index: let skopeo take
+	// one platform out of our layout, then unpack that.
+	for _, arch := range []string{"amd64", "arm64"} {
+		single := filepath.Join(t.TempDir(), "single")
+		tool(t, "skopeo", "copy", "--override-arch", arch, "oci:"+layoutDir+":demo", "oci:"+single+":"+arch)
+		assertUnpacked(t, single, arch, "/")
+	}
+
+	// Same recipe + lock, another output: the same digest.
+	again := digestLine(t, w.mustRun("build", "-f", rp, "--oci-layout", filepath.Join(w.dir, "layout2")))
+	if again != digest {
+		t.Errorf("rebuild digest %s, first build %s", again, digest)
+	}
+	// The pushed manifest is the one reported.
+	ref, _ := name.ParseReference(pushRef)
+	desc, err := remote.Head(ref, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	if err != nil || desc.Digest.String() != digest {
+		t.Errorf("registry has %v (%v), build reported %s", desc, err, digest)
+	}
+}
+
+// assertUnpacked unpacks layout:tag with umoci and checks the plugin tree.
+func assertUnpacked(t *testing.T, layoutDir, tag, workdir string) {
+	t.Helper()
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	tool(t, "umoci", "unpack", "--rootless", "--image", layoutDir+":"+tag, bundle)
+	root := filepath.Join(bundle, "rootfs", workdir, pluginPath)
+	for _, f := range []string{".traefik.yml", "demo.go", "go.mod"} {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Errorf("unpacked image lacks %s: %v", f, err)
+		}
+	}
+	filepath.Walk(filepath.Join(bundle, "rootfs"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Name() == ".git" {
+			t.Errorf("unpacked image holds %s", p)
+		}
+		return nil
+	})
+}

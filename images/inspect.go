@@ -1,0 +1,65 @@
+package images
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+)
+
+// ConfigFile returns the config of the base's i-th platform image.
+func (b *Base) ConfigFile(i int) (*v1.ConfigFile, error) {
+	if i < 0 || i >= len(b.images) {
+		return nil, fmt.Errorf("base %s has no platform #%d", b.describe(), i)
+	}
+	cf, err := b.images[i].ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("config of %s for %s: %w", b.describe(), b.Platforms[i].Platform, err)
+	}
+	return cf, nil
+}
+
+// Local reports whether the base's layers are on this machine (OCI layout or
+// docker archive), so reading them costs no download.
+func (b *Base) Local() bool { return b.Ref.Transport != TransportDocker && b.Ref.Transport != "" }
+
+// FindFiles reports which of paths (absolute, cleaned) exist in the flattened
+// filesystem of the base's i-th platform image. It reads every layer, so callers
+// use it where that is cheap or necessary.
+func (b *Base) FindFiles(ctx context.Context, i int, paths []string) ([]string, error) {
+	if i < 0 || i >= len(b.images) {
+		return nil, fmt.Errorf("base %s has no platform #%d", b.describe(), i)
+	}
+	want := map[string]bool{}
+	for _, p := range paths {
+		want[strings.TrimPrefix(path.Clean(p), "/")] = true
+	}
+	rc := mutate.Extract(b.images[i])
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	var found []string
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read filesystem of %s: %w", b.describe(), err)
+		}
+		if p := strings.TrimPrefix(path.Clean(h.Name), "/"); want[p] {
+			found = append(found, "/"+p)
+		}
+	}
+	sort.Strings(found)
+	return found, nil
+}

@@ -1,0 +1,260 @@
+package images
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/xtraefik/xtraefik/fileset"
+)
+
+// Plugin is one plugin tree; it lands at <WorkingDir>/plugins-local/src/<Module>/,
+// where Traefik looks for local plugins (pkg/plugins, v2.11 and v3.x).
+type Plugin struct {
+	Module string
+	Files  fileset.Set
+}
+
+// ExtraFile is a file added to the plugin layer at an absolute path, such as a
+// static configuration at /etc/traefik/traefik.yml. Its parent directories get
+// no entries unless they are under plugins-local: those that exist belong to
+// the base, and unpackers create missing ones.
+type ExtraFile struct {
+	Path string
+	// Mode holds permission bits only; 0 means 0644.
+	Mode    fs.FileMode
+	Content []byte
+	// Whiteout removes Path from the base instead (an OCI ".wh." entry), e.g. a
+	// Traefik configuration file the recipe replaces.
+	Whiteout bool
+}
+
+// layerEntry is one tar entry; name is slash-separated, without leading or
+// trailing slash.
+type layerEntry struct {
+	name  string
+	dir   bool
+	file  fileset.File // plugin files
+	extra *ExtraFile   // extra files
+	owner string       // what put it there, for conflict errors
+}
+
+func (e layerEntry) isFile() bool { return !e.dir }
+
+// pluginLayer renders the plugin layer for one WORKDIR. It holds no content,
+// only how to produce it: every read regenerates the gzip stream from the
+// filesets, so no layer is ever buffered whole.
+type pluginLayer struct {
+	entries []layerEntry
+	epoch   time.Time
+}
+
+// newPluginLayer builds the layer for plugins placed under workdir. Directory
+// entries start at <workdir>/plugins-local: the WORKDIR and its parents belong
+// to the base, and an entry for them would override its owner and mode.
+func newPluginLayer(workdir string, plugins []Plugin, extra []ExtraFile, epoch time.Time) (v1.Layer, error) {
+	entries, err := layerEntries(workdir, plugins, extra)
+	if err != nil {
+		return nil, err
+	}
+	l := &pluginLayer{entries: entries, epoch: epoch}
+	layer, err := tarball.LayerFromOpener(l.open, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, fmt.Errorf("plugin layer for WORKDIR %s: %w", workdir, err)
+	}
+	return layer, nil
+}
+
+// pluginsRoot is the tar path of <workdir>/plugins-local.
+func pluginsRoot(workdir string) string {
+	return strings.TrimPrefix(path.Join("/", workdir, "plugins-local"), "/")
+}
+
+func layerEntries(workdir string, plugins []Plugin, extra []ExtraFile) ([]layerEntry, error) {
+	root := pluginsRoot(workdir)
+	byName := map[string]layerEntry{}
+	add := func(e layerEntry) error {
+		if prev, ok := byName[e.name]; ok {
+			if prev.dir && e.dir {
+				return nil
+			}
+			return fmt.Errorf("/%s is given twice: by %s and by %s", e.name, prev.owner, e.owner)
+		}
+		byName[e.name] = e
+		return nil
+	}
+	// addDirs adds p and its parents, stopping at root: nothing above
+	// plugins-local gets an entry.
+	addDirs := func(p, owner string) error {
+		for ; p == root || strings.HasPrefix(p, root+"/"); p = path.Dir(p) {
+			if err := add(layerEntry{name: p, dir: true, owner: owner}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(plugins) > 0 {
+		if err := addDirs(root+"/src", "the plugin tree"); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range plugins {
+		if err := fileset.CheckPath(p.Module); err != nil {
+			return nil, fmt.Errorf("plugin module name %q: %w", p.Module, err)
+		}
+		owner := "plugin " + p.Module
+		modRoot := root + "/src/" + p.Module
+		if _, ok := byName[modRoot]; ok {
+			return nil, fmt.Errorf("plugin %s is given twice", p.Module)
+		}
+		if err := addDirs(modRoot, owner); err != nil {
+			return nil, err
+		}
+		for _, f := range p.Files {
+			if err := fileset.CheckPath(f.Path); err != nil {
+				return nil, fmt.Errorf("plugin %s: %w", p.Module, err)
+			}
+			if f.Kind != fileset.Symlink && f.Open == nil {
+				return nil, fmt.Errorf("plugin %s: %s has no content", p.Module, f.Path)
+			}
+			name := modRoot + "/" + f.Path
+			if err := addDirs(path.Dir(name), owner); err != nil {
+				return nil, err
+			}
+			if err := add(layerEntry{name: name, file: f, owner: owner}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range extra {
+		x := &extra[i]
+		if !path.IsAbs(x.Path) || path.Clean(x.Path) != x.Path || x.Path == "/" {
+			return nil, fmt.Errorf("extra file %q: want a clean absolute file path", x.Path)
+		}
+		if x.Mode&^fs.ModePerm != 0 {
+			return nil, fmt.Errorf("extra file %s: mode %v is not a permission set", x.Path, x.Mode)
+		}
+		name := strings.TrimPrefix(x.Path, "/")
+		owner := "extra file " + x.Path
+		if x.Whiteout {
+			name = path.Join(path.Dir(name), ".wh."+path.Base(name))
+			owner = "removal of " + x.Path
+		}
+		if err := addDirs(path.Dir(name), owner); err != nil {
+			return nil, err
+		}
+		if err := add(layerEntry{name: name, extra: x, owner: owner}); err != nil {
+			return nil, err
+		}
+	}
+	entries := make([]layerEntry, 0, len(byName))
+	for _, e := range byName {
+		entries = append(entries, e)
+	}
+	// A parent sorts before its children because it is their prefix.
+	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	// A file where another entry needs a directory would make a broken layer.
+	for _, e := range entries {
+		for p := path.Dir(e.name); p != "."; p = path.Dir(p) {
+			if parent, ok := byName[p]; ok && parent.isFile() {
+				return nil, fmt.Errorf("/%s (%s) is a file but %s needs it to be a directory", p, parent.owner, e.owner)
+			}
+		}
+	}
+	return entries, nil
+}
+
+// open streams the gzip-compressed tar. Closing the reader early stops the
+// writer goroutine: its next write fails with io.ErrClosedPipe.
+func (l *pluginLayer) open() (io.ReadCloser, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(l.writeTo(pw)) }()
+	return pr, nil
+}
+
+func (l *pluginLayer) writeTo(w io.Writer) error {
+	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	// A fixed gzip header: no name, no mtime, OS "unknown" — nothing of the host.
+	zw.Header = gzip.Header{OS: 255}
+	tw := tar.NewWriter(zw)
+	for _, e := range l.entries {
+		if err := l.writeEntry(tw, e); err != nil {
+			return fmt.Errorf("plugin layer: /%s: %w", e.name, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+func (l *pluginLayer) writeEntry(tw *tar.Writer, e layerEntry) error {
+	hdr := &tar.Header{Name: e.name, ModTime: l.epoch}
+	var content func() (io.ReadCloser, error)
+	switch {
+	case e.dir:
+		hdr.Typeflag, hdr.Name, hdr.Mode = tar.TypeDir, e.name+"/", 0o755
+	case e.extra != nil:
+		mode := e.extra.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		data := e.extra.Content
+		if e.extra.Whiteout {
+			data = nil
+		}
+		hdr.Typeflag, hdr.Mode, hdr.Size = tar.TypeReg, int64(mode), int64(len(data))
+		content = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+	case e.file.Kind == fileset.Symlink:
+		hdr.Typeflag, hdr.Mode, hdr.Linkname = tar.TypeSymlink, int64(e.file.Mode().Perm()), e.file.Link
+	default:
+		hdr.Typeflag, hdr.Mode, hdr.Size = tar.TypeReg, int64(e.file.Mode().Perm()), e.file.Size
+		content = e.file.Open
+	}
+	if err := writeHeader(tw, hdr); err != nil {
+		return err
+	}
+	if content == nil {
+		return nil
+	}
+	rc, err := content()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	n, err := io.Copy(tw, rc)
+	if err != nil {
+		return fmt.Errorf("copy content (recorded size %d): %w", hdr.Size, err)
+	}
+	if n != hdr.Size {
+		return fmt.Errorf("content is %d bytes, recorded size is %d", n, hdr.Size)
+	}
+	return nil
+}
+
+// writeHeader writes plain USTAR, or GNU for names USTAR cannot hold; never
+// PAX, whose records could carry extra metadata. Uid/gid are 0 and user and
+// group names empty (the zero values).
+func writeHeader(tw *tar.Writer, hdr *tar.Header) error {
+	hdr.Format = tar.FormatUSTAR
+	if err := tw.WriteHeader(hdr); err == nil {
+		return nil
+	}
+	// WriteHeader validates before writing anything, so a retry is safe.
+	hdr.Format = tar.FormatGNU
+	return tw.WriteHeader(hdr)
+}

@@ -1,0 +1,311 @@
+package images
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/xtraefik/xtraefik/fileset"
+)
+
+// goldenLayer is the digest of the demo plugin layer for WORKDIR "/". If this
+// changes, images built from the same recipe change digest: only update it for
+// an intended change of the layer format.
+const goldenLayer = "sha256:e8e88b6cc4591c68f1b19f67e6f17e2cb91a53d08a8e39efbfba2faf0c62b794"
+
+func TestPluginLayerIsDeterministic(t *testing.T) {
+	add := demoAddition(t)
+	a, err := newPluginLayer("/", add.Plugins, add.Files, add.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newPluginLayer("", demoAddition(t).Plugins, add.Files, add.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, _ := a.Digest()
+	db, _ := b.Digest()
+	if da != db {
+		t.Fatalf("same inputs, digests %s and %s", da, db)
+	}
+	if da.String() != goldenLayer {
+		t.Errorf("plugin layer digest %s, want %s", da, goldenLayer)
+	}
+	later, err := newPluginLayer("/", add.Plugins, add.Files, add.Epoch.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl, _ := later.Digest(); dl == da {
+		t.Error("another epoch gave the same digest: mtimes are not taken from Epoch")
+	}
+}
+
+func TestPluginLayerGzipHeader(t *testing.T) {
+	add := demoAddition(t)
+	l, err := newPluginLayer("/", add.Plugins, add.Files, add.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	hdr := make([]byte, 10)
+	if _, err := io.ReadFull(rc, hdr); err != nil {
+		t.Fatal(err)
+	}
+	// RFC 1952: ID1 ID2 CM FLG MTIME(4) XFL OS.
+	if hdr[0] != 0x1f || hdr[1] != 0x8b || hdr[2] != 8 {
+		t.Fatalf("not gzip/deflate: % x", hdr)
+	}
+	if hdr[3] != 0 {
+		t.Errorf("FLG %#x: want no name, comment or extra field", hdr[3])
+	}
+	if string(hdr[4:8]) != "\x00\x00\x00\x00" {
+		t.Errorf("MTIME % x: want zero", hdr[4:8])
+	}
+	if hdr[9] != 255 {
+		t.Errorf("OS %d: want 255 (unknown)", hdr[9])
+	}
+}
+
+func TestPluginLayerEntries(t *testing.T) {
+	add := demoAddition(t)
+	for _, tc := range []struct {
+		workdir string
+		root    string
+	}{
+		{"", "plugins-local"},
+		{"/", "plugins-local"},
+		{"/app", "app/plugins-local"},
+		{"/srv/traefik/", "srv/traefik/plugins-local"},
+		{"relative", "relative/plugins-local"},
+	} {
+		t.Run(tc.workdir, func(t *testing.T) {
+			l, err := newPluginLayer(tc.workdir, add.Plugins, add.Files, add.Epoch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := tc.root + "/src/github.com/acme/"
+			want := []string{
+				"d 755 " + tc.root + "/",
+				"d 755 " + tc.root + "/src/",
+				"d 755 " + tc.root + "/src/github.com/",
+				"d 755 " + src,
+				"d 755 " + src + "demo/",
+				"f 644 " + src + "demo/.traefik.yml",
+				"l 777 " + src + "demo/README -> demo.go",
+				"f 644 " + src + "demo/demo.go",
+				"f 644 " + src + "demo/go.mod",
+				"d 755 " + src + "demo/scripts/",
+				"f 755 " + src + "demo/scripts/gen.sh",
+				"d 755 " + src + "demo/vendor/",
+				"d 755 " + src + "demo/vendor/example.com/",
+				"d 755 " + src + "demo/vendor/example.com/lib/",
+				"f 644 " + src + "demo/vendor/example.com/lib/lib.go",
+				"d 755 " + src + "other/",
+				"f 644 " + src + "other/.traefik.yml",
+				"f 644 " + src + "other/other.go",
+			}
+			// The extra file sorts among the others by path; no entry for
+			// /etc or /etc/traefik, which belong to the base.
+			want = insertSorted(want, "f 644 etc/traefik/traefik.yml")
+			var got []string
+			for _, e := range readLayer(t, l) {
+				h := e.hdr
+				if h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" {
+					t.Errorf("%s: owner %d:%d %q:%q", h.Name, h.Uid, h.Gid, h.Uname, h.Gname)
+				}
+				if !h.ModTime.Equal(testEpoch()) {
+					t.Errorf("%s: mtime %s", h.Name, h.ModTime)
+				}
+				if !h.AccessTime.IsZero() || !h.ChangeTime.IsZero() || len(h.PAXRecords) > 0 {
+					t.Errorf("%s: extra metadata %+v", h.Name, h)
+				}
+				if h.Format != tar.FormatUSTAR {
+					t.Errorf("%s: format %v, want USTAR", h.Name, h.Format)
+				}
+				got = append(got, describeEntry(h))
+				if h.Name == src+"demo/scripts/gen.sh" && e.content != "#!/bin/sh\ntrue\n" {
+					t.Errorf("gen.sh content %q", e.content)
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+func insertSorted(list []string, e string) []string {
+	name := func(s string) string { return strings.SplitN(s, " ", 3)[2] }
+	for i, x := range list {
+		if name(e) < name(x) {
+			return append(list[:i], append([]string{e}, list[i:]...)...)
+		}
+	}
+	return append(list, e)
+}
+
+func describeEntry(h *tar.Header) string {
+	switch h.Typeflag {
+	case tar.TypeDir:
+		return fmt.Sprintf("d %o %s", h.Mode, h.Name)
+	case tar.TypeSymlink:
+		return fmt.Sprintf("l %o %s -> %s", h.Mode, h.Name, h.Linkname)
+	case tar.TypeReg:
+		return fmt.Sprintf("f %o %s", h.Mode, h.Name)
+	}
+	return fmt.Sprintf("? %c %s", h.Typeflag, h.Name)
+}
+
+func TestPluginLayerLongNamesUseGNUNotPAX(t *testing.T) {
+	long := strings.Repeat("a", 120) + "/" + strings.Repeat("b", 120) + ".go"
+	plugins := []Plugin{{Module: "example.com/long", Files: mustSet(t, memFile(long, fileset.Regular, "package b\n"))}}
+	l, err := newPluginLayer("/", plugins, nil, testEpoch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, e := range readLayer(t, l) {
+		if len(e.hdr.PAXRecords) > 0 || e.hdr.Format == tar.FormatPAX {
+			t.Errorf("%s: PAX header", e.hdr.Name)
+		}
+		if e.hdr.Name == "plugins-local/src/example.com/long/"+long {
+			found = true
+			if e.hdr.Format != tar.FormatGNU || e.content != "package b\n" {
+				t.Errorf("long entry: format %v content %q", e.hdr.Format, e.content)
+			}
+		}
+	}
+	if !found {
+		t.Error("long file missing from the layer")
+	}
+}
+
+func TestPluginLayerStreamsFromTheFileset(t *testing.T) {
+	var calls atomic.Int32
+	f := countingOpen(memFile("demo.go", fileset.Regular, "package demo\n"), &calls, 0)
+	plugins := []Plugin{{Module: "example.com/demo", Files: mustSet(t, f)}}
+	l, err := newPluginLayer("/", plugins, nil, testEpoch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := calls.Load()
+	if before == 0 {
+		t.Fatal("computing the digest read no file")
+	}
+	for i := 0; i < 2; i++ {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+	}
+	// Each read regenerates the stream from the files: nothing is cached.
+	// (The media-type sniff of LayerFromOpener may add one late open.)
+	if got := calls.Load(); got < before+2 {
+		t.Errorf("two reads opened the file %d times, want at least 2", got-before)
+	}
+	// Closing early must not leak or block: the writer stops on a closed pipe.
+	rc, err := l.Compressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+}
+
+func TestPluginLayerRefusesBadInput(t *testing.T) {
+	demo := func() fileset.Set { return mustSet(t, memFile("demo.go", fileset.Regular, "package demo\n")) }
+	for _, tc := range []struct {
+		name    string
+		plugins []Plugin
+		extra   []ExtraFile
+		want    string
+	}{
+		{"absolute module", []Plugin{{Module: "/github.com/a", Files: demo()}}, nil, "module name"},
+		{"trailing slash", []Plugin{{Module: "github.com/a/", Files: demo()}}, nil, "module name"},
+		{"dotdot module", []Plugin{{Module: "../etc", Files: demo()}}, nil, "module name"},
+		{"empty module", []Plugin{{Module: "", Files: demo()}}, nil, "module name"},
+		{"twice", []Plugin{{Module: "github.com/a", Files: demo()}, {Module: "github.com/a", Files: demo()}}, nil, "twice"},
+		{"relative extra", nil, []ExtraFile{{Path: "etc/traefik.yml"}}, "absolute"},
+		{"unclean extra", nil, []ExtraFile{{Path: "/etc/../traefik.yml"}}, "absolute"},
+		{"setuid extra", nil, []ExtraFile{{Path: "/bin/x", Mode: 0o4755}}, "permission"},
+		{"extra twice", nil, []ExtraFile{{Path: "/a"}, {Path: "/a"}}, "twice"},
+		{"extra over plugin", []Plugin{{Module: "github.com/a", Files: demo()}}, []ExtraFile{{Path: "/plugins-local/src/github.com/a/demo.go"}}, "twice"},
+		{"extra file as plugin dir", []Plugin{{Module: "github.com/a", Files: demo()}}, []ExtraFile{{Path: "/plugins-local/src/github.com"}}, "twice"},
+		{"file where a dir is needed", []Plugin{{Module: "github.com/a", Files: demo()}}, []ExtraFile{{Path: "/plugins-local"}}, "twice"},
+		{"nested module file collision", []Plugin{
+			{Module: "github.com/a", Files: mustSet(t, memFile("b", fileset.Regular, "x"))},
+			{Module: "github.com/a/b", Files: demo()},
+		}, nil, "given twice"},
+		{"no content", []Plugin{{Module: "github.com/a", Files: fileset.Set{{Path: "x.go"}}}}, nil, "no content"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := newPluginLayer("/", tc.plugins, tc.extra, testEpoch())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPluginLayerChecksSizes(t *testing.T) {
+	for _, size := range []int64{3, 100} {
+		f := memFile("demo.go", fileset.Regular, "package demo\n")
+		f.Size = size
+		_, err := newPluginLayer("/", []Plugin{{Module: "example.com/demo", Files: fileset.Set{f}}}, nil, testEpoch())
+		if err == nil || !strings.Contains(err.Error(), "demo.go") {
+			t.Errorf("recorded size %d for 13 bytes: error %v, want one naming the file", size, err)
+		}
+	}
+}
+
+func TestFileAboveDirIsRefused(t *testing.T) {
+	// A file that another entry needs as a directory: /x is a file, /x/y too.
+	_, err := newPluginLayer("/", nil, []ExtraFile{{Path: "/x"}, {Path: "/x/y"}}, testEpoch())
+	if err == nil || !strings.Contains(err.Error(), "needs it to be a directory") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestLayerWhiteout(t *testing.T) {
+	extra := []ExtraFile{
+		{Path: "/etc/traefik/traefik.toml", Whiteout: true},
+		{Path: "/etc/traefik/traefik.yml", Content: []byte("log: {}\n")},
+	}
+	l, err := newPluginLayer("/", nil, extra, testEpoch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	got := map[string]int64{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[h.Name] = h.Size
+	}
+	want := map[string]int64{"etc/traefik/.wh.traefik.toml": 0, "etc/traefik/traefik.yml": 8}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("entries = %v, want %v", got, want)
+	}
+}

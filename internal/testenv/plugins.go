@@ -1,0 +1,236 @@
+package testenv
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/xtraefik/xtraefik/fileset"
+)
+
+// CorpusPlugin is a real public plugin taken from the Go module proxy at an
+// exact version (the proxy here serves only some versions), with the verdict
+// verification must give and why. The lead's end-to-end tests share the list.
+type CorpusPlugin struct {
+	// Alias is the name used in the static configuration.
+	Alias   string
+	Module  string
+	Version string
+	// Type and Runtime as the manifest says.
+	Type, Runtime string
+	// Revendor re-creates vendor/ from vendor/modules.txt: module zips drop
+	// every vendored package, git checkouts keep them.
+	Revendor bool
+	// Config replaces the manifest's testData when not nil.
+	Config map[string]any
+	// WantOK is the expected verdict; WantReason a substring of the reason
+	// of a FAIL.
+	WantOK     bool
+	WantReason string
+	// Why the verdict is what it is.
+	Why string
+}
+
+// Corpus lists the real plugins. Which plugins: the module proxy reachable
+// here refuses most plugin versions (rewritebody, blockpath, simplecache,
+// crowdsec, geoblock and plugindemowasm were tried and refused), so the
+// corpus is every served version of the three plugins found: plugindemo,
+// fail2ban and pluginproviderdemo. No wasm plugin and no useUnsafe plugin is
+// served; handmade fixtures (Fixtures) cover those.
+func Corpus() []CorpusPlugin {
+	const (
+		demo     = "github.com/traefik/plugindemo"
+		fail2ban = "github.com/tomMoulard/fail2ban"
+		provider = "github.com/traefik/pluginproviderdemo"
+	)
+	f2bWhy := "fail2ban: several internal packages, no third-party import outside tests; its go.mod requires testify and x/net, used only by _test.go files, so go.mod alone proves nothing"
+	return []CorpusPlugin{
+		{Alias: "demo", Module: demo, Version: "v0.2.2", Type: "middleware", Runtime: "yaegi", WantOK: true,
+			Why: "the reference Yaegi middleware: no dependencies; its testData holds '{{URL}}', a template trap for file-provider configs, not for the plugin"},
+		{Alias: "demo", Module: demo, Version: "v0.2.1", Type: "middleware", Runtime: "yaegi", WantOK: true,
+			Why: "previous plugindemo release, same shape"},
+		{Alias: "fail2ban", Module: fail2ban, Version: "v0.8.4", Type: "middleware", Runtime: "yaegi", WantOK: true, Why: f2bWhy},
+		{Alias: "fail2ban", Module: fail2ban, Version: "v0.8.3", Type: "middleware", Runtime: "yaegi", WantOK: true, Why: f2bWhy},
+		{Alias: "fail2ban", Module: fail2ban, Version: "v0.8.1", Type: "middleware", Runtime: "yaegi", WantOK: true, Why: f2bWhy},
+		{Alias: "fail2ban", Module: fail2ban, Version: "v0.8.0", Type: "middleware", Runtime: "yaegi", WantOK: true, Why: f2bWhy},
+		{Alias: "providerdemo", Module: provider, Version: "v0.3.0", Type: "provider", Runtime: "yaegi", Revendor: true, WantOK: true,
+			Why: "provider plugin with vendored dependencies (traefik/genconf), re-vendored from vendor/modules.txt: New, Init, Provide delivers a configuration after pollInterval (5s), Stop"},
+		{Alias: "providerdemo", Module: provider, Version: "v0.3.0", Type: "provider", Runtime: "yaegi", WantOK: false,
+			WantReason: "not vendored: github.com/traefik/genconf/dynamic, github.com/traefik/genconf/dynamic/tls",
+			Why:        "the same provider as the module zip serves it: vendor/ packages are dropped, only vendor/modules.txt is left, so Traefik cannot find genconf"},
+		{Alias: "demo", Module: demo, Version: "v0.2.2", Type: "middleware", Runtime: "yaegi", WantOK: false,
+			Config:     map[string]any{"Headers": "X-Demo"},
+			WantReason: "invalid configuration: failed to decode configuration",
+			Why:        "a real plugin with a recipe config CreateConfig cannot take: Headers is a map, a plain string does not decode (mapstructure, weakly typed, as Traefik)"},
+	}
+}
+
+// CorpusFiles downloads p and returns its files as the image will hold them:
+// the module as served, re-vendored when p.Revendor.
+func CorpusFiles(t testing.TB, p CorpusPlugin) fileset.Set {
+	t.Helper()
+	dir := ModuleDir(t, p.Module, p.Version)
+	if p.Revendor {
+		dir = Revendor(t, dir)
+	}
+	s, err := fileset.FromDir(dir)
+	if err != nil {
+		t.Fatalf("read %s@%s: %v", p.Module, p.Version, err)
+	}
+	return s
+}
+
+// Revendor copies a module directory (read-only, from the module cache) to a
+// temporary directory and runs `go mod vendor` there, so that vendor/ holds
+// the packages that vendor/modules.txt lists. It fails the test when the
+// result lists other versions than the original modules.txt.
+func Revendor(t testing.TB, src string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		gitMissing(t, "go", err)
+	}
+	dst := filepath.Join(t.TempDir(), "module")
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatalf("copy %s: %v", src, err)
+	}
+	// The module cache is read-only; CopyFS keeps the modes.
+	err = filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if d.IsDir() {
+			mode = 0o755
+		}
+		return os.Chmod(p, mode)
+	})
+	if err != nil {
+		t.Fatalf("make %s writable: %v", dst, err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dst, "vendor", "modules.txt"))
+	cmd := exec.Command(goBin, "mod", "vendor")
+	cmd.Dir = dst
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GO111MODULE=on")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go mod vendor in %s: %v\n%s", dst, err, out.String())
+	}
+	after, err := os.ReadFile(filepath.Join(dst, "vendor", "modules.txt"))
+	if err != nil {
+		t.Fatalf("go mod vendor wrote no modules.txt: %v", err)
+	}
+	if len(before) > 0 && !bytes.Equal(before, after) {
+		t.Fatalf("re-vendoring changed vendor/modules.txt:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	return dst
+}
+
+// Fixture is a handmade plugin under verify/testdata/<Name>, with the options
+// to verify it with and the expected verdict.
+type Fixture struct {
+	Name string
+	// Module is example.com/fixtures/<Name>.
+	Module         string
+	AllowUnsafe    bool
+	TraefikVersion string
+	Timeout        time.Duration
+	MemoryLimit    int64
+	// WasmFrom names a test binary of github.com/http-wasm/http-wasm-host-go
+	// (a dependency) to add as plugin.wasm.
+	WasmFrom   string
+	WantOK     bool
+	WantReason string
+	Why        string
+}
+
+// HTTPWasmHostVersion is the http-wasm-host-go version whose test binaries
+// the wasm fixtures use (go.mod pins the same).
+const HTTPWasmHostVersion = "v0.7.0"
+
+// Fixtures lists the handmade fixtures: one per FAIL reason, plus passing
+// ones that prove the checks do not over-reach.
+func Fixtures() []Fixture {
+	fx := func(name string, ok bool, reason, why string) Fixture {
+		return Fixture{Name: name, Module: "example.com/fixtures/" + name, TraefikVersion: "v3.6.12",
+			WantOK: ok, WantReason: reason, Why: why}
+	}
+	with := func(f Fixture, edit func(*Fixture)) Fixture { edit(&f); return f }
+	return []Fixture{
+		fx("no-manifest", false, "failed to read manifest: no .traefik.yml", "no manifest at the plugin root"),
+		fx("manifest-yaml", false, "failed to read manifest: decode .traefik.yml: yaml: line 3:", "manifest YAML syntax error, reported with the line yaml.v3 gives (as Traefik prints it)"),
+		fx("bad-manifest", false, `invalid manifest: example.com/fixtures/bad-manifest: unsupported type "router"`, "unknown type, no summary, no testData: Traefik's rules, all reported"),
+		fx("not-vendored", false, "not vendored: github.com/example/headerlib", "imports a third-party package that go.mod requires but vendor/ does not hold"),
+		fx("vendored-ok", true, "", "dependency under vendor/, internal package, a test-only import and a windows-only file that are not vendored: OK"),
+		fx("unsafe-undeclared", false, "which Traefik only provides with useUnsafe: true", "imports unsafe without useUnsafe in the manifest"),
+		fx("unsafe-declared", false, "this plugin uses restricted imports. If you want to use it, you need to allow useUnsafe in the settings", "manifest says useUnsafe, the recipe does not allow it: Traefik's own refusal"),
+		with(fx("unsafe-declared", true, "", "manifest says useUnsafe and the recipe allows it: unsafe symbols loaded"), func(f *Fixture) { f.AllowUnsafe = true }),
+		with(fx("unsafe-declared", false, "Traefik v2 never provides unsafe", "Traefik v2 has no unsafe symbols at all"), func(f *Fixture) { f.AllowUnsafe = true; f.TraefikVersion = "v2.11.0" }),
+		fx("cgo", false, "not available in Yaegi: C (cgo)", "cgo cannot be interpreted"),
+		fx("stdlib-unavailable", false, "not available in Yaegi: iter", "a standard library package newer than Yaegi's symbols"),
+		fx("yaegi-range-int", false, `failed to import plugin code "example.com/fixtures/yaegi-range-int"`, "valid Go 1.22 (range over int) that Yaegi v0.16.1 cannot interpret (it panics)"),
+		fx("yaegi-max-builtin", false, "undefined: max", "valid Go 1.21 (max builtin) that Yaegi v0.16.1 does not know"),
+		fx("config-decode", false, "invalid configuration: failed to decode configuration", "testData Count is not a number: CreateConfig's struct cannot take it"),
+		fx("new-error", false, "New returned an error: headers must not be empty", "New refuses the configuration"),
+		fx("new-panic", false, "New failed: panic: assignment to entry in nil map", "New panics"),
+		fx("serve-panic", false, "panic serving a request: serving exploded", "the handler panics on the first request"),
+		fx("non-handler", false, "invalid handler type: string", "New returns something that is not an http.Handler"),
+		with(fx("hang-init", false, "timed out after 5s during import", "endless loop in init: the worker is killed"), func(f *Fixture) { f.Timeout = 5 * time.Second }),
+		with(fx("hang-serve", false, "timed out after 5s during request", "the handler never returns"), func(f *Fixture) { f.Timeout = 5 * time.Second }),
+		with(fx("memory-blowup", false, "interpretation exceeded 256 MB during import", "init allocates without end: the worker is killed at the memory limit"), func(f *Fixture) { f.MemoryLimit = 256 << 20 }),
+		fx("crash-goroutine", false, "interpretation crashed the process during New: panic: background goroutine died", "a goroutine started by New panics: in Traefik that kills the proxy"),
+		fx("missing-import-pkg", false, `failed to import plugin code "example.com/fixtures/missing-import-pkg/middleware": no Go files`, "the manifest's import package is not in the plugin (as when it is a nested module missing from a module zip)"),
+		fx("nested-module", true, "", "import points into a nested module present in the tree: OK, with a note that a module zip would lack it"),
+		fx("provider-ok", true, "", "provider: New, Init, Provide delivers a configuration, Stop"),
+		with(fx("provider-no-config", false, "Provide delivered no configuration within", "provider that never sends a configuration"), func(f *Fixture) { f.Timeout = 4 * time.Second }),
+		fx("provider-provide-error", false, "Provide returned an error: cannot watch the backend", "provider whose Provide fails"),
+		fx("provider-init-error", false, "Init failed: init refused: no backend reachable", "provider whose Init fails"),
+		with(fx("wasm-ok", true, "", "wasm middleware (http-wasm-host-go's log example guest): compiles and serves a request"), func(f *Fixture) { f.WasmFrom = "examples/log.wasm" }),
+		with(fx("wasm-panic", false, "wasm guest failed handling a request (HTTP 500): wasm error: unreachable", "wasm guest that traps on handle_request (http-wasm answers 500)"), func(f *Fixture) { f.WasmFrom = "internal/test/testdata/error/panic_on_handle_request.wasm" }),
+		fx("wasm-missing", false, `loading Wasm binary: wasmPath "plugin.wasm" is not in the plugin`, "runtime wasm without the .wasm file (module zips of wasm plugins rarely hold it)"),
+		fx("wasm-invalid", false, "compiling guest module", "plugin.wasm is not a wasm module"),
+		fx("wasm-abs-path", false, `wasmPath "/plugin.wasm" must be a local path`, "wasmPath outside the plugin"),
+		with(fx("wasm-ok", false, "Traefik v2.11.0 has no \"wasm\" runtime", "wasm plugins need Traefik v3"), func(f *Fixture) { f.WasmFrom = "examples/log.wasm"; f.TraefikVersion = "v2.11.0" }),
+	}
+}
+
+// FixturesDir is verify/testdata in this repository.
+func FixturesDir(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the testenv source file")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..", "verify", "testdata")
+}
+
+// FixtureFiles returns the files of fixture f, with its wasm binary added.
+func FixtureFiles(t testing.TB, f Fixture) fileset.Set {
+	t.Helper()
+	s, err := fileset.FromDir(filepath.Join(FixturesDir(t), f.Name))
+	if err != nil {
+		t.Fatalf("fixture %s: %v", f.Name, err)
+	}
+	if f.WasmFrom == "" {
+		return s
+	}
+	src := filepath.Join(ModuleDir(t, "github.com/http-wasm/http-wasm-host-go", HTTPWasmHostVersion), filepath.FromSlash(f.WasmFrom))
+	info, err := os.Stat(src)
+	if err != nil {
+		t.Fatalf("fixture %s: %v", f.Name, err)
+	}
+	files := append([]fileset.File(nil), s...)
+	files = append(files, fileset.File{Path: "plugin.wasm", Size: info.Size(),
+		Open: func() (io.ReadCloser, error) { return os.Open(src) }})
+	out, err := fileset.New(files)
+	if err != nil {
+		t.Fatalf("fixture %s: %v", f.Name, err)
+	}
+	return out
+}

@@ -1,0 +1,261 @@
+package runcheck
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Isolation names how Traefik is confined.
+const (
+	IsolationAuto   = "auto"
+	IsolationRunc   = "runc"
+	IsolationChroot = "chroot"
+	IsolationNone   = "none"
+)
+
+// How long Traefik gets to stop after SIGTERM before it is killed.
+const stopGrace = 15 * time.Second
+
+// errUnavailable marks an isolation that cannot work here; auto moves on.
+var errUnavailable = errors.New("isolation unavailable")
+
+// process is a started Traefik.
+type process interface {
+	// done is closed once the process has exited and its output is drained.
+	done() <-chan struct{}
+	// stop terminates the process (SIGTERM, then SIGKILL) and releases what
+	// was set up for it. It is safe to call more than once.
+	stop()
+}
+
+// start runs l confined by isolation, writing its output to out.
+func start(ctx context.Context, isolation, work, rootfs string, l *launch, out io.Writer) (process, error) {
+	switch isolation {
+	case IsolationRunc:
+		return startRunc(ctx, work, rootfs, l, out)
+	case IsolationChroot:
+		if os.Geteuid() != 0 {
+			return nil, fmt.Errorf("%w: chroot needs root", errUnavailable)
+		}
+		return startExec(rootfs, l, true, out)
+	case IsolationNone:
+		return startExec(rootfs, l, false, out)
+	default:
+		return nil, fmt.Errorf("unknown isolation %q (want auto, runc, chroot or none)", isolation)
+	}
+}
+
+// execProcess is a direct child in its own process group.
+type execProcess struct {
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	stopOnce sync.Once
+}
+
+func startExec(rootfs string, l *launch, chroot bool, out io.Writer) (process, error) {
+	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd := &exec.Cmd{Args: l.argv, Env: l.env, Stdout: out, Stderr: out, SysProcAttr: attr}
+	if chroot {
+		// The kernel chroots, then changes directory, then executes: every
+		// path here is inside the image.
+		attr.Chroot = rootfs
+		cmd.Path, cmd.Dir = l.exe, l.cwd
+	} else {
+		cmd.Path, cmd.Dir = filepath.Join(rootfs, l.exe), filepath.Join(rootfs, l.cwd)
+	}
+	if os.Geteuid() == 0 && (l.uid != 0 || l.gid != 0) {
+		attr.Credential = &syscall.Credential{Uid: l.uid, Gid: l.gid, Groups: []uint32{}}
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", l.exe, err)
+	}
+	p := &execProcess{cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+func (p *execProcess) done() <-chan struct{} { return p.exited }
+
+func (p *execProcess) stop() {
+	p.stopOnce.Do(func() {
+		pgid := p.cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(stopGrace):
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			<-p.exited
+		}
+		// Anything the process left behind in its group.
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	})
+}
+
+// runcProcess is a container created with `runc create` and started with
+// `runc start`: creation failing means runc does not work here, which auto
+// isolation can tell apart from Traefik failing.
+type runcProcess struct {
+	runc, state, id string
+	exited          chan struct{}
+	stopOnce        sync.Once
+}
+
+func startRunc(ctx context.Context, work, rootfs string, l *launch, out io.Writer) (process, error) {
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("%w: runc needs root here", errUnavailable)
+	}
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		return nil, fmt.Errorf("%w: runc is not installed", errUnavailable)
+	}
+	bundle := filepath.Join(work, "bundle")
+	if err := os.MkdirAll(bundle, 0o700); err != nil {
+		return nil, err
+	}
+	spec, err := json.MarshalIndent(runtimeSpec(rootfs, l), "", "\t")
+	if err != nil {
+		return nil, fmt.Errorf("rendering the runtime spec: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), spec, 0o600); err != nil {
+		return nil, err
+	}
+	var rnd [6]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	p := &runcProcess{runc: runc, state: filepath.Join(work, "runc-state"), id: "xtraefik-runcheck-" + hex.EncodeToString(rnd[:]), exited: make(chan struct{})}
+
+	// The container inherits runc create's stdio (terminal: false, detached):
+	// the pipe reaches EOF when the container has exited.
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	var createOut strings.Builder
+	copied := make(chan struct{})
+	go func() {
+		// Until the container is started, output is runc's own.
+		_, _ = io.Copy(out, io.TeeReader(r, &createOut))
+		r.Close()
+		close(copied)
+	}()
+	runcLog := filepath.Join(work, "runc.log")
+	create := exec.CommandContext(ctx, runc, "--root", p.state, "--log", runcLog, "create", "--bundle", bundle, p.id)
+	create.Stdout, create.Stderr = w, w
+	err = create.Run()
+	w.Close()
+	if err != nil {
+		<-copied
+		logText, _ := os.ReadFile(runcLog)
+		p.delete()
+		// runc prints its error and also logs it: one of them is enough.
+		msg := lastLines(string(logText), 1)
+		if msg == "" {
+			msg = lastLines(createOut.String(), 3)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: runc create failed: %v: %s", errUnavailable, err, msg)
+	}
+	go func() {
+		<-copied
+		close(p.exited)
+	}()
+	if b, err := exec.CommandContext(ctx, runc, "--root", p.state, "start", p.id).CombinedOutput(); err != nil {
+		p.stop()
+		return nil, fmt.Errorf("runc start: %v: %s", err, strings.TrimSpace(string(b)))
+	}
+	return p, nil
+}
+
+func (p *runcProcess) done() <-chan struct{} { return p.exited }
+
+func (p *runcProcess) stop() {
+	p.stopOnce.Do(func() {
+		_ = p.command("kill", p.id, "TERM").Run()
+		select {
+		case <-p.exited:
+		case <-time.After(stopGrace):
+			_ = p.command("kill", "--all", p.id, "KILL").Run()
+			select {
+			case <-p.exited:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		p.delete()
+	})
+}
+
+func (p *runcProcess) delete() {
+	_ = p.command("delete", "--force", p.id).Run()
+}
+
+func (p *runcProcess) command(args ...string) *exec.Cmd {
+	// Never tied to the caller's context: cleanup must run after a cancel.
+	return exec.Command(p.runc, append([]string{"--root", p.state}, args...)...)
+}
+
+// runtimeSpec is a minimal container: own PID, IPC, UTS and mount namespaces,
+// the host's network namespace so that loopback ports are shared, no terminal
+// (runc's pass-through stdio), Docker's default capabilities, and the
+// caller's resource limits (a container may not raise them).
+func runtimeSpec(rootfs string, l *launch) *specs.Spec {
+	caps := []string{
+		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+		"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+		"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+	}
+	return &specs.Spec{
+		Version: specs.Version,
+		Process: &specs.Process{
+			Terminal:        false,
+			User:            specs.User{UID: l.uid, GID: l.gid},
+			Args:            l.argv,
+			Env:             l.env,
+			Cwd:             l.cwd,
+			NoNewPrivileges: true,
+			Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+		},
+		Root:     &specs.Root{Path: rootfs},
+		Hostname: "xtraefik-runcheck",
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
+			},
+			MaskedPaths:   []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"},
+			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+		},
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

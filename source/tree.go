@@ -1,0 +1,155 @@
+package source
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/xtraefik/xtraefik/fileset"
+)
+
+// lfsPrefix starts every Git LFS pointer file; the specification caps
+// pointers at 1024 bytes, so only small blobs need a look.
+const (
+	lfsPrefix     = "version https://git-lfs.github.com/spec/v1"
+	lfsMaxPointer = 1024
+)
+
+// treeReader turns a commit's tree into fileset entries. Blob contents are
+// read lazily by File.Open; go-git's object storage is not safe for
+// concurrent use, so lookups share one mutex.
+type treeReader struct {
+	repo  *git.Repository
+	mu    sync.Mutex
+	files []fileset.File
+}
+
+func readTree(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
+	c, err := repo.CommitObject(h)
+	if err != nil {
+		return nil, fmt.Errorf("read commit: %w", err)
+	}
+	root, err := c.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("read root tree: %w", err)
+	}
+	tr := &treeReader{repo: repo}
+	if err := tr.walk(root, ""); err != nil {
+		return nil, err
+	}
+	set, err := fileset.New(tr.files)
+	if err != nil {
+		return nil, err
+	}
+	return &Tree{Commit: h.String(), Time: c.Committer.When, Files: set}, nil
+}
+
+// walk descends the tree itself rather than using object.TreeWalker, which
+// ends silently on a subtree it cannot read: a truncated plugin must be an
+// error, not a smaller plugin.
+func (tr *treeReader) walk(t *object.Tree, dir string) error {
+	for _, e := range t.Entries {
+		p := e.Name
+		if dir != "" {
+			p = dir + "/" + e.Name
+		}
+		if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\x00") {
+			return fmt.Errorf("%w: tree entry %q in %q", fileset.ErrUnsafePath, e.Name, dir)
+		}
+		if strings.EqualFold(e.Name, ".git") {
+			return fmt.Errorf("%w: %s: a committed .git entry (git itself refuses these)", ErrUnsupported, p)
+		}
+		switch e.Mode {
+		case filemode.Dir:
+			sub, err := tr.repo.TreeObject(e.Hash)
+			if err != nil {
+				return fmt.Errorf("read tree %s: %w", p, err)
+			}
+			if err := tr.walk(sub, p); err != nil {
+				return err
+			}
+		case filemode.Regular, filemode.Deprecated:
+			if err := tr.addBlob(p, fileset.Regular, e.Hash); err != nil {
+				return err
+			}
+		case filemode.Executable:
+			if err := tr.addBlob(p, fileset.Executable, e.Hash); err != nil {
+				return err
+			}
+		case filemode.Symlink:
+			target, err := tr.content(e.Hash)
+			if err != nil {
+				return fmt.Errorf("read symlink %s: %w", p, err)
+			}
+			tr.files = append(tr.files, fileset.File{Path: p, Kind: fileset.Symlink, Link: string(target), Size: int64(len(target))})
+		case filemode.Submodule:
+			return fmt.Errorf("%w: plugin uses git submodules (%s): Traefik would not fetch them either; vendor the code instead", ErrUnsupported, p)
+		default:
+			return fmt.Errorf("%w: %s has git file mode %o", ErrUnsupported, p, uint32(e.Mode))
+		}
+	}
+	return nil
+}
+
+func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) error {
+	size, err := tr.size(h)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", p, err)
+	}
+	if size <= lfsMaxPointer {
+		b, err := tr.content(h)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", p, err)
+		}
+		if bytes.HasPrefix(b, []byte(lfsPrefix)) {
+			return fmt.Errorf("%w: %s is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself", ErrUnsupported, p)
+		}
+	}
+	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Open: func() (io.ReadCloser, error) {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		b, err := tr.repo.BlobObject(h)
+		if err != nil {
+			return nil, fmt.Errorf("read %s (blob %s): %w", p, h, err)
+		}
+		// Reader decodes the object into memory (no large-object
+		// threshold is set), so the stream holds no storage state and may
+		// be read after the lock is released.
+		return b.Reader()
+	}})
+	return nil
+}
+
+// size reads a blob's size from the pack header when the storage can.
+func (tr *treeReader) size(h plumbing.Hash) (int64, error) {
+	if s, ok := tr.repo.Storer.(interface {
+		EncodedObjectSize(plumbing.Hash) (int64, error)
+	}); ok {
+		return s.EncodedObjectSize(h)
+	}
+	b, err := tr.repo.BlobObject(h)
+	if err != nil {
+		return 0, err
+	}
+	return b.Size, nil
+}
+
+func (tr *treeReader) content(h plumbing.Hash) ([]byte, error) {
+	b, err := tr.repo.BlobObject(h)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := b.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}

@@ -1,0 +1,519 @@
+// Package traefikcfg renders the Traefik configuration an image needs to enable
+// its local plugins, and refuses combinations Traefik would silently ignore.
+//
+// Traefik (v2.11, v3.6; cmd/traefik and pkg/cli) reads its static configuration
+// from exactly one source: a configuration file if one is found, else command-line
+// flags if any are given, else TRAEFIK_* environment variables. Sources are never
+// merged. A recipe therefore picks one Mode, and everything here follows from it.
+package traefikcfg
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Mode is how the image's static configuration enables its plugins.
+type Mode string
+
+const (
+	// ModeFlags bakes nothing: whoever starts Traefik passes the plugin flags
+	// (the Helm chart's additionalArguments). The default.
+	ModeFlags Mode = "flags"
+	// ModeFile bakes a complete static configuration at StaticFilePath.
+	ModeFile Mode = "file"
+	// ModeEnv bakes TRAEFIK_EXPERIMENTAL_LOCALPLUGINS_* environment variables.
+	ModeEnv Mode = "env"
+)
+
+// StaticFilePath is where file mode bakes the static configuration: the first
+// place Traefik's finder looks, so no other default location can shadow it.
+const StaticFilePath = "/etc/traefik/traefik.yml"
+
+// ParseMode accepts a recipe's value; empty means ModeFlags.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case "":
+		return ModeFlags, nil
+	case ModeFlags, ModeFile, ModeEnv:
+		return m, nil
+	default:
+		return "", fmt.Errorf("static configuration mode %q: want %q, %q or %q", s, ModeFlags, ModeFile, ModeEnv)
+	}
+}
+
+// LocalPlugin is one entry of experimental.localPlugins.
+type LocalPlugin struct {
+	// Alias is the name dynamic configuration uses: http.middlewares.X.plugin.<Alias>.
+	Alias string
+	// Module is the module name, the directory under plugins-local/src.
+	Module string
+	// UseUnsafe sets settings.useUnsafe, which Traefik (v3.6) requires for a
+	// plugin whose manifest says useUnsafe: true, and refuses the whole plugin
+	// set without.
+	UseUnsafe bool
+}
+
+// Static is the recipe's choice of static configuration.
+type Static struct {
+	Mode Mode
+	// Config is recipe-provided static configuration, baked in file mode only.
+	Config map[string]any
+	// Replace allows a base image's own configuration file to be replaced (file
+	// mode) or removed (flags and env modes, where it would shadow them).
+	Replace bool
+}
+
+// aliasRE is what every mode can carry: no dots (flags and labels split on
+// them), nothing a YAML key or a flag value would need quoting for.
+var aliasRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+
+// envAliasRE: Traefik lowercases environment variable names and turns every
+// "_" into a path separator (paerser env.Decode), so only lowercase letters and
+// digits survive the round trip to the alias the dynamic configuration uses.
+var envAliasRE = regexp.MustCompile(`^[a-z0-9]+$`)
+
+// Validate checks the recipe's choices against each other and against the
+// plugin list, before anything is built.
+func Validate(s Static, ps []LocalPlugin) error {
+	mode, err := ParseMode(string(s.Mode))
+	if err != nil {
+		return err
+	}
+	if mode != ModeFile && len(s.Config) > 0 {
+		return fmt.Errorf("static configuration is given but mode is %q: it is only baked in %q mode, and would be lost", mode, ModeFile)
+	}
+	aliases := map[string]string{}
+	modules := map[string]string{}
+	var errs []error
+	for _, p := range ps {
+		if !aliasRE.MatchString(p.Alias) {
+			errs = append(errs, fmt.Errorf("plugin alias %q: want letters, digits, '-' or '_', starting with a letter or digit", p.Alias))
+		} else if mode == ModeEnv && !envAliasRE.MatchString(p.Alias) {
+			errs = append(errs, fmt.Errorf("plugin alias %q cannot be set in %q mode: Traefik lowercases environment variable names and splits them at '_', so only lowercase letters and digits keep the alias intact", p.Alias, ModeEnv))
+		}
+		if p.Module == "" || strings.HasPrefix(p.Module, "/") || strings.HasSuffix(p.Module, "/") || path.Clean(p.Module) != p.Module || strings.Contains(p.Module, "..") {
+			errs = append(errs, fmt.Errorf("plugin %q: module name %q must be a clean path that neither starts nor ends with '/'", p.Alias, p.Module))
+		}
+		if prev, ok := aliases[p.Alias]; ok {
+			errs = append(errs, fmt.Errorf("plugin alias %q is used twice (modules %s and %s)", p.Alias, prev, p.Module))
+		}
+		if prev, ok := modules[p.Module]; ok {
+			errs = append(errs, fmt.Errorf("module %s appears twice (aliases %q and %q): Traefik allows one version of a plugin", p.Module, prev, p.Alias))
+		}
+		aliases[p.Alias] = p.Module
+		modules[p.Module] = p.Alias
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if mode == ModeFile {
+		if _, err := StaticFile(s, ps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Flags are the command-line flags that enable the plugins, sorted by alias.
+func Flags(ps []LocalPlugin) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range sorted(ps) {
+		out = append(out, fmt.Sprintf("--experimental.localPlugins.%s.moduleName=%s", p.Alias, p.Module))
+		if p.UseUnsafe {
+			out = append(out, fmt.Sprintf("--experimental.localPlugins.%s.settings.useUnsafe=true", p.Alias))
+		}
+	}
+	return out
+}
+
+// HelmValues is a values snippet for the Traefik Helm chart, which starts
+// Traefik with flags: its additionalArguments are appended to the chart's own.
+func HelmValues(ps []LocalPlugin) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteString("# Enables the image's local plugins; the chart passes these as flags.\n")
+	b, err := yaml.Marshal(map[string]any{"additionalArguments": Flags(ps)})
+	if err != nil {
+		return nil, fmt.Errorf("rendering Helm values: %w", err)
+	}
+	buf.Write(b)
+	return buf.Bytes(), nil
+}
+
+// EnvVars are the environment variables that enable the plugins, as NAME=value.
+// Valid only for aliases that Validate accepts in ModeEnv.
+func EnvVars(ps []LocalPlugin) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range sorted(ps) {
+		out = append(out, fmt.Sprintf("TRAEFIK_EXPERIMENTAL_LOCALPLUGINS_%s_MODULENAME=%s", strings.ToUpper(p.Alias), p.Module))
+		if p.UseUnsafe {
+			out = append(out, fmt.Sprintf("TRAEFIK_EXPERIMENTAL_LOCALPLUGINS_%s_SETTINGS_USEUNSAFE=true", strings.ToUpper(p.Alias)))
+		}
+	}
+	return out
+}
+
+// StaticFile renders the file-mode static configuration: the recipe's Config
+// with experimental.localPlugins added. A recipe entry for the same alias must
+// name the same module, and an alias may not also be a remote plugin (Traefik
+// refuses both). Keys match Traefik's case-insensitive field names.
+func StaticFile(s Static, ps []LocalPlugin) ([]byte, error) {
+	cfg, err := normalize(s.Config)
+	if err != nil {
+		return nil, fmt.Errorf("static configuration: %w", err)
+	}
+	root, _ := cfg.(map[string]any)
+	if root == nil {
+		root = map[string]any{}
+	}
+	exp, err := child(root, "experimental")
+	if err != nil {
+		return nil, err
+	}
+	local, err := child(exp, "localPlugins")
+	if err != nil {
+		return nil, err
+	}
+	remote, _ := lookupFold(exp, "plugins")
+	remoteMap, _ := remote.(map[string]any)
+	for _, p := range sorted(ps) {
+		if _, ok := remoteMap[p.Alias]; ok {
+			return nil, fmt.Errorf("static configuration: alias %q is both a remote plugin (experimental.plugins) and a local plugin; Traefik refuses that", p.Alias)
+		}
+		entry := map[string]any{}
+		if prev, ok := local[p.Alias]; ok {
+			m, isMap := prev.(map[string]any)
+			if !isMap {
+				return nil, fmt.Errorf("static configuration: experimental.localPlugins.%s is not a mapping", p.Alias)
+			}
+			if mod, ok := lookupFold(m, "moduleName"); ok && mod != p.Module {
+				return nil, fmt.Errorf("static configuration: experimental.localPlugins.%s.moduleName is %v, but the recipe's plugin is %s", p.Alias, mod, p.Module)
+			}
+			entry = m
+			deleteFold(entry, "moduleName")
+		}
+		entry["moduleName"] = p.Module
+		if p.UseUnsafe {
+			settings, err := child(entry, "settings")
+			if err != nil {
+				return nil, err
+			}
+			deleteFold(settings, "useUnsafe")
+			settings["useUnsafe"] = true
+		}
+		local[p.Alias] = entry
+	}
+	var buf bytes.Buffer
+	buf.WriteString("# Static configuration baked by xtraefik. Traefik reads this file and\n# ignores every command-line flag and TRAEFIK_* variable while it exists.\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(root); err != nil {
+		return nil, fmt.Errorf("rendering static configuration: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("rendering static configuration: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Warnings tell the user what the mode costs at run time.
+func Warnings(mode Mode) []string {
+	switch mode {
+	case ModeFile:
+		return []string{
+			"static configuration is baked at " + StaticFilePath + ": Traefik then ignores every command-line flag (a Helm chart's arguments included) and every TRAEFIK_* variable; change settings by replacing the file, e.g. with a mounted ConfigMap",
+		}
+	case ModeEnv:
+		return []string{
+			"plugins are enabled by baked TRAEFIK_* variables: as soon as one command-line flag is passed (a Helm chart passes many), Traefik ignores them all and the plugins are not loaded; pass settings as TRAEFIK_* variables too",
+		}
+	default:
+		return nil
+	}
+}
+
+// ConfigFilePaths are where Traefik's finder looks for a configuration file when
+// no --configFile is given, in order (pkg/cli loader_file.go, v2.11 and v3.6),
+// with the variables and the relative directory unresolved.
+func ConfigFilePaths() []string {
+	var out []string
+	for _, base := range []string{"/etc/traefik/traefik", "$XDG_CONFIG_HOME/traefik", "$HOME/.config/traefik", "./traefik"} {
+		for _, ext := range []string{"toml", "yaml", "yml"} {
+			out = append(out, base+"."+ext)
+		}
+	}
+	return out
+}
+
+// ImageConfigFilePaths resolves ConfigFilePaths for a container: env is the
+// image's environment (NAME=value), workdir its working directory. Paths whose
+// variable is unset are dropped, as Traefik's finder drops them. HOME defaults
+// to "/" as container runtimes set it for a user without a passwd entry; pass it
+// in env when it is known.
+func ImageConfigFilePaths(workdir string, env []string) []string {
+	vars := map[string]string{"HOME": "/"}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	if workdir == "" {
+		workdir = "/"
+	}
+	var out []string
+	for _, p := range ConfigFilePaths() {
+		switch {
+		case strings.HasPrefix(p, "$XDG_CONFIG_HOME/"), strings.HasPrefix(p, "$HOME/"):
+			name, rest, _ := strings.Cut(p[1:], "/")
+			v := vars[name]
+			if v == "" {
+				continue
+			}
+			p = path.Join(v, rest)
+		case strings.HasPrefix(p, "./"):
+			p = path.Join(workdir, p)
+		}
+		out = append(out, path.Clean(p))
+	}
+	return out
+}
+
+// Base is what a build knows about its base image (CheckBaseImage).
+type Base struct {
+	// ConfigFiles are the entries of ImageConfigFilePaths present in the base.
+	ConfigFiles []string
+	// Env, Entrypoint and Cmd are the base's configuration.
+	Env        []string
+	Entrypoint []string
+	Cmd        []string
+}
+
+// CheckBase refuses a mode that a configuration file already in the base
+// (configFiles: the entries of ImageConfigFilePaths present in it) would
+// silently defeat, unless the recipe replaces it: with replace, the build must
+// remove every file in configFiles (file mode then writes StaticFilePath).
+func CheckBase(mode Mode, replace bool, configFiles []string) error {
+	mode, err := ParseMode(string(mode))
+	if err != nil {
+		return err
+	}
+	if len(configFiles) == 0 || replace {
+		return nil
+	}
+	var what string
+	switch mode {
+	case ModeFile:
+		what = "baking " + StaticFilePath + " beside it leaves two files, and Traefik reads the first one it finds"
+	case ModeEnv:
+		what = "Traefik reads that file and ignores the baked TRAEFIK_* variables"
+	default:
+		what = "Traefik reads that file and ignores the plugin flags"
+	}
+	return fmt.Errorf("the base image already has a Traefik configuration file (%s): %s; set the recipe's replace option to remove it", strings.Join(configFiles, ", "), what)
+}
+
+// CheckBaseImage is CheckBase plus the base's environment and command line:
+// it refuses env mode on a base that starts Traefik with flags, and returns
+// warnings for the base's settings that the mode makes Traefik ignore.
+func CheckBaseImage(s Static, b Base) ([]string, error) {
+	mode, err := ParseMode(string(s.Mode))
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckBase(mode, s.Replace, b.ConfigFiles); err != nil {
+		return nil, err
+	}
+	var warnings []string
+	if len(b.ConfigFiles) > 0 {
+		warnings = append(warnings, fmt.Sprintf("the base image's configuration file (%s) is removed by the recipe's replace option", strings.Join(b.ConfigFiles, ", ")))
+	}
+	var traefikEnv []string
+	for _, kv := range b.Env {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(strings.ToUpper(k), "TRAEFIK_") {
+			traefikEnv = append(traefikEnv, k)
+		}
+	}
+	baseFlags := flagArgs(b.Entrypoint, b.Cmd)
+	switch mode {
+	case ModeEnv:
+		if len(baseFlags) > 0 {
+			return nil, fmt.Errorf("the base image starts Traefik with flags (%s): Traefik then ignores every TRAEFIK_* variable, so %q mode cannot enable the plugins", strings.Join(baseFlags, " "), ModeEnv)
+		}
+	case ModeFile:
+		if len(baseFlags) > 0 {
+			warnings = append(warnings, fmt.Sprintf("the base image starts Traefik with flags (%s); Traefik ignores them while %s exists", strings.Join(baseFlags, " "), StaticFilePath))
+		}
+		if len(traefikEnv) > 0 {
+			warnings = append(warnings, fmt.Sprintf("the base image sets %s; Traefik ignores them while %s exists", strings.Join(traefikEnv, ", "), StaticFilePath))
+		}
+	default:
+		if len(traefikEnv) > 0 {
+			warnings = append(warnings, fmt.Sprintf("the base image sets %s; Traefik ignores them as soon as the plugin flags are passed", strings.Join(traefikEnv, ", ")))
+		}
+	}
+	return warnings, nil
+}
+
+// flagArgs are the arguments of the base's command line that look like flags.
+func flagArgs(entrypoint, cmd []string) []string {
+	var out []string
+	for _, a := range append(append([]string(nil), entrypoint...), cmd...) {
+		if strings.HasPrefix(a, "-") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func sorted(ps []LocalPlugin) []LocalPlugin {
+	out := append([]LocalPlugin(nil), ps...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Alias < out[j].Alias })
+	return out
+}
+
+// normalize deep-copies v, turning map[any]any (other YAML decoders) into
+// map[string]any so that the result marshals the same whatever decoded it.
+func normalize(v any) (any, error) {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			n, err := normalize(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			out[k] = n
+		}
+		return out, nil
+	case map[any]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			ks, ok := k.(string)
+			if !ok {
+				return nil, fmt.Errorf("key %v is not a string", k)
+			}
+			n, err := normalize(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", ks, err)
+			}
+			out[ks] = n
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			n, err := normalize(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			out[i] = n
+		}
+		return out, nil
+	default:
+		return v, nil
+	}
+}
+
+// lookupFold finds key in m the way Traefik matches field names: ignoring case.
+func lookupFold(m map[string]any, key string) (any, bool) {
+	if v, ok := m[key]; ok {
+		return v, true
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+func deleteFold(m map[string]any, key string) {
+	for k := range m {
+		if strings.EqualFold(k, key) {
+			delete(m, k)
+		}
+	}
+}
+
+// child returns the mapping under key (matched case-insensitively), creating
+// it when absent; it refuses two spellings of one field.
+func child(m map[string]any, key string) (map[string]any, error) {
+	var found []string
+	for k := range m {
+		if strings.EqualFold(k, key) {
+			found = append(found, k)
+		}
+	}
+	switch len(found) {
+	case 0:
+		c := map[string]any{}
+		m[key] = c
+		return c, nil
+	case 1:
+		switch c := m[found[0]].(type) {
+		case map[string]any:
+			return c, nil
+		case nil:
+			n := map[string]any{}
+			m[found[0]] = n
+			return n, nil
+		default:
+			return nil, fmt.Errorf("static configuration: %s is not a mapping", found[0])
+		}
+	default:
+		sort.Strings(found)
+		return nil, fmt.Errorf("static configuration: %s are one Traefik field spelled twice", strings.Join(found, " and "))
+	}
+}
+
+// Setting replaces the value at Path in a static configuration.
+type Setting struct {
+	Path  []string
+	Value any
+}
+
+// Amend applies settings to a YAML static configuration file and returns the
+// new file. Field names match case-insensitively, as Traefik matches them, and
+// a setting replaces every spelling of its last field. Comments are not kept.
+func Amend(file []byte, settings []Setting) ([]byte, error) {
+	var doc any
+	if err := yaml.Unmarshal(file, &doc); err != nil {
+		return nil, fmt.Errorf("parsing static configuration: %w", err)
+	}
+	doc, err := normalize(doc)
+	if err != nil {
+		return nil, fmt.Errorf("static configuration: %w", err)
+	}
+	root, ok := doc.(map[string]any)
+	if doc != nil && !ok {
+		return nil, errors.New("static configuration is not a mapping")
+	}
+	if root == nil {
+		root = map[string]any{}
+	}
+	for _, s := range settings {
+		if len(s.Path) == 0 {
+			return nil, errors.New("amending static configuration: empty setting path")
+		}
+		m := root
+		for _, key := range s.Path[:len(s.Path)-1] {
+			if m, err = child(m, key); err != nil {
+				return nil, err
+			}
+		}
+		last := s.Path[len(s.Path)-1]
+		deleteFold(m, last)
+		m[last] = s.Value
+	}
+	b, err := yaml.Marshal(root)
+	if err != nil {
+		return nil, fmt.Errorf("rendering static configuration: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,95 @@
+package verify
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/traefik/yaegi/interp"
+	"github.com/traefik/yaegi/stdlib"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/manifest"
+)
+
+// benchPlugins are middleware plugins of the corpus and fixtures, by name.
+func benchPlugins(b *testing.B) map[string]Plugin {
+	b.Helper()
+	out := map[string]Plugin{}
+	for _, c := range testenv.Corpus() {
+		if c.Type == "middleware" && c.Config == nil && (c.Version == "v0.2.2" || c.Version == "v0.8.4") {
+			out[c.Alias] = Plugin{Alias: c.Alias, Module: c.Module, Files: testenv.CorpusFiles(b, c)}
+		}
+	}
+	for _, f := range testenv.Fixtures() {
+		if f.Name == "vendored-ok" {
+			out[f.Name] = Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(b, f)}
+		}
+	}
+	return out
+}
+
+// BenchmarkVerify is the whole verification of one plugin: layout, static
+// checks, worker process, interpretation, New and one request.
+func BenchmarkVerify(b *testing.B) {
+	for name, p := range benchPlugins(b) {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				res, err := Verify(context.Background(), []Plugin{p}, Options{TraefikVersion: "v3.6.12"})
+				if err != nil || !res[0].OK {
+					b.Fatalf("%v %+v", err, res)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBareYaegi is what Traefik itself does for the same plugin, in
+// process: a new interpreter, import, New and CreateConfig, one New call.
+func BenchmarkBareYaegi(b *testing.B) {
+	for name, p := range benchPlugins(b) {
+		b.Run(name, func(b *testing.B) {
+			m, err := manifest.Read(p.Files)
+			if err != nil {
+				b.Fatal(err)
+			}
+			goPath := filepath.Join(b.TempDir(), "plugins-local")
+			dir := filepath.Join(goPath, "src", filepath.FromSlash(p.Module))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Files.WriteDir(dir); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				i := interp.New(interp.Options{GoPath: goPath, Stdout: io.Discard, Stderr: io.Discard})
+				if err := i.Use(stdlib.Symbols); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := i.Eval(`import "` + m.Import + `"`); err != nil {
+					b.Fatal(err)
+				}
+				fnNew, err := i.Eval(m.BasePackage() + ".New")
+				if err != nil {
+					b.Fatal(err)
+				}
+				fnCfg, err := i.Eval(m.BasePackage() + ".CreateConfig")
+				if err != nil {
+					b.Fatal(err)
+				}
+				cfg := fnCfg.Call(nil)[0]
+				if err := decodeConfig(m.TestData, cfg.Interface()); err != nil {
+					b.Fatal(err)
+				}
+				res := fnNew.Call([]reflect.Value{reflect.ValueOf(context.Background()), reflect.ValueOf(http.Handler(http.NotFoundHandler())), cfg, reflect.ValueOf(name)})
+				if _, ok := res[0].Interface().(http.Handler); !ok {
+					b.Fatalf("New returned %T", res[0].Interface())
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,237 @@
+package verify
+
+import (
+	"fmt"
+	"go/build"
+	"go/parser"
+	"go/token"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/traefik/yaegi/stdlib"
+	"github.com/traefik/yaegi/stdlib/syscall"
+	"github.com/traefik/yaegi/stdlib/unsafe"
+)
+
+// importGraph is what the static import walk learned about one plugin.
+type importGraph struct {
+	// missing are non-stdlib packages found neither in the plugin nor in a vendor/ directory.
+	missing []string
+	// restricted are the restricted packages (unsafe, syscall) imported anywhere.
+	restricted []string
+	// unavailable are standard library packages Yaegi does not provide (cgo, plugin...).
+	unavailable []string
+	// absent is set when a package inside the plugin's own module path has no Go files.
+	absent []string
+	// nested maps an imported package to the nested module (own go.mod) holding it.
+	nested map[string]string
+	// packages counts the packages walked.
+	packages int
+}
+
+// symbolPackages lists the import paths of a Yaegi symbol table ("net/http/http" -> "net/http").
+func symbolPackages(tables ...map[string]map[string]reflect.Value) map[string]bool {
+	out := map[string]bool{}
+	for _, t := range tables {
+		for k := range t {
+			if p := path.Dir(k); p != "." && !strings.HasPrefix(p, "github.com/traefik/yaegi") {
+				out[p] = true
+			}
+		}
+	}
+	return out
+}
+
+// stdPackages are the standard library packages a plugin can import under
+// Traefik: exactly those in Yaegi's stdlib.Symbols. restrictedPackages are the
+// ones only useUnsafe unlocks.
+func stdPackages() (std, restricted map[string]bool) {
+	return symbolPackages(stdlib.Symbols), symbolPackages(unsafe.Symbols, syscall.Symbols)
+}
+
+// buildContext is the one Yaegi evaluates build constraints with inside a
+// Traefik container: linux, the host architecture, no cgo.
+func buildContext() build.Context {
+	ctx := build.Default
+	ctx.GOOS = "linux"
+	ctx.GOARCH = runtime.GOARCH
+	ctx.CgoEnabled = false
+	return ctx
+}
+
+// walkImports follows the imports of the non-test Go files of importPath inside
+// the plugin laid out at root (plugins-local/src/<module>), the way Yaegi's
+// GOPATH resolution finds them: the nearest vendor/ directory above the
+// importing package first, then the plugin itself. Anything else that is not in
+// Yaegi's standard library is missing, whatever go.mod says.
+func walkImports(root, module, importPath string) (*importGraph, error) {
+	std, restricted := stdPackages()
+	ctx := buildContext()
+	g := &importGraph{nested: map[string]string{}}
+	seen := map[string]bool{}
+	missing, restr, unavail := map[string]bool{}, map[string]bool{}, map[string]bool{}
+
+	// dirOf returns the directory (relative to root, slash-separated) holding
+	// import p seen from package directory from, or "" when it is not there.
+	dirOf := func(p, from string) string {
+		for d := from; ; d = path.Dir(d) {
+			cand := path.Join(d, "vendor", p)
+			if d == "." {
+				cand = path.Join("vendor", p)
+			}
+			if hasGoFiles(&ctx, filepath.Join(root, filepath.FromSlash(cand))) {
+				return cand
+			}
+			if d == "." {
+				break
+			}
+		}
+		if p == module {
+			return "."
+		}
+		if rel, ok := strings.CutPrefix(p, module+"/"); ok {
+			return rel
+		}
+		return ""
+	}
+
+	type item struct{ pkg, dir string }
+	var queue []item
+	first := dirOf(importPath, ".")
+	if first == "" {
+		return nil, fmt.Errorf("import %q is not inside module %q", importPath, module)
+	}
+	queue = append(queue, item{importPath, first})
+	seen[importPath] = true
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
+		abs := filepath.Join(root, filepath.FromSlash(it.dir))
+		if !hasGoFiles(&ctx, abs) {
+			g.absent = append(g.absent, it.pkg)
+			continue
+		}
+		if mod := nestedModule(root, it.dir); mod != "" {
+			g.nested[it.pkg] = mod
+		}
+		g.packages++
+		imports, err := packageImports(&ctx, abs)
+		if err != nil {
+			return nil, err
+		}
+		for _, imp := range imports {
+			switch {
+			case restricted[imp]:
+				restr[imp] = true
+				continue
+			case imp == "C":
+				unavail["C (cgo)"] = true
+				continue
+			}
+			if seen[imp] {
+				continue
+			}
+			d := dirOf(imp, it.dir)
+			if d == "" {
+				if !std[imp] {
+					if isStdPath(imp) {
+						unavail[imp] = true
+					} else {
+						missing[imp] = true
+					}
+				}
+				continue
+			}
+			seen[imp] = true
+			queue = append(queue, item{imp, d})
+		}
+	}
+	g.missing = sortedKeys(missing)
+	g.restricted = sortedKeys(restr)
+	g.unavailable = sortedKeys(unavail)
+	sort.Strings(g.absent)
+	return g, nil
+}
+
+// isStdPath tells a standard library path (no dot in the first element) from a
+// third-party one.
+func isStdPath(p string) bool {
+	first, _, _ := strings.Cut(p, "/")
+	return !strings.Contains(first, ".")
+}
+
+// nestedModule returns the directory (relative to root) of the closest go.mod
+// strictly below the plugin root that contains dir, or "".
+func nestedModule(root, dir string) string {
+	if dir == "." {
+		return ""
+	}
+	for d := dir; d != "."; d = path.Dir(d) {
+		if strings.HasPrefix(d, "vendor/") || d == "vendor" {
+			return ""
+		}
+		if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(d), "go.mod")); err == nil {
+			return d
+		}
+	}
+	return ""
+}
+
+// goFiles lists the files of dir Yaegi would load: .go, not tests, not
+// starting with '_' or '.', matching the build context.
+func goFiles(ctx *build.Context, dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") ||
+			strings.HasPrefix(name, "_") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		if ok, err := ctx.MatchFile(dir, name); err != nil || !ok {
+			continue
+		}
+		out = append(out, filepath.Join(dir, name))
+	}
+	return out
+}
+
+func hasGoFiles(ctx *build.Context, dir string) bool { return len(goFiles(ctx, dir)) > 0 }
+
+// packageImports parses only the import blocks of a package's files.
+func packageImports(ctx *build.Context, dir string) ([]string, error) {
+	fset := token.NewFileSet()
+	set := map[string]bool{}
+	for _, f := range goFiles(ctx, dir) {
+		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", f, err)
+		}
+		for _, is := range af.Imports {
+			p, err := strconv.Unquote(is.Path.Value)
+			if err != nil {
+				return nil, fmt.Errorf("%s: bad import %s", f, is.Path.Value)
+			}
+			set[p] = true
+		}
+	}
+	return sortedKeys(set), nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

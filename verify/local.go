@@ -1,0 +1,57 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path"
+
+	"golang.org/x/mod/modfile"
+
+	"github.com/xtraefik/xtraefik/fileset"
+)
+
+// FromDir describes a plugin author's working copy for verification: its
+// files (fileset.FromDir, .git left out), its module path read from go.mod,
+// and the last element of that path as alias.
+func FromDir(dir string) (Plugin, error) {
+	files, err := fileset.FromDir(dir)
+	if err != nil {
+		return Plugin{}, fmt.Errorf("read plugin directory: %w", err)
+	}
+	mod, err := modulePath(files)
+	if err != nil {
+		return Plugin{}, fmt.Errorf("%s: %w", dir, err)
+	}
+	return Plugin{Alias: path.Base(mod), Module: mod, Files: files}, nil
+}
+
+func modulePath(files fileset.Set) (string, error) {
+	f, ok := files.Lookup("go.mod")
+	if !ok || f.Kind == fileset.Symlink {
+		return "", fmt.Errorf("no go.mod at the plugin root to read the module name from")
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return "", fmt.Errorf("open go.mod: %w", err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("read go.mod: %w", err)
+	}
+	mod := modfile.ModulePath(data)
+	if mod == "" {
+		return "", fmt.Errorf("go.mod has no module line")
+	}
+	return mod, nil
+}
+
+// VerifyDir verifies the working copy at dir (see FromDir).
+func VerifyDir(ctx context.Context, dir string, opts Options) ([]Result, error) {
+	p, err := FromDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	return Verify(ctx, []Plugin{p}, opts)
+}

@@ -1,0 +1,129 @@
+package verify
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// MarshalJSON adds the duration in milliseconds and as text.
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	return json.Marshal(struct {
+		plain
+		DurationMS int64  `json:"durationMs"`
+		Duration   string `json:"duration"`
+	}{plain(r), r.Duration.Milliseconds(), roundDuration(r.Duration)})
+}
+
+// Report is the JSON document WriteReport writes with format "json".
+type Report struct {
+	OK      bool     `json:"ok"`
+	Total   int      `json:"total"`
+	Failed  int      `json:"failed"`
+	Plugins []Result `json:"plugins"`
+}
+
+// WriteReport writes results as a table followed by the reasons, details and
+// notes ("text"), or as one JSON document ("json") for CI.
+func WriteReport(w io.Writer, results []Result, format string) error {
+	switch format {
+	case "json":
+		rep := Report{OK: true, Total: len(results), Plugins: results}
+		if rep.Plugins == nil {
+			rep.Plugins = []Result{}
+		}
+		for _, r := range results {
+			if !r.OK {
+				rep.OK = false
+				rep.Failed++
+			}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(rep); err != nil {
+			return fmt.Errorf("write JSON report: %w", err)
+		}
+		return nil
+	case "text", "":
+		return writeText(w, results)
+	default:
+		return fmt.Errorf("unknown report format %q (text or json)", format)
+	}
+}
+
+func writeText(w io.Writer, results []Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ALIAS\tMODULE\tCOMMIT\tRUNTIME\tINTERPRETER\tRESULT\tTIME")
+	failed := 0
+	for _, r := range results {
+		verdict := "OK"
+		if !r.OK {
+			verdict = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(r.Alias), dash(r.Module), dash(shortCommit(r.Commit)),
+			dash(r.Runtime), dash(r.Interpreter), verdict, roundDuration(r.Duration))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	var b strings.Builder
+	for _, r := range results {
+		if r.OK && len(r.Notes) == 0 {
+			continue
+		}
+		verdict := "OK"
+		if !r.OK {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(&b, "\n%s (%s): %s\n", dash(r.Alias), dash(r.Module), verdict)
+		if r.Reason != "" {
+			fmt.Fprintf(&b, "  reason: %s\n", r.Reason)
+		}
+		if r.Detail != "" {
+			fmt.Fprintf(&b, "  detail:\n%s\n", indent(r.Detail, "    "))
+		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "  note: %s\n", n)
+		}
+	}
+	fmt.Fprintf(&b, "\n%d plugin(s): %d OK, %d FAIL\n", len(results), len(results)-failed, failed)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func shortCommit(c string) string {
+	if len(c) > 12 {
+		return c[:12]
+	}
+	return c
+}
+
+func roundDuration(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	default:
+		return d.Round(time.Millisecond).String()
+	}
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,3 @@
+module example.com/fixtures/bad-manifest
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/config-decode
+
+go 1.22

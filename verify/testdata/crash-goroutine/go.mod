@@ -1,0 +1,3 @@
+module example.com/fixtures/crash-goroutine
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/hang-init
+
+go 1.22

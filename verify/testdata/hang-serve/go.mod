@@ -1,0 +1,3 @@
+module example.com/fixtures/hang-serve
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/manifest-yaml
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/memory-blowup
+
+go 1.22

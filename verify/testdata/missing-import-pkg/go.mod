@@ -1,0 +1,3 @@
+module example.com/fixtures/missing-import-pkg
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/nested-module
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/nested-module/plugin
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/new-error
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/new-panic
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/no-manifest
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/non-handler
+
+go 1.22

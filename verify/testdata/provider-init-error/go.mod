@@ -1,0 +1,3 @@
+module example.com/fixtures/provider-init-error
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/provider-no-config
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/provider-ok
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/provider-provide-error
+
+go 1.22

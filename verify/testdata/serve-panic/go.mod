@@ -1,0 +1,3 @@
+module example.com/fixtures/serve-panic
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/stdlib-unavailable
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/unsafe-declared
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/unsafe-undeclared
+
+go 1.22

@@ -1,0 +1,3 @@
+package vendored_ok
+
+import _ "github.com/example/ignored"

@@ -1,0 +1,5 @@
+//go:build windows
+
+package vendored_ok
+
+import _ "github.com/example/windowsonly"

@@ -1,0 +1,3 @@
+module example.com/fixtures/yaegi-max-builtin
+
+go 1.22

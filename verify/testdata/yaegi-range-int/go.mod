@@ -1,0 +1,3 @@
+module example.com/fixtures/yaegi-range-int
+
+go 1.22

@@ -1,0 +1,355 @@
+// Package verify checks plugins the way Traefik will load them, before an
+// image is built: the manifest rules, dependencies that are not vendored,
+// restricted imports, then the real thing in an isolated worker process — the
+// Yaegi interpreter with Traefik's settings, CreateConfig decoded from the
+// configuration, New, and one HTTP request (or a provider's Init, Provide,
+// Stop), or the wasm module run through the http-wasm host.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/manifest"
+)
+
+// Plugin is one plugin to verify, with the files that will go into the image.
+type Plugin struct {
+	// Alias is the name Traefik's static configuration gives the plugin.
+	Alias  string
+	Module string
+	// Commit is reported as is (empty for a working copy).
+	Commit string
+	Files  fileset.Set
+	// Config is the middleware/provider configuration to check with; nil means
+	// the manifest's testData.
+	Config map[string]any
+}
+
+// Options tune a verification.
+type Options struct {
+	// AllowUnsafe mirrors Traefik's settings.useUnsafe for the plugins.
+	AllowUnsafe bool
+	// Timeout bounds the interpretation of one plugin, worker start to last
+	// check (default 60s).
+	Timeout time.Duration
+	// MemoryLimit bounds the worker's resident memory in bytes (default 1 GiB).
+	MemoryLimit int64
+	// TraefikVersion is the base image's Traefik version ("v3.6.12"); empty when
+	// unknown.
+	TraefikVersion string
+	// Parallel is how many workers run at once (default: the number of CPUs,
+	// at most 4).
+	Parallel int
+}
+
+// Result is the verdict for one plugin.
+type Result struct {
+	Alias   string `json:"alias"`
+	Module  string `json:"module"`
+	Commit  string `json:"commit,omitempty"`
+	Type    string `json:"type,omitempty"`
+	Runtime string `json:"runtime,omitempty"`
+	// Interpreter names what the plugin was checked with ("yaegi v0.16.1").
+	Interpreter string `json:"interpreter,omitempty"`
+	OK          bool   `json:"ok"`
+	// Reason is the one-line, Traefik-equivalent cause of a FAIL.
+	Reason string `json:"reason,omitempty"`
+	// Detail is the rest of the evidence: full errors, plugin output.
+	Detail   string        `json:"detail,omitempty"`
+	Duration time.Duration `json:"-"`
+	Notes    []string      `json:"notes,omitempty"`
+}
+
+// Defaults.
+const (
+	DefaultTimeout     = 60 * time.Second
+	DefaultMemoryLimit = 1 << 30
+)
+
+// Verify checks every plugin and returns one Result per plugin, in order.
+// Plugin failures are Results; the error is for failures of the verifier
+// itself (no temporary directory, no worker process) or a cancelled ctx.
+func Verify(ctx context.Context, plugins []Plugin, opts Options) ([]Result, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.MemoryLimit <= 0 {
+		opts.MemoryLimit = DefaultMemoryLimit
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = min(runtime.NumCPU(), 4)
+	}
+	tmp, err := os.MkdirTemp("", "xtraefik-verify-")
+	if err != nil {
+		return nil, fmt.Errorf("verify: create work directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	goPath := filepath.Join(tmp, "plugins-local")
+
+	results := make([]Result, len(plugins))
+	laidOut := make([]bool, len(plugins))
+	for i, p := range plugins {
+		results[i] = Result{Alias: p.Alias, Module: p.Module, Commit: p.Commit}
+	}
+	// Lay every plugin out first, exactly as the image holds them: Yaegi in
+	// GOPATH mode sees the whole plugins-local tree, not one plugin alone.
+	for i, p := range plugins {
+		if reason := layoutConflict(plugins, i); reason != "" {
+			results[i].Reason = reason
+			continue
+		}
+		if err := manifest.CheckModuleName(p.Module); err != nil {
+			results[i].Reason = "invalid module name: " + err.Error()
+			continue
+		}
+		dir := filepath.Join(goPath, "src", filepath.FromSlash(p.Module))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("verify: create %s: %w", dir, err)
+		}
+		if err := p.Files.WriteDir(dir); err != nil {
+			return nil, fmt.Errorf("verify: lay out %s under %s: %w", p.Module, dir, err)
+		}
+		laidOut[i] = true
+	}
+
+	sem := make(chan struct{}, opts.Parallel)
+	var wg sync.WaitGroup
+	errs := make([]error, len(plugins))
+	for i := range plugins {
+		if !laidOut[i] {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			start := time.Now()
+			errs[i] = verifyOne(ctx, goPath, plugins[i], opts, &results[i])
+			results[i].Duration = time.Since(start)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return results, fmt.Errorf("verify: %w", err)
+	}
+	return results, nil
+}
+
+// layoutConflict reports why plugin i cannot have its own directory under
+// plugins-local/src: Traefik allows a module once, and one module's tree
+// cannot hold another's.
+func layoutConflict(plugins []Plugin, i int) string {
+	for j, q := range plugins {
+		if j == i {
+			continue
+		}
+		switch p := plugins[i]; {
+		case q.Module == p.Module:
+			return fmt.Sprintf("only one version of a plugin is allowed, there is a duplicate of %s", p.Module)
+		case strings.HasPrefix(p.Module, q.Module+"/"):
+			return fmt.Sprintf("module %s lies inside module %s under plugins-local/src: their files would mix", p.Module, q.Module)
+		case strings.HasPrefix(q.Module, p.Module+"/"):
+			return fmt.Sprintf("module %s contains module %s under plugins-local/src: their files would mix", p.Module, q.Module)
+		}
+	}
+	return ""
+}
+
+// verifyOne fills r. It returns an error only for infrastructure failures.
+func verifyOne(ctx context.Context, goPath string, p Plugin, opts Options, r *Result) error {
+	m, err := manifest.Read(p.Files)
+	if err != nil {
+		r.Reason = "failed to read manifest: " + err.Error()
+		return nil
+	}
+	r.Type, r.Runtime = m.Type, m.RuntimeName()
+	if m.IsWasm() {
+		r.Interpreter = "wazero " + moduleVersion("github.com/tetratelabs/wazero") +
+			", http-wasm-host-go " + moduleVersion("github.com/http-wasm/http-wasm-host-go")
+	} else {
+		r.Interpreter = "yaegi " + moduleVersion("github.com/traefik/yaegi")
+	}
+	if err := m.CheckFor(p.Module, opts.TraefikVersion); err != nil {
+		r.Reason = "invalid manifest: " + err.Error()
+		return nil
+	}
+	major := traefikMajor(opts.TraefikVersion)
+	root := filepath.Join(goPath, "src", filepath.FromSlash(p.Module))
+	config := p.Config
+	if config == nil {
+		config = m.TestData
+	}
+	cfgYAML, err := yaml.Marshal(config)
+	if err != nil {
+		r.Reason = "invalid configuration: " + err.Error()
+		return nil
+	}
+	j := job{
+		GoPath: goPath, Module: p.Module, Type: m.Type, Runtime: m.RuntimeName(),
+		Import: m.Import, BasePkg: m.BasePackage(), Config: string(cfgYAML),
+		Name: p.Alias,
+	}
+	if j.Name == "" {
+		j.Name = path.Base(p.Module)
+	}
+
+	if m.IsWasm() {
+		if opts.TraefikVersion == "" {
+			r.Notes = append(r.Notes, "Traefik version unknown: wasm plugins need Traefik v3")
+		}
+		j.WasmFile = path.Clean(m.WasmFile())
+		if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(j.WasmFile))); err != nil {
+			r.Reason = fmt.Sprintf("loading Wasm binary: wasmPath %q is not in the plugin", m.WasmFile())
+			return nil
+		}
+	} else {
+		if n := interpreterNote(opts.TraefikVersion, r.Interpreter); n != "" {
+			r.Notes = append(r.Notes, n)
+		}
+		ok, useUnsafe := staticYaegiChecks(root, p.Module, m, opts, major, r)
+		if !ok {
+			return nil
+		}
+		j.UseUnsafe = useUnsafe
+	}
+
+	j.Deadline = time.Now().Add(opts.Timeout * 3 / 4)
+	out, err := runWorker(ctx, &j, opts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.Module, err)
+	}
+	r.OK, r.Reason, r.Detail = out.OK, out.Reason, out.Detail
+	r.Notes = append(r.Notes, out.Notes...)
+	return nil
+}
+
+// staticYaegiChecks names problems before the interpreter runs: what is not
+// vendored, restricted imports, packages Yaegi lacks. It reports whether to
+// go on, and whether the unsafe/syscall symbols are to be loaded.
+func staticYaegiChecks(root, module string, m *manifest.Manifest, opts Options, major int, r *Result) (ok, useUnsafe bool) {
+	// Traefik v3 refuses a plugin declaring useUnsafe when the settings do not
+	// allow it, whatever it imports (newInterpreter). v2 has no such setting.
+	if major != 2 && m.UseUnsafe && !opts.AllowUnsafe {
+		r.Reason = "this plugin uses restricted imports. If you want to use it, you need to allow useUnsafe in the settings"
+		r.Detail = "the manifest declares useUnsafe: true; allow it in the recipe (Traefik: experimental.localPlugins.<alias>.settings.useUnsafe=true)"
+		return false, false
+	}
+	useUnsafe = major != 2 && m.UseUnsafe && opts.AllowUnsafe
+
+	g, err := walkImports(root, module, m.Import)
+	if err != nil {
+		r.Reason = fmt.Sprintf("failed to import plugin code %q: %v", m.Import, err)
+		return false, false
+	}
+	for pkg, mod := range g.nested {
+		r.Notes = append(r.Notes, fmt.Sprintf("package %s is in nested module %s (own go.mod): a module proxy zip of %s does not contain it; take the plugin from git", pkg, path.Join(module, mod), module))
+	}
+	sort.Strings(r.Notes)
+	if len(g.absent) > 0 {
+		if g.absent[0] == m.Import {
+			r.Reason = fmt.Sprintf("failed to import plugin code %q: no Go files for it in the plugin", m.Import)
+		} else {
+			r.Reason = "missing packages of the plugin's own module: " + strings.Join(g.absent, ", ")
+		}
+		r.Detail = "imported packages inside the module path have no buildable Go files in the plugin tree. " +
+			"If they belong to a nested module (own go.mod), a module zip leaves them out: take the plugin from git."
+		return false, false
+	}
+	if len(g.missing) > 0 {
+		r.Reason = "not vendored: " + strings.Join(g.missing, ", ")
+		r.Detail = "imported by the plugin's non-test code but found neither in Yaegi's standard library, the plugin, nor its vendor/ directory; " +
+			"Traefik only reads vendor/, a go.mod requirement is not enough (run `go mod vendor` and commit vendor/). " +
+			`Traefik fails with: failed to import plugin code: unable to find source related to: "` + g.missing[0] + `"`
+		return false, false
+	}
+	if len(g.unavailable) > 0 {
+		r.Reason = "not available in Yaegi: " + strings.Join(g.unavailable, ", ")
+		r.Detail = "Traefik's interpreter provides only the standard library packages in Yaegi's stdlib symbols: no cgo, no plugin, no runtime/cgo"
+		return false, false
+	}
+	if len(g.restricted) > 0 && !useUnsafe {
+		list := strings.Join(g.restricted, ", ")
+		switch {
+		case major == 2:
+			r.Reason = "restricted imports (" + list + "): Traefik v2 never provides unsafe or syscall to plugins"
+		case !m.UseUnsafe:
+			r.Reason = fmt.Sprintf("failed to import plugin code %q: imports %s, which Traefik only provides with useUnsafe: true in .traefik.yml", m.Import, list)
+		default:
+			r.Reason = "this plugin uses restricted imports. If you want to use it, you need to allow useUnsafe in the settings"
+		}
+		r.Detail = "unsafe and syscall symbols are loaded only when the manifest says useUnsafe: true and the static configuration allows it (Traefik v3)"
+		return false, false
+	}
+	return true, useUnsafe
+}
+
+// traefikMajor is 2 for a v2 version, else 3 (unknown means the current major).
+func traefikMajor(v string) int {
+	if v == "v2" || strings.HasPrefix(v, "v2.") {
+		return 2
+	}
+	return 3
+}
+
+// interpreterNote says plainly when the verdict comes from another Yaegi than
+// the one the target Traefik embeds (v2.11: v0.15.1; v3.x: v0.16.x).
+func interpreterNote(traefikVersion, interpreter string) string {
+	switch {
+	case traefikVersion == "":
+		return "Traefik version unknown: verdict from " + interpreter + " (Traefik v3's interpreter); Traefik v2.11 uses yaegi v0.15.1"
+	case traefikMajor(traefikVersion) == 2:
+		return "verdict from " + interpreter + ", but Traefik " + traefikVersion + " uses another Yaegi (v2.11: v0.15.1): a best guess for that version"
+	}
+	return ""
+}
+
+// linkedVersion is the version of a linked interpreter module as go.mod pins
+// it. Test binaries carry no dependency build info, so it is kept here; a test
+// holds it to go.mod.
+func linkedVersion(mod string) string {
+	switch mod {
+	case "github.com/traefik/yaegi":
+		return "v0.16.1"
+	case "github.com/tetratelabs/wazero":
+		return "v1.8.0"
+	case "github.com/http-wasm/http-wasm-host-go":
+		return "v0.7.0"
+	}
+	return "(unknown version)"
+}
+
+// moduleVersion is the linked version of a module, from the build info when
+// the binary has it.
+func moduleVersion(mod string) string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == mod {
+				if d.Replace != nil && d.Replace.Version != "" {
+					return d.Replace.Version
+				}
+				return d.Version
+			}
+		}
+	}
+	return linkedVersion(mod)
+}

@@ -1,0 +1,292 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/modfile"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	MaybeRunWorker()
+	os.Exit(m.Run())
+}
+
+func verifyOneFor(t *testing.T, p Plugin, opts Options) Result {
+	t.Helper()
+	res, err := Verify(context.Background(), []Plugin{p}, opts)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if len(res) != 1 {
+		t.Fatalf("got %d results", len(res))
+	}
+	return res[0]
+}
+
+func checkVerdict(t *testing.T, r Result, wantOK bool, wantReason string) {
+	t.Helper()
+	if r.OK != wantOK {
+		t.Fatalf("OK = %v, want %v; reason %q\ndetail: %s\nnotes: %v", r.OK, wantOK, r.Reason, r.Detail, r.Notes)
+	}
+	if wantOK && r.Reason != "" {
+		t.Fatalf("OK with a reason %q", r.Reason)
+	}
+	if !wantOK {
+		if !strings.Contains(r.Reason, wantReason) {
+			t.Fatalf("reason %q does not contain %q\ndetail: %s", r.Reason, wantReason, r.Detail)
+		}
+		if strings.Contains(r.Reason, "\n") {
+			t.Fatalf("reason is not one line: %q", r.Reason)
+		}
+	}
+	// Without a readable manifest the runtime is unknown; otherwise both are reported.
+	if (r.Runtime == "") != strings.HasPrefix(r.Reason, "failed to read manifest") || (r.Runtime != "") != (r.Interpreter != "") {
+		t.Fatalf("interpreter %q / runtime %q not reported", r.Interpreter, r.Runtime)
+	}
+}
+
+func TestFixtures(t *testing.T) {
+	for _, f := range testenv.Fixtures() {
+		t.Run(f.Name+"/"+f.TraefikVersion+map[bool]string{true: "/unsafe-allowed"}[f.AllowUnsafe], func(t *testing.T) {
+			t.Parallel()
+			p := Plugin{Alias: strings.ReplaceAll(f.Name, "-", ""), Module: f.Module, Commit: "0123456789abcdef", Files: testenv.FixtureFiles(t, f)}
+			r := verifyOneFor(t, p, Options{AllowUnsafe: f.AllowUnsafe, TraefikVersion: f.TraefikVersion,
+				Timeout: f.Timeout, MemoryLimit: f.MemoryLimit})
+			checkVerdict(t, r, f.WantOK, f.WantReason)
+			if r.Alias != p.Alias || r.Module != p.Module || r.Commit != p.Commit {
+				t.Errorf("identity not reported: %+v", r)
+			}
+			if r.Duration <= 0 {
+				t.Errorf("no duration")
+			}
+		})
+	}
+}
+
+func TestCorpus(t *testing.T) {
+	for _, c := range testenv.Corpus() {
+		name := c.Module + "@" + c.Version
+		if c.Revendor {
+			name += "/revendored"
+		}
+		if c.Config != nil {
+			name += "/config"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := verifyOneFor(t, Plugin{Alias: c.Alias, Module: c.Module, Commit: c.Version, Files: testenv.CorpusFiles(t, c), Config: c.Config},
+				Options{TraefikVersion: "v3.6.12"})
+			checkVerdict(t, r, c.WantOK, c.WantReason)
+			if r.Type != c.Type || r.Runtime != c.Runtime {
+				t.Errorf("type/runtime = %s/%s, want %s/%s", r.Type, r.Runtime, c.Type, c.Runtime)
+			}
+			if c.WantOK && len(r.Notes) == 0 {
+				t.Errorf("an OK plugin reports what was exercised; no notes")
+			}
+		})
+	}
+}
+
+// All plugins share one plugins-local tree, as in the image.
+func TestOneTree(t *testing.T) {
+	corpus := testenv.Corpus()
+	var plugins []Plugin
+	for _, c := range []testenv.CorpusPlugin{corpus[0], corpus[2], corpus[6]} {
+		plugins = append(plugins, Plugin{Alias: c.Alias, Module: c.Module, Commit: c.Version, Files: testenv.CorpusFiles(t, c)})
+	}
+	for _, f := range testenv.Fixtures() {
+		if f.Name == "vendored-ok" || f.Name == "not-vendored" {
+			plugins = append(plugins, Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(t, f)})
+		}
+	}
+	res, err := Verify(context.Background(), plugins, Options{TraefikVersion: "v3.6.12", Parallel: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []bool{true, true, true, false, true}
+	for i, r := range res {
+		if r.Module != plugins[i].Module {
+			t.Fatalf("result %d is for %s, want %s (order)", i, r.Module, plugins[i].Module)
+		}
+		if r.OK != want[i] {
+			t.Errorf("%s: OK = %v, want %v (%s)", r.Module, r.OK, want[i], r.Reason)
+		}
+	}
+}
+
+func TestLayoutConflicts(t *testing.T) {
+	f := testenv.Fixtures()[4] // vendored-ok
+	if f.Name != "vendored-ok" {
+		t.Fatalf("fixture order changed: %s", f.Name)
+	}
+	files := testenv.FixtureFiles(t, f)
+	res, err := Verify(context.Background(), []Plugin{
+		{Alias: "a", Module: "example.com/fixtures/vendored-ok", Files: files},
+		{Alias: "b", Module: "example.com/fixtures/vendored-ok", Files: files},
+		{Alias: "c", Module: "example.com/x", Files: files},
+		{Alias: "d", Module: "example.com/x/y", Files: files},
+		{Alias: "e", Module: "/bad/", Files: files},
+	}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{
+		"only one version of a plugin is allowed, there is a duplicate of example.com/fixtures/vendored-ok",
+		"only one version of a plugin is allowed",
+		"contains module example.com/x/y",
+		"lies inside module example.com/x",
+		"invalid module name: plugin name \"/bad/\" should not start or end with a /",
+	} {
+		if res[i].OK || !strings.Contains(res[i].Reason, want) {
+			t.Errorf("%s: OK=%v reason %q, want %q", res[i].Alias, res[i].OK, res[i].Reason, want)
+		}
+	}
+}
+
+func TestInterpreterNotes(t *testing.T) {
+	c := testenv.Corpus()[0]
+	files := testenv.CorpusFiles(t, c)
+	for _, tc := range []struct {
+		version  string
+		wantNote string
+	}{
+		{"v3.6.12", ""},
+		{"", "Traefik version unknown: verdict from yaegi v0.16.1"},
+		{"v2.11.0", "verdict from yaegi v0.16.1, but Traefik v2.11.0 uses another Yaegi (v2.11: v0.15.1)"},
+	} {
+		t.Run("traefik="+tc.version, func(t *testing.T) {
+			r := verifyOneFor(t, Plugin{Alias: "demo", Module: c.Module, Files: files}, Options{TraefikVersion: tc.version})
+			checkVerdict(t, r, true, "")
+			if r.Interpreter != "yaegi v0.16.1" {
+				t.Errorf("interpreter %q", r.Interpreter)
+			}
+			joined := strings.Join(r.Notes, "\n")
+			if tc.wantNote == "" && strings.Contains(joined, "verdict from") {
+				t.Errorf("unexpected interpreter note: %v", r.Notes)
+			}
+			if tc.wantNote != "" && !strings.Contains(joined, tc.wantNote) {
+				t.Errorf("notes %v lack %q", r.Notes, tc.wantNote)
+			}
+		})
+	}
+}
+
+func TestNestedModuleNote(t *testing.T) {
+	for _, f := range testenv.Fixtures() {
+		if f.Name != "nested-module" {
+			continue
+		}
+		r := verifyOneFor(t, Plugin{Module: f.Module, Files: testenv.FixtureFiles(t, f)}, Options{TraefikVersion: "v3.6.12"})
+		checkVerdict(t, r, true, "")
+		if !strings.Contains(strings.Join(r.Notes, "\n"), "nested module example.com/fixtures/nested-module/plugin (own go.mod)") {
+			t.Fatalf("no nested-module note: %v", r.Notes)
+		}
+		return
+	}
+	t.Fatal("no nested-module fixture")
+}
+
+func TestCancelled(t *testing.T) {
+	// A cancelled build must not wait for a runaway plugin (timeout 1 minute).
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var hang testenv.Fixture
+	for _, g := range testenv.Fixtures() {
+		if g.Name == "hang-init" {
+			hang = g
+		}
+	}
+	_, err := Verify(ctx, []Plugin{{Module: hang.Module, Files: testenv.FixtureFiles(t, hang)}}, Options{Timeout: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), context.Canceled.Error()) {
+		t.Fatalf("err = %v, want context canceled", err)
+	}
+}
+
+func TestWriteReport(t *testing.T) {
+	results := []Result{
+		{Alias: "demo", Module: "github.com/traefik/plugindemo", Commit: "0123456789abcdef0123", Type: "middleware", Runtime: "yaegi",
+			Interpreter: "yaegi v0.16.1", OK: true, Duration: 1234 * time.Millisecond, Notes: []string{"request: GET / -> 200"}},
+		{Alias: "bad", Module: "example.com/bad", Type: "middleware", Runtime: "yaegi", Interpreter: "yaegi v0.16.1",
+			Reason: "not vendored: github.com/a/b", Detail: "line one\nline two", Duration: 15 * time.Millisecond},
+	}
+	var text bytes.Buffer
+	if err := WriteReport(&text, results, "text"); err != nil {
+		t.Fatal(err)
+	}
+	out := text.String()
+	for _, want := range []string{
+		"ALIAS  MODULE", "demo   github.com/traefik/plugindemo  0123456789ab  yaegi    yaegi v0.16.1  OK      1.23s",
+		"bad    example.com/bad                -             yaegi    yaegi v0.16.1  FAIL    15ms",
+		"bad (example.com/bad): FAIL\n  reason: not vendored: github.com/a/b\n  detail:\n    line one\n    line two\n",
+		"  note: request: GET / -> 200", "2 plugin(s): 1 OK, 1 FAIL",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text report lacks %q:\n%s", want, out)
+		}
+	}
+
+	var js bytes.Buffer
+	if err := WriteReport(&js, results, "json"); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		OK      bool `json:"ok"`
+		Total   int  `json:"total"`
+		Failed  int  `json:"failed"`
+		Plugins []struct {
+			Alias      string   `json:"alias"`
+			OK         bool     `json:"ok"`
+			Reason     string   `json:"reason"`
+			DurationMS int64    `json:"durationMs"`
+			Duration   string   `json:"duration"`
+			Notes      []string `json:"notes"`
+		} `json:"plugins"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, js.String())
+	}
+	if rep.OK || rep.Total != 2 || rep.Failed != 1 || rep.Plugins[0].DurationMS != 1234 || rep.Plugins[0].Duration != "1.23s" ||
+		rep.Plugins[1].Reason != "not vendored: github.com/a/b" || rep.Plugins[0].Notes[0] != "request: GET / -> 200" {
+		t.Fatalf("json report: %+v\n%s", rep, js.String())
+	}
+	if err := WriteReport(&js, results, "yaml"); err == nil {
+		t.Fatal("unknown format accepted")
+	}
+}
+
+// The versions reported must be the ones linked.
+func TestLinkedVersionsMatchGoMod(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf, err := modfile.Parse("go.mod", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, r := range mf.Require {
+		switch r.Mod.Path {
+		case "github.com/traefik/yaegi", "github.com/tetratelabs/wazero", "github.com/http-wasm/http-wasm-host-go":
+			seen++
+			if got := linkedVersion(r.Mod.Path); got != r.Mod.Version {
+				t.Errorf("%s: reported %s, go.mod has %s", r.Mod.Path, got, r.Mod.Version)
+			}
+		}
+	}
+	if seen != 3 {
+		t.Fatalf("found %d of 3 interpreter modules in go.mod", seen)
+	}
+	if testenv.HTTPWasmHostVersion != linkedVersion("github.com/http-wasm/http-wasm-host-go") {
+		t.Errorf("wasm fixtures use http-wasm-host-go %s", testenv.HTTPWasmHostVersion)
+	}
+}
