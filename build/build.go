@@ -46,7 +46,7 @@ func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) 
 		return nil, err
 	}
 	if failed := Failed(out.Verify); len(failed) > 0 {
-		return out, fmt.Errorf("verification failed for %s: no image was built", strings.Join(failed, ", "))
+		return out, fmt.Errorf("verification failed, no image was built: %s", strings.Join(failed, "; "))
 	}
 	img, warnings, err := Assemble(ctx, o, res)
 	if err != nil {
@@ -79,12 +79,12 @@ func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.R
 	return rs, nil
 }
 
-// Failed lists "alias (module)" of the failed results.
+// Failed lists "alias (module): reason" of the failed results.
 func Failed(rs []verify.Result) []string {
 	var out []string
 	for _, r := range rs {
 		if !r.OK {
-			out = append(out, fmt.Sprintf("%s (%s)", r.Alias, r.Module))
+			out = append(out, fmt.Sprintf("%s (%s): %s", r.Alias, r.Module, r.Reason))
 		}
 	}
 	return out

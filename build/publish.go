@@ -38,6 +38,9 @@ func (o Outputs) Empty() bool {
 type Published struct {
 	Digest     v1.Hash
 	PushDigest string // name@digest when pushed
+	// LayoutDigest differs from Digest when a Docker-typed image was written to
+	// the OCI layout with OCI media types.
+	LayoutDigest v1.Hash
 }
 
 // Publish writes img to every output. Local outputs are written first and removed
@@ -77,6 +80,13 @@ func Publish(ctx context.Context, img *images.Result, out Outputs, opts images.O
 		written = append(written, out.Tarball)
 	}
 	pub := &Published{Digest: img.Digest}
+	if out.OCILayout != "" {
+		oci, err := img.OCI()
+		if err != nil {
+			return rollback(err)
+		}
+		pub.LayoutDigest = oci.Digest
+	}
 	if out.Push != "" {
 		d, err := images.Push(ctx, out.Push, img, opts)
 		if err != nil {

@@ -30,12 +30,17 @@ type LayoutOptions struct {
 
 // WriteLayout writes r as a new OCI image layout at dir. The layout is built in
 // a temporary directory beside dir and renamed into place only when complete;
-// on error nothing is left behind.
+// on error nothing is left behind. Docker-typed results are written with OCI
+// media types (see Result.OCI), since layout readers accept only those.
 func WriteLayout(ctx context.Context, dir string, r *Result, opts LayoutOptions) error {
 	if r == nil {
 		return errors.New("write OCI layout: no result")
 	}
 	if err := checkTarget(dir, opts.Overwrite, true); err != nil {
+		return fmt.Errorf("write OCI layout %s: %w", dir, err)
+	}
+	r, err := r.OCI()
+	if err != nil {
 		return fmt.Errorf("write OCI layout %s: %w", dir, err)
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-")

@@ -268,11 +268,11 @@ func (f *Fetcher) update(ctx context.Context, r remote, then func(*git.Repositor
 	switch {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
-		return fmt.Errorf("fetch %s: the repository is empty", r.display)
+		return wrapf(err, "fetch %s: the repository is empty", r.display)
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
-		return fmt.Errorf("fetch %s: %w (credentials: URL userinfo, %s, or %s and %s)", r.display, err, EnvToken, EnvUsername, EnvPassword)
+		return wrapf(err, "fetch %s: %s (credentials come from the URL, %s, or %s and %s)", r.display, oneLine(err), EnvToken, EnvUsername, EnvPassword)
 	default:
-		return fmt.Errorf("fetch %s: %w", r.display, err)
+		return wrapf(err, "fetch %s: %s", r.display, oneLine(err))
 	}
 	return then(repo)
 }
@@ -316,7 +316,7 @@ func (f *Fetcher) Resolve(ctx context.Context, rawURL, ref string) (Resolved, er
 				return fmt.Errorf("look for commit %s on %s: %w", h, r.display, err)
 			}
 			if !ok {
-				return fmt.Errorf("%w: commit %s not found on %s (no branch or tag contains it)", ErrNotFound, h, r.display)
+				return wrapf(ErrNotFound, "commit %s not found on %s (no branch or tag contains it)", h, r.display)
 			}
 			res = Resolved{Commit: h.String(), Kind: KindCommit, Ref: h.String()}
 			return nil
@@ -341,9 +341,9 @@ func (f *Fetcher) Resolve(ctx context.Context, rawURL, ref string) (Resolved, er
 			return nil
 		}
 		if len(names) == 1 {
-			return fmt.Errorf("%w: %s does not exist on %s", ErrNotFound, ref, r.display)
+			return wrapf(ErrNotFound, "%s does not exist on %s", ref, r.display)
 		}
-		return fmt.Errorf("%w: neither a tag nor a branch named %q exists on %s%s", ErrNotFound, ref, r.display, hint(repo, ref))
+		return wrapf(ErrNotFound, "neither a tag nor a branch named %q exists on %s%s", ref, r.display, hint(repo, ref))
 	})
 	return res, err
 }
@@ -367,7 +367,7 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 	if repo == nil || !hasObject(repo, h) {
 		err := f.update(ctx, r, func(repo *git.Repository) error {
 			if !hasObject(repo, h) {
-				return fmt.Errorf("%w: commit %s not found on %s", ErrNotFound, h, r.display)
+				return wrapf(ErrNotFound, "commit %s not found on %s", h, r.display)
 			}
 			return nil
 		})
@@ -387,6 +387,29 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 		return nil, fmt.Errorf("commit %s of %s: %w", h, r.display, err)
 	}
 	return t, nil
+}
+
+// wrapped is an error whose message is written for people while errors.Is
+// still sees the cause (a sentinel, or go-git's error).
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.err }
+
+func wrapf(err error, format string, args ...any) error {
+	return &wrapped{msg: fmt.Sprintf(format, args...), err: err}
+}
+
+// oneLine flattens an error that may quote a server's response body.
+func oneLine(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
 }
 
 func isFullHash(s string) bool {

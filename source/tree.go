@@ -61,10 +61,14 @@ func (tr *treeReader) walk(t *object.Tree, dir string) error {
 			p = dir + "/" + e.Name
 		}
 		if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\x00") {
-			return fmt.Errorf("%w: tree entry %q in %q", fileset.ErrUnsafePath, e.Name, dir)
+			where := dir
+			if where == "" {
+				where = "the root directory"
+			}
+			return fmt.Errorf("%w: tree entry %q in %s", fileset.ErrUnsafePath, e.Name, where)
 		}
 		if strings.EqualFold(e.Name, ".git") {
-			return fmt.Errorf("%w: %s: a committed .git entry (git itself refuses these)", ErrUnsupported, p)
+			return wrapf(ErrUnsupported, "%s: a committed .git entry (git itself refuses these)", p)
 		}
 		switch e.Mode {
 		case filemode.Dir:
@@ -90,9 +94,9 @@ func (tr *treeReader) walk(t *object.Tree, dir string) error {
 			}
 			tr.files = append(tr.files, fileset.File{Path: p, Kind: fileset.Symlink, Link: string(target), Size: int64(len(target))})
 		case filemode.Submodule:
-			return fmt.Errorf("%w: plugin uses git submodules (%s): Traefik would not fetch them either; vendor the code instead", ErrUnsupported, p)
+			return wrapf(ErrUnsupported, "plugin uses git submodules (%s): Traefik would not fetch them either; vendor the code instead", p)
 		default:
-			return fmt.Errorf("%w: %s has git file mode %o", ErrUnsupported, p, uint32(e.Mode))
+			return wrapf(ErrUnsupported, "%s has git file mode %o, which a plugin cannot use", p, uint32(e.Mode))
 		}
 	}
 	return nil
@@ -109,7 +113,7 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 			return fmt.Errorf("read %s: %w", p, err)
 		}
 		if bytes.HasPrefix(b, []byte(lfsPrefix)) {
-			return fmt.Errorf("%w: %s is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself", ErrUnsupported, p)
+			return wrapf(ErrUnsupported, "%s is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself", p)
 		}
 	}
 	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Open: func() (io.ReadCloser, error) {

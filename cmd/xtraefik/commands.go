@@ -22,7 +22,7 @@ func newLock(env getenv) *cobra.Command {
 		Short: "Resolve the base and every plugin ref, and write <recipe>.lock",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, err := c.options(env)
+			o, err := c.options(cmd, env)
 			if err != nil {
 				return err
 			}
@@ -68,7 +68,7 @@ func newBuild(env getenv) *cobra.Command {
 		Short: "Fetch, verify and bake the recipe's plugins onto its Traefik base",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, err := c.options(env)
+			o, err := c.options(cmd, env)
 			if err != nil {
 				return err
 			}
@@ -101,6 +101,9 @@ func newBuild(env getenv) *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "digest: %s\n", pub.Digest)
+			if pub.LayoutDigest != (v1.Hash{}) && pub.LayoutDigest != pub.Digest {
+				fmt.Fprintf(w, "oci layout digest: %s (Docker media types rewritten as OCI)\n", pub.LayoutDigest)
+			}
 			if pub.PushDigest != "" {
 				fmt.Fprintf(w, "pushed: %s\n", pub.PushDigest)
 			}
@@ -179,7 +182,7 @@ func newVerify(env getenv) *cobra.Command {
 			if dir != "" {
 				rs, err = verify.VerifyDir(cmd.Context(), dir, vf.options())
 			} else {
-				o, oerr := c.options(env)
+				o, oerr := c.options(cmd, env)
 				if oerr != nil {
 					return oerr
 				}
@@ -195,7 +198,7 @@ func newVerify(env getenv) *cobra.Command {
 				return err
 			}
 			if failed := build.Failed(rs); len(failed) > 0 {
-				return fmt.Errorf("verification failed for %s", strings.Join(failed, ", "))
+				return fmt.Errorf("verification failed: %s", strings.Join(failed, "; "))
 			}
 			return nil
 		},

@@ -13,6 +13,7 @@ import (
 	"github.com/xtraefik/xtraefik/build"
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/recipe"
+	"github.com/xtraefik/xtraefik/source"
 )
 
 // getenv is injected so tests can run commands with their own environment.
@@ -52,7 +53,7 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 
 // options turns flags, environment and recipe into build options. Recipe mirrors
 // come first; flags and environment are added to them.
-func (c *commonFlags) options(env getenv) (*build.Options, error) {
+func (c *commonFlags) options(cmd *cobra.Command, env getenv) (*build.Options, error) {
 	r, err := recipe.Load(c.file)
 	if err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ func (c *commonFlags) options(env getenv) (*build.Options, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &build.Options{Recipe: r, Lock: lock, CacheDir: c.cacheDir, Log: os.Stderr}
+	o := &build.Options{Recipe: r, Lock: lock, CacheDir: c.cacheDir, Log: cmd.ErrOrStderr(), GitAuth: source.FromEnv(env)}
 	if o.CacheDir == "" {
 		dir, err := os.UserCacheDir()
 		if err != nil {

@@ -103,6 +103,9 @@ type Repo struct {
 	git   string
 	home  string
 	ticks int
+	// gitlinks are staged again at every commit: `git add --all` would
+	// drop them, having no submodule checkout to look at.
+	gitlinks map[string]string
 }
 
 // NewRepo creates dir (if needed) and initialises a repository there on
@@ -130,7 +133,23 @@ func (r *Repo) Git(args ...string) string {
 
 // TryGit is Git for commands that are expected to fail.
 func (r *Repo) TryGit(args ...string) (string, error) {
+	return r.run("", args)
+}
+
+// GitStdin is Git with stdin as the command's standard input (git mktree,
+// git hash-object --stdin).
+func (r *Repo) GitStdin(stdin string, args ...string) string {
+	r.t.Helper()
+	out, err := r.run(stdin, args)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return out
+}
+
+func (r *Repo) run(stdin string, args []string) (string, error) {
 	cmd := exec.Command(r.git, args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Dir = r.Dir
 	date := gitEpoch.Add(time.Duration(r.ticks) * time.Hour).Format(time.RFC3339)
 	cmd.Env = append(gitEnv(r.home),
@@ -196,11 +215,15 @@ func (r *Repo) Remove(name string) {
 	}
 }
 
-// Gitlink stages a submodule entry (mode 160000) at path pointing to commit,
-// the way `git submodule add` records it, without needing the submodule.
+// Gitlink records a submodule entry (mode 160000) at path pointing to
+// commit in this and every later commit, the way `git submodule add` does,
+// without needing the submodule itself.
 func (r *Repo) Gitlink(path, commit string) {
 	r.t.Helper()
-	r.Git("update-index", "--add", "--cacheinfo", "160000,"+commit+","+path)
+	if r.gitlinks == nil {
+		r.gitlinks = make(map[string]string)
+	}
+	r.gitlinks[path] = commit
 }
 
 // Commit stages everything (ignored files included) and commits it on the
@@ -209,6 +232,9 @@ func (r *Repo) Commit(msg string) string {
 	r.t.Helper()
 	r.ticks++
 	r.Git("add", "--all", "--force", ".")
+	for path, commit := range r.gitlinks {
+		r.Git("update-index", "--add", "--cacheinfo", "160000,"+commit+","+path)
+	}
 	r.Git("commit", "--quiet", "--allow-empty", "-m", msg)
 	return r.Rev("HEAD")
 }

@@ -128,3 +128,16 @@ func TestGitHTTPBasicAuth(t *testing.T) {
 		t.Errorf("anonymous server: %v\n%s", err, out)
 	}
 }
+
+func TestGitlinkSurvivesCommits(t *testing.T) {
+	r := NewRepo(t, t.TempDir())
+	r.WriteFile("go.mod", "module example.com/p\n")
+	target := r.Commit("first")
+	r.Gitlink("vendor/lib", target)
+	r.Commit("add submodule")
+	r.WriteFile("x.go", "package p\n")
+	r.Commit("more")
+	if got := r.Git("ls-tree", "HEAD", "vendor/lib"); got != "160000 commit "+target+"\tvendor/lib" {
+		t.Errorf("gitlink entry = %q", got)
+	}
+}
