@@ -195,3 +195,35 @@ func pluginSummary(res *Resolution) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// CheckReproducible assembles the image a second time, from scratch, pinned by
+// the first build's resolution, and fails naming what differs. It catches
+// anything in the pipeline that leaks time, order or host state into the image.
+func CheckReproducible(ctx context.Context, o *Options, first *Result) error {
+	again := *o
+	again.Lock = first.Resolution.Lock()
+	again.Frozen = false
+	res, err := Resolve(ctx, &again)
+	if err != nil {
+		return fmt.Errorf("reproducibility check: %w", err)
+	}
+	img, _, err := Assemble(ctx, &again, res)
+	if err != nil {
+		return fmt.Errorf("reproducibility check: %w", err)
+	}
+	if img.Digest == first.Image.Digest {
+		return nil
+	}
+	var diffs []string
+	for wd, d := range first.Image.Layers {
+		if img.Layers[wd] != d {
+			diffs = append(diffs, fmt.Sprintf("plugin layer for WORKDIR %s: %s then %s", wd, d, img.Layers[wd]))
+		}
+	}
+	for i, p := range first.Image.Platforms {
+		if i < len(img.Platforms) && img.Platforms[i].Digest != p.Digest {
+			diffs = append(diffs, fmt.Sprintf("%s: %s then %s", p.Platform, p.Digest, img.Platforms[i].Digest))
+		}
+	}
+	return fmt.Errorf("not reproducible: two builds gave %s and %s (%s)", first.Image.Digest, img.Digest, strings.Join(diffs, "; "))
+}

@@ -59,6 +59,7 @@ func newBuild(env getenv) *cobra.Command {
 		c          commonFlags
 		out        build.Outputs
 		frozen     bool
+		reproCheck bool
 		platform   string
 		valuesFile string
 		vf         verifyFlags
@@ -89,6 +90,12 @@ func newBuild(env getenv) *cobra.Command {
 			}
 			for _, w := range res.Warnings {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			}
+			if reproCheck {
+				if err := build.CheckReproducible(cmd.Context(), o, res); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.ErrOrStderr(), "reproducible: a second build gave the same digest")
 			}
 			pub, err := build.Publish(cmd.Context(), res.Image, out, o.Images)
 			if err != nil {
@@ -124,6 +131,7 @@ func newBuild(env getenv) *cobra.Command {
 	f.StringVar(&out.DigestFile, "digest-file", "", "write the image (or index) digest to this file")
 	f.BoolVar(&out.Overwrite, "overwrite", false, "replace an existing --oci-layout directory or --tarball file")
 	f.BoolVar(&frozen, "frozen", false, "fail if anything resolves differently from the lock (moved tag, new base digest, changed content)")
+	f.BoolVar(&reproCheck, "check-reproducible", false, "build a second time from scratch and fail unless the digests match")
 	f.StringVar(&valuesFile, "values-file", "", "write the Traefik flags as a Helm values snippet to this file")
 	vf.register(cmd)
 	return cmd
