@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,11 @@ type Options struct {
 	// Frozen re-resolves everything and fails, naming what moved, if anything
 	// differs from Lock (which must then exist and match the recipe).
 	Frozen bool
+	// UpdateBase re-resolves the base, UpdateAll every plugin, Update the
+	// plugins named, even where Lock pins them (xtraefik lock --update).
+	UpdateBase bool
+	UpdateAll  bool
+	Update     []string
 	// CacheDir holds fetched git repositories.
 	CacheDir string
 	// GitAuth supplies git credentials; nil reads them from the environment.
@@ -154,7 +160,7 @@ func resolveBase(ctx context.Context, o *Options) (*images.Base, error) {
 	if err != nil {
 		return nil, r.Errorf([]string{"base"}, "%v", err)
 	}
-	locked := o.Lock != nil && o.Lock.Base.Ref == r.Base
+	locked := o.Lock != nil && o.Lock.Base.Ref == r.Base && !o.UpdateBase
 	if !locked || o.Frozen {
 		base, err := images.Resolve(ctx, ref, o.Images)
 		if err != nil {
@@ -185,7 +191,8 @@ func resolvePlugin(ctx context.Context, o *Options, f *source.Fetcher, alias, tr
 	}
 
 	pl, locked := o.Lock.Plugin(alias)
-	locked = locked && pl.Module == spec.Module && pl.Git == spec.GitURL() && pl.Ref == spec.Ref
+	locked = locked && pl.Module == spec.Module && pl.Git == spec.GitURL() && pl.Ref == spec.Ref &&
+		!o.UpdateAll && !slices.Contains(o.Update, alias)
 	p := &Plugin{Alias: alias, Spec: spec}
 	if !locked || o.Frozen {
 		rv, err := f.Resolve(ctx, url, spec.Ref)

@@ -16,53 +16,154 @@ import (
 )
 
 func newLock(env getenv) *cobra.Command {
-	var c commonFlags
+	var (
+		c          commonFlags
+		update     bool
+		updateBase bool
+	)
 	cmd := &cobra.Command{
-		Use:   "lock",
+		Use:   "lock [--update [alias...]] [--update-base]",
 		Short: "Resolve the base and every plugin ref, and write <recipe>.lock",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Long: `Resolve the base to digests and every plugin ref to a commit and content hash,
+and write <recipe>.lock beside the recipe, printing what moved (old -> new).
+
+Entries already in the lock that match the recipe are kept; --update re-resolves
+every plugin and the base (or only the plugins named), --update-base the base.`,
+		RunE: func(cmd *cobra.Command, aliases []string) error {
+			if len(aliases) > 0 && !update {
+				return fmt.Errorf("plugin aliases given without --update")
+			}
 			o, err := c.options(cmd, env)
 			if err != nil {
 				return err
 			}
-			old := o.Lock
-			o.Lock = nil // lock always resolves afresh
-			res, err := build.Resolve(cmd.Context(), o)
-			if err != nil {
-				return err
-			}
-			l := res.Lock()
-			path := recipe.LockPath(c.file)
-			if old != nil {
-				diff := recipe.Diff(old, l)
-				if len(diff) == 0 {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s is up to date\n", path)
-				}
-				for _, d := range diff {
-					fmt.Fprintln(cmd.OutOrStdout(), d)
-				}
-			}
-			if err := recipe.WriteLock(path, l); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", path)
-			return nil
+			o.UpdateBase = updateBase || (update && len(aliases) == 0)
+			o.Update = aliases
+			o.UpdateAll = update && len(aliases) == 0
+			_, err = lockRecipe(cmd, o, c.file)
+			return err
 		},
 	}
 	c.register(cmd)
+	cmd.Flags().BoolVar(&update, "update", false, "re-resolve pinned entries too: all of them, or the plugin aliases given as arguments")
+	cmd.Flags().BoolVar(&updateBase, "update-base", false, "re-resolve the base image")
 	return cmd
+}
+
+// lockRecipe resolves o, prints how the result differs from the lock on disk and
+// writes the new lock.
+func lockRecipe(cmd *cobra.Command, o *build.Options, file string) (*build.Resolution, error) {
+	for _, a := range o.Update {
+		if _, ok := o.Recipe.Plugins[a]; !ok {
+			return nil, fmt.Errorf("--update %s: the recipe has no plugin with that alias (it has %s)", a, strings.Join(o.Recipe.Aliases(), ", "))
+		}
+	}
+	res, err := build.Resolve(cmd.Context(), o)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+	}
+	l := res.Lock()
+	path := recipe.LockPath(file)
+	if o.Lock != nil {
+		diff := recipe.Diff(o.Lock, l)
+		if len(diff) == 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is up to date\n", path)
+		}
+		for _, d := range diff {
+			fmt.Fprintln(cmd.OutOrStdout(), d)
+		}
+	}
+	if err := recipe.WriteLock(path, l); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", path)
+	return res, nil
+}
+
+// buildFlags are the flags of build and rebase.
+type buildFlags struct {
+	out        build.Outputs
+	frozen     bool
+	reproCheck bool
+	platform   string
+	valuesFile string
+	vf         verifyFlags
+}
+
+func (b *buildFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&b.out.OCILayout, "oci-layout", "", "write an OCI image layout to this directory")
+	f.StringVar(&b.out.Tarball, "tarball", "", "write a `docker load`/`podman load` tarball to this file")
+	f.StringVar(&b.out.Tag, "tag", build.DefaultTag, "image name recorded in the tarball (and its tag in the OCI layout)")
+	f.StringVar(&b.platform, "tarball-platform", "", "platform written to the tarball from a multi-platform image (default: the host's)")
+	f.StringVar(&b.out.Push, "push", "", "push to this registry reference")
+	f.StringVar(&b.out.DigestFile, "digest-file", "", "write the image (or index) digest to this file")
+	f.BoolVar(&b.out.Overwrite, "overwrite", false, "replace an existing --oci-layout directory or --tarball file")
+	f.BoolVar(&b.reproCheck, "check-reproducible", false, "build a second time from scratch and fail unless the digests match")
+	f.StringVar(&b.valuesFile, "values-file", "", "write the Traefik flags as a Helm values snippet to this file")
+	b.vf.register(cmd)
+}
+
+// run builds and publishes: the body of build and rebase.
+func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
+	o.Frozen = b.frozen
+	if b.platform != "" {
+		p, err := v1.ParsePlatform(b.platform)
+		if err != nil {
+			return fmt.Errorf("--tarball-platform %q: %w", b.platform, err)
+		}
+		b.out.TarballPlatform = p
+	}
+	res, err := build.Build(cmd.Context(), o, b.vf.options())
+	if res != nil && len(res.Verify) > 0 {
+		verify.WriteReport(cmd.ErrOrStderr(), res.Verify, "text")
+	}
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+	}
+	if b.reproCheck {
+		if err := build.CheckReproducible(cmd.Context(), o, res); err != nil {
+			return err
+		}
+		fmt.Fprintln(cmd.ErrOrStderr(), "reproducible: a second build gave the same digest")
+	}
+	pub, err := build.Publish(cmd.Context(), res.Image, b.out, o.Images)
+	if err != nil {
+		return err
+	}
+	if b.valuesFile != "" {
+		if err := writeValues(b.valuesFile, res); err != nil {
+			return err
+		}
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "digest: %s\n", pub.Digest)
+	if pub.LayoutDigest != (v1.Hash{}) && pub.LayoutDigest != pub.Digest {
+		fmt.Fprintf(w, "oci layout digest: %s (Docker media types rewritten as OCI)\n", pub.LayoutDigest)
+	}
+	if pub.PushDigest != "" {
+		fmt.Fprintf(w, "pushed: %s\n", pub.PushDigest)
+	}
+	for wd, d := range res.Image.Layers {
+		fmt.Fprintf(w, "plugin layer: %s (WORKDIR %s)\n", d, wd)
+	}
+	fmt.Fprintf(w, "Enable the plugins in Traefik (static configuration mode %q):\n", res.Resolution.Recipe.Mode())
+	for _, f := range res.Flags {
+		fmt.Fprintf(w, "  %s\n", f)
+	}
+	return nil
 }
 
 func newBuild(env getenv) *cobra.Command {
 	var (
-		c          commonFlags
-		out        build.Outputs
-		frozen     bool
-		reproCheck bool
-		platform   string
-		valuesFile string
-		vf         verifyFlags
+		c commonFlags
+		b buildFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "build",
@@ -73,67 +174,48 @@ func newBuild(env getenv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o.Frozen = frozen
-			if platform != "" {
-				p, err := v1.ParsePlatform(platform)
-				if err != nil {
-					return fmt.Errorf("--tarball-platform %q: %w", platform, err)
-				}
-				out.TarballPlatform = p
-			}
-			res, err := build.Build(cmd.Context(), o, vf.options())
-			if res != nil && len(res.Verify) > 0 {
-				verify.WriteReport(cmd.ErrOrStderr(), res.Verify, "text")
-			}
-			if err != nil {
-				return err
-			}
-			for _, w := range res.Warnings {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
-			}
-			if reproCheck {
-				if err := build.CheckReproducible(cmd.Context(), o, res); err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.ErrOrStderr(), "reproducible: a second build gave the same digest")
-			}
-			pub, err := build.Publish(cmd.Context(), res.Image, out, o.Images)
-			if err != nil {
-				return err
-			}
-			if valuesFile != "" {
-				if err := writeValues(valuesFile, res); err != nil {
-					return err
-				}
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "digest: %s\n", pub.Digest)
-			if pub.LayoutDigest != (v1.Hash{}) && pub.LayoutDigest != pub.Digest {
-				fmt.Fprintf(w, "oci layout digest: %s (Docker media types rewritten as OCI)\n", pub.LayoutDigest)
-			}
-			if pub.PushDigest != "" {
-				fmt.Fprintf(w, "pushed: %s\n", pub.PushDigest)
-			}
-			fmt.Fprintf(w, "Enable the plugins in Traefik (static configuration mode %q):\n", res.Resolution.Recipe.Mode())
-			for _, f := range res.Flags {
-				fmt.Fprintf(w, "  %s\n", f)
-			}
-			return nil
+			return b.run(cmd, o)
 		},
 	}
 	c.register(cmd)
-	f := cmd.Flags()
-	f.StringVar(&out.OCILayout, "oci-layout", "", "write an OCI image layout to this directory")
-	f.StringVar(&out.Tarball, "tarball", "", "write a `docker load`/`podman load` tarball to this file")
-	f.StringVar(&out.Tag, "tag", build.DefaultTag, "image name recorded in the tarball (and its tag in the OCI layout)")
-	f.StringVar(&platform, "tarball-platform", "", "platform written to the tarball from a multi-platform image (default: the host's)")
-	f.StringVar(&out.Push, "push", "", "push to this registry reference")
-	f.StringVar(&out.DigestFile, "digest-file", "", "write the image (or index) digest to this file")
-	f.BoolVar(&out.Overwrite, "overwrite", false, "replace an existing --oci-layout directory or --tarball file")
-	f.BoolVar(&frozen, "frozen", false, "fail if anything resolves differently from the lock (moved tag, new base digest, changed content)")
-	f.BoolVar(&reproCheck, "check-reproducible", false, "build a second time from scratch and fail unless the digests match")
-	f.StringVar(&valuesFile, "values-file", "", "write the Traefik flags as a Helm values snippet to this file")
-	vf.register(cmd)
+	b.register(cmd)
+	cmd.Flags().BoolVar(&b.frozen, "frozen", false, "fail if anything resolves differently from the lock (moved tag, new base digest, changed content)")
+	return cmd
+}
+
+func newRebase(env getenv) *cobra.Command {
+	var (
+		c commonFlags
+		b buildFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "rebase",
+		Short: "Move the image onto the base's current digest (a new Traefik patch release), keeping the plugins as locked",
+		Long: `Re-resolve the recipe's base (e.g. traefik:v3.6 after a patch release), record
+the new digests in the lock (printing old -> new), and build. Plugins stay at
+their locked commits, so the plugin layer keeps its digest.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o, err := c.options(cmd, env)
+			if err != nil {
+				return err
+			}
+			if o.Lock == nil {
+				return fmt.Errorf("rebase needs a lock: run `xtraefik lock -f %s` first", c.file)
+			}
+			o.UpdateBase = true
+			if _, err := lockRecipe(cmd, o, c.file); err != nil {
+				return err
+			}
+			if o.Lock, err = recipe.ReadLock(recipe.LockPath(c.file)); err != nil {
+				return err
+			}
+			o.UpdateBase = false
+			return b.run(cmd, o)
+		},
+	}
+	c.register(cmd)
+	b.register(cmd)
 	return cmd
 }
 

@@ -230,8 +230,12 @@ func TestFrozen(t *testing.T) {
 		t.Errorf("without --frozen the lock must still pin the old base: digest %s, want %s", d, first)
 	}
 
-	// lock prints what moved, then the next build follows.
-	out := w.mustRun("lock", "-f", rp)
+	// lock keeps what the lock pins; --update prints what moved, then the
+	// next build follows.
+	if out := w.mustRun("lock", "-f", rp); !strings.Contains(out, "is up to date") {
+		t.Errorf("lock without --update re-resolved pinned entries:\n%s", out)
+	}
+	out := w.mustRun("lock", "-f", rp, "--update")
 	if !strings.Contains(out, fmt.Sprintf("base docker.io/library/traefik:v3.6: %s -> %s", lock.Base.Digest, moved)) {
 		t.Errorf("lock did not report the moved base:\n%s", out)
 	}
@@ -287,4 +291,53 @@ func assertLayerTypes(t *testing.T, rawManifest, want string) {
 			t.Errorf("layer %s is %s, want only %s", l.Digest, l.MediaType, want)
 		}
 	}
+}
+
+// TestRebaseAndUpdate: a new base patch release is picked up by rebase with the
+// plugin layer unchanged; lock --update <alias> moves one plugin and says how.
+func TestRebaseAndUpdate(t *testing.T) {
+	w := newWorld(t)
+	rp := w.exampleRecipe()
+	w.mustRun("lock", "-f", rp)
+	before := w.mustRun("build", "-f", rp)
+	layer := lineWith(t, before, "plugin layer: ")
+
+	old, _ := recipe.ReadLock(recipe.LockPath(rp))
+	patched := testenv.PushBase(t, w.registry+"/library/traefik:v3.6", testenv.BaseOptions{OCI: true, Version: "v3.6.13",
+		Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}, {OS: "linux", Architecture: "arm", Variant: "v7"}}})
+	after := w.mustRun("rebase", "-f", rp, "--oci-layout", filepath.Join(w.dir, "rebased"))
+	if !strings.Contains(after, fmt.Sprintf("base docker.io/library/traefik:v3.6: %s -> %s", old.Base.Digest, patched)) {
+		t.Errorf("rebase did not print the base change:\n%s", after)
+	}
+	if got := lineWith(t, after, "plugin layer: "); got != layer {
+		t.Errorf("rebase changed the plugin layer: %s, before %s", got, layer)
+	}
+	if digestLine(t, after) == digestLine(t, before) {
+		t.Errorf("rebase kept the old image digest")
+	}
+	l, _ := recipe.ReadLock(recipe.LockPath(rp))
+	if l.Base.Digest != patched.String() || l.Plugins[0].Commit != old.Plugins[0].Commit {
+		t.Errorf("lock after rebase: base %s (want %s), plugin %s (want %s)", l.Base.Digest, patched, l.Plugins[0].Commit, old.Plugins[0].Commit)
+	}
+
+	w.plugin.Repo.MoveTag(demoVersion, w.plugin.HeadCommit)
+	if _, _, err := w.run("lock", "-f", rp, "--update", "nope"); err == nil || !strings.Contains(err.Error(), "no plugin with that alias") {
+		t.Errorf("--update of an unknown alias: %v", err)
+	}
+	out := w.mustRun("lock", "-f", rp, "--update", "demo")
+	want := fmt.Sprintf("plugin demo (%s %s): commit %s -> %s", demoModule, demoVersion, w.plugin.ReleaseCommit, w.plugin.HeadCommit)
+	if !strings.Contains(out, want) || !strings.Contains(out, "content sha256:") {
+		t.Errorf("lock --update demo printed:\n%s\nwant %q and the content hash change", out, want)
+	}
+}
+
+func lineWith(t *testing.T, out, prefix string) string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	t.Fatalf("no %q line in:\n%s", prefix, out)
+	return ""
 }
