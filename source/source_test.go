@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -236,6 +237,7 @@ func TestMovedTag(t *testing.T) {
 	r.WriteFile("plugin.go", "package moving // b\n")
 	b := r.Commit("b")
 	r.Tag("v1")
+	r.Tag("gone")
 	srv := testenv.StartGitDaemon(t, root)
 	u := srv.URL + "moving"
 	f := newFetcher(t, "")
@@ -248,15 +250,26 @@ func TestMovedTag(t *testing.T) {
 	if _, err := f.Tree(ctx, u, b); err != nil {
 		t.Fatal(err)
 	}
+	if res, err := f.Resolve(ctx, u, "gone"); err != nil || res.Commit != b {
+		t.Fatalf("Resolve(gone) = %+v, %v", res, err)
+	}
 
 	r.Git("reset", "--quiet", "--hard", a)
 	r.WriteFile("plugin.go", "package moving // c\n")
 	c := r.Commit("c")
 	r.MoveTag("v1", c)
+	r.Git("tag", "-d", "gone")
 
 	res, err = f.Resolve(ctx, u, "v1")
 	if err != nil || res.Commit != c || res.Kind != KindTag {
 		t.Fatalf("Resolve after the move = %+v, %v; want tag at %s", res, err, c)
+	}
+	// main was rewritten (not a fast-forward) and the deleted tag is pruned.
+	if res, err := f.Resolve(ctx, u, "main"); err != nil || res.Commit != c {
+		t.Errorf("Resolve(main) after the rewrite = %+v, %v; want %s", res, err, c)
+	}
+	if _, err := f.Resolve(ctx, u, "gone"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Resolve of a deleted tag: %v, want ErrNotFound", err)
 	}
 	// b is still in the cache but no longer on the remote.
 	if _, err := f.Resolve(ctx, u, b); !errors.Is(err, ErrNotFound) {
@@ -643,6 +656,80 @@ func TestSharedCache(t *testing.T) {
 	if len(repos) != 1 || !strings.HasPrefix(repos[0], "127.0.0.1_") || !strings.HasSuffix(repos[0], ".git") {
 		t.Errorf("cache holds %v, want one repository", repos)
 	}
+}
+
+// TestSharedCacheProcesses runs real processes (this test binary, see
+// TestMain) fetching into one cache at once: the lock must hold across
+// processes, not only goroutines.
+func TestSharedCacheProcesses(t *testing.T) {
+	p, _, u := demo(t)
+	cache := t.TempDir()
+	want := p.ReleaseCommit + " " + moduleHash(t)
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for range 4 {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), childURL+"="+u, childCache+"="+cache, childRef+"="+demoVersion)
+		out := new(bytes.Buffer)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("child %d: %v\n%s", i, err, outs[i])
+			continue
+		}
+		if got := strings.TrimSpace(outs[i].String()); got != want {
+			t.Errorf("child %d printed %q, want %q", i, got, want)
+		}
+	}
+}
+
+const (
+	childURL   = "XTRAEFIK_SOURCE_TEST_CHILD_URL"
+	childCache = "XTRAEFIK_SOURCE_TEST_CHILD_CACHE"
+	childRef   = "XTRAEFIK_SOURCE_TEST_CHILD_REF"
+)
+
+func TestMain(m *testing.M) {
+	if u := os.Getenv(childURL); u != "" {
+		os.Exit(fetchChild(u, os.Getenv(childCache), os.Getenv(childRef)))
+	}
+	os.Exit(m.Run())
+}
+
+// fetchChild is the body of a TestSharedCacheProcesses child: resolve,
+// read the tree, print the commit and content hash.
+func fetchChild(u, cache, ref string) int {
+	err := func() error {
+		f, err := New(Options{CacheDir: cache, Auth: FromEnv(noEnv)})
+		if err != nil {
+			return err
+		}
+		ctx := context.Background()
+		res, err := f.Resolve(ctx, u, ref)
+		if err != nil {
+			return err
+		}
+		tree, err := f.Tree(ctx, u, res.Commit)
+		if err != nil {
+			return err
+		}
+		h, err := tree.Files.Hash()
+		if err != nil {
+			return err
+		}
+		fmt.Println(res.Commit, h)
+		return nil
+	}()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 // TestLockExcludes holds a repository's lock: a fetch must wait for it.

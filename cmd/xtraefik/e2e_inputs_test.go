@@ -16,6 +16,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/recipe"
+	"github.com/xtraefik/xtraefik/verify"
 )
 
 // demoRecipe is a recipe for plugindemo served by the world's git daemon.
@@ -120,6 +121,12 @@ func TestBadInputs(t *testing.T) {
 		r.WriteFile("extra.go", "package unsafe\n\nimport _ \"unsafe\"\n")
 	})
 	dotdot := w.dotdotPlugin(t)
+	submodule := w.customPlugin(t, "example.com/submodule", func(r *testenv.Repo) {
+		r.Gitlink("vendor/github.com/pkg/errors", strings.Repeat("ab", 20))
+	})
+	lfs := w.customPlugin(t, "example.com/lfs", func(r *testenv.Repo) {
+		r.WriteFile("data.bin", "version https://git-lfs.github.com/spec/v1\noid sha256:"+strings.Repeat("0", 64)+"\nsize 12\n")
+	})
 
 	tests := []struct {
 		name, recipe, want string
@@ -133,6 +140,8 @@ func TestBadInputs(t *testing.T) {
 		{"missing base", strings.Replace(good, "library/traefik:v3.6", "library/traefik:nope", 1), "library/traefik:nope"},
 		{"symlink escape", plugin(symlink), `symlink "passwd" points to "../../../../etc/passwd", outside the plugin`},
 		{"dotdot path", plugin(dotdot), `unsafe path: tree entry ".."`},
+		{"submodule", plugin(submodule), "plugin uses git submodules (vendor/github.com/pkg/errors): Traefik would not fetch them either; vendor the code instead"},
+		{"lfs pointer", plugin(lfs), "data.bin is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself"},
 		{"bad manifest", plugin(manifest), "Traefik would refuse its manifest: example.com/manifest: missing DisplayName"},
 		{"not vendored", plugin(vendored), "not vendored: github.com/pkg/errors"},
 		{"unsafe import", plugin(unsafeImport), "unsafe"},
@@ -340,4 +349,42 @@ func lineWith(t *testing.T, out, prefix string) string {
 	}
 	t.Fatalf("no %q line in:\n%s", prefix, out)
 	return ""
+}
+
+// TestVerifyCommand: the verification stage alone, as CI and plugin authors run
+// it, in both report formats.
+func TestVerifyCommand(t *testing.T) {
+	w := newWorld(t)
+	base := "docker://" + w.registry + "/library/traefik:v3.6"
+	vendored := w.customPlugin(t, "example.com/notvendored", func(r *testenv.Repo) {
+		r.WriteFile("extra.go", "package notvendored\n\nimport _ \"github.com/pkg/errors\"\n")
+	})
+	rp := w.writeRecipe("verify.yaml", w.demoRecipe(base, "")+vendored)
+	out, _, err := w.run("verify", "-f", rp, "--output", "json")
+	if err == nil || !strings.Contains(err.Error(), "verification failed: bad (example.com/notvendored): not vendored: github.com/pkg/errors") {
+		t.Errorf("verify error = %v", err)
+	}
+	var rep verify.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("--output json is not JSON: %v\n%s", err, out)
+	}
+	if rep.OK || rep.Total != 2 || rep.Failed != 1 {
+		t.Errorf("report = %+v", rep)
+	}
+	for _, r := range rep.Plugins {
+		if (r.Alias == "demo") != r.OK || r.Commit == "" || r.Interpreter == "" {
+			t.Errorf("result %+v", r)
+		}
+	}
+
+	// A plugin author's working copy, module name from its go.mod.
+	src := testenv.ModuleDir(t, demoModule, demoVersion)
+	dir := filepath.Join(t.TempDir(), "plugindemo")
+	if out, err := exec.Command("cp", "-r", src, dir).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	text := w.mustRun("verify", "--dir", dir)
+	if !strings.Contains(text, demoModule) || !strings.Contains(text, "1 plugin(s): 1 OK, 0 FAIL") {
+		t.Errorf("verify --dir:\n%s", text)
+	}
 }
