@@ -63,6 +63,7 @@ func (h harness) settings() []traefikcfg.Setting {
 		}},
 		{Path: []string{"api"}, Value: map[string]any{"insecure": true, "dashboard": false}},
 		{Path: []string{"providers", "file"}, Value: map[string]any{"filename": h.dynamic, "watch": false}},
+		{Path: []string{"providers", "providersThrottleDuration"}, Value: "0s"},
 		{Path: []string{"log"}, Value: map[string]any{"level": "DEBUG", "format": "json"}},
 	}
 }
@@ -78,6 +79,8 @@ func (h harness) flat() [][2]string {
 		{"api.dashboard", "false"},
 		{"providers.file.filename", h.dynamic},
 		{"providers.file.watch", "false"},
+		// The check loads one file once: nothing to throttle.
+		{"providers.providersThrottleDuration", "0s"},
 		{"log.level", "DEBUG"},
 		{"log.format", "json"},
 	}

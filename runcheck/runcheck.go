@@ -10,8 +10,16 @@
 // plugin except in flags mode, where passing the plugin flags is what a user
 // (or the Helm chart) does. In env and file modes the image's baked variables
 // or file must do it. The check's own settings (API, entry points, file
-// provider, log) go into whichever single source Traefik will read (see plan),
-// so extra arguments show what Traefik really does with them.
+// provider, log) go into the one source Traefik will read by its own rule: the
+// image's configuration file if it has one (amended in the unpacked copy,
+// experimental.localPlugins untouched), else flags when arguments are passed
+// (flags mode, ExtraArgs, flags in CMD), else TRAEFIK_* variables. Extra
+// arguments thus show what Traefik really does with them.
+//
+// Isolation: runc where it works (root; terminal false; own PID, mount, IPC
+// and UTS namespaces, the host's network for loopback), else chroot (root),
+// else none (the unpacked root as working directory). Report.Isolation says
+// which; an image for another platform is skipped, never emulated.
 package runcheck
 
 import (
@@ -290,6 +298,8 @@ func Run(ctx context.Context, img v1.Image, opts Options) (rep *Report, err erro
 		return rep, fmt.Errorf("runtime check: %w", ctx.Err())
 	}
 	rep.EntryPoints = c.entryPoints(waitCtx)
+	proc.stop()
+	c.explainRequestFailures()
 	rep.LoadedPlugins = sink.state().static
 	for _, r := range rep.Plugins {
 		verdict := "PASS"
@@ -335,11 +345,13 @@ type checker struct {
 
 type pluginCheck struct {
 	Plugin
-	res     *PluginResult
-	done    bool
-	backend *backend
-	name    string // router, middleware and service name
-	host    string // the router's Host rule
+	res  *PluginResult
+	done bool
+	// requestFailed: enabled, but the request through it failed.
+	requestFailed bool
+	backend       *backend
+	name          string // router, middleware and service name
+	host          string // the router's Host rule
 }
 
 func (pc *pluginCheck) fail(reason string) {
@@ -513,6 +525,15 @@ func (c *checker) wait(ctx, parent context.Context, proc process, sink *traefikL
 			}
 			return nil
 		}
+		// Without the check's dynamic configuration nothing will show up.
+		for _, e := range st.errors {
+			if strings.Contains(e, "*file.Provider") {
+				for _, pc := range waiting {
+					pc.fail("Traefik could not load the check's dynamic configuration: " + quote(e))
+				}
+				return nil
+			}
+		}
 		for _, pc := range waiting {
 			if pc.Type == "provider" {
 				if st.pluginsLoaded {
@@ -554,7 +575,9 @@ func disabledReason(err string) string {
 	return "Traefik disabled all plugins: " + quote(err)
 }
 
-func quote(s string) string { return `"` + s + `"` }
+// quote puts Traefik's words in quotes, on one line (v2.11 reports multiple
+// errors as an indented list).
+func quote(s string) string { return `"` + strings.Join(strings.Fields(s), " ") + `"` }
 
 func quoteErrors(errs []string, n int) string {
 	if len(errs) == 0 {
@@ -567,7 +590,7 @@ func quoteErrors(errs []string, n int) string {
 	for i, e := range errs {
 		q[i] = quote(e)
 	}
-	return "; Traefik's last errors: " + strings.Join(q, ", ")
+	return "; Traefik logged: " + strings.Join(q, ", ")
 }
 
 type apiObject struct {
@@ -644,7 +667,6 @@ func (c *checker) requests(ctx context.Context) error {
 
 func (c *checker) request(ctx context.Context, pc *pluginCheck) error {
 	var last string
-	errsBefore := len(c.sink.state().errors)
 	// A 404 right after the API lists the router can be Traefik still
 	// switching to the new configuration: retry it for a short while.
 attempts:
@@ -658,7 +680,7 @@ attempts:
 			}
 		}
 		before := pc.backend.count()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.web+"/xtraefik-runcheck", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.web+requestPath(pc.Alias), nil)
 		if err != nil {
 			return err
 		}
@@ -688,17 +710,37 @@ attempts:
 		}
 		break attempts
 	}
-	// What Traefik logged meanwhile (a plugin panic, a backend error) says why.
-	logged := ""
-	if errs := c.sink.state().errors; len(errs) > errsBefore {
-		logged = quoteErrors(errs[errsBefore:], 3)
-	}
+	pc.requestFailed = true
 	if pc.ExpectStatus != 0 {
-		pc.fail(fmt.Sprintf("expected status %d through the plugin, but %s%s", pc.ExpectStatus, last, logged))
+		pc.fail(fmt.Sprintf("expected status %d through the plugin, but %s", pc.ExpectStatus, last))
 	} else {
-		pc.fail("the request through the plugin did not reach the backend: " + last + logged)
+		pc.fail("the request through the plugin did not reach the backend: " + last)
 	}
 	return nil
+}
+
+// requestPath is unique per plugin, so Traefik's log lines about a request
+// (a recovered panic names its URL) can be told apart.
+func requestPath(alias string) string { return "/xtraefik-runcheck/" + alias }
+
+// explainRequestFailures adds to failed requests what Traefik logged about
+// them: the request's path or the plugin's logger. Call it once Traefik has
+// stopped, when its whole output has been read: a log line can arrive after
+// the response it explains.
+func (c *checker) explainRequestFailures() {
+	errs := c.sink.state().errors
+	for _, pc := range c.plugins {
+		if !pc.requestFailed {
+			continue
+		}
+		var mine []string
+		for _, e := range errs {
+			if strings.Contains(e, requestPath(pc.Alias)+"]") || strings.Contains(e, "plugin=plugin-"+pc.Alias+" ") || strings.Contains(e, "plugin=plugin-"+pc.Alias+")") {
+				mine = append(mine, e)
+			}
+		}
+		pc.res.Reason += quoteErrors(mine, 3)
+	}
 }
 
 // backend records the requests a plugin lets through.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/build"
 	"github.com/xtraefik/xtraefik/recipe"
+	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/traefikcfg"
 	"github.com/xtraefik/xtraefik/verify"
 )
@@ -88,6 +89,7 @@ type buildFlags struct {
 	out        build.Outputs
 	frozen     bool
 	reproCheck bool
+	runtime    runtimeFlags
 	platform   string
 	valuesFile string
 	vf         verifyFlags
@@ -103,6 +105,8 @@ func (b *buildFlags) register(cmd *cobra.Command) {
 	f.StringVar(&b.out.DigestFile, "digest-file", "", "write the image (or index) digest to this file")
 	f.BoolVar(&b.out.Overwrite, "overwrite", false, "replace an existing --oci-layout directory or --tarball file")
 	f.BoolVar(&b.reproCheck, "check-reproducible", false, "build a second time from scratch and fail unless the digests match")
+	f.BoolVar(&b.runtime.enabled, "runtime-check", false, "start the built image's own Traefik (host platform) and send a request through every plugin before writing anything")
+	b.runtime.register(cmd)
 	f.StringVar(&b.valuesFile, "values-file", "", "write the Traefik flags as a Helm values snippet to this file")
 	b.vf.register(cmd)
 }
@@ -126,6 +130,11 @@ func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+	}
+	if b.runtime.enabled {
+		if err := b.runtime.run(cmd, res); err != nil {
+			return err
+		}
 	}
 	if b.reproCheck {
 		if err := build.CheckReproducible(cmd.Context(), o, res); err != nil {
@@ -238,6 +247,41 @@ func localPluginsOf(res *build.Result) []traefikcfg.LocalPlugin {
 	return ps
 }
 
+// runtimeFlags configure the runtime check of build --runtime-check and verify --runtime.
+type runtimeFlags struct {
+	enabled   bool
+	isolation string
+	timeout   time.Duration
+	extraArgs []string
+}
+
+func (r *runtimeFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&r.isolation, "runtime-isolation", runcheck.IsolationAuto, "how the runtime check isolates Traefik: auto, runc, chroot or none")
+	f.DurationVar(&r.timeout, "runtime-timeout", 2*time.Minute, "bound on the runtime check")
+	f.StringArrayVar(&r.extraArgs, "runtime-arg", nil, "extra argument passed to Traefik in the runtime check (repeatable), e.g. to see what a Helm chart's flags do to a file- or env-mode image")
+}
+
+// run performs the runtime check and fails unless every plugin passed; a check
+// skipped for another platform is reported, not failed.
+func (r *runtimeFlags) run(cmd *cobra.Command, res *build.Result) error {
+	rep, err := build.RuntimeCheck(cmd.Context(), res, runcheck.Options{
+		Isolation: r.isolation, Timeout: r.timeout, ExtraArgs: r.extraArgs, Log: cmd.ErrOrStderr(),
+	})
+	if err != nil {
+		return err
+	}
+	w := cmd.ErrOrStderr()
+	if rep.Skipped == "" {
+		fmt.Fprintf(w, "runtime check (%s, static configuration from %s):\n", rep.Isolation, rep.ConfigSource)
+	}
+	fmt.Fprint(w, rep.Summary())
+	if rep.Skipped == "" && !rep.OK() {
+		return fmt.Errorf("runtime check failed: Traefik did not run every plugin (see above)")
+	}
+	return nil
+}
+
 type verifyFlags struct {
 	allowUnsafe bool
 	timeout     time.Duration
@@ -256,6 +300,7 @@ func newVerify(env getenv) *cobra.Command {
 	var (
 		c      commonFlags
 		vf     verifyFlags
+		rt     runtimeFlags
 		dir    string
 		output string
 	)
@@ -267,16 +312,21 @@ func newVerify(env getenv) *cobra.Command {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("--output %q: use text or json", output)
 			}
-			var rs []verify.Result
-			var err error
+			if dir != "" && rt.enabled {
+				return fmt.Errorf("--runtime needs a recipe (-f): it runs the image the recipe builds")
+			}
+			var (
+				rs  []verify.Result
+				res *build.Resolution
+				o   *build.Options
+				err error
+			)
 			if dir != "" {
 				rs, err = verify.VerifyDir(cmd.Context(), dir, vf.options())
 			} else {
-				o, oerr := c.options(cmd, env)
-				if oerr != nil {
-					return oerr
+				if o, err = c.options(cmd, env); err != nil {
+					return err
 				}
-				var res *build.Resolution
 				if res, err = build.Resolve(cmd.Context(), o); err == nil {
 					rs, err = build.Verify(cmd.Context(), res, vf.options())
 				}
@@ -290,11 +340,20 @@ func newVerify(env getenv) *cobra.Command {
 			if failed := build.Failed(rs); len(failed) > 0 {
 				return fmt.Errorf("verification failed: %s", strings.Join(failed, "; "))
 			}
-			return nil
+			if !rt.enabled {
+				return nil
+			}
+			img, _, err := build.Assemble(cmd.Context(), o, res)
+			if err != nil {
+				return err
+			}
+			return rt.run(cmd, &build.Result{Resolution: res, Image: img})
 		},
 	}
 	c.register(cmd)
 	vf.register(cmd)
+	cmd.Flags().BoolVar(&rt.enabled, "runtime", false, "also assemble the image and run its own Traefik (host platform) with every plugin")
+	rt.register(cmd)
 	cmd.Flags().StringVar(&dir, "dir", "", "verify a plugin working copy (module name from its go.mod) instead of a recipe")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
 	return cmd

@@ -1,0 +1,48 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/xtraefik/xtraefik/runcheck"
+	"github.com/xtraefik/xtraefik/traefikcfg"
+)
+
+// RuntimeCheck starts the assembled image's own Traefik for the host's platform
+// with every plugin enabled the way the recipe's static configuration mode
+// enables them, and sends a request through each middleware. Images without the
+// host's platform are skipped (the report says so), never run under emulation.
+// opts.Mode and opts.Plugins are filled from the build.
+func RuntimeCheck(ctx context.Context, res *Result, opts runcheck.Options) (*runcheck.Report, error) {
+	opts.Mode = traefikcfg.Mode(res.Resolution.Recipe.Mode())
+	opts.Plugins = nil
+	for _, lp := range LocalPlugins(res.Resolution) {
+		p := runcheck.Plugin{Alias: lp.Alias, Module: lp.Module, UseUnsafe: lp.UseUnsafe}
+		for _, rp := range res.Resolution.Plugins {
+			if rp.Alias == lp.Alias {
+				p.Config, p.ExpectStatus = rp.Spec.Config, rp.Spec.ExpectStatus
+				if rp.Manifest != nil {
+					p.Type = rp.Manifest.Type
+				}
+			}
+		}
+		opts.Plugins = append(opts.Plugins, p)
+	}
+	host := v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+	var have []string
+	for _, p := range res.Image.Platforms {
+		have = append(have, p.Platform.String())
+		if p.Platform.OS == host.OS && p.Platform.Architecture == host.Architecture {
+			img, err := res.Image.Image(p.Platform)
+			if err != nil {
+				return nil, fmt.Errorf("runtime check: %w", err)
+			}
+			return runcheck.Run(ctx, img, opts)
+		}
+	}
+	return &runcheck.Report{Skipped: fmt.Sprintf("the image has no %s platform (it has %s): Traefik is not run for another platform", host.String(), strings.Join(have, ", "))}, nil
+}

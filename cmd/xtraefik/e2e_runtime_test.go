@@ -1,0 +1,109 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
+)
+
+// onlyInTraefik passes every static check and the in-process verification, but
+// refuses the provider-qualified name ("x@file") Traefik gives a middleware.
+const onlyInTraefik = `package onlyintraefik
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+type Config struct{ Greeting string }
+
+func CreateConfig() *Config { return &Config{} }
+
+func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
+	if strings.Contains(name, "@") {
+		return nil, fmt.Errorf("onlyintraefik refuses middleware %s", name)
+	}
+	return next, nil
+}
+`
+
+// TestRuntimeCheck builds images from a real Traefik base (the binary built from
+// its module, assembled as Dockerfile.base describes) and runs that Traefik
+// through the CLI, in each static configuration mode, traps included.
+func TestRuntimeCheck(t *testing.T) {
+	w := newWorld(t)
+	bin := testenv.TraefikBinary(t, "v3.6.12")
+	baseDir := filepath.Join(w.dir, "traefik-base")
+	lp, err := layout.Write(baseDir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: "v3.6.12", WorkingDir: "/srv/traefik", User: "nonroot", OCI: true})
+	if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "v3.6.12"})); err != nil {
+		t.Fatal(err)
+	}
+	base := "oci:" + baseDir + ":v3.6.12"
+	fails := w.customPlugin(t, "example.test/onlyintraefik", func(r *testenv.Repo) {
+		r.Remove("demo.go")
+		r.WriteFile("plugin.go", onlyInTraefik)
+		r.WriteFile("go.mod", "module example.test/onlyintraefik\n\ngo 1.22\n")
+		r.WriteFile(".traefik.yml", "displayName: Only fails in Traefik\ntype: middleware\nimport: example.test/onlyintraefik\nsummary: s\ntestData:\n  Greeting: hello\n")
+	})
+
+	tests := []struct {
+		name, extra string
+		args        []string
+		// wantErr is "" for a passing check.
+		wantErr, wantWarning, wantOutput string
+	}{
+		{name: "flags", wantOutput: "PASS demo (github.com/traefik/plugindemo)"},
+		{name: "flags-only-fails-in-traefik", extra: fails, wantErr: "runtime check failed",
+			wantOutput: "FAIL bad (example.test/onlyintraefik)"},
+		{name: "file", extra: "staticConfig:\n  mode: file\n  config:\n    log: {level: WARN}\n",
+			wantWarning: "Traefik then ignores every command-line flag", wantOutput: "PASS demo"},
+		{name: "file-trap-extra-flags", extra: "staticConfig:\n  mode: file\n", args: []string{"--runtime-arg", "--log.level=DEBUG"},
+			wantWarning: "Traefik then ignores every command-line flag", wantOutput: "PASS demo"},
+		{name: "env", extra: "staticConfig:\n  mode: env\n",
+			wantWarning: "as soon as one command-line flag is passed", wantOutput: "PASS demo"},
+		{name: "env-trap-one-flag", extra: "staticConfig:\n  mode: env\n", args: []string{"--runtime-arg", "--log.level=DEBUG"},
+			wantWarning: "as soon as one command-line flag is passed", wantErr: "runtime check failed", wantOutput: "FAIL demo"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rp := w.writeRecipe(tt.name+".yaml", w.demoRecipe(base, "")+tt.extra)
+			if strings.HasPrefix(tt.extra, "  bad:") {
+				rp = w.writeRecipe(tt.name+".yaml", w.demoRecipe(base, tt.extra))
+			}
+			out := filepath.Join(w.dir, tt.name+"-out")
+			args := append([]string{"build", "-f", rp, "--runtime-check", "--oci-layout", out}, tt.args...)
+			stdout, stderr, err := w.run(args...)
+			all := stdout + stderr
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("build: %v\n%s", err, all)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("build error = %v, want %q\n%s", err, tt.wantErr, all)
+			}
+			if !strings.Contains(all, tt.wantOutput) {
+				t.Errorf("output lacks %q:\n%s", tt.wantOutput, all)
+			}
+			if !strings.Contains(stderr, tt.wantWarning) {
+				t.Errorf("build did not warn %q:\n%s", tt.wantWarning, stderr)
+			}
+			if tt.name == "flags-only-fails-in-traefik" && !strings.Contains(all, "onlyintraefik refuses middleware") {
+				t.Errorf("the failure does not quote Traefik:\n%s", all)
+			}
+			if _, err := os.Stat(out); tt.wantErr != "" && err == nil {
+				t.Errorf("a failed runtime check left %s", out)
+			}
+		})
+	}
+}
