@@ -346,7 +346,7 @@ func TestCheckBase(t *testing.T) {
 
 // The README's snippets are what the functions produce.
 func TestREADME(t *testing.T) {
-	b, err := os.ReadFile("README.md")
+	b, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
