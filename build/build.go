@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/traefikcfg"
@@ -32,6 +33,8 @@ type Result struct {
 	Flags []string
 	// Warnings about the static configuration mode and the lock.
 	Warnings []string
+	// Epoch is the timestamp the image (and its SBOM) carries.
+	Epoch time.Time
 }
 
 // Build resolves, verifies and assembles. A plugin that fails verification stops
@@ -53,6 +56,7 @@ func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) 
 		return out, err
 	}
 	out.Image = img
+	out.Epoch = res.Epoch(o)
 	out.Flags = traefikcfg.Flags(LocalPlugins(res))
 	out.Warnings = append(out.Warnings, warnings...)
 	return out, nil
@@ -67,7 +71,8 @@ func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.R
 		}
 		vo.TraefikVersion = v
 	}
-	vo.AllowUnsafe = vo.AllowUnsafe || res.Recipe.AllowUnsafe
+	// The recipe alone decides: the image's flags must grant what verification allowed.
+	vo.AllowUnsafe = res.Recipe.AllowUnsafe
 	var ps []verify.Plugin
 	for _, p := range res.Plugins {
 		ps = append(ps, verify.Plugin{Alias: p.Alias, Module: p.Spec.Module, Commit: p.Commit, Files: p.Files, Config: p.Spec.Config})
@@ -111,6 +116,14 @@ func Assemble(ctx context.Context, o *Options, res *Resolution) (*images.Result,
 		Epoch:     res.Epoch(o),
 		Labels:    map[string]string{LabelMode: string(static.Mode), LabelFlags: strings.Join(traefikcfg.Flags(ps), " ")},
 		CreatedBy: "xtraefik: plugins-local " + pluginSummary(res),
+	}
+	version, err := res.TraefikVersion()
+	if err != nil {
+		return nil, nil, err
+	}
+	add.Annotations = provenance(res, add.Epoch, version)
+	for k, v := range add.Annotations {
+		add.Labels[k] = v // Docker v2 manifests carry no annotations: keep provenance in the config too
 	}
 	for k, v := range r.Labels {
 		add.Labels[k] = v

@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/sbom"
 )
 
 // Outputs says where a built image goes. Any combination may be given.
@@ -25,19 +26,24 @@ type Outputs struct {
 	TarballPlatform *v1.Platform
 	Push            string
 	DigestFile      string
+	// SBOMDir receives sbom.spdx.json. A pushed image always gets the SBOM
+	// attached as an OCI referrer.
+	SBOMDir string
 	// Overwrite replaces an existing layout or tarball.
 	Overwrite bool
 }
 
 // Empty reports whether no output was asked for.
 func (o Outputs) Empty() bool {
-	return o.OCILayout == "" && o.Tarball == "" && o.Push == "" && o.DigestFile == ""
+	return o.OCILayout == "" && o.Tarball == "" && o.Push == "" && o.DigestFile == "" && o.SBOMDir == ""
 }
 
 // Published records what Publish wrote.
 type Published struct {
 	Digest     v1.Hash
 	PushDigest string // name@digest when pushed
+	// SBOMDigest is the referrer artifact attached to the pushed image.
+	SBOMDigest v1.Hash
 	// LayoutDigest differs from Digest when a Docker-typed image was written to
 	// the OCI layout with OCI media types.
 	LayoutDigest v1.Hash
@@ -46,7 +52,8 @@ type Published struct {
 // Publish writes img to every output. Local outputs are written first and removed
 // again if a later output fails, so a failed run leaves nothing behind; the push
 // comes last, and a registry only gets a tag once every blob is there.
-func Publish(ctx context.Context, img *images.Result, out Outputs, opts images.Options) (*Published, error) {
+func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options) (*Published, error) {
+	img := res.Image
 	var written []string
 	rollback := func(err error) (*Published, error) {
 		for _, p := range written {
@@ -58,6 +65,23 @@ func Publish(ctx context.Context, img *images.Result, out Outputs, opts images.O
 		if _, err := os.Stat(filepath.Dir(out.DigestFile)); err != nil {
 			return nil, fmt.Errorf("--digest-file %s: %w", out.DigestFile, err)
 		}
+	}
+	var doc []byte
+	if out.SBOMDir != "" || out.Push != "" {
+		var err error
+		if doc, err = SBOM(res); err != nil {
+			return nil, err
+		}
+	}
+	if out.SBOMDir != "" {
+		if err := os.MkdirAll(out.SBOMDir, 0o755); err != nil {
+			return nil, fmt.Errorf("--sbom-dir: %w", err)
+		}
+		p := filepath.Join(out.SBOMDir, SBOMFile)
+		if err := writeFileAtomic(p, doc); err != nil {
+			return nil, fmt.Errorf("--sbom-dir: %w", err)
+		}
+		written = append(written, p)
 	}
 	tag := out.Tag
 	if tag == "" {
@@ -94,6 +118,9 @@ func Publish(ctx context.Context, img *images.Result, out Outputs, opts images.O
 		}
 		pub.Digest = d
 		pub.PushDigest = fmt.Sprintf("%s@%s", out.Push, d)
+		if pub.SBOMDigest, err = images.AttachSBOM(ctx, pub.PushDigest, doc, sbom.MediaType, opts); err != nil {
+			return rollback(fmt.Errorf("push %s: attach SBOM: %w", out.Push, err))
+		}
 	}
 	if out.DigestFile != "" {
 		if err := writeFileAtomic(out.DigestFile, []byte(pub.Digest.String()+"\n")); err != nil {
@@ -102,6 +129,9 @@ func Publish(ctx context.Context, img *images.Result, out Outputs, opts images.O
 	}
 	return pub, nil
 }
+
+// SBOMFile is the SPDX document's name in --sbom-dir.
+const SBOMFile = "sbom.spdx.json"
 
 // DefaultTag names a tarball image when no tag is given.
 const DefaultTag = "localhost/xtraefik/traefik:latest"

@@ -89,7 +89,7 @@ func CheckPath(p string) error {
 	}
 	for _, el := range strings.Split(p, "/") {
 		if el == ".." {
-			return fmt.Errorf("%w: %q contains ..", ErrUnsafePath, p)
+			return fmt.Errorf("%w: %q has a \"..\" element", ErrUnsafePath, p)
 		}
 	}
 	return nil

@@ -4,16 +4,19 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/xtraefik/xtraefik/fileset"
@@ -52,9 +55,7 @@ type layerEntry struct {
 
 func (e layerEntry) isFile() bool { return !e.dir }
 
-// pluginLayer renders the plugin layer for one WORKDIR. It holds no content,
-// only how to produce it: every read regenerates the gzip stream from the
-// filesets, so no layer is ever buffered whole.
+// pluginLayer renders the plugin layer for one WORKDIR from the filesets.
 type pluginLayer struct {
 	entries []layerEntry
 	epoch   time.Time
@@ -63,17 +64,79 @@ type pluginLayer struct {
 // newPluginLayer builds the layer for plugins placed under workdir. Directory
 // entries start at <workdir>/plugins-local: the WORKDIR and its parents belong
 // to the base, and an entry for them would override its owner and mode.
+//
+// The layer is rendered exactly once, streamed into an unlinked temporary file
+// while both digests are computed: every later read (digest, upload, layout,
+// tarball, for every platform) is a plain file read, and memory stays flat
+// whatever the plugins weigh.
 func newPluginLayer(workdir string, plugins []Plugin, extra []ExtraFile, epoch time.Time) (v1.Layer, error) {
 	entries, err := layerEntries(workdir, plugins, extra)
 	if err != nil {
 		return nil, err
 	}
 	l := &pluginLayer{entries: entries, epoch: epoch}
-	layer, err := tarball.LayerFromOpener(l.open, tarball.WithMediaType(types.OCILayer))
+	spool, err := l.spool()
+	if err != nil {
+		return nil, fmt.Errorf("plugin layer for WORKDIR %s: %w", workdir, err)
+	}
+	layer, err := partial.CompressedToLayer(spool)
 	if err != nil {
 		return nil, fmt.Errorf("plugin layer for WORKDIR %s: %w", workdir, err)
 	}
 	return layer, nil
+}
+
+// spooledLayer is a rendered layer held in an unlinked file; the file goes away
+// with its last descriptor.
+type spooledLayer struct {
+	f              *os.File
+	size           int64
+	digest, diffID v1.Hash
+}
+
+func (s *spooledLayer) Digest() (v1.Hash, error) { return s.digest, nil }
+func (s *spooledLayer) DiffID() (v1.Hash, error) { return s.diffID, nil }
+func (s *spooledLayer) Size() (int64, error)     { return s.size, nil }
+
+// MediaType is OCI; extend re-types it per manifest family.
+func (s *spooledLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
+
+// Compressed reads the file from the start; readers do not share an offset.
+func (s *spooledLayer) Compressed() (io.ReadCloser, error) {
+	return io.NopCloser(io.NewSectionReader(s.f, 0, s.size)), nil
+}
+
+func (l *pluginLayer) spool() (*spooledLayer, error) {
+	f, err := os.CreateTemp("", "xtraefik-layer-*")
+	if err != nil {
+		return nil, err
+	}
+	// Unlinked at once: nothing is left behind, whatever happens next.
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	compressed, raw := sha256.New(), sha256.New()
+	n := &countingWriter{w: io.MultiWriter(f, compressed)}
+	if err := l.writeTo(n, raw); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &spooledLayer{f: f, size: n.n,
+		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(compressed.Sum(nil))},
+		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(raw.Sum(nil))},
+	}, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // pluginsRoot is the tar path of <workdir>/plugins-local.
@@ -175,22 +238,15 @@ func layerEntries(workdir string, plugins []Plugin, extra []ExtraFile) ([]layerE
 	return entries, nil
 }
 
-// open streams the gzip-compressed tar. Closing the reader early stops the
-// writer goroutine: its next write fails with io.ErrClosedPipe.
-func (l *pluginLayer) open() (io.ReadCloser, error) {
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(l.writeTo(pw)) }()
-	return pr, nil
-}
-
-func (l *pluginLayer) writeTo(w io.Writer) error {
-	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+// writeTo writes the gzip-compressed tar to w and the uncompressed tar to raw.
+func (l *pluginLayer) writeTo(w, raw io.Writer) error {
+	zw, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
 	if err != nil {
 		return err
 	}
 	// A fixed gzip header: no name, no mtime, OS "unknown" — nothing of the host.
 	zw.Header = gzip.Header{OS: 255}
-	tw := tar.NewWriter(zw)
+	tw := tar.NewWriter(io.MultiWriter(zw, raw))
 	for _, e := range l.entries {
 		if err := l.writeEntry(tw, e); err != nil {
 			return fmt.Errorf("plugin layer: /%s: %w", e.name, err)

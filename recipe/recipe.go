@@ -34,6 +34,9 @@ type Recipe struct {
 	Mirrors Mirrors `yaml:"mirrors,omitempty"`
 	// Labels are added to every platform's image config.
 	Labels map[string]string `yaml:"labels,omitempty"`
+	// Annotations are added to OCI manifests and the index, over the standard
+	// ones xtraefik sets (created, version, source, revision, base name/digest).
+	Annotations map[string]string `yaml:"annotations,omitempty"`
 
 	// Path is the file the recipe was read from ("" when parsed from bytes).
 	Path string `yaml:"-"`
@@ -151,7 +154,7 @@ func Parse(name string, data []byte) (*Recipe, error) {
 
 // knownFields lists the fields of each type, for "did you mean" hints.
 var knownFields = map[string][]string{
-	"recipe.Recipe":         {"base", "platforms", "plugins", "allowUnsafe", "staticConfig", "mirrors", "labels"},
+	"recipe.Recipe":         {"base", "platforms", "plugins", "allowUnsafe", "staticConfig", "mirrors", "labels", "annotations"},
 	"recipe.Plugin":         {"module", "git", "ref", "config", "expectStatus"},
 	"recipe.StaticConfig":   {"mode", "config", "replace"},
 	"recipe.Mirrors":        {"git", "registries", "insecure"},

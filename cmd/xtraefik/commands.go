@@ -103,6 +103,7 @@ func (b *buildFlags) register(cmd *cobra.Command) {
 	f.StringVar(&b.platform, "tarball-platform", "", "platform written to the tarball from a multi-platform image (default: the host's)")
 	f.StringVar(&b.out.Push, "push", "", "push to this registry reference")
 	f.StringVar(&b.out.DigestFile, "digest-file", "", "write the image (or index) digest to this file")
+	f.StringVar(&b.out.SBOMDir, "sbom-dir", "", "write the SPDX SBOM (sbom.spdx.json) to this directory (a pushed image always gets it attached as an OCI referrer)")
 	f.BoolVar(&b.out.Overwrite, "overwrite", false, "replace an existing --oci-layout directory or --tarball file")
 	f.BoolVar(&b.reproCheck, "check-reproducible", false, "build a second time from scratch and fail unless the digests match")
 	f.BoolVar(&b.runtime.enabled, "runtime-check", false, "start the built image's own Traefik (host platform) and send a request through every plugin before writing anything")
@@ -142,7 +143,7 @@ func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
 		}
 		fmt.Fprintln(cmd.ErrOrStderr(), "reproducible: a second build gave the same digest")
 	}
-	pub, err := build.Publish(cmd.Context(), res.Image, b.out, o.Images)
+	pub, err := build.Publish(cmd.Context(), res, b.out, o.Images)
 	if err != nil {
 		return err
 	}
@@ -158,6 +159,7 @@ func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
 	}
 	if pub.PushDigest != "" {
 		fmt.Fprintf(w, "pushed: %s\n", pub.PushDigest)
+		fmt.Fprintf(w, "sbom: %s (OCI referrer of the pushed image)\n", pub.SBOMDigest)
 	}
 	for wd, d := range res.Image.Layers {
 		fmt.Fprintf(w, "plugin layer: %s (WORKDIR %s)\n", d, wd)
@@ -288,7 +290,6 @@ type verifyFlags struct {
 }
 
 func (v *verifyFlags) register(cmd *cobra.Command) {
-	cmd.Flags().BoolVar(&v.allowUnsafe, "allow-unsafe", false, "let plugins whose manifest says useUnsafe import unsafe/syscall (same as recipe allowUnsafe)")
 	cmd.Flags().DurationVar(&v.timeout, "verify-timeout", 30*time.Second, "bound on interpreting and exercising one plugin")
 }
 
@@ -354,6 +355,7 @@ func newVerify(env getenv) *cobra.Command {
 	vf.register(cmd)
 	cmd.Flags().BoolVar(&rt.enabled, "runtime", false, "also assemble the image and run its own Traefik (host platform) with every plugin")
 	rt.register(cmd)
+	cmd.Flags().BoolVar(&vf.allowUnsafe, "allow-unsafe", false, "with --dir: let a plugin whose manifest says useUnsafe import unsafe/syscall (recipes use allowUnsafe)")
 	cmd.Flags().StringVar(&dir, "dir", "", "verify a plugin working copy (module name from its go.mod) instead of a recipe")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
 	return cmd

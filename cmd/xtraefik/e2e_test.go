@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -155,8 +156,9 @@ func TestExampleRecipeEndToEnd(t *testing.T) {
 	tarPath := filepath.Join(w.dir, "image.tar")
 	digestFile := filepath.Join(w.dir, "digest")
 	pushRef := w.registry + "/out/traefik:demo"
+	sbomDir := filepath.Join(w.dir, "sbom")
 	out := w.mustRun("build", "-f", rp, "--oci-layout", layoutDir, "--tarball", tarPath, "--tag", "example.test/traefik:demo",
-		"--push", pushRef, "--digest-file", digestFile, "--tarball-platform", "linux/amd64")
+		"--push", pushRef, "--digest-file", digestFile, "--tarball-platform", "linux/amd64", "--sbom-dir", sbomDir)
 	digest := digestLine(t, out)
 	if !strings.Contains(out, "--experimental.localPlugins.demo.moduleName="+demoModule) {
 		t.Errorf("build did not print the flag that enables the plugin:\n%s", out)
@@ -182,8 +184,50 @@ func TestExampleRecipeEndToEnd(t *testing.T) {
 	if strings.Join(platforms, " ") != "linux/amd64 linux/arm64 linux/arm/v7" {
 		t.Errorf("pushed index platforms = %v", platforms)
 	}
-	if idx.Annotations["org.opencontainers.image.base.digest"] != w.base.String() {
-		t.Errorf("index annotations = %v", idx.Annotations)
+	wantAnn := map[string]string{
+		"org.opencontainers.image.base.digest": w.base.String(),
+		"org.opencontainers.image.base.name":   "docker.io/library/traefik:v3.6",
+		"org.opencontainers.image.version":     "v3.6.12",
+		"org.opencontainers.image.created":     lock.Plugins[0].CommitTime.Format(time.RFC3339),
+	}
+	for k, v := range wantAnn {
+		if idx.Annotations[k] != v {
+			t.Errorf("index annotation %s = %q, want %q", k, idx.Annotations[k], v)
+		}
+	}
+
+	// The SBOM: written to --sbom-dir, and attached to the pushed index as a
+	// referrer that registry clients discover.
+	doc, err := os.ReadFile(filepath.Join(sbomDir, "sbom.spdx.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spdx struct {
+		SPDXVersion string `json:"spdxVersion"`
+		Packages    []struct {
+			Name        string `json:"name"`
+			VersionInfo string `json:"versionInfo"`
+			Download    string `json:"downloadLocation"`
+		} `json:"packages"`
+	}
+	if err := json.Unmarshal(doc, &spdx); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range spdx.Packages {
+		found = found || (p.Name == demoModule && p.VersionInfo == demoVersion && strings.HasSuffix(p.Download, "@"+w.plugin.ReleaseCommit))
+	}
+	if spdx.SPDXVersion != "SPDX-2.3" || !found {
+		t.Errorf("SBOM lacks plugindemo at its commit:\n%s", doc)
+	}
+	subject, _ := name.NewDigest(pushRef[:strings.LastIndex(pushRef, ":")] + "@" + digest)
+	refs, err := remote.Referrers(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refIdx, _ := refs.IndexManifest()
+	if len(refIdx.Manifests) != 1 || refIdx.Manifests[0].ArtifactType != "application/spdx+json" {
+		t.Errorf("referrers of %s = %+v", subject, refIdx.Manifests)
 	}
 	cfg := tool(t, "skopeo", "inspect", "--tls-verify=false", "--override-arch", "arm64", "docker://"+pushRef)
 	for _, want := range []string{`"io.github.xtraefik.plugin.demo.commit": "` + w.plugin.ReleaseCommit, `"io.github.xtraefik.plugin.demo.module": "` + demoModule} {

@@ -32,13 +32,12 @@ func newRoot(env getenv) *cobra.Command {
 
 // commonFlags are shared by every command that reads a recipe.
 type commonFlags struct {
-	file           string
-	cacheDir       string
-	gitMirrors     []string
-	regMirrors     []string
-	insecure       []string
-	platforms      []string
-	sourceDateFlag string
+	file       string
+	cacheDir   string
+	gitMirrors []string
+	regMirrors []string
+	insecure   []string
+	platforms  []string
 }
 
 func (c *commonFlags) register(cmd *cobra.Command) {

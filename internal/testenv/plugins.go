@@ -2,11 +2,14 @@ package testenv
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +26,11 @@ type CorpusPlugin struct {
 	Version string
 	// Type and Runtime as the manifest says.
 	Type, Runtime string
+	// Sum is the module's go.sum hash ("h1:..."), pinned for a version the
+	// checksum database reachable here does not list (the proxy serves it):
+	// the download then skips that database for this module and checks Sum
+	// instead. Empty means the checksum database vouches for the download.
+	Sum string
 	// Revendor re-creates vendor/ from vendor/modules.txt: module zips drop
 	// every vendored package, git checkouts keep them.
 	Revendor bool
@@ -37,16 +45,24 @@ type CorpusPlugin struct {
 }
 
 // Corpus lists the real plugins. Which plugins: the module proxy reachable
-// here refuses most plugin versions (rewritebody, blockpath, simplecache,
-// crowdsec, geoblock and plugindemowasm were tried and refused), so the
-// corpus is every served version of the three plugins found: plugindemo,
-// fail2ban and pluginproviderdemo. No wasm plugin and no useUnsafe plugin is
-// served; handmade fixtures (Fixtures) cover those.
+// here refuses most plugin versions, so the corpus is what it serves of the
+// plugins found: plugindemo, fail2ban (v0.8.0 to v0.9.0), pluginproviderdemo
+// and geoblock v0.3.2. Refused at every exact version tried: rewritebody,
+// blockpath, simplecache, log4shell, plugindemowasm and
+// plugindemowasm-http-call (traefik), crowdsec-bouncer, cloudflarewarp,
+// traefikgeoip2, sablier (acouvreur and sablierapp), htransformation,
+// coraza-http-wasm(-traefik), traefik-rewritebody-wasm, the
+// david-garcia-garcia geoblock (useUnsafe), traefikoidc, traefik-oidc-auth,
+// jwt-middleware, ldapAuth and others. So no wasm plugin and no useUnsafe
+// plugin is served; handmade fixtures (Fixtures) cover those.
 func Corpus() []CorpusPlugin {
 	const (
 		demo     = "github.com/traefik/plugindemo"
 		fail2ban = "github.com/tomMoulard/fail2ban"
 		provider = "github.com/traefik/pluginproviderdemo"
+		geoblock = "github.com/PascalMinder/geoblock"
+		// The hash `go mod download -json` printed for v0.3.2 (zip h1).
+		geoblockSum = "h1:nh26j7GJl8hGfPod3/PFUaj3enLmc98csZVNoRTVuEA="
 	)
 	f2bWhy := "fail2ban: several internal packages, no third-party import outside tests; its go.mod requires testify and x/net, used only by _test.go files, so go.mod alone proves nothing"
 	return []CorpusPlugin{
@@ -67,6 +83,22 @@ func Corpus() []CorpusPlugin {
 			Config:     map[string]any{"Headers": "X-Demo"},
 			WantReason: "invalid configuration: failed to decode configuration",
 			Why:        "a real plugin with a recipe config CreateConfig cannot take: Headers is a map, a plain string does not decode (mapstructure, weakly typed, as Traefik)"},
+		// Appended after the original entries: TestOneTree picks entries by index.
+		{Alias: "fail2ban", Module: fail2ban, Version: "v0.8.2", Type: "middleware", Runtime: "yaegi", WantOK: false,
+			WantReason: `failed to import plugin code "github.com/tomMoulard/fail2ban": panic: reflect.Set: value of type string is not assignable to type struct { *stdlib.logLogger }`,
+			Why: "a real Yaegi failure, the one Traefik v3.6.12 (same Yaegi) gives for this release: pkg/data declares `var l = logger.New(\"data\")`, whose type embeds the binary *log.Logger; " +
+				"Yaegi v0.16.1 panics initialising it while importing the package. v0.8.3, released the same evening, dropped pkg/log and loads"},
+		{Alias: "fail2ban", Module: fail2ban, Version: "v0.8.9", Type: "middleware", Runtime: "yaegi", WantOK: true, Why: f2bWhy},
+		{Alias: "fail2ban", Module: fail2ban, Version: "v0.9.0", Type: "middleware", Runtime: "yaegi", WantOK: true,
+			Why: f2bWhy + "; this release adds pkg/logger (JSON logs through encoding/json) and says go 1.25.5 in go.mod, which Yaegi ignores: the code uses nothing newer than it knows"},
+		{Alias: "geoblock", Module: geoblock, Version: "v0.3.2", Sum: geoblockSum, Type: "middleware", Runtime: "yaegi", WantOK: true,
+			Why: "no third-party dependency, one internal package (lrucache), go 1.22; New accepts its testData without any network access, and the request passes on to " +
+				"the next handler because v0.3.2 takes client addresses only from X-Forwarded-For and X-Real-IP, which the request lacks, so no geolocation API is called. " +
+				"The checksum database here does not list this version: its go.sum hash is pinned in Sum"},
+		{Alias: "geoblock", Module: geoblock, Version: "v0.3.2", Sum: geoblockSum, Type: "middleware", Runtime: "yaegi", WantOK: false,
+			Config:     map[string]any{"api": "https://get.geojs.io/v1/ip/country/{ip}", "countries": []any{}},
+			WantReason: "New returned an error: no allowed country code provided",
+			Why:        "a real plugin refusing a recipe config in New (not in decoding): the API template is valid, the country list is empty"},
 	}
 }
 
@@ -74,7 +106,15 @@ func Corpus() []CorpusPlugin {
 // the module as served, re-vendored when p.Revendor.
 func CorpusFiles(t testing.TB, p CorpusPlugin) fileset.Set {
 	t.Helper()
-	dir := ModuleDir(t, p.Module, p.Version)
+	var dir string
+	if p.Sum == "" {
+		dir = ModuleDir(t, p.Module, p.Version)
+	} else {
+		var err error
+		if dir, err = downloadPinned(t.TempDir(), p.Module, p.Version, p.Sum); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if p.Revendor {
 		dir = Revendor(t, dir)
 	}
@@ -83,6 +123,31 @@ func CorpusFiles(t testing.TB, p CorpusPlugin) fileset.Set {
 		t.Fatalf("read %s@%s: %v", p.Module, p.Version, err)
 	}
 	return s
+}
+
+// downloadPinned downloads module@version with `go mod download` run in
+// workDir, without consulting the checksum database for module, and returns
+// its directory in the module cache once the hash of what was downloaded (or
+// is already cached) equals sum.
+func downloadPinned(workDir, module, version, sum string) (string, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("download %s@%s: %w", module, version, err)
+	}
+	cmd := exec.Command(goBin, "mod", "download", "-json", module+"@"+version)
+	cmd.Dir = workDir
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GO111MODULE=on", "GONOSUMDB="+module)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var info struct{ Dir, Sum, Error string }
+	if err := json.Unmarshal(stdout.Bytes(), &info); err != nil || info.Error != "" || runErr != nil || info.Dir == "" {
+		return "", fmt.Errorf("go mod download %s@%s: %v %s %s", module, version, runErr, info.Error, strings.TrimSpace(stderr.String()))
+	}
+	if info.Sum != sum {
+		return "", fmt.Errorf("go mod download %s@%s: checksum mismatch: downloaded %s, pinned %s", module, version, info.Sum, sum)
+	}
+	return info.Dir, nil
 }
 
 // Revendor copies a module directory (read-only, from the module cache) to a

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 func TestCorpusList(t *testing.T) {
 	seen := map[string]bool{}
 	modules := map[string]bool{}
+	sums := map[string]string{}
 	for _, c := range Corpus() {
 		key := fmt.Sprintf("%s@%s revendor=%v config=%v", c.Module, c.Version, c.Revendor, c.Config != nil)
 		if seen[key] {
@@ -23,9 +25,52 @@ func TestCorpusList(t *testing.T) {
 		if c.WantOK == (c.WantReason != "") {
 			t.Errorf("%s: a FAIL needs a reason, an OK none", key)
 		}
+		if c.Sum != "" && !strings.HasPrefix(c.Sum, "h1:") {
+			t.Errorf("%s: sum %q is not a go.sum h1 hash", key, c.Sum)
+		}
+		mv := c.Module + "@" + c.Version
+		if prev, ok := sums[mv]; ok && prev != c.Sum {
+			t.Errorf("%s: pinned sums differ: %q and %q", mv, prev, c.Sum)
+		}
+		sums[mv] = c.Sum
 	}
 	if len(seen) < 8 {
 		t.Errorf("corpus has %d verdicts, want at least 8", len(seen))
+	}
+	// As many distinct plugins as the module proxy here serves (see Corpus).
+	if len(modules) < 4 {
+		t.Errorf("corpus has %d distinct plugins, want at least 4", len(modules))
+	}
+}
+
+// A version the checksum database does not list is taken only with the hash
+// the corpus pins.
+func TestDownloadPinned(t *testing.T) {
+	var pinned CorpusPlugin
+	for _, c := range Corpus() {
+		if c.Sum != "" {
+			pinned = c
+			break
+		}
+	}
+	if pinned.Module == "" {
+		t.Skip("no corpus plugin pins its hash")
+	}
+	dir, err := downloadPinned(t.TempDir(), pinned.Module, pinned.Version, pinned.Sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".traefik.yml")); err != nil {
+		t.Fatalf("downloaded module lacks its manifest: %v", err)
+	}
+	wrong := "h1:" + strings.Repeat("A", 43) + "="
+	_, err = downloadPinned(t.TempDir(), pinned.Module, pinned.Version, wrong)
+	if err == nil || !strings.Contains(err.Error(), "checksum mismatch: downloaded "+pinned.Sum+", pinned "+wrong) {
+		t.Fatalf("a wrong pinned hash gave %v", err)
+	}
+	_, err = downloadPinned(t.TempDir(), pinned.Module, "v0.0.0-not-a-version", pinned.Sum)
+	if err == nil || !strings.Contains(err.Error(), "go mod download "+pinned.Module+"@v0.0.0-not-a-version") {
+		t.Fatalf("a bad version gave %v", err)
 	}
 }
 
@@ -85,12 +130,12 @@ func TestFixtureWasmAdded(t *testing.T) {
 func TestRevendor(t *testing.T) {
 	var provider CorpusPlugin
 	for _, c := range Corpus() {
-		if c.Revendor {
+		if c.Revendor && c.Module == "github.com/traefik/pluginproviderdemo" {
 			provider = c
 		}
 	}
 	if provider.Module == "" {
-		t.Fatal("no corpus plugin needs re-vendoring")
+		t.Fatal("the re-vendored pluginproviderdemo is not in the corpus")
 	}
 	raw := ModuleDir(t, provider.Module, provider.Version)
 	pkg := filepath.Join("vendor", "github.com", "traefik", "genconf", "dynamic", "config.go")

@@ -1,0 +1,82 @@
+// Command assemble is the library path of an xtraefik build, for benchmarks:
+// resolve a base, append one plugin directory as the plugin layer and push the
+// result or write an OCI layout. It does no git fetch and no verification, so
+// that its figures compare with `crane append` and `buildah bud`, which do
+// neither. The full CLI is measured beside it by bench/peers.sh.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/images"
+)
+
+func main() {
+	var (
+		base       = flag.String("base", "", "base image reference (registry, oci:<dir> or docker-archive:<file>)")
+		dir        = flag.String("plugin-dir", "", "plugin working copy")
+		module     = flag.String("module", "", "plugin module path")
+		push       = flag.String("push", "", "registry reference to push to")
+		layout     = flag.String("oci-layout", "", "OCI layout directory to write (replaced)")
+		epoch      = flag.Int64("epoch", 0, "SOURCE_DATE_EPOCH of the layer and config")
+		digestFile = flag.String("digest-file", "", "write the digest to this file")
+	)
+	flag.Parse()
+	if *base == "" || *dir == "" || *module == "" || (*push == "" && *layout == "") {
+		fmt.Fprintln(os.Stderr, "usage: assemble -base REF -plugin-dir DIR -module PATH (-push REF | -oci-layout DIR) [-epoch N]")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	digest, err := run(ctx, *base, *dir, *module, *push, *layout, time.Unix(*epoch, 0))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "assemble:", err)
+		os.Exit(1)
+	}
+	if *digestFile != "" {
+		if err := os.WriteFile(*digestFile, []byte(digest+"\n"), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "assemble:", err)
+			os.Exit(1)
+		}
+	}
+	fmt.Println(digest)
+}
+
+func run(ctx context.Context, base, dir, module, push, layout string, epoch time.Time) (string, error) {
+	ref, err := images.ParseReference(base)
+	if err != nil {
+		return "", err
+	}
+	b, err := images.Resolve(ctx, ref, images.Options{})
+	if err != nil {
+		return "", err
+	}
+	files, err := fileset.FromDir(dir)
+	if err != nil {
+		return "", err
+	}
+	res, err := images.Assemble(ctx, b, images.Addition{
+		Plugins: []images.Plugin{{Module: module, Files: files}},
+		Epoch:   epoch,
+	})
+	if err != nil {
+		return "", err
+	}
+	if layout != "" {
+		if err := images.WriteLayout(ctx, layout, res, images.LayoutOptions{Overwrite: true}); err != nil {
+			return "", err
+		}
+	}
+	if push != "" {
+		if _, err := images.Push(ctx, push, res, images.Options{}); err != nil {
+			return "", err
+		}
+	}
+	return res.Digest.String(), nil
+}

@@ -1,0 +1,38 @@
+package build
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/xtraefik/xtraefik/sbom"
+)
+
+// SBOM renders the SPDX document of a built image: the base, each plugin at its
+// commit with its content hash, vendored modules and declared licences.
+func SBOM(res *Result) ([]byte, error) {
+	r := res.Resolution
+	in := sbom.Input{
+		BaseName:    r.Recipe.Base,
+		BaseDigest:  r.Base.Digest.String(),
+		ImageDigest: res.Image.Digest.String(),
+		Created:     res.Epoch,
+		ToolVersion: toolVersion(),
+	}
+	for _, p := range r.Plugins {
+		in.Plugins = append(in.Plugins, sbom.Plugin{Alias: p.Alias, Module: p.Spec.Module, Git: p.Spec.GitURL(),
+			Ref: p.Spec.Ref, Commit: p.Commit, ContentHash: p.Hash, Files: p.Files})
+	}
+	doc, err := sbom.SPDX(in)
+	if err != nil {
+		return nil, fmt.Errorf("sbom: %w", err)
+	}
+	return doc, nil
+}
+
+// toolVersion is xtraefik's module version when built from a tagged module.
+func toolVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return ""
+}

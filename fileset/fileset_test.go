@@ -1,0 +1,108 @@
+package fileset
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func content(s string) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(s)), nil }
+}
+
+func reg(p, s string) File { return File{Path: p, Size: int64(len(s)), Open: content(s)} }
+
+func TestNewRefusesEscapes(t *testing.T) {
+	tests := []struct {
+		name  string
+		files []File
+		want  string // "" = accepted
+	}{
+		{"plain", []File{reg("a.go", "x"), reg("sub/b.go", "y")}, ""},
+		{"internal link", []File{reg("sub/b.go", "y"), {Path: "l", Kind: Symlink, Link: "sub/b.go"}}, ""},
+		{"internal link up", []File{{Path: "sub/l", Kind: Symlink, Link: "../a.go"}}, ""},
+		{"dotdot path", []File{reg("../a.go", "x")}, `"../a.go" has a ".." element`},
+		{"dotdot element", []File{reg("a/../../b", "x")}, "not a clean relative path"},
+		{"absolute", []File{reg("/etc/passwd", "x")}, "not a clean relative path"},
+		{"link escapes", []File{{Path: "sub/l", Kind: Symlink, Link: "../../etc/passwd"}}, `symlink "sub/l" points to "../../etc/passwd", outside the plugin`},
+		{"absolute link", []File{{Path: "l", Kind: Symlink, Link: "/etc/passwd"}}, "outside the plugin"},
+		{"duplicate", []File{reg("a", "x"), reg("a", "y")}, `"a" appears twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.files)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+			if tt.name != "duplicate" && !errors.Is(err, ErrUnsafePath) {
+				t.Errorf("error %v is not ErrUnsafePath", err)
+			}
+		})
+	}
+}
+
+// TestHash: the hash covers paths, kinds and content, not order or host state.
+func TestHash(t *testing.T) {
+	a, _ := New([]File{reg("a", "1"), reg("b", "2")})
+	b, _ := New([]File{reg("b", "2"), reg("a", "1")})
+	ha, _ := a.Hash()
+	hb, _ := b.Hash()
+	if ha != hb || !strings.HasPrefix(ha, "sha256:") {
+		t.Errorf("order changed the hash: %s %s", ha, hb)
+	}
+	for name, other := range map[string][]File{
+		"content": {reg("a", "1"), reg("b", "3")},
+		"path":    {reg("a", "1"), reg("c", "2")},
+		"mode":    {reg("a", "1"), {Path: "b", Kind: Executable, Size: 1, Open: content("2")}},
+	} {
+		s, _ := New(other)
+		if h, _ := s.Hash(); h == ha {
+			t.Errorf("changing the %s kept the hash", name)
+		}
+	}
+}
+
+// TestWriteDirFromDir: materialising under any umask gives the normalised modes,
+// and reading back gives the same hash.
+func TestWriteDirFromDir(t *testing.T) {
+	s, err := New([]File{reg("a.go", "package a\n"), {Path: "bin/run", Kind: Executable, Size: 2, Open: content("#!")}, {Path: "link", Kind: Symlink, Link: "a.go"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	if err := s.WriteDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{"a.go": 0o644, "bin/run": 0o755} {
+		info, err := os.Stat(filepath.Join(dir, p))
+		if err != nil || info.Mode().Perm() != want {
+			t.Errorf("%s: mode %v (%v), want %v", p, info.Mode().Perm(), err, want)
+		}
+	}
+	os.MkdirAll(filepath.Join(dir, ".git"), 0o755)
+	os.WriteFile(filepath.Join(dir, ".git", "HEAD"), []byte("x"), 0o644)
+	back, err := FromDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1, _ := s.Hash()
+	h2, _ := back.Hash()
+	if h1 != h2 {
+		t.Errorf("round trip changed the hash (.git must be skipped): %v", back)
+	}
+	if f, ok := back.Lookup("link"); !ok || f.Kind != Symlink || f.Link != "a.go" {
+		t.Errorf("Lookup(link) = %+v, %v", f, ok)
+	}
+}
