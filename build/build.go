@@ -140,7 +140,8 @@ func Assemble(ctx context.Context, o *Options, res *Resolution) (*images.Result,
 		return nil, nil, r.Errorf([]string{"staticConfig"}, "%v", err)
 	}
 	for _, f := range remove {
-		if f != traefikcfg.StaticFilePath {
+		// In file mode the baked file takes the place of one at the same path.
+		if static.Mode != traefikcfg.ModeFile || f != traefikcfg.StaticFilePath {
 			add.Files = append(add.Files, images.ExtraFile{Path: f, Whiteout: true})
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -91,7 +92,8 @@ func (w *world) customPlugin(t *testing.T, module string, change func(r *testenv
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.WriteFile(f, strings.ReplaceAll(string(data), demoModule, module))
+		text := strings.ReplaceAll(string(data), demoModule, module)
+		r.WriteFile(f, strings.ReplaceAll(text, "package plugindemo", "package "+path.Base(module)))
 	}
 	r.WriteFile(".traefik.yml", strings.Join([]string{
 		"displayName: Custom", "type: middleware", "import: " + module, "summary: test plugin",
@@ -386,5 +388,47 @@ func TestVerifyCommand(t *testing.T) {
 	text := w.mustRun("verify", "--dir", dir)
 	if !strings.Contains(text, demoModule) || !strings.Contains(text, "1 plugin(s): 1 OK, 0 FAIL") {
 		t.Errorf("verify --dir:\n%s", text)
+	}
+}
+
+// TestPlatformsAndOrder: --platform narrows the index; plugin order in the recipe
+// does not change the image; --values-file writes the Helm snippet.
+func TestPlatformsAndOrder(t *testing.T) {
+	w := newWorld(t)
+	other := w.customPlugin(t, "example.com/other", func(*testenv.Repo) {})
+	base := "docker://" + w.registry + "/library/traefik:v3.6"
+	ab := w.writeRecipe("ab.yaml", w.demoRecipe(base, other))
+	// The same plugins, the other way round.
+	ba := w.writeRecipe("ba.yaml", fmt.Sprintf("base: %s\nplugins:\n%s  demo:\n    module: %s\n    git: %s%s\n    ref: %s\n", base, other, demoModule, w.gitURL, w.plugin.Path, demoVersion))
+	values := filepath.Join(w.dir, "values.yaml")
+	d1 := digestLine(t, w.mustRun("build", "-f", ab, "--values-file", values))
+	d2 := digestLine(t, w.mustRun("build", "-f", ba))
+	if d1 != d2 {
+		t.Errorf("plugin order changed the image: %s vs %s", d1, d2)
+	}
+	v, err := os.ReadFile(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"additionalArguments:", "--experimental.localPlugins.bad.moduleName=example.com/other", "--experimental.localPlugins.demo.moduleName=" + demoModule} {
+		if !strings.Contains(string(v), want) {
+			t.Errorf("values file lacks %q:\n%s", want, v)
+		}
+	}
+
+	push := w.registry + "/narrow/traefik:arm64"
+	w.mustRun("build", "-f", ab, "--platform", "linux/arm64", "--push", push)
+	var idx v1.IndexManifest
+	if err := json.Unmarshal([]byte(tool(t, "crane", "manifest", "--insecure", push)), &idx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range idx.Manifests {
+		if m.Platform != nil && m.Platform.OS != "unknown" {
+			got = append(got, m.Platform.String())
+		}
+	}
+	if strings.Join(got, " ") != "linux/arm64" {
+		t.Errorf("--platform linux/arm64 gave platforms %v", got)
 	}
 }

@@ -51,6 +51,14 @@ func TestRuntimeCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "oci:" + baseDir + ":v3.6.12"
+	// A base that bakes its own configuration file, which would silently defeat
+	// every mode unless the recipe replaces it.
+	withCfg := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: "v3.6.12", OCI: true,
+		Files: map[string]string{"/etc/traefik/traefik.yml": "entryPoints:\n  web:\n    address: \":8080\"\n"}})
+	if err := lp.AppendImage(withCfg, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "with-config"})); err != nil {
+		t.Fatal(err)
+	}
+	cfgBase := "oci:" + baseDir + ":with-config"
 	fails := w.customPlugin(t, "example.test/onlyintraefik", func(r *testenv.Repo) {
 		r.Remove("demo.go")
 		r.WriteFile("plugin.go", onlyInTraefik)
@@ -59,7 +67,7 @@ func TestRuntimeCheck(t *testing.T) {
 	})
 
 	tests := []struct {
-		name, extra string
+		name, extra, base string
 		args        []string
 		// wantErr is "" for a passing check.
 		wantErr, wantWarning, wantOutput string
@@ -73,14 +81,23 @@ func TestRuntimeCheck(t *testing.T) {
 			wantWarning: "Traefik then ignores every command-line flag", wantOutput: "PASS demo"},
 		{name: "env", extra: "staticConfig:\n  mode: env\n",
 			wantWarning: "as soon as one command-line flag is passed", wantOutput: "PASS demo"},
+		{name: "base-config-flags", base: cfgBase, wantErr: "the base image already has a Traefik configuration file (/etc/traefik/traefik.yml): Traefik reads that file and ignores the plugin flags"},
+		{name: "base-config-file", base: cfgBase, extra: "staticConfig:\n  mode: file\n", wantErr: "the base image already has a Traefik configuration file (/etc/traefik/traefik.yml)"},
+		{name: "base-config-file-replace", base: cfgBase, extra: "staticConfig:\n  mode: file\n  replace: true\n", wantOutput: "PASS demo"},
+		{name: "base-config-flags-replace", base: cfgBase, extra: "staticConfig:\n  replace: true\n", wantOutput: "PASS demo",
+			wantWarning: "is removed by the recipe's replace option"},
 		{name: "env-trap-one-flag", extra: "staticConfig:\n  mode: env\n", args: []string{"--runtime-arg", "--log.level=DEBUG"},
 			wantWarning: "as soon as one command-line flag is passed", wantErr: "runtime check failed", wantOutput: "FAIL demo"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rp := w.writeRecipe(tt.name+".yaml", w.demoRecipe(base, "")+tt.extra)
+			b := base
+			if tt.base != "" {
+				b = tt.base
+			}
+			rp := w.writeRecipe(tt.name+".yaml", w.demoRecipe(b, "")+tt.extra)
 			if strings.HasPrefix(tt.extra, "  bad:") {
-				rp = w.writeRecipe(tt.name+".yaml", w.demoRecipe(base, tt.extra))
+				rp = w.writeRecipe(tt.name+".yaml", w.demoRecipe(b, tt.extra))
 			}
 			out := filepath.Join(w.dir, tt.name+"-out")
 			args := append([]string{"build", "-f", rp, "--runtime-check", "--oci-layout", out}, tt.args...)

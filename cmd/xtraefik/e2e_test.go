@@ -184,6 +184,22 @@ func TestExampleRecipeEndToEnd(t *testing.T) {
 	if strings.Join(platforms, " ") != "linux/amd64 linux/arm64 linux/arm/v7" {
 		t.Errorf("pushed index platforms = %v", platforms)
 	}
+	// Each platform's manifest (crane manifest) ends with the one plugin layer.
+	repo := pushRef[:strings.LastIndex(pushRef, ":")]
+	var pluginLayers []string
+	for _, m := range idx.Manifests {
+		if m.Platform == nil || m.Platform.OS == "unknown" {
+			continue
+		}
+		var man v1.Manifest
+		if err := json.Unmarshal([]byte(tool(t, "crane", "manifest", "--insecure", repo+"@"+m.Digest.String())), &man); err != nil {
+			t.Fatal(err)
+		}
+		pluginLayers = append(pluginLayers, man.Layers[len(man.Layers)-1].Digest.String())
+	}
+	if want := lineWith(t, out, "plugin layer: "); len(pluginLayers) != 3 || !strings.Contains(want, pluginLayers[0]) || pluginLayers[0] != pluginLayers[1] || pluginLayers[1] != pluginLayers[2] {
+		t.Errorf("plugin layers per platform %v, build reported %q", pluginLayers, want)
+	}
 	wantAnn := map[string]string{
 		"org.opencontainers.image.base.digest": w.base.String(),
 		"org.opencontainers.image.base.name":   "docker.io/library/traefik:v3.6",
@@ -220,7 +236,7 @@ func TestExampleRecipeEndToEnd(t *testing.T) {
 	if spdx.SPDXVersion != "SPDX-2.3" || !found {
 		t.Errorf("SBOM lacks plugindemo at its commit:\n%s", doc)
 	}
-	subject, _ := name.NewDigest(pushRef[:strings.LastIndex(pushRef, ":")] + "@" + digest)
+	subject, _ := name.NewDigest(repo + "@" + digest)
 	refs, err := remote.Referrers(subject)
 	if err != nil {
 		t.Fatal(err)
