@@ -26,7 +26,7 @@ type Outputs struct {
 	TarballPlatform *v1.Platform
 	Push            string
 	DigestFile      string
-	// SBOMDir receives sbom.spdx.json. A pushed image always gets the SBOM
+	// SBOMDir receives sbom.spdx.json; a pushed image then also gets the SBOM
 	// attached as an OCI referrer.
 	SBOMDir string
 	// Overwrite replaces an existing layout or tarball.
@@ -67,7 +67,7 @@ func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options)
 		}
 	}
 	var doc []byte
-	if out.SBOMDir != "" || out.Push != "" {
+	if out.SBOMDir != "" {
 		var err error
 		if doc, err = SBOM(res); err != nil {
 			return nil, err
@@ -118,8 +118,10 @@ func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options)
 		}
 		pub.Digest = d
 		pub.PushDigest = fmt.Sprintf("%s@%s", out.Push, d)
-		if pub.SBOMDigest, err = images.AttachSBOM(ctx, pub.PushDigest, doc, sbom.MediaType, opts); err != nil {
-			return rollback(fmt.Errorf("push %s: attach SBOM: %w", out.Push, err))
+		if doc != nil {
+			if pub.SBOMDigest, err = images.AttachSBOM(ctx, pub.PushDigest, doc, sbom.MediaType, opts); err != nil {
+				return rollback(fmt.Errorf("push %s: attach SBOM: %w", out.Push, err))
+			}
 		}
 	}
 	if out.DigestFile != "" {

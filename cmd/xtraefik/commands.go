@@ -103,7 +103,7 @@ func (b *buildFlags) register(cmd *cobra.Command) {
 	f.StringVar(&b.platform, "tarball-platform", "", "platform written to the tarball from a multi-platform image (default: the host's)")
 	f.StringVar(&b.out.Push, "push", "", "push to this registry reference")
 	f.StringVar(&b.out.DigestFile, "digest-file", "", "write the image (or index) digest to this file")
-	f.StringVar(&b.out.SBOMDir, "sbom-dir", "", "write the SPDX SBOM (sbom.spdx.json) to this directory (a pushed image always gets it attached as an OCI referrer)")
+	f.StringVar(&b.out.SBOMDir, "sbom-dir", "", "write the SPDX SBOM (sbom.spdx.json) to this directory; with --push it is also attached to the image as an OCI referrer")
 	f.BoolVar(&b.out.Overwrite, "overwrite", false, "replace an existing --oci-layout directory or --tarball file")
 	f.BoolVar(&b.reproCheck, "check-reproducible", false, "build a second time from scratch and fail unless the digests match")
 	f.BoolVar(&b.runtime.enabled, "runtime-check", false, "start the built image's own Traefik (host platform) and send a request through every plugin before writing anything")
@@ -159,7 +159,9 @@ func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
 	}
 	if pub.PushDigest != "" {
 		fmt.Fprintf(w, "pushed: %s\n", pub.PushDigest)
-		fmt.Fprintf(w, "sbom: %s (OCI referrer of the pushed image)\n", pub.SBOMDigest)
+		if pub.SBOMDigest != (v1.Hash{}) {
+			fmt.Fprintf(w, "sbom: %s (OCI referrer of the pushed image)\n", pub.SBOMDigest)
+		}
 	}
 	for wd, d := range res.Image.Layers {
 		fmt.Fprintf(w, "plugin layer: %s (WORKDIR %s)\n", d, wd)

@@ -68,7 +68,7 @@ func TestRuntimeCheck(t *testing.T) {
 
 	tests := []struct {
 		name, extra, base string
-		args        []string
+		args              []string
 		// wantErr is "" for a passing check.
 		wantErr, wantWarning, wantOutput string
 	}{
