@@ -30,35 +30,10 @@ import (
 
 const demoModule = "github.com/traefik/plugindemo"
 
-// failsModule is valid by every static rule and even works when called by a
-// verifier, but refuses the provider-qualified name ("x@file") Traefik gives
-// a middleware: it only fails inside Traefik.
-const failsModule = "example.test/onlyintraefik"
+// failsModule only fails inside Traefik (see testenv.OnlyInTraefikFiles).
+const failsModule = testenv.OnlyInTraefikModule
 
-var failsFiles = map[string]string{
-	".traefik.yml": "displayName: Only fails in Traefik\ntype: middleware\nimport: example.test/onlyintraefik\nsummary: Refuses the names Traefik gives middlewares\ntestData:\n  Greeting: hello\n",
-	"go.mod":       "module example.test/onlyintraefik\n\ngo 1.22\n",
-	"plugin.go": `package onlyintraefik
-
-import (
-	"context"
-	"fmt"
-	"net/http"
-	"strings"
-)
-
-type Config struct{ Greeting string }
-
-func CreateConfig() *Config { return &Config{} }
-
-func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
-	if strings.Contains(name, "@") {
-		return nil, fmt.Errorf("onlyintraefik refuses middleware %s", name)
-	}
-	return next, nil
-}
-`,
-}
+var failsFiles = testenv.OnlyInTraefikFiles()
 
 // teapotModule answers every request itself, with the status in its config.
 const teapotModule = "example.test/teapot"

@@ -12,29 +12,6 @@ import (
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
-// onlyInTraefik passes every static check and the in-process verification, but
-// refuses the provider-qualified name ("x@file") Traefik gives a middleware.
-const onlyInTraefik = `package onlyintraefik
-
-import (
-	"context"
-	"fmt"
-	"net/http"
-	"strings"
-)
-
-type Config struct{ Greeting string }
-
-func CreateConfig() *Config { return &Config{} }
-
-func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
-	if strings.Contains(name, "@") {
-		return nil, fmt.Errorf("onlyintraefik refuses middleware %s", name)
-	}
-	return next, nil
-}
-`
-
 // TestRuntimeCheck builds images from a real Traefik base (the binary built from
 // its module, assembled as Dockerfile.base describes) and runs that Traefik
 // through the CLI, in each static configuration mode, traps included.
@@ -59,11 +36,11 @@ func TestRuntimeCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgBase := "oci:" + baseDir + ":with-config"
-	fails := w.customPlugin(t, "example.test/onlyintraefik", func(r *testenv.Repo) {
+	fails := w.customPlugin(t, testenv.OnlyInTraefikModule, func(r *testenv.Repo) {
 		r.Remove("demo.go")
-		r.WriteFile("plugin.go", onlyInTraefik)
-		r.WriteFile("go.mod", "module example.test/onlyintraefik\n\ngo 1.22\n")
-		r.WriteFile(".traefik.yml", "displayName: Only fails in Traefik\ntype: middleware\nimport: example.test/onlyintraefik\nsummary: s\ntestData:\n  Greeting: hello\n")
+		for name, content := range testenv.OnlyInTraefikFiles() {
+			r.WriteFile(name, content)
+		}
 	})
 
 	tests := []struct {

@@ -170,17 +170,7 @@ func TestExampleRecipeEndToEnd(t *testing.T) {
 	// The registry output: an index with the three platforms plus the kept
 	// attestations, valid for crane and skopeo.
 	tool(t, "crane", "validate", "--insecure", "--remote", pushRef)
-	raw := tool(t, "skopeo", "inspect", "--tls-verify=false", "--raw", "docker://"+pushRef)
-	var idx v1.IndexManifest
-	if err := json.Unmarshal([]byte(raw), &idx); err != nil {
-		t.Fatal(err)
-	}
-	var platforms []string
-	for _, m := range idx.Manifests {
-		if m.Platform != nil && m.Platform.OS != "unknown" {
-			platforms = append(platforms, m.Platform.String())
-		}
-	}
+	idx, platforms := imagePlatforms(t, tool(t, "skopeo", "inspect", "--tls-verify=false", "--raw", "docker://"+pushRef))
 	if strings.Join(platforms, " ") != "linux/amd64 linux/arm64 linux/arm/v7" {
 		t.Errorf("pushed index platforms = %v", platforms)
 	}
@@ -297,4 +287,21 @@ func assertUnpacked(t *testing.T, layoutDir, tag, workdir string) {
 		}
 		return nil
 	})
+}
+
+// imagePlatforms parses an index and lists the platforms of its runnable images
+// (attestation manifests, platform unknown/unknown, left out).
+func imagePlatforms(t *testing.T, raw string) (*v1.IndexManifest, []string) {
+	t.Helper()
+	var idx v1.IndexManifest
+	if err := json.Unmarshal([]byte(raw), &idx); err != nil {
+		t.Fatalf("not an index: %v\n%s", err, raw)
+	}
+	var platforms []string
+	for _, m := range idx.Manifests {
+		if m.Platform != nil && m.Platform.OS != "unknown" {
+			platforms = append(platforms, m.Platform.String())
+		}
+	}
+	return &idx, platforms
 }
