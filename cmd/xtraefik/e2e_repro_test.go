@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -118,6 +119,21 @@ func TestReproducible(t *testing.T) {
 	}
 	if len(last) != 3 || last[0] != last[1] || last[1] != last[2] {
 		t.Errorf("plugin layers per platform = %v, want one digest on three platforms", last)
+	}
+
+	// The binary's contract for bad input: exit status 1 and one line on stderr.
+	bad := filepath.Join(shared, "bad.yaml")
+	os.WriteFile(bad, []byte("base: x\nplugins:\n  demo:\n    module: github.com/traefik/plugindemo\n    reff: v1\n"), 0o644)
+	var stderr strings.Builder
+	cmd := exec.Command(bin, "build", "-f", bad, "--oci-layout", filepath.Join(shared, "bad-out"))
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("bad recipe: %v, want exit status 1", err)
+	}
+	if got := stderr.String(); got != "xtraefik: "+bad+":5: unknown field \"reff\" (did you mean \"ref\"?)\n" {
+		t.Errorf("bad recipe stderr = %q", got)
 	}
 
 	// SOURCE_DATE_EPOCH takes over every timestamp, so it changes the digest.
