@@ -3,10 +3,19 @@ package source
 import (
 	"errors"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // AuthFunc returns the credentials for a remote URL, or nil for anonymous
@@ -21,6 +30,10 @@ const (
 	EnvPassword      = "XTRAEFIK_GIT_PASSWORD"
 	EnvSSHKey        = "XTRAEFIK_GIT_SSH_KEY"
 	EnvSSHPassphrase = "XTRAEFIK_GIT_SSH_KEY_PASSPHRASE"
+
+	// OpenSSH's own variables, which FromEnv reads through env as well.
+	envAuthSock   = "SSH_AUTH_SOCK"
+	envKnownHosts = "SSH_KNOWN_HOSTS"
 )
 
 // tokenUsername is the user name sent with a bare token. GitHub, GitLab and
@@ -46,7 +59,9 @@ const tokenUsername = "x-access-token"
 //  2. the SSH agent at SSH_AUTH_SOCK.
 //
 // Host keys are always checked against known_hosts (SSH_KNOWN_HOSTS, a
-// list of files, or ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).
+// list of files, or ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts): a host
+// missing from them, or with another key, fails the fetch. SSH_AUTH_SOCK and
+// SSH_KNOWN_HOSTS are read through env too.
 //
 // git:// and file:// remotes and local paths take no credentials.
 //
@@ -101,14 +116,82 @@ func sshAuth(ep *transport.Endpoint, env func(string) string) (transport.AuthMet
 			// The cause names the file or the key format, never the passphrase.
 			return nil, fmt.Errorf("load SSH key %s (%s): %w", key, EnvSSHKey, err)
 		}
+		if auth.HostKeyCallbackHelper, err = hostKeys(ep, env); err != nil {
+			return nil, err
+		}
 		return auth, nil
 	}
-	if env("SSH_AUTH_SOCK") == "" {
-		return nil, errors.New("no SSH credentials: set " + EnvSSHKey + " to a private key file or start an SSH agent (SSH_AUTH_SOCK)")
+	sock := env(envAuthSock)
+	if sock == "" {
+		return nil, errors.New("no SSH credentials: set " + EnvSSHKey + " to a private key file or start an SSH agent (" + envAuthSock + ")")
 	}
-	auth, err := ssh.NewSSHAgentAuth(user)
-	if err != nil {
-		return nil, fmt.Errorf("SSH agent: %w", err)
+	var auth *ssh.PublicKeysCallback
+	if runtime.GOOS == "windows" {
+		// go-git finds Pageant or the OpenSSH agent's named pipe itself.
+		var err error
+		if auth, err = ssh.NewSSHAgentAuth(user); err != nil {
+			return nil, fmt.Errorf("SSH agent: %w", err)
+		}
+	} else {
+		// go-git would read SSH_AUTH_SOCK from the process environment;
+		// dial the socket env names, as it does. Nothing closes the
+		// connection (nor go-git's): the collector does, with the method,
+		// once the fetch it was made for is over.
+		conn, err := net.Dial("unix", sock)
+		if err != nil {
+			return nil, fmt.Errorf("SSH agent at %s (%s): %w", sock, envAuthSock, err)
+		}
+		auth = &ssh.PublicKeysCallback{User: user, Callback: agent.NewClient(conn).Signers}
+	}
+	var err error
+	if auth.HostKeyCallbackHelper, err = hostKeys(ep, env); err != nil {
+		return nil, err
 	}
 	return auth, nil
+}
+
+// hostKeys checks the host keys of ep against the known_hosts files that
+// SSH_KNOWN_HOSTS lists (read through env, where go-git would read the
+// process environment), or OpenSSH's default files. It also offers the
+// server only the key types known_hosts has for it, as OpenSSH does, so a
+// server with several host keys presents the known one.
+func hostKeys(ep *transport.Endpoint, env func(string) string) (ssh.HostKeyCallbackHelper, error) {
+	files := filepath.SplitList(env(envKnownHosts))
+	if len(files) == 0 {
+		if home, err := os.UserHomeDir(); err == nil {
+			files = append(files, filepath.Join(home, ".ssh", "known_hosts"))
+		}
+		files = append(files, "/etc/ssh/ssh_known_hosts")
+	}
+	list := strings.Join(files, ", ")
+	db, err := ssh.NewKnownHostsDb(files...)
+	if err != nil {
+		return ssh.HostKeyCallbackHelper{}, fmt.Errorf("known_hosts (%s): %w", list, err)
+	}
+	check := db.HostKeyCallback()
+	port := ep.Port
+	if port <= 0 {
+		port = ssh.DefaultPort
+	}
+	return ssh.HostKeyCallbackHelper{
+		HostKeyCallback: func(host string, remote net.Addr, key gossh.PublicKey) error {
+			err := check(host, remote, key)
+			var keyErr *knownhosts.KeyError
+			var revoked *knownhosts.RevokedError
+			switch {
+			case errors.As(err, &keyErr) && len(keyErr.Want) > 0:
+				w := keyErr.Want[0]
+				return fmt.Errorf("host key of %s (%s %s) does not match the one known_hosts has for it at %s:%d: %w",
+					host, key.Type(), gossh.FingerprintSHA256(key), w.Filename, w.Line, err)
+			case errors.As(err, &keyErr):
+				return fmt.Errorf("host key of %s (%s %s) is not in known_hosts (%s): %w",
+					host, key.Type(), gossh.FingerprintSHA256(key), list, err)
+			case errors.As(err, &revoked):
+				return fmt.Errorf("host key of %s (%s) is revoked in known_hosts at %s:%d: %w",
+					host, gossh.FingerprintSHA256(key), revoked.Revoked.Filename, revoked.Revoked.Line, err)
+			}
+			return err
+		},
+		HostKeyAlgorithms: db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, strconv.Itoa(port))),
+	}, nil
 }

@@ -42,6 +42,10 @@ func writeKey(t *testing.T, passphrase string) string {
 func TestFromEnv(t *testing.T) {
 	plainKey := writeKey(t, "")
 	lockedKey := writeKey(t, "open-sesame")
+	known := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(known, []byte("example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	basic := func(u, p string) transport.AuthMethod { return &http.BasicAuth{Username: u, Password: p} }
 	for _, tc := range []struct {
 		name string
@@ -61,9 +65,11 @@ func TestFromEnv(t *testing.T) {
 		{"git protocol", "git://example.com/p", map[string]string{EnvToken: "t0k3n-s3cret"}, nil, "", ""},
 		{"local path", "/srv/git/p", map[string]string{EnvToken: "t0k3n-s3cret"}, nil, "", ""},
 		{"file", "file:///srv/git/p", map[string]string{EnvToken: "t0k3n-s3cret"}, nil, "", ""},
-		{"ssh key", "ssh://example.com/p", map[string]string{EnvSSHKey: plainKey}, nil, "git", ""},
-		{"ssh key scp-like", "deploy@example.com:p.git", map[string]string{EnvSSHKey: plainKey}, nil, "deploy", ""},
-		{"ssh encrypted key", "ssh://git@example.com/p", map[string]string{EnvSSHKey: lockedKey, EnvSSHPassphrase: "open-sesame"}, nil, "git", ""},
+		{"ssh key", "ssh://example.com/p", map[string]string{EnvSSHKey: plainKey, envKnownHosts: known}, nil, "git", ""},
+		{"ssh key scp-like", "deploy@example.com:p.git", map[string]string{EnvSSHKey: plainKey, envKnownHosts: known}, nil, "deploy", ""},
+		{"ssh encrypted key", "ssh://git@example.com/p", map[string]string{EnvSSHKey: lockedKey, EnvSSHPassphrase: "open-sesame", envKnownHosts: known}, nil, "git", ""},
+		{"ssh no known_hosts", "ssh://git@example.com/p", map[string]string{EnvSSHKey: plainKey, envKnownHosts: "/nonexistent/known_hosts"}, nil, "", "known_hosts (/nonexistent/known_hosts): unable to find"},
+		{"ssh agent not running", "ssh://git@example.com/p", map[string]string{envAuthSock: "/nonexistent/agent.sock", envKnownHosts: known}, nil, "", "SSH agent at /nonexistent/agent.sock (SSH_AUTH_SOCK)"},
 		{"ssh wrong passphrase", "ssh://git@example.com/p", map[string]string{EnvSSHKey: lockedKey, EnvSSHPassphrase: "not-it"}, nil, "", "load SSH key " + lockedKey},
 		{"ssh missing key", "ssh://git@example.com/p", map[string]string{EnvSSHKey: "/nonexistent/key"}, nil, "", "/nonexistent/key"},
 		{"ssh nothing", "ssh://git@example.com/p", nil, nil, "", "no SSH credentials"},
@@ -91,6 +97,10 @@ func TestFromEnv(t *testing.T) {
 				}
 				if pk.User != tc.user {
 					t.Errorf("ssh user %q, want %q", pk.User, tc.user)
+				}
+				// known_hosts from env, with the key types it lists for the host.
+				if pk.HostKeyCallback == nil || fmt.Sprint(pk.HostKeyAlgorithms) != "[ssh-ed25519]" {
+					t.Errorf("host key check %v, algorithms %v, want known_hosts's ed25519", pk.HostKeyCallback != nil, pk.HostKeyAlgorithms)
 				}
 				return
 			}

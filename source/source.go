@@ -271,6 +271,9 @@ func (f *Fetcher) update(ctx context.Context, r remote, then func(*git.Repositor
 		return wrapf(err, "fetch %s: the repository is empty", r.display)
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		return wrapf(err, "fetch %s: %s (credentials come from the URL, %s, or %s and %s)", r.display, oneLine(err), EnvToken, EnvUsername, EnvPassword)
+	case r.isSSH() && strings.Contains(err.Error(), "unable to authenticate"):
+		// go-git's ssh transport has no sentinel error for a refused key.
+		return wrapf(err, "fetch %s: %s (ssh keys come from %s, else the SSH agent at SSH_AUTH_SOCK)", r.display, oneLine(err), EnvSSHKey)
 	default:
 		return wrapf(err, "fetch %s: %s", r.display, oneLine(err))
 	}
@@ -559,4 +562,11 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// isSSH reports whether the remote is reached over ssh (ssh:// or scp-like
+// user@host:path).
+func (r remote) isSSH() bool {
+	ep, err := transport.NewEndpoint(r.fetchURL)
+	return err == nil && ep.Protocol == "ssh"
 }
