@@ -48,11 +48,17 @@ func symbolPackages(tables ...map[string]map[string]reflect.Value) map[string]bo
 	return out
 }
 
-// stdPackages are the standard library packages a plugin can import under
-// Traefik: exactly those in Yaegi's stdlib.Symbols. restrictedPackages are the
-// ones only useUnsafe unlocks.
-func stdPackages() (std, restricted map[string]bool) {
-	return symbolPackages(stdlib.Symbols), symbolPackages(unsafe.Symbols, syscall.Symbols)
+// packageSet is what an interpreter offers a plugin to import: the standard
+// library packages in Yaegi's stdlib.Symbols, and the restricted ones only
+// useUnsafe unlocks. It depends on the Yaegi version, so it comes from the
+// worker that will interpret the plugin.
+type packageSet struct {
+	std, restricted map[string]bool
+}
+
+// linkedPackages is the packageSet of the Yaegi linked into this binary.
+func linkedPackages() packageSet {
+	return packageSet{symbolPackages(stdlib.Symbols), symbolPackages(unsafe.Symbols, syscall.Symbols)}
 }
 
 // buildContext is the one Yaegi evaluates build constraints with inside a
@@ -69,9 +75,9 @@ func buildContext() build.Context {
 // the plugin laid out at root (plugins-local/src/<module>), the way Yaegi's
 // GOPATH resolution finds them: the nearest vendor/ directory above the
 // importing package first, then the plugin itself. Anything else that is not in
-// Yaegi's standard library is missing, whatever go.mod says.
-func walkImports(root, module, importPath string) (*importGraph, error) {
-	std, restricted := stdPackages()
+// Yaegi's standard library (pkgs) is missing, whatever go.mod says.
+func walkImports(root, module, importPath string, pkgs packageSet) (*importGraph, error) {
+	std, restricted := pkgs.std, pkgs.restricted
 	ctx := buildContext()
 	g := &importGraph{nested: map[string]string{}}
 	seen := map[string]bool{}

@@ -117,7 +117,7 @@ func TestWalkImports(t *testing.T) {
 			if imp == "" {
 				imp = mod
 			}
-			g, err := walkImports(root, mod, imp)
+			g, err := walkImports(root, mod, imp, linkedPackages())
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)

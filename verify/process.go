@@ -20,24 +20,29 @@ import (
 // watchInterval is how often the worker's resident memory is sampled.
 const watchInterval = 25 * time.Millisecond
 
-// runWorker interprets one plugin in a child process (this executable, with
-// workerEnv set) so that a runaway plugin — an endless loop in init, a memory
-// blow-up, a crash in one of its goroutines — costs a FAIL, not the build.
-// The child is killed at opts.Timeout or when its resident memory passes
-// opts.MemoryLimit. The error is for failures to run the child at all.
-func runWorker(ctx context.Context, j *job, opts Options) (outcome, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return outcome{}, fmt.Errorf("find own executable for the worker: %w", err)
+// runWorker interprets one plugin in a child process (exe, or this executable
+// when exe is "", with workerEnv set) so that a runaway plugin — an endless
+// loop in init, a memory blow-up, a crash in one of its goroutines — costs a
+// FAIL, not the build. The child is killed at opts.Timeout or when its
+// resident memory passes opts.MemoryLimit. The error is for failures to run
+// the child at all.
+func runWorker(ctx context.Context, exe string, j *job, opts Options) (outcome, error) {
+	var args []string
+	if exe == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return outcome{}, fmt.Errorf("find own executable for the worker: %w", err)
+		}
+		exe = self
+		if flag.Lookup("test.run") != nil {
+			// In a test binary whose TestMain forgot MaybeRunWorker, run no tests.
+			args = []string{"-test.run=^$", "-test.bench=^$"}
+		}
 	}
+	j.Protocol = workerProtocol
 	in, err := json.Marshal(j)
 	if err != nil {
 		return outcome{}, fmt.Errorf("encode worker job: %w", err)
-	}
-	var args []string
-	if flag.Lookup("test.run") != nil {
-		// In a test binary whose TestMain forgot MaybeRunWorker, run no tests.
-		args = []string{"-test.run=^$", "-test.bench=^$"}
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), workerEnv+"=1",
@@ -127,6 +132,9 @@ loop:
 		return outcome{}, fmt.Errorf("read worker report: %w", reportErr)
 	}
 	if res != nil {
+		if res.Protocol != workerProtocol {
+			return outcome{}, fmt.Errorf("worker %s answered in protocol %d, this xtraefik speaks %d: rebuild the worker from the same xtraefik source", exe, res.Protocol, workerProtocol)
+		}
 		return *res, nil
 	}
 	return outcome{}, fmt.Errorf("worker (%s) exited (%v) without a result; is verify.MaybeRunWorker() called first in main/TestMain? output: %s",

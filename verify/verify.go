@@ -54,6 +54,12 @@ type Options struct {
 	// Parallel is how many workers run at once (default: the number of CPUs,
 	// at most 4).
 	Parallel int
+	// WorkerV2 is the verification worker built with Traefik v2.11's Yaegi
+	// (v0.15.1), which interprets Yaegi plugins when TraefikVersion is v2.x:
+	// a path, or a name looked up in $PATH. Empty: WorkerV2Name next to the
+	// running executable, else in $PATH; when there is none, v2 plugins are
+	// interpreted with this binary's Yaegi and their results say so.
+	WorkerV2 string
 }
 
 // Result is the verdict for one plugin.
@@ -92,6 +98,14 @@ func Verify(ctx context.Context, plugins []Plugin, opts Options) ([]Result, erro
 	}
 	if opts.Parallel <= 0 {
 		opts.Parallel = min(runtime.NumCPU(), 4)
+	}
+	ws := workers{self: selfWorker()}
+	if traefikMajor(opts.TraefikVersion) == 2 && len(plugins) > 0 {
+		v2, err := v2Worker(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+		ws.v2 = v2
 	}
 	tmp, err := os.MkdirTemp("", "xtraefik-verify-")
 	if err != nil {
@@ -144,7 +158,7 @@ func Verify(ctx context.Context, plugins []Plugin, opts Options) ([]Result, erro
 			}
 			defer func() { <-sem }()
 			start := time.Now()
-			errs[i] = verifyOne(ctx, goPath, plugins[i], opts, &results[i])
+			errs[i] = verifyOne(ctx, goPath, plugins[i], opts, ws, &results[i])
 			results[i].Duration = time.Since(start)
 		}()
 	}
@@ -176,18 +190,20 @@ func layoutConflict(plugins []Plugin, i int) string {
 }
 
 // verifyOne fills r. It returns an error only for infrastructure failures.
-func verifyOne(ctx context.Context, goPath string, p Plugin, opts Options, r *Result) error {
+func verifyOne(ctx context.Context, goPath string, p Plugin, opts Options, ws workers, r *Result) error {
 	m, err := manifest.Read(p.Files)
 	if err != nil {
 		r.Reason = "failed to read manifest: " + err.Error()
 		return nil
 	}
 	r.Type, r.Runtime = m.Type, m.RuntimeName()
+	// Wasm runs in this binary; Yaegi in the worker of the target's Yaegi.
+	w := ws.self
 	if m.IsWasm() {
-		r.Interpreter = "wazero " + moduleVersion("github.com/tetratelabs/wazero") +
-			", http-wasm-host-go " + moduleVersion("github.com/http-wasm/http-wasm-host-go")
+		r.Interpreter = interpreterName(true)
 	} else {
-		r.Interpreter = "yaegi " + moduleVersion("github.com/traefik/yaegi")
+		w = ws.forYaegi(opts.TraefikVersion)
+		r.Interpreter = w.interpreter
 	}
 	if err := m.CheckFor(p.Module, opts.TraefikVersion); err != nil {
 		r.Reason = "invalid manifest: " + err.Error()
@@ -226,7 +242,7 @@ func verifyOne(ctx context.Context, goPath string, p Plugin, opts Options, r *Re
 		if n := interpreterNote(opts.TraefikVersion, r.Interpreter); n != "" {
 			r.Notes = append(r.Notes, n)
 		}
-		ok, useUnsafe := staticYaegiChecks(root, p.Module, m, opts, major, r)
+		ok, useUnsafe := staticYaegiChecks(root, p.Module, m, opts, major, w.pkgs, r)
 		if !ok {
 			return nil
 		}
@@ -234,11 +250,15 @@ func verifyOne(ctx context.Context, goPath string, p Plugin, opts Options, r *Re
 	}
 
 	j.Deadline = time.Now().Add(opts.Timeout * 3 / 4)
-	out, err := runWorker(ctx, &j, opts)
+	out, err := runWorker(ctx, w.exe, &j, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Module, err)
 	}
 	r.OK, r.Reason, r.Detail = out.OK, out.Reason, out.Detail
+	if out.Interpreter != "" {
+		// The worker's own word on what it ran the plugin with.
+		r.Interpreter = out.Interpreter
+	}
 	r.Notes = append(r.Notes, out.Notes...)
 	return nil
 }
@@ -246,7 +266,7 @@ func verifyOne(ctx context.Context, goPath string, p Plugin, opts Options, r *Re
 // staticYaegiChecks names problems before the interpreter runs: what is not
 // vendored, restricted imports, packages Yaegi lacks. It reports whether to
 // go on, and whether the unsafe/syscall symbols are to be loaded.
-func staticYaegiChecks(root, module string, m *manifest.Manifest, opts Options, major int, r *Result) (ok, useUnsafe bool) {
+func staticYaegiChecks(root, module string, m *manifest.Manifest, opts Options, major int, pkgs packageSet, r *Result) (ok, useUnsafe bool) {
 	// Traefik v3 refuses a plugin declaring useUnsafe when the settings do not
 	// allow it, whatever it imports (newInterpreter). v2 has no such setting.
 	if major != 2 && m.UseUnsafe && !opts.AllowUnsafe {
@@ -256,7 +276,7 @@ func staticYaegiChecks(root, module string, m *manifest.Manifest, opts Options, 
 	}
 	useUnsafe = major != 2 && m.UseUnsafe && opts.AllowUnsafe
 
-	g, err := walkImports(root, module, m.Import)
+	g, err := walkImports(root, module, m.Import, pkgs)
 	if err != nil {
 		r.Reason = fmt.Sprintf("failed to import plugin code %q: %v", m.Import, err)
 		return false, false
@@ -284,7 +304,7 @@ func staticYaegiChecks(root, module string, m *manifest.Manifest, opts Options, 
 	}
 	if len(g.unavailable) > 0 {
 		r.Reason = "not available in Yaegi: " + strings.Join(g.unavailable, ", ")
-		r.Detail = "Traefik's interpreter provides only the standard library packages in Yaegi's stdlib symbols: no cgo, no plugin, no runtime/cgo"
+		r.Detail = "Traefik's interpreter (" + r.Interpreter + ") provides only the standard library packages in its stdlib symbols: no cgo, no plugin, no runtime/cgo"
 		return false, false
 	}
 	if len(g.restricted) > 0 && !useUnsafe {
@@ -311,18 +331,6 @@ func traefikMajor(v string) int {
 	return 3
 }
 
-// interpreterNote says plainly when the verdict comes from another Yaegi than
-// the one the target Traefik embeds (v2.11: v0.15.1; v3.x: v0.16.x).
-func interpreterNote(traefikVersion, interpreter string) string {
-	switch {
-	case traefikVersion == "":
-		return "Traefik version unknown: verdict from " + interpreter + " (Traefik v3's interpreter); Traefik v2.11 uses yaegi v0.15.1"
-	case traefikMajor(traefikVersion) == 2:
-		return "verdict from " + interpreter + ", but Traefik " + traefikVersion + " uses another Yaegi (v2.11: v0.15.1): a best guess for that version"
-	}
-	return ""
-}
-
 // linkedVersion is the version of a linked interpreter module as go.mod pins
 // it. Test binaries carry no dependency build info, so it is kept here; a test
 // holds it to go.mod.
@@ -338,8 +346,18 @@ func linkedVersion(mod string) string {
 	return "(unknown version)"
 }
 
+// interpreterName names what this binary interprets Yaegi (or wasm) plugins
+// with, in its own build: the v2 worker links another Yaegi than xtraefik.
+func interpreterName(wasm bool) string {
+	if wasm {
+		return "wazero " + moduleVersion("github.com/tetratelabs/wazero") +
+			", http-wasm-host-go " + moduleVersion("github.com/http-wasm/http-wasm-host-go")
+	}
+	return "yaegi " + moduleVersion("github.com/traefik/yaegi")
+}
+
 // moduleVersion is the linked version of a module, from the build info when
-// the binary has it.
+// the binary has it (a replace directive's version when one applies).
 func moduleVersion(mod string) string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {

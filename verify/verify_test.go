@@ -152,7 +152,11 @@ func TestLayoutConflicts(t *testing.T) {
 	}
 }
 
+// Without the v2 worker, v2 plugins are checked with this binary's Yaegi, and
+// the result says so and how to get the real one.
 func TestInterpreterNotes(t *testing.T) {
+	// No v2 worker to find (the test binary's directory holds none either).
+	t.Setenv("PATH", t.TempDir())
 	c := testenv.Corpus()[0]
 	files := testenv.CorpusFiles(t, c)
 	for _, tc := range []struct {
@@ -161,7 +165,8 @@ func TestInterpreterNotes(t *testing.T) {
 	}{
 		{"v3.6.12", ""},
 		{"", "Traefik version unknown: verdict from yaegi v0.16.1"},
-		{"v2.11.0", "verdict from yaegi v0.16.1, but Traefik v2.11.0 uses another Yaegi (v2.11: v0.15.1)"},
+		{"v2.11.0", "verdict from yaegi v0.16.1, but Traefik v2.11.0 uses another Yaegi (v2.11: v0.15.1): a best guess for that version; " +
+			"for the real one, install xtraefik-yaegi-v0.15 next to xtraefik or in $PATH, from a checkout of xtraefik: go install -C verify/yaegi015 ./cmd/xtraefik-yaegi-v0.15"},
 	} {
 		t.Run("traefik="+tc.version, func(t *testing.T) {
 			r := verifyOneFor(t, Plugin{Alias: "demo", Module: c.Module, Files: files}, Options{TraefikVersion: tc.version})

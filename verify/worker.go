@@ -19,8 +19,17 @@ const workerEnv = "XTRAEFIK_VERIFY_WORKER"
 // report pipe), told apart from a Go crash (2) caused by the plugin.
 const workerFailed = 3
 
+// workerProtocol numbers the job/message format. A worker binary of its own
+// (the Traefik v2 one) may come from another xtraefik source than the parent:
+// both sides refuse a mismatch rather than misread each other. Bump it when
+// job, message or outcome change meaning.
+const workerProtocol = 1
+
 // job is what the parent sends the worker on stdin.
 type job struct {
+	Protocol int `json:"protocol"`
+	// Describe asks only for the worker's interpreter and packageSet.
+	Describe bool `json:"describe,omitempty"`
 	// GoPath is the plugins-local directory, as Traefik's localGoPath.
 	GoPath    string `json:"goPath"`
 	Module    string `json:"module"`
@@ -49,10 +58,17 @@ type message struct {
 }
 
 type outcome struct {
-	OK     bool     `json:"ok"`
-	Reason string   `json:"reason,omitempty"`
-	Detail string   `json:"detail,omitempty"`
-	Notes  []string `json:"notes,omitempty"`
+	// Protocol and Interpreter are the worker's own: its workerProtocol and
+	// what it interprets with, from its build information.
+	Protocol    int      `json:"protocol"`
+	Interpreter string   `json:"interpreter,omitempty"`
+	OK          bool     `json:"ok"`
+	Reason      string   `json:"reason,omitempty"`
+	Detail      string   `json:"detail,omitempty"`
+	Notes       []string `json:"notes,omitempty"`
+	// Std and Restricted answer a Describe job (packageSet).
+	Std        []string `json:"std,omitempty"`
+	Restricted []string `json:"restricted,omitempty"`
 }
 
 // MaybeRunWorker turns the process into a verification worker when Verify
@@ -76,8 +92,21 @@ func serveJob(in io.Reader, report *os.File) int {
 		fmt.Fprintf(os.Stderr, "xtraefik verify worker: read job: %v\n", err)
 		return workerFailed
 	}
+	if j.Protocol != workerProtocol {
+		fmt.Fprintf(os.Stderr, "xtraefik verify worker: job in protocol %d, this worker speaks %d: build the worker from the same xtraefik source as xtraefik\n",
+			j.Protocol, workerProtocol)
+		return workerFailed
+	}
 	w := &reporter{enc: json.NewEncoder(report)}
-	out := work(context.Background(), &j, w)
+	var out outcome
+	if j.Describe {
+		pkgs := linkedPackages()
+		out = outcome{OK: true, Std: sortedKeys(pkgs.std), Restricted: sortedKeys(pkgs.restricted)}
+	} else {
+		out = work(context.Background(), &j, w)
+	}
+	out.Protocol = workerProtocol
+	out.Interpreter = interpreterName(j.Runtime == "wasm")
 	if err := w.send(message{Result: &out}); err != nil {
 		fmt.Fprintf(os.Stderr, "xtraefik verify worker: write result: %v\n", err)
 		return workerFailed

@@ -1,0 +1,3 @@
+module example.com/fixtures/stdlib-slices
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/fixtures/yaegi-generic-embed
+
+go 1.22
