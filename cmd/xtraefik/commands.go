@@ -289,14 +289,16 @@ func (r *runtimeFlags) run(cmd *cobra.Command, res *build.Result) error {
 type verifyFlags struct {
 	allowUnsafe bool
 	timeout     time.Duration
+	workerV2    string
 }
 
 func (v *verifyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&v.timeout, "verify-timeout", 30*time.Second, "bound on interpreting and exercising one plugin")
+	cmd.Flags().StringVar(&v.workerV2, "yaegi-v2-worker", "", "path of the "+verify.WorkerV2Name+" worker that checks plugins for Traefik v2.x bases with yaegi v0.15.1 (default: next to xtraefik, then $PATH)")
 }
 
 func (v *verifyFlags) options() verify.Options {
-	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout}
+	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout, WorkerV2: v.workerV2}
 }
 
 func newVerify(env getenv) *cobra.Command {
