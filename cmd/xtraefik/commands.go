@@ -290,15 +290,17 @@ type verifyFlags struct {
 	allowUnsafe bool
 	timeout     time.Duration
 	workerV2    string
+	traefik     string
 }
 
 func (v *verifyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&v.timeout, "verify-timeout", 30*time.Second, "bound on interpreting and exercising one plugin")
+	cmd.Flags().StringVar(&v.traefik, "traefik-version", "", "check for this Traefik version (e.g. v2.11.0) instead of the one the base image's labels name")
 	cmd.Flags().StringVar(&v.workerV2, "yaegi-v2-worker", "", "path of the "+verify.WorkerV2Name+" worker that checks plugins for Traefik v2.x bases with yaegi v0.15.1 (default: next to xtraefik, then $PATH)")
 }
 
 func (v *verifyFlags) options() verify.Options {
-	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout, WorkerV2: v.workerV2}
+	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout, WorkerV2: v.workerV2, TraefikVersion: v.traefik}
 }
 
 func newVerify(env getenv) *cobra.Command {

@@ -389,6 +389,12 @@ func TestVerifyCommand(t *testing.T) {
 	if !strings.Contains(text, demoModule) || !strings.Contains(text, "1 plugin(s): 1 OK, 0 FAIL") {
 		t.Errorf("verify --dir:\n%s", text)
 	}
+	// A Traefik v2 target is checked with yaegi v0.15.1 (the worker, when
+	// installed) or the report says the verdict comes from v0.16.1 instead.
+	text = w.mustRun("verify", "--dir", dir, "--traefik-version", "v2.11.0")
+	if !strings.Contains(text, "v0.15.1") {
+		t.Errorf("verify --traefik-version v2.11.0 does not say which interpreter Traefik v2.11 uses:\n%s", text)
+	}
 }
 
 // TestPlatformsAndOrder: --platform narrows the index; plugin order in the recipe
