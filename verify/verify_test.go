@@ -155,10 +155,10 @@ func TestLayoutConflicts(t *testing.T) {
 // Without the v2 worker, v2 plugins are checked with this binary's Yaegi, and
 // the result says so and how to get the real one.
 func TestInterpreterNotes(t *testing.T) {
+	c := testenv.Corpus()[0]
+	files := testenv.CorpusFiles(t, c) // needs the go tool: before PATH is emptied
 	// No v2 worker to find (the test binary's directory holds none either).
 	t.Setenv("PATH", t.TempDir())
-	c := testenv.Corpus()[0]
-	files := testenv.CorpusFiles(t, c)
 	for _, tc := range []struct {
 		version  string
 		wantNote string
