@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,6 +263,25 @@ func TestExampleRecipeEndToEnd(t *testing.T) {
 	if again != digest {
 		t.Errorf("rebuild digest %s, first build %s", again, digest)
 	}
+	// The same mirrors given in the recipe instead of the environment, and as
+	// flags: mirrors change where bytes come from, never the image.
+	data, _ := os.ReadFile(rp)
+	inRecipe := w.writeRecipe("mirrored.yaml", string(data)+fmt.Sprintf(
+		"mirrors:\n  git:\n    - url: %s\n      insteadOf: %s\n  registries:\n    - prefix: docker.io\n      location: %s\n",
+		w.gitURL+w.plugin.Path, demoGit, w.registry))
+	gitMirror, regMirror := w.env["XTRAEFIK_GIT_MIRRORS"], w.env["XTRAEFIK_REGISTRY_MIRRORS"]
+	delete(w.env, "XTRAEFIK_GIT_MIRRORS")
+	delete(w.env, "XTRAEFIK_REGISTRY_MIRRORS")
+	w.mustRun("lock", "-f", inRecipe)
+	if d := digestLine(t, w.mustRun("build", "-f", inRecipe)); d != digest {
+		t.Errorf("recipe mirrors gave %s, environment mirrors %s", d, digest)
+	}
+	flagged := w.writeRecipe("flagged.yaml", string(data))
+	if d := digestLine(t, w.mustRun("build", "-f", flagged, "--git-mirror", gitMirror, "--registry-mirror", regMirror)); d != digest {
+		t.Errorf("flag mirrors gave %s, environment mirrors %s", d, digest)
+	}
+	w.env["XTRAEFIK_GIT_MIRRORS"], w.env["XTRAEFIK_REGISTRY_MIRRORS"] = gitMirror, regMirror
+
 	// The pushed manifest is the one reported.
 	ref, _ := name.ParseReference(pushRef)
 	desc, err := remote.Head(ref, remote.WithAuthFromKeychain(authn.DefaultKeychain))
