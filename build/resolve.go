@@ -164,7 +164,7 @@ func resolveBase(ctx context.Context, o *Options) (*images.Base, error) {
 	if !locked || o.Frozen {
 		base, err := images.Resolve(ctx, ref, o.Images)
 		if err != nil {
-			return nil, fmt.Errorf("base %s: %w", r.Base, err)
+			return nil, err // names the base, and the mirror if any
 		}
 		if locked && base.Digest.String() != o.Lock.Base.Digest {
 			return nil, fmt.Errorf("--frozen: base %s moved: the lock has %s, it now resolves to %s", r.Base, o.Lock.Base.Digest, base.Digest)
@@ -177,7 +177,7 @@ func resolveBase(ctx context.Context, o *Options) (*images.Base, error) {
 	}
 	base, err := images.ResolveDigest(ctx, ref, d, o.Images)
 	if err != nil {
-		return nil, fmt.Errorf("base %s@%s (from the lock): %w", r.Base, d, err)
+		return nil, fmt.Errorf("%w (the digest the lock pins)", err)
 	}
 	return base, nil
 }
