@@ -61,6 +61,13 @@ func TestProvenance(t *testing.T) {
 		}
 	}
 
+	repo.Git("remote", "remove", "origin")
+	if a := provenance(res, epoch, ""); a[AnnotationRevision] != commit {
+		t.Errorf("no origin: revision %q, want %q", a[AnnotationRevision], commit)
+	} else if v, ok := a[AnnotationSource]; ok {
+		t.Errorf("no origin: source annotated as %q, want none", v)
+	}
+
 	if err := os.WriteFile(filepath.Join(dir, "recipe.yaml"), []byte("base: y\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,10 @@ func provenance(res *Resolution, epoch time.Time, traefikVersion string) map[str
 		a[AnnotationVersion] = traefikVersion
 	}
 	if src, rev, err := recipeRepo(res.Recipe.Path); err == nil {
-		a[AnnotationSource], a[AnnotationRevision] = src, rev
+		a[AnnotationRevision] = rev
+		if src != "" { // a repository without origin has no source to name
+			a[AnnotationSource] = src
+		}
 	}
 	for k, v := range res.Recipe.Annotations {
 		a[k] = v

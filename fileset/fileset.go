@@ -61,8 +61,8 @@ type Set []File
 // ErrUnsafePath marks a path or link that would leave the tree.
 var ErrUnsafePath = errors.New("unsafe path")
 
-// New sorts files, checks every path and symlink stays inside the tree and that no
-// path repeats, and returns the set.
+// New sorts files, checks every path and symlink stays inside the tree, that no
+// path repeats and that no path lies below a file or symlink, and returns the set.
 func New(files []File) (Set, error) {
 	s := append(Set(nil), files...)
 	sort.Slice(s, func(i, j int) bool { return s[i].Path < s[j].Path })
@@ -72,6 +72,13 @@ func New(files []File) (Set, error) {
 		}
 		if i > 0 && s[i-1].Path == f.Path {
 			return nil, fmt.Errorf("%q appears twice", f.Path)
+		}
+		// A path below a file or symlink is no tree (a crafted git tree can hold
+		// both names); below a symlink, WriteDir would write wherever it points.
+		for d := path.Dir(f.Path); d != "."; d = path.Dir(d) {
+			if _, ok := s.Lookup(d); ok {
+				return nil, fmt.Errorf("%w: %q is below %q, which is not a directory", ErrUnsafePath, f.Path, d)
+			}
 		}
 		if f.Kind == Symlink {
 			if err := checkLink(f.Path, f.Link); err != nil {

@@ -31,6 +31,9 @@ func TestNewRefusesEscapes(t *testing.T) {
 		{"link escapes", []File{{Path: "sub/l", Kind: Symlink, Link: "../../etc/passwd"}}, `symlink "sub/l" points to "../../etc/passwd", outside the plugin`},
 		{"absolute link", []File{{Path: "l", Kind: Symlink, Link: "/etc/passwd"}}, "outside the plugin"},
 		{"duplicate", []File{reg("a", "x"), reg("a", "y")}, `"a" appears twice`},
+		{"below a file", []File{reg("a", "x"), reg("a/b", "y")}, `"a/b" is below "a", which is not a directory`},
+		// y resolves above the root through sub/x; y/evil would be written there.
+		{"below a symlink", []File{{Path: "sub/x", Kind: Symlink, Link: ".."}, {Path: "y", Kind: Symlink, Link: "sub/x/.."}, reg("y/evil", "x")}, `"y/evil" is below "y", which is not a directory`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,6 +43,11 @@ func WriteLayout(ctx context.Context, dir string, r *Result, opts LayoutOptions)
 	if err != nil {
 		return fmt.Errorf("write OCI layout %s: %w", dir, err)
 	}
+	// Like `crane pull --format oci` and skopeo, create missing parents
+	// ("--oci-layout out/traefik-demo" in a fresh checkout).
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("write OCI layout %s: %w", dir, err)
+	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-")
 	if err != nil {
 		return fmt.Errorf("write OCI layout %s: %w", dir, err)
@@ -207,6 +212,9 @@ func WriteTarball(ctx context.Context, path string, r *Result, opts TarballOptio
 		if ref, err = name.NewDigest("xtraefik@" + digest.String()); err != nil {
 			return fmt.Errorf("write docker archive %s: %w", path, err)
 		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write docker archive %s: %w", path, err)
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {

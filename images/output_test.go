@@ -181,6 +181,29 @@ func TestWriteLayoutTargets(t *testing.T) {
 	assertNoLeftovers(t, parent, "empty", "file", "full")
 }
 
+// TestWritesCreateMissingParents: the README's set-up writes
+// --oci-layout out/traefik-demo in a checkout that has no out/ yet.
+func TestWritesCreateMissingParents(t *testing.T) {
+	res := assembleSingle(t)
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "out", "nested", "layout")
+	if err := WriteLayout(ctx(t), dir, res, LayoutOptions{}); err != nil {
+		t.Fatalf("layout under missing parents: %v", err)
+	}
+	if _, err := layout.ImageIndexFromPath(dir); err != nil {
+		t.Errorf("no layout at %s: %v", dir, err)
+	}
+	file := filepath.Join(parent, "tarballs", "x", "image.tar")
+	if err := WriteTarball(ctx(t), file, res, TarballOptions{}); err != nil {
+		t.Fatalf("tarball under missing parents: %v", err)
+	}
+	if _, err := tarball.ImageFromPath(file, nil); err != nil {
+		t.Errorf("no tarball at %s: %v", file, err)
+	}
+	assertNoLeftovers(t, filepath.Join(parent, "out", "nested"), "layout")
+	assertNoLeftovers(t, filepath.Join(parent, "tarballs", "x"), "image.tar")
+}
+
 // assertNoLeftovers fails if dir holds anything but the names given.
 func assertNoLeftovers(t *testing.T, dir string, want ...string) {
 	t.Helper()

@@ -2,9 +2,13 @@ package recipe
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,6 +76,9 @@ func ReadLock(path string) (*Lock, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&l); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty lock file; run xtraefik lock again", path)
+		}
 		return nil, yamlError(path, err, nil)
 	}
 	if l.Version != LockVersion {
@@ -185,7 +192,8 @@ func Diff(old, cur *Lock) []string {
 		}
 		delete(oldP, p.Platform)
 	}
-	for plat := range oldP {
+	// Sorted: the diff is printed and quoted in errors, never in map order.
+	for _, plat := range slices.Sorted(maps.Keys(oldP)) {
 		out = append(out, fmt.Sprintf("base %s %s: platform gone", cur.Base.Ref, plat))
 	}
 	for _, p := range cur.Plugins {

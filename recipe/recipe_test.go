@@ -153,12 +153,39 @@ func TestLockRoundTripAndStale(t *testing.T) {
 	}
 }
 
+// TestDiffIsOrdered: gone platforms are listed in a stable, sorted order (the
+// diff is printed by lock --update and quoted in errors).
+func TestDiffIsOrdered(t *testing.T) {
+	old := &Lock{Version: LockVersion, Base: BaseLock{Ref: "b", Digest: "sha256:aa"}}
+	for _, p := range []string{"linux/s390x", "linux/amd64", "linux/ppc64le", "linux/arm/v7", "linux/arm64", "linux/riscv64"} {
+		old.Base.Platforms = append(old.Base.Platforms, PlatformLock{Platform: p, Digest: "sha256:" + p})
+	}
+	cur := &Lock{Version: LockVersion, Base: BaseLock{Ref: "b", Digest: "sha256:aa"}}
+	want := []string{
+		"base b linux/amd64: platform gone",
+		"base b linux/arm/v7: platform gone",
+		"base b linux/arm64: platform gone",
+		"base b linux/ppc64le: platform gone",
+		"base b linux/riscv64: platform gone",
+		"base b linux/s390x: platform gone",
+	}
+	for range 20 {
+		if d := Diff(old, cur); !reflect.DeepEqual(d, want) {
+			t.Fatalf("Diff = %q\nwant %q", d, want)
+		}
+	}
+}
+
 func TestReadLockErrors(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "r.lock")
 	os.WriteFile(p, []byte("version: 1\nbase: {ref: x, digest: y}\nplugins: []\nextra: 1\n"), 0o644)
 	if _, err := ReadLock(p); err == nil || !strings.Contains(err.Error(), `r.lock:4: unknown field "extra"`) {
 		t.Errorf("err = %v", err)
+	}
+	os.WriteFile(p, nil, 0o644)
+	if _, err := ReadLock(p); err == nil || !strings.Contains(err.Error(), "r.lock: empty lock file") {
+		t.Errorf("empty lock: err = %v", err)
 	}
 	os.WriteFile(p, []byte("version: 9\nbase: {ref: x, digest: y}\n"), 0o644)
 	if _, err := ReadLock(p); err == nil || !strings.Contains(err.Error(), "lock version 9 is not supported") {

@@ -221,10 +221,11 @@ func Run(ctx context.Context, img v1.Image, opts Options) (rep *Report, err erro
 		workdir = "/"
 	}
 	c := &checker{rep: rep, logf: logf, client: newClient()}
+	// Registered first: preparePlugins may fail after starting some backends.
+	defer c.closeBackends()
 	if err := c.preparePlugins(rootfs, workdir, opts.Plugins); err != nil {
 		return rep, err
 	}
-	defer c.closeBackends()
 	apiAddr, err := freeAddr()
 	if err != nil {
 		return rep, err
@@ -655,10 +656,14 @@ func (c *checker) entryPoints(ctx context.Context) []string {
 	return names
 }
 
-// requests sends one request through every enabled middleware's router.
+// requests sends one request through every enabled middleware's router. When
+// ctx ends, the plugins not reached yet fail too: none is left without a reason.
 func (c *checker) requests(ctx context.Context) error {
 	for _, pc := range c.pending() {
 		if err := c.request(ctx, pc); err != nil {
+			for _, rest := range c.pending() {
+				rest.fail("no request sent through the plugin's router: the check ended first (" + err.Error() + ")")
+			}
 			return err
 		}
 	}

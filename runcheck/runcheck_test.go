@@ -97,3 +97,27 @@ func TestRunIndexSkipsMissingPlatform(t *testing.T) {
 		t.Errorf("skipped %q", rep.Skipped)
 	}
 }
+
+// When the time runs out during the requests, every plugin still waiting for
+// its request gets a verdict with a reason, not an empty FAIL.
+func TestRequestsOutOfTimeFailsEveryPlugin(t *testing.T) {
+	rep := &Report{}
+	c := &checker{rep: rep, logf: func(string, ...any) {}, client: newClient(), web: "http://127.0.0.1:1"}
+	if err := c.preparePlugins(t.TempDir(), "/", []Plugin{
+		{Alias: "a", Module: "m/a", Type: "middleware", Config: map[string]any{}},
+		{Alias: "b", Module: "m/b", Type: "middleware", Config: map[string]any{}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.closeBackends()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.requests(ctx); err == nil {
+		t.Fatal("requests with a cancelled context: no error")
+	}
+	for _, pc := range c.plugins {
+		if !pc.done || pc.res.OK || pc.res.Reason == "" {
+			t.Errorf("%s: done %v, OK %v, reason %q; want a FAIL with a reason", pc.Alias, pc.done, pc.res.OK, pc.res.Reason)
+		}
+	}
+}

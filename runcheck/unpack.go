@@ -102,6 +102,12 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 		if err := u.owner(target, hdr); err != nil {
 			return err
 		}
+		if !u.chown {
+			// Without root, a directory its owner cannot write could not be
+			// emptied, and the work directory would outlive the check.
+			// Traefik runs as this same user: nothing else sees the difference.
+			mode |= 0o700
+		}
 		u.dirModes = append(u.dirModes, dirMode{target, mode})
 		return nil
 	case tar.TypeReg:

@@ -128,8 +128,12 @@ func TestUnpack(t *testing.T) {
 	if err != nil || !os.SameFile(tool, alias) {
 		t.Errorf("bin/alias is not a hardlink of bin/tool: %v", err)
 	}
-	if ro, err := os.Stat(filepath.Join(root, "ro")); err != nil || ro.Mode().Perm() != 0o555 {
-		t.Errorf("ro mode %v, %v", ro.Mode(), err)
+	wantRO := os.FileMode(0o555)
+	if os.Geteuid() != 0 {
+		wantRO = 0o755 // kept removable by its owner
+	}
+	if ro, err := os.Stat(filepath.Join(root, "ro")); err != nil || ro.Mode().Perm() != wantRO {
+		t.Errorf("ro mode %v, %v; want %v", ro.Mode(), err, wantRO)
 	}
 	if os.Geteuid() == 0 {
 		if st := tool.Sys().(*syscall.Stat_t); st.Uid != 1000 || st.Gid != 1000 {
@@ -160,5 +164,31 @@ func TestUnpackCancelled(t *testing.T) {
 	cancel()
 	if err := Unpack(ctx, img, t.TempDir()); err == nil || !strings.Contains(err.Error(), "canceled") {
 		t.Fatalf("Unpack with a cancelled context: %v", err)
+	}
+}
+
+// Without root, every unpacked directory stays writable by its owner, so that
+// the work directory can be removed: a read-only directory with files in it
+// (0555, as images have) would otherwise make the cleanup fail.
+func TestUnpackWithoutRootStaysRemovable(t *testing.T) {
+	root := t.TempDir()
+	u := unpacker{root: root, chown: false}
+	for _, e := range []*tar.Header{
+		{Name: "ro/", Typeflag: tar.TypeDir, Mode: 0o555},
+		{Name: "ro/file", Typeflag: tar.TypeReg, Mode: 0o444},
+	} {
+		if err := u.entry(e, strings.NewReader("")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := u.finish(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(root, "ro"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o755 {
+		t.Errorf("ro mode %v, want 0755 (the image's 0555 plus the owner's write)", got)
 	}
 }

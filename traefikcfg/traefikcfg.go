@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/xtraefik/xtraefik/manifest"
 )
 
 // Mode is how the image's static configuration enables its plugins.
@@ -98,8 +100,8 @@ func Validate(s Static, ps []LocalPlugin) error {
 		} else if mode == ModeEnv && !envAliasRE.MatchString(p.Alias) {
 			errs = append(errs, fmt.Errorf("plugin alias %q cannot be set in %q mode: Traefik lowercases environment variable names and splits them at '_', so only lowercase letters and digits keep the alias intact", p.Alias, ModeEnv))
 		}
-		if p.Module == "" || strings.HasPrefix(p.Module, "/") || strings.HasSuffix(p.Module, "/") || path.Clean(p.Module) != p.Module || strings.Contains(p.Module, "..") {
-			errs = append(errs, fmt.Errorf("plugin %q: module name %q must be a clean path that neither starts nor ends with '/'", p.Alias, p.Module))
+		if err := manifest.CheckModuleName(p.Module); err != nil {
+			errs = append(errs, fmt.Errorf("plugin %q: %w", p.Alias, err))
 		}
 		if prev, ok := aliases[p.Alias]; ok {
 			errs = append(errs, fmt.Errorf("plugin alias %q is used twice (modules %s and %s)", p.Alias, prev, p.Module))

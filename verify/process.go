@@ -45,7 +45,7 @@ func runWorker(ctx context.Context, exe string, j *job, opts Options) (outcome, 
 		return outcome{}, fmt.Errorf("encode worker job: %w", err)
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), workerEnv+"=1",
+	cmd.Env = append(workerEnviron(os.Environ()), workerEnv+"=1",
 		// Make the collector work hard before the watchdog has to kill.
 		"GOMEMLIMIT="+strconv.FormatInt(opts.MemoryLimit*3/4, 10))
 	cmd.Stdin = bytes.NewReader(in)
@@ -139,6 +139,22 @@ loop:
 	}
 	return outcome{}, fmt.Errorf("worker (%s) exited (%v) without a result; is verify.MaybeRunWorker() called first in main/TestMain? output: %s",
 		exe, waitErr, truncate(stderr.String(), 500))
+}
+
+// workerEnviron is the worker's environment: environ without the git
+// credentials xtraefik reads (XTRAEFIK_GIT_*, the SSH agent). The worker runs
+// the plugin's code, which Traefik would never have given the builder's
+// secrets; os.Getenv and /proc/self/environ alike must not hold them.
+func workerEnviron(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "XTRAEFIK_GIT_") || k == "SSH_AUTH_SOCK" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // residentBytes reads VmRSS of pid; 0 when it cannot.

@@ -163,6 +163,9 @@ func Verify(ctx context.Context, plugins []Plugin, opts Options) ([]Result, erro
 		}()
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return results, fmt.Errorf("verify: %w", err) // once, not once per waiting plugin
+	}
 	if err := errors.Join(errs...); err != nil {
 		return results, fmt.Errorf("verify: %w", err)
 	}

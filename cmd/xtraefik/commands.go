@@ -54,34 +54,51 @@ every plugin and the base (or only the plugins named), --update-base the base.`,
 // lockRecipe resolves o, prints how the result differs from the lock on disk and
 // writes the new lock.
 func lockRecipe(cmd *cobra.Command, o *build.Options, file string) (*build.Resolution, error) {
+	res, l, err := resolveLock(cmd, o, file)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeLock(cmd, file, l); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// resolveLock resolves o and prints how the result differs from the lock on
+// disk, without writing it.
+func resolveLock(cmd *cobra.Command, o *build.Options, file string) (*build.Resolution, *recipe.Lock, error) {
 	for _, a := range o.Update {
 		if _, ok := o.Recipe.Plugins[a]; !ok {
-			return nil, fmt.Errorf("--update %s: the recipe has no plugin with that alias (it has %s)", a, strings.Join(o.Recipe.Aliases(), ", "))
+			return nil, nil, fmt.Errorf("--update %s: the recipe has no plugin with that alias (it has %s)", a, strings.Join(o.Recipe.Aliases(), ", "))
 		}
 	}
 	res, err := build.Resolve(cmd.Context(), o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 	}
 	l := res.Lock()
-	path := recipe.LockPath(file)
 	if o.Lock != nil {
 		diff := recipe.Diff(o.Lock, l)
 		if len(diff) == 0 {
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is up to date\n", path)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is up to date\n", recipe.LockPath(file))
 		}
 		for _, d := range diff {
 			fmt.Fprintln(cmd.OutOrStdout(), d)
 		}
 	}
+	return res, l, nil
+}
+
+func writeLock(cmd *cobra.Command, file string, l *recipe.Lock) error {
+	path := recipe.LockPath(file)
 	if err := recipe.WriteLock(path, l); err != nil {
-		return nil, err
+		return err
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", path)
-	return res, nil
+	return nil
 }
 
 // buildFlags are the flags of build and rebase.
@@ -204,9 +221,9 @@ func newRebase(env getenv) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rebase",
 		Short: "Move the image onto the base's current digest (a new Traefik patch release), keeping the plugins as locked",
-		Long: `Re-resolve the recipe's base (e.g. traefik:v3.6 after a patch release), record
-the new digests in the lock (printing old -> new), and build. Plugins stay at
-their locked commits, so the plugin layer keeps its digest.`,
+		Long: `Re-resolve the recipe's base (e.g. traefik:v3.6 after a patch release), build,
+and record the new digests in the lock (printing old -> new) once the build has
+succeeded. Plugins stay at their locked commits, so the plugin layer keeps its digest.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o, err := c.options(cmd, env)
@@ -217,14 +234,17 @@ their locked commits, so the plugin layer keeps its digest.`,
 				return fmt.Errorf("rebase needs a lock: run `xtraefik lock -f %s` first", c.file)
 			}
 			o.UpdateBase = true
-			if _, err := lockRecipe(cmd, o, c.file); err != nil {
+			_, l, err := resolveLock(cmd, o, c.file)
+			if err != nil {
 				return err
 			}
-			if o.Lock, err = recipe.ReadLock(recipe.LockPath(c.file)); err != nil {
-				return err
+			// The lock moves only once the image on the new base is built,
+			// verified and written: a failed rebase leaves it as it was.
+			o.Lock, o.UpdateBase = l, false
+			if err := b.run(cmd, o); err != nil {
+				return fmt.Errorf("%w (%s left unchanged)", err, recipe.LockPath(c.file))
 			}
-			o.UpdateBase = false
-			return b.run(cmd, o)
+			return writeLock(cmd, c.file, l)
 		},
 	}
 	c.register(cmd)
@@ -294,7 +314,7 @@ type verifyFlags struct {
 }
 
 func (v *verifyFlags) register(cmd *cobra.Command) {
-	cmd.Flags().DurationVar(&v.timeout, "verify-timeout", 30*time.Second, "bound on interpreting and exercising one plugin")
+	cmd.Flags().DurationVar(&v.timeout, "verify-timeout", verify.DefaultTimeout, "bound on interpreting and exercising one plugin")
 	cmd.Flags().StringVar(&v.traefik, "traefik-version", "", "check for this Traefik version (e.g. v2.11.0) instead of the one the base image's labels name")
 	cmd.Flags().StringVar(&v.workerV2, "yaegi-v2-worker", "", "path of the "+verify.WorkerV2Name+" worker that checks plugins for Traefik v2.x bases with yaegi v0.15.1 (default: next to xtraefik, then $PATH)")
 }

@@ -316,6 +316,18 @@ func TestRebaseAndUpdate(t *testing.T) {
 	old, _ := recipe.ReadLock(recipe.LockPath(rp))
 	patched := testenv.PushBase(t, w.registry+"/library/traefik:v3.6", testenv.BaseOptions{OCI: true, Version: "v3.6.13",
 		Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}, {OS: "linux", Architecture: "arm", Variant: "v7"}}})
+	// A rebase whose build fails (here: an output it may not overwrite) leaves
+	// the lock as it was.
+	taken := filepath.Join(w.dir, "taken")
+	if err := os.MkdirAll(filepath.Join(taken, "mine"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.run("rebase", "-f", rp, "--oci-layout", taken); err == nil || !strings.Contains(err.Error(), "left unchanged") {
+		t.Errorf("rebase onto a taken output: %v", err)
+	}
+	if l, _ := recipe.ReadLock(recipe.LockPath(rp)); l.Base.Digest != old.Base.Digest {
+		t.Errorf("a failed rebase moved the lock to %s (was %s)", l.Base.Digest, old.Base.Digest)
+	}
 	after := w.mustRun("rebase", "-f", rp, "--oci-layout", filepath.Join(w.dir, "rebased"))
 	if !strings.Contains(after, fmt.Sprintf("base docker.io/library/traefik:v3.6: %s -> %s", old.Base.Digest, patched)) {
 		t.Errorf("rebase did not print the base change:\n%s", after)
