@@ -149,6 +149,7 @@ func extend(img v1.Image, layer v1.Layer, add Addition, epoch time.Time, env [][
 	}
 	cf = cf.DeepCopy()
 	cf.Created = v1.Time{Time: epoch}
+	cf.Config.Labels = withoutInherited(cf.Config.Labels)
 	if len(add.Labels) > 0 {
 		if cf.Config.Labels == nil {
 			cf.Config.Labels = map[string]string{}
@@ -159,12 +160,19 @@ func extend(img v1.Image, layer v1.Layer, add Addition, epoch time.Time, env [][
 	if out, err = mutate.ConfigFile(out, cf); err != nil {
 		return nil, err
 	}
-	if oci && len(anns) > 0 {
-		annotated, ok := mutate.Annotations(out, anns).(v1.Image)
-		if !ok {
-			return nil, errors.New("annotating the manifest did not yield an image")
+	if oci {
+		m, err := img.Manifest()
+		if err != nil {
+			return nil, err
 		}
-		out = annotated
+		all := withoutInherited(m.Annotations)
+		if len(anns) > 0 {
+			if all == nil {
+				all = map[string]string{}
+			}
+			maps.Copy(all, anns)
+		}
+		out = &annotatedImage{Image: out, annotations: all}
 	}
 	return out, nil
 }
@@ -184,14 +192,14 @@ func extendIndex(base *Base, images []v1.Image, userAnns map[string]string) (v1.
 			continue
 		}
 		p := base.Platforms[e.platform].Platform
-		desc := v1.Descriptor{Platform: &p, Annotations: e.desc.Annotations}
+		desc := v1.Descriptor{Platform: &p, Annotations: withoutInherited(e.desc.Annotations)}
 		if e.desc.Platform != nil {
 			desc.Platform = e.desc.Platform.DeepCopy()
 		}
 		adds = append(adds, mutate.IndexAddendum{Add: images[e.platform], Descriptor: desc})
 	}
 	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, base.MediaType), adds...)
-	anns := maps.Clone(im.Annotations)
+	anns := withoutInherited(im.Annotations)
 	if base.MediaType == types.OCIImageIndex {
 		if anns == nil {
 			anns = map[string]string{}
