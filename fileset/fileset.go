@@ -86,7 +86,54 @@ func New(files []File) (Set, error) {
 			}
 		}
 	}
+	// Each link on its own stays inside; through one another (a -> b/..,
+	// b -> ..) they may not. Resolve every link as the kernel would.
+	for _, f := range s {
+		if f.Kind == Symlink {
+			if err := s.resolveInside(f); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return s, nil
+}
+
+// maxHops bounds symlink resolution, as the kernel's ELOOP does.
+const maxHops = 40
+
+// resolveInside follows link's target component by component through the set's
+// own symlinks and fails if a step climbs above the tree's root.
+func (s Set) resolveInside(link File) error {
+	escape := fmt.Errorf("%w: symlink %q points to %q, which leads outside the plugin (or loops) through other links", ErrUnsafePath, link.Path, link.Link)
+	var cur []string
+	if d := path.Dir(link.Path); d != "." {
+		cur = strings.Split(d, "/")
+	}
+	todo := strings.Split(link.Link, "/")
+	for hops := 0; len(todo) > 0; {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(cur) == 0 {
+				return escape
+			}
+			cur = cur[:len(cur)-1]
+			continue
+		}
+		f, ok := s.Lookup(path.Join(append(append([]string(nil), cur...), c)...))
+		if !ok || f.Kind != Symlink {
+			cur = append(cur, c)
+			continue
+		}
+		if hops++; hops > maxHops || strings.HasPrefix(f.Link, "/") {
+			return escape
+		}
+		todo = append(strings.Split(f.Link, "/"), todo...)
+	}
+	return nil
 }
 
 // CheckPath refuses absolute paths, "..", empty elements and anything not clean.
@@ -203,8 +250,13 @@ func writeFile(dst string, f File) error {
 // FromDir reads a working copy (a plugin author's directory) into a Set, skipping
 // .git. Modes are normalised to what git would record.
 func FromDir(dir string) (Set, error) {
+	// The directory named may itself be a symlink (WalkDir would not enter it).
+	dir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
 	var files []File
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -216,10 +268,13 @@ func FromDir(dir string) (Set, error) {
 		if rel == "." {
 			return nil
 		}
-		if d.IsDir() {
-			if d.Name() == ".git" {
+		if d.Name() == ".git" {
+			if d.IsDir() {
 				return filepath.SkipDir
 			}
+			return nil // a worktree's or submodule's .git file
+		}
+		if d.IsDir() {
 			return nil
 		}
 		info, err := d.Info()

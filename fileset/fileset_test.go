@@ -31,6 +31,9 @@ func TestNewRefusesEscapes(t *testing.T) {
 		{"link escapes", []File{{Path: "sub/l", Kind: Symlink, Link: "../../etc/passwd"}}, `symlink "sub/l" points to "../../etc/passwd", outside the plugin`},
 		{"absolute link", []File{{Path: "l", Kind: Symlink, Link: "/etc/passwd"}}, "outside the plugin"},
 		{"duplicate", []File{reg("a", "x"), reg("a", "y")}, `"a" appears twice`},
+		{"escape through links", []File{{Path: "sub/x", Kind: Symlink, Link: ".."}, {Path: "y", Kind: Symlink, Link: "sub/x/.."}}, "leads outside the plugin (or loops) through other links"},
+		{"link loop", []File{{Path: "a", Kind: Symlink, Link: "b"}, {Path: "b", Kind: Symlink, Link: "a/c"}}, "leads outside the plugin"},
+		{"chain inside", []File{reg("d/f", "x"), {Path: "a", Kind: Symlink, Link: "d"}, {Path: "b", Kind: Symlink, Link: "a/f"}}, ""},
 		{"below a file", []File{reg("a", "x"), reg("a/b", "y")}, `"a/b" is below "a", which is not a directory`},
 		// y resolves above the root through sub/x; y/evil would be written there.
 		{"below a symlink", []File{{Path: "sub/x", Kind: Symlink, Link: ".."}, {Path: "y", Kind: Symlink, Link: "sub/x/.."}, reg("y/evil", "x")}, `"y/evil" is below "y", which is not a directory`},
@@ -96,7 +99,12 @@ func TestWriteDirFromDir(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(dir, ".git"), 0o755)
 	os.WriteFile(filepath.Join(dir, ".git", "HEAD"), []byte("x"), 0o644)
-	back, err := FromDir(dir)
+	os.WriteFile(filepath.Join(dir, "bin", ".git"), []byte("gitdir: elsewhere"), 0o644)
+	alias := filepath.Join(t.TempDir(), "alias")
+	if err := os.Symlink(dir, alias); err != nil {
+		t.Fatal(err)
+	}
+	back, err := FromDir(alias)
 	if err != nil {
 		t.Fatal(err)
 	}
