@@ -210,8 +210,8 @@ func pluginSummary(res *Resolution) string {
 	return strings.Join(parts, " ")
 }
 
-// CheckReproducible assembles the image a second time, from scratch, pinned by
-// the first build's resolution, and fails naming what differs. It catches
+// CheckReproducible resolves and assembles the image a second time, pinned by
+// the first build's resolution (the git cache is reused), and fails naming what differs. It catches
 // anything in the pipeline that leaks time, order or host state into the image.
 func CheckReproducible(ctx context.Context, o *Options, first *Result) error {
 	again := *o
@@ -238,6 +238,9 @@ func CheckReproducible(ctx context.Context, o *Options, first *Result) error {
 		if i < len(img.Platforms) && img.Platforms[i].Digest != p.Digest {
 			diffs = append(diffs, fmt.Sprintf("%s: %s then %s", p.Platform, p.Digest, img.Platforms[i].Digest))
 		}
+	}
+	if len(diffs) == 0 {
+		diffs = append(diffs, "same platform manifests, different index")
 	}
 	return fmt.Errorf("not reproducible: two builds gave %s and %s (%s)", first.Image.Digest, img.Digest, strings.Join(diffs, "; "))
 }

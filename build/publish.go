@@ -12,6 +12,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/sbom"
+	"github.com/xtraefik/xtraefik/traefikcfg"
 )
 
 // Outputs says where a built image goes. Any combination may be given.
@@ -26,6 +27,8 @@ type Outputs struct {
 	TarballPlatform *v1.Platform
 	Push            string
 	DigestFile      string
+	// ValuesFile receives the Helm values snippet that enables the plugins.
+	ValuesFile string
 	// SBOMDir receives sbom.spdx.json; a pushed image then also gets the SBOM
 	// attached as an OCI referrer.
 	SBOMDir string
@@ -35,7 +38,7 @@ type Outputs struct {
 
 // Empty reports whether no output was asked for.
 func (o Outputs) Empty() bool {
-	return o.OCILayout == "" && o.Tarball == "" && o.Push == "" && o.DigestFile == "" && o.SBOMDir == ""
+	return o.OCILayout == "" && o.Tarball == "" && o.Push == "" && o.DigestFile == "" && o.SBOMDir == "" && o.ValuesFile == ""
 }
 
 // Published records what Publish wrote.
@@ -91,15 +94,25 @@ func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options)
 	if err != nil {
 		return nil, fmt.Errorf("--tag %q: %w", tag, err)
 	}
+	if out.ValuesFile != "" {
+		values, err := traefikcfg.HelmValues(LocalPlugins(res.Resolution))
+		if err != nil {
+			return nil, fmt.Errorf("--values-file: %w", err)
+		}
+		if err := writeFileAtomic(out.ValuesFile, values); err != nil {
+			return nil, fmt.Errorf("--values-file: %w", err)
+		}
+		written = append(written, out.ValuesFile)
+	}
 	if out.OCILayout != "" {
 		if err := images.WriteLayout(ctx, out.OCILayout, img, images.LayoutOptions{Tag: t.TagStr(), Overwrite: out.Overwrite}); err != nil {
-			return rollback(fmt.Errorf("oci layout %s: %w", out.OCILayout, err))
+			return rollback(err)
 		}
 		written = append(written, out.OCILayout)
 	}
 	if out.Tarball != "" {
 		if err := images.WriteTarball(ctx, out.Tarball, img, images.TarballOptions{Tag: tag, Platform: out.TarballPlatform, Overwrite: out.Overwrite}); err != nil {
-			return rollback(fmt.Errorf("tarball %s: %w", out.Tarball, err))
+			return rollback(err)
 		}
 		written = append(written, out.Tarball)
 	}

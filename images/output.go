@@ -109,9 +109,9 @@ func checkTarget(p string, overwrite, isDir bool) error {
 		} else if empty {
 			return nil
 		}
-		return errors.New("the directory exists and is not empty (set Overwrite to replace it)")
+		return errors.New("the directory exists and is not empty; pass --overwrite (Overwrite) to replace it")
 	}
-	return errors.New("the target exists (set Overwrite to replace it)")
+	return errors.New("the target exists; pass --overwrite (Overwrite) to replace it")
 }
 
 func isEmptyDir(p string) (bool, error) {
@@ -258,7 +258,7 @@ func placeFile(tmp, path string, overwrite bool) error {
 	}
 	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return errors.New("the target exists (set Overwrite to replace it)")
+			return errors.New("the target exists; pass --overwrite (Overwrite) to replace it")
 		}
 		// No hard links here (some file systems): check, then rename.
 		if err := checkTarget(path, false, false); err != nil {

@@ -2,7 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,7 +13,6 @@ import (
 	"github.com/xtraefik/xtraefik/build"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/runcheck"
-	"github.com/xtraefik/xtraefik/traefikcfg"
 	"github.com/xtraefik/xtraefik/verify"
 )
 
@@ -108,7 +108,6 @@ type buildFlags struct {
 	reproCheck bool
 	runtime    runtimeFlags
 	platform   string
-	valuesFile string
 	vf         verifyFlags
 }
 
@@ -122,10 +121,10 @@ func (b *buildFlags) register(cmd *cobra.Command) {
 	f.StringVar(&b.out.DigestFile, "digest-file", "", "write the image (or index) digest to this file")
 	f.StringVar(&b.out.SBOMDir, "sbom-dir", "", "write the SPDX SBOM (sbom.spdx.json) to this directory; with --push it is also attached to the image as an OCI referrer")
 	f.BoolVar(&b.out.Overwrite, "overwrite", false, "replace an existing --oci-layout directory or --tarball file")
-	f.BoolVar(&b.reproCheck, "check-reproducible", false, "build a second time from scratch and fail unless the digests match")
+	f.BoolVar(&b.reproCheck, "check-reproducible", false, "resolve and assemble a second time from the first build's pins and fail unless the digests match")
 	f.BoolVar(&b.runtime.enabled, "runtime-check", false, "start the built image's own Traefik (host platform) and send a request through every plugin before writing anything")
 	b.runtime.register(cmd)
-	f.StringVar(&b.valuesFile, "values-file", "", "write the Traefik flags as a Helm values snippet to this file")
+	f.StringVar(&b.out.ValuesFile, "values-file", "", "write the Traefik flags as a Helm values snippet to this file")
 	b.vf.register(cmd)
 }
 
@@ -164,11 +163,6 @@ func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
 	if err != nil {
 		return err
 	}
-	if b.valuesFile != "" {
-		if err := writeValues(b.valuesFile, res); err != nil {
-			return err
-		}
-	}
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "digest: %s\n", pub.Digest)
 	if pub.LayoutDigest != (v1.Hash{}) && pub.LayoutDigest != pub.Digest {
@@ -180,8 +174,8 @@ func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
 			fmt.Fprintf(w, "sbom: %s (OCI referrer of the pushed image)\n", pub.SBOMDigest)
 		}
 	}
-	for wd, d := range res.Image.Layers {
-		fmt.Fprintf(w, "plugin layer: %s (WORKDIR %s)\n", d, wd)
+	for _, wd := range slices.Sorted(maps.Keys(res.Image.Layers)) {
+		fmt.Fprintf(w, "plugin layer: %s (WORKDIR %s)\n", res.Image.Layers[wd], wd)
 	}
 	fmt.Fprintf(w, "Enable the plugins in Traefik (static configuration mode %q):\n", res.Resolution.Recipe.Mode())
 	for _, f := range res.Flags {
@@ -252,24 +246,6 @@ succeeded. Plugins stay at their locked commits, so the plugin layer keeps its d
 	return cmd
 }
 
-func writeValues(path string, res *build.Result) error {
-	data, err := traefikcfg.HelmValues(localPluginsOf(res))
-	if err != nil {
-		return fmt.Errorf("--values-file: %w", err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		return fmt.Errorf("--values-file: %w", err)
-	}
-	return nil
-}
-
-func localPluginsOf(res *build.Result) []traefikcfg.LocalPlugin {
-	var ps []traefikcfg.LocalPlugin
-	for _, p := range res.Resolution.Plugins {
-		ps = append(ps, traefikcfg.LocalPlugin{Alias: p.Alias, Module: p.Spec.Module})
-	}
-	return ps
-}
 
 // runtimeFlags configure the runtime check of build --runtime-check and verify --runtime.
 type runtimeFlags struct {

@@ -441,3 +441,28 @@ func TestPlatformsAndOrder(t *testing.T) {
 		t.Errorf("--platform linux/arm64 gave platforms %v", got)
 	}
 }
+
+// TestFailedPushLeavesNothing: when the last output (the push) fails, the local
+// outputs written before it in the same run are removed again.
+func TestFailedPushLeavesNothing(t *testing.T) {
+	w := newWorld(t)
+	rp := w.writeRecipe("ok.yaml", w.demoRecipe("docker://"+w.registry+"/library/traefik:v3.6", ""))
+	outDir := t.TempDir()
+	_, _, err := w.run("build", "-f", rp, "--push", "127.0.0.1:1/nowhere/traefik:v1",
+		"--oci-layout", filepath.Join(outDir, "layout"), "--tarball", filepath.Join(outDir, "image.tar"),
+		"--values-file", filepath.Join(outDir, "values.yaml"), "--sbom-dir", filepath.Join(outDir, "sbom"),
+		"--digest-file", filepath.Join(outDir, "digest"), "--tarball-platform", "linux/amd64")
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1/nowhere/traefik:v1") {
+		t.Fatalf("push to a closed port: %v", err)
+	}
+	var left []string
+	filepath.Walk(outDir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if len(left) != 0 {
+		t.Errorf("a failed push left %v", left)
+	}
+}
