@@ -246,7 +246,6 @@ succeeded. Plugins stay at their locked commits, so the plugin layer keeps its d
 	return cmd
 }
 
-
 // runtimeFlags configure the runtime check of build --runtime-check and verify --runtime.
 type runtimeFlags struct {
 	enabled   bool
