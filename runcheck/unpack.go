@@ -85,7 +85,9 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	mode := hdr.FileInfo().Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	// No set-id bits: while the check runs, the unpacked root is readable by
+	// every local user, and Traefik never needs them.
+	mode := hdr.FileInfo().Mode() & (fs.ModePerm | fs.ModeSticky)
 	// Upper layers come first, so whatever exists already was put there by an
 	// upper layer (a directory implied by its files) and hides this entry, as
 	// an overlay would; only a directory's own metadata still applies.

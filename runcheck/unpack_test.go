@@ -121,8 +121,8 @@ func TestUnpack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tool.Mode()&os.ModeSetuid == 0 || tool.Mode().Perm() != 0o755 {
-		t.Errorf("bin/tool mode %v, want setuid 0755", tool.Mode())
+	if tool.Mode()&os.ModeSetuid != 0 || tool.Mode().Perm() != 0o755 {
+		t.Errorf("bin/tool mode %v, want 0755 without setuid", tool.Mode())
 	}
 	alias, err := os.Stat(filepath.Join(root, "bin/alias"))
 	if err != nil || !os.SameFile(tool, alias) {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -210,6 +211,13 @@ func StaticFile(s Static, ps []LocalPlugin) ([]byte, error) {
 			settings["useUnsafe"] = true
 		}
 		local[p.Alias] = entry
+	}
+	// An entry naming no plugin of the image makes Traefik (v3.6 SetupLocalPlugins)
+	// fail to read its manifest and disable every plugin.
+	for alias := range local {
+		if !slices.ContainsFunc(ps, func(p LocalPlugin) bool { return p.Alias == alias }) {
+			return nil, fmt.Errorf("static configuration: experimental.localPlugins.%s is not a plugin of the recipe; Traefik would find no manifest for it and disable every plugin", alias)
+		}
 	}
 	var buf bytes.Buffer
 	buf.WriteString("# Static configuration baked by xtraefik. Traefik reads this file and\n# ignores every command-line flag and TRAEFIK_* variable while it exists.\n")

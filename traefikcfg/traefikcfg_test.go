@@ -149,9 +149,14 @@ func TestStaticFile(t *testing.T) {
 			},
 		},
 		{
-			name:   "case-insensitive field names, other local plugins kept",
-			config: map[string]any{"Experimental": map[string]any{"localplugins": map[string]any{"other": map[string]any{"modulename": "x/y"}}}},
-			want:   map[string]any{"Experimental": map[string]any{"localplugins": map[string]any{"other": map[string]any{"modulename": "x/y"}, "demo": map[string]any{"moduleName": demo.Module}}}},
+			name:   "case-insensitive field names, settings kept",
+			config: map[string]any{"Experimental": map[string]any{"localplugins": map[string]any{"demo": map[string]any{"settings": map[string]any{"envs": []any{"A"}}}}}},
+			want:   map[string]any{"Experimental": map[string]any{"localplugins": map[string]any{"demo": map[string]any{"settings": map[string]any{"envs": []any{"A"}}, "moduleName": demo.Module}}}},
+		},
+		{
+			name:    "local plugin not in the image",
+			config:  map[string]any{"experimental": map[string]any{"localPlugins": map[string]any{"other": map[string]any{"moduleName": "x/y"}}}},
+			wantErr: "experimental.localPlugins.other is not a plugin of the recipe",
 		},
 		{
 			name:   "map[any]any input",
