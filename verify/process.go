@@ -114,7 +114,14 @@ loop:
 	}
 	// The group may hold the plugin's own children; none may outlive us.
 	kill()
-	<-reportDone
+	// A child that left the group (setsid) may still hold the report pipe:
+	// give it as long as Wait gives stdout, then stop reading.
+	select {
+	case <-reportDone:
+	case <-time.After(cmd.WaitDelay):
+		pr.Close()
+		<-reportDone
+	}
 	if killed != "" {
 		return outcome{Reason: killed, Detail: detailFrom(stderr.String(), peak)}, nil
 	}
