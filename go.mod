@@ -3,6 +3,7 @@ module github.com/xtraefik/xtraefik
 go 1.26.8
 
 require (
+	github.com/agnivade/levenshtein v1.2.2
 	github.com/cyphar/filepath-securejoin v0.6.1
 	github.com/github/go-spdx/v2 v2.4.0
 	github.com/go-git/go-billy/v5 v5.9.2

@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agnivade/levenshtein"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -512,7 +513,7 @@ func hint(repo *git.Repository, ref string) string {
 	limit := max(2, len(ref)/3)
 	_ = refs.ForEach(func(r *plumbing.Reference) error {
 		if r.Name().IsTag() || r.Name().IsBranch() {
-			if d := editDistance(ref, r.Name().Short()); d <= limit {
+			if d := levenshtein.ComputeDistance(ref, r.Name().Short()); d <= limit {
 				cands = append(cands, cand{r.Name().Short(), d})
 			}
 		}
@@ -541,27 +542,6 @@ func hint(repo *git.Repository, ref string) string {
 		s += "; to pin a commit, give all 40 hex digits of its hash"
 	}
 	return s
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // isSSH reports whether the remote is reached over ssh (ssh:// or scp-like
