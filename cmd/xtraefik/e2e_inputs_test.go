@@ -282,6 +282,19 @@ func TestCredentials(t *testing.T) {
 		t.Errorf("output leaks the token:\n%s", out)
 	}
 	tool(t, "skopeo", "inspect", "--tls-verify=false", "--creds", "ci:s3cret", "docker://"+push)
+
+	// Podman's auth file works the same way (REGISTRY_AUTH_FILE), and without
+	// any credentials the registry refuses the build.
+	podmanAuth := filepath.Join(t.TempDir(), "auth.json")
+	if err := os.WriteFile(podmanAuth, []byte(auth), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	if _, _, err := w.run("build", "-f", rp); err == nil || !strings.Contains(err.Error(), "UNAUTHORIZED") {
+		t.Errorf("registry without credentials: %v", err)
+	}
+	t.Setenv("REGISTRY_AUTH_FILE", podmanAuth)
+	w.mustRun("build", "-f", rp, "--push", reg+"/out/traefik:podman-auth")
 }
 
 func authFor(user, pass string) authn.Authenticator {
