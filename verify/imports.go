@@ -31,6 +31,9 @@ type importGraph struct {
 	absent []string
 	// nested maps an imported package to the nested module (own go.mod) holding it.
 	nested map[string]string
+	// fromGOPATH are packages found in another plugin of the same
+	// plugins-local tree, where Yaegi's GOPATH lookup finds them too.
+	fromGOPATH []string
 	// packages counts the packages walked.
 	packages int
 }
@@ -82,6 +85,9 @@ func walkImports(root, module, importPath string, pkgs packageSet) (*importGraph
 	g := &importGraph{nested: map[string]string{}}
 	seen := map[string]bool{}
 	missing, restr, unavail := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	gopath := map[string]bool{}
+	// srcRoot is plugins-local/src: root is srcRoot/<module>.
+	srcRoot := filepath.Clean(strings.TrimSuffix(filepath.Clean(root), filepath.FromSlash(module)))
 
 	// dirOf returns the directory (relative to root, slash-separated) holding
 	// import p seen from package directory from, or "" when it is not there.
@@ -145,12 +151,16 @@ func walkImports(root, module, importPath string, pkgs packageSet) (*importGraph
 			}
 			d := dirOf(imp, it.dir)
 			if d == "" {
-				if !std[imp] {
-					if isStdPath(imp) {
-						unavail[imp] = true
-					} else {
-						missing[imp] = true
-					}
+				switch {
+				case std[imp]:
+				case isStdPath(imp):
+					unavail[imp] = true
+				case hasGoFiles(&ctx, filepath.Join(srcRoot, filepath.FromSlash(imp))):
+					// Another plugin of the image provides it; that plugin is
+					// verified on its own, so the walk stops here.
+					gopath[imp] = true
+				default:
+					missing[imp] = true
 				}
 				continue
 			}
@@ -159,6 +169,7 @@ func walkImports(root, module, importPath string, pkgs packageSet) (*importGraph
 		}
 	}
 	g.missing = sortedKeys(missing)
+	g.fromGOPATH = sortedKeys(gopath)
 	g.restricted = sortedKeys(restr)
 	g.unavailable = sortedKeys(unavail)
 	sort.Strings(g.absent)

@@ -284,6 +284,9 @@ func staticYaegiChecks(root, module string, m *manifest.Manifest, opts Options, 
 		r.Reason = fmt.Sprintf("failed to import plugin code %q: %v", m.Import, err)
 		return false, false
 	}
+	if len(g.fromGOPATH) > 0 {
+		r.Notes = append(r.Notes, "imports "+strings.Join(g.fromGOPATH, ", ")+" from another plugin of the image (plugins-local/src), as Yaegi's GOPATH lookup in Traefik will: that plugin must stay in the image")
+	}
 	for pkg, mod := range g.nested {
 		r.Notes = append(r.Notes, fmt.Sprintf("package %s is in nested module %s (own go.mod): a module proxy zip of %s does not contain it; take the plugin from git", pkg, path.Join(module, mod), module))
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/mod/modfile"
 
+	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
@@ -355,4 +357,57 @@ func New(_ context.Context, next http.Handler, _ *Config, _ string) (http.Handle
 	}
 	r := verifyOneFor(t, p, Options{TraefikVersion: "v3.6.12"})
 	checkVerdict(t, r, true, "")
+}
+
+// TestImportFromAnotherPlugin: Yaegi's GOPATH lookup finds a package that
+// another plugin of the same image provides, so that is no "not vendored" —
+// but alone, the same plugin is.
+func TestImportFromAnotherPlugin(t *testing.T) {
+	demo := testenv.Corpus()[0]
+	demoFiles := testenv.CorpusFiles(t, demo)
+	text := func(s string) func() (io.ReadCloser, error) {
+		return func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(s)), nil }
+	}
+	src := map[string]string{
+		".traefik.yml": "displayName: Uses demo\ntype: middleware\nimport: example.com/usesdemo\nsummary: s\ntestData:\n  Headers:\n    X-Via: demo\n",
+		"go.mod":       "module example.com/usesdemo\n\ngo 1.22\n",
+		"usesdemo.go": `package usesdemo
+
+import (
+	"context"
+	"net/http"
+
+	"` + demo.Module + `"
+)
+
+type Config = plugindemo.Config
+
+func CreateConfig() *Config { return plugindemo.CreateConfig() }
+
+func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
+	return plugindemo.New(ctx, next, cfg, name)
+}
+`,
+	}
+	var files []fileset.File
+	for name, content := range src {
+		files = append(files, fileset.File{Path: name, Size: int64(len(content)), Open: text(content)})
+	}
+	uses, err := fileset.New(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := Plugin{Alias: "uses", Module: "example.com/usesdemo", Files: uses}
+
+	res, err := Verify(t.Context(), []Plugin{{Alias: "demo", Module: demo.Module, Files: demoFiles}, user}, Options{TraefikVersion: "v3.6.12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkVerdict(t, res[1], true, "")
+	if !strings.Contains(strings.Join(res[1].Notes, "\n"), "imports "+demo.Module+" from another plugin of the image") {
+		t.Errorf("notes %q do not say where the import comes from", res[1].Notes)
+	}
+
+	alone := verifyOneFor(t, user, Options{TraefikVersion: "v3.6.12"})
+	checkVerdict(t, alone, false, "not vendored: "+demo.Module)
 }
