@@ -341,38 +341,21 @@ func startGitDaemon(daemon, home, root string, port int) (*GitServer, error) {
 		"--base-path="+root, "--listen=127.0.0.1", "--port="+strconv.Itoa(port))
 	cmd.Dir = root
 	cmd.Env = gitEnv(home)
-	var stderr gitLockedBuffer
-	cmd.Stderr = &stderr
-	// A connection's upload-pack child may outlive the daemon by a moment
-	// and hold stderr; do not let Wait hang on it.
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
+	stderr := new(gitLockedBuffer)
+	cmd.Stderr = stderr
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	stop, err := startServer(cmd, stderr, "git daemon on "+addr, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("git daemon exited on port %d: %s", port, strings.TrimSpace(stderr.String()))
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return &GitServer{URL: "git://" + addr + "/", stop: stop}, nil
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("git daemon not accepting on %s: %s", addr, strings.TrimSpace(stderr.String()))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return &GitServer{URL: "git://" + addr + "/", stop: stop}, nil
 }
 
 // GitHTTP serves every repository under root over smart HTTP (git

@@ -196,34 +196,11 @@ func startSSHD(sshd, config, addr string) (*SSHServer, error) {
 	cmd := exec.Command(sshd, "-D", "-e", "-f", config)
 	stderr := new(gitLockedBuffer)
 	cmd.Stderr = stderr
-	// A connection's child may outlive the listener by a moment and hold
-	// stderr; do not let Wait hang on it.
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
+	stop, err := startServer(cmd, stderr, "sshd on "+addr, func() bool { return sshBanner(addr) })
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("sshd exited (%s): %s", addr, strings.TrimSpace(stderr.String()))
-		default:
-		}
-		if sshBanner(addr) {
-			return &SSHServer{Addr: addr, stop: stop, stderr: stderr}, nil
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("sshd not answering on %s: %s", addr, strings.TrimSpace(stderr.String()))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return &SSHServer{Addr: addr, stop: stop, stderr: stderr}, nil
 }
 
 // sshBanner reports whether an SSH server greets on addr (another program
