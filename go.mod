@@ -5,12 +5,14 @@ go 1.26.8
 require (
 	github.com/agnivade/levenshtein v1.2.2
 	github.com/cyphar/filepath-securejoin v0.6.1
+	github.com/elastic/go-seccomp-bpf v1.6.0
 	github.com/github/go-spdx/v2 v2.4.0
 	github.com/go-git/go-billy/v5 v5.9.2
 	github.com/go-git/go-git/v5 v5.19.3
 	github.com/google/go-containerregistry v0.22.1
 	github.com/google/licensecheck v0.3.1
 	github.com/http-wasm/http-wasm-host-go v0.7.0
+	github.com/landlock-lsm/go-landlock v0.11.2
 	github.com/mitchellh/mapstructure v1.5.1-0.20231216201459-8508981c8b6c
 	github.com/opencontainers/runtime-spec v1.2.0
 	github.com/package-url/packageurl-go v0.1.7
@@ -22,7 +24,7 @@ require (
 	github.com/traefik/yaegi v0.16.1
 	golang.org/x/crypto v0.56.0
 	golang.org/x/mod v0.42.0
-	golang.org/x/sys v0.47.0
+	golang.org/x/sys v0.49.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
@@ -54,4 +56,5 @@ require (
 	golang.org/x/sync v0.22.0 // indirect
 	gopkg.in/warnings.v0 v0.1.2 // indirect
 	gotest.tools/v3 v3.5.2 // indirect
+	kernel.org/pub/linux/libs/security/libcap/psx v1.2.78 // indirect
 )

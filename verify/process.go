@@ -2,36 +2,82 @@ package verify
 
 import (
 	"bufio"
-	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/xtraefik/xtraefik/sandbox"
 )
 
 // watchInterval is how often the worker's resident memory is sampled.
 const watchInterval = 25 * time.Millisecond
 
-// runWorker interprets one plugin in a child process (exe, or this executable
-// when exe is "", with workerEnv set) so that a runaway plugin — an endless
-// loop in init, a memory blow-up, a crash in one of its goroutines — costs a
-// FAIL, not the build. The child is killed at opts.Timeout or when its
-// resident memory passes opts.MemoryLimit. The error is for failures to run
-// the child at all.
-func runWorker(ctx context.Context, exe string, j *job, opts Options) (outcome, error) {
+// helloTimeout bounds a worker's start, sandbox included: it runs no plugin
+// code yet, so only a broken host makes it slow.
+const helloTimeout = 30 * time.Second
+
+// maxReportLine bounds one line on the report channel.
+const maxReportLine = 4 << 20
+
+// proc is a started worker: contained, its sandbox reported, waiting for
+// the one job it will run. Starting workers ahead of their jobs hides the
+// cost of a process and its sandbox behind other work.
+type proc struct {
+	exe         string
+	cmd         *exec.Cmd
+	stdin       io.WriteCloser
+	report      *os.File
+	reader      *bufio.Reader
+	output      *tail
+	spec        sandbox.Spec
+	containment sandbox.Report
+	waitDone    chan error
+	private     string
+}
+
+// containment decides, once per Verifier, whether workers get namespaces:
+// after the host refuses them once, later workers do not ask again.
+type containment struct {
+	mode sandbox.Mode
+	mu   sync.Mutex
+	// refused is set once the host refused namespaces.
+	refused bool
+}
+
+func (c *containment) namespaces() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.refused
+}
+
+func (c *containment) refuse() {
+	c.mu.Lock()
+	c.refused = true
+	c.mu.Unlock()
+}
+
+// startWorker starts exe ("" for this executable) contained to the plugin
+// tree goPath, and waits for its hello: the sandbox it runs under. The
+// worker then waits for its job; kill it with stop when it gets none.
+func startWorker(ctx context.Context, exe, goPath, work string, c *containment, memoryLimit int64) (*proc, error) {
 	var args []string
 	if exe == "" {
 		self, err := os.Executable()
 		if err != nil {
-			return outcome{}, fmt.Errorf("find own executable for the worker: %w", err)
+			return nil, fmt.Errorf("find own executable for the worker: %w", err)
 		}
 		exe = self
 		if flag.Lookup("test.run") != nil {
@@ -39,152 +85,320 @@ func runWorker(ctx context.Context, exe string, j *job, opts Options) (outcome, 
 			args = []string{"-test.run=^$", "-test.bench=^$"}
 		}
 	}
-	j.Protocol = workerProtocol
+	private, err := os.MkdirTemp(work, "sandbox-")
+	if err != nil {
+		return nil, fmt.Errorf("create the worker's private directory: %w", err)
+	}
+	if err := os.Chmod(private, 0o755); err != nil {
+		os.RemoveAll(private)
+		return nil, fmt.Errorf("create the worker's private directory: %w", err)
+	}
+	spec := sandbox.Spec{Tree: goPath, Private: private, Mode: c.mode}
+	for {
+		ns := c.namespaces()
+		p, err := spawn(exe, args, spec, ns, memoryLimit)
+		if err != nil && ns && sandbox.NamespacesRefused(err) {
+			if c.mode == sandbox.ModeRequire {
+				os.RemoveAll(private)
+				return nil, fmt.Errorf("full containment required (sandbox require), but the host refused new namespaces: %w; "+
+					"allow unprivileged user namespaces (or run as root) or use the default sandbox mode", err)
+			}
+			c.refuse()
+			continue
+		}
+		if err != nil {
+			os.RemoveAll(private)
+			return nil, err
+		}
+		p.private = private
+		if err := p.hello(ctx); err != nil {
+			p.stop()
+			return nil, err
+		}
+		return p, nil
+	}
+}
+
+func spawn(exe string, args []string, spec sandbox.Spec, namespaces bool, memoryLimit int64) (*proc, error) {
+	cmd := exec.Command(exe, args...)
+	// The worker runs plugin code: it gets nothing of the caller's
+	// environment, which may hold registry, git or signing credentials.
+	cmd.Env = []string{
+		workerEnv + "=1",
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		// Make the collector work hard before the watchdog has to kill.
+		"GOMEMLIMIT=" + strconv.FormatInt(memoryLimit*3/4, 10),
+	}
+	if err := sandbox.Configure(cmd, spec, namespaces); err != nil {
+		return nil, err
+	}
+	spec.Namespaces = namespaces
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("worker job pipe: %w", err)
+	}
+	output := newTail(32 << 10)
+	cmd.Stdout, cmd.Stderr = output, output
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("worker report pipe: %w", err)
+	}
+	cmd.ExtraFiles = []*os.File{pw}
+	// A grandchild holding stdout must not keep Wait from returning.
+	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return nil, fmt.Errorf("start worker %s: %w", exe, err)
+	}
+	pw.Close()
+	p := &proc{exe: exe, cmd: cmd, stdin: stdin, report: pr, reader: bufio.NewReaderSize(pr, 64<<10),
+		output: output, spec: spec, waitDone: make(chan error, 1)}
+	go func() { p.waitDone <- cmd.Wait() }()
+	return p, nil
+}
+
+// hello reads the worker's first line: written before it reads its job,
+// hence before any plugin code runs, it is the one unauthenticated line
+// believed.
+func (p *proc) hello(ctx context.Context) error {
+	_ = p.report.SetReadDeadline(time.Now().Add(helloTimeout))
+	defer func() { _ = p.report.SetReadDeadline(time.Time{}) }()
+	type result struct {
+		line []byte
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		line, err := p.reader.ReadSlice('\n')
+		got <- result{append([]byte(nil), line...), err}
+	}()
+	var r result
+	select {
+	case r = <-got:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if r.err != nil {
+		return fmt.Errorf("worker %s did not start: %v; output: %s", p.exe, r.err, truncate(p.output.String(), 500))
+	}
+	var h hello
+	if err := json.Unmarshal(r.line, &h); err != nil {
+		return fmt.Errorf("worker %s did not start: unreadable hello %q", p.exe, truncate(string(r.line), 200))
+	}
+	if h.Protocol != workerProtocol {
+		return fmt.Errorf("worker %s speaks protocol %d, this xtraefik speaks %d: rebuild the worker from the same xtraefik source", p.exe, h.Protocol, workerProtocol)
+	}
+	if h.Error != "" {
+		return fmt.Errorf("worker %s could not contain itself: %s", p.exe, h.Error)
+	}
+	if h.Containment == nil {
+		return fmt.Errorf("worker %s reported no containment", p.exe)
+	}
+	p.containment = *h.Containment
+	return nil
+}
+
+// stop kills the worker and everything it started, and removes its
+// private directory.
+func (p *proc) stop() {
+	sandbox.Kill(p.cmd.Process)
+	<-p.waitDone
+	p.waitDone <- nil // later stops return at once
+	p.report.Close()
+	os.RemoveAll(p.private)
+}
+
+// run sends j and returns the worker's authenticated outcome. A runaway
+// plugin — an endless loop, a memory blow-up (its children's included), a
+// crash — is a FAIL, and so is a worker that ends without an authenticated
+// result: only plugin code makes it do that. The error is for failures of
+// the verifier itself, or a cancelled ctx.
+func (p *proc) run(ctx context.Context, j *job, opts Options) (outcome, error) {
+	defer p.stop()
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return outcome{}, fmt.Errorf("job key: %w", err)
+	}
+	j.Protocol, j.Key = workerProtocol, key
+	if j.GoPath != "" {
+		j.GoPath = p.spec.TreeInside()
+	}
 	in, err := json.Marshal(j)
 	if err != nil {
 		return outcome{}, fmt.Errorf("encode worker job: %w", err)
 	}
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(workerEnviron(os.Environ()), workerEnv+"=1",
-		// Make the collector work hard before the watchdog has to kill.
-		"GOMEMLIMIT="+strconv.FormatInt(opts.MemoryLimit*3/4, 10))
-	cmd.Stdin = bytes.NewReader(in)
-	stderr := newTail(32 << 10)
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return outcome{}, fmt.Errorf("worker report pipe: %w", err)
+	if _, err := p.stdin.Write(in); err != nil {
+		return outcome{Reason: "worker died before its job: " + crashLine(p.output.String(), err)}, nil
 	}
-	defer pr.Close()
-	cmd.ExtraFiles = []*os.File{pw}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	// A grandchild holding stdout must not keep Wait from returning.
-	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
-		pw.Close()
-		return outcome{}, fmt.Errorf("start worker %s: %w", exe, err)
-	}
-	pw.Close()
-	pid := cmd.Process.Pid
-	kill := func() { _ = syscall.Kill(-pid, syscall.SIGKILL) }
+	p.stdin.Close()
 
 	var mu sync.Mutex
 	phase := "start"
 	reportDone := make(chan struct{})
-	var res *outcome
-	var reportErr error
+	var rep report
 	go func() {
 		defer close(reportDone)
-		res, reportErr = readReport(pr, func(p string) { mu.Lock(); phase = p; mu.Unlock() })
+		rep = readReport(p.reader, key, func(ph string) { mu.Lock(); phase = ph; mu.Unlock() })
 	}()
-	waitDone := make(chan error, 1)
-	go func() { waitDone <- cmd.Wait() }()
 	currentPhase := func() string { mu.Lock(); defer mu.Unlock(); return phase }
 
 	timer := time.NewTimer(opts.Timeout)
 	defer timer.Stop()
 	tick := time.NewTicker(watchInterval)
 	defer tick.Stop()
+	pid := p.cmd.Process.Pid
 	var killed string
 	var peak int64
 	var waitErr error
 loop:
 	for {
 		select {
-		case waitErr = <-waitDone:
+		case waitErr = <-p.waitDone:
+			p.waitDone <- waitErr
 			break loop
 		case <-ctx.Done():
-			kill()
-			<-waitDone
 			return outcome{}, ctx.Err()
 		case <-timer.C:
 			killed = fmt.Sprintf("timed out after %s during %s", opts.Timeout, currentPhase())
-			kill()
+			sandbox.Kill(p.cmd.Process)
 		case <-tick.C:
 			if killed != "" {
 				continue
 			}
-			rss := residentBytes(pid)
+			rss := sandbox.TreeRSS(pid)
 			peak = max(peak, rss)
 			if rss > opts.MemoryLimit {
 				killed = fmt.Sprintf("interpretation exceeded %d MB during %s", opts.MemoryLimit>>20, currentPhase())
-				kill()
+				sandbox.Kill(p.cmd.Process)
 			}
 		}
 	}
-	// The group may hold the plugin's own children; none may outlive us.
-	kill()
-	// A child that left the group (setsid) may still hold the report pipe:
-	// give it as long as Wait gives stdout, then stop reading.
+	// The worker is gone: the processes plugin code started go with it (PID
+	// namespace, or the process group). Give a straggler holding the report
+	// pipe as long as Wait gives stdout, then stop reading.
+	sandbox.Kill(p.cmd.Process)
 	select {
 	case <-reportDone:
-	case <-time.After(cmd.WaitDelay):
-		pr.Close()
+	case <-time.After(p.cmd.WaitDelay):
+		p.report.Close()
 		<-reportDone
 	}
-	if killed != "" {
-		return outcome{Reason: killed, Detail: detailFrom(stderr.String(), peak)}, nil
-	}
-	// A crash wins over a result already sent: a plugin goroutine that kills
-	// the worker would kill Traefik too.
-	var exitErr *exec.ExitError
-	if errors.As(waitErr, &exitErr) && exitErr.ExitCode() != 0 && exitErr.ExitCode() != workerFailed {
-		out := stderr.String()
-		return outcome{
-			Reason: fmt.Sprintf("interpretation crashed the process during %s: %s", currentPhase(), crashLine(out, waitErr)),
-			Detail: out,
-		}, nil
-	}
-	if reportErr != nil {
-		return outcome{}, fmt.Errorf("read worker report: %w", reportErr)
-	}
-	if res != nil {
-		if res.Protocol != workerProtocol {
-			return outcome{}, fmt.Errorf("worker %s answered in protocol %d, this xtraefik speaks %d: rebuild the worker from the same xtraefik source", exe, res.Protocol, workerProtocol)
+	out := rep.result
+	switch {
+	case killed != "":
+		out = &outcome{Reason: killed, Detail: detailFrom(p.output.String(), peak)}
+	case exitCode(waitErr) == workerFailed:
+		out = &outcome{
+			Reason: fmt.Sprintf("the plugin's code broke the verifier's report channel during %s: the worker could not send its result", currentPhase()),
+			Detail: p.output.String(),
 		}
-		return *res, nil
+	case exitCode(waitErr) != 0:
+		// A crash wins over a result already sent: a plugin goroutine that
+		// kills the worker would kill Traefik too.
+		o := p.output.String()
+		out = &outcome{Reason: fmt.Sprintf("interpretation crashed the process during %s: %s", currentPhase(), crashLine(o, waitErr)), Detail: o}
+	case out == nil:
+		out = &outcome{
+			Reason: fmt.Sprintf("the plugin's code ended the verification during %s without a result (%s)", currentPhase(), exitText(waitErr)),
+			Detail: p.output.String(),
+		}
 	}
-	return outcome{}, fmt.Errorf("worker (%s) exited (%v) without a result; is verify.MaybeRunWorker() called first in main/TestMain? output: %s",
-		exe, waitErr, truncate(stderr.String(), 500))
+	if rep.forged > 0 {
+		out.Notes = append(out.Notes, fmt.Sprintf("ignored %d line(s) on the report channel that the verifier did not write: plugin code wrote them", rep.forged))
+	}
+	return *out, nil
 }
 
-// workerEnviron is the worker's environment: environ without the git
-// credentials xtraefik reads (XTRAEFIK_GIT_*, the SSH agent). The worker runs
-// the plugin's code, which Traefik would never have given the builder's
-// secrets; os.Getenv and /proc/self/environ alike must not hold them.
-func workerEnviron(environ []string) []string {
-	out := make([]string, 0, len(environ))
-	for _, kv := range environ {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "XTRAEFIK_GIT_") || k == "SSH_AUTH_SOCK" {
+// runWorker starts a worker for one job and runs it.
+func runWorker(ctx context.Context, exe string, j *job, opts Options, goPath, work string, c *containment) (outcome, sandbox.Report, error) {
+	p, err := startWorker(ctx, exe, goPath, work, c, opts.MemoryLimit)
+	if err != nil {
+		return outcome{}, sandbox.Report{}, err
+	}
+	out, err := p.run(ctx, j, opts)
+	return out, p.containment, err
+}
+
+// report is what the parent took from the report channel.
+type report struct {
+	result *outcome
+	// forged counts lines that failed authentication.
+	forged int
+}
+
+// readReport reads worker messages until EOF, believing only those whose
+// MAC verifies under the job's key, in sequence; onPhase is called for each
+// phase. Plugin code can write to the channel but cannot know the key.
+func readReport(r *bufio.Reader, key []byte, onPhase func(string)) report {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxReportLine)
+	var rep report
+	var next int64 = 1
+	for sc.Scan() {
+		body, seq, ok := open(key, sc.Bytes())
+		if !ok || seq != next {
+			rep.forged++
 			continue
 		}
-		out = append(out, kv)
+		next++
+		var m message
+		if err := json.Unmarshal(body, &m); err != nil {
+			rep.forged++
+			continue
+		}
+		if m.Phase != "" {
+			onPhase(m.Phase)
+		}
+		if m.Result != nil {
+			rep.result = m.Result
+		}
 	}
-	return out
+	return rep
 }
 
-// residentBytes reads VmRSS of pid; 0 when it cannot.
-func residentBytes(pid int) int64 {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
+// seal wraps body with its sequence number and MAC.
+func seal(key []byte, seq int64, body []byte) ([]byte, error) {
+	return json.Marshal(envelope{Seq: seq, Body: body, MAC: hex.EncodeToString(mac(key, seq, body))})
+}
+
+// open returns the body of a sealed line when its MAC verifies.
+func open(key, line []byte) ([]byte, int64, bool) {
+	var e envelope
+	if err := json.Unmarshal(line, &e); err != nil || len(e.Body) == 0 {
+		return nil, 0, false
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			f := strings.Fields(v)
-			if len(f) >= 1 {
-				kb, _ := strconv.ParseInt(f[0], 10, 64)
-				return kb << 10
-			}
-		}
+	got, err := hex.DecodeString(e.MAC)
+	if err != nil || !hmac.Equal(got, mac(key, e.Seq, e.Body)) {
+		return nil, 0, false
+	}
+	return e.Body, e.Seq, true
+}
+
+func mac(key []byte, seq int64, body []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(strconv.FormatInt(seq, 10) + "\n"))
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+func exitCode(err error) int {
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return exitErr.ExitCode()
 	}
 	return 0
 }
 
+func exitText(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
 func detailFrom(output string, peak int64) string {
-	d := fmt.Sprintf("worker killed; peak resident memory seen: %d MB", peak>>20)
+	d := fmt.Sprintf("worker killed; peak resident memory seen (worker and its children): %d MB", peak>>20)
 	if output != "" {
 		d += "\nworker output:\n" + output
 	}

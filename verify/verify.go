@@ -24,6 +24,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/manifest"
+	"github.com/xtraefik/xtraefik/sandbox"
 )
 
 // Plugin is one plugin to verify, with the files that will go into the image.
@@ -54,6 +55,11 @@ type Options struct {
 	// Parallel is how many workers run at once (default: the number of CPUs,
 	// at most 4).
 	Parallel int
+	// Sandbox is how much containment plugin code must run under:
+	// sandbox.ModeAuto (default) contains it as well as the host allows and
+	// says what was missing in each Result; sandbox.ModeRequire refuses to
+	// run plugin code without full containment.
+	Sandbox sandbox.Mode
 	// WorkerV2 is the verification worker built with Traefik v2.11's Yaegi
 	// (v0.15.1), which interprets Yaegi plugins when TraefikVersion is v2.x:
 	// a path, or a name looked up in $PATH. Empty: WorkerV2Name next to the
@@ -78,6 +84,9 @@ type Result struct {
 	Detail   string        `json:"detail,omitempty"`
 	Duration time.Duration `json:"-"`
 	Notes    []string      `json:"notes,omitempty"`
+	// Containment is the sandbox the plugin's code ran in; nil when no
+	// plugin code ran (a static check failed first).
+	Containment *sandbox.Report `json:"containment,omitempty"`
 }
 
 // Defaults.
@@ -90,6 +99,29 @@ const (
 // Plugin failures are Results; the error is for failures of the verifier
 // itself (no temporary directory, no worker process) or a cancelled ctx.
 func Verify(ctx context.Context, plugins []Plugin, opts Options) ([]Result, error) {
+	v, err := NewVerifier(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	return v.Verify(ctx, plugins)
+}
+
+// Verifier verifies one set of plugins. Created ahead of time (while the
+// plugins are fetched) and told how many plugins are coming with Prepare, it
+// starts contained workers in the background, so that verifying a plugin
+// costs little more than interpreting it.
+type Verifier struct {
+	opts    Options
+	work    string
+	goPath  string
+	contain *containment
+	pool    *pool
+}
+
+// NewVerifier creates the work directory and the worker pool; Close removes
+// them.
+func NewVerifier(opts Options) (*Verifier, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
@@ -99,20 +131,59 @@ func Verify(ctx context.Context, plugins []Plugin, opts Options) ([]Result, erro
 	if opts.Parallel <= 0 {
 		opts.Parallel = min(runtime.NumCPU(), 4)
 	}
+	mode, err := sandbox.ParseMode(string(opts.Sandbox))
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	opts.Sandbox = mode
+	work, err := os.MkdirTemp("", "xtraefik-verify-")
+	if err != nil {
+		return nil, fmt.Errorf("verify: create work directory: %w", err)
+	}
+	// The sandbox's user (nobody, for a root caller) must reach the tree to
+	// mount it; the tree holds nothing but plugin sources.
+	goPath := filepath.Join(work, "plugins-local")
+	if err := errors.Join(os.Chmod(work, 0o755), os.Mkdir(goPath, 0o755)); err != nil {
+		os.RemoveAll(work)
+		return nil, fmt.Errorf("verify: create work directory: %w", err)
+	}
+	v := &Verifier{opts: opts, work: work, goPath: goPath, contain: &containment{mode: mode}}
+	v.pool = newPool(opts.Parallel, func(ctx context.Context) (*proc, error) {
+		return startWorker(ctx, "", goPath, work, v.contain, opts.MemoryLimit)
+	})
+	return v, nil
+}
+
+// Prepare starts workers for n plugins ahead of Verify (at most Parallel at
+// a time wait ready).
+func (v *Verifier) Prepare(n int) { v.pool.add(n) }
+
+// Close stops the workers Verify did not use and removes the work directory.
+func (v *Verifier) Close() error {
+	v.pool.close()
+	if err := os.RemoveAll(v.work); err != nil {
+		return fmt.Errorf("verify: remove work directory: %w", err)
+	}
+	return nil
+}
+
+// Verify checks every plugin and returns one Result per plugin, in order
+// (see the package function Verify). A Verifier verifies one set of
+// plugins: call it once.
+func (v *Verifier) Verify(ctx context.Context, plugins []Plugin) ([]Result, error) {
+	opts := v.opts
 	ws := workers{self: selfWorker()}
 	if traefikMajor(opts.TraefikVersion) == 2 && len(plugins) > 0 {
-		v2, err := v2Worker(ctx, opts)
+		v2, err := v2Worker(ctx, opts, v)
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
 		ws.v2 = v2
 	}
-	tmp, err := os.MkdirTemp("", "xtraefik-verify-")
-	if err != nil {
-		return nil, fmt.Errorf("verify: create work directory: %w", err)
+	if ws.v2 == nil {
+		v.Prepare(len(plugins))
 	}
-	defer os.RemoveAll(tmp)
-	goPath := filepath.Join(tmp, "plugins-local")
+	goPath := v.goPath
 
 	results := make([]Result, len(plugins))
 	laidOut := make([]bool, len(plugins))
@@ -158,7 +229,7 @@ func Verify(ctx context.Context, plugins []Plugin, opts Options) ([]Result, erro
 			}
 			defer func() { <-sem }()
 			start := time.Now()
-			errs[i] = verifyOne(ctx, goPath, plugins[i], opts, ws, &results[i])
+			errs[i] = v.verifyOne(ctx, plugins[i], ws, &results[i])
 			results[i].Duration = time.Since(start)
 		}()
 	}
@@ -193,7 +264,8 @@ func layoutConflict(plugins []Plugin, i int) string {
 }
 
 // verifyOne fills r. It returns an error only for infrastructure failures.
-func verifyOne(ctx context.Context, goPath string, p Plugin, opts Options, ws workers, r *Result) error {
+func (v *Verifier) verifyOne(ctx context.Context, p Plugin, ws workers, r *Result) error {
+	opts, goPath := v.opts, v.goPath
 	m, err := manifest.Read(p.Files)
 	if err != nil {
 		r.Reason = "failed to read manifest: " + err.Error()
@@ -252,8 +324,18 @@ func verifyOne(ctx context.Context, goPath string, p Plugin, opts Options, ws wo
 		j.UseUnsafe = useUnsafe
 	}
 
+	var proc *proc
+	if w.exe == "" {
+		proc, err = v.pool.take(ctx)
+	} else {
+		proc, err = startWorker(ctx, w.exe, goPath, v.work, v.contain, opts.MemoryLimit)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.Module, err)
+	}
+	r.Containment = &proc.containment
 	j.Deadline = time.Now().Add(opts.Timeout * 3 / 4)
-	out, err := runWorker(ctx, w.exe, &j, opts)
+	out, err := proc.run(ctx, &j, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Module, err)
 	}

@@ -298,67 +298,6 @@ func TestLinkedVersionsMatchGoMod(t *testing.T) {
 	}
 }
 
-// The plugin under verification runs arbitrary code: it must not see the git
-// credentials xtraefik reads from its environment (Traefik would never have
-// given them to it), neither through os.Getenv nor in /proc/self/environ.
-func TestWorkerHasNoGitCredentials(t *testing.T) {
-	secrets := map[string]string{
-		"XTRAEFIK_GIT_TOKEN":              "tok-0123456789",
-		"XTRAEFIK_GIT_PASSWORD":           "pass-0123456789",
-		"XTRAEFIK_GIT_SSH_KEY_PASSPHRASE": "phrase-0123456789",
-		"SSH_AUTH_SOCK":                   "/tmp/agent-0123456789.sock",
-	}
-	for k, v := range secrets {
-		t.Setenv(k, v)
-	}
-	t.Setenv("XTRAEFIK_VERIFY_TEST_KEPT", "kept")
-	dir := writeTree(t, map[string]string{
-		"go.mod": "module example.com/envprobe\n\ngo 1.22\n",
-		".traefik.yml": "displayName: env probe\ntype: middleware\nimport: example.com/envprobe\n" +
-			"summary: reports what it sees of the environment\ntestData: {}\n",
-		"envprobe.go": `package envprobe
-
-import (
-	"context"
-	"errors"
-	"net/http"
-	"os"
-	"strings"
-)
-
-type Config struct{}
-
-func CreateConfig() *Config { return &Config{} }
-
-func New(_ context.Context, next http.Handler, _ *Config, _ string) (http.Handler, error) {
-	if os.Getenv("XTRAEFIK_VERIFY_TEST_KEPT") != "kept" {
-		return nil, errors.New("the ordinary environment is missing")
-	}
-	raw, err := os.ReadFile("/proc/self/environ")
-	if err != nil {
-		return nil, err
-	}
-	var seen []string
-	for _, k := range []string{"XTRAEFIK_GIT_TOKEN", "XTRAEFIK_GIT_PASSWORD", "XTRAEFIK_GIT_SSH_KEY_PASSPHRASE", "SSH_AUTH_SOCK"} {
-		if os.Getenv(k) != "" || strings.Contains(string(raw), k+"=") {
-			seen = append(seen, k)
-		}
-	}
-	if len(seen) > 0 {
-		return nil, errors.New("saw " + strings.Join(seen, ", "))
-	}
-	return next, nil
-}
-`,
-	})
-	p, err := FromDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := verifyOneFor(t, p, Options{TraefikVersion: "v3.6.12"})
-	checkVerdict(t, r, true, "")
-}
-
 // TestImportFromAnotherPlugin: Yaegi's GOPATH lookup finds a package that
 // another plugin of the same image provides, so that is no "not vendored" —
 // but alone, the same plugin is.

@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/xtraefik/xtraefik/sandbox"
 )
 
 // workerEnv marks a process started by Verify to interpret one plugin.
@@ -22,15 +23,20 @@ const workerFailed = 3
 // workerProtocol numbers the job/message format. A worker binary of its own
 // (the Traefik v2 one) may come from another xtraefik source than the parent:
 // both sides refuse a mismatch rather than misread each other. Bump it when
-// job, message or outcome change meaning.
-const workerProtocol = 1
+// hello, job, message, envelope or outcome change meaning.
+const workerProtocol = 2
 
 // job is what the parent sends the worker on stdin.
 type job struct {
 	Protocol int `json:"protocol"`
+	// Key authenticates the worker's report lines (HMAC-SHA256): it reaches
+	// the worker before any plugin code runs and never leaves its memory,
+	// which plugin code without unsafe cannot read.
+	Key []byte `json:"key"`
 	// Describe asks only for the worker's interpreter and packageSet.
 	Describe bool `json:"describe,omitempty"`
-	// GoPath is the plugins-local directory, as Traefik's localGoPath.
+	// GoPath is the plugins-local directory, as Traefik's localGoPath, as
+	// the contained worker sees it.
 	GoPath    string `json:"goPath"`
 	Module    string `json:"module"`
 	Type      string `json:"type"`
@@ -49,18 +55,33 @@ type job struct {
 	Deadline time.Time `json:"deadline"`
 }
 
-// message is one JSON line the worker writes on its report pipe (fd 3): a
-// phase announcement, so that a kill can say where the plugin was stuck, or
-// the final outcome.
+// hello is the worker's first line on its report pipe (fd 3), written
+// before it reads its job and so before any plugin code runs: the sandbox it
+// runs under, or why it could not contain itself.
+type hello struct {
+	Protocol    int             `json:"protocol"`
+	Containment *sandbox.Report `json:"containment,omitempty"`
+	Error       string          `json:"error,omitempty"`
+}
+
+// envelope is every later line on the report pipe: a message, its sequence
+// number and their HMAC under the job's key.
+type envelope struct {
+	Seq  int64           `json:"seq"`
+	Body json.RawMessage `json:"body"`
+	MAC  string          `json:"mac"`
+}
+
+// message is the body of an envelope: a phase announcement, so that a kill
+// can say where the plugin was stuck, or the final outcome.
 type message struct {
 	Phase  string   `json:"phase,omitempty"`
 	Result *outcome `json:"result,omitempty"`
 }
 
 type outcome struct {
-	// Protocol and Interpreter are the worker's own: its workerProtocol and
-	// what it interprets with, from its build information.
-	Protocol    int      `json:"protocol"`
+	// Interpreter is the worker's own: what it interprets with, from its
+	// build information.
 	Interpreter string   `json:"interpreter,omitempty"`
 	OK          bool     `json:"ok"`
 	Reason      string   `json:"reason,omitempty"`
@@ -79,14 +100,29 @@ func MaybeRunWorker() {
 	if os.Getenv(workerEnv) != "1" {
 		return
 	}
-	os.Exit(serveJob(os.Stdin, os.NewFile(3, "report")))
+	os.Exit(serveWorker(os.Stdin, os.NewFile(3, "report")))
 }
 
-func serveJob(in io.Reader, report *os.File) int {
+// serveWorker contains the process, says so, then runs one job.
+func serveWorker(in io.Reader, report *os.File) int {
 	if report == nil {
 		fmt.Fprintln(os.Stderr, "xtraefik verify worker: no report pipe on fd 3")
 		return workerFailed
 	}
+	containment, err := sandbox.Enter()
+	h := hello{Protocol: workerProtocol, Containment: &containment}
+	if err != nil {
+		h = hello{Protocol: workerProtocol, Error: err.Error()}
+	}
+	if err := json.NewEncoder(report).Encode(h); err != nil || h.Error != "" {
+		fmt.Fprintf(os.Stderr, "xtraefik verify worker: %s %v\n", h.Error, err)
+		return workerFailed
+	}
+	return serveJob(in, report)
+}
+
+// serveJob reads one job and reports on it, every line sealed with its key.
+func serveJob(in io.Reader, report io.Writer) int {
 	var j job
 	if err := json.NewDecoder(in).Decode(&j); err != nil {
 		fmt.Fprintf(os.Stderr, "xtraefik verify worker: read job: %v\n", err)
@@ -97,7 +133,11 @@ func serveJob(in io.Reader, report *os.File) int {
 			j.Protocol, workerProtocol)
 		return workerFailed
 	}
-	w := &reporter{enc: json.NewEncoder(report)}
+	if len(j.Key) < 16 {
+		fmt.Fprintln(os.Stderr, "xtraefik verify worker: job without a key")
+		return workerFailed
+	}
+	w := &reporter{w: report, key: j.Key}
 	var out outcome
 	if j.Describe {
 		pkgs := linkedPackages()
@@ -105,7 +145,6 @@ func serveJob(in io.Reader, report *os.File) int {
 	} else {
 		out = work(context.Background(), &j, w)
 	}
-	out.Protocol = workerProtocol
 	out.Interpreter = interpreterName(j.Runtime == "wasm")
 	if err := w.send(message{Result: &out}); err != nil {
 		fmt.Fprintf(os.Stderr, "xtraefik verify worker: write result: %v\n", err)
@@ -114,18 +153,30 @@ func serveJob(in io.Reader, report *os.File) int {
 	return 0
 }
 
-// reporter serialises messages to the report pipe.
+// reporter seals and serialises messages to the report pipe.
 type reporter struct {
 	mu  sync.Mutex
-	enc *json.Encoder
+	w   io.Writer
+	key []byte
+	seq int64
 }
 
 func (r *reporter) phase(p string) { _ = r.send(message{Phase: p}) }
 
 func (r *reporter) send(m message) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.enc.Encode(m)
+	r.seq++
+	line, err := seal(r.key, r.seq, body)
+	if err != nil {
+		return err
+	}
+	_, err = r.w.Write(append(line, '\n'))
+	return err
 }
 
 // work runs the checks for one plugin and never panics: a panic anywhere in
@@ -179,27 +230,6 @@ func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return strings.TrimSpace(string(t.buf))
-}
-
-// readReport reads worker messages until EOF, calling onPhase for each phase.
-func readReport(r io.Reader, onPhase func(string)) (*outcome, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	var res *outcome
-	for sc.Scan() {
-		var m message
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			// Only plugin code could have written this: not ours to fail on.
-			continue
-		}
-		if m.Phase != "" {
-			onPhase(m.Phase)
-		}
-		if m.Result != nil {
-			res = m.Result
-		}
-	}
-	return res, sc.Err()
 }
 
 func truncate(s string, n int) string {

@@ -81,12 +81,12 @@ func findWorkerV2(explicit string) (string, error) {
 
 // v2Worker finds the v2 worker and asks it what it interprets with; nil when
 // none is installed.
-func v2Worker(ctx context.Context, opts Options) (*worker, error) {
+func v2Worker(ctx context.Context, opts Options, v *Verifier) (*worker, error) {
 	exe, err := findWorkerV2(opts.WorkerV2)
 	if err != nil || exe == "" {
 		return nil, err
 	}
-	out, err := runWorker(ctx, exe, &job{Describe: true}, opts)
+	out, _, err := runWorker(ctx, exe, &job{Describe: true}, opts, v.goPath, v.work, v.contain)
 	if err != nil {
 		return nil, fmt.Errorf("worker for Traefik v2 (%s): %w", exe, err)
 	}

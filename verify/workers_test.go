@@ -1,7 +1,10 @@
 package verify
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -140,8 +143,8 @@ func TestWorkerV2Broken(t *testing.T) {
 		name, worker, want string
 	}{
 		{"missing", filepath.Join(dir, "absent", WorkerV2Name), "worker for Traefik v2 (" + filepath.Join(dir, "absent", WorkerV2Name) + ")"},
-		{"not a worker", script("true", "exit 0"), "exited (<nil>) without a result"},
-		{"old protocol", script("old", `echo '{"result":{"ok":true,"interpreter":"yaegi v0.15.1"}}' >&3`), "answered in protocol 0, this xtraefik speaks 1"},
+		{"not a worker", script("true", "exit 0"), "did not start: EOF"},
+		{"old protocol", script("old", `echo '{"result":{"ok":true,"interpreter":"yaegi v0.15.1"}}' >&3`), "speaks protocol 0, this xtraefik speaks 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Verify(context.Background(), []Plugin{p}, Options{TraefikVersion: "v2.11.0", WorkerV2: tc.worker})
@@ -153,32 +156,36 @@ func TestWorkerV2Broken(t *testing.T) {
 }
 
 // The worker refuses a job of another protocol (a parent from another
-// xtraefik source) instead of misreading it.
+// xtraefik source) or without a key instead of misreading it, and seals
+// what it reports with the job's key.
 func TestServeJobProtocol(t *testing.T) {
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
-	defer pw.Close()
+	key := bytes.Repeat([]byte{7}, 32)
+	keyJSON, _ := json.Marshal(key)
+	var buf bytes.Buffer
 	for _, tc := range []struct {
 		job  string
 		want int
 	}{
-		{`{"protocol":0,"describe":true}`, workerFailed},
+		{`{"protocol":1,"describe":true,"key":` + string(keyJSON) + `}`, workerFailed},
+		{`{"protocol":3,"describe":true,"key":` + string(keyJSON) + `}`, workerFailed},
 		{`{"protocol":2,"describe":true}`, workerFailed},
-		{`{"protocol":1,"describe":true}`, 0},
+		{`{"protocol":2,"describe":true,"key":` + string(keyJSON) + `}`, 0},
 	} {
-		if got := serveJob(strings.NewReader(tc.job), pw); got != tc.want {
+		if got := serveJob(strings.NewReader(tc.job), &buf); got != tc.want {
 			t.Errorf("%s: exit %d, want %d", tc.job, got, tc.want)
 		}
 	}
-	pw.Close()
-	res, err := readReport(pr, func(string) {})
-	if err != nil || res == nil {
-		t.Fatalf("report %v, %v", res, err)
+	sealed := buf.String()
+	rep := readReport(bufio.NewReader(strings.NewReader(sealed)), bytes.Repeat([]byte{8}, 32), func(string) {})
+	if rep.result != nil || rep.forged == 0 {
+		t.Fatalf("a report under another key was believed: %+v", rep)
 	}
-	if res.Protocol != workerProtocol || res.Interpreter != "yaegi v0.16.1" || !res.OK {
+	rep = readReport(bufio.NewReader(strings.NewReader(sealed)), key, func(string) {})
+	res := rep.result
+	if res == nil || rep.forged != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	if res.Interpreter != "yaegi v0.16.1" || !res.OK {
 		t.Fatalf("describe answered %+v", res)
 	}
 	std := map[string]bool{}

@@ -1,0 +1,279 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/landlock-lsm/go-landlock/landlock"
+	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/sys/unix"
+)
+
+// devices are the device nodes the contained process gets; writes to
+// /dev/null and /dev/full are harmless.
+var devices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"}
+
+// zoneinfo is read-only system data plugins may load (time.LoadLocation).
+const zoneinfo = "/usr/share/zoneinfo"
+
+// Enter applies the Spec that Configure passed in the environment to this
+// process, before it runs any untrusted code, and returns the protections in
+// force. It fails when the spec cannot be read, when a protection the
+// namespaces promised cannot be set up, or, in ModeRequire, when anything is
+// missing. A process Configure did not start is refused.
+func Enter() (Report, error) {
+	raw, ok := os.LookupEnv(EnvSpec)
+	if !ok {
+		return Report{}, errors.New("sandbox: no spec in the environment: the process was not started by sandbox.Configure")
+	}
+	var s Spec
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return Report{}, fmt.Errorf("sandbox: read spec: %w", err)
+	}
+	s = s.withDefaults()
+	_ = os.Unsetenv(EnvSpec)
+
+	// Every step below works on the whole process; locking the thread keeps
+	// the per-thread ones (seccomp's no_new_privs check) on one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	var applied, missing []string
+	if s.Namespaces {
+		if os.Getpid() != 1 {
+			return Report{}, fmt.Errorf("sandbox: expected to be PID 1 of a new PID namespace, am %d", os.Getpid())
+		}
+		if err := enterRoot(s); err != nil {
+			return Report{}, fmt.Errorf("sandbox: set up the root: %w", err)
+		}
+		if err := loopbackUp(); err != nil {
+			return Report{}, fmt.Errorf("sandbox: bring up loopback: %w", err)
+		}
+		applied = append(applied, "user, mount, PID, network (loopback only), IPC and UTS namespaces",
+			"read-only root holding only the plugin tree, private /tmp")
+	} else {
+		missing = append(missing, "user, mount, PID and network namespaces (the host refused them)")
+	}
+	if err := setRlimits(s); err != nil {
+		return Report{}, fmt.Errorf("sandbox: %w", err)
+	}
+	applied = append(applied, fmt.Sprintf("rlimits (%d tasks, %d MB per file, no core dumps)", s.MaxProcs, s.ScratchBytes>>20))
+	// Inside the namespaces the new root already holds nothing but the tree
+	// and seccomp denies every mount call; Landlock matters without them.
+	if !s.Namespaces {
+		ll, err := applyLandlock(s)
+		switch {
+		case err != nil:
+			return Report{}, fmt.Errorf("sandbox: landlock: %w", err)
+		case ll != "":
+			applied = append(applied, ll)
+		default:
+			missing = append(missing, "landlock (the kernel has none): files the caller can read are readable")
+		}
+		if landlockABI() < 6 {
+			missing = append(missing, "signal scoping (landlock ABI < 6): other processes of the caller can be signalled")
+		}
+	}
+	// Capabilities are per thread and Go's threads cannot all be reached
+	// reliably here; inside the namespaces they are the sandbox's user
+	// namespace's only (no host privilege), and seccomp and Landlock deny
+	// what they would allow (mounts, namespaces, chroot). no_new_privs, set
+	// on every thread with the seccomp filter, keeps execve from gaining any.
+	applied = append(applied, "no_new_privs")
+	if err := applySeccomp(s); err != nil {
+		return Report{}, fmt.Errorf("sandbox: seccomp: %w", err)
+	}
+	if s.Namespaces {
+		applied = append(applied, "seccomp (no mount, ptrace, namespace, kernel-keyring or BPF calls)")
+	} else {
+		applied = append(applied, "seccomp (no sockets, no new sessions or process groups, no mount, ptrace, namespace, kernel-keyring or BPF calls)")
+	}
+	if err := os.Chdir(s.WorkDirInside()); err != nil {
+		return Report{}, fmt.Errorf("sandbox: enter the working directory: %w", err)
+	}
+	for k, v := range map[string]string{"HOME": s.ScratchInside(), "TMPDIR": s.ScratchInside()} {
+		_ = os.Setenv(k, v)
+	}
+	r := newReport(applied, missing)
+	if s.Mode == ModeRequire && !r.Full() {
+		return r, fmt.Errorf("sandbox: full containment required, but missing: %s", strings.Join(r.Missing, "; "))
+	}
+	return r, nil
+}
+
+// enterRoot builds the new root on a tmpfs mounted on s.Private — the
+// plugin tree read-only at /<name>, a private /tmp, a few device nodes —
+// pivots into it and makes it read-only. Nothing else of the host's files
+// is reachable afterwards.
+func enterRoot(s Spec) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	root := s.Private
+	if err := unix.Mount("xtraefik-sandbox", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=1m,mode=0755"); err != nil {
+		return fmt.Errorf("mount the new root on %s: %w", root, err)
+	}
+	tmp := filepath.Join(root, "tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("xtraefik-scratch", tmp, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC,
+		fmt.Sprintf("size=%d,mode=1777", s.ScratchBytes)); err != nil {
+		return fmt.Errorf("mount the private /tmp: %w", err)
+	}
+	if err := bindReadOnly(s.Tree, filepath.Join(root, s.TreeInside()), true); err != nil {
+		return fmt.Errorf("mount the plugin tree: %w", err)
+	}
+	if fi, err := os.Stat(zoneinfo); err == nil && fi.IsDir() {
+		if err := bindReadOnly(zoneinfo, filepath.Join(root, zoneinfo), true); err != nil {
+			return fmt.Errorf("mount %s: %w", zoneinfo, err)
+		}
+	}
+	for _, d := range devices {
+		if err := bindReadOnly(d, filepath.Join(root, d), false); err != nil {
+			return fmt.Errorf("mount %s: %w", d, err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/hosts"), []byte("127.0.0.1 localhost\n::1 localhost\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.Chdir(root); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach the host's root: %w", err)
+	}
+	if err := os.Chdir("/"); err != nil {
+		return err
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		return fmt.Errorf("make the root read-only: %w", err)
+	}
+	return nil
+}
+
+// bindReadOnly bind-mounts src on dst (created as a directory or an empty
+// file), read-only, keeping the flags the kernel locks on src's mount.
+func bindReadOnly(src, dst string, dir bool) error {
+	if dir {
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return err
+		}
+	} else {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, nil, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dst, &st); err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID)
+	if dir {
+		flags |= unix.MS_NODEV
+	}
+	for _, f := range []struct{ st, ms uintptr }{
+		{unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
+		{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME},
+	} {
+		if uintptr(st.Flags)&f.st != 0 {
+			flags |= f.ms
+		}
+	}
+	return unix.Mount("", dst, "", flags, "")
+}
+
+// loopbackUp brings up lo in the new network namespace: the only network
+// the contained code gets.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+func setRlimits(s Spec) error {
+	set := func(name string, res int, v uint64) error {
+		var cur unix.Rlimit
+		if err := unix.Getrlimit(res, &cur); err != nil {
+			return fmt.Errorf("read rlimit %s: %w", name, err)
+		}
+		lim := unix.Rlimit{Cur: min(v, cur.Max), Max: min(v, cur.Max)}
+		if err := unix.Setrlimit(res, &lim); err != nil {
+			return fmt.Errorf("set rlimit %s: %w", name, err)
+		}
+		return nil
+	}
+	if err := set("core", unix.RLIMIT_CORE, 0); err != nil {
+		return err
+	}
+	if err := set("fsize", unix.RLIMIT_FSIZE, uint64(s.ScratchBytes)); err != nil {
+		return err
+	}
+	if err := set("nofile", unix.RLIMIT_NOFILE, 4096); err != nil {
+		return err
+	}
+	// In a user namespace of its own the task count is the sandbox's alone;
+	// without one it would be the caller's whole user, so it is left alone.
+	if s.Namespaces {
+		return set("nproc", unix.RLIMIT_NPROC, uint64(s.MaxProcs))
+	}
+	return nil
+}
+
+func landlockABI() int {
+	v, err := llsys.LandlockGetABIVersion()
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// applyLandlock allows reading and executing the tree, writing the scratch
+// directory and the device nodes, and nothing else; it denies TCP and scopes
+// signals and abstract sockets to the sandbox. It returns what it applied,
+// "" when the kernel has no Landlock.
+func applyLandlock(s Spec) (string, error) {
+	abi := landlockABI()
+	if abi < 1 {
+		return "", nil
+	}
+	err := landlock.V7.BestEffort().Restrict(
+		landlock.RODirs(s.TreeInside()),
+		landlock.RWDirs(s.ScratchInside()),
+		landlock.RODirs(zoneinfo).IgnoreIfMissing(),
+		landlock.RWFiles("/dev/null", "/dev/full").IgnoreIfMissing(),
+		landlock.ROFiles("/dev/zero", "/dev/random", "/dev/urandom").IgnoreIfMissing(),
+	)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("landlock ABI v%d (files, TCP, signals)", abi), nil
+}

@@ -1,0 +1,60 @@
+//go:build !linux
+
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+// Configure starts cmd in a process group of its own: this OS has none of
+// the kernel features the Linux sandbox uses.
+func Configure(cmd *exec.Cmd, spec Spec, namespaces bool) error {
+	spec = spec.withDefaults()
+	spec.Namespaces = false
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("encode sandbox spec: %w", err)
+	}
+	cmd.Env = append(cmd.Env, EnvSpec+"="+string(data))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return nil
+}
+
+// NamespacesRefused is always true here: there are none to ask for.
+func NamespacesRefused(error) bool { return true }
+
+// Kill ends the process group.
+func Kill(p *os.Process) {
+	_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
+	_ = p.Kill()
+}
+
+// TreeRSS is unknown here (0): only the timeout bounds a runaway plugin.
+func TreeRSS(int) int64 { return 0 }
+
+// Enter applies nothing: it reports that every protection is missing, and
+// refuses in ModeRequire.
+func Enter() (Report, error) {
+	raw, ok := os.LookupEnv(EnvSpec)
+	if !ok {
+		return Report{}, errors.New("sandbox: no spec in the environment: the process was not started by sandbox.Configure")
+	}
+	var s Spec
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return Report{}, fmt.Errorf("sandbox: read spec: %w", err)
+	}
+	_ = os.Unsetenv(EnvSpec)
+	if err := os.Chdir(s.WorkDirInside()); err != nil {
+		return Report{}, fmt.Errorf("sandbox: enter the working directory: %w", err)
+	}
+	r := newReport(nil, []string{"every kernel protection (sandboxing needs Linux): plugin code runs as the caller"})
+	if s.Mode == ModeRequire {
+		return r, errors.New("sandbox: full containment required, but this OS offers none (Linux only)")
+	}
+	return r, nil
+}

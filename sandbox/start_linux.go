@@ -1,0 +1,150 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// namespaceFlags are the namespaces a contained process starts in.
+const namespaceFlags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
+	syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP
+
+// nobody is the host user a root parent maps the sandbox's root to, so that
+// even an escape from the mount namespace would find only world-readable files.
+const nobody = 65534
+
+// Configure sets cmd up to start contained by spec: in new namespaces when
+// namespaces is true, else in a process group of its own. cmd.Env should be
+// the minimal environment the contained code may see; Configure adds the spec.
+func Configure(cmd *exec.Cmd, spec Spec, namespaces bool) error {
+	spec = spec.withDefaults()
+	spec.Namespaces = namespaces
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("encode sandbox spec: %w", err)
+	}
+	cmd.Env = append(cmd.Env, EnvSpec+"="+string(data))
+	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if namespaces {
+		uid, gid := os.Getuid(), os.Getgid()
+		if uid == 0 && reachableByOthers(filepath.Dir(cmd.Path)) && reachableByOthers(spec.Tree) && reachableByOthers(spec.Private) {
+			uid, gid = nobody, nobody
+		}
+		attr.Cloneflags = namespaceFlags
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}}
+		attr.GidMappingsEnableSetgroups = false
+		// The process starts as the caller; becoming the namespace's root
+		// makes it the mapped host user (nobody for a root caller).
+		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+	}
+	cmd.SysProcAttr = attr
+	return nil
+}
+
+// NamespacesRefused tells a start that failed because the host does not let
+// this process create the namespaces (a container without privileges,
+// user namespaces disabled) from other failures.
+func NamespacesRefused(err error) bool {
+	// Not EACCES: that is an executable the mapped user cannot run.
+	for _, e := range []error{syscall.EPERM, syscall.EINVAL, syscall.ENOSPC, syscall.EUSERS, syscall.ENOSYS} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// reachableByOthers reports whether every directory from / down to dir lets
+// other users in: the mapped sandbox user must reach the executable and the
+// tree. When it cannot, a root caller maps root instead of nobody.
+func reachableByOthers(dir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if d == "/" {
+			return true
+		}
+	}
+}
+
+// Kill ends a contained process and everything it started: its process
+// group, and — when it is PID 1 of its own namespace — by the kernel every
+// process of that namespace, even those that left the group.
+func Kill(p *os.Process) {
+	_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
+	_ = p.Kill()
+}
+
+// TreeRSS is the resident memory of pid and every descendant, so that a
+// plugin cannot hide memory in a child process; 0 when pid is gone.
+func TreeRSS(pid int) int64 {
+	var total int64
+	seen := map[int]bool{}
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		total += residentBytes(p)
+		queue = append(queue, children(p)...)
+	}
+	return total
+}
+
+// children lists the child processes of pid, from every one of its threads.
+func children(pid int) []int {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, t := range tasks {
+		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(data)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// residentBytes reads VmRSS of pid; 0 when it cannot.
+func residentBytes(pid int) int64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			if f := strings.Fields(v); len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,374 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/sandbox"
+)
+
+// hostileChildEnv marks the re-run of the hostile suite as another user.
+const hostileChildEnv = "XTRAEFIK_HOSTILE_CHILD"
+
+// hostilePlugin returns fixture testdata/hostile/<name> as a plugin, with
+// extra files (busybox) added to its tree.
+func hostilePlugin(t *testing.T, name string, config map[string]any, extra map[string]string) Plugin {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(testenv.FixturesDir(t), "hostile", name)
+	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	for dst, from := range extra {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, dst), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := fileset.FromDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Plugin{Alias: name, Module: "example.com/hostile/" + name, Files: files, Config: config}
+}
+
+// hostileVerify verifies p alone; fallback forces the containment a host
+// without namespaces gives (a container without privileges).
+func hostileVerify(t *testing.T, p Plugin, opts Options, fallback bool) Result {
+	t.Helper()
+	opts.TraefikVersion = "v3.6.12"
+	v, err := NewVerifier(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if fallback {
+		v.contain.refuse()
+	}
+	res, err := v.Verify(context.Background(), []Plugin{p})
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	r := res[0]
+	if r.Containment == nil {
+		t.Fatalf("no containment reported: %+v", r)
+	}
+	switch {
+	case fallback && (r.Containment.Level != sandbox.LevelPartial || !strings.Contains(r.Containment.String(), "namespaces")):
+		t.Fatalf("fallback containment %s, want partial without namespaces", r.Containment)
+	case !fallback && os.Getenv("XTRAEFIK_E2E") != "" && !r.Containment.Full():
+		t.Fatalf("containment %s: the CI host allows full containment", r.Containment)
+	}
+	return r
+}
+
+// probeReport decodes the probe plugin's report from its FAIL reason.
+func probeReport(t *testing.T, r Result) map[string]string {
+	t.Helper()
+	_, js, ok := strings.Cut(r.Reason, "probe:")
+	if r.OK || !ok {
+		t.Fatalf("probe did not report: %+v", r)
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(js), &m); err != nil {
+		t.Fatalf("probe report %q: %v", js, err)
+	}
+	return m
+}
+
+func TestHostile(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("containment is Linux only")
+	}
+	for _, fallback := range []bool{false, true} {
+		name := "namespaces"
+		if fallback {
+			name = "no-namespaces"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Run("forged reports", func(t *testing.T) { testForgedReports(t, fallback) })
+			t.Run("secrets", func(t *testing.T) { testSecrets(t, fallback) })
+			t.Run("writes", func(t *testing.T) { testWrites(t, fallback) })
+			t.Run("network", func(t *testing.T) { testNetwork(t, fallback) })
+			t.Run("processes", func(t *testing.T) { testProcesses(t, fallback) })
+			t.Run("runaway", func(t *testing.T) { testRunaway(t, fallback) })
+		})
+	}
+}
+
+// Forged lines on fds 3–11 and stdout do not turn New's failure into OK,
+// and a plugin that ends the worker gets a FAIL, not someone's OK.
+func testForgedReports(t *testing.T, fallback bool) {
+	r := hostileVerify(t, hostilePlugin(t, "forge", nil, nil), Options{}, fallback)
+	checkVerdict(t, r, false, "New returned an error: genuine failure")
+	if !strings.Contains(strings.Join(r.Notes, "\n"), "line(s) on the report channel that the verifier did not write") {
+		t.Fatalf("forged lines not noted: %v", r.Notes)
+	}
+	r = hostileVerify(t, hostilePlugin(t, "forge", map[string]any{"sabotage": true}, nil), Options{}, fallback)
+	checkVerdict(t, r, false, "the plugin's code broke the verifier's report channel")
+}
+
+// Nothing of the caller's secrets is reachable: environment (own and the
+// parent's through /proc), DOCKER_CONFIG, ~/.ssh, git credentials.
+func testSecrets(t *testing.T, fallback bool) {
+	const secret = "s3cr3t-0123456789"
+	home := t.TempDir()
+	dockerCfg := filepath.Join(home, ".docker", "config.json")
+	sshKey := filepath.Join(home, ".ssh", "id_ed25519")
+	for _, f := range []string{dockerCfg, sshKey} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// World-readable, so that file permissions are not what stops it.
+		if err := os.WriteFile(f, []byte(secret), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range map[string]string{
+		"XTRAEFIK_GIT_TOKEN": secret, "DOCKER_CONFIG": filepath.Dir(dockerCfg), "HOME": home,
+		"SSH_AUTH_SOCK": "/tmp/" + secret, "COSIGN_PASSWORD": secret,
+	} {
+		t.Setenv(k, v)
+	}
+	r := hostileVerify(t, hostilePlugin(t, "probe", map[string]any{"read": []string{dockerCfg, sshKey, "/etc/hostname"}}, nil), Options{}, fallback)
+	rep := probeReport(t, r)
+	if blob, _ := json.Marshal(rep); strings.Contains(string(blob), secret) || strings.Contains(r.Detail, secret) {
+		t.Fatalf("a secret reached the plugin: %s", blob)
+	}
+	for _, f := range []string{dockerCfg, sshKey, "/etc/hostname", "/proc/self/environ", "/proc/1/environ"} {
+		if rep["read "+f] == "ok" {
+			t.Errorf("read %s succeeded", f)
+		}
+	}
+	for k, v := range rep {
+		if strings.HasPrefix(k, "read /proc/") && strings.HasSuffix(k, "/environ") && v == "ok" {
+			t.Errorf("%s succeeded", k)
+		}
+	}
+}
+
+// Writes by absolute path, by ../ and into the working directory leave
+// nothing on the host.
+func testWrites(t *testing.T, fallback bool) {
+	outside := t.TempDir()
+	if err := os.Chmod(outside, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Join(outside, "abs")
+	targets := []string{abs, "../escaped-by-dotdot", "written-in-cwd", "plugins-local/src/example.com/injected.go", "/tmp/scratch-ok"}
+	r := hostileVerify(t, hostilePlugin(t, "probe", map[string]any{"write": targets}, nil), Options{}, fallback)
+	rep := probeReport(t, r)
+	for _, w := range targets[:4] {
+		if rep["write "+w] == "ok" {
+			t.Errorf("write %s succeeded inside the sandbox", w)
+		}
+	}
+	if _, err := os.Stat(abs); err == nil {
+		t.Errorf("%s was written on the host", abs)
+	}
+	// The working directory is plugins-local's parent: the verifier's own
+	// work directory, gone with it; the user's directory is untouched.
+	if _, err := os.Stat("written-in-cwd"); err == nil {
+		t.Error("the plugin wrote into the caller's working directory")
+	}
+	if rep["write /tmp/scratch-ok"] != "ok" && !fallback {
+		t.Errorf("the private /tmp is not writable: %s", rep["write /tmp/scratch-ok"])
+	}
+	if _, err := os.Stat("/tmp/scratch-ok"); err == nil {
+		t.Error("the private /tmp is the host's")
+	}
+}
+
+// No host network: a listener the test runs on the host loopback is not
+// reachable, and a port the plugin listens on is not the host's.
+func testNetwork(t *testing.T, fallback bool) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listenAt := free.Addr().String()
+	free.Close()
+	stop := make(chan struct{})
+	var reached atomic.Int32
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if c, err := net.DialTimeout("tcp", listenAt, 100*time.Millisecond); err == nil {
+				if b, _ := io.ReadAll(c); strings.Contains(string(b), "plugin") {
+					reached.Add(1)
+				}
+				c.Close()
+			}
+		}
+	}()
+	r := hostileVerify(t, hostilePlugin(t, "probe", map[string]any{"dial": ln.Addr().String(), "listen": listenAt, "holdMS": 1500}, nil), Options{}, fallback)
+	close(stop)
+	rep := probeReport(t, r)
+	if rep["dial "+ln.Addr().String()] == "ok" || accepted.Load() != 0 {
+		t.Errorf("the plugin reached the host loopback listener: %q, %d connection(s)", rep["dial "+ln.Addr().String()], accepted.Load())
+	}
+	if reached.Load() != 0 {
+		t.Errorf("the host reached the plugin's listener %d time(s)", reached.Load())
+	}
+	want := "ok" // its own loopback, private to the verification
+	if fallback {
+		want = "operation not permitted" // no network namespace: no sockets at all
+	}
+	if got := rep["listen "+listenAt]; !strings.Contains(got, want) {
+		t.Errorf("listen: %q, want %q", got, want)
+	}
+}
+
+// Processes the plugin starts — detached with setsid, or not — die with the
+// verification.
+func testProcesses(t *testing.T, fallback bool) {
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		if os.Getenv("XTRAEFIK_E2E") != "" {
+			t.Fatal("busybox (busybox-static) is needed")
+		}
+		t.Skip("busybox not installed")
+	}
+	marker := fmt.Sprintf("%d", 3600+time.Now().UnixNano()%1000)
+	p := hostilePlugin(t, "probe", map[string]any{"busybox": "plugins-local/src/example.com/hostile/probe/busybox", "spawn": marker},
+		map[string]string{"busybox": busybox})
+	r := hostileVerify(t, p, Options{}, fallback)
+	rep := probeReport(t, r)
+	if rep["spawn"] != "ok" {
+		t.Fatalf("the plugin could not start a process at all (%q): the test proves nothing", rep["spawn"])
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		left := processesWith("sleep", marker)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes the plugin started outlived the verification: %v", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A memory hog in a child process counts against the limit; init and
+// ServeHTTP that never return are killed at the timeout.
+func testRunaway(t *testing.T, fallback bool) {
+	if busybox, err := exec.LookPath("busybox"); err == nil {
+		p := hostilePlugin(t, "probe", map[string]any{"busybox": "plugins-local/src/example.com/hostile/probe/busybox", "hog": "700M"},
+			map[string]string{"busybox": busybox})
+		r := hostileVerify(t, p, Options{MemoryLimit: 300 << 20}, fallback)
+		checkVerdict(t, r, false, "interpretation exceeded 300 MB during New")
+	}
+	for _, name := range []string{"hang-init", "hang-serve"} {
+		f := fixtureByName(t, name)
+		p := Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(t, f)}
+		r := hostileVerify(t, p, Options{Timeout: 3 * time.Second}, fallback)
+		checkVerdict(t, r, false, "timed out after 3s")
+	}
+}
+
+func fixtureByName(t *testing.T, name string) testenv.Fixture {
+	t.Helper()
+	for _, f := range testenv.Fixtures() {
+		if f.Name == name {
+			return f
+		}
+	}
+	t.Fatalf("no fixture %s", name)
+	return testenv.Fixture{}
+}
+
+// processesWith lists host processes whose command line has every word.
+func processesWith(words ...string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+		if len(args) < len(words) {
+			continue
+		}
+		if strings.Join(args[len(args)-len(words):], " ") == strings.Join(words, " ") {
+			out = append(out, e.Name()+": "+strings.Join(args, " "))
+		}
+	}
+	return out
+}
+
+// The same suite as an unprivileged user: the sandbox must hold without root.
+func TestHostileUnprivileged(t *testing.T) {
+	if runtime.GOOS != "linux" || os.Getuid() != 0 || os.Getenv(hostileChildEnv) != "" {
+		t.Skip("runs as root, re-running the hostile suite as nobody")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		if os.Getenv("XTRAEFIK_E2E") != "" {
+			t.Fatal("setpriv (util-linux) is needed")
+		}
+		t.Skip("setpriv not installed")
+	}
+	// A copy of this test binary that nobody can run.
+	dir, err := os.MkdirTemp("", "xtraefik-hostile-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "verify.test")
+	if err := errors.Join(os.Chmod(dir, 0o755), os.WriteFile(bin, data, 0o755)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--", bin, "-test.run=^TestHostile$", "-test.count=1")
+	cmd.Env = append(os.Environ(), hostileChildEnv+"=1", "HOME=/nonexistent", "TMPDIR=/tmp")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("hostile suite as nobody: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,3 @@
+module example.com/hostile/forge
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/hostile/probe
+
+go 1.22
