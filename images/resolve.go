@@ -139,7 +139,7 @@ func resolveRemote(ctx context.Context, ref Reference, pull, mirror string, opts
 		if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
 			return nil, fmt.Errorf("base image %s not found: %w", b.describe(), err)
 		}
-		return nil, fmt.Errorf("base image %s: %w", b.describe(), err)
+		return nil, fmt.Errorf("base image %s: %w", b.describe(), opts.explain(err, pref))
 	}
 	b.Digest, b.MediaType = desc.Digest, desc.MediaType
 	switch {
