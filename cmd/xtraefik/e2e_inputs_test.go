@@ -144,7 +144,7 @@ func TestBadInputs(t *testing.T) {
 		{"dotdot path", plugin(dotdot), `unsafe path: tree entry ".."`},
 		{"submodule", plugin(submodule), "plugin uses git submodules (vendor/github.com/pkg/errors): Traefik would not fetch them either; vendor the code instead"},
 		{"lfs pointer", plugin(lfs), "data.bin is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself"},
-		{"bad manifest", plugin(manifest), "Traefik would refuse its manifest: example.com/manifest: missing DisplayName"},
+		{"bad manifest", plugin(manifest), "Traefik would refuse its manifest: example.com/manifest: missing displayName in .traefik.yml"},
 		{"not vendored", plugin(vendored), "not vendored: github.com/pkg/errors"},
 		{"unsafe import", plugin(unsafeImport), "unsafe"},
 	}
