@@ -80,6 +80,9 @@ func Resolve(ctx context.Context, ref Reference, opts Options) (*Base, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := checkPlatforms(opts.Platforms); err != nil {
+		return nil, err
+	}
 	switch ref.Transport {
 	case TransportDocker, "":
 		ref.Transport = TransportDocker
@@ -102,6 +105,9 @@ func Resolve(ctx context.Context, ref Reference, opts Options) (*Base, error) {
 func ResolveDigest(ctx context.Context, ref Reference, digest v1.Hash, opts Options) (*Base, error) {
 	if ref.Digest != "" && ref.Digest != digest.String() {
 		return nil, fmt.Errorf("base image %s pins %s but %s is expected", ref, ref.Digest, digest)
+	}
+	if err := checkPlatforms(opts.Platforms); err != nil {
+		return nil, err
 	}
 	var (
 		b   *Base
