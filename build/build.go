@@ -77,11 +77,8 @@ func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.R
 	for _, p := range res.Plugins {
 		ps = append(ps, verify.Plugin{Alias: p.Alias, Module: p.Spec.Module, Commit: p.Commit, Files: p.Files, Config: p.Spec.Config})
 	}
-	rs, err := verify.Verify(ctx, ps, vo)
-	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
-	}
-	return rs, nil
+	// verify's errors name the verification already.
+	return verify.Verify(ctx, ps, vo)
 }
 
 // Failed lists "alias (module): reason" of the failed results.
