@@ -4,11 +4,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,43 +16,10 @@ import (
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
-// silentRegistry accepts connections on loopback and never answers.
-func silentRegistry(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 // TestStalledRegistry: a registry that accepts and never answers fails a pull
 // and a push with a clear error once each request has stalled three times.
 func TestStalledRegistry(t *testing.T) {
-	host := silentRegistry(t)
+	host := testenv.SilentServer(t)
 	opts := Options{RequestTimeout: 200 * time.Millisecond}
 	// Three attempts of 200ms and 1s+3s of back-off per request, a few requests.
 	const bound = 30 * time.Second
