@@ -127,7 +127,7 @@ func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options)
 	}
 	if out.ValuesFile != "" {
 		if a.Values, err = traefikcfg.HelmValues(LocalPlugins(res.Resolution)); err != nil {
-			return nil, fmt.Errorf("Helm values: %w", err)
+			return nil, fmt.Errorf("render the Helm values: %w", err)
 		}
 	}
 	if err := p.all.Publish(ctx, a); err != nil {
