@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,5 +228,37 @@ func TestStalledRegistryCLI(t *testing.T) {
 				t.Errorf("gave up after %s", d)
 			}
 		})
+	}
+}
+
+// TestStaleTemporariesAreRemoved: the temporaries a killed build left beside
+// its outputs go at the next build that writes there; one a live build is
+// writing (its lock held) stays.
+func TestStaleTemporariesAreRemoved(t *testing.T) {
+	w := newWorld(t)
+	rp := w.writeRecipe("ok.yaml", w.demoRecipe("docker://"+w.registry+"/library/traefik:v3.6", ""))
+	out := t.TempDir()
+	p := func(s string) string { return filepath.Join(out, s) }
+	os.MkdirAll(p(".layout.tmp-4194999-123/blobs/sha256"), 0o755)
+	os.WriteFile(p(".layout.tmp-4194999-123/blobs/sha256/aa"), []byte("half a layout"), 0o600)
+	os.WriteFile(p(".image.tar.tmp-4194999-456"), []byte("half an archive"), 0o600)
+	live := p(".image.tar.tmp-1-789")
+	os.WriteFile(live, []byte("being written"), 0o600)
+	f, err := os.Open(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	w.mustRun("build", "-f", rp, "--oci-layout", p("layout"), "--tarball", p("image.tar"), "--tarball-platform", "linux/amd64")
+	entries, _ := os.ReadDir(out)
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if want := ".image.tar.tmp-1-789 image.tar layout"; strings.Join(got, " ") != want {
+		t.Errorf("beside the outputs: %v, want %s", got, want)
 	}
 }
