@@ -38,7 +38,8 @@ type Result struct {
 }
 
 // Build resolves, verifies and assembles. A plugin that fails verification stops
-// the build before anything is assembled.
+// the build before anything is assembled. Build writes nothing: check the
+// outputs with Outputs.Validate before, and write them with Publish after.
 func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) {
 	res, err := Resolve(ctx, o)
 	if err != nil {

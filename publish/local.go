@@ -56,6 +56,8 @@ type Layout struct {
 	target
 }
 
+func (l *Layout) path() string { return l.Dir }
+
 func (l *Layout) Validate(context.Context) error {
 	if err := place.Check(l.Dir, place.Dir, l.Overwrite); err != nil {
 		return fmt.Errorf("OCI layout: %w", err)
@@ -92,6 +94,8 @@ type Tarball struct {
 	Overwrite bool
 	target
 }
+
+func (tb *Tarball) path() string { return tb.Path }
 
 func (tb *Tarball) Validate(context.Context) error {
 	if tb.Tag != "" {
@@ -154,6 +158,8 @@ func SBOMDir(dir string, overwrite bool) *File {
 	return &File{Path: filepath.Join(dir, SBOMFile), What: "SBOM", Parents: true, Overwrite: overwrite,
 		Data: func(a *Artifact) []byte { return a.SBOM }}
 }
+
+func (f *File) path() string { return f.Path }
 
 func (f *File) Validate(context.Context) error {
 	if !f.Parents {

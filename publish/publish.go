@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/internal/place"
@@ -48,13 +49,31 @@ type Publisher interface {
 // fails, those before it are undone, last first.
 type Multi []Publisher
 
-// Validate validates every output and reports every problem at once.
+// Validate validates every output, and that no two local outputs overlap (one
+// would replace or land inside the other), reporting every problem at once.
 func (m Multi) Validate(ctx context.Context) error {
 	var errs []error
+	var paths []string
 	for _, p := range m {
 		errs = append(errs, p.Validate(ctx))
+		if l, ok := p.(interface{ path() string }); ok {
+			paths = append(paths, filepath.Clean(l.path()))
+		}
+	}
+	for i, a := range paths {
+		for _, b := range paths[i+1:] {
+			if a == b || within(a, b) || within(b, a) {
+				errs = append(errs, fmt.Errorf("outputs %s and %s overlap", a, b))
+			}
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// within reports whether p lies inside dir.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && filepath.IsLocal(rel) && rel != "."
 }
 
 // Publish validates again (paths may have changed during the build), then

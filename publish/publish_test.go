@@ -163,6 +163,14 @@ func TestNothingIsReplacedWithoutOverwrite(t *testing.T) {
 			t.Errorf("%v is not ErrExists", err)
 		}
 	}
+	// Two outputs at one path, or one inside the other.
+	overlapping := Multi{&Layout{Dir: p("new")}, DigestFile(p("new/digest"), false), ValuesFile(p("v.yaml"), false), DigestFile(p("v.yaml"), false)}
+	err := overlapping.Validate(t.Context())
+	for _, want := range []string{"outputs " + p("new") + " and " + p("new/digest") + " overlap", "outputs " + p("v.yaml") + " and " + p("v.yaml") + " overlap"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
+	}
 	// Publish validates again: nothing is written.
 	m := Multi{ValuesFile(p("values2.yaml"), false), DigestFile(p("digest"), false)}
 	if err := m.Publish(t.Context(), artifact(t)); !errors.Is(err, ErrExists) {
