@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -183,10 +182,7 @@ func (f *File) Publish(_ context.Context, a *Artifact) error {
 	}
 	var err error
 	if f.t, err = place.New(f.Path, place.File, f.Overwrite, f.Parents); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s %s: %w", f.What, f.Path, err)
-		}
-		return fmt.Errorf("%s: %w", f.What, err)
+		return fmt.Errorf("%s: %w", f.What, err) // the error names the path
 	}
 	if _, err := f.t.File().Write(data); err != nil {
 		return f.fail(fmt.Errorf("%s %s: %w", f.What, f.Path, err))
