@@ -97,6 +97,11 @@ type Tarball struct {
 func (tb *Tarball) path() string { return tb.Path }
 
 func (tb *Tarball) Validate(context.Context) error {
+	if tb.Platform != nil {
+		if _, err := images.ParsePlatform(tb.Platform.String()); err != nil {
+			return fmt.Errorf("docker archive %s: %w", tb.Path, err)
+		}
+	}
 	if tb.Tag != "" {
 		if _, err := name.NewTag(tb.Tag, name.WeakValidation); err != nil {
 			return fmt.Errorf("docker archive %s: image name: %w", tb.Path, err)

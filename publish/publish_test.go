@@ -152,6 +152,7 @@ func TestNothingIsReplacedWithoutOverwrite(t *testing.T) {
 		{&Layout{Dir: p("layout")}, "OCI layout: " + p("layout") + " already exists and is not empty"},
 		{DigestFile(p("missing/digest"), true), "digest file " + p("missing/digest") + ": stat " + p("missing")},
 		{&Tarball{Path: p("x.tar"), Tag: "Bad Name"}, "docker archive " + p("x.tar") + ": image name"},
+		{&Tarball{Path: p("x.tar"), Platform: &v1.Platform{OS: "linux"}}, "docker archive " + p("x.tar") + `: platform "linux": want os/arch`},
 		{&Registry{Refs: []string{"oci:/tmp/x"}}, "push oci:/tmp/x: not a registry reference"},
 		{&Registry{Refs: []string{"example.com/ok:v1", "UPPER/case"}}, "push UPPER/case:"},
 	} {
