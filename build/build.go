@@ -38,7 +38,8 @@ type Result struct {
 }
 
 // Build resolves, verifies and assembles. A plugin that fails verification stops
-// the build before anything is assembled.
+// the build before anything is assembled. Build writes nothing: check the
+// outputs with Outputs.Validate before, and write them with Publish after.
 func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) {
 	res, err := Resolve(ctx, o)
 	if err != nil {
@@ -77,11 +78,8 @@ func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.R
 	for _, p := range res.Plugins {
 		ps = append(ps, verify.Plugin{Alias: p.Alias, Module: p.Spec.Module, Commit: p.Commit, Files: p.Files, Config: p.Spec.Config})
 	}
-	rs, err := verify.Verify(ctx, ps, vo)
-	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
-	}
-	return rs, nil
+	// verify's errors name the verification already.
+	return verify.Verify(ctx, ps, vo)
 }
 
 // Failed lists "alias (module): reason" of the failed results.

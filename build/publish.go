@@ -2,16 +2,13 @@ package build
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/xtraefik/xtraefik/images"
-	"github.com/xtraefik/xtraefik/sbom"
+	"github.com/xtraefik/xtraefik/publish"
 	"github.com/xtraefik/xtraefik/traefikcfg"
 )
 
@@ -25,26 +22,87 @@ type Outputs struct {
 	// TarballPlatform picks the platform of a multi-platform image for the tarball
 	// (docker load takes one); nil means the host's.
 	TarballPlatform *v1.Platform
-	Push            string
-	DigestFile      string
+	// Push lists registry references; blobs go once to each repository.
+	Push       []string
+	DigestFile string
 	// ValuesFile receives the Helm values snippet that enables the plugins.
 	ValuesFile string
 	// SBOMDir receives sbom.spdx.json; a pushed image then also gets the SBOM
 	// attached as an OCI referrer.
 	SBOMDir string
-	// Overwrite replaces an existing layout or tarball.
+	// Overwrite replaces what exists at an output path (until a later output
+	// fails: then it is put back). Without it, an existing output is an error.
 	Overwrite bool
 }
 
 // Empty reports whether no output was asked for.
 func (o Outputs) Empty() bool {
-	return o.OCILayout == "" && o.Tarball == "" && o.Push == "" && o.DigestFile == "" && o.SBOMDir == "" && o.ValuesFile == ""
+	return o.OCILayout == "" && o.Tarball == "" && len(o.Push) == 0 && o.DigestFile == "" && o.SBOMDir == "" && o.ValuesFile == ""
+}
+
+// SBOMFile is the SPDX document's name in Outputs.SBOMDir.
+const SBOMFile = publish.SBOMFile
+
+// DefaultTag names a tarball image when no tag is given.
+const DefaultTag = "localhost/xtraefik/traefik:latest"
+
+// publishers are the outputs in the order they are written: local files
+// first, then the registry, which cannot be taken back.
+type publishers struct {
+	all      publish.Multi
+	layout   *publish.Layout
+	registry *publish.Registry
+}
+
+func (o Outputs) publishers(opts images.Options) (*publishers, error) {
+	tag := o.Tag
+	if tag == "" {
+		tag = DefaultTag
+	}
+	p := &publishers{}
+	if o.SBOMDir != "" {
+		p.all = append(p.all, publish.SBOMDir(o.SBOMDir, o.Overwrite))
+	}
+	if o.ValuesFile != "" {
+		p.all = append(p.all, publish.ValuesFile(o.ValuesFile, o.Overwrite))
+	}
+	if o.OCILayout != "" {
+		t, err := name.NewTag(tag)
+		if err != nil {
+			return nil, fmt.Errorf("image name %q: %w", tag, err)
+		}
+		p.layout = &publish.Layout{Dir: o.OCILayout, Tag: t.TagStr(), Overwrite: o.Overwrite}
+		p.all = append(p.all, p.layout)
+	}
+	if o.Tarball != "" {
+		p.all = append(p.all, &publish.Tarball{Path: o.Tarball, Tag: tag, Platform: o.TarballPlatform, Overwrite: o.Overwrite})
+	}
+	if o.DigestFile != "" {
+		p.all = append(p.all, publish.DigestFile(o.DigestFile, o.Overwrite))
+	}
+	if len(o.Push) > 0 {
+		p.registry = &publish.Registry{Refs: o.Push, Options: opts, AttachSBOM: o.SBOMDir != ""}
+		p.all = append(p.all, p.registry)
+	}
+	return p, nil
+}
+
+// Validate checks every output without writing anything: call it before Build
+// so that a bad output path fails at once rather than after the build. Publish
+// checks again.
+func (o Outputs) Validate(ctx context.Context, opts images.Options) error {
+	p, err := o.publishers(opts)
+	if err != nil {
+		return err
+	}
+	return p.all.Validate(ctx)
 }
 
 // Published records what Publish wrote.
 type Published struct {
-	Digest     v1.Hash
-	PushDigest string // name@digest when pushed
+	Digest v1.Hash
+	// Pushed lists name@digest for each repository pushed to.
+	Pushed []string
 	// SBOMDigest is the referrer artifact attached to the pushed image.
 	SBOMDigest v1.Hash
 	// LayoutDigest differs from Digest when a Docker-typed image was written to
@@ -52,115 +110,35 @@ type Published struct {
 	LayoutDigest v1.Hash
 }
 
-// Publish writes img to every output. Local outputs are written first and removed
-// again if a later output fails, so a failed run leaves nothing behind; the push
-// comes last, and a registry only gets a tag once every blob is there.
+// Publish writes the image to every output, all or nothing (see package
+// publish): when one fails, the outputs written before it are removed and
+// whatever they replaced is put back. The registry comes last, and gets its
+// tags only once every blob (and the SBOM) is there.
 func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options) (*Published, error) {
-	img := res.Image
-	var written []string
-	rollback := func(err error) (*Published, error) {
-		for _, p := range written {
-			os.RemoveAll(p)
-		}
+	p, err := out.publishers(opts)
+	if err != nil {
 		return nil, err
 	}
-	if out.DigestFile != "" {
-		if _, err := os.Stat(filepath.Dir(out.DigestFile)); err != nil {
-			return nil, fmt.Errorf("--digest-file %s: %w", out.DigestFile, err)
-		}
-	}
-	var doc []byte
+	a := &publish.Artifact{Image: res.Image}
 	if out.SBOMDir != "" {
-		var err error
-		if doc, err = SBOM(res); err != nil {
+		if a.SBOM, err = SBOM(res); err != nil {
 			return nil, err
 		}
 	}
-	if out.SBOMDir != "" {
-		if err := os.MkdirAll(out.SBOMDir, 0o755); err != nil {
-			return nil, fmt.Errorf("--sbom-dir: %w", err)
-		}
-		p := filepath.Join(out.SBOMDir, SBOMFile)
-		if err := writeFileAtomic(p, doc); err != nil {
-			return nil, fmt.Errorf("--sbom-dir: %w", err)
-		}
-		written = append(written, p)
-	}
-	tag := out.Tag
-	if tag == "" {
-		tag = DefaultTag
-	}
-	t, err := name.NewTag(tag)
-	if err != nil {
-		return nil, fmt.Errorf("--tag %q: %w", tag, err)
-	}
 	if out.ValuesFile != "" {
-		values, err := traefikcfg.HelmValues(LocalPlugins(res.Resolution))
-		if err != nil {
-			return nil, fmt.Errorf("--values-file: %w", err)
-		}
-		if err := writeFileAtomic(out.ValuesFile, values); err != nil {
-			return nil, fmt.Errorf("--values-file: %w", err)
-		}
-		written = append(written, out.ValuesFile)
-	}
-	if out.OCILayout != "" {
-		if err := images.WriteLayout(ctx, out.OCILayout, img, images.LayoutOptions{Tag: t.TagStr(), Overwrite: out.Overwrite}); err != nil {
-			return rollback(err)
-		}
-		written = append(written, out.OCILayout)
-	}
-	if out.Tarball != "" {
-		if err := images.WriteTarball(ctx, out.Tarball, img, images.TarballOptions{Tag: tag, Platform: out.TarballPlatform, Overwrite: out.Overwrite}); err != nil {
-			return rollback(err)
-		}
-		written = append(written, out.Tarball)
-	}
-	pub := &Published{Digest: img.Digest}
-	if out.OCILayout != "" {
-		oci, err := img.OCI()
-		if err != nil {
-			return rollback(err)
-		}
-		pub.LayoutDigest = oci.Digest
-	}
-	if out.Push != "" {
-		d, err := images.Push(ctx, out.Push, img, opts)
-		if err != nil {
-			return rollback(fmt.Errorf("push %s: %w", out.Push, err))
-		}
-		pub.Digest = d
-		pub.PushDigest = fmt.Sprintf("%s@%s", out.Push, d)
-		if doc != nil {
-			if pub.SBOMDigest, err = images.AttachSBOM(ctx, pub.PushDigest, doc, sbom.MediaType, opts); err != nil {
-				return rollback(fmt.Errorf("push %s: attach SBOM: %w", out.Push, err))
-			}
+		if a.Values, err = traefikcfg.HelmValues(LocalPlugins(res.Resolution)); err != nil {
+			return nil, fmt.Errorf("render the Helm values: %w", err)
 		}
 	}
-	if out.DigestFile != "" {
-		if err := writeFileAtomic(out.DigestFile, []byte(pub.Digest.String()+"\n")); err != nil {
-			return rollback(fmt.Errorf("--digest-file: %w", err))
-		}
+	if err := p.all.Publish(ctx, a); err != nil {
+		return nil, err
+	}
+	pub := &Published{Digest: res.Image.Digest}
+	if p.layout != nil {
+		pub.LayoutDigest = p.layout.Digest
+	}
+	if p.registry != nil {
+		pub.Pushed, pub.SBOMDigest = p.registry.Pushed, p.registry.SBOMDigest
 	}
 	return pub, nil
-}
-
-// SBOMFile is the SPDX document's name in --sbom-dir.
-const SBOMFile = "sbom.spdx.json"
-
-// DefaultTag names a tarball image when no tag is given.
-const DefaultTag = "localhost/xtraefik/traefik:latest"
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".xtraefik-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o644)); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -1,7 +1,6 @@
 package build
 
 import (
-	"fmt"
 	"runtime/debug"
 
 	"github.com/xtraefik/xtraefik/sbom"
@@ -22,11 +21,8 @@ func SBOM(res *Result) ([]byte, error) {
 		in.Plugins = append(in.Plugins, sbom.Plugin{Alias: p.Alias, Module: p.Spec.Module, Git: p.Spec.GitURL(),
 			Ref: p.Spec.Ref, Commit: p.Commit, ContentHash: p.Hash, Files: p.Files})
 	}
-	doc, err := sbom.SPDX(in)
-	if err != nil {
-		return nil, fmt.Errorf("sbom: %w", err)
-	}
-	return doc, nil
+	// sbom's errors name the SBOM already.
+	return sbom.SPDX(in)
 }
 
 // toolVersion is xtraefik's module version when built from a tagged module.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -38,6 +39,10 @@ type Options struct {
 	Platforms []v1.Platform
 	// Transport is the HTTP transport to use; nil means remote.DefaultTransport.
 	Transport http.RoundTripper
+	// RequestTimeout bounds how long one registry request may go without
+	// progress before it is tried again (three times in all); 0 means
+	// DefaultRequestTimeout, a negative value no bound.
+	RequestTimeout time.Duration
 }
 
 func (o Options) remoteOptions(ctx context.Context) []remote.Option {
@@ -52,7 +57,8 @@ func (o Options) remoteOptions(ctx context.Context) []remote.Option {
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(kc),
-		remote.WithTransport(&plainHTTPGuard{next: rt, insecure: o.Insecure}),
+		remote.WithTransport(&plainHTTPGuard{next: &stallGuard{next: rt, idle: o.requestTimeout()}, insecure: o.Insecure}),
+		remote.WithRetryBackoff(retryBackoff),
 		remote.WithUserAgent("xtraefik"),
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/xtraefik/xtraefik/internal/place"
 )
 
 // LayoutOptions configure WriteLayout.
@@ -28,54 +30,39 @@ type LayoutOptions struct {
 	Overwrite bool
 }
 
-// WriteLayout writes r as a new OCI image layout at dir. The layout is built in
+// WriteLayout writes r as a new OCI image layout at dir, creating missing
+// parents like `crane pull --format oci` and skopeo do. The layout is built in
 // a temporary directory beside dir and renamed into place only when complete;
-// on error nothing is left behind. Docker-typed results are written with OCI
-// media types (see Result.OCI), since layout readers accept only those.
+// on error nothing is left behind. For an output that a later step may have
+// to take back, see package publish.
 func WriteLayout(ctx context.Context, dir string, r *Result, opts LayoutOptions) error {
 	if r == nil {
 		return errors.New("write OCI layout: no result")
 	}
-	if err := checkTarget(dir, opts.Overwrite, true); err != nil {
-		return fmt.Errorf("write OCI layout %s: %w", dir, err)
-	}
-	r, err := r.OCI()
+	t, err := place.New(dir, place.Dir, opts.Overwrite, true)
 	if err != nil {
 		return fmt.Errorf("write OCI layout %s: %w", dir, err)
 	}
-	// Like `crane pull --format oci` and skopeo, create missing parents
-	// ("--oci-layout out/traefik-demo" in a fresh checkout).
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+	if err := WriteLayoutDir(ctx, t.Temp(), r, opts.Tag); err != nil {
+		t.Undo()
 		return fmt.Errorf("write OCI layout %s: %w", dir, err)
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-")
-	if err != nil {
+	if err := t.Place(); err != nil {
+		t.Undo()
 		return fmt.Errorf("write OCI layout %s: %w", dir, err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			os.RemoveAll(tmp)
-		}
-	}()
-	if err := writeLayoutTo(tmp, r, opts.Tag); err != nil {
-		return fmt.Errorf("write OCI layout %s: %w", dir, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("write OCI layout %s: %w", dir, err)
-	}
-	// MkdirTemp creates 0700; a layout is meant to be shared like any directory.
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return fmt.Errorf("write OCI layout %s: %w", dir, err)
-	}
-	if err := replaceDir(tmp, dir, opts.Overwrite); err != nil {
-		return fmt.Errorf("write OCI layout %s: %w", dir, err)
-	}
-	done = true
-	return nil
+	return t.Commit()
 }
 
-func writeLayoutTo(dir string, r *Result, tag string) error {
+// WriteLayoutDir writes r as an OCI image layout into dir, an empty directory.
+// Docker-typed results are written with OCI media types (see Result.OCI), since
+// layout readers accept only those. Files are made 0644 and directories 0755:
+// a layout is read by scanners and CI steps running as other users.
+func WriteLayoutDir(ctx context.Context, dir string, r *Result, tag string) error {
+	r, err := r.OCI()
+	if err != nil {
+		return err
+	}
 	lp, err := layout.Write(dir, empty.Index)
 	if err != nil {
 		return err
@@ -85,94 +72,30 @@ func writeLayoutTo(dir string, r *Result, tag string) error {
 		lopts = append(lopts, layout.WithAnnotations(map[string]string{annotationRefName: tag}))
 	}
 	if r.index != nil {
-		return lp.AppendIndex(r.index, lopts...)
-	}
-	return lp.AppendImage(r.images[0], lopts...)
-}
-
-// checkTarget refuses an existing target unless overwrite is set; an empty
-// directory is no content to lose when the target is a directory.
-func checkTarget(p string, overwrite, isDir bool) error {
-	info, err := os.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		err = lp.AppendIndex(r.index, lopts...)
+	} else {
+		err = lp.AppendImage(r.images[0], lopts...)
 	}
 	if err != nil {
 		return err
 	}
-	if overwrite {
-		return nil
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	if isDir && info.IsDir() {
-		if empty, err := isEmptyDir(p); err != nil {
+	// go-containerregistry writes blobs 0600 and the rest with the umask.
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
 			return err
-		} else if empty {
-			return nil
 		}
-		return errors.New("the directory exists and is not empty; pass --overwrite (Overwrite) to replace it")
-	}
-	return errors.New("the target exists; pass --overwrite (Overwrite) to replace it")
+		mode := fs.FileMode(0o644)
+		if d.IsDir() {
+			mode = 0o755
+		}
+		return os.Chmod(p, mode)
+	})
 }
 
-func isEmptyDir(p string) (bool, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	_, err = f.Readdirnames(1)
-	if errors.Is(err, io.EOF) {
-		return true, nil
-	}
-	return false, err
-}
-
-// replaceDir moves tmp to dir. An empty directory is removed first; a full one
-// (only with overwrite) is moved aside and restored if the swap fails.
-func replaceDir(tmp, dir string, overwrite bool) error {
-	if err := checkTarget(dir, overwrite, true); err != nil {
-		return err
-	}
-	info, err := os.Lstat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return os.Rename(tmp, dir)
-	}
-	if err != nil {
-		return err
-	}
-	if info.IsDir() {
-		if empty, err := isEmptyDir(dir); err != nil {
-			return err
-		} else if empty {
-			// os.Rename refuses any existing directory target, empty or not.
-			if err := os.Remove(dir); err != nil {
-				return err
-			}
-			return os.Rename(tmp, dir)
-		}
-	}
-	aside, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".old-")
-	if err != nil {
-		return err
-	}
-	// The placeholder only reserved a unique name; rename needs it gone (or
-	// empty, which rename would replace only for a directory source).
-	if err := os.Remove(aside); err != nil {
-		return err
-	}
-	if err := os.Rename(dir, aside); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if rerr := os.Rename(aside, dir); rerr != nil {
-			return fmt.Errorf("%w (and restoring the previous content from %s failed: %v)", err, aside, rerr)
-		}
-		return err
-	}
-	return os.RemoveAll(aside)
-}
-
-// TarballOptions configure WriteTarball.
+// TarballOptions configure WriteTarball and WriteArchive.
 type TarballOptions struct {
 	// Tag is the name `docker load` gives the image ("traefik-plugins:v1");
 	// empty loads it untagged.
@@ -180,93 +103,58 @@ type TarballOptions struct {
 	// Platform picks the image of a multi-platform result; nil means the host's
 	// linux/GOARCH.
 	Platform *v1.Platform
-	// Overwrite replaces an existing file.
+	// Overwrite replaces an existing file (WriteTarball).
 	Overwrite bool
 }
 
-// WriteTarball writes one image of r as a `docker save` tarball that
-// `docker load` reads (which takes single images only). The file is written
-// beside path and renamed into place when complete.
+// WriteTarball writes one image of r as a `docker save` tarball at path (see
+// WriteArchive). The file is written beside path and renamed into place when
+// complete; on error nothing is left behind.
 func WriteTarball(ctx context.Context, path string, r *Result, opts TarballOptions) error {
 	if r == nil {
 		return errors.New("write docker archive: no result")
 	}
-	if err := checkTarget(path, opts.Overwrite, false); err != nil {
-		return fmt.Errorf("write docker archive %s: %w", path, err)
-	}
-	img, err := r.tarballImage(opts.Platform)
+	t, err := place.New(path, place.File, opts.Overwrite, true)
 	if err != nil {
 		return fmt.Errorf("write docker archive %s: %w", path, err)
+	}
+	if err := WriteArchive(ctx, t.File(), r, opts); err != nil {
+		t.Undo()
+		return fmt.Errorf("write docker archive %s: %w", path, err)
+	}
+	if err := t.Place(); err != nil {
+		t.Undo()
+		return fmt.Errorf("write docker archive %s: %w", path, err)
+	}
+	return t.Commit()
+}
+
+// WriteArchive writes one image of r to w as a `docker save` tarball that
+// `docker load` reads (which takes single images only).
+func WriteArchive(ctx context.Context, w io.Writer, r *Result, opts TarballOptions) error {
+	img, err := r.tarballImage(opts.Platform)
+	if err != nil {
+		return err
 	}
 	var ref name.Reference
 	if opts.Tag != "" {
 		if ref, err = name.NewTag(opts.Tag, name.WeakValidation); err != nil {
-			return fmt.Errorf("write docker archive %s: tag: %w", path, err)
+			return fmt.Errorf("tag: %w", err)
 		}
 	} else {
 		digest, err := img.Digest()
 		if err != nil {
-			return fmt.Errorf("write docker archive %s: %w", path, err)
+			return err
 		}
 		// A digest reference writes no RepoTags: the image loads untagged.
 		if ref, err = name.NewDigest("xtraefik@" + digest.String()); err != nil {
-			return fmt.Errorf("write docker archive %s: %w", path, err)
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("write docker archive %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("write docker archive %s: %w", path, err)
-	}
-	tmp := f.Name()
-	done := false
-	defer func() {
-		if !done {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := tarball.Write(ref, img, f); err != nil {
-		return fmt.Errorf("write docker archive %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("write docker archive %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write docker archive %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write docker archive %s: %w", path, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("write docker archive %s: %w", path, err)
-	}
-	if err := placeFile(tmp, path, opts.Overwrite); err != nil {
-		return fmt.Errorf("write docker archive %s: %w", path, err)
-	}
-	done = true
-	return nil
-}
-
-// placeFile renames tmp to path; without overwrite it links instead, which
-// fails rather than replace a file that appeared meanwhile.
-func placeFile(tmp, path string, overwrite bool) error {
-	if overwrite {
-		return os.Rename(tmp, path)
-	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return errors.New("the target exists; pass --overwrite (Overwrite) to replace it")
-		}
-		// No hard links here (some file systems): check, then rename.
-		if err := checkTarget(path, false, false); err != nil {
 			return err
 		}
-		return os.Rename(tmp, path)
 	}
-	return os.Remove(tmp)
+	if err := tarball.Write(ref, img, w); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // tarballImage picks the image for a docker archive: the only one, or the one
@@ -293,34 +181,78 @@ func (r *Result) tarballImage(p *v1.Platform) (v1.Image, error) {
 }
 
 // Push writes r to the registry reference ref (a tag, or a digest that must be
-// r's). Only blobs the registry lacks are uploaded; blobs of a base in the same
-// registry are mounted across repositories, never pulled.
+// r's): Upload, then Tag.
 func Push(ctx context.Context, ref string, r *Result, opts Options) (v1.Hash, error) {
 	if r == nil {
 		return v1.Hash{}, errors.New("push: no result")
 	}
-	parsed, err := ParseReference(ref)
-	if err != nil {
-		return v1.Hash{}, fmt.Errorf("push: %w", err)
-	}
-	if parsed.Transport != TransportDocker {
-		return v1.Hash{}, fmt.Errorf("push %s: not a registry reference", ref)
-	}
-	if parsed.Digest != "" && parsed.Digest != r.Digest.String() {
-		return v1.Hash{}, fmt.Errorf("push %s: the result is %s, not %s", ref, r.Digest, parsed.Digest)
-	}
-	target, err := opts.parseName(parsed.registryString())
+	repo, err := CheckPushReference(ref, r, opts)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}
-	ropts := opts.remoteOptions(ctx)
-	if r.index != nil {
-		err = remote.WriteIndex(target, r.index, ropts...)
-	} else {
-		err = remote.Write(target, r.images[0], ropts...)
+	if err := Upload(ctx, repo, r, opts); err != nil {
+		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}
-	if err != nil {
+	if err := Tag(ctx, ref, r, opts); err != nil {
 		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}
 	return r.Digest, nil
+}
+
+// CheckPushReference parses ref as a place to push r to (a registry tag, or
+// r's digest; r may be nil before the build) and returns its repository.
+func CheckPushReference(ref string, r *Result, opts Options) (repo string, err error) {
+	parsed, err := ParseReference(ref)
+	if err != nil {
+		return "", err
+	}
+	if parsed.Transport != TransportDocker {
+		return "", errors.New("not a registry reference")
+	}
+	if r != nil && parsed.Digest != "" && parsed.Digest != r.Digest.String() {
+		return "", fmt.Errorf("the image is %s, not %s", r.Digest, parsed.Digest)
+	}
+	target, err := opts.parseName(parsed.registryString())
+	if err != nil {
+		return "", err
+	}
+	return target.Context().Name(), nil
+}
+
+// Upload writes r's blobs and manifests to the repository repo ("host/path"),
+// by digest, so that no tag moves yet. Only blobs the registry lacks are
+// uploaded; blobs of a base in the same registry are mounted across
+// repositories, never pulled.
+func Upload(ctx context.Context, repo string, r *Result, opts Options) error {
+	target, err := opts.parseName(repo + "@" + r.Digest.String())
+	if err != nil {
+		return err
+	}
+	ropts := opts.remoteOptions(ctx)
+	if r.index != nil {
+		return opts.explain(remote.WriteIndex(target, r.index, ropts...), target)
+	}
+	return opts.explain(remote.Write(target, r.images[0], ropts...), target)
+}
+
+// Tag points the registry reference ref at r, which Upload put in ref's
+// repository: only the top manifest is written. A reference by digest names
+// what Upload wrote already.
+func Tag(ctx context.Context, ref string, r *Result, opts Options) error {
+	parsed, err := ParseReference(ref)
+	if err != nil {
+		return err
+	}
+	if parsed.Digest != "" {
+		return nil
+	}
+	target, err := opts.parseName(parsed.registryString())
+	if err != nil {
+		return err
+	}
+	var t remote.Taggable = r.index
+	if r.index == nil {
+		t = r.images[0]
+	}
+	return opts.explain(remote.Put(target, t, opts.remoteOptions(ctx)...), target)
 }

@@ -71,9 +71,20 @@ func TestWriteLayoutIsReadableByOthers(t *testing.T) {
 	if err := validate.Index(idx); err != nil {
 		t.Fatalf("layout does not validate: %v", err)
 	}
-	if info, _ := os.Stat(dir); info.Mode().Perm() != 0o755 {
-		t.Errorf("layout directory mode %v", info.Mode())
-	}
+	// Readable by a scanner or CI step running as another user.
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fs.FileMode(0o644)
+		if d.IsDir() {
+			want = 0o755
+		}
+		if info, _ := d.Info(); info.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", p, info.Mode().Perm(), want)
+		}
+		return nil
+	})
 
 	// skopeo: the raw index is ours, and each platform inspects.
 	raw := run(t, skopeo, "inspect", "--raw", "oci:"+dir+":v1")

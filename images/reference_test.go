@@ -3,6 +3,8 @@ package images
 import (
 	"strings"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 func TestParseReference(t *testing.T) {
@@ -67,5 +69,32 @@ func TestParseReferenceErrors(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestParsePlatform(t *testing.T) {
+	for _, tt := range []struct {
+		in, want, err string
+	}{
+		{in: "linux/amd64", want: "linux/amd64"},
+		{in: "linux/arm/v7", want: "linux/arm/v7"},
+		{in: "linux", err: "want os/arch"},
+		{in: "/amd64", err: "want os/arch"},
+	} {
+		p, err := ParsePlatform(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: error %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || p.String() != tt.want {
+			t.Errorf("%q: %v %v", tt.in, p, err)
+		}
+	}
+	// A Go caller's narrowing is checked too: "linux" would keep every platform.
+	_, err := Resolve(ctx(t), Reference{Transport: TransportOCI, Path: t.TempDir()}, Options{Platforms: []v1.Platform{{OS: "linux"}}})
+	if err == nil || !strings.Contains(err.Error(), "want os/arch") {
+		t.Errorf("Resolve with platform linux: %v", err)
 	}
 }

@@ -57,7 +57,7 @@ func AttachSBOM(ctx context.Context, subject string, sbom []byte, mediaType stri
 	// registry also proves here that the subject exists.
 	desc, err := remote.Head(ref, ropts...)
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("attach SBOM to %s: subject: %w", subject, err)
+		return v1.Hash{}, fmt.Errorf("attach SBOM to %s: subject: %w", subject, opts.explain(err, ref))
 	}
 	if desc.Digest.String() != parsed.Digest {
 		return v1.Hash{}, fmt.Errorf("attach SBOM to %s: the registry answered with %s", subject, desc.Digest)
@@ -71,7 +71,7 @@ func AttachSBOM(ctx context.Context, subject string, sbom []byte, mediaType stri
 		return v1.Hash{}, fmt.Errorf("attach SBOM to %s: %w", subject, err)
 	}
 	if err := remote.Write(ref.Context().Digest(digest.String()), art, ropts...); err != nil {
-		return v1.Hash{}, fmt.Errorf("attach SBOM to %s: push artifact %s: %w", subject, digest, err)
+		return v1.Hash{}, fmt.Errorf("attach SBOM to %s: push artifact %s: %w", subject, digest, opts.explain(err, ref))
 	}
 	return digest, nil
 }

@@ -80,6 +80,9 @@ func Resolve(ctx context.Context, ref Reference, opts Options) (*Base, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := checkPlatforms(opts.Platforms); err != nil {
+		return nil, err
+	}
 	switch ref.Transport {
 	case TransportDocker, "":
 		ref.Transport = TransportDocker
@@ -102,6 +105,9 @@ func Resolve(ctx context.Context, ref Reference, opts Options) (*Base, error) {
 func ResolveDigest(ctx context.Context, ref Reference, digest v1.Hash, opts Options) (*Base, error) {
 	if ref.Digest != "" && ref.Digest != digest.String() {
 		return nil, fmt.Errorf("base image %s pins %s but %s is expected", ref, ref.Digest, digest)
+	}
+	if err := checkPlatforms(opts.Platforms); err != nil {
+		return nil, err
 	}
 	var (
 		b   *Base
@@ -139,7 +145,7 @@ func resolveRemote(ctx context.Context, ref Reference, pull, mirror string, opts
 		if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
 			return nil, fmt.Errorf("base image %s not found: %w", b.describe(), err)
 		}
-		return nil, fmt.Errorf("base image %s: %w", b.describe(), err)
+		return nil, fmt.Errorf("base image %s: %w", b.describe(), opts.explain(err, pref))
 	}
 	b.Digest, b.MediaType = desc.Digest, desc.MediaType
 	switch {

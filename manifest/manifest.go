@@ -247,7 +247,8 @@ func (m *Manifest) CheckFor(mod, traefikVersion string) error {
 	}
 	v2 := strings.HasPrefix(traefikVersion, "v2.") || traefikVersion == "v2"
 
-	// pkg/plugins/plugins.go checkLocalPluginManifest.
+	// pkg/plugins/plugins.go checkLocalPluginManifest; its messages name Go
+	// fields (DisplayName), ours the YAML keys the author writes.
 	switch m.Type {
 	case TypeMiddleware:
 		if m.Runtime != RuntimeYaegi && m.Runtime != RuntimeWasm && m.Runtime != "" {
@@ -266,7 +267,7 @@ func (m *Manifest) CheckFor(mod, traefikVersion string) error {
 
 	if m.IsYaegi() || v2 {
 		if m.Import == "" {
-			add(RuleImport, "%s: missing import", mod)
+			add(RuleImport, "%s: missing import in %s", mod, FileName)
 		}
 		// Traefik compares plain string prefixes; so do we.
 		if !strings.HasPrefix(m.Import, mod) {
@@ -274,13 +275,13 @@ func (m *Manifest) CheckFor(mod, traefikVersion string) error {
 		}
 	}
 	if m.DisplayName == "" {
-		add(RuleDisplayName, "%s: missing DisplayName", mod)
+		add(RuleDisplayName, "%s: missing displayName in %s", mod, FileName)
 	}
 	if m.Summary == "" {
-		add(RuleSummary, "%s: missing Summary", mod)
+		add(RuleSummary, "%s: missing summary in %s", mod, FileName)
 	}
 	if m.TestData == nil {
-		add(RuleTestData, "%s: missing TestData", mod)
+		add(RuleTestData, "%s: missing testData in %s", mod, FileName)
 	}
 	// pkg/plugins/builder.go getWasmPath: refused when the middleware is built.
 	if m.IsWasm() && !filepath.IsLocal(m.WasmFile()) {

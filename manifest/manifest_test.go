@@ -146,6 +146,11 @@ func TestCheck(t *testing.T) {
 				if !errors.As(err, &v) || v.Rule != tc.want[0] || v.Error() == "" {
 					t.Fatalf("errors.As found %v, want rule %s", v, tc.want[0])
 				}
+				// A missing key is named as the author writes it in the file.
+				if strings.HasPrefix(tc.name, "missing ") && tc.name != "missing type" &&
+					!strings.Contains(err.Error(), "missing "+strings.TrimPrefix(tc.name, "missing ")+" in .traefik.yml") {
+					t.Errorf("message %q does not name the YAML key", err)
+				}
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xtraefik/xtraefik/build"
+	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/publish"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/verify"
@@ -114,13 +117,13 @@ type buildFlags struct {
 func (b *buildFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&b.out.OCILayout, "oci-layout", "", "write an OCI image layout to this directory")
-	f.StringVar(&b.out.Tarball, "tarball", "", "write a `docker load`/`podman load` tarball to this file")
+	f.StringVar(&b.out.Tarball, "tarball", "", "write a docker load / podman load archive to this file")
 	f.StringVar(&b.out.Tag, "tag", build.DefaultTag, "image name recorded in the tarball (and its tag in the OCI layout)")
-	f.StringVar(&b.platform, "tarball-platform", "", "platform written to the tarball from a multi-platform image (default: the host's)")
-	f.StringVar(&b.out.Push, "push", "", "push to this registry reference")
+	f.StringVar(&b.platform, "tarball-platform", "", "platform written to the tarball from a multi-platform image, os/arch[/variant] (default: the host's)")
+	f.StringArrayVar(&b.out.Push, "push", nil, "push to this registry reference (repeatable: blobs are uploaded once, then every tag is written)")
 	f.StringVar(&b.out.DigestFile, "digest-file", "", "write the image (or index) digest to this file")
 	f.StringVar(&b.out.SBOMDir, "sbom-dir", "", "write the SPDX SBOM (sbom.spdx.json) to this directory; with --push it is also attached to the image as an OCI referrer")
-	f.BoolVar(&b.out.Overwrite, "overwrite", false, "replace an existing --oci-layout directory or --tarball file")
+	f.BoolVar(&b.out.Overwrite, "overwrite", false, "replace what exists at an output path (put back if a later output fails)")
 	f.BoolVar(&b.reproCheck, "check-reproducible", false, "resolve and assemble a second time from the first build's pins and fail unless the digests match")
 	f.BoolVar(&b.runtime.enabled, "runtime-check", false, "start the built image's own Traefik (host platform) and send a request through every plugin before writing anything")
 	b.runtime.register(cmd)
@@ -128,16 +131,30 @@ func (b *buildFlags) register(cmd *cobra.Command) {
 	b.vf.register(cmd)
 }
 
-// run builds and publishes: the body of build and rebase.
-func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
-	o.Frozen = b.frozen
+// prepare parses the output flags and checks every output before anything is
+// fetched: a bad path should not wait for a build of several minutes.
+func (b *buildFlags) prepare(cmd *cobra.Command, o *build.Options) error {
 	if b.platform != "" {
-		p, err := v1.ParsePlatform(b.platform)
+		p, err := images.ParsePlatform(b.platform)
 		if err != nil {
-			return fmt.Errorf("--tarball-platform %q: %w", b.platform, err)
+			return fmt.Errorf("--tarball-platform: %w", err)
 		}
 		b.out.TarballPlatform = p
 	}
+	return outputError(b.out.Validate(cmd.Context(), o.Images))
+}
+
+// outputError points at the flag that lets an existing output be replaced.
+func outputError(err error) error {
+	if errors.Is(err, publish.ErrExists) {
+		return fmt.Errorf("%w (pass --overwrite to replace it)", err)
+	}
+	return err
+}
+
+// run builds and publishes: the body of build and rebase.
+func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
+	o.Frozen = b.frozen
 	res, err := build.Build(cmd.Context(), o, b.vf.options())
 	if res != nil && len(res.Verify) > 0 {
 		verify.WriteReport(cmd.ErrOrStderr(), res.Verify, "text")
@@ -161,18 +178,18 @@ func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
 	}
 	pub, err := build.Publish(cmd.Context(), res, b.out, o.Images)
 	if err != nil {
-		return err
+		return outputError(err)
 	}
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "digest: %s\n", pub.Digest)
 	if pub.LayoutDigest != (v1.Hash{}) && pub.LayoutDigest != pub.Digest {
 		fmt.Fprintf(w, "oci layout digest: %s (Docker media types rewritten as OCI)\n", pub.LayoutDigest)
 	}
-	if pub.PushDigest != "" {
-		fmt.Fprintf(w, "pushed: %s\n", pub.PushDigest)
-		if pub.SBOMDigest != (v1.Hash{}) {
-			fmt.Fprintf(w, "sbom: %s (OCI referrer of the pushed image)\n", pub.SBOMDigest)
-		}
+	for _, p := range pub.Pushed {
+		fmt.Fprintf(w, "pushed: %s\n", p)
+	}
+	if pub.SBOMDigest != (v1.Hash{}) {
+		fmt.Fprintf(w, "sbom: %s (OCI referrer of the pushed image)\n", pub.SBOMDigest)
 	}
 	for _, wd := range slices.Sorted(maps.Keys(res.Image.Layers)) {
 		fmt.Fprintf(w, "plugin layer: %s (WORKDIR %s)\n", res.Image.Layers[wd], wd)
@@ -196,6 +213,9 @@ func newBuild(env getenv) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o, err := c.options(cmd, env)
 			if err != nil {
+				return err
+			}
+			if err := b.prepare(cmd, o); err != nil {
 				return err
 			}
 			return b.run(cmd, o)
@@ -226,6 +246,9 @@ succeeded. Plugins stay at their locked commits, so the plugin layer keeps its d
 			}
 			if o.Lock == nil {
 				return fmt.Errorf("rebase needs a lock: run `xtraefik lock -f %s` first", c.file)
+			}
+			if err := b.prepare(cmd, o); err != nil {
+				return err
 			}
 			o.UpdateBase = true
 			_, l, err := resolveLock(cmd, o, c.file)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/xtraefik/xtraefik/verify"
@@ -21,6 +23,35 @@ func TestVerifyTimeoutDefault(t *testing.T) {
 		}
 		if f.DefValue != verify.DefaultTimeout.String() {
 			t.Errorf("%s --verify-timeout defaults to %s, want %s", name, f.DefValue, verify.DefaultTimeout)
+		}
+	}
+}
+
+// TestHelpAndVersion: `xtraefik version` and `--version` print the version from
+// the binary's build information; flag help names the value, not prose.
+func TestHelpAndVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var out strings.Builder
+		root := newRoot(func(string) string { return "" })
+		root.SetArgs(args)
+		root.SetOut(&out)
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if got := out.String(); !strings.HasPrefix(got, "xtraefik ") || !strings.Contains(got, runtime.Version()) {
+			t.Errorf("%v printed %q", args, got)
+		}
+	}
+	var out strings.Builder
+	root := newRoot(func(string) string { return "" })
+	root.SetArgs([]string{"build", "--help"})
+	root.SetOut(&out)
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--tarball string ", "--push stringArray ", "--registry-timeout duration "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("build --help lacks %q:\n%s", want, out.String())
 		}
 	}
 }

@@ -5,9 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/xtraefik/xtraefik/build"
@@ -25,8 +25,10 @@ func newRoot(env getenv) *cobra.Command {
 		Short:         "Build Traefik images with pinned, verified local plugins, without a daemon",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
-	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env))
+	root.SetVersionTemplate("xtraefik {{.Version}}\n")
+	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env), newVersion())
 	return root
 }
 
@@ -38,6 +40,7 @@ type commonFlags struct {
 	regMirrors []string
 	insecure   []string
 	platforms  []string
+	timeout    time.Duration
 }
 
 func (c *commonFlags) register(cmd *cobra.Command) {
@@ -48,6 +51,7 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&c.regMirrors, "registry-mirror", nil, "pull registry references under PREFIX from LOCATION: PREFIX=LOCATION (repeatable; also $XTRAEFIK_REGISTRY_MIRRORS)")
 	f.StringArrayVar(&c.insecure, "insecure-registry", nil, "registry host that may be reached over plain HTTP (loopback always may; also $XTRAEFIK_INSECURE_REGISTRIES)")
 	f.StringArrayVar(&c.platforms, "platform", nil, "narrow a multi-platform base to these platforms (os/arch[/variant], repeatable)")
+	f.DurationVar(&c.timeout, "registry-timeout", images.DefaultRequestTimeout, "how long a registry request may go without progress before it is tried again, three times in all (negative: no bound)")
 }
 
 // options turns flags, environment and recipe into build options. Recipe mirrors
@@ -96,12 +100,13 @@ func (c *commonFlags) options(cmd *cobra.Command, env getenv) (*build.Options, e
 		plats = r.Platforms
 	}
 	for _, p := range plats {
-		pl, err := v1.ParsePlatform(p)
+		pl, err := images.ParsePlatform(p)
 		if err != nil {
-			return nil, fmt.Errorf("--platform %q: %w", p, err)
+			return nil, fmt.Errorf("--platform: %w", err)
 		}
 		o.Images.Platforms = append(o.Images.Platforms, *pl)
 	}
+	o.Images.RequestTimeout = c.timeout
 	if o.Epoch, err = build.EpochFromEnv(env("SOURCE_DATE_EPOCH")); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,39 @@
+package build
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/recipe"
+	"github.com/xtraefik/xtraefik/verify"
+)
+
+// TestErrorsNameTheirStageOnce: verify's and sbom's errors already say which
+// stage failed; build passes them on without saying it again.
+func TestErrorsNameTheirStageOnce(t *testing.T) {
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	res := &Resolution{Recipe: &recipe.Recipe{Base: "example.com/traefik:v3"},
+		Base:    &images.Base{},
+		Plugins: []Plugin{{Alias: "demo", Spec: &recipe.Plugin{Module: "example.com/demo"}}}}
+	for _, tt := range []struct {
+		stage string
+		run   func() error
+	}{
+		{"verify: ", func() error {
+			_, err := Verify(canceled, res, verify.Options{TraefikVersion: "v3.6.12"})
+			return err
+		}},
+		{"sbom: ", func() error {
+			_, err := SBOM(&Result{Resolution: &Resolution{Recipe: &recipe.Recipe{}, Base: &images.Base{}}, Image: &images.Result{}})
+			return err
+		}},
+	} {
+		err := tt.run()
+		if err == nil || strings.Count(err.Error(), tt.stage) != 1 {
+			t.Errorf("error %v: want %q exactly once", err, tt.stage)
+		}
+	}
+}

@@ -1,0 +1,192 @@
+package images
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// DefaultRequestTimeout bounds how long one registry request may go without
+// progress. Each request is tried registryAttempts times, so a registry that
+// accepts connections and never answers fails a pull or a push within about
+// 3 × 30 s plus 4 s of back-off.
+const DefaultRequestTimeout = 30 * time.Second
+
+// registryAttempts is how often a stalled or failed request is tried.
+const registryAttempts = 3
+
+// retryBackoff waits 1 s, then 3 s between the attempts.
+var retryBackoff = remote.Backoff{Duration: time.Second, Factor: 3, Jitter: 0.1, Steps: registryAttempts}
+
+func (o Options) requestTimeout() time.Duration {
+	if o.RequestTimeout == 0 {
+		return DefaultRequestTimeout
+	}
+	return o.RequestTimeout
+}
+
+// stallGuard abandons a request that makes no progress for idle: no response
+// headers, no request body read by the connection, no response body bytes. A
+// timer per request, reset on progress, bounds a stalled registry without
+// bounding a large blob that keeps flowing.
+type stallGuard struct {
+	next http.RoundTripper
+	idle time.Duration
+}
+
+// StalledError is a registry request abandoned for lack of progress.
+type StalledError struct {
+	Host string
+	Idle time.Duration
+}
+
+func (e *StalledError) Error() string {
+	return fmt.Sprintf("registry %s stalled: no answer for %s (tried %d times)", e.Host, e.Idle, registryAttempts)
+}
+
+// Temporary makes go-containerregistry's retry transport try the request again.
+func (e *StalledError) Temporary() bool { return true }
+
+func (g *stallGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if g.idle <= 0 {
+		return g.next.RoundTrip(req)
+	}
+	stalled := &StalledError{Host: req.URL.Host, Idle: g.idle}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(g.idle, func() { cancel(stalled) })
+	p := &progress{ctx: ctx, timer: timer, idle: g.idle, stalled: stalled}
+	req = req.WithContext(ctx)
+	if req.Body != nil {
+		req.Body = &progressBody{ReadCloser: req.Body, p: p}
+	}
+	resp, err := g.next.RoundTrip(req)
+	if err != nil {
+		timer.Stop()
+		cancel(nil)
+		return nil, p.cause(err)
+	}
+	p.kick()
+	resp.Body = &progressBody{ReadCloser: resp.Body, p: p, done: func() { timer.Stop(); cancel(nil) }}
+	return resp, nil
+}
+
+type progress struct {
+	ctx     context.Context
+	timer   *time.Timer
+	idle    time.Duration
+	stalled error
+}
+
+func (p *progress) kick() {
+	if p.ctx.Err() == nil {
+		p.timer.Reset(p.idle)
+	}
+}
+
+// cause names the stall rather than the cancellation it caused.
+func (p *progress) cause(err error) error {
+	if err != nil && errors.Is(context.Cause(p.ctx), p.stalled) {
+		return p.stalled
+	}
+	return err
+}
+
+type progressBody struct {
+	io.ReadCloser
+	p    *progress
+	done func()
+}
+
+func (b *progressBody) Read(buf []byte) (int, error) {
+	n, err := b.ReadCloser.Read(buf)
+	if n > 0 {
+		b.p.kick()
+	}
+	return n, b.p.cause(err)
+}
+
+func (b *progressBody) Close() error {
+	err := b.ReadCloser.Close()
+	if b.done != nil {
+		b.done()
+	}
+	return err
+}
+
+// explain adds to a registry's refusal (401, 403) where the credentials sent
+// came from, since a missing and a wrong credential read the same otherwise.
+func (o Options) explain(err error, ref name.Reference) error {
+	var terr *transport.Error
+	if !errors.As(err, &terr) || (terr.StatusCode != http.StatusUnauthorized && terr.StatusCode != http.StatusForbidden) {
+		return err
+	}
+	return fmt.Errorf("%w (credentials: %s)", err, o.credentialSource(ref.Context().Registry))
+}
+
+// credentialSource says which credentials were sent to reg and from where.
+func (o Options) credentialSource(reg name.Registry) string {
+	if o.Keychain != nil && o.Keychain != authn.DefaultKeychain {
+		return "from the configured keychain"
+	}
+	file := authFile()
+	a, err := authn.DefaultKeychain.Resolve(reg)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("unreadable: %v", err)
+	case file == "":
+		return "none: no Docker or Podman auth file found"
+	case a == authn.Anonymous:
+		return fmt.Sprintf("none for %s in %s", reg.RegistryStr(), file)
+	}
+	return fmt.Sprintf("for %s from %s", reg.RegistryStr(), file)
+}
+
+// authFile is the file go-containerregistry's default keychain reads (v0.22):
+// Docker's config.json, else $REGISTRY_AUTH_FILE, else Podman's auth.json.
+func authFile() string {
+	home, _ := os.UserHomeDir()
+	docker := ""
+	if home != "" {
+		docker = filepath.Join(home, ".docker", "config.json")
+	}
+	if d := os.Getenv("DOCKER_CONFIG"); d != "" && (docker == "" || !exists(docker)) {
+		docker = filepath.Join(d, "config.json")
+	}
+	if docker != "" && exists(docker) {
+		// The keychain then loads $DOCKER_CONFIG when set, whichever file it found.
+		if d := os.Getenv("DOCKER_CONFIG"); d != "" {
+			return filepath.Join(d, "config.json")
+		}
+		return docker
+	}
+	if f := os.Getenv("REGISTRY_AUTH_FILE"); f != "" && exists(filepath.Clean(f)) {
+		return filepath.Clean(f)
+	}
+	configDir := os.Getenv("XDG_CONFIG_HOME")
+	if configDir == "" && home != "" {
+		configDir = filepath.Join(home, ".config")
+	}
+	podman := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "containers", "auth.json")
+	if (os.Getenv("XDG_RUNTIME_DIR") == "" || !exists(podman)) && configDir != "" {
+		podman = filepath.Join(configDir, "containers", "auth.json")
+	}
+	if exists(podman) {
+		return podman
+	}
+	return ""
+}
+
+func exists(p string) bool {
+	info, err := os.Stat(p)
+	return err == nil && !info.IsDir()
+}
