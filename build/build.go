@@ -84,11 +84,17 @@ func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.R
 	return rs, nil
 }
 
-// Failed lists "alias (module): reason" of the failed results.
+// Failed lists "alias (module): reason" of the results that are not OK; an
+// UNVERIFIED one (no verdict from the interpreter Traefik uses) stops a build
+// as a FAIL does, and says which it is.
 func Failed(rs []verify.Result) []string {
 	var out []string
 	for _, r := range rs {
-		if !r.OK {
+		switch {
+		case r.OK:
+		case r.Status == verify.StatusUnverified:
+			out = append(out, fmt.Sprintf("%s (%s): UNVERIFIED: %s", r.Alias, r.Module, r.Reason))
+		default:
 			out = append(out, fmt.Sprintf("%s (%s): %s", r.Alias, r.Module, r.Reason))
 		}
 	}

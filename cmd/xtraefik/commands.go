@@ -14,6 +14,7 @@ import (
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/verify"
+	"github.com/xtraefik/xtraefik/verify/provision"
 )
 
 func newLock(env getenv) *cobra.Command {
@@ -282,20 +283,28 @@ func (r *runtimeFlags) run(cmd *cobra.Command, res *build.Result) error {
 }
 
 type verifyFlags struct {
-	allowUnsafe bool
-	timeout     time.Duration
-	workerV2    string
-	traefik     string
+	allowUnsafe       bool
+	timeout           time.Duration
+	workers           []string
+	workerCache       string
+	acceptApproximate bool
+	traefik           string
 }
 
 func (v *verifyFlags) register(cmd *cobra.Command) {
-	cmd.Flags().DurationVar(&v.timeout, "verify-timeout", verify.DefaultTimeout, "bound on interpreting and exercising one plugin")
-	cmd.Flags().StringVar(&v.traefik, "traefik-version", "", "check for this Traefik version (e.g. v2.11.0) instead of the one the base image's labels name")
-	cmd.Flags().StringVar(&v.workerV2, "yaegi-v2-worker", "", "path of the "+verify.WorkerV2Name+" worker that checks plugins for Traefik v2.x bases with yaegi v0.15.1 (default: next to xtraefik, then $PATH)")
+	f := cmd.Flags()
+	f.DurationVar(&v.timeout, "verify-timeout", verify.DefaultTimeout, "bound on interpreting and exercising one plugin")
+	f.StringVar(&v.traefik, "traefik-version", "", "check for this Traefik version (e.g. v2.11.0) instead of the one the base image's labels name")
+	f.StringArrayVar(&v.workers, "yaegi-worker", nil, "verification worker (xtraefik-yaegi-<version>) to interpret with when the base's Traefik embeds another Yaegi than xtraefik (repeatable; default: next to xtraefik, then $PATH, then built into the cache with the Go toolchain)")
+	f.StringArrayVar(&v.workers, "yaegi-v2-worker", nil, "former name of --yaegi-worker")
+	_ = f.MarkDeprecated("yaegi-v2-worker", "use --yaegi-worker")
+	f.StringVar(&v.workerCache, "worker-cache", "", "where verification workers are built on first use (default $"+provision.CacheEnv+", else $XDG_CACHE_HOME/xtraefik or ~/.cache/xtraefik)")
+	f.BoolVar(&v.acceptApproximate, "accept-approximate-verdict", false, "when the interpreter the base's Traefik embeds is unavailable or unknown, accept the verdict of another one (marked APPROXIMATE) instead of UNVERIFIED, which stops a build")
 }
 
 func (v *verifyFlags) options() verify.Options {
-	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout, WorkerV2: v.workerV2, TraefikVersion: v.traefik}
+	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout, Workers: v.workers, WorkerCache: v.workerCache,
+		AcceptApproximate: v.acceptApproximate, TraefikVersion: v.traefik}
 }
 
 func newVerify(env getenv) *cobra.Command {

@@ -81,6 +81,12 @@ func ForTraefik(v string) (Interpreter, bool) {
 	return Interpreter{}, false
 }
 
+// Newest is the newest Traefik release the table knows.
+func Newest() string {
+	r := releases()
+	return r[len(r)-1].to
+}
+
 // FromBinary reads the interpreters a Traefik binary links from its Go build
 // info, which names the exact modules (replacements applied). ok is false for
 // a Go binary that links no Yaegi, which is no Traefik the table could help
