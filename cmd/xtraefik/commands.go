@@ -139,7 +139,7 @@ func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
 		}
 		b.out.TarballPlatform = p
 	}
-	res, err := build.Build(cmd.Context(), o, b.vf.options())
+	res, err := build.Build(cmd.Context(), o, b.vf.options(o.CacheDir))
 	if res != nil && len(res.Verify) > 0 {
 		verify.WriteReport(cmd.ErrOrStderr(), res.Verify, "text")
 	}
@@ -286,7 +286,6 @@ type verifyFlags struct {
 	allowUnsafe       bool
 	timeout           time.Duration
 	workers           []string
-	workerCache       string
 	acceptApproximate bool
 	traefik           string
 }
@@ -295,15 +294,16 @@ func (v *verifyFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.DurationVar(&v.timeout, "verify-timeout", verify.DefaultTimeout, "bound on interpreting and exercising one plugin")
 	f.StringVar(&v.traefik, "traefik-version", "", "check for this Traefik version (e.g. v2.11.0) instead of the one the base image's labels name")
-	f.StringArrayVar(&v.workers, "yaegi-worker", nil, "verification worker (xtraefik-yaegi-<version>) to interpret with when the base's Traefik embeds another Yaegi than xtraefik (repeatable; default: next to xtraefik, then $PATH, then built into the cache with the Go toolchain)")
+	f.StringArrayVar(&v.workers, "yaegi-worker", nil, "verification worker (xtraefik-yaegi-<version>) to interpret with when the base's Traefik embeds another Yaegi than xtraefik (repeatable; default: next to xtraefik, then $PATH, then built into --cache-dir or $"+provision.CacheEnv+" with the Go toolchain)")
 	f.StringArrayVar(&v.workers, "yaegi-v2-worker", nil, "former name of --yaegi-worker")
 	_ = f.MarkDeprecated("yaegi-v2-worker", "use --yaegi-worker")
-	f.StringVar(&v.workerCache, "worker-cache", "", "where verification workers are built on first use (default $"+provision.CacheEnv+", else $XDG_CACHE_HOME/xtraefik or ~/.cache/xtraefik)")
 	f.BoolVar(&v.acceptApproximate, "accept-approximate-verdict", false, "when the interpreter the base's Traefik embeds is unavailable or unknown, accept the verdict of another one (marked APPROXIMATE) instead of UNVERIFIED, which stops a build")
 }
 
-func (v *verifyFlags) options() verify.Options {
-	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout, Workers: v.workers, WorkerCache: v.workerCache,
+// options are the verification options; workers are built into cacheDir
+// (--cache-dir; "" for the default).
+func (v *verifyFlags) options(cacheDir string) verify.Options {
+	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout, Workers: v.workers, WorkerCache: cacheDir,
 		AcceptApproximate: v.acceptApproximate, TraefikVersion: v.traefik}
 }
 
@@ -333,13 +333,13 @@ func newVerify(env getenv) *cobra.Command {
 				err error
 			)
 			if dir != "" {
-				rs, err = verify.VerifyDir(cmd.Context(), dir, vf.options())
+				rs, err = verify.VerifyDir(cmd.Context(), dir, vf.options(c.cacheDir))
 			} else {
 				if o, err = c.options(cmd, env); err != nil {
 					return err
 				}
 				if res, err = build.Resolve(cmd.Context(), o); err == nil {
-					rs, err = build.Verify(cmd.Context(), res, vf.options())
+					rs, err = build.Verify(cmd.Context(), res, vf.options(o.CacheDir))
 				}
 			}
 			if err != nil {

@@ -43,7 +43,7 @@ type commonFlags struct {
 func (c *commonFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&c.file, "file", "f", "recipe.yaml", "recipe file")
-	f.StringVar(&c.cacheDir, "cache-dir", "", "cache for git repositories (default $XDG_CACHE_HOME/xtraefik)")
+	f.StringVar(&c.cacheDir, "cache-dir", "", "cache for git repositories and the verification workers xtraefik builds (default $XDG_CACHE_HOME/xtraefik)")
 	f.StringArrayVar(&c.gitMirrors, "git-mirror", nil, "rewrite git URLs: ORIGINAL_PREFIX=MIRROR_PREFIX (repeatable; also $XTRAEFIK_GIT_MIRRORS, comma-separated)")
 	f.StringArrayVar(&c.regMirrors, "registry-mirror", nil, "pull registry references under PREFIX from LOCATION: PREFIX=LOCATION (repeatable; also $XTRAEFIK_REGISTRY_MIRRORS)")
 	f.StringArrayVar(&c.insecure, "insecure-registry", nil, "registry host that may be reached over plain HTTP (loopback always may; also $XTRAEFIK_INSECURE_REGISTRIES)")
