@@ -71,6 +71,17 @@ func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.R
 		}
 		vo.TraefikVersion = v
 	}
+	// A local base's own Traefik binary names its Yaegi exactly.
+	if vo.Yaegi == "" {
+		v, yaegi, err := BaseTraefik(ctx, res)
+		if err != nil {
+			return nil, fmt.Errorf("read the base's Traefik binary: %w", err)
+		}
+		vo.Yaegi = yaegi
+		if vo.TraefikVersion == "" {
+			vo.TraefikVersion = v
+		}
+	}
 	// The recipe alone decides: the image's flags must grant what verification allowed.
 	vo.AllowUnsafe = res.Recipe.AllowUnsafe
 	var ps []verify.Plugin
