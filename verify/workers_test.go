@@ -160,6 +160,20 @@ func TestProvisionedWorkers(t *testing.T) {
 		}
 	})
 
+	t.Run("install for a release archive", func(t *testing.T) {
+		dir := t.TempDir()
+		paths, err := provision.Install(context.Background(), cache, dir)
+		if err != nil || len(paths) != len(provision.Versions()) {
+			t.Fatalf("Install = %v, %v", paths, err)
+		}
+		for _, v := range provision.Versions() {
+			st, err := os.Stat(filepath.Join(dir, provision.WorkerName(v)))
+			if err != nil || st.Mode()&0o111 == 0 {
+				t.Errorf("worker for %s not installed: %v", v, err)
+			}
+		}
+	})
+
 	t.Run("run by hand", func(t *testing.T) {
 		exe, err := provision.Path(cache, "v0.15.1")
 		if err != nil {

@@ -370,3 +370,30 @@ func newVerify(env getenv) *cobra.Command {
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
 	return cmd
 }
+
+func newWorkers() *cobra.Command {
+	var out, cacheDir string
+	cmd := &cobra.Command{
+		Use:   "workers",
+		Short: "Build the verification workers for the Traefik releases whose Yaegi xtraefik does not link (v2.9.8–v2.11.0) into a directory, e.g. next to xtraefik in a release archive; needs a Go toolchain",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cacheDir == "" {
+				d, err := provision.DefaultCacheDir()
+				if err != nil {
+					return err
+				}
+				cacheDir = d
+			}
+			paths, err := provision.Install(cmd.Context(), cacheDir, out)
+			for _, p := range paths {
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "directory to put the workers in (required)")
+	_ = cmd.MarkFlagRequired("out")
+	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "where workers are built (default $"+provision.CacheEnv+", else $XDG_CACHE_HOME/xtraefik)")
+	return cmd
+}

@@ -26,7 +26,7 @@ func newRoot(env getenv) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env))
+	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env), newWorkers())
 	return root
 }
 

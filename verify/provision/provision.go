@@ -44,6 +44,10 @@ const modulePath = "github.com/xtraefik/xtraefik"
 // ("xtraefik-yaegi-v0.15.1"), built here or shipped next to xtraefik.
 func WorkerName(yaegi string) string { return "xtraefik-yaegi-" + yaegi }
 
+// Versions are the Yaegi versions workers can be built for: those Traefik
+// releases embed (verify/interpreters) other than the one xtraefik links.
+func Versions() []string { return []string{"v0.15.0", "v0.15.1"} }
+
 // mapstructureFor is the mapstructure the Traefik releases embedding a Yaegi
 // version decode plugin configurations with (their go.mod), or false when
 // no worker can be built for that Yaegi.
@@ -53,6 +57,33 @@ func mapstructureFor(yaegi string) (string, bool) {
 		return "v1.5.0", true
 	}
 	return "", false
+}
+
+// Install builds (or takes from cacheDir) the worker of every version in
+// Versions and copies it into dir, where xtraefik finds it when dir is its
+// own directory or in $PATH: a release archive or an image ships them so.
+func Install(ctx context.Context, cacheDir, dir string) ([]string, error) {
+	var out []string
+	for _, v := range Versions() {
+		exe, err := Build(ctx, cacheDir, v)
+		if err != nil {
+			return out, err
+		}
+		data, err := os.ReadFile(exe)
+		if err != nil {
+			return out, fmt.Errorf("read the yaegi %s worker: %w", v, err)
+		}
+		dst := filepath.Join(dir, WorkerName(v))
+		tmp := dst + ".tmp"
+		if err := os.WriteFile(tmp, data, 0o755); err != nil {
+			return out, fmt.Errorf("install the yaegi %s worker into %s: %w", v, dir, err)
+		}
+		if err := os.Rename(tmp, dst); err != nil {
+			return out, fmt.Errorf("install the yaegi %s worker into %s: %w", v, dir, err)
+		}
+		out = append(out, dst)
+	}
+	return out, nil
 }
 
 // Buildable reports whether a worker can be built for a Yaegi version: its
@@ -92,7 +123,7 @@ func Path(cacheDir, yaegi string) (string, error) {
 func Build(ctx context.Context, cacheDir, yaegi string) (string, error) {
 	ms, ok := mapstructureFor(yaegi)
 	if !ok {
-		return "", fmt.Errorf("xtraefik cannot build a worker for yaegi %s", yaegi)
+		return "", fmt.Errorf("xtraefik cannot build a worker for yaegi %s (only for %s)", yaegi, strings.Join(Versions(), ", "))
 	}
 	exe, err := Path(cacheDir, yaegi)
 	if err != nil {
@@ -129,7 +160,7 @@ func Build(ctx context.Context, cacheDir, yaegi string) (string, error) {
 	tmp := exe + ".tmp"
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", tmp, ".")
 	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly", "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
 		return "", fmt.Errorf("build the yaegi %s worker with %s: %w\n%s", yaegi, goBin, err, tail(out, 2000))
