@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,5 +96,37 @@ func TestDefaultCacheDir(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", "/xdg")
 	if d, err := DefaultCacheDir(); err != nil || d != "/xdg/xtraefik" {
 		t.Errorf("with XDG_CACHE_HOME: %q, %v", d, err)
+	}
+}
+
+// Every file the verify package builds from in this module is embedded: a
+// package added to its imports without a //go:embed line in worker_source.go
+// would break the worker build only where it happens, on first use.
+func TestEmbeddedSourceComplete(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "list", "-deps", "-f", `{{if not .Standard}}{{.ImportPath}}{{range .GoFiles}} {{.}}{{end}}{{range .EmbedFiles}} {{.}}{{end}}{{end}}`, modulePath+"/verify")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	embedded := map[string]bool{}
+	if err := sourceFiles(func(name string, _ []byte) error { embedded[name] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || (f[0] != modulePath && !strings.HasPrefix(f[0], modulePath+"/")) {
+			continue
+		}
+		dir := strings.TrimPrefix(strings.TrimPrefix(f[0], modulePath), "/")
+		for _, file := range f[1:] {
+			if name := path.Join(dir, file); !embedded[name] && !strings.HasSuffix(name, "_test.go") {
+				t.Errorf("%s (package %s) is not in xtraefik.WorkerSource: add it to worker_source.go's //go:embed lines", name, f[0])
+			}
+		}
 	}
 }
