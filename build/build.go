@@ -72,6 +72,17 @@ func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.R
 		}
 		vo.TraefikVersion = v
 	}
+	// A local base's own Traefik binary names its Yaegi exactly.
+	if vo.Yaegi == "" {
+		v, yaegi, err := BaseTraefik(ctx, res)
+		if err != nil {
+			return nil, fmt.Errorf("read the base's Traefik binary: %w", err)
+		}
+		vo.Yaegi = yaegi
+		if vo.TraefikVersion == "" {
+			vo.TraefikVersion = v
+		}
+	}
 	// The recipe alone decides: the image's flags must grant what verification allowed.
 	vo.AllowUnsafe = res.Recipe.AllowUnsafe
 	var ps []verify.Plugin
@@ -82,11 +93,17 @@ func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.R
 	return verify.Verify(ctx, ps, vo)
 }
 
-// Failed lists "alias (module): reason" of the failed results.
+// Failed lists "alias (module): reason" of the results that are not OK; an
+// UNVERIFIED one (no verdict from the interpreter Traefik uses) stops a build
+// as a FAIL does, and says which it is.
 func Failed(rs []verify.Result) []string {
 	var out []string
 	for _, r := range rs {
-		if !r.OK {
+		switch {
+		case r.OK:
+		case r.Status == verify.StatusUnverified:
+			out = append(out, fmt.Sprintf("%s (%s): UNVERIFIED: %s", r.Alias, r.Module, r.Reason))
+		default:
 			out = append(out, fmt.Sprintf("%s (%s): %s", r.Alias, r.Module, r.Reason))
 		}
 	}

@@ -63,3 +63,40 @@ func (b *Base) FindFiles(ctx context.Context, i int, paths []string) ([]string, 
 	sort.Strings(found)
 	return found, nil
 }
+
+// CopyFile copies the first regular file found among paths (absolute) in the
+// flattened filesystem of the base's i-th platform image to w, and returns
+// its path; "" when none of them is a regular file there. Like FindFiles it
+// reads every layer.
+func (b *Base) CopyFile(ctx context.Context, i int, paths []string, w io.Writer) (string, error) {
+	if i < 0 || i >= len(b.images) {
+		return "", fmt.Errorf("base %s has no platform #%d", b.describe(), i)
+	}
+	want := map[string]bool{}
+	for _, p := range paths {
+		want[strings.TrimPrefix(path.Clean(p), "/")] = true
+	}
+	rc := mutate.Extract(b.images[i])
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("read filesystem of %s: %w", b.describe(), err)
+		}
+		p := strings.TrimPrefix(path.Clean(h.Name), "/")
+		if !want[p] || h.Typeflag != tar.TypeReg {
+			continue
+		}
+		if _, err := io.Copy(w, tr); err != nil {
+			return "", fmt.Errorf("copy /%s out of %s: %w", p, b.describe(), err)
+		}
+		return "/" + p, nil
+	}
+}

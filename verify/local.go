@@ -9,6 +9,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/verify/interpreters"
 )
 
 // FromDir describes a plugin author's working copy for verification: its
@@ -47,11 +48,23 @@ func modulePath(files fileset.Set) (string, error) {
 	return mod, nil
 }
 
-// VerifyDir verifies the working copy at dir (see FromDir).
+// VerifyDir verifies the working copy at dir (see FromDir). A working copy
+// has no base image to name its Traefik: without opts.TraefikVersion it is
+// checked for the newest release xtraefik knows, and the results say so.
 func VerifyDir(ctx context.Context, dir string, opts Options) ([]Result, error) {
 	p, err := FromDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
-	return Verify(ctx, []Plugin{p}, opts)
+	chosen := opts.TraefikVersion == "" && opts.Yaegi == ""
+	if chosen {
+		opts.TraefikVersion = interpreters.Newest()
+	}
+	rs, err := Verify(ctx, []Plugin{p}, opts)
+	if chosen {
+		for i := range rs {
+			rs[i].Notes = append(rs[i].Notes, "checked for Traefik "+opts.TraefikVersion+", the newest release xtraefik knows; name another with --traefik-version")
+		}
+	}
+	return rs, err
 }

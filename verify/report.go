@@ -21,10 +21,12 @@ func (r Result) MarshalJSON() ([]byte, error) {
 
 // Report is the JSON document WriteReport writes with format "json".
 type Report struct {
-	OK      bool     `json:"ok"`
-	Total   int      `json:"total"`
-	Failed  int      `json:"failed"`
-	Plugins []Result `json:"plugins"`
+	OK     bool `json:"ok"`
+	Total  int  `json:"total"`
+	Failed int  `json:"failed"`
+	// Unverified counts the UNVERIFIED results (not in Failed).
+	Unverified int      `json:"unverified"`
+	Plugins    []Result `json:"plugins"`
 }
 
 // WriteReport writes results as a table followed by the reasons, details and
@@ -37,7 +39,12 @@ func WriteReport(w io.Writer, results []Result, format string) error {
 			rep.Plugins = []Result{}
 		}
 		for _, r := range results {
-			if !r.OK {
+			switch {
+			case r.OK:
+			case r.Status == StatusUnverified:
+				rep.OK = false
+				rep.Unverified++
+			default:
 				rep.OK = false
 				rep.Failed++
 			}
@@ -59,13 +66,10 @@ func WriteReport(w io.Writer, results []Result, format string) error {
 func writeText(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ALIAS\tMODULE\tCOMMIT\tRUNTIME\tINTERPRETER\tRESULT\tTIME")
-	failed := 0
+	count := map[string]int{}
 	for _, r := range results {
-		verdict := "OK"
-		if !r.OK {
-			verdict = "FAIL"
-			failed++
-		}
+		verdict := status(r)
+		count[strings.TrimSuffix(verdict, approximateMark)]++
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(r.Alias), dash(r.Module), dash(shortCommit(r.Commit)),
 			dash(r.Runtime), dash(r.Interpreter), verdict, roundDuration(r.Duration))
 	}
@@ -77,11 +81,7 @@ func writeText(w io.Writer, results []Result) error {
 		if r.OK && len(r.Notes) == 0 {
 			continue
 		}
-		verdict := "OK"
-		if !r.OK {
-			verdict = "FAIL"
-		}
-		fmt.Fprintf(&b, "\n%s (%s): %s\n", dash(r.Alias), dash(r.Module), verdict)
+		fmt.Fprintf(&b, "\n%s (%s): %s\n", dash(r.Alias), dash(r.Module), status(r))
 		if r.Reason != "" {
 			fmt.Fprintf(&b, "  reason: %s\n", r.Reason)
 		}
@@ -92,9 +92,31 @@ func writeText(w io.Writer, results []Result) error {
 			fmt.Fprintf(&b, "  note: %s\n", n)
 		}
 	}
-	fmt.Fprintf(&b, "\n%d plugin(s): %d OK, %d FAIL\n", len(results), len(results)-failed, failed)
+	fmt.Fprintf(&b, "\n%d plugin(s): %d OK, %d FAIL", len(results), count[StatusOK], count[StatusFail])
+	if n := count[StatusUnverified]; n > 0 {
+		fmt.Fprintf(&b, ", %d UNVERIFIED (no verdict: not checked with the interpreter Traefik uses)", n)
+	}
+	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+const approximateMark = " (APPROXIMATE)"
+
+// status is r's status as reports show it: an accepted approximate verdict
+// says so in the table too.
+func status(r Result) string {
+	s := r.Status
+	if s == "" {
+		s = StatusFail
+		if r.OK {
+			s = StatusOK
+		}
+	}
+	if r.Approximate {
+		s += approximateMark
+	}
+	return s
 }
 
 func dash(s string) string {

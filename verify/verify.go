@@ -55,17 +55,26 @@ type Options struct {
 	// Parallel is how many workers run at once (default: the number of CPUs,
 	// at most 4).
 	Parallel int
+	// Yaegi is the Yaegi version the base's Traefik binary links, from its
+	// Go build info (interpreters.FromBinary); it overrides the table entry
+	// for TraefikVersion. Empty: the table decides.
+	Yaegi string
+	// Workers are verification workers to use (paths, or names looked up
+	// in $PATH); the one that describes itself as the target's Yaegi runs
+	// its plugins. Otherwise provision.WorkerName(version) next to the running
+	// executable, else in $PATH, else one built into WorkerCache.
+	Workers []string
+	// WorkerCache is where workers are built on first use (default
+	// provision.DefaultCacheDir).
+	WorkerCache string
 	// Sandbox is how much containment plugin code must run under:
 	// sandbox.ModeAuto (default) contains it as well as the host allows and
 	// says what was missing in each Result; sandbox.ModeRequire refuses to
 	// run plugin code without full containment.
 	Sandbox sandbox.Mode
-	// WorkerV2 is the verification worker built with Traefik v2.11's Yaegi
-	// (v0.15.1), which interprets Yaegi plugins when TraefikVersion is v2.x:
-	// a path, or a name looked up in $PATH. Empty: WorkerV2Name next to the
-	// running executable, else in $PATH; when there is none, v2 plugins are
-	// interpreted with this binary's Yaegi and their results say so.
-	WorkerV2 string
+	// AcceptApproximate keeps the verdict of an interpreter other than the
+	// target's (marked Approximate, with a note) instead of UNVERIFIED.
+	AcceptApproximate bool
 }
 
 // Result is the verdict for one plugin.
@@ -77,7 +86,12 @@ type Result struct {
 	Runtime string `json:"runtime,omitempty"`
 	// Interpreter names what the plugin was checked with ("yaegi v0.16.1").
 	Interpreter string `json:"interpreter,omitempty"`
-	OK          bool   `json:"ok"`
+	// Status is StatusOK, StatusFail or StatusUnverified; OK means StatusOK.
+	Status string `json:"status"`
+	OK     bool   `json:"ok"`
+	// Approximate marks a verdict from another interpreter than the target's,
+	// kept because Options.AcceptApproximate said so.
+	Approximate bool `json:"approximate,omitempty"`
 	// Reason is the one-line, Traefik-equivalent cause of a FAIL.
 	Reason string `json:"reason,omitempty"`
 	// Detail is the rest of the evidence: full errors, plugin output.
@@ -172,15 +186,8 @@ func (v *Verifier) Close() error {
 // plugins: call it once.
 func (v *Verifier) Verify(ctx context.Context, plugins []Plugin) ([]Result, error) {
 	opts := v.opts
-	ws := workers{self: selfWorker()}
-	if traefikMajor(opts.TraefikVersion) == 2 && len(plugins) > 0 {
-		v2, err := v2Worker(ctx, opts, v)
-		if err != nil {
-			return nil, fmt.Errorf("verify: %w", err)
-		}
-		ws.v2 = v2
-	}
-	if ws.v2 == nil {
+	pl := newPlan(opts, v)
+	if pl.linked() {
 		v.Prepare(len(plugins))
 	}
 	goPath := v.goPath
@@ -229,11 +236,19 @@ func (v *Verifier) Verify(ctx context.Context, plugins []Plugin) ([]Result, erro
 			}
 			defer func() { <-sem }()
 			start := time.Now()
-			errs[i] = v.verifyOne(ctx, plugins[i], ws, &results[i])
+			errs[i] = v.verifyOne(ctx, plugins[i], pl, &results[i])
 			results[i].Duration = time.Since(start)
 		}()
 	}
 	wg.Wait()
+	for i := range results {
+		if results[i].Status == "" {
+			results[i].Status = StatusFail
+			if results[i].OK {
+				results[i].Status = StatusOK
+			}
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return results, fmt.Errorf("verify: %w", err) // once, not once per waiting plugin
 	}
@@ -264,7 +279,7 @@ func layoutConflict(plugins []Plugin, i int) string {
 }
 
 // verifyOne fills r. It returns an error only for infrastructure failures.
-func (v *Verifier) verifyOne(ctx context.Context, p Plugin, ws workers, r *Result) error {
+func (v *Verifier) verifyOne(ctx context.Context, p Plugin, pl *plan, r *Result) error {
 	opts, goPath := v.opts, v.goPath
 	m, err := manifest.Read(p.Files)
 	if err != nil {
@@ -273,12 +288,11 @@ func (v *Verifier) verifyOne(ctx context.Context, p Plugin, ws workers, r *Resul
 	}
 	r.Type, r.Runtime = m.Type, m.RuntimeName()
 	// Wasm runs in this binary; Yaegi in the worker of the target's Yaegi.
-	w := ws.self
+	w, missing := pl.self, pl.wasmMissing
 	if m.IsWasm() {
 		r.Interpreter = interpreterName(true)
 	} else {
-		w = ws.forYaegi(opts.TraefikVersion)
-		r.Interpreter = w.interpreter
+		r.Interpreter = pl.yaegiName()
 	}
 	if err := m.CheckFor(p.Module, opts.TraefikVersion); err != nil {
 		r.Reason = "invalid manifest: " + err.Error()
@@ -305,21 +319,31 @@ func (v *Verifier) verifyOne(ctx context.Context, p Plugin, ws workers, r *Resul
 	}
 
 	if m.IsWasm() {
-		if opts.TraefikVersion == "" {
-			r.Notes = append(r.Notes, "Traefik version unknown: wasm plugins need Traefik v3")
-		}
 		j.WasmFile = path.Clean(m.WasmFile())
 		if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(j.WasmFile))); err != nil {
 			r.Reason = fmt.Sprintf("loading Wasm binary: wasmPath %q is not in the plugin", m.WasmFile())
 			return nil
 		}
 	} else {
-		if n := interpreterNote(opts.TraefikVersion, r.Interpreter); n != "" {
-			r.Notes = append(r.Notes, n)
+		// The walk uses the target's standard library when xtraefik knows it:
+		// its FAIL is a verdict even when the target's worker is missing.
+		// Otherwise the worker's own list is the best there is.
+		pkgs, exact := pl.pkgs, pl.exactPkgs
+		if !exact {
+			if w, missing, err = pl.yaegiWorker(ctx); err != nil {
+				return err
+			}
+			pkgs, exact = w.pkgs, missing == ""
 		}
-		ok, useUnsafe := staticYaegiChecks(root, p.Module, m, opts, major, w.pkgs, r)
+		ok, useUnsafe := staticYaegiChecks(root, p.Module, m, opts, major, pkgs, r)
 		if !ok {
+			if !exact {
+				approximate(r, missing, opts)
+			}
 			return nil
+		}
+		if w, missing, err = pl.yaegiWorker(ctx); err != nil {
+			return err
 		}
 		j.UseUnsafe = useUnsafe
 	}
@@ -345,6 +369,9 @@ func (v *Verifier) verifyOne(ctx context.Context, p Plugin, ws workers, r *Resul
 		r.Interpreter = out.Interpreter
 	}
 	r.Notes = append(r.Notes, out.Notes...)
+	if missing != "" {
+		approximate(r, missing, opts)
+	}
 	return nil
 }
 

@@ -2,25 +2,30 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/xtraefik/xtraefik/verify/interpreters"
+	"github.com/xtraefik/xtraefik/verify/provision"
 )
 
-// WorkerV2Name is the file name of the verification worker built with the
-// Yaegi Traefik v2.11 embeds (module verify/yaegi015 of xtraefik's source).
-const WorkerV2Name = "xtraefik-yaegi-v0.15"
+// Result statuses.
+const (
+	StatusOK   = "OK"
+	StatusFail = "FAIL"
+	// StatusUnverified: the interpreter the base's Traefik embeds was not
+	// available (or is unknown), so there is no verdict, only a guess.
+	StatusUnverified = "UNVERIFIED"
+)
 
-// v2Interpreter is what Traefik v2.11 interprets plugins with.
-const v2Interpreter = "yaegi v0.15.1"
-
-// installWorkerV2 says how to get the v2 worker.
-const installWorkerV2 = "install " + WorkerV2Name + " next to xtraefik or in $PATH, from a checkout of xtraefik: " +
-	"go install -C verify/yaegi015 ./cmd/" + WorkerV2Name +
-	" (or go build -C verify/yaegi015 -o <dir>/" + WorkerV2Name + " ./cmd/" + WorkerV2Name + ")"
+// acceptFlag is the CLI flag that sets Options.AcceptApproximate, named in
+// UNVERIFIED reasons.
+const acceptFlag = "--accept-approximate-verdict"
 
 // worker is a kind of process plugins are interpreted in.
 type worker struct {
@@ -32,108 +37,205 @@ type worker struct {
 	pkgs packageSet
 }
 
-// workers are the processes one Verify call runs plugins in.
-type workers struct {
-	self *worker
-	// v2 interprets Yaegi plugins for a Traefik v2 base; nil when no v2
-	// worker is installed (self does, with a note).
-	v2 *worker
-}
-
-// forYaegi is the worker a Yaegi plugin for traefikVersion runs in.
-func (ws workers) forYaegi(traefikVersion string) *worker {
-	if traefikMajor(traefikVersion) == 2 && ws.v2 != nil {
-		return ws.v2
-	}
-	return ws.self
-}
-
 func selfWorker() *worker {
 	return &worker{interpreter: interpreterName(false), pkgs: linkedPackages()}
 }
 
-// findWorkerV2 returns the path of the v2 worker: explicit when set (a path,
-// or a name looked up in $PATH; it must be executable), else WorkerV2Name
-// next to the running executable, else in $PATH; "" when there is none.
-func findWorkerV2(explicit string) (string, error) {
-	if explicit != "" {
-		p, err := exec.LookPath(explicit)
-		if err != nil {
-			return "", fmt.Errorf("worker for Traefik v2 (%s): %w", explicit, err)
-		}
-		if abs, err := filepath.Abs(p); err == nil {
-			p = abs
-		}
-		return p, nil
+// plan is how one Verify call interprets plugins for its Traefik.
+type plan struct {
+	opts Options
+	self *worker
+	// target is the Yaegi version the base's Traefik embeds ("v0.15.1"); ""
+	// when unknown, and then unknown says why.
+	target, unknown string
+	// source says how target is known ("Traefik v2.11.0").
+	source string
+	// pkgs is the standard library of target when xtraefik knows it
+	// (exactPkgs), else this binary's.
+	pkgs      packageSet
+	exactPkgs bool
+	// wasmMissing says why wasm plugins are not run with the target's wazero
+	// and http-wasm; "" when they are.
+	wasmMissing string
+
+	// v runs the workers.
+	v *Verifier
+
+	// The Yaegi worker is found (or built) on first need only: a plugin the
+	// static checks already fail needs none.
+	once    sync.Once
+	w       *worker
+	missing string
+	err     error
+}
+
+// newPlan finds the interpreters Traefik (opts) embeds: the Yaegi version
+// its binary's build info names (opts.Yaegi), else the table's entry for
+// opts.TraefikVersion.
+func newPlan(opts Options, v *Verifier) *plan {
+	self := selfWorker()
+	p := &plan{opts: opts, v: v, self: self, pkgs: self.pkgs}
+	in, known := interpreters.ForTraefik(opts.TraefikVersion)
+	p.target, p.source = in.Yaegi, "Traefik "+opts.TraefikVersion
+	if opts.Yaegi != "" {
+		p.target, p.source = opts.Yaegi, "the base's Traefik binary"
 	}
+	switch {
+	case !known && opts.TraefikVersion == "":
+		p.wasmMissing = "Traefik version unknown (the base image's labels do not name it), so is the interpreter it embeds. Fix: name it with --traefik-version (e.g. v3.6.12)"
+	case !known:
+		p.wasmMissing = "Traefik " + opts.TraefikVersion + " is not in xtraefik's interpreter table, so the interpreter it embeds is unknown. Fix: name a release xtraefik knows with --traefik-version, or use a newer xtraefik"
+	case in.Wazero != "" && (in.Wazero != moduleVersion(interpreters.WazeroModule) || in.HTTPWasm != interpreters.HTTPWasmModule+"@"+moduleVersion(interpreters.HTTPWasmModule)):
+		p.wasmMissing = fmt.Sprintf("Traefik %s runs wasm plugins with wazero %s and %s; xtraefik runs them with %s only", opts.TraefikVersion, in.Wazero, in.HTTPWasm, interpreterName(true))
+	}
+	if p.target == "" {
+		p.unknown = p.wasmMissing
+		return p
+	}
+	if l, ok := interpreters.Stdlib(p.target); ok {
+		p.pkgs, p.exactPkgs = packageSet{std: setOf(l.Std), restricted: setOf(l.Restricted)}, true
+	}
+	return p
+}
+
+// linked reports whether Yaegi plugins run in this binary's own worker,
+// which the Verifier can start ahead of time.
+func (p *plan) linked() bool { return p.target == "" || p.yaegiName() == p.self.interpreter }
+
+// yaegiName names the interpreter Yaegi plugins are checked for.
+func (p *plan) yaegiName() string {
+	if p.target == "" {
+		return p.self.interpreter
+	}
+	return "yaegi " + p.target
+}
+
+// yaegiWorker returns the worker for Yaegi plugins: one of the target's
+// Yaegi, described as such before it is trusted, or this binary with missing
+// saying why it is not the target's. The error is for broken workers.
+func (p *plan) yaegiWorker(ctx context.Context) (w *worker, missing string, err error) {
+	p.once.Do(func() {
+		switch {
+		case p.target == "":
+			p.w, p.missing = p.self, p.unknown
+		case p.yaegiName() == p.self.interpreter:
+			p.w = p.self
+		default:
+			p.w, p.missing, p.err = findWorker(ctx, p.target, p.v)
+			if p.w == nil && p.err == nil {
+				p.w, p.missing = p.self, fmt.Sprintf("%s embeds %s; %s", p.source, p.yaegiName(), p.missing)
+			}
+		}
+	})
+	return p.w, p.missing, p.err
+}
+
+// findWorker returns a worker interpreting with yaegi version target: given
+// in opts.Workers, installed next to the executable or in $PATH, or built
+// into the cache. When there is none, missing says why and how to get it.
+func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, missing string, err error) {
+	opts := v.opts
+	want := "yaegi " + target
+	for _, explicit := range opts.Workers {
+		exe, err := exec.LookPath(explicit)
+		if err != nil {
+			return nil, "", fmt.Errorf("verification worker %s: %w", explicit, err)
+		}
+		if abs, err := filepath.Abs(exe); err == nil {
+			exe = abs
+		}
+		w, err := describe(ctx, exe, v)
+		if err != nil {
+			return nil, "", err
+		}
+		if w.interpreter == want {
+			return w, "", nil
+		}
+	}
+	name := provision.WorkerName(target)
+	var installed []string
 	if exe, err := os.Executable(); err == nil {
-		if p, err := exec.LookPath(filepath.Join(filepath.Dir(exe), WorkerV2Name)); err == nil {
-			return p, nil
+		if p, err := exec.LookPath(filepath.Join(filepath.Dir(exe), name)); err == nil {
+			installed = append(installed, p)
 		}
 	}
 	// An error here includes exec.ErrDot: a worker found only through a
 	// relative $PATH entry is not an installed one.
-	if p, err := exec.LookPath(WorkerV2Name); err == nil {
-		return p, nil
+	if p, err := exec.LookPath(name); err == nil {
+		installed = append(installed, p)
 	}
-	return "", nil
+	if len(installed) > 0 {
+		w, err := describe(ctx, installed[0], v)
+		if err != nil {
+			return nil, "", err
+		}
+		if w.interpreter != want {
+			return nil, "", fmt.Errorf("verification worker %s interprets with %s, not %s: replace it", installed[0], w.interpreter, want)
+		}
+		return w, "", nil
+	}
+	if !provision.Buildable(target) {
+		return nil, "xtraefik has no worker for it and cannot build one (it can for yaegi v0.15.0 and v0.15.1)", nil
+	}
+	cache := opts.WorkerCache
+	if cache == "" {
+		if cache, err = provision.DefaultCacheDir(); err != nil {
+			return nil, err.Error(), nil
+		}
+	}
+	exe, err := provision.Build(ctx, cache, target)
+	switch {
+	case errors.Is(err, provision.ErrNoToolchain):
+		return nil, fmt.Sprintf("no %s is installed and there is no Go toolchain to build it. Fix: install Go (https://go.dev/dl/) and run again (xtraefik builds the worker into %s on first use), or pass --yaegi-worker <path of %s>", name, cache, name), nil
+	case err != nil:
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		return nil, fmt.Sprintf("building %s failed: %v. Fix: make the Go module proxy reachable and run again, or pass --yaegi-worker <path of %s>", name, err, name), nil
+	}
+	if w, err = describe(ctx, exe, v); err != nil {
+		return nil, "", err
+	}
+	if w.interpreter != want {
+		return nil, "", fmt.Errorf("verification worker %s built for %s interprets with %s: remove it and run again", exe, want, w.interpreter)
+	}
+	return w, "", nil
 }
 
-// v2Worker finds the v2 worker and asks it what it interprets with; nil when
-// none is installed.
-func v2Worker(ctx context.Context, opts Options, v *Verifier) (*worker, error) {
-	exe, err := findWorkerV2(opts.WorkerV2)
-	if err != nil || exe == "" {
-		return nil, err
-	}
-	out, _, err := runWorker(ctx, exe, &job{Describe: true}, opts, v.goPath, v.work, v.contain)
+// describe asks a worker binary what it interprets with.
+func describe(ctx context.Context, exe string, v *Verifier) (*worker, error) {
+	out, _, err := runWorker(ctx, exe, &job{Describe: true}, v.opts, v.goPath, v.work, v.contain)
 	if err != nil {
-		return nil, fmt.Errorf("worker for Traefik v2 (%s): %w", exe, err)
+		return nil, fmt.Errorf("verification worker %s: %w", exe, err)
 	}
 	if !out.OK || out.Interpreter == "" || len(out.Std) == 0 {
-		return nil, fmt.Errorf("worker for Traefik v2 (%s) did not describe its interpreter: %s", exe, strings.TrimSpace(out.Reason+" "+out.Detail))
+		return nil, fmt.Errorf("verification worker %s did not describe its interpreter: %s", exe, strings.TrimSpace(out.Reason+" "+out.Detail))
 	}
-	set := func(l []string) map[string]bool {
-		m := make(map[string]bool, len(l))
-		for _, p := range l {
-			m[p] = true
-		}
-		return m
-	}
-	return &worker{exe: exe, interpreter: out.Interpreter, pkgs: packageSet{std: set(out.Std), restricted: set(out.Restricted)}}, nil
+	return &worker{exe: exe, interpreter: out.Interpreter, pkgs: packageSet{std: setOf(out.Std), restricted: setOf(out.Restricted)}}, nil
 }
 
-// interpreterNote says plainly when the verdict comes from another Yaegi than
-// the one the target Traefik embeds (v2.11: v0.15.1; v3.x: v0.16.x).
-func interpreterNote(traefikVersion, interpreter string) string {
-	switch {
-	case traefikVersion == "":
-		return "Traefik version unknown: verdict from " + interpreter + " (Traefik v3's interpreter); Traefik v2.11 uses " + v2Interpreter
-	case traefikMajor(traefikVersion) != 2:
-		return ""
-	case interpreter != v2Interpreter:
-		n := "verdict from " + interpreter + ", but Traefik " + traefikVersion + " uses another Yaegi (v2.11: v0.15.1): a best guess for that version"
-		if interpreter == interpreterName(false) {
-			n += "; for the real one, " + installWorkerV2
-		}
-		return n
-	case v2Minor(traefikVersion) < 11:
-		return "verdict from " + interpreter + ", the interpreter of Traefik v2.11; Traefik " + traefikVersion + " may embed an older Yaegi"
+func setOf(l []string) map[string]bool {
+	m := make(map[string]bool, len(l))
+	for _, p := range l {
+		m[p] = true
 	}
-	return ""
+	return m
 }
 
-// v2Minor is the minor version of a v2 version ("v2.10.4" -> 10); 11 when
-// it does not say.
-func v2Minor(v string) int {
-	rest, ok := strings.CutPrefix(v, "v2.")
-	if !ok {
-		return 11
+// approximate turns the verdict r got from an interpreter other than the
+// target's into UNVERIFIED, or, when opts accept approximate verdicts, keeps
+// it and says so loudly.
+func approximate(r *Result, missing string, opts Options) {
+	verdict := StatusOK
+	if !r.OK {
+		verdict = StatusFail + " (" + r.Reason + ")"
 	}
-	minor, _, _ := strings.Cut(rest, ".")
-	n, err := strconv.Atoi(minor)
-	if err != nil {
-		return 11
+	if opts.AcceptApproximate {
+		r.Approximate = true
+		r.Notes = append(r.Notes, "APPROXIMATE VERDICT, accepted with "+acceptFlag+": "+verdict+" from "+r.Interpreter+", not from the interpreter Traefik uses: "+missing)
+		return
 	}
-	return n
+	r.Status, r.OK = StatusUnverified, false
+	r.Reason = missing
+	r.Notes = append(r.Notes, "approximate verdict from "+r.Interpreter+": "+verdict+"; "+acceptFlag+" would accept it")
 }

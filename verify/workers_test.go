@@ -6,32 +6,34 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/verify/provision"
 )
 
-// buildWorkerV2 builds the worker of module verify/yaegi015 into a temporary
-// directory, as the README tells users to.
-func buildWorkerV2(t *testing.T) string {
+// slowTest runs t only in CI (XTRAEFIK_E2E) or when -run names it: it
+// compiles Yaegi, minutes on a busy machine.
+func slowTest(t *testing.T) {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		if os.Getenv("XTRAEFIK_E2E") != "" {
-			t.Fatal(err)
+	if os.Getenv("XTRAEFIK_E2E") != "" {
+		return
+	}
+	if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" {
+		top, _, _ := strings.Cut(t.Name(), "/")
+		if ok, _ := regexp.MatchString(strings.SplitN(f.Value.String(), "/", 2)[0], top); ok && f.Value.String() != "." {
+			return
 		}
-		t.Skip(err)
 	}
-	exe := filepath.Join(t.TempDir(), WorkerV2Name)
-	cmd := exec.Command(goBin, "build", "-C", "yaegi015", "-o", exe, "./cmd/"+WorkerV2Name)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build the v2 worker: %v\n%s", err, out)
-	}
-	return exe
+	t.Skip("builds Yaegi workers: runs with XTRAEFIK_E2E=1 or -run " + t.Name())
 }
 
 func fixture(t *testing.T, name string) Plugin {
@@ -45,91 +47,221 @@ func fixture(t *testing.T, name string) Plugin {
 	return Plugin{}
 }
 
-// The v2 worker is another interpreter: it reports yaegi v0.15.1 from its own
-// build, and plugins that v0.16.1 loads but v0.15.1 does not fail in it.
-func TestWorkerV2(t *testing.T) {
-	exe := buildWorkerV2(t)
-	demo := testenv.Corpus()[0]
-	if demo.Module != "github.com/traefik/plugindemo" {
-		t.Fatalf("corpus order changed: %s", demo.Module)
-	}
-	demoPlugin := Plugin{Alias: demo.Alias, Module: demo.Module, Commit: demo.Version, Files: testenv.CorpusFiles(t, demo)}
-	var f2b080 Plugin
+func corpusPlugin(t *testing.T, module, version string) Plugin {
+	t.Helper()
 	for _, c := range testenv.Corpus() {
-		if c.Module == "github.com/tomMoulard/fail2ban" && c.Version == "v0.8.0" {
-			f2b080 = Plugin{Alias: c.Alias, Module: c.Module, Commit: c.Version, Files: testenv.CorpusFiles(t, c)}
+		if c.Module == module && (version == "" || c.Version == version) {
+			return Plugin{Alias: c.Alias, Module: c.Module, Commit: c.Version, Files: testenv.CorpusFiles(t, c)}
 		}
 	}
-	if f2b080.Module == "" {
-		t.Fatal("fail2ban v0.8.0 left the corpus")
-	}
+	t.Fatalf("%s %s left the corpus", module, version)
+	return Plugin{}
+}
 
-	for _, tc := range []struct {
-		name, traefik string
-		plugin        Plugin
-		wantInterp    string
-		wantOK        bool
-		wantReason    string
-		wantDetail    string
-	}{
-		{"plugindemo", "v2.11.0", demoPlugin, "yaegi v0.15.1", true, "", ""},
-		// The worker is used for v2 only, even when given.
-		{"plugindemo", "v3.6.12", demoPlugin, "yaegi v0.16.1", true, "", ""},
-		// Interpretation differs: v0.15.1 cannot select an embedded generic type.
-		{"generic-embed", "v2.11.0", fixture(t, "yaegi-generic-embed"), "yaegi v0.15.1", false, "undefined selector: Pairs", ""},
-		{"generic-embed", "v3.6.12", fixture(t, "yaegi-generic-embed"), "yaegi v0.16.1", true, "", ""},
-		// The static walk uses the worker's standard library: v0.15.1 has no slices.
-		{"stdlib-slices", "v2.11.0", fixture(t, "stdlib-slices"), "yaegi v0.15.1", false, "not available in Yaegi: slices", "(yaegi v0.15.1)"},
-		{"stdlib-slices", "v3.6.12", fixture(t, "stdlib-slices"), "yaegi v0.16.1", true, "", ""},
-		{"provider", "v2.11.0", fixture(t, "provider-ok"), "yaegi v0.15.1", true, "", ""},
-		// A real plugin Traefik v2.11 cannot load (v3 can: TestCorpus).
-		{"fail2ban-v0.8.0", "v2.11.0", f2b080, "yaegi v0.15.1", false, "not available in Yaegi: slices", "(yaegi v0.15.1)"},
-	} {
-		t.Run(tc.name+"/"+tc.traefik, func(t *testing.T) {
-			t.Parallel()
-			r := verifyOneFor(t, tc.plugin, Options{TraefikVersion: tc.traefik, WorkerV2: exe})
-			checkVerdict(t, r, tc.wantOK, tc.wantReason)
-			if r.Interpreter != tc.wantInterp {
-				t.Errorf("interpreter %q, want %q", r.Interpreter, tc.wantInterp)
+// From a plain install (no worker anywhere), xtraefik builds the worker of
+// the Yaegi each Traefik v2 release embeds into its cache, checks that it
+// says so, interprets with it, and reuses it.
+func TestProvisionedWorkers(t *testing.T) {
+	slowTest(t)
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Fatal(err)
+	}
+	demo := corpusPlugin(t, "github.com/traefik/plugindemo", "")
+	f2b080 := corpusPlugin(t, "github.com/tomMoulard/fail2ban", "v0.8.0")
+	cache := t.TempDir()
+
+	for _, v := range []struct{ traefik, yaegi string }{{"v2.9.9", "v0.15.0"}, {"v2.11.0", "v0.15.1"}} {
+		t.Run(v.traefik, func(t *testing.T) {
+			opts := Options{TraefikVersion: v.traefik, WorkerCache: cache}
+			// Two verifications at once: one builds, the other waits on the lock.
+			var wg sync.WaitGroup
+			rs := make([]Result, 2)
+			errs := make([]error, 2)
+			for i := range rs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var res []Result
+					res, errs[i] = Verify(context.Background(), []Plugin{demo}, opts)
+					if len(res) == 1 {
+						rs[i] = res[0]
+					}
+				}()
 			}
-			if !strings.Contains(r.Detail, tc.wantDetail) {
-				t.Errorf("detail %q lacks %q", r.Detail, tc.wantDetail)
+			wg.Wait()
+			for i := range rs {
+				if errs[i] != nil {
+					t.Fatalf("Verify: %v", errs[i])
+				}
+				checkVerdict(t, rs[i], true, "")
+				if rs[i].Interpreter != "yaegi "+v.yaegi || rs[i].Status != StatusOK || rs[i].Approximate {
+					t.Fatalf("result %+v: want an exact OK from yaegi %s", rs[i], v.yaegi)
+				}
 			}
-			if n := strings.Join(r.Notes, "\n"); strings.Contains(n, "verdict from") {
-				t.Errorf("interpreter note though the target's interpreter ran: %v", r.Notes)
+			exe, err := provision.Path(cache, v.yaegi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := os.Stat(exe)
+			if err != nil {
+				t.Fatalf("worker not cached: %v", err)
+			}
+
+			for _, tc := range []struct {
+				name       string
+				plugin     Plugin
+				wantOK     bool
+				wantReason string
+			}{
+				// Interpretation differs: v0.15.x cannot select an embedded generic type.
+				{"generic-embed", fixture(t, "yaegi-generic-embed"), false, "undefined selector: Pairs"},
+				{"provider", fixture(t, "provider-ok"), true, ""},
+				// A real plugin these releases cannot load (v3 can: TestCorpus).
+				{"fail2ban-v0.8.0", f2b080, false, "not available in Yaegi: slices"},
+			} {
+				start := time.Now()
+				r := verifyOneFor(t, tc.plugin, opts)
+				checkVerdict(t, r, tc.wantOK, tc.wantReason)
+				if r.Interpreter != "yaegi "+v.yaegi {
+					t.Errorf("%s: interpreter %q", tc.name, r.Interpreter)
+				}
+				if d := time.Since(start); d > 30*time.Second {
+					t.Errorf("%s: %s: the cached worker was not reused", tc.name, d)
+				}
+			}
+			after, err := os.Stat(exe)
+			if err != nil || !after.ModTime().Equal(before.ModTime()) {
+				t.Errorf("worker rebuilt: %v", err)
+			}
+
+			// Installed by hand: found in $PATH (no toolchain needed then).
+			dir := t.TempDir()
+			data, err := os.ReadFile(exe)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, provision.WorkerName(v.yaegi)), data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PATH", dir)
+			r := verifyOneFor(t, demo, Options{TraefikVersion: v.traefik, WorkerCache: t.TempDir()})
+			if r.Status != StatusOK || r.Interpreter != "yaegi "+v.yaegi {
+				t.Errorf("worker in $PATH: %+v", r)
 			}
 		})
 	}
 
-	t.Run("found in PATH", func(t *testing.T) {
-		t.Setenv("PATH", filepath.Dir(exe))
-		r := verifyOneFor(t, demoPlugin, Options{TraefikVersion: "v2.11.0"})
-		checkVerdict(t, r, true, "")
-		if r.Interpreter != "yaegi v0.15.1" {
-			t.Errorf("interpreter %q: the worker in $PATH was not used", r.Interpreter)
+	t.Run("explicit worker of another version is not used", func(t *testing.T) {
+		exe, err := provision.Path(cache, "v0.15.0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("PATH", t.TempDir())
+		r := verifyOneFor(t, demo, Options{TraefikVersion: "v2.11.0", Workers: []string{exe}, WorkerCache: t.TempDir()})
+		if r.Status != StatusUnverified {
+			t.Errorf("a yaegi v0.15.0 worker gave Traefik v2.11.0 a verdict: %+v", r)
 		}
 	})
 
-	t.Run("older v2", func(t *testing.T) {
-		r := verifyOneFor(t, demoPlugin, Options{TraefikVersion: "v2.10.7", WorkerV2: exe})
-		checkVerdict(t, r, true, "")
-		if n := strings.Join(r.Notes, "\n"); !strings.Contains(n, "verdict from yaegi v0.15.1, the interpreter of Traefik v2.11; Traefik v2.10.7 may embed an older Yaegi") {
-			t.Errorf("notes %v", r.Notes)
+	t.Run("install for a release archive", func(t *testing.T) {
+		dir := t.TempDir()
+		paths, err := provision.Install(context.Background(), cache, dir)
+		if err != nil || len(paths) != len(provision.Versions()) {
+			t.Fatalf("Install = %v, %v", paths, err)
+		}
+		for _, v := range provision.Versions() {
+			st, err := os.Stat(filepath.Join(dir, provision.WorkerName(v)))
+			if err != nil || st.Mode()&0o111 == 0 {
+				t.Errorf("worker for %s not installed: %v", v, err)
+			}
 		}
 	})
 
 	t.Run("run by hand", func(t *testing.T) {
+		exe, err := provision.Path(cache, "v0.15.1")
+		if err != nil {
+			t.Fatal(err)
+		}
 		out, err := exec.Command(exe).CombinedOutput()
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "verification worker for Traefik v2") {
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "verification worker") {
 			t.Fatalf("err %v, output %q", err, out)
 		}
 	})
 }
 
+// Without the target's worker and without a Go toolchain to build it, a
+// plugin has no verdict: UNVERIFIED with the fix, unless approximate verdicts
+// are accepted, loudly. A FAIL the static walk finds with the target's
+// standard library needs no worker.
+func TestUnverified(t *testing.T) {
+	demo := corpusPlugin(t, "github.com/traefik/plugindemo", "") // needs the go tool: before PATH is emptied
+	slog := fixture(t, "stdlib-slog")
+	wasm := Plugin{}
+	for _, f := range testenv.Fixtures() {
+		if f.Name == "wasm-ok" && f.TraefikVersion == "v3.6.12" {
+			wasm = Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(t, f)}
+		}
+	}
+	// No worker to find (the test binary's directory holds none either), no go.
+	t.Setenv("PATH", t.TempDir())
+	for _, tc := range []struct {
+		name       string
+		plugin     Plugin
+		opts       Options
+		wantStatus string
+		wantInterp string
+		wantReason []string
+	}{
+		{"v3 exact", demo, Options{TraefikVersion: "v3.6.12"}, StatusOK, "yaegi v0.16.1", nil},
+		{"v2.11.1 exact", demo, Options{TraefikVersion: "v2.11.1"}, StatusOK, "yaegi v0.16.1", nil},
+		{"v2.11.0 no worker", demo, Options{TraefikVersion: "v2.11.0"}, StatusUnverified, "yaegi v0.16.1",
+			[]string{"Traefik v2.11.0 embeds yaegi v0.15.1", "no xtraefik-yaegi-v0.15.1 is installed and there is no Go toolchain", "install Go (https://go.dev/dl/)", "--yaegi-worker"}},
+		{"v2.9.9 no worker", demo, Options{TraefikVersion: "v2.9.9"}, StatusUnverified, "yaegi v0.16.1",
+			[]string{"Traefik v2.9.9 embeds yaegi v0.15.0", "xtraefik-yaegi-v0.15.0"}},
+		{"build info wins", demo, Options{TraefikVersion: "v3.6.12", Yaegi: "v0.15.1"}, StatusUnverified, "yaegi v0.16.1",
+			[]string{"the base's Traefik binary embeds yaegi v0.15.1"}},
+		{"version unknown", demo, Options{}, StatusUnverified, "yaegi v0.16.1", []string{"Traefik version unknown", "--traefik-version"}},
+		{"version not in table", demo, Options{TraefikVersion: "v3.99.0"}, StatusUnverified, "yaegi v0.16.1", []string{"Traefik v3.99.0 is not in xtraefik's interpreter table"}},
+		{"no worker for v0.14", demo, Options{TraefikVersion: "v3.6.12", Yaegi: "v0.14.3"}, StatusUnverified, "yaegi v0.16.1", []string{"cannot build one"}},
+		// The target's standard library is known: a FAIL without any worker.
+		{"slog v2.11.0", slog, Options{TraefikVersion: "v2.11.0"}, StatusFail, "yaegi v0.15.1", []string{"not available in Yaegi: log/slog"}},
+		{"slog v2.9.9", slog, Options{TraefikVersion: "v2.9.9"}, StatusFail, "yaegi v0.15.0", []string{"not available in Yaegi: log/slog"}},
+		{"slog v3.6.12", slog, Options{TraefikVersion: "v3.6.12"}, StatusOK, "yaegi v0.16.1", nil},
+		{"wasm v3.0.4", wasm, Options{TraefikVersion: "v3.0.4"}, StatusUnverified, "wazero v1.8.0, http-wasm-host-go v0.7.0", []string{"Traefik v3.0.4 runs wasm plugins with wazero v1.5.0"}},
+		{"wasm v3.6.12", wasm, Options{TraefikVersion: "v3.6.12"}, StatusOK, "wazero v1.8.0, http-wasm-host-go v0.7.0", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.WorkerCache = t.TempDir()
+			r := verifyOneFor(t, tc.plugin, tc.opts)
+			if r.Status != tc.wantStatus || r.OK != (tc.wantStatus == StatusOK) || r.Interpreter != tc.wantInterp || r.Approximate {
+				t.Fatalf("status %s OK %v interpreter %q approximate %v; want %s from %s\nreason: %s\nnotes: %v",
+					r.Status, r.OK, r.Interpreter, r.Approximate, tc.wantStatus, tc.wantInterp, r.Reason, r.Notes)
+			}
+			for _, w := range tc.wantReason {
+				if !strings.Contains(r.Reason, w) {
+					t.Errorf("reason %q lacks %q", r.Reason, w)
+				}
+			}
+			if tc.wantStatus == StatusUnverified {
+				if n := strings.Join(r.Notes, "\n"); !strings.Contains(n, "approximate verdict from "+tc.wantInterp+": OK") || !strings.Contains(n, "--accept-approximate-verdict") {
+					t.Errorf("notes %v do not give the approximate verdict", r.Notes)
+				}
+				// Accepted explicitly: the verdict stands, marked.
+				tc.opts.AcceptApproximate = true
+				a := verifyOneFor(t, tc.plugin, tc.opts)
+				if a.Status != StatusOK || !a.OK || !a.Approximate || a.Reason != "" ||
+					!strings.Contains(strings.Join(a.Notes, "\n"), "APPROXIMATE VERDICT, accepted with --accept-approximate-verdict") {
+					t.Errorf("accepted approximate verdict: %+v", a)
+				}
+			}
+		})
+	}
+}
+
 // A worker that is missing, is not a worker, or speaks another protocol
 // stops the verification with an error naming it: never a silent fallback.
-func TestWorkerV2Broken(t *testing.T) {
+func TestWorkerBroken(t *testing.T) {
 	dir := t.TempDir()
 	script := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -142,16 +274,35 @@ func TestWorkerV2Broken(t *testing.T) {
 	for _, tc := range []struct {
 		name, worker, want string
 	}{
-		{"missing", filepath.Join(dir, "absent", WorkerV2Name), "worker for Traefik v2 (" + filepath.Join(dir, "absent", WorkerV2Name) + ")"},
+		{"missing", filepath.Join(dir, "absent", "xtraefik-yaegi-v0.15.1"), "verification worker " + filepath.Join(dir, "absent", "xtraefik-yaegi-v0.15.1")},
 		{"not a worker", script("true", "exit 0"), "did not start: EOF"},
 		{"old protocol", script("old", `echo '{"result":{"ok":true,"interpreter":"yaegi v0.15.1"}}' >&3`), "speaks protocol 0, this xtraefik speaks 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Verify(context.Background(), []Plugin{p}, Options{TraefikVersion: "v2.11.0", WorkerV2: tc.worker})
+			_, err := Verify(context.Background(), []Plugin{p}, Options{TraefikVersion: "v2.11.0", Workers: []string{tc.worker}, WorkerCache: t.TempDir()})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+	// One in $PATH that describes another interpreter than its name says: a
+	// genuine worker (this test binary) of yaegi v0.16.1 under v0.15.1's name.
+	liar := filepath.Join(t.TempDir(), "xtraefik-yaegi-v0.15.1")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(liar, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", filepath.Dir(liar))
+	_, err = Verify(context.Background(), []Plugin{p}, Options{TraefikVersion: "v2.11.0", WorkerCache: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "interprets with yaegi v0.16.1, not yaegi v0.15.1") {
+		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/verify"
+	"github.com/xtraefik/xtraefik/verify/provision"
 )
 
 func newLock(env getenv) *cobra.Command {
@@ -155,7 +156,7 @@ func outputError(err error) error {
 // run builds and publishes: the body of build and rebase.
 func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
 	o.Frozen = b.frozen
-	res, err := build.Build(cmd.Context(), o, b.vf.options())
+	res, err := build.Build(cmd.Context(), o, b.vf.options(o.CacheDir))
 	if res != nil && len(res.Verify) > 0 {
 		verify.WriteReport(cmd.ErrOrStderr(), res.Verify, "text")
 	}
@@ -305,20 +306,28 @@ func (r *runtimeFlags) run(cmd *cobra.Command, res *build.Result) error {
 }
 
 type verifyFlags struct {
-	allowUnsafe bool
-	timeout     time.Duration
-	workerV2    string
-	traefik     string
+	allowUnsafe       bool
+	timeout           time.Duration
+	workers           []string
+	acceptApproximate bool
+	traefik           string
 }
 
 func (v *verifyFlags) register(cmd *cobra.Command) {
-	cmd.Flags().DurationVar(&v.timeout, "verify-timeout", verify.DefaultTimeout, "bound on interpreting and exercising one plugin")
-	cmd.Flags().StringVar(&v.traefik, "traefik-version", "", "check for this Traefik version (e.g. v2.11.0) instead of the one the base image's labels name")
-	cmd.Flags().StringVar(&v.workerV2, "yaegi-v2-worker", "", "path of the "+verify.WorkerV2Name+" worker that checks plugins for Traefik v2.x bases with yaegi v0.15.1 (default: next to xtraefik, then $PATH)")
+	f := cmd.Flags()
+	f.DurationVar(&v.timeout, "verify-timeout", verify.DefaultTimeout, "bound on interpreting and exercising one plugin")
+	f.StringVar(&v.traefik, "traefik-version", "", "check for this Traefik version (e.g. v2.11.0) instead of the one the base image's labels name")
+	f.StringArrayVar(&v.workers, "yaegi-worker", nil, "verification worker (xtraefik-yaegi-<version>) to interpret with when the base's Traefik embeds another Yaegi than xtraefik (repeatable; default: next to xtraefik, then $PATH, then built into --cache-dir or $"+provision.CacheEnv+" with the Go toolchain)")
+	f.StringArrayVar(&v.workers, "yaegi-v2-worker", nil, "former name of --yaegi-worker")
+	_ = f.MarkDeprecated("yaegi-v2-worker", "use --yaegi-worker")
+	f.BoolVar(&v.acceptApproximate, "accept-approximate-verdict", false, "when the interpreter the base's Traefik embeds is unavailable or unknown, accept the verdict of another one (marked APPROXIMATE) instead of UNVERIFIED, which stops a build")
 }
 
-func (v *verifyFlags) options() verify.Options {
-	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout, WorkerV2: v.workerV2, TraefikVersion: v.traefik}
+// options are the verification options; workers are built into cacheDir
+// (--cache-dir; "" for the default).
+func (v *verifyFlags) options(cacheDir string) verify.Options {
+	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout, Workers: v.workers, WorkerCache: cacheDir,
+		AcceptApproximate: v.acceptApproximate, TraefikVersion: v.traefik}
 }
 
 func newVerify(env getenv) *cobra.Command {
@@ -347,13 +356,13 @@ func newVerify(env getenv) *cobra.Command {
 				err error
 			)
 			if dir != "" {
-				rs, err = verify.VerifyDir(cmd.Context(), dir, vf.options())
+				rs, err = verify.VerifyDir(cmd.Context(), dir, vf.options(c.cacheDir))
 			} else {
 				if o, err = c.options(cmd, env); err != nil {
 					return err
 				}
 				if res, err = build.Resolve(cmd.Context(), o); err == nil {
-					rs, err = build.Verify(cmd.Context(), res, vf.options())
+					rs, err = build.Verify(cmd.Context(), res, vf.options(o.CacheDir))
 				}
 			}
 			if err != nil {
@@ -382,5 +391,32 @@ func newVerify(env getenv) *cobra.Command {
 	cmd.Flags().BoolVar(&vf.allowUnsafe, "allow-unsafe", false, "with --dir: let a plugin whose manifest says useUnsafe import unsafe/syscall (recipes use allowUnsafe)")
 	cmd.Flags().StringVar(&dir, "dir", "", "verify a plugin working copy (module name from its go.mod) instead of a recipe")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
+	return cmd
+}
+
+func newWorkers() *cobra.Command {
+	var out, cacheDir string
+	cmd := &cobra.Command{
+		Use:   "workers",
+		Short: "Build the verification workers for the Traefik releases whose Yaegi xtraefik does not link (v2.9.8–v2.11.0) into a directory, e.g. next to xtraefik in a release archive; needs a Go toolchain",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cacheDir == "" {
+				d, err := provision.DefaultCacheDir()
+				if err != nil {
+					return err
+				}
+				cacheDir = d
+			}
+			paths, err := provision.Install(cmd.Context(), cacheDir, out)
+			for _, p := range paths {
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "directory to put the workers in (required)")
+	_ = cmd.MarkFlagRequired("out")
+	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "where workers are built (default $"+provision.CacheEnv+", else $XDG_CACHE_HOME/xtraefik)")
 	return cmd
 }

@@ -28,7 +28,7 @@ func newRoot(env getenv) *cobra.Command {
 		Version:       version(),
 	}
 	root.SetVersionTemplate("xtraefik {{.Version}}\n")
-	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env), newVersion())
+	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env), newVersion(), newWorkers())
 	return root
 }
 
@@ -46,7 +46,7 @@ type commonFlags struct {
 func (c *commonFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&c.file, "file", "f", "recipe.yaml", "recipe file")
-	f.StringVar(&c.cacheDir, "cache-dir", "", "cache for git repositories (default $XDG_CACHE_HOME/xtraefik)")
+	f.StringVar(&c.cacheDir, "cache-dir", "", "cache for git repositories and the verification workers xtraefik builds (default $XDG_CACHE_HOME/xtraefik)")
 	f.StringArrayVar(&c.gitMirrors, "git-mirror", nil, "rewrite git URLs: ORIGINAL_PREFIX=MIRROR_PREFIX (repeatable; also $XTRAEFIK_GIT_MIRRORS, comma-separated)")
 	f.StringArrayVar(&c.regMirrors, "registry-mirror", nil, "pull registry references under PREFIX from LOCATION: PREFIX=LOCATION (repeatable; also $XTRAEFIK_REGISTRY_MIRRORS)")
 	f.StringArrayVar(&c.insecure, "insecure-registry", nil, "registry host that may be reached over plain HTTP (loopback always may; also $XTRAEFIK_INSECURE_REGISTRIES)")

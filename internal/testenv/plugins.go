@@ -244,6 +244,12 @@ func Fixtures() []Fixture {
 		// OK for v3; verify's v2 worker test holds that yaegi v0.15.1 refuses them.
 		fx("yaegi-generic-embed", true, "", "an embedded generic type selected by name: yaegi v0.16.1 interprets it, v0.15.1 (Traefik v2.11) does not"),
 		fx("stdlib-slices", true, "", "imports slices (Go 1.21): in yaegi v0.16.1's standard library, not v0.15.1's (Traefik v2.11)"),
+		// The walk knows each Yaegi's standard library: no worker needed for these FAILs.
+		with(fx("stdlib-slices", false, "not available in Yaegi: slices", "Traefik v2.11.0 embeds yaegi v0.15.1, without slices"), func(f *Fixture) { f.TraefikVersion = "v2.11.0" }),
+		fx("stdlib-slog", true, "", "a structured access log with log/slog: Traefik v3.6.12's yaegi v0.16.1 has it"),
+		with(fx("stdlib-slog", true, "", "Traefik v2.11.1 moved to yaegi v0.16.1, which has log/slog"), func(f *Fixture) { f.TraefikVersion = "v2.11.1" }),
+		with(fx("stdlib-slog", false, "not available in Yaegi: log/slog", "Traefik v2.11.0 embeds yaegi v0.15.1, without log/slog"), func(f *Fixture) { f.TraefikVersion = "v2.11.0" }),
+		with(fx("stdlib-slog", false, "not available in Yaegi: log/slog", "Traefik v2.9.9 embeds yaegi v0.15.0, without log/slog"), func(f *Fixture) { f.TraefikVersion = "v2.9.9" }),
 		fx("config-decode", false, "invalid configuration: failed to decode configuration", "testData Count is not a number: CreateConfig's struct cannot take it"),
 		fx("new-error", false, "New returned an error: headers must not be empty", "New refuses the configuration"),
 		fx("new-panic", false, "New failed: panic: assignment to entry in nil map", "New panics"),

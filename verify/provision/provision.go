@@ -1,0 +1,306 @@
+// Package provision builds xtraefik's verification workers for the Yaegi
+// versions it does not link (Traefik v2.9–v2.11.0 embed yaegi v0.15.x), on
+// first use, from the source embedded in the xtraefik binary itself
+// (xtraefik.WorkerSource) and the Go module proxy: a plain install needs no
+// manual step beyond having a Go toolchain. Workers are cached per xtraefik
+// source and Yaegi version; a file lock serialises concurrent builds.
+package provision
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/mod/modfile"
+
+	"github.com/xtraefik/xtraefik"
+)
+
+// workerSum holds the go.sum lines of the modules a worker replaces, on top
+// of xtraefik's own go.sum.
+//
+//go:embed worker.sum
+var workerSum []byte
+
+// CacheEnv overrides the cache directory workers are built into.
+const CacheEnv = "XTRAEFIK_CACHE"
+
+// ErrNoToolchain is returned when no Go toolchain is found to build a worker.
+var ErrNoToolchain = errors.New("no Go toolchain (go) in $PATH")
+
+const modulePath = "github.com/xtraefik/xtraefik"
+
+// WorkerName is the file name of the worker for a Yaegi version
+// ("xtraefik-yaegi-v0.15.1"), built here or shipped next to xtraefik.
+func WorkerName(yaegi string) string { return "xtraefik-yaegi-" + yaegi }
+
+// Versions are the Yaegi versions workers can be built for: those Traefik
+// releases embed (verify/interpreters) other than the one xtraefik links.
+func Versions() []string { return []string{"v0.15.0", "v0.15.1"} }
+
+// mapstructureFor is the mapstructure the Traefik releases embedding a Yaegi
+// version decode plugin configurations with (their go.mod), or false when
+// no worker can be built for that Yaegi.
+func mapstructureFor(yaegi string) (string, bool) {
+	switch yaegi {
+	case "v0.15.0", "v0.15.1": // Traefik v2.9.8–v2.11.0
+		return "v1.5.0", true
+	}
+	return "", false
+}
+
+// Install builds (or takes from cacheDir) the worker of every version in
+// Versions and copies it into dir, where xtraefik finds it when dir is its
+// own directory or in $PATH: a release archive or an image ships them so.
+func Install(ctx context.Context, cacheDir, dir string) ([]string, error) {
+	var out []string
+	for _, v := range Versions() {
+		exe, err := Build(ctx, cacheDir, v)
+		if err != nil {
+			return out, err
+		}
+		data, err := os.ReadFile(exe)
+		if err != nil {
+			return out, fmt.Errorf("read the yaegi %s worker: %w", v, err)
+		}
+		dst := filepath.Join(dir, WorkerName(v))
+		tmp := dst + ".tmp"
+		if err := os.WriteFile(tmp, data, 0o755); err != nil {
+			return out, fmt.Errorf("install the yaegi %s worker into %s: %w", v, dir, err)
+		}
+		if err := os.Rename(tmp, dst); err != nil {
+			return out, fmt.Errorf("install the yaegi %s worker into %s: %w", v, dir, err)
+		}
+		out = append(out, dst)
+	}
+	return out, nil
+}
+
+// Buildable reports whether a worker can be built for a Yaegi version: its
+// checksums are in worker.sum and its pairing is known.
+func Buildable(yaegi string) bool {
+	_, ok := mapstructureFor(yaegi)
+	return ok
+}
+
+// DefaultCacheDir is $XTRAEFIK_CACHE, else xtraefik under the user cache
+// directory ($XDG_CACHE_HOME or ~/.cache).
+func DefaultCacheDir() (string, error) {
+	if d := os.Getenv(CacheEnv); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory for verification workers (set %s): %w", CacheEnv, err)
+	}
+	return filepath.Join(d, "xtraefik"), nil
+}
+
+// Path is where the worker for yaegi is (or will be) cached in cacheDir, named
+// by a hash of the embedded source and the Yaegi version: a new xtraefik
+// build never runs an older build's worker.
+func Path(cacheDir, yaegi string) (string, error) {
+	key, err := sourceKey(yaegi)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(cacheDir, "workers", yaegi+"-"+key, WorkerName(yaegi)), nil
+}
+
+// Build returns the worker for yaegi in cacheDir, building it first when it
+// is not there. It needs a Go toolchain (ErrNoToolchain) and the modules the
+// worker links, from the module cache or the module proxy.
+func Build(ctx context.Context, cacheDir, yaegi string) (string, error) {
+	ms, ok := mapstructureFor(yaegi)
+	if !ok {
+		return "", fmt.Errorf("xtraefik cannot build a worker for yaegi %s (only for %s)", yaegi, strings.Join(Versions(), ", "))
+	}
+	exe, err := Path(cacheDir, yaegi)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(exe); err == nil {
+		return exe, nil
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return "", ErrNoToolchain
+	}
+	dir := filepath.Dir(exe)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create worker cache %s: %w", dir, err)
+	}
+	unlock, err := lock(dir + ".lock")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	// Another process may have built it while this one waited.
+	if _, err := os.Stat(exe); err == nil {
+		return exe, nil
+	}
+	src, err := os.MkdirTemp(dir, "src-")
+	if err != nil {
+		return "", fmt.Errorf("create worker build directory: %w", err)
+	}
+	defer os.RemoveAll(src)
+	if err := writeModule(src, yaegi, ms); err != nil {
+		return "", fmt.Errorf("write the source of the yaegi %s worker into %s: %w", yaegi, src, err)
+	}
+	tmp := exe + ".tmp"
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", tmp, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false", "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("build the yaegi %s worker with %s: %w\n%s", yaegi, goBin, err, tail(out, 2000))
+	}
+	if err := os.Rename(tmp, exe); err != nil {
+		return "", fmt.Errorf("install the yaegi %s worker: %w", yaegi, err)
+	}
+	return exe, nil
+}
+
+// lock takes an exclusive lock on file, waiting for it.
+func lock(file string) (func(), error) {
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open worker build lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", file, err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// sourceFiles walks the embedded worker source, test files left out.
+func sourceFiles(fn func(name string, data []byte) error) error {
+	return fs.WalkDir(xtraefik.WorkerSource, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(name, "_test.go") {
+			return err
+		}
+		data, err := xtraefik.WorkerSource.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		return fn(name, data)
+	})
+}
+
+func sourceKey(yaegi string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "yaegi %s\n", yaegi)
+	err := sourceFiles(func(name string, data []byte) error {
+		fmt.Fprintf(h, "%s %d\n", name, len(data))
+		h.Write(data)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("read the embedded worker source: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// mainSource is the worker's main package: the verify package's worker mode.
+const mainSource = `// Command xtraefik-yaegi is xtraefik's verification worker built with
+// another Yaegi; xtraefik runs it, one process per plugin.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/xtraefik/xtraefik/verify"
+)
+
+func main() {
+	verify.MaybeRunWorker()
+	fmt.Fprintln(os.Stderr, "this is xtraefik's verification worker: xtraefik verify and xtraefik build run it, it is not meant to be run by hand")
+	os.Exit(2)
+}
+`
+
+// writeModule writes the worker module into dir: main.go, a go.mod requiring
+// xtraefik (replaced by its embedded source in dir/xtraefik) with every
+// requirement of xtraefik's go.mod, Yaegi and mapstructure replaced by the
+// versions the target Traefik links, and a go.sum covering all of them.
+// Replacements only apply in the main module: that is why the worker is a
+// module of its own.
+func writeModule(dir, yaegi, mapstructure string) error {
+	err := sourceFiles(func(name string, data []byte) error {
+		p := filepath.Join(dir, "xtraefik", filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(p, data, 0o644)
+	})
+	if err != nil {
+		return err
+	}
+	rootMod, err := xtraefik.WorkerSource.ReadFile("go.mod")
+	if err != nil {
+		return err
+	}
+	root, err := modfile.Parse("go.mod", rootMod, nil)
+	if err != nil {
+		return err
+	}
+	mod := &modfile.File{}
+	if err := mod.AddModuleStmt("xtraefik-worker"); err != nil {
+		return err
+	}
+	if err := mod.AddGoStmt(root.Go.Version); err != nil {
+		return err
+	}
+	mod.AddNewRequire(modulePath, "v0.0.0", false)
+	for _, r := range root.Require {
+		mod.AddNewRequire(r.Mod.Path, r.Mod.Version, true)
+	}
+	for _, r := range []struct{ old, newPath, newVersion string }{
+		{modulePath, "./xtraefik", ""},
+		{"github.com/traefik/yaegi", "github.com/traefik/yaegi", yaegi},
+		{"github.com/mitchellh/mapstructure", "github.com/mitchellh/mapstructure", mapstructure},
+	} {
+		if err := mod.AddReplace(r.old, "", r.newPath, r.newVersion); err != nil {
+			return err
+		}
+	}
+	mod.Cleanup()
+	goMod, err := mod.Format()
+	if err != nil {
+		return err
+	}
+	rootSum, err := xtraefik.WorkerSource.ReadFile("go.sum")
+	if err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{
+		"go.mod":  goMod,
+		"go.sum":  append(append(bytes.Clone(rootSum), '\n'), workerSum...),
+		"main.go": []byte(mainSource),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tail(b []byte, n int) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return s
+}

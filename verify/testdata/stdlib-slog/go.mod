@@ -1,0 +1,3 @@
+module example.com/fixtures/stdlib-slog
+
+go 1.22
