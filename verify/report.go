@@ -65,20 +65,21 @@ func WriteReport(w io.Writer, results []Result, format string) error {
 
 func writeText(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ALIAS\tMODULE\tCOMMIT\tRUNTIME\tINTERPRETER\tRESULT\tTIME")
+	fmt.Fprintln(tw, "ALIAS\tMODULE\tCOMMIT\tRUNTIME\tINTERPRETER\tCONTAINED\tRESULT\tTIME")
 	count := map[string]int{}
 	for _, r := range results {
 		verdict := status(r)
 		count[strings.TrimSuffix(verdict, approximateMark)]++
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(r.Alias), dash(r.Module), dash(shortCommit(r.Commit)),
-			dash(r.Runtime), dash(r.Interpreter), verdict, roundDuration(r.Duration))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(r.Alias), dash(r.Module), dash(shortCommit(r.Commit)),
+			dash(r.Runtime), dash(r.Interpreter), containmentLevel(r), verdict, roundDuration(r.Duration))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	var b strings.Builder
 	for _, r := range results {
-		if r.OK && len(r.Notes) == 0 {
+		partial := r.Containment != nil && !r.Containment.Full()
+		if r.OK && len(r.Notes) == 0 && !partial {
 			continue
 		}
 		fmt.Fprintf(&b, "\n%s (%s): %s\n", dash(r.Alias), dash(r.Module), status(r))
@@ -90,6 +91,9 @@ func writeText(w io.Writer, results []Result) error {
 		}
 		for _, n := range r.Notes {
 			fmt.Fprintf(&b, "  note: %s\n", n)
+		}
+		if partial {
+			fmt.Fprintf(&b, "  containment: %s\n", r.Containment)
 		}
 	}
 	fmt.Fprintf(&b, "\n%d plugin(s): %d OK, %d FAIL", len(results), count[StatusOK], count[StatusFail])
@@ -117,6 +121,15 @@ func status(r Result) string {
 		s += approximateMark
 	}
 	return s
+}
+
+// containmentLevel is the sandbox level plugin code ran under, "-" when
+// none ran.
+func containmentLevel(r Result) string {
+	if r.Containment == nil {
+		return "-"
+	}
+	return r.Containment.Level
 }
 
 func dash(s string) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/sandbox"
 )
 
 func TestMain(m *testing.M) {
@@ -188,13 +189,15 @@ func TestCancelled(t *testing.T) {
 func TestWriteReport(t *testing.T) {
 	results := []Result{
 		{Alias: "demo", Module: "github.com/traefik/plugindemo", Commit: "0123456789abcdef0123", Type: "middleware", Runtime: "yaegi",
-			Interpreter: "yaegi v0.16.1", OK: true, Duration: 1234 * time.Millisecond, Notes: []string{"request: GET / -> 200"}},
+			Interpreter: "yaegi v0.16.1", OK: true, Duration: 1234 * time.Millisecond, Notes: []string{"request: GET / -> 200"},
+			Containment: &sandbox.Report{Level: sandbox.LevelFull, Applied: []string{"namespaces"}}},
 		{Alias: "bad", Module: "example.com/bad", Type: "middleware", Runtime: "yaegi", Interpreter: "yaegi v0.16.1",
 			Reason: "not vendored: github.com/a/b", Detail: "line one\nline two", Duration: 15 * time.Millisecond},
 		{Alias: "old", Module: "example.com/old", Type: "middleware", Runtime: "yaegi", Interpreter: "yaegi v0.16.1", Status: StatusUnverified,
 			Reason: "Traefik v2.11.0 embeds yaegi v0.15.1; no worker", Duration: 15 * time.Millisecond},
 		{Alias: "approx", Module: "example.com/approx", Type: "middleware", Runtime: "yaegi", Interpreter: "yaegi v0.16.1", Status: StatusOK, OK: true,
-			Approximate: true, Duration: 15 * time.Millisecond},
+			Approximate: true, Duration: 15 * time.Millisecond,
+			Containment: &sandbox.Report{Level: sandbox.LevelPartial, Applied: []string{"landlock"}, Missing: []string{"namespaces"}}},
 	}
 	var text bytes.Buffer
 	if err := WriteReport(&text, results, "text"); err != nil {
@@ -202,12 +205,13 @@ func TestWriteReport(t *testing.T) {
 	}
 	out := text.String()
 	for _, want := range []string{
-		"ALIAS   MODULE", "demo    github.com/traefik/plugindemo  0123456789ab  yaegi    yaegi v0.16.1  OK                1.23s",
-		"bad     example.com/bad                -             yaegi    yaegi v0.16.1  FAIL              15ms",
+		"ALIAS   MODULE", "demo    github.com/traefik/plugindemo  0123456789ab  yaegi    yaegi v0.16.1  full       OK                1.23s",
+		"bad     example.com/bad                -             yaegi    yaegi v0.16.1  -          FAIL              15ms",
 		"bad (example.com/bad): FAIL\n  reason: not vendored: github.com/a/b\n  detail:\n    line one\n    line two\n",
 		"  note: request: GET / -> 200",
-		"old     example.com/old                -             yaegi    yaegi v0.16.1  UNVERIFIED        15ms",
-		"approx  example.com/approx             -             yaegi    yaegi v0.16.1  OK (APPROXIMATE)  15ms",
+		"old     example.com/old                -             yaegi    yaegi v0.16.1  -          UNVERIFIED        15ms",
+		"approx  example.com/approx             -             yaegi    yaegi v0.16.1  partial    OK (APPROXIMATE)  15ms",
+		"  containment: partial (missing: namespaces)\n",
 		"old (example.com/old): UNVERIFIED\n  reason: Traefik v2.11.0 embeds yaegi v0.15.1; no worker\n",
 		"4 plugin(s): 2 OK, 1 FAIL, 1 UNVERIFIED",
 	} {

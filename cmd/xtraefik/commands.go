@@ -16,6 +16,7 @@ import (
 	"github.com/xtraefik/xtraefik/publish"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/runcheck"
+	"github.com/xtraefik/xtraefik/sandbox"
 	"github.com/xtraefik/xtraefik/verify"
 	"github.com/xtraefik/xtraefik/verify/provision"
 )
@@ -311,7 +312,27 @@ type verifyFlags struct {
 	workers           []string
 	acceptApproximate bool
 	traefik           string
+	sandbox           sandboxMode
 }
+
+// sandboxMode is the --sandbox flag: parsed when given, so a typo fails
+// before anything is fetched.
+type sandboxMode struct{ m sandbox.Mode }
+
+func (s *sandboxMode) String() string {
+	if s.m == "" {
+		return string(sandbox.ModeAuto)
+	}
+	return string(s.m)
+}
+
+func (s *sandboxMode) Set(v string) error {
+	m, err := sandbox.ParseMode(v)
+	s.m = m
+	return err
+}
+
+func (s *sandboxMode) Type() string { return "mode" }
 
 func (v *verifyFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
@@ -320,6 +341,7 @@ func (v *verifyFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&v.workers, "yaegi-worker", nil, "verification worker (xtraefik-yaegi-<version>) to interpret with when the base's Traefik embeds another Yaegi than xtraefik (repeatable; default: next to xtraefik, then $PATH, then built into --cache-dir or $"+provision.CacheEnv+" with the Go toolchain)")
 	f.StringArrayVar(&v.workers, "yaegi-v2-worker", nil, "former name of --yaegi-worker")
 	_ = f.MarkDeprecated("yaegi-v2-worker", "use --yaegi-worker")
+	f.Var(&v.sandbox, "sandbox", "containment of plugin code during verification: auto (the strongest the host allows; each result names what was missing) or require (refuse to run plugin code without full containment; for CI)")
 	f.BoolVar(&v.acceptApproximate, "accept-approximate-verdict", false, "when the interpreter the base's Traefik embeds is unavailable or unknown, accept the verdict of another one (marked APPROXIMATE) instead of UNVERIFIED, which stops a build")
 }
 
@@ -327,7 +349,7 @@ func (v *verifyFlags) register(cmd *cobra.Command) {
 // (--cache-dir; "" for the default).
 func (v *verifyFlags) options(cacheDir string) verify.Options {
 	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout, Workers: v.workers, WorkerCache: cacheDir,
-		AcceptApproximate: v.acceptApproximate, TraefikVersion: v.traefik}
+		AcceptApproximate: v.acceptApproximate, TraefikVersion: v.traefik, Sandbox: v.sandbox.m}
 }
 
 func newVerify(env getenv) *cobra.Command {
