@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
+)
+
+// requireTool finds name on $PATH; missing, it skips — or fails under
+// XTRAEFIK_E2E, where every tool is installed.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("XTRAEFIK_E2E") != "" {
+			t.Fatalf("%s is required: %v", name, err)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+// TestVerifyInUnprivilegedContainer runs xtraefik as CI runners often do:
+// inside a container without privileges, where Docker's seccomp profile
+// refuses new user namespaces. Verification still contains plugin code with
+// what is left (Landlock, seccomp), says so in each result, and keeps the
+// hostile probe away from the container's secrets, files and network;
+// --sandbox=require refuses to run plugin code at all.
+func TestVerifyInUnprivilegedContainer(t *testing.T) {
+	docker := requireTool(t, "docker")
+	busybox := requireTool(t, "busybox")
+	if out, err := exec.Command(docker, "info").CombinedOutput(); err != nil {
+		if os.Getenv("XTRAEFIK_E2E") != "" {
+			t.Fatalf("docker engine: %v\n%s", err, out)
+		}
+		t.Skipf("no docker engine: %v", err)
+	}
+	const secret = "s3cr3t-in-the-container"
+	dir := t.TempDir()
+	rootfs := filepath.Join(dir, "rootfs")
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(rootfs, "xtraefik"), ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	plugin := filepath.Join(rootfs, "plugin")
+	if err := os.CopyFS(plugin, os.DirFS(filepath.Join(testenv.FixturesDir(t), "hostile", "probe"))); err != nil {
+		t.Fatal(err)
+	}
+	manifest := `displayName: Hostile probe
+type: middleware
+import: example.com/hostile/probe
+summary: Tries to steal and to reach outside, and reports what happened
+testData:
+  read: [/etc/secret, /proc/1/environ]
+  write: [/written-by-plugin, /plugin/injected.go]
+  listen: 127.0.0.1:18080
+  holdMS: 10
+`
+	files := map[string]string{
+		"plugin/.traefik.yml": manifest,
+		"etc/secret":          secret,
+	}
+	for name, content := range files {
+		p := filepath.Join(rootfs, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"tmp", "bin"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o1777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	image := fmt.Sprintf("xtraefik-sandbox-test:%d", time.Now().UnixNano())
+	imp := exec.Command("sh", "-c", `tar -C "$1" -c . | "$2" import - "$3"`, "sh", rootfs, docker, image)
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command(docker, "rmi", "-f", image).Run() })
+
+	run := func(args ...string) (string, string, error) {
+		cmd := exec.Command(docker, append([]string{"run", "--rm", "--network", "none", "-e", "XTRAEFIK_GIT_TOKEN=" + secret,
+			"-e", "TMPDIR=/tmp", image, "/xtraefik", "verify", "--dir", "/plugin", "--traefik-version", "v3.6.12"}, args...)...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		return stdout.String(), stderr.String(), err
+	}
+
+	out, errOut, err := run("--output", "json")
+	if strings.Contains(out+errOut, secret) {
+		t.Fatalf("the secret reached the plugin's report:\n%s\n%s", out, errOut)
+	}
+	var rep struct {
+		Plugins []struct {
+			Status      string `json:"status"`
+			Reason      string `json:"reason"`
+			Containment struct {
+				Level   string   `json:"level"`
+				Missing []string `json:"missing"`
+			} `json:"containment"`
+		} `json:"plugins"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil || len(rep.Plugins) != 1 {
+		t.Fatalf("verify in the container: %v / %v\nstdout:\n%s\nstderr:\n%s", err, jerr, out, errOut)
+	}
+	p := rep.Plugins[0]
+	if p.Containment.Level != "partial" || !strings.Contains(strings.Join(p.Containment.Missing, " "), "namespaces") {
+		t.Fatalf("containment %+v: want partial, namespaces missing", p.Containment)
+	}
+	_, js, ok := strings.Cut(p.Reason, "probe:")
+	var probe map[string]string
+	if !ok || json.Unmarshal([]byte(js), &probe) != nil {
+		t.Fatalf("no probe report: %+v", p)
+	}
+	for _, k := range []string{"read /etc/secret", "read /proc/1/environ", "write /written-by-plugin", "write /plugin/injected.go"} {
+		if probe[k] == "ok" || probe[k] == "" {
+			t.Errorf("%s: %q, want refused", k, probe[k])
+		}
+	}
+	if !strings.Contains(probe["listen 127.0.0.1:18080"], "operation not permitted") {
+		t.Errorf("listen: %q, want no sockets without a network namespace", probe["listen 127.0.0.1:18080"])
+	}
+
+	_, errOut, err = run("--sandbox", "require")
+	if err == nil || !strings.Contains(errOut, "full containment required") {
+		t.Fatalf("--sandbox=require in the container: %v\n%s", err, errOut)
+	}
+}
