@@ -22,18 +22,18 @@ var devices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/d
 const zoneinfo = "/usr/share/zoneinfo"
 
 // Enter applies the Spec that Configure passed in the environment to this
-// process, before it runs any untrusted code, and returns the protections in
-// force. It fails when the spec cannot be read, when a protection the
+// process, before it runs any untrusted code, and returns it with the
+// protections in force. It fails when the spec cannot be read, when a protection the
 // namespaces promised cannot be set up, or, in ModeRequire, when anything is
 // missing. A process Configure did not start is refused.
-func Enter() (Report, error) {
+func Enter() (Spec, Report, error) {
 	raw, ok := os.LookupEnv(EnvSpec)
 	if !ok {
-		return Report{}, errors.New("sandbox: no spec in the environment: the process was not started by sandbox.Configure")
+		return Spec{}, Report{}, errors.New("sandbox: no spec in the environment: the process was not started by sandbox.Configure")
 	}
 	var s Spec
 	if err := json.Unmarshal([]byte(raw), &s); err != nil {
-		return Report{}, fmt.Errorf("sandbox: read spec: %w", err)
+		return Spec{}, Report{}, fmt.Errorf("sandbox: read spec: %w", err)
 	}
 	s = s.withDefaults()
 	_ = os.Unsetenv(EnvSpec)
@@ -46,13 +46,13 @@ func Enter() (Report, error) {
 	var applied, missing []string
 	if s.Namespaces {
 		if os.Getpid() != 1 {
-			return Report{}, fmt.Errorf("sandbox: expected to be PID 1 of a new PID namespace, am %d", os.Getpid())
+			return Spec{}, Report{}, fmt.Errorf("sandbox: expected to be PID 1 of a new PID namespace, am %d", os.Getpid())
 		}
 		if err := enterRoot(s); err != nil {
-			return Report{}, fmt.Errorf("sandbox: set up the root: %w", err)
+			return Spec{}, Report{}, fmt.Errorf("sandbox: set up the root: %w", err)
 		}
 		if err := loopbackUp(); err != nil {
-			return Report{}, fmt.Errorf("sandbox: bring up loopback: %w", err)
+			return Spec{}, Report{}, fmt.Errorf("sandbox: bring up loopback: %w", err)
 		}
 		applied = append(applied, "user, mount, PID, network (loopback only), IPC and UTS namespaces",
 			"read-only root holding only the plugin tree, private /tmp")
@@ -60,7 +60,7 @@ func Enter() (Report, error) {
 		missing = append(missing, "user, mount, PID and network namespaces (the host refused them)")
 	}
 	if err := setRlimits(s); err != nil {
-		return Report{}, fmt.Errorf("sandbox: %w", err)
+		return Spec{}, Report{}, fmt.Errorf("sandbox: %w", err)
 	}
 	applied = append(applied, fmt.Sprintf("rlimits (%d tasks, %d MB per file, no core dumps)", s.MaxProcs, s.ScratchBytes>>20))
 	// Inside the namespaces the new root already holds nothing but the tree
@@ -69,7 +69,7 @@ func Enter() (Report, error) {
 		ll, err := applyLandlock(s)
 		switch {
 		case err != nil:
-			return Report{}, fmt.Errorf("sandbox: landlock: %w", err)
+			return Spec{}, Report{}, fmt.Errorf("sandbox: landlock: %w", err)
 		case ll != "":
 			applied = append(applied, ll)
 		default:
@@ -86,7 +86,7 @@ func Enter() (Report, error) {
 	// on every thread with the seccomp filter, keeps execve from gaining any.
 	applied = append(applied, "no_new_privs")
 	if err := applySeccomp(s); err != nil {
-		return Report{}, fmt.Errorf("sandbox: seccomp: %w", err)
+		return Spec{}, Report{}, fmt.Errorf("sandbox: seccomp: %w", err)
 	}
 	if s.Namespaces {
 		applied = append(applied, "seccomp (no mount, ptrace, namespace, kernel-keyring or BPF calls)")
@@ -94,16 +94,16 @@ func Enter() (Report, error) {
 		applied = append(applied, "seccomp (no sockets, no new sessions or process groups, no mount, ptrace, namespace, kernel-keyring or BPF calls)")
 	}
 	if err := os.Chdir(s.WorkDirInside()); err != nil {
-		return Report{}, fmt.Errorf("sandbox: enter the working directory: %w", err)
+		return Spec{}, Report{}, fmt.Errorf("sandbox: enter the working directory: %w", err)
 	}
 	for k, v := range map[string]string{"HOME": s.ScratchInside(), "TMPDIR": s.ScratchInside()} {
 		_ = os.Setenv(k, v)
 	}
 	r := newReport(applied, missing)
 	if s.Mode == ModeRequire && !r.Full() {
-		return r, fmt.Errorf("sandbox: full containment required, but missing: %s", strings.Join(r.Missing, "; "))
+		return s, r, fmt.Errorf("sandbox: full containment required, but missing: %s", strings.Join(r.Missing, "; "))
 	}
-	return r, nil
+	return s, r, nil
 }
 
 // enterRoot builds the new root on a tmpfs mounted on s.Private — the

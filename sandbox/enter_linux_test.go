@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 
 // child enters the sandbox and prints what it could do, as JSON.
 func child() int {
-	r, err := Enter()
+	_, r, err := Enter()
 	res := map[string]string{"report": r.String()}
 	if err != nil {
 		res["enter"] = err.Error()

@@ -39,22 +39,22 @@ func TreeRSS(int) int64 { return 0 }
 
 // Enter applies nothing: it reports that every protection is missing, and
 // refuses in ModeRequire.
-func Enter() (Report, error) {
+func Enter() (Spec, Report, error) {
 	raw, ok := os.LookupEnv(EnvSpec)
 	if !ok {
-		return Report{}, errors.New("sandbox: no spec in the environment: the process was not started by sandbox.Configure")
+		return Spec{}, Report{}, errors.New("sandbox: no spec in the environment: the process was not started by sandbox.Configure")
 	}
 	var s Spec
 	if err := json.Unmarshal([]byte(raw), &s); err != nil {
-		return Report{}, fmt.Errorf("sandbox: read spec: %w", err)
+		return Spec{}, Report{}, fmt.Errorf("sandbox: read spec: %w", err)
 	}
 	_ = os.Unsetenv(EnvSpec)
 	if err := os.Chdir(s.WorkDirInside()); err != nil {
-		return Report{}, fmt.Errorf("sandbox: enter the working directory: %w", err)
+		return Spec{}, Report{}, fmt.Errorf("sandbox: enter the working directory: %w", err)
 	}
 	r := newReport(nil, []string{"every kernel protection (sandboxing needs Linux): plugin code runs as the caller"})
 	if s.Mode == ModeRequire {
-		return r, errors.New("sandbox: full containment required, but this OS offers none (Linux only)")
+		return s, r, errors.New("sandbox: full containment required, but this OS offers none (Linux only)")
 	}
-	return r, nil
+	return s, r, nil
 }

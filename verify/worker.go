@@ -109,7 +109,7 @@ func serveWorker(in io.Reader, report *os.File) int {
 		fmt.Fprintln(os.Stderr, "xtraefik verify worker: no report pipe on fd 3")
 		return workerFailed
 	}
-	containment, err := sandbox.Enter()
+	spec, containment, err := sandbox.Enter()
 	h := hello{Protocol: workerProtocol, Containment: &containment}
 	if err != nil {
 		h = hello{Protocol: workerProtocol, Error: err.Error()}
@@ -118,11 +118,12 @@ func serveWorker(in io.Reader, report *os.File) int {
 		fmt.Fprintf(os.Stderr, "xtraefik verify worker: %s %v\n", h.Error, err)
 		return workerFailed
 	}
-	return serveJob(in, report)
+	return serveJob(in, report, prepare(spec.TreeInside()))
 }
 
-// serveJob reads one job and reports on it, every line sealed with its key.
-func serveJob(in io.Reader, report io.Writer) int {
+// serveJob reads one job and reports on it, every line sealed with its key;
+// pre is the interpreter made while the job was on its way (nil: none).
+func serveJob(in io.Reader, report io.Writer, pre *prepared) int {
 	var j job
 	if err := json.NewDecoder(in).Decode(&j); err != nil {
 		fmt.Fprintf(os.Stderr, "xtraefik verify worker: read job: %v\n", err)
@@ -143,7 +144,7 @@ func serveJob(in io.Reader, report io.Writer) int {
 		pkgs := linkedPackages()
 		out = outcome{OK: true, Std: sortedKeys(pkgs.std), Restricted: sortedKeys(pkgs.restricted)}
 	} else {
-		out = work(context.Background(), &j, w)
+		out = work(context.Background(), &j, w, pre)
 	}
 	out.Interpreter = interpreterName(j.Runtime == "wasm")
 	if err := w.send(message{Result: &out}); err != nil {
@@ -181,8 +182,11 @@ func (r *reporter) send(m message) error {
 
 // work runs the checks for one plugin and never panics: a panic anywhere in
 // the plugin's code on this goroutine is a FAIL naming the phase.
-func work(ctx context.Context, j *job, r *reporter) (out outcome) {
+func work(ctx context.Context, j *job, r *reporter, pre *prepared) (out outcome) {
 	logs := newTail(16 << 10)
+	if pre != nil && pre.goPath == j.GoPath && j.Runtime != "wasm" {
+		logs = pre.logs
+	}
 	phase := "start"
 	setPhase := func(p string) { phase = p; r.phase(p) }
 	defer func() {
@@ -202,7 +206,7 @@ func work(ctx context.Context, j *job, r *reporter) (out outcome) {
 	case "wasm":
 		return checkWasm(ctx, j, setPhase, logs)
 	default:
-		return checkYaegi(ctx, j, setPhase, logs)
+		return checkYaegi(ctx, j, pre, setPhase, logs)
 	}
 }
 

@@ -322,7 +322,7 @@ func TestServeJobProtocol(t *testing.T) {
 		{`{"protocol":2,"describe":true}`, workerFailed},
 		{`{"protocol":2,"describe":true,"key":` + string(keyJSON) + `}`, 0},
 	} {
-		if got := serveJob(strings.NewReader(tc.job), &buf); got != tc.want {
+		if got := serveJob(strings.NewReader(tc.job), &buf, nil); got != tc.want {
 			t.Errorf("%s: exit %d, want %d", tc.job, got, tc.want)
 		}
 	}

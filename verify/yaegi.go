@@ -120,17 +120,55 @@ func parseConfig(s string) (map[string]any, error) {
 	return m, nil
 }
 
-// newInterpreter builds the interpreter as Traefik's newInterpreter does
-// (pkg/plugins/middlewareyaegi.go, v3.6.12) and imports the plugin.
-func newInterpreter(j *job, logs *tail) (*interp.Interpreter, error) {
+// prepared is an interpreter made before the job arrives: creating it and
+// loading the standard library's symbols is about half of what interpreting
+// a small plugin costs, and none of it depends on the plugin.
+type prepared struct {
+	goPath string
+	logs   *tail
+	i      *interp.Interpreter
+}
+
+// prepare makes the interpreter for plugins under goPath; nil when it fails
+// (the job then makes its own and reports the error).
+func prepare(goPath string) *prepared {
+	logs := newTail(16 << 10)
+	i, err := baseInterpreter(goPath, logs)
+	if err != nil {
+		return nil
+	}
+	return &prepared{goPath: goPath, logs: logs, i: i}
+}
+
+// baseInterpreter builds the interpreter as Traefik's newInterpreter does
+// (pkg/plugins/middlewareyaegi.go, v3.6.12), without the restricted symbols.
+func baseInterpreter(goPath string, logs *tail) (*interp.Interpreter, error) {
 	i := interp.New(interp.Options{
-		GoPath: j.GoPath,
+		GoPath: goPath,
 		Env:    os.Environ(),
 		Stdout: logs,
 		Stderr: logs,
 	})
 	if err := i.Use(stdlib.Symbols); err != nil {
 		return nil, fmt.Errorf("failed to load symbols: %w", err)
+	}
+	if err := i.Use(ppSymbols()); err != nil {
+		return nil, fmt.Errorf("failed to load provider symbols: %w", err)
+	}
+	return i, nil
+}
+
+// newInterpreter returns the interpreter for j: the prepared one when it
+// fits, else a new one; unsafe and syscall symbols added when allowed.
+func newInterpreter(j *job, pre *prepared, logs *tail) (*interp.Interpreter, error) {
+	var i *interp.Interpreter
+	if pre != nil && pre.goPath == j.GoPath && pre.logs == logs {
+		i = pre.i
+	} else {
+		var err error
+		if i, err = baseInterpreter(j.GoPath, logs); err != nil {
+			return nil, err
+		}
 	}
 	if j.UseUnsafe {
 		if err := i.Use(unsafe.Symbols); err != nil {
@@ -139,9 +177,6 @@ func newInterpreter(j *job, logs *tail) (*interp.Interpreter, error) {
 		if err := i.Use(syscall.Symbols); err != nil {
 			return nil, fmt.Errorf("failed to load syscall symbols: %w", err)
 		}
-	}
-	if err := i.Use(ppSymbols()); err != nil {
-		return nil, fmt.Errorf("failed to load provider symbols: %w", err)
 	}
 	return i, nil
 }
@@ -156,13 +191,13 @@ func eval(i *interp.Interpreter, src string) (v reflect.Value, err error) {
 	return i.Eval(src)
 }
 
-func checkYaegi(ctx context.Context, j *job, phase func(string), logs *tail) outcome {
+func checkYaegi(ctx context.Context, j *job, pre *prepared, phase func(string), logs *tail) outcome {
 	config, err := parseConfig(j.Config)
 	if err != nil {
 		return failure("invalid configuration", err)
 	}
 	phase("interpreter")
-	i, err := newInterpreter(j, logs)
+	i, err := newInterpreter(j, pre, logs)
 	if err != nil {
 		return failure("failed to create Yaegi interpreter", err)
 	}
