@@ -37,6 +37,9 @@ type Plugin struct {
 	// Config is the middleware/provider configuration to check with; nil means
 	// the manifest's testData.
 	Config map[string]any
+	// ExpectStatus is the status a middleware must answer the probe request
+	// with; 0 accepts any answer without a server error (probe.Judge).
+	ExpectStatus int
 }
 
 // Options tune a verification.
@@ -78,6 +81,8 @@ type Result struct {
 	Detail   string        `json:"detail,omitempty"`
 	Duration time.Duration `json:"-"`
 	Notes    []string      `json:"notes,omitempty"`
+	// Status is a middleware's answer to the probe request (0 when none).
+	Status int `json:"status,omitempty"`
 }
 
 // Defaults.
@@ -226,7 +231,7 @@ func verifyOne(ctx context.Context, goPath string, p Plugin, opts Options, ws wo
 	j := job{
 		GoPath: goPath, Module: p.Module, Type: m.Type, Runtime: m.RuntimeName(),
 		Import: m.Import, BasePkg: m.BasePackage(), Config: string(cfgYAML),
-		Name: p.Alias,
+		Name: p.Alias, ExpectStatus: p.ExpectStatus,
 	}
 	if j.Name == "" {
 		j.Name = path.Base(p.Module)
@@ -257,7 +262,7 @@ func verifyOne(ctx context.Context, goPath string, p Plugin, opts Options, ws wo
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Module, err)
 	}
-	r.OK, r.Reason, r.Detail = out.OK, out.Reason, out.Detail
+	r.OK, r.Reason, r.Detail, r.Status = out.OK, out.Reason, out.Detail, out.Status
 	if out.Interpreter != "" {
 		// The worker's own word on what it ran the plugin with.
 		r.Interpreter = out.Interpreter

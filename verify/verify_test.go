@@ -94,6 +94,9 @@ func TestCorpus(t *testing.T) {
 			if c.WantOK && len(r.Notes) == 0 {
 				t.Errorf("an OK plugin reports what was exercised; no notes")
 			}
+			if c.WantStatus != 0 && r.Status != c.WantStatus {
+				t.Errorf("status %d, want %d (Traefik's answer)", r.Status, c.WantStatus)
+			}
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -304,6 +305,7 @@ func newVerify(env getenv) *cobra.Command {
 		vf     verifyFlags
 		rt     runtimeFlags
 		dir    string
+		expect int
 		output string
 	)
 	cmd := &cobra.Command{
@@ -323,8 +325,11 @@ func newVerify(env getenv) *cobra.Command {
 				o   *build.Options
 				err error
 			)
+			if expect != 0 && dir == "" {
+				return fmt.Errorf("--expect-status is for --dir; a recipe says expectStatus per plugin")
+			}
 			if dir != "" {
-				rs, err = verify.VerifyDir(cmd.Context(), dir, vf.options())
+				rs, err = verifyDir(cmd.Context(), dir, expect, vf.options())
 			} else {
 				if o, err = c.options(cmd, env); err != nil {
 					return err
@@ -358,6 +363,20 @@ func newVerify(env getenv) *cobra.Command {
 	rt.register(cmd)
 	cmd.Flags().BoolVar(&vf.allowUnsafe, "allow-unsafe", false, "with --dir: let a plugin whose manifest says useUnsafe import unsafe/syscall (recipes use allowUnsafe)")
 	cmd.Flags().StringVar(&dir, "dir", "", "verify a plugin working copy (module name from its go.mod) instead of a recipe")
+	cmd.Flags().IntVar(&expect, "expect-status", 0, "with --dir: the HTTP status the middleware must answer the verification request with (default: any answer that is not a server error), as a recipe's expectStatus")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
 	return cmd
+}
+
+// verifyDir verifies the working copy at dir, its answer held to expect.
+func verifyDir(ctx context.Context, dir string, expect int, opts verify.Options) ([]verify.Result, error) {
+	if expect != 0 && (expect < 100 || expect > 599) {
+		return nil, fmt.Errorf("--expect-status %d is not an HTTP status", expect)
+	}
+	p, err := verify.FromDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	p.ExpectStatus = expect
+	return verify.Verify(ctx, []verify.Plugin{p}, opts)
 }
