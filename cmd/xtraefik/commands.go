@@ -274,10 +274,13 @@ func (r *runtimeFlags) run(cmd *cobra.Command, res *build.Result) error {
 	w := cmd.ErrOrStderr()
 	if rep.Skipped == "" {
 		fmt.Fprintf(w, "runtime check (%s, static configuration from %s):\n", rep.Isolation, rep.ConfigSource)
+		for _, m := range rep.Missing {
+			fmt.Fprintf(w, "  not contained under %s: %s\n", rep.Isolation, m)
+		}
 	}
 	fmt.Fprint(w, rep.Summary())
 	if rep.Skipped == "" && !rep.OK() {
-		return fmt.Errorf("runtime check failed: Traefik did not run every plugin (see above)")
+		return fmt.Errorf("runtime check failed: not every plugin passed (see above)")
 	}
 	return nil
 }
