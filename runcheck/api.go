@@ -184,4 +184,3 @@ func (c *checker) entryPoints(ctx context.Context) []string {
 	sort.Strings(names)
 	return names
 }
-

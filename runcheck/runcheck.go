@@ -519,4 +519,3 @@ func (c *checker) pending() []*pluginCheck {
 	}
 	return out
 }
-
