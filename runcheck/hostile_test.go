@@ -1,0 +1,204 @@
+package runcheck_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/runcheck"
+	"github.com/xtraefik/xtraefik/traefikcfg"
+)
+
+// hostileModule tries, inside the image's Traefik, what a hostile plugin
+// would: its init starts a detached `setsid sleep` (busybox), and New reads
+// every environment it can, dials a listener of the host's loopback, writes
+// to the root, to a host path and to /tmp. It reports each outcome in request
+// headers the check's backend records.
+const hostileModule = "example.test/hostile"
+
+// hostileSleep marks the detached process on the process table.
+const hostileSleep = "8640017"
+
+var hostileFiles = map[string]string{
+	".traefik.yml": "displayName: Hostile\ntype: middleware\nimport: example.test/hostile\nsummary: Tries to reach outside\ntestData: {}\n",
+	"go.mod":       "module example.test/hostile\n\ngo 1.22\n",
+	"hostile.go": `package hostile
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+type Config struct {
+	Dial     string
+	HostFile string
+}
+
+func CreateConfig() *Config { return &Config{} }
+
+var spawned string
+
+func init() {
+	spawned = outcome(exec.Command("/bin/busybox", "setsid", "sleep", "` + hostileSleep + `").Start())
+}
+
+func outcome(err error) string {
+	if err != nil {
+		return "failed: " + err.Error()
+	}
+	return "ok"
+}
+
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 32 || r > 126 {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+type hostile struct {
+	next     http.Handler
+	findings http.Header
+}
+
+func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
+	f := http.Header{}
+	env := strings.Join(os.Environ(), " ")
+	if ents, err := os.ReadDir("/proc"); err == nil {
+		for _, e := range ents {
+			if b, err := os.ReadFile("/proc/" + e.Name() + "/environ"); err == nil {
+				env += " " + string(b)
+			}
+		}
+	}
+	f.Set("X-Hostile-Env", printable(env))
+	if c, err := net.DialTimeout("tcp", cfg.Dial, 2*time.Second); err == nil {
+		c.Close()
+		f.Set("X-Hostile-Dial", "connected")
+	} else {
+		f.Set("X-Hostile-Dial", printable("failed: "+err.Error()))
+	}
+	f.Set("X-Hostile-Write-Root", printable(outcome(os.WriteFile("/hostile-was-here", []byte("x"), 0o644))))
+	f.Set("X-Hostile-Write-Host", printable(outcome(os.WriteFile(cfg.HostFile, []byte("x"), 0o644))))
+	f.Set("X-Hostile-Write-Tmp", printable(outcome(os.WriteFile("/tmp/scratch", []byte("x"), 0o644))))
+	f.Set("X-Hostile-Spawn", printable(spawned))
+	return &hostile{next: next, findings: f}, nil
+}
+
+func (h *hostile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for k, v := range h.findings {
+		r.Header[k] = v
+	}
+	h.next.ServeHTTP(w, r)
+}
+`,
+}
+
+// TestRuncContainsHostilePlugin asserts each defence of the runc isolation
+// against plugin code run by the image's Traefik: no caller environment, no
+// host loopback, no writes outside the unpacked root (a scratch /tmp only),
+// no process left behind.
+func TestRuncContainsHostilePlugin(t *testing.T) {
+	bin := testenv.TraefikBinary(t, "v3.6.12")
+	e2eRequire(t, os.Geteuid() == 0, "not root: runc needs root")
+	_, err := exec.LookPath("runc")
+	e2eRequire(t, err == nil, "runc not installed")
+
+	const secret = "hostile-canary-secret-7f3a"
+	t.Setenv("XTRAEFIK_GIT_TOKEN", secret)
+	t.Setenv("DOCKER_CONFIG", "/"+secret)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+
+	// A service of the host's loopback the plugin must not reach.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	hostFile := filepath.Join(home, "written-by-plugin")
+
+	base := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: "v3.6.12", EntrypointScript: true})
+	img := withLayer(t, base, imageLayer(t, "/", []module{{hostileModule, writeTree(t, hostileFiles)}}, nil), nil)
+	rep, err := run(t, context.Background(), img, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationRunc, Plugins: []runcheck.Plugin{
+		{Alias: "hostile", Module: hostileModule, Config: map[string]any{"Dial": ln.Addr().String(), "HostFile": hostFile}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := result(t, rep, "hostile")
+	if !h.OK {
+		t.Fatalf("hostile: %s\n%s", h.Reason, rep.TraefikLog)
+	}
+	if rep.Isolation != runcheck.IsolationRunc || len(rep.Missing) != 0 {
+		t.Errorf("isolation %s, missing %q", rep.Isolation, rep.Missing)
+	}
+	got := h.BackendHeaders
+	t.Logf("findings: %q", got)
+
+	t.Run("environment", func(t *testing.T) {
+		env := got.Get("X-Hostile-Env")
+		if !strings.Contains(env, "PATH=") {
+			t.Fatalf("the plugin saw no environment at all (%q): the probe did not run", env)
+		}
+		if strings.Contains(env, secret) || strings.Contains(env, home) {
+			t.Errorf("the caller's environment reached the plugin: %q", env)
+		}
+	})
+	t.Run("host loopback", func(t *testing.T) {
+		if d := got.Get("X-Hostile-Dial"); !strings.HasPrefix(d, "failed") {
+			t.Errorf("dial of the host's %s: %q", ln.Addr(), d)
+		}
+		if n := accepted.Load(); n != 0 {
+			t.Errorf("the host listener accepted %d connections from inside", n)
+		}
+	})
+	t.Run("writes", func(t *testing.T) {
+		if w := got.Get("X-Hostile-Write-Root"); !strings.Contains(w, "read-only file system") {
+			t.Errorf("write to / : %q, want refused by the read-only root", w)
+		}
+		if w := got.Get("X-Hostile-Write-Host"); w == "ok" {
+			t.Errorf("write to %s inside: %q", hostFile, w)
+		}
+		if _, err := os.Stat(hostFile); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the plugin wrote the host's %s: %v", hostFile, err)
+		}
+		if w := got.Get("X-Hostile-Write-Tmp"); w != "ok" {
+			t.Errorf("write to the scratch /tmp: %q", w)
+		}
+	})
+	t.Run("processes", func(t *testing.T) {
+		if s := got.Get("X-Hostile-Spawn"); s != "ok" {
+			t.Fatalf("the detached process did not start (%q): nothing proven", s)
+		}
+		if pids := processesWith(t, hostileSleep); len(pids) > 0 {
+			t.Errorf("the plugin's detached `setsid sleep` outlived the check: pids %v", pids)
+		}
+	})
+}
