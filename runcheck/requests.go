@@ -82,7 +82,7 @@ func (c *checker) awaitRouting(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("Traefik never routed the check's requests (%s): %w", last, ctx.Err())
+			return fmt.Errorf("the check's requests were never routed by Traefik (%s): %w", last, ctx.Err())
 		case <-time.After(pollInterval):
 		}
 	}
