@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/probe"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/traefikcfg"
 	"github.com/xtraefik/xtraefik/verify"
@@ -118,6 +120,96 @@ func TestChecksAgree(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// echoModule passes the request on with what it saw in X-Seen-* headers.
+const echoModule = "example.test/echo"
+
+var echoFiles = map[string]string{
+	".traefik.yml": "displayName: Echo\ntype: middleware\nimport: example.test/echo\nsummary: Shows the request it gets\ntestData: {}\n",
+	"go.mod":       "module example.test/echo\n\ngo 1.22\n",
+	"echo.go": `package echo
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+type Config struct{}
+
+func CreateConfig() *Config { return &Config{} }
+
+type echo struct{ next http.Handler }
+
+func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
+	return echo{next}, nil
+}
+
+func (e echo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var names []string
+	for k := range r.Header {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		r.Header.Set("X-Seen-"+k, strings.Join(r.Header.Values(k), ","))
+	}
+	r.Header.Set("X-Seen-Names", strings.Join(names, ","))
+	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	r.Header.Set("X-Seen-Remote-Ip", ip)
+	r.Header.Set("X-Seen-Host", r.Host)
+	r.Header.Set("X-Seen-Method", r.Method)
+	r.Header.Set("X-Seen-Request-Uri", r.RequestURI)
+	e.next.ServeHTTP(w, r)
+}
+`,
+}
+
+// TestRequestModelIsTraefiks holds probe.Request, the request static
+// verification hands a plugin, to the request the real Traefik v3.6.12 hands
+// a plugin for the runtime check's client: same client address, host,
+// method, URI, header names and values.
+func TestRequestModelIsTraefiks(t *testing.T) {
+	bin := testenv.TraefikBinary(t, "v3.6.12")
+	e2eRequire(t, os.Geteuid() == 0, "not root: runc needs root")
+	_, err := exec.LookPath("runc")
+	e2eRequire(t, err == nil, "runc not installed")
+	base := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: "v3.6.12"})
+	img := withLayer(t, base, imageLayer(t, "/", []module{{echoModule, writeTree(t, echoFiles)}}, nil), nil)
+	rep, err := run(t, context.Background(), img, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationRunc,
+		Plugins: []runcheck.Plugin{{Alias: "echo", Module: echoModule}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := result(t, rep, "echo")
+	if !e.OK {
+		t.Fatalf("echo: %s\n%s", e.Reason, rep.TraefikLog)
+	}
+	seen := e.BackendHeaders
+	model := probe.Request(context.Background(), "echo", probe.RemoteAddr(40000), probe.ServerHostname)
+	var names []string
+	for k := range model.Header {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	want := map[string]string{
+		"X-Seen-Names":       strings.Join(names, ","),
+		"X-Seen-Remote-Ip":   probe.ClientIP,
+		"X-Seen-Host":        model.Host,
+		"X-Seen-Method":      model.Method,
+		"X-Seen-Request-Uri": model.RequestURI,
+	}
+	for _, k := range names {
+		want["X-Seen-"+k] = strings.Join(model.Header.Values(k), ",")
+	}
+	for k, v := range want {
+		if got := seen.Get(k); got != v {
+			t.Errorf("Traefik handed the plugin %s %q; static verification hands it %q", strings.TrimPrefix(k, "X-Seen-"), got, v)
 		}
 	}
 }
