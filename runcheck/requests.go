@@ -83,6 +83,8 @@ func (c *checker) awaitRouting(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("the check's requests were never routed by Traefik (%s): %w", last, ctx.Err())
+		case <-c.exited:
+			return fmt.Errorf("the check's requests were never routed: Traefik exited (%s)", last)
 		case <-time.After(pollInterval):
 		}
 	}

@@ -292,7 +292,7 @@ func Run(ctx context.Context, img v1.Image, opts Options) (rep *Report, err erro
 		rep.TraefikLog = sink.String()
 	}()
 	// The check's client and backends live in Traefik's network.
-	c.client = newClient(proc.network())
+	c.client, c.exited = newClient(proc.network()), proc.done()
 	if err := c.serveBackends(proc.network()); err != nil {
 		return rep, fmt.Errorf("runtime check: %w", err)
 	}
@@ -352,6 +352,8 @@ type checker struct {
 	plugins  []*pluginCheck
 	// canary is the backend of the router without a plugin.
 	canary *backend
+	// exited is closed when Traefik has exited (nil: never).
+	exited <-chan struct{}
 }
 
 type pluginCheck struct {
