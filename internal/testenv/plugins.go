@@ -96,10 +96,10 @@ func Corpus() []CorpusPlugin {
 		{Alias: "fail2ban", Module: fail2ban, Version: "v0.8.9", Type: "middleware", Runtime: "yaegi", WantOK: true, Why: f2bWhy},
 		{Alias: "fail2ban", Module: fail2ban, Version: "v0.9.0", Type: "middleware", Runtime: "yaegi", WantOK: true,
 			Why: f2bWhy + "; this release adds pkg/logger (JSON logs through encoding/json) and says go 1.25.5 in go.mod, which Yaegi ignores: the code uses nothing newer than it knows"},
-		{Alias: "geoblock", Module: geoblock, Version: "v0.3.2", Sum: geoblockSum, Type: "middleware", Runtime: "yaegi", WantOK: true,
-			Why: "no third-party dependency, one internal package (lrucache), go 1.22; New accepts its testData without any network access, and the request passes on to " +
-				"the next handler because v0.3.2 takes client addresses only from X-Forwarded-For and X-Real-IP, which the request lacks, so no geolocation API is called. " +
-				"The checksum database here does not list this version: its go.sum hash is pinned in Sum"},
+		{Alias: "geoblock", Module: geoblock, Version: "v0.3.2", Sum: geoblockSum, Type: "middleware", Runtime: "yaegi", WantOK: true, WantStatus: 403,
+			Why: "no third-party dependency, one internal package (lrucache), go 1.22; New accepts its testData without any network access, and the plugin answers 403 itself: " +
+				"v0.3.2 takes client addresses from X-Forwarded-For and X-Real-IP, Traefik sets X-Real-Ip to the loopback client, which the plugin finds private and (testData: allowLocalRequests false) denies, " +
+				"with no geolocation API call. The checksum database here does not list this version: its go.sum hash is pinned in Sum"},
 		{Alias: "geoblock", Module: geoblock, Version: "v0.3.2", Sum: geoblockSum, Type: "middleware", Runtime: "yaegi", WantOK: false,
 			Config:     map[string]any{"api": "https://get.geojs.io/v1/ip/country/{ip}", "countries": []any{}},
 			WantReason: "New returned an error: no allowed country code provided",
