@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/probe"
 	"github.com/xtraefik/xtraefik/runcheck"
@@ -211,5 +212,38 @@ func TestRequestModelIsTraefiks(t *testing.T) {
 		if got := seen.Get(k); got != v {
 			t.Errorf("Traefik handed the plugin %s %q; static verification hands it %q", strings.TrimPrefix(k, "X-Seen-"), got, v)
 		}
+	}
+}
+
+// TestOwn404IsAnAnswer: a plugin that answers 404 itself loaded and ran; the
+// canary router tells its 404 from Traefik's for a router it has not switched
+// in yet or has disabled. Both checks pass it.
+func TestOwn404IsAnAnswer(t *testing.T) {
+	bin := testenv.TraefikBinary(t, "v3.6.12")
+	e2eRequire(t, os.Geteuid() == 0, "not root: runc needs root")
+	_, err := exec.LookPath("runc")
+	e2eRequire(t, err == nil, "runc not installed")
+	dir := writeTree(t, teapotFiles)
+	cfg := map[string]any{"Status": 404}
+	files, err := fileset.FromDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := verify.Verify(context.Background(), []verify.Plugin{{Alias: "teapot", Module: teapotModule, Files: files, Config: cfg}}, verify.Options{TraefikVersion: "v3.6.12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := res[0]; !s.OK || s.Status != 404 {
+		t.Errorf("static verify: OK=%v status %d reason %q", s.OK, s.Status, s.Reason)
+	}
+	base := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: "v3.6.12"})
+	img := withLayer(t, base, imageLayer(t, "/", []module{{teapotModule, dir}}, nil), nil)
+	rep, err := run(t, context.Background(), img, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationRunc,
+		Plugins: []runcheck.Plugin{{Alias: "teapot", Module: teapotModule, Config: cfg}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := result(t, rep, "teapot"); !r.OK || r.Status != 404 || !strings.Contains(r.Reason, "answered 404 itself") {
+		t.Errorf("runtime check: OK=%v status %d reason %q", r.OK, r.Status, r.Reason)
 	}
 }
