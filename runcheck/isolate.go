@@ -62,7 +62,8 @@ func missingProtections(isolation string) []string {
 	case IsolationRunc:
 		return nil
 	case IsolationChroot:
-		return shared
+		return append(shared,
+			"files: only a chroot: plugin code running as root (the image's USER) can leave it and reach the caller's files")
 	default:
 		return append(shared,
 			"files: no chroot: absolute paths resolve on the host, so plugin code can read and write the caller's files (home, credentials) and read /proc of every process, xtraefik's environment included")

@@ -137,7 +137,7 @@ func TestMissingProtections(t *testing.T) {
 		want []string
 	}{
 		{IsolationRunc, nil},
-		{IsolationChroot, []string{"network:", "processes:", "writes:"}},
+		{IsolationChroot, []string{"network:", "processes:", "writes:", "files: only a chroot"}},
 		{IsolationNone, []string{"network:", "processes:", "writes:", "files: no chroot"}},
 	} {
 		got := missingProtections(tt.iso)
