@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
@@ -38,6 +40,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -49,12 +52,19 @@ type Config struct {
 
 func CreateConfig() *Config { return &Config{} }
 
-var spawned string
+var (
+	spawned string
+	pid     int
+)
 
 func init() {
 	// os/exec is not in Yaegi's standard library; os.StartProcess is.
-	_, err := os.StartProcess("/bin/busybox", []string{"busybox", "setsid", "sleep", "` + hostileSleep + `"}, &os.ProcAttr{})
+	p, err := os.StartProcess("/bin/busybox", []string{"busybox", "setsid", "/bin/busybox", "sleep", "` + hostileSleep + `"}, &os.ProcAttr{})
 	spawned = outcome(err)
+	if err == nil {
+		// setsid execs in place: the same process sleeps once it is detached.
+		pid = p.Pid
+	}
 }
 
 func outcome(err error) string {
@@ -99,6 +109,16 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http
 	f.Set("X-Hostile-Write-Host", printable(outcome(os.WriteFile(cfg.HostFile, []byte("x"), 0o644))))
 	f.Set("X-Hostile-Write-Tmp", printable(outcome(os.WriteFile("/tmp/scratch", []byte("x"), 0o644))))
 	f.Set("X-Hostile-Spawn", printable(spawned))
+	// Whether the detached process still sleeps when New runs.
+	alive := "no"
+	for i := 0; i < 50 && alive == "no"; i++ {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil && strings.Contains(string(b), "` + hostileSleep + `") {
+			alive = "yes"
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	f.Set("X-Hostile-Alive", alive)
 	return &hostile{next: next, findings: f}, nil
 }
 
@@ -196,11 +216,65 @@ func TestRuncContainsHostilePlugin(t *testing.T) {
 		}
 	})
 	t.Run("processes", func(t *testing.T) {
-		if s := got.Get("X-Hostile-Spawn"); s != "ok" {
-			t.Fatalf("the detached process did not start (%q): nothing proven", s)
+		if s, a := got.Get("X-Hostile-Spawn"), got.Get("X-Hostile-Alive"); s != "ok" || a != "yes" {
+			t.Fatalf("the detached process did not start or stay (%q, alive %q): nothing proven", s, a)
 		}
 		if pids := processesWith(t, hostileSleep); len(pids) > 0 {
 			t.Errorf("the plugin's detached `setsid sleep` outlived the check: pids %v", pids)
 		}
 	})
+}
+
+// TestChrootLacksWhatItSays runs the hostile plugin under chroot, which the
+// report says leaves the network shared and detached processes alive: the
+// plugin reaches the host listener and its `setsid sleep` outlives the check,
+// as the report's Missing list warns.
+func TestChrootLacksWhatItSays(t *testing.T) {
+	bin := testenv.TraefikBinary(t, "v3.6.12")
+	e2eRequire(t, os.Geteuid() == 0, "not root: chroot needs root")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	base := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: "v3.6.12", EntrypointScript: true})
+	img := withLayer(t, base, imageLayer(t, "/", []module{{hostileModule, writeTree(t, hostileFiles)}}, nil), nil)
+	rep, err := run(t, context.Background(), img, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationChroot, Plugins: []runcheck.Plugin{
+		{Alias: "hostile", Module: hostileModule, Config: map[string]any{"Dial": ln.Addr().String(), "HostFile": filepath.Join(t.TempDir(), "x")}},
+	}})
+	// The survivor is this test's to end.
+	defer func() {
+		for _, pid := range processesWith(t, hostileSleep) {
+			if n, err := strconv.Atoi(pid); err == nil {
+				_ = syscall.Kill(n, syscall.SIGKILL)
+			}
+		}
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := strings.Join(rep.Missing, "\n")
+	if got := result(t, rep, "hostile").BackendHeaders.Get("X-Hostile-Dial"); got != "connected" || accepted.Load() == 0 {
+		t.Errorf("under chroot the plugin's dial of the host listener: %q (%d accepted); the report says %q", got, accepted.Load(), missing)
+	}
+	if !strings.Contains(missing, "host's network") {
+		t.Errorf("the shared network is not named: %q", missing)
+	}
+	if pids := processesWith(t, hostileSleep); len(pids) == 0 {
+		t.Errorf("no detached process survived chroot (spawn: %q), yet the report says %q", result(t, rep, "hostile").BackendHeaders.Get("X-Hostile-Spawn"), missing)
+	}
+	if !strings.Contains(missing, "outlive the check") {
+		t.Errorf("surviving processes are not named: %q", missing)
+	}
 }
