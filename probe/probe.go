@@ -61,8 +61,9 @@ func Request(ctx context.Context, alias, remoteAddr, hostname string) *http.Requ
 
 // Forward adds the headers Traefik's entry point sets before any router
 // middleware runs (pkg/middlewares/forwardedheaders, XForwarded.rewrite,
-// Traefik v3.6.12; v2.11 sets the same ones). A client that is not a trusted
-// proxy has its own X-Forwarded-* removed first (the default: no trusted IPs).
+// Traefik v3.6.12; runcheck's TestRequestModelIsTraefiks holds the result to
+// what that Traefik hands a plugin). A client that is not a trusted proxy has
+// its own X-Forwarded-* removed first (the default: no trusted IPs).
 // X-Forwarded-For is not among them: Traefik's reverse proxy appends the
 // client address when it forwards to the backend, after the middlewares, so
 // a plugin serving a direct client sees none.
