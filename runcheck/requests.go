@@ -118,7 +118,13 @@ func (c *checker) request(ctx context.Context, pc *pluginCheck) error {
 	if resp.StatusCode == http.StatusNotFound && !reached {
 		// Traefik's own 404 when it dropped the router, e.g. because the
 		// middleware failed to build: the API says so.
-		if rt, err := c.object(ctx, "/api/http/routers/"+pc.name+"@file"); err == nil && (rt == nil || rt.Status != "enabled") {
+		rt, err := c.object(ctx, "/api/http/routers/"+pc.name+"@file")
+		switch {
+		case err != nil:
+			pc.requestFailed = true
+			pc.fail("Traefik answered 404 and its API could not say whether the plugin's router is enabled: " + err.Error())
+			return nil
+		case rt == nil || rt.Status != "enabled":
 			why := "the router is gone"
 			if rt != nil {
 				why = "router " + rt.Status + quoteErrors(rt.Error, 3)
