@@ -87,7 +87,7 @@ func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.R
 	vo.AllowUnsafe = res.Recipe.AllowUnsafe
 	var ps []verify.Plugin
 	for _, p := range res.Plugins {
-		ps = append(ps, verify.Plugin{Alias: p.Alias, Module: p.Spec.Module, Commit: p.Commit, Files: p.Files, Config: p.Spec.Config})
+		ps = append(ps, verify.Plugin{Alias: p.Alias, Module: p.Spec.Module, Commit: p.Commit, Files: p.Files, Config: p.Spec.Config, ExpectStatus: p.Spec.ExpectStatus})
 	}
 	// verify's errors name the verification already.
 	return verify.Verify(ctx, ps, vo)

@@ -55,8 +55,9 @@ type Plugin struct {
 	// Config is the middleware configuration used to verify the plugin; default
 	// the manifest's testData.
 	Config map[string]any `yaml:"config,omitempty"`
-	// ExpectStatus is the HTTP status a verification request through the
-	// middleware should get; 0 means "reaches the backend".
+	// ExpectStatus is the HTTP status the verification request through the
+	// middleware must get, in static verification and the runtime check alike;
+	// 0 accepts any answer without a server error (see package probe).
 	ExpectStatus int `yaml:"expectStatus,omitempty"`
 }
 

@@ -249,7 +249,7 @@ func run(t *testing.T, ctx context.Context, img v1.Image, opts runcheck.Options)
 		}
 	}
 	if rep != nil {
-		t.Logf("isolation %s, source %s, notes %q\n%s", rep.Isolation, rep.ConfigSource, rep.Notes, rep.Summary())
+		t.Logf("isolation %s, source %s, notes %q, missing %q\n%s", rep.Isolation, rep.ConfigSource, rep.Notes, rep.Missing, rep.Summary())
 	}
 	return rep, err
 }
@@ -357,8 +357,8 @@ func endToEnd(t *testing.T, version string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Isolation != "runc" || rep.ConfigSource != "flags" {
-			t.Errorf("isolation %q, source %q", rep.Isolation, rep.ConfigSource)
+		if rep.Isolation != "runc" || rep.ConfigSource != "flags" || len(rep.Missing) != 0 {
+			t.Errorf("isolation %q, source %q, missing %q", rep.Isolation, rep.ConfigSource, rep.Missing)
 		}
 		assertDemoPassed(t, rep)
 		if f := result(t, rep, "fails"); f.OK || !strings.Contains(f.Reason, `Traefik: "`) || !strings.Contains(f.Reason, "onlyintraefik refuses middleware xtraefik-check-fails@file") {
@@ -385,6 +385,10 @@ func endToEnd(t *testing.T, version string) {
 		}
 		if rep.Isolation != "chroot" || rep.ConfigSource != "env" || strings.Join(rep.Args, " ") != "/entrypoint.sh traefik" {
 			t.Errorf("isolation %q, source %q, args %q", rep.Isolation, rep.ConfigSource, rep.Args)
+		}
+		// chroot says what it does not contain.
+		if m := strings.Join(rep.Missing, "\n"); !strings.Contains(m, "host's network") || !strings.Contains(m, "outlive the check") || strings.Contains(m, "no chroot") {
+			t.Errorf("missing protections under chroot: %q", rep.Missing)
 		}
 		assertDemoPassed(t, rep)
 		if !rep.OK() || rep.LoadedPlugins["demo"] != demoModule {
@@ -426,6 +430,9 @@ func endToEnd(t *testing.T, version string) {
 		}
 		if rep.Isolation != "none" || rep.ConfigSource != "file:"+traefikcfg.StaticFilePath {
 			t.Errorf("isolation %q, source %q", rep.Isolation, rep.ConfigSource)
+		}
+		if m := strings.Join(rep.Missing, "\n"); !strings.Contains(m, "no chroot") || !strings.Contains(m, "host's network") {
+			t.Errorf("missing protections unconfined: %q", rep.Missing)
 		}
 		assertDemoPassed(t, rep)
 		if !rep.OK() {

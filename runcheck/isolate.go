@@ -17,6 +17,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/xtraefik/xtraefik/probe"
 )
 
 // Isolation names how Traefik is confined.
@@ -40,6 +42,32 @@ type process interface {
 	// stop terminates the process (SIGTERM, then SIGKILL) and releases what
 	// was set up for it. It is safe to call more than once.
 	stop()
+	// network is where the process listens and connects.
+	network() network
+}
+
+// missingProtections names what an isolation does not give Traefik and the
+// plugin code it runs, for the report. Every isolation gives a minimal
+// environment (the image's variables and the check's, nothing of the
+// caller's). runc gives the rest: its own network namespace with loopback
+// only, PID namespace (every process dies with Traefik), mount namespace with
+// a read-only root and a scratch /tmp, no bind of anything of the host.
+func missingProtections(isolation string) []string {
+	shared := []string{
+		"network: Traefik shares the host's network: plugin code can reach the host's loopback services and any host the machine can",
+		"processes: a process plugin code starts in a new session can outlive the check (no PID namespace)",
+		"writes: the unpacked root is writable (no read-only root)",
+	}
+	switch isolation {
+	case IsolationRunc:
+		return nil
+	case IsolationChroot:
+		return append(shared,
+			"files: only a chroot: plugin code running as root (the image's USER) can leave it and reach the caller's files")
+	default:
+		return append(shared,
+			"files: no chroot: absolute paths resolve on the host, so plugin code can read and write the caller's files (home, credentials) and read /proc of every process, xtraefik's environment included")
+	}
 }
 
 // start runs l confined by isolation, writing its output to out.
@@ -67,7 +95,7 @@ type execProcess struct {
 }
 
 func startExec(rootfs string, l *launch, chroot bool, out io.Writer) (process, error) {
-	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	attr := groupAttr()
 	cmd := &exec.Cmd{Args: l.argv, Env: l.env, Stdout: out, Stderr: out, SysProcAttr: attr}
 	if chroot {
 		// The kernel chroots, then changes directory, then executes: every
@@ -93,6 +121,8 @@ func startExec(rootfs string, l *launch, chroot bool, out io.Writer) (process, e
 
 func (p *execProcess) done() <-chan struct{} { return p.exited }
 
+func (p *execProcess) network() network { return network{} }
+
 func (p *execProcess) stop() {
 	p.stopOnce.Do(func() {
 		pgid := p.cmd.Process.Pid
@@ -115,6 +145,9 @@ type runcProcess struct {
 	runc, state, id string
 	exited          chan struct{}
 	stopOnce        sync.Once
+	// netns is the container's network namespace, held open from creation
+	// to stop.
+	netns *os.File
 }
 
 func startRunc(ctx context.Context, work, rootfs string, l *launch, out io.Writer) (process, error) {
@@ -179,6 +212,10 @@ func startRunc(ctx context.Context, work, rootfs string, l *launch, out io.Write
 		<-copied
 		close(p.exited)
 	}()
+	if p.netns, err = p.openNetns(ctx); err != nil {
+		p.stop()
+		return nil, err
+	}
 	if b, err := exec.CommandContext(ctx, runc, "--root", p.state, "start", p.id).CombinedOutput(); err != nil {
 		p.stop()
 		return nil, fmt.Errorf("runc start: %v: %s", err, strings.TrimSpace(string(b)))
@@ -187,6 +224,28 @@ func startRunc(ctx context.Context, work, rootfs string, l *launch, out io.Write
 }
 
 func (p *runcProcess) done() <-chan struct{} { return p.exited }
+
+func (p *runcProcess) network() network { return network{ns: p.netns} }
+
+// openNetns opens the network namespace of the created (not yet started)
+// container, through its init process.
+func (p *runcProcess) openNetns(ctx context.Context) (*os.File, error) {
+	out, err := exec.CommandContext(ctx, p.runc, "--root", p.state, "state", p.id).Output()
+	if err != nil {
+		return nil, fmt.Errorf("runc state %s: %w", p.id, err)
+	}
+	var st struct {
+		Pid int `json:"pid"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil || st.Pid <= 0 {
+		return nil, fmt.Errorf("runc state %s: no process id in %q", p.id, strings.TrimSpace(string(out)))
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", st.Pid))
+	if err != nil {
+		return nil, fmt.Errorf("opening the container's network namespace: %w", err)
+	}
+	return f, nil
+}
 
 func (p *runcProcess) stop() {
 	p.stopOnce.Do(func() {
@@ -201,6 +260,9 @@ func (p *runcProcess) stop() {
 			}
 		}
 		p.delete()
+		if p.netns != nil {
+			p.netns.Close()
+		}
 	})
 }
 
@@ -213,10 +275,14 @@ func (p *runcProcess) command(args ...string) *exec.Cmd {
 	return exec.Command(p.runc, append([]string{"--root", p.state}, args...)...)
 }
 
-// runtimeSpec is a minimal container: own PID, IPC, UTS and mount namespaces,
-// the host's network namespace so that loopback ports are shared, no terminal
-// (runc's pass-through stdio), Docker's default capabilities, and the
-// caller's resource limits (a container may not raise them).
+// runtimeSpec is a minimal container: own PID namespace (every process dies
+// with Traefik), network namespace (runc brings up its loopback and nothing
+// else: the check reaches Traefik by entering it, see network), IPC, UTS and
+// mount namespaces; a read-only root with a scratch tmpfs on /tmp and no bind
+// of anything of the host; the environment the launch plan gives (the
+// image's and the check's, nothing of the caller's); no terminal (runc's
+// pass-through stdio), Docker's default capabilities, and the caller's
+// resource limits (a container may not raise them).
 func runtimeSpec(rootfs string, l *launch) *specs.Spec {
 	caps := []string{
 		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
@@ -234,17 +300,18 @@ func runtimeSpec(rootfs string, l *launch) *specs.Spec {
 			NoNewPrivileges: true,
 			Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
 		},
-		Root:     &specs.Root{Path: rootfs},
-		Hostname: "xtraefik-runcheck",
+		Root:     &specs.Root{Path: rootfs, Readonly: true},
+		Hostname: probe.ServerHostname,
 		Mounts: []specs.Mount{
 			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
 			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
 			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777", "size=65536k"}},
 		},
 		Linux: &specs.Linux{
 			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
+				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
 			},
 			MaskedPaths:   []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"},
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},

@@ -3,8 +3,9 @@
 // environment, working directory and user as the image says) with the plugins
 // enabled the way the image's static configuration mode enables them, puts
 // every middleware plugin on a router in front of a loopback backend, and
-// reports, per plugin, whether Traefik enabled it and whether a request went
-// through it. Failures quote Traefik's own API or log.
+// reports, per plugin, whether Traefik enabled it and how it answered the
+// probe request (package probe: the request and criterion static
+// verification uses too). Failures quote Traefik's own API or log.
 //
 // "The way the mode enables them" means the check adds nothing that enables a
 // plugin except in flags mode, where passing the plugin flags is what a user
@@ -16,34 +17,32 @@
 // (flags mode, ExtraArgs, flags in CMD), else TRAEFIK_* variables. Extra
 // arguments thus show what Traefik really does with them.
 //
-// Isolation: runc where it works (root; terminal false; own PID, mount, IPC
-// and UTS namespaces, the host's network for loopback), else chroot (root),
-// else none (the unpacked root as working directory). Report.Isolation says
-// which; an image for another platform is skipped, never emulated.
+// Isolation: runc where it works (root; terminal false; own PID, network,
+// mount, IPC and UTS namespaces, read-only root), else chroot (root), else
+// none (the unpacked root as working directory). Report.Isolation says which
+// and Report.Missing what it lacked; an image for another platform is
+// skipped, never emulated.
 package runcheck
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"gopkg.in/yaml.v3"
 
+	"github.com/xtraefik/xtraefik/probe"
 	"github.com/xtraefik/xtraefik/traefikcfg"
 )
 
@@ -55,8 +54,9 @@ type Plugin struct {
 	Type string
 	// Config is the middleware's configuration; nil uses the manifest's testData.
 	Config map[string]any
-	// ExpectStatus is the status the plugin answers with; 0 means the request
-	// must reach the backend.
+	// ExpectStatus is the status the client must get through the plugin; 0
+	// accepts any answer without a server error, whether the plugin passed
+	// the request on or answered itself (probe.Judge).
 	ExpectStatus int
 	// UseUnsafe adds settings.useUnsafe to the plugin flags (flags mode), as
 	// the build prints them when the recipe allows unsafe.
@@ -100,6 +100,9 @@ type Report struct {
 	Skipped string
 	// Isolation is how Traefik was confined: runc, chroot or none.
 	Isolation string
+	// Missing names the protections the isolation did not give Traefik and
+	// the plugin code it runs (see missingProtections); empty under runc.
+	Missing []string
 	// ConfigSource is the static configuration source Traefik read by its own
 	// rule: "file:<path>", "flags" or "env".
 	ConfigSource string
@@ -220,8 +223,7 @@ func Run(ctx context.Context, img v1.Image, opts Options) (rep *Report, err erro
 	if workdir == "" {
 		workdir = "/"
 	}
-	c := &checker{rep: rep, logf: logf, client: newClient()}
-	// Registered first: preparePlugins may fail after starting some backends.
+	c := &checker{rep: rep, logf: logf}
 	defer c.closeBackends()
 	if err := c.preparePlugins(rootfs, workdir, opts.Plugins); err != nil {
 		return rep, err
@@ -277,17 +279,23 @@ func Run(ctx context.Context, img v1.Image, opts Options) (rep *Report, err erro
 		if mode == traefikcfg.ModeFile && l.configFile == "" {
 			rep.Notes = append(rep.Notes, "file mode, but the image has no configuration file where Traefik looks for one: nothing enables the plugins")
 		}
-		if iso == IsolationNone {
-			rep.Notes = append(rep.Notes, "no isolation: Traefik ran on the host with the unpacked root as working directory; absolute paths it opens resolve on the host")
-		}
+		rep.Missing = missingProtections(iso)
 		break
 	}
 	c.sink = sink
 	logf("started Traefik with %s isolation, static configuration from %s: %s", rep.Isolation, rep.ConfigSource, strings.Join(rep.Args, " "))
+	for _, m := range rep.Missing {
+		logf("not contained: %s", m)
+	}
 	defer func() {
 		proc.stop()
 		rep.TraefikLog = sink.String()
 	}()
+	// The check's client and backends live in Traefik's network.
+	c.client, c.exited = newClient(proc.network()), proc.done()
+	if err := c.serveBackends(proc.network()); err != nil {
+		return rep, fmt.Errorf("runtime check: %w", err)
+	}
 
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -342,6 +350,10 @@ type checker struct {
 	client   *http.Client
 	sink     *traefikLog
 	plugins  []*pluginCheck
+	// canary is the backend of the router without a plugin.
+	canary *backend
+	// exited is closed when Traefik has exited (nil: never).
+	exited <-chan struct{}
 }
 
 type pluginCheck struct {
@@ -352,7 +364,6 @@ type pluginCheck struct {
 	requestFailed bool
 	backend       *backend
 	name          string // router, middleware and service name
-	host          string // the router's Host rule
 }
 
 func (pc *pluginCheck) fail(reason string) {
@@ -369,7 +380,7 @@ func (c *checker) preparePlugins(rootfs, workdir string, ps []Plugin) error {
 	c.rep.Plugins = make([]PluginResult, len(ps))
 	for i, p := range ps {
 		c.rep.Plugins[i] = PluginResult{Alias: p.Alias, Module: p.Module, Type: p.Type}
-		pc := &pluginCheck{Plugin: p, res: &c.rep.Plugins[i], name: "xtraefik-check-" + p.Alias, host: fmt.Sprintf("p%d.xtraefik-runcheck.invalid", i)}
+		pc := &pluginCheck{Plugin: p, res: &c.rep.Plugins[i], name: "xtraefik-check-" + p.Alias}
 		c.plugins = append(c.plugins, pc)
 		if p.Type == "" || (p.Config == nil && p.Type != "provider") {
 			m, where, err := readManifest(rootfs, workdir, p.Module)
@@ -387,11 +398,11 @@ func (c *checker) preparePlugins(rootfs, workdir string, ps []Plugin) error {
 		pc.res.Type = pc.Type
 		switch pc.Type {
 		case "middleware":
-			b, err := newBackend()
+			addr, err := freeAddr()
 			if err != nil {
-				return fmt.Errorf("runtime check: starting a backend: %w", err)
+				return err
 			}
-			pc.backend = b
+			pc.backend = &backend{addr: addr}
 		case "provider":
 		default:
 			pc.fail(fmt.Sprintf("plugin type %q is neither middleware nor provider", pc.Type))
@@ -425,19 +436,32 @@ func readManifest(rootfs, workdir, module string) (manifest, string, error) {
 	return m, where, nil
 }
 
+// writeDynamic writes the file-provider configuration: a router per
+// middleware plugin, matching the probe request's host and the plugin's
+// path, and the canary router without a plugin.
 func (c *checker) writeDynamic(rootfs string) error {
-	var routes []traefikcfg.Route
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	c.canary = &backend{addr: addr}
+	routes := []traefikcfg.Route{{
+		Name:        canaryName,
+		Rule:        probeRule(canaryName),
+		EntryPoints: []string{checkEntryPoint},
+		Backend:     c.canary.url(),
+	}}
 	for _, pc := range c.plugins {
 		if pc.done || pc.backend == nil {
 			continue
 		}
 		routes = append(routes, traefikcfg.Route{
 			Name:        pc.name,
-			Rule:        "Host(`" + pc.host + "`)",
+			Rule:        probeRule(pc.Alias),
 			EntryPoints: []string{checkEntryPoint},
 			Plugin:      pc.Alias,
 			Config:      pc.Config,
-			Backend:     pc.backend.url,
+			Backend:     pc.backend.url(),
 		})
 	}
 	b, err := traefikcfg.DynamicFile(routes)
@@ -454,12 +478,38 @@ func (c *checker) writeDynamic(rootfs string) error {
 	return os.WriteFile(filepath.Join(dir, "dynamic.yml"), b, 0o644)
 }
 
-func (c *checker) closeBackends() {
-	for _, pc := range c.plugins {
-		if pc.backend != nil {
-			pc.backend.close()
+// probeRule matches the probe request for alias.
+func probeRule(alias string) string {
+	return "Host(`" + probe.Host + "`) && Path(`" + probe.Path(alias) + "`)"
+}
+
+// serveBackends starts the backends in Traefik's network.
+func (c *checker) serveBackends(n network) error {
+	for _, b := range c.backends() {
+		if err := b.serve(n); err != nil {
+			return fmt.Errorf("starting a backend: %w", err)
 		}
 	}
+	return nil
+}
+
+func (c *checker) closeBackends() {
+	for _, b := range c.backends() {
+		b.close()
+	}
+}
+
+func (c *checker) backends() []*backend {
+	var bs []*backend
+	if c.canary != nil {
+		bs = append(bs, c.canary)
+	}
+	for _, pc := range c.plugins {
+		if pc.backend != nil {
+			bs = append(bs, pc.backend)
+		}
+	}
+	return bs
 }
 
 func (c *checker) pending() []*pluginCheck {
@@ -470,333 +520,4 @@ func (c *checker) pending() []*pluginCheck {
 		}
 	}
 	return out
-}
-
-// wait polls Traefik's API until every plugin is enabled or failed. Only
-// cancellation of parent is an error; Traefik exiting or the timeout fail the
-// plugins still pending, with Traefik's own errors as the reason.
-func (c *checker) wait(ctx, parent context.Context, proc process, sink *traefikLog, timeout time.Duration) error {
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	apiAnswered := false
-	ready := map[*pluginCheck]bool{}
-	for {
-		var waiting []*pluginCheck
-		for _, pc := range c.pending() {
-			if !ready[pc] {
-				waiting = append(waiting, pc)
-			}
-		}
-		if len(waiting) == 0 {
-			return nil
-		}
-		select {
-		case <-proc.done():
-			st := sink.state()
-			reason := "Traefik exited before enabling the plugin" + quoteErrors(st.errors, 3)
-			if st.pluginsDisabled != "" {
-				reason = disabledReason(st.pluginsDisabled)
-			}
-			for _, pc := range waiting {
-				pc.fail(reason)
-			}
-			return nil
-		case <-ctx.Done():
-			if parent.Err() != nil {
-				for _, pc := range waiting {
-					pc.fail("the check was cancelled")
-				}
-				return fmt.Errorf("runtime check: %w", parent.Err())
-			}
-			st := sink.state()
-			what := "did not list the plugin middleware as enabled"
-			if !apiAnswered {
-				what = "never answered (were the check's settings ignored? Traefik read its static configuration from " + c.rep.ConfigSource + ")"
-			}
-			for _, pc := range waiting {
-				pc.fail(fmt.Sprintf("Traefik's API at %s %s within %s%s", c.rep.APIAddress, what, timeout, quoteErrors(st.errors, 3)))
-			}
-			return nil
-		case <-ticker.C:
-		}
-		st := sink.state()
-		if st.pluginsDisabled != "" {
-			for _, pc := range waiting {
-				pc.fail(disabledReason(st.pluginsDisabled))
-			}
-			return nil
-		}
-		// Without the check's dynamic configuration nothing will show up.
-		for _, e := range st.errors {
-			if strings.Contains(e, "*file.Provider") {
-				for _, pc := range waiting {
-					pc.fail("Traefik could not load the check's dynamic configuration: " + quote(e))
-				}
-				return nil
-			}
-		}
-		for _, pc := range waiting {
-			if pc.Type == "provider" {
-				if st.pluginsLoaded {
-					pc.pass("loaded by Traefik (provider plugins are not started by the check)")
-				}
-				continue
-			}
-			mw, err := c.object(ctx, "/api/http/middlewares/"+pc.name+"@file")
-			if err != nil {
-				continue
-			}
-			apiAnswered = true
-			if mw == nil {
-				continue
-			}
-			if len(mw.Error) > 0 {
-				pc.fail("Traefik: " + quote(strings.Join(mw.Error, "; ")))
-				continue
-			}
-			if mw.Status != "enabled" {
-				continue
-			}
-			rt, err := c.object(ctx, "/api/http/routers/"+pc.name+"@file")
-			if err != nil || rt == nil {
-				continue
-			}
-			if len(rt.Error) > 0 {
-				pc.fail("Traefik, on the plugin's router: " + quote(strings.Join(rt.Error, "; ")))
-				continue
-			}
-			if rt.Status == "enabled" {
-				ready[pc] = true
-			}
-		}
-	}
-}
-
-func disabledReason(err string) string {
-	return "Traefik disabled all plugins: " + quote(err)
-}
-
-// quote puts Traefik's words in quotes, on one line (v2.11 reports multiple
-// errors as an indented list).
-func quote(s string) string { return `"` + strings.Join(strings.Fields(s), " ") + `"` }
-
-func quoteErrors(errs []string, n int) string {
-	if len(errs) == 0 {
-		return ""
-	}
-	if len(errs) > n {
-		errs = errs[len(errs)-n:]
-	}
-	q := make([]string, len(errs))
-	for i, e := range errs {
-		q[i] = quote(e)
-	}
-	return "; Traefik logged: " + strings.Join(q, ", ")
-}
-
-type apiObject struct {
-	Status string   `json:"status"`
-	Error  []string `json:"error"`
-}
-
-func newClient() *http.Client {
-	return &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true},
-		// Plugins may redirect: the check looks at their own answer.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
-
-// object fetches one API object; nil, nil when Traefik does not know it (yet).
-func (c *checker) object(ctx context.Context, p string) (*apiObject, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.api+p, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, nil
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", p, resp.Status)
-	}
-	var o apiObject
-	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil {
-		return nil, fmt.Errorf("GET %s: %w", p, err)
-	}
-	return &o, nil
-}
-
-func (c *checker) entryPoints(ctx context.Context) []string {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.api+"/api/entrypoints", nil)
-	if err != nil {
-		return nil
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	var eps []struct {
-		Name string `json:"name"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&eps) != nil {
-		return nil
-	}
-	var names []string
-	for _, ep := range eps {
-		names = append(names, ep.Name)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// requests sends one request through every enabled middleware's router. When
-// ctx ends, the plugins not reached yet fail too: none is left without a reason.
-func (c *checker) requests(ctx context.Context) error {
-	for _, pc := range c.pending() {
-		if err := c.request(ctx, pc); err != nil {
-			for _, rest := range c.pending() {
-				rest.fail("no request sent through the plugin's router: the check ended first (" + err.Error() + ")")
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-func (c *checker) request(ctx context.Context, pc *pluginCheck) error {
-	var last string
-	// A 404 right after the API lists the router can be Traefik still
-	// switching to the new configuration: retry it for a short while.
-attempts:
-	for attempt := 0; attempt < 25; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				pc.fail("no answer through the plugin's router: " + last)
-				return ctx.Err()
-			case <-time.After(pollInterval):
-			}
-		}
-		before := pc.backend.count()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.web+requestPath(pc.Alias), nil)
-		if err != nil {
-			return err
-		}
-		req.Host = pc.host
-		resp, err := c.client.Do(req)
-		if err != nil {
-			last = err.Error()
-			continue
-		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		resp.Body.Close()
-		pc.res.Status = resp.StatusCode
-		reached := pc.backend.count() > before
-		if reached {
-			pc.res.BackendHeaders = pc.backend.lastHeader()
-		}
-		last = fmt.Sprintf("Traefik answered %d %s", resp.StatusCode, quote(strings.TrimSpace(string(body))))
-		switch {
-		case pc.ExpectStatus != 0 && resp.StatusCode == pc.ExpectStatus:
-			pc.pass(fmt.Sprintf("enabled by Traefik; answered %d as expected", resp.StatusCode))
-			return nil
-		case pc.ExpectStatus == 0 && reached:
-			pc.pass(fmt.Sprintf("enabled by Traefik; the request reached the backend (%d)", resp.StatusCode))
-			return nil
-		case resp.StatusCode == http.StatusNotFound && !reached:
-			continue
-		}
-		break attempts
-	}
-	pc.requestFailed = true
-	if pc.ExpectStatus != 0 {
-		pc.fail(fmt.Sprintf("expected status %d through the plugin, but %s", pc.ExpectStatus, last))
-	} else {
-		pc.fail("the request through the plugin did not reach the backend: " + last)
-	}
-	return nil
-}
-
-// requestPath is unique per plugin, so Traefik's log lines about a request
-// (a recovered panic names its URL) can be told apart.
-func requestPath(alias string) string { return "/xtraefik-runcheck/" + alias }
-
-// explainRequestFailures adds to failed requests what Traefik logged about
-// them: the request's path or the plugin's logger. Call it once Traefik has
-// stopped, when its whole output has been read: a log line can arrive after
-// the response it explains.
-func (c *checker) explainRequestFailures() {
-	errs := c.sink.state().errors
-	for _, pc := range c.plugins {
-		if !pc.requestFailed {
-			continue
-		}
-		var mine []string
-		for _, e := range errs {
-			if strings.Contains(e, requestPath(pc.Alias)+"]") || strings.Contains(e, "plugin=plugin-"+pc.Alias+" ") || strings.Contains(e, "plugin=plugin-"+pc.Alias+")") {
-				mine = append(mine, e)
-			}
-		}
-		pc.res.Reason += quoteErrors(mine, 3)
-	}
-}
-
-// backend records the requests a plugin lets through.
-type backend struct {
-	url    string
-	srv    *http.Server
-	mu     sync.Mutex
-	n      int
-	header http.Header
-}
-
-func newBackend() (*backend, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	b := &backend{url: "http://" + ln.Addr().String()}
-	b.srv = &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = b.srv.Serve(ln) }()
-	return b, nil
-}
-
-func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b.mu.Lock()
-	b.n++
-	b.header = r.Header.Clone()
-	b.mu.Unlock()
-	_, _ = io.WriteString(w, "xtraefik runtime check backend\n")
-}
-
-func (b *backend) count() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.n
-}
-
-func (b *backend) lastHeader() http.Header {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.header.Clone()
-}
-
-func (b *backend) close() { _ = b.srv.Close() }
-
-// freeAddr picks a free loopback port. It is released before Traefik binds
-// it; a clash shows up as Traefik failing to listen, in its log.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("runtime check: finding a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }

@@ -102,7 +102,7 @@ func TestRunIndexSkipsMissingPlatform(t *testing.T) {
 // its request gets a verdict with a reason, not an empty FAIL.
 func TestRequestsOutOfTimeFailsEveryPlugin(t *testing.T) {
 	rep := &Report{}
-	c := &checker{rep: rep, logf: func(string, ...any) {}, client: newClient(), web: "http://127.0.0.1:1"}
+	c := &checker{rep: rep, logf: func(string, ...any) {}, client: newClient(network{}), web: "http://127.0.0.1:1"}
 	if err := c.preparePlugins(t.TempDir(), "/", []Plugin{
 		{Alias: "a", Module: "m/a", Type: "middleware", Config: map[string]any{}},
 		{Alias: "b", Module: "m/b", Type: "middleware", Config: map[string]any{}},
@@ -110,6 +110,9 @@ func TestRequestsOutOfTimeFailsEveryPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.closeBackends()
+	if err := c.writeDynamic(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := c.requests(ctx); err == nil {

@@ -16,6 +16,7 @@ type Route struct {
 	Rule        string
 	EntryPoints []string
 	// Plugin is the local plugin alias; Config its configuration (testData).
+	// Empty: a router without middleware.
 	Plugin string
 	Config map[string]any
 	// Backend is the service URL.
@@ -32,8 +33,8 @@ func DynamicFile(routes []Route) ([]byte, error) {
 	middlewares := map[string]any{}
 	services := map[string]any{}
 	for _, r := range routes {
-		if r.Name == "" || r.Plugin == "" || r.Rule == "" || r.Backend == "" {
-			return nil, fmt.Errorf("route %q: name, plugin, rule and backend are required", r.Name)
+		if r.Name == "" || r.Rule == "" || r.Backend == "" {
+			return nil, fmt.Errorf("route %q: name, rule and backend are required", r.Name)
 		}
 		if _, dup := routers[r.Name]; dup {
 			return nil, fmt.Errorf("route %q appears twice", r.Name)
@@ -46,15 +47,17 @@ func DynamicFile(routes []Route) ([]byte, error) {
 			cfg = map[string]any{}
 		}
 		router := map[string]any{
-			"rule":        r.Rule,
-			"middlewares": []string{r.Name},
-			"service":     r.Name,
+			"rule":    r.Rule,
+			"service": r.Name,
 		}
 		if len(r.EntryPoints) > 0 {
 			router["entryPoints"] = r.EntryPoints
 		}
+		if r.Plugin != "" {
+			router["middlewares"] = []string{r.Name}
+			middlewares[r.Name] = map[string]any{"plugin": map[string]any{r.Plugin: cfg}}
+		}
 		routers[r.Name] = router
-		middlewares[r.Name] = map[string]any{"plugin": map[string]any{r.Plugin: cfg}}
 		services[r.Name] = map[string]any{"loadBalancer": map[string]any{"servers": []any{map[string]any{"url": r.Backend}}}}
 	}
 	var buf bytes.Buffer

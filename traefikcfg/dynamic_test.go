@@ -56,6 +56,10 @@ func TestDynamicFile(t *testing.T) {
 		Rule:    "PathPrefix(`/`)",
 		Plugin:  "bare",
 		Backend: "http://127.0.0.1:8081",
+	}, {
+		Name:    "check-none",
+		Rule:    "Path(`/none`)",
+		Backend: "http://127.0.0.1:8082",
 	}}
 	b, err := DynamicFile(routes)
 	if err != nil {
@@ -80,6 +84,7 @@ func TestDynamicFile(t *testing.T) {
 		"routers": map[string]any{
 			"check-demo": map[string]any{"rule": "Host(`p0.check.invalid`)", "entryPoints": []any{"web"}, "middlewares": []any{"check-demo"}, "service": "check-demo"},
 			"check-bare": map[string]any{"rule": "PathPrefix(`/`)", "middlewares": []any{"check-bare"}, "service": "check-bare"},
+			"check-none": map[string]any{"rule": "Path(`/none`)", "service": "check-none"},
 		},
 		"middlewares": map[string]any{
 			"check-demo": map[string]any{"plugin": map[string]any{"demo": map[string]any{"Headers": map[string]any{"X-Demo": "test", "X-URL": "{{URL}}"}}}},
@@ -88,6 +93,7 @@ func TestDynamicFile(t *testing.T) {
 		"services": map[string]any{
 			"check-demo": map[string]any{"loadBalancer": map[string]any{"servers": []any{map[string]any{"url": "http://127.0.0.1:8080"}}}},
 			"check-bare": map[string]any{"loadBalancer": map[string]any{"servers": []any{map[string]any{"url": "http://127.0.0.1:8081"}}}},
+			"check-none": map[string]any{"loadBalancer": map[string]any{"servers": []any{map[string]any{"url": "http://127.0.0.1:8082"}}}},
 		},
 	}}
 	if !reflect.DeepEqual(got, want) {

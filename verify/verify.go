@@ -38,6 +38,9 @@ type Plugin struct {
 	// Config is the middleware/provider configuration to check with; nil means
 	// the manifest's testData.
 	Config map[string]any
+	// ExpectStatus is the status a middleware must answer the probe request
+	// with; 0 accepts any answer without a server error (probe.Judge).
+	ExpectStatus int
 }
 
 // Options tune a verification.
@@ -101,6 +104,8 @@ type Result struct {
 	// Containment is the sandbox the plugin's code ran in; nil when no
 	// plugin code ran (a static check failed first).
 	Containment *sandbox.Report `json:"containment,omitempty"`
+	// Status is a middleware's answer to the probe request (0 when none).
+	HTTPStatus int `json:"httpStatus,omitempty"`
 }
 
 // Defaults.
@@ -312,7 +317,7 @@ func (v *Verifier) verifyOne(ctx context.Context, p Plugin, pl *plan, r *Result)
 	j := job{
 		GoPath: goPath, Module: p.Module, Type: m.Type, Runtime: m.RuntimeName(),
 		Import: m.Import, BasePkg: m.BasePackage(), Config: string(cfgYAML),
-		Name: p.Alias,
+		Name: p.Alias, ExpectStatus: p.ExpectStatus,
 	}
 	if j.Name == "" {
 		j.Name = path.Base(p.Module)
@@ -363,7 +368,7 @@ func (v *Verifier) verifyOne(ctx context.Context, p Plugin, pl *plan, r *Result)
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Module, err)
 	}
-	r.OK, r.Reason, r.Detail = out.OK, out.Reason, out.Detail
+	r.OK, r.Reason, r.Detail, r.HTTPStatus = out.OK, out.Reason, out.Detail, out.Status
 	if out.Interpreter != "" {
 		// The worker's own word on what it ran the plugin with.
 		r.Interpreter = out.Interpreter

@@ -95,6 +95,9 @@ func TestCorpus(t *testing.T) {
 			if c.WantOK && len(r.Notes) == 0 {
 				t.Errorf("an OK plugin reports what was exercised; no notes")
 			}
+			if c.WantStatus != 0 && r.HTTPStatus != c.WantStatus {
+				t.Errorf("status %d, want %d (Traefik's answer)", r.HTTPStatus, c.WantStatus)
+			}
 		})
 	}
 }

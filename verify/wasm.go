@@ -72,10 +72,10 @@ func checkWasm(ctx context.Context, j *job, phase func(string), logs *tail) outc
 	phase("request")
 	next := &recorder{}
 	h := mw.NewHandler(ctx, next)
-	out, rec := serve(wrapCtx(h, applyCtx), next)
+	out, rec := serve(ctx, wrapCtx(h, applyCtx), next, j)
 	// http-wasm's net/http handler turns a guest error (a trap) into a 500
 	// whose body is the error: the request failed inside the plugin.
-	if out.OK && rec.Code == http.StatusInternalServerError && !next.called && strings.Contains(rec.Body.String(), "wasm") {
+	if !out.OK && rec != nil && rec.Code == http.StatusInternalServerError && !next.called && strings.Contains(rec.Body.String(), "wasm") {
 		first, rest, _ := strings.Cut(strings.TrimSpace(rec.Body.String()), "\n")
 		return outcome{Reason: "wasm guest failed handling a request (HTTP 500): " + first, Detail: rest}
 	}

@@ -53,6 +53,9 @@ type job struct {
 	// Deadline bounds waits inside the worker (a provider's first
 	// configuration), leaving the parent's hard kill as the last resort.
 	Deadline time.Time `json:"deadline"`
+	// ExpectStatus is the status the middleware's answer must have (0: any
+	// answer without a server error; see probe.Judge).
+	ExpectStatus int `json:"expectStatus,omitempty"`
 }
 
 // hello is the worker's first line on its report pipe (fd 3), written
@@ -87,6 +90,8 @@ type outcome struct {
 	Reason      string   `json:"reason,omitempty"`
 	Detail      string   `json:"detail,omitempty"`
 	Notes       []string `json:"notes,omitempty"`
+	// Status is the middleware's answer to the probe request.
+	Status int `json:"status,omitempty"`
 	// Std and Restricted answer a Describe job (packageSet).
 	Std        []string `json:"std,omitempty"`
 	Restricted []string `json:"restricted,omitempty"`

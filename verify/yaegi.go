@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path"
 	"reflect"
@@ -266,39 +265,8 @@ func checkMiddleware(ctx context.Context, i *interp.Interpreter, j *job, config 
 	}
 
 	phase("request")
-	out, _ := serve(h, next)
+	out, _ := serve(ctx, h, next, j)
 	return out
-}
-
-// recorder is the next handler: it records whether the plugin passed the
-// request on.
-type recorder struct{ called bool }
-
-func (r *recorder) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	r.called = true
-	w.Header().Set("X-Xtraefik-Next", "1")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte("next\n"))
-}
-
-// serve sends one request through h and describes what happened. A panic is a
-// FAIL; a plugin that answers itself (a block, a redirect) is fine.
-func serve(h http.Handler, next *recorder) (out outcome, rec *httptest.ResponseRecorder) {
-	defer func() {
-		if v := recover(); v != nil {
-			out = outcome{Reason: fmt.Sprintf("panic serving a request: %v", v)}
-		}
-	}()
-	req := httptest.NewRequest(http.MethodGet, "http://localhost/xtraefik-verify", nil)
-	req.RemoteAddr = "127.0.0.1:40000"
-	req.Header.Set("User-Agent", "xtraefik-verify")
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	note := fmt.Sprintf("request: GET /xtraefik-verify -> %d, next handler called", rec.Code)
-	if !next.called {
-		note = fmt.Sprintf("request: GET /xtraefik-verify -> %d, answered by the plugin (next handler not called)", rec.Code)
-	}
-	return outcome{OK: true, Notes: []string{note}}, rec
 }
 
 func checkProvider(ctx context.Context, i *interp.Interpreter, j *job, config map[string]any, phase func(string)) outcome {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -298,10 +299,13 @@ func (r *runtimeFlags) run(cmd *cobra.Command, res *build.Result) error {
 	w := cmd.ErrOrStderr()
 	if rep.Skipped == "" {
 		fmt.Fprintf(w, "runtime check (%s, static configuration from %s):\n", rep.Isolation, rep.ConfigSource)
+		for _, m := range rep.Missing {
+			fmt.Fprintf(w, "  not contained under %s: %s\n", rep.Isolation, m)
+		}
 	}
 	fmt.Fprint(w, rep.Summary())
 	if rep.Skipped == "" && !rep.OK() {
-		return fmt.Errorf("runtime check failed: Traefik did not run every plugin (see above)")
+		return fmt.Errorf("runtime check failed: not every plugin passed (see above)")
 	}
 	return nil
 }
@@ -358,6 +362,7 @@ func newVerify(env getenv) *cobra.Command {
 		vf     verifyFlags
 		rt     runtimeFlags
 		dir    string
+		expect int
 		output string
 	)
 	cmd := &cobra.Command{
@@ -377,8 +382,11 @@ func newVerify(env getenv) *cobra.Command {
 				o   *build.Options
 				err error
 			)
+			if expect != 0 && dir == "" {
+				return fmt.Errorf("--expect-status is for --dir; a recipe says expectStatus per plugin")
+			}
 			if dir != "" {
-				rs, err = verify.VerifyDir(cmd.Context(), dir, vf.options(c.cacheDir))
+				rs, err = verifyDir(cmd.Context(), dir, expect, vf.options(c.cacheDir))
 			} else {
 				if o, err = c.options(cmd, env); err != nil {
 					return err
@@ -412,6 +420,7 @@ func newVerify(env getenv) *cobra.Command {
 	rt.register(cmd)
 	cmd.Flags().BoolVar(&vf.allowUnsafe, "allow-unsafe", false, "with --dir: let a plugin whose manifest says useUnsafe import unsafe/syscall (recipes use allowUnsafe)")
 	cmd.Flags().StringVar(&dir, "dir", "", "verify a plugin working copy (module name from its go.mod) instead of a recipe")
+	cmd.Flags().IntVar(&expect, "expect-status", 0, "with --dir: the HTTP status the middleware must answer the verification request with (default: any answer that is not a server error), as a recipe's expectStatus")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
 	return cmd
 }
@@ -441,4 +450,17 @@ func newWorkers() *cobra.Command {
 	_ = cmd.MarkFlagRequired("out")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "where workers are built (default $"+provision.CacheEnv+", else $XDG_CACHE_HOME/xtraefik)")
 	return cmd
+}
+
+// verifyDir verifies the working copy at dir, its answer held to expect.
+func verifyDir(ctx context.Context, dir string, expect int, opts verify.Options) ([]verify.Result, error) {
+	if expect != 0 && (expect < 100 || expect > 599) {
+		return nil, fmt.Errorf("--expect-status %d is not an HTTP status", expect)
+	}
+	p, err := verify.FromDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	p.ExpectStatus = expect
+	return verify.Verify(ctx, []verify.Plugin{p}, opts)
 }

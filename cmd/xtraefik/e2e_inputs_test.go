@@ -415,6 +415,14 @@ func TestVerifyCommand(t *testing.T) {
 	if !strings.Contains(text, demoModule) || !strings.Contains(text, "1 plugin(s): 1 OK, 0 FAIL") {
 		t.Errorf("verify --dir:\n%s", text)
 	}
+	// --expect-status holds the plugin's answer to the recipe's expectStatus rule.
+	if text := w.mustRun("verify", "--dir", dir, "--expect-status", "200"); !strings.Contains(text, "passed the request on (200), as expected") {
+		t.Errorf("verify --dir --expect-status 200:\n%s", text)
+	}
+	if out, stderr, err := w.run("verify", "--dir", dir, "--expect-status", "403"); err == nil ||
+		!strings.Contains(out+stderr, "expected status 403, but the plugin passed the request on (200)") {
+		t.Errorf("verify --dir --expect-status 403 on plugindemo, which passes the request on: err %v\n%s%s", err, out, stderr)
+	}
 	// A Traefik v2.11.0 target is checked with yaegi v0.15.1: a worker xtraefik
 	// builds on first use with the Go toolchain the tests run with.
 	text = w.mustRun("verify", "--dir", dir, "--traefik-version", "v2.11.0")

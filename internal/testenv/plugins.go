@@ -40,6 +40,9 @@ type CorpusPlugin struct {
 	// of a FAIL.
 	WantOK     bool
 	WantReason string
+	// WantStatus is a middleware's answer to the checks' request (probe.Request)
+	// in Traefik, when the entry holds it (0: not asserted).
+	WantStatus int
 	// Why the verdict is what it is.
 	Why string
 }
@@ -63,6 +66,8 @@ func Corpus() []CorpusPlugin {
 		geoblock = "github.com/PascalMinder/geoblock"
 		// The hash `go mod download -json` printed for v0.3.2 (zip h1).
 		geoblockSum = "h1:nh26j7GJl8hGfPod3/PFUaj3enLmc98csZVNoRTVuEA="
+		// The hash `go mod download -json` printed for v0.3.8 (zip h1).
+		geoblock038Sum = "h1:JlWfSHVPndmky9/NWgiZ9QiSKnoqaVNGKATcQsxV+N0="
 	)
 	f2bWhy := "fail2ban: several internal packages, no third-party import outside tests; its go.mod requires testify and x/net, used only by _test.go files, so go.mod alone proves nothing"
 	return []CorpusPlugin{
@@ -91,14 +96,20 @@ func Corpus() []CorpusPlugin {
 		{Alias: "fail2ban", Module: fail2ban, Version: "v0.8.9", Type: "middleware", Runtime: "yaegi", WantOK: true, Why: f2bWhy},
 		{Alias: "fail2ban", Module: fail2ban, Version: "v0.9.0", Type: "middleware", Runtime: "yaegi", WantOK: true,
 			Why: f2bWhy + "; this release adds pkg/logger (JSON logs through encoding/json) and says go 1.25.5 in go.mod, which Yaegi ignores: the code uses nothing newer than it knows"},
-		{Alias: "geoblock", Module: geoblock, Version: "v0.3.2", Sum: geoblockSum, Type: "middleware", Runtime: "yaegi", WantOK: true,
-			Why: "no third-party dependency, one internal package (lrucache), go 1.22; New accepts its testData without any network access, and the request passes on to " +
-				"the next handler because v0.3.2 takes client addresses only from X-Forwarded-For and X-Real-IP, which the request lacks, so no geolocation API is called. " +
-				"The checksum database here does not list this version: its go.sum hash is pinned in Sum"},
+		{Alias: "geoblock", Module: geoblock, Version: "v0.3.2", Sum: geoblockSum, Type: "middleware", Runtime: "yaegi", WantOK: true, WantStatus: 403,
+			Why: "no third-party dependency, one internal package (lrucache), go 1.22; New accepts its testData without any network access, and the plugin answers 403 itself: " +
+				"v0.3.2 takes client addresses from X-Forwarded-For and X-Real-IP, Traefik sets X-Real-Ip to the loopback client, which the plugin finds private and (testData: allowLocalRequests false) denies, " +
+				"with no geolocation API call. The checksum database here does not list this version: its go.sum hash is pinned in Sum"},
 		{Alias: "geoblock", Module: geoblock, Version: "v0.3.2", Sum: geoblockSum, Type: "middleware", Runtime: "yaegi", WantOK: false,
 			Config:     map[string]any{"api": "https://get.geojs.io/v1/ip/country/{ip}", "countries": []any{}},
 			WantReason: "New returned an error: no allowed country code provided",
 			Why:        "a real plugin refusing a recipe config in New (not in decoding): the API template is valid, the country list is empty"},
+		{Alias: "geoblock", Module: geoblock, Version: "v0.3.8", Sum: geoblock038Sum, Type: "middleware", Runtime: "yaegi", WantOK: true, WantStatus: 403,
+			Why: "a plugin that answers by itself: v0.3.8 takes the client address from RemoteAddr (and X-Real-Ip, which Traefik sets), finds the loopback client private, " +
+				"and its testData (allowLocalRequests: false) denies it with 403 without any network access; Traefik v3.6.12 does the same: loaded, ran, answered itself"},
+		{Alias: "geoblock", Module: geoblock, Version: "v0.3.8", Sum: geoblock038Sum, Type: "middleware", Runtime: "yaegi", WantOK: true, WantStatus: 200,
+			Config: map[string]any{"allowLocalRequests": true, "api": "https://get.geojs.io/v1/ip/country/{ip}", "countries": []any{"CH"}, "cacheSize": 15},
+			Why:    "the same plugin allowing local requests: the loopback client is passed on to the next handler without a geolocation lookup"},
 	}
 }
 
