@@ -51,11 +51,12 @@ func modulePath(files fileset.Set) (string, error) {
 // VerifyDir verifies the working copy at dir (see FromDir). A working copy
 // has no base image to name its Traefik: without opts.TraefikVersion it is
 // checked for the newest release xtraefik knows, and the results say so.
-func VerifyDir(ctx context.Context, dir string, opts Options) ([]Result, error) {
+func VerifyDir(ctx context.Context, dir string, expectStatus int, opts Options) ([]Result, error) {
 	p, err := FromDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
+	p.ExpectStatus = expectStatus
 	chosen := opts.TraefikVersion == "" && opts.Yaegi == ""
 	if chosen {
 		opts.TraefikVersion = interpreters.Newest()

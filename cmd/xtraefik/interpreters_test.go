@@ -36,9 +36,9 @@ func TestBareBinaryInterpreters(t *testing.T) {
 		wantExit         int
 		want             []string
 	}{
-		{"stdlib-slog", "v2.11.0", nil, 1, []string{"yaegi v0.15.1  FAIL", "reason: not available in Yaegi: log/slog"}},
-		{"stdlib-slog", "v2.9.9", nil, 1, []string{"yaegi v0.15.0  FAIL", "reason: not available in Yaegi: log/slog"}},
-		{"stdlib-slog", "v3.6.12", nil, 0, []string{"yaegi v0.16.1  OK", "1 plugin(s): 1 OK, 0 FAIL"}},
+		{"stdlib-slog", "v2.11.0", nil, 1, []string{"yaegi v0.15.1  -          FAIL", "reason: not available in Yaegi: log/slog"}},
+		{"stdlib-slog", "v2.9.9", nil, 1, []string{"yaegi v0.15.0  -          FAIL", "reason: not available in Yaegi: log/slog"}},
+		{"stdlib-slog", "v3.6.12", nil, 0, []string{"yaegi v0.16.1  full       OK", "1 plugin(s): 1 OK, 0 FAIL"}},
 		{"vendored-ok", "v2.11.0", nil, 1, []string{"UNVERIFIED", "Traefik v2.11.0 embeds yaegi v0.15.1", "install Go (https://go.dev/dl/)",
 			"1 plugin(s): 0 OK, 0 FAIL, 1 UNVERIFIED"}},
 		{"vendored-ok", "v2.11.0", []string{"--accept-approximate-verdict"}, 0, []string{"OK (APPROXIMATE)", "APPROXIMATE VERDICT"}},

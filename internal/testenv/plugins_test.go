@@ -94,7 +94,8 @@ func TestFixturesList(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.IsDir() && !used[e.Name()] {
+		// hostile/ holds the attack fixtures verify's TestHostile uses.
+		if e.IsDir() && !used[e.Name()] && e.Name() != "hostile" {
 			t.Errorf("fixture directory %s is not listed in Fixtures", e.Name())
 		}
 	}
