@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,14 +18,21 @@ import (
 	"github.com/xtraefik/xtraefik/manifest"
 )
 
-// benchPlugins are middleware plugins of the corpus and fixtures, by name.
+// benchPlugins are the real middleware plugins of the corpus that verify OK
+// (every version the module proxy serves here), and a vendoring fixture, by
+// name (alias@version, "+config" with the corpus's own configuration).
 func benchPlugins(b testing.TB) map[string]Plugin {
 	b.Helper()
 	out := map[string]Plugin{}
 	for _, c := range testenv.Corpus() {
-		if c.Type == "middleware" && c.Config == nil && (c.Version == "v0.2.2" || c.Version == "v0.8.4") {
-			out[c.Alias] = Plugin{Alias: c.Alias, Module: c.Module, Files: testenv.CorpusFiles(b, c)}
+		if c.Type != "middleware" || !c.WantOK {
+			continue
 		}
+		name := c.Alias + "@" + c.Version
+		if c.Config != nil {
+			name += "+config"
+		}
+		out[name] = Plugin{Alias: c.Alias, Module: c.Module, Files: testenv.CorpusFiles(b, c), Config: c.Config}
 	}
 	for _, f := range testenv.Fixtures() {
 		if f.Name == "vendored-ok" {
@@ -32,6 +40,51 @@ func benchPlugins(b testing.TB) map[string]Plugin {
 		}
 	}
 	return out
+}
+
+// BenchmarkVerifyAll verifies every plugin of benchPlugins in one call, as a
+// build of a recipe holding them all does (prepared Verifier, plugins run
+// concurrently up to the CPUs).
+func BenchmarkVerifyAll(b *testing.B) {
+	var ps []Plugin
+	for _, p := range benchPlugins(b) {
+		p.Alias = p.Alias + "-" + strings.NewReplacer("/", "-", ".", "-").Replace(p.Module)
+		ps = append(ps, p)
+	}
+	// One version of a module per image: keep the first of each.
+	seen := map[string]bool{}
+	var uniq []Plugin
+	for _, p := range ps {
+		if !seen[p.Module] {
+			seen[p.Module] = true
+			uniq = append(uniq, p)
+		}
+	}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		v, err := NewVerifier(Options{TraefikVersion: "v3.6.12"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		v.Prepare(len(uniq))
+		for len(v.pool.ready) < min(len(uniq), cap(v.pool.ready)) {
+			time.Sleep(time.Millisecond)
+		}
+		b.StartTimer()
+		res, err := v.Verify(context.Background(), uniq)
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range res {
+			if !r.OK {
+				b.Fatalf("%+v", r)
+			}
+		}
+		if err := v.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkVerify is the whole verification of one plugin: layout, static
@@ -113,7 +166,11 @@ func BenchmarkBareYaegi(b *testing.B) {
 					b.Fatal(err)
 				}
 				cfg := fnCfg.Call(nil)[0]
-				if err := decodeConfig(m.TestData, cfg.Interface()); err != nil {
+				data := p.Config
+				if data == nil {
+					data = m.TestData
+				}
+				if err := decodeConfig(data, cfg.Interface()); err != nil {
 					b.Fatal(err)
 				}
 				res := fnNew.Call([]reflect.Value{reflect.ValueOf(context.Background()), reflect.ValueOf(http.Handler(http.NotFoundHandler())), cfg, reflect.ValueOf(name)})
