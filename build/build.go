@@ -41,12 +41,22 @@ type Result struct {
 // the build before anything is assembled. Build writes nothing: check the
 // outputs with Outputs.Validate before, and write them with Publish after.
 func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) {
+	// The contained verification workers start while the base is resolved
+	// and the plugins are fetched.
+	v, err := verify.NewVerifier(vo)
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	if o.Recipe != nil {
+		v.Prepare(len(o.Recipe.Plugins))
+	}
 	res, err := Resolve(ctx, o)
 	if err != nil {
 		return nil, err
 	}
 	out := &Result{Resolution: res, Warnings: res.Warnings}
-	if out.Verify, err = Verify(ctx, res, vo); err != nil {
+	if out.Verify, err = verifyWith(ctx, v, res, vo); err != nil {
 		return nil, err
 	}
 	if failed := Failed(out.Verify); len(failed) > 0 {
@@ -65,6 +75,17 @@ func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) 
 
 // Verify runs each plugin through the interpreter as Traefik would load it.
 func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.Result, error) {
+	v, err := verify.NewVerifier(vo)
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	return verifyWith(ctx, v, res, vo)
+}
+
+// verifyWith completes vo with what the resolution knows of the target and
+// verifies with v.
+func verifyWith(ctx context.Context, v *verify.Verifier, res *Resolution, vo verify.Options) ([]verify.Result, error) {
 	if vo.TraefikVersion == "" {
 		v, err := res.TraefikVersion()
 		if err != nil {
@@ -89,8 +110,9 @@ func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.R
 	for _, p := range res.Plugins {
 		ps = append(ps, verify.Plugin{Alias: p.Alias, Module: p.Spec.Module, Commit: p.Commit, Files: p.Files, Config: p.Spec.Config, ExpectStatus: p.Spec.ExpectStatus})
 	}
+	v.Target(vo.TraefikVersion, vo.Yaegi, vo.AllowUnsafe)
 	// verify's errors name the verification already.
-	return verify.Verify(ctx, ps, vo)
+	return v.Verify(ctx, ps)
 }
 
 // Failed lists "alias (module): reason" of the results that are not OK; an

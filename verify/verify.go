@@ -173,6 +173,13 @@ func NewVerifier(opts Options) (*Verifier, error) {
 	return v, nil
 }
 
+// Target sets what the plugins are verified for when that is known only
+// after the Verifier was made (build resolves the base's Traefik version
+// and Yaegi, and reads the recipe's useUnsafe, while the workers start).
+func (v *Verifier) Target(traefikVersion, yaegi string, allowUnsafe bool) {
+	v.opts.TraefikVersion, v.opts.Yaegi, v.opts.AllowUnsafe = traefikVersion, yaegi, allowUnsafe
+}
+
 // Prepare starts workers for n plugins ahead of Verify (at most Parallel at
 // a time wait ready).
 func (v *Verifier) Prepare(n int) { v.pool.add(n) }
