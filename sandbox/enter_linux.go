@@ -59,6 +59,19 @@ func Enter() (Spec, Report, error) {
 	} else {
 		missing = append(missing, "user, mount, PID and network namespaces (the host refused them)")
 	}
+	// Orphans of plugin processes come back to the worker, so that their
+	// memory is counted and they are killed with it.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return Spec{}, Report{}, fmt.Errorf("sandbox: become a subreaper: %w", err)
+	}
+	switch {
+	case s.HostUID == 0 && s.Namespaces:
+		applied = append(applied, "sandbox root mapped to host root (xtraefik or the plugin tree is not reachable by other users)")
+	case s.HostUID == 0:
+		missing = append(missing, "an unprivileged user: the worker runs as root with its capabilities (xtraefik or the plugin tree is not reachable by other users)")
+	default:
+		applied = append(applied, fmt.Sprintf("runs as host user %d", s.HostUID))
+	}
 	if err := setRlimits(s); err != nil {
 		return Spec{}, Report{}, fmt.Errorf("sandbox: %w", err)
 	}
@@ -73,7 +86,7 @@ func Enter() (Spec, Report, error) {
 		case ll != "":
 			applied = append(applied, ll)
 		default:
-			missing = append(missing, "landlock (the kernel has none): files the caller can read are readable")
+			missing = append(missing, "landlock (the kernel has none): files the caller can read are readable, /proc/self/mem included, so the verdict could be forged")
 		}
 		if landlockABI() < 6 {
 			missing = append(missing, "signal scoping (landlock ABI < 6): other processes of the caller can be signalled")

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 
 // child enters the sandbox and prints what it could do, as JSON.
 func child() int {
-	_, r, err := Enter()
+	spec, r, err := Enter()
 	res := map[string]string{"report": r.String()}
 	if err != nil {
 		res["enter"] = err.Error()
@@ -41,13 +41,20 @@ func child() int {
 	}
 	_, err = os.ReadFile("/etc/passwd")
 	try("read /etc/passwd", err)
+	if bin := os.Getenv("XTRAEFIK_SANDBOX_TEST_EXEC"); bin != "" {
+		err := exec.Command(filepath.Join(spec.TreeInside(), filepath.Base(bin))).Run()
+		res["exec"] = "ok"
+		if err != nil {
+			res["exec"] = err.Error()
+		}
+	}
 	wd, _ := os.Getwd()
 	res["cwd"] = wd
 	json.NewEncoder(os.Stdout).Encode(res)
 	return 0
 }
 
-func runChild(t *testing.T, namespaces bool) map[string]string {
+func runChild(t *testing.T, namespaces bool, env ...string) map[string]string {
 	t.Helper()
 	work := t.TempDir()
 	if err := os.Chmod(work, 0o755); err != nil {
@@ -60,8 +67,19 @@ func runChild(t *testing.T, namespaces bool) map[string]string {
 			t.Fatal(err)
 		}
 	}
+	for _, e := range env {
+		if bin, ok := strings.CutPrefix(e, "XTRAEFIK_SANDBOX_TEST_EXEC="); ok {
+			data, err := os.ReadFile(bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(tree, filepath.Base(bin)), data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = []string{childEnv + "=1"}
+	cmd.Env = append([]string{childEnv + "=1"}, env...)
 	if err := Configure(cmd, Spec{Tree: tree, Private: private}, namespaces); err != nil {
 		t.Fatal(err)
 	}

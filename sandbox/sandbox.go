@@ -67,6 +67,8 @@ type Spec struct {
 	// Namespaces is set by Configure when the process is to start in new
 	// namespaces.
 	Namespaces bool `json:"namespaces"`
+	// HostUID is set by Configure: the host user the sandbox runs as.
+	HostUID int `json:"hostUID"`
 }
 
 // TreeInside is where the contained process sees Tree.

@@ -28,15 +28,19 @@ const nobody = 65534
 func Configure(cmd *exec.Cmd, spec Spec, namespaces bool) error {
 	spec = spec.withDefaults()
 	spec.Namespaces = namespaces
-	data, err := json.Marshal(spec)
-	if err != nil {
-		return fmt.Errorf("encode sandbox spec: %w", err)
-	}
-	cmd.Env = append(cmd.Env, EnvSpec+"="+string(data))
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if namespaces {
+	// A root caller's sandbox runs as nobody, so that neither an escape from
+	// the namespaces nor the host without them leaves plugin code root; the
+	// sandbox user must reach the executable and the tree for that.
+	asNobody := os.Getuid() == 0 && reachableByOthers(filepath.Dir(cmd.Path)) && reachableByOthers(spec.Tree) && reachableByOthers(spec.Private)
+	spec.HostUID = os.Getuid()
+	if asNobody {
+		spec.HostUID = nobody
+	}
+	switch {
+	case namespaces:
 		uid, gid := os.Getuid(), os.Getgid()
-		if uid == 0 && reachableByOthers(filepath.Dir(cmd.Path)) && reachableByOthers(spec.Tree) && reachableByOthers(spec.Private) {
+		if asNobody {
 			uid, gid = nobody, nobody
 		}
 		attr.Cloneflags = namespaceFlags
@@ -44,9 +48,20 @@ func Configure(cmd *exec.Cmd, spec Spec, namespaces bool) error {
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}}
 		attr.GidMappingsEnableSetgroups = false
 		// The process starts as the caller; becoming the namespace's root
-		// makes it the mapped host user (nobody for a root caller).
+		// makes it the mapped host user.
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+	case asNobody:
+		// Without namespaces, execve as nobody also drops every capability.
+		if err := os.Chown(spec.Private, nobody, nobody); err != nil {
+			return fmt.Errorf("hand the scratch directory to the sandbox user: %w", err)
+		}
+		attr.Credential = &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}
 	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("encode sandbox spec: %w", err)
+	}
+	cmd.Env = append(cmd.Env, EnvSpec+"="+string(data))
 	cmd.SysProcAttr = attr
 	return nil
 }

@@ -109,6 +109,7 @@ func TestHostile(t *testing.T) {
 			t.Run("network", func(t *testing.T) { testNetwork(t, fallback) })
 			t.Run("processes", func(t *testing.T) { testProcesses(t, fallback) })
 			t.Run("runaway", func(t *testing.T) { testRunaway(t, fallback) })
+			t.Run("foreign ABI", func(t *testing.T) { testForeignABI(t, fallback) })
 		})
 	}
 }
@@ -301,6 +302,72 @@ func testRunaway(t *testing.T, fallback bool) {
 		p := Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(t, f)}
 		r := hostileVerify(t, p, Options{Timeout: 3 * time.Second}, fallback)
 		checkVerdict(t, r, false, "timed out after 3s")
+	}
+}
+
+// A native program in the plugin's tree making i386 system calls (int
+// $0x80), which a filter written for x86_64 numbers would not see, is killed
+// before it reaches a Unix socket on the host.
+func testForeignABI(t *testing.T, fallback bool) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("int $0x80 is x86_64's i386 ABI")
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		if os.Getenv("XTRAEFIK_E2E") != "" {
+			t.Fatal("gcc is needed")
+		}
+		t.Skip("gcc not installed")
+	}
+	dir, err := os.MkdirTemp("", "xtraefik-abi-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o777); err != nil { // permissions are not what stops it
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Chmod(sock, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	bin := filepath.Join(dir, "int80")
+	src := filepath.Join(testenv.FixturesDir(t), "hostile", "native", "int80.c")
+	if out, err := exec.Command(gcc, "-static", "-nostdlib", "-no-pie", "-O1", `-DSOCK_PATH="`+sock+`"`, "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	// Outside the sandbox it connects: the test would prove nothing otherwise.
+	if err := exec.Command(bin).Run(); err != nil {
+		t.Fatalf("the program does not connect outside the sandbox: %v", err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); accepted.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p := hostilePlugin(t, "probe", map[string]any{"busybox": "plugins-local/src/example.com/hostile/probe/int80", "hog": "x"},
+		map[string]string{"int80": bin})
+	rep := probeReport(t, hostileVerify(t, p, Options{}, fallback))
+	time.Sleep(200 * time.Millisecond) // an accept under way would be counted
+	if accepted.Load() != 1 {
+		t.Fatalf("the program connected to the host's socket from the sandbox (%q)", rep["hog"])
+	}
+	if !strings.Contains(rep["hog"], "bad system call") {
+		t.Errorf("the program was not killed by seccomp: %q", rep["hog"])
 	}
 }
 

@@ -99,7 +99,10 @@ func New(_ context.Context, _ http.Handler, cfg *Config, _ string) (http.Handler
 	if cfg.Hog != "" {
 		p, err := start("dd", "if=/dev/zero", "of=/dev/null", "bs="+cfg.Hog, "count=1")
 		if err == nil {
-			_, err = p.Wait()
+			var st *os.ProcessState
+			if st, err = p.Wait(); err == nil && !st.Success() {
+				err = errors.New(st.String())
+			}
 		}
 		try("hog", err)
 	}
