@@ -1,7 +1,9 @@
 package verify
 
 import (
+	"bytes"
 	"fmt"
+	"go/ast"
 	"go/build"
 	"go/parser"
 	"go/token"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +37,9 @@ type importGraph struct {
 	// fromGOPATH are packages found in another plugin of the same
 	// plugins-local tree, where Yaegi's GOPATH lookup finds them too.
 	fromGOPATH []string
+	// rawMemory are packages calling reflect.NewAt or reflect.SliceAt,
+	// which turn any address into memory access without importing unsafe.
+	rawMemory []string
 	// packages counts the packages walked.
 	packages int
 }
@@ -136,6 +142,15 @@ func walkImports(root, module, importPath string, pkgs packageSet) (*importGraph
 		imports, err := packageImports(&ctx, abs)
 		if err != nil {
 			return nil, err
+		}
+		if slices.Contains(imports, "reflect") {
+			raw, err := usesRawMemory(&ctx, abs)
+			if err != nil {
+				return nil, err
+			}
+			if raw {
+				g.rawMemory = append(g.rawMemory, it.pkg)
+			}
 		}
 		for _, imp := range imports {
 			switch {
@@ -242,6 +257,51 @@ func packageImports(ctx *build.Context, dir string) ([]string, error) {
 		}
 	}
 	return sortedKeys(set), nil
+}
+
+// rawMemoryFuncs are reflect's functions that make a Value of any address.
+var rawMemoryFuncs = []string{"NewAt", "SliceAt"}
+
+// usesRawMemory reports whether a package's files call reflect.NewAt or
+// reflect.SliceAt; only files that mention them are parsed whole.
+func usesRawMemory(ctx *build.Context, dir string) (bool, error) {
+	for _, f := range goFiles(ctx, dir) {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return false, err
+		}
+		if !bytes.Contains(src, []byte("NewAt")) && !bytes.Contains(src, []byte("SliceAt")) {
+			continue
+		}
+		af, err := parser.ParseFile(token.NewFileSet(), f, src, parser.SkipObjectResolution)
+		if err != nil {
+			return false, fmt.Errorf("parse %s: %w", f, err)
+		}
+		name := ""
+		for _, is := range af.Imports {
+			if is.Path.Value == `"reflect"` {
+				name = "reflect"
+				if is.Name != nil {
+					name = is.Name.Name
+				}
+			}
+		}
+		found := false
+		ast.Inspect(af, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return !found
+			}
+			if id, ok := sel.X.(*ast.Ident); ok && id.Name == name && slices.Contains(rawMemoryFuncs, sel.Sel.Name) {
+				found = true
+			}
+			return !found
+		})
+		if found || name == "." {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func sortedKeys(m map[string]bool) []string {

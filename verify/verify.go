@@ -357,7 +357,7 @@ func (v *Verifier) verifyOne(ctx context.Context, p Plugin, pl *plan, r *Result)
 		if w, missing, err = pl.yaegiWorker(ctx); err != nil {
 			return err
 		}
-		j.UseUnsafe = useUnsafe
+		j.UseUnsafe, j.RawMemory = useUnsafe, opts.AllowUnsafe
 	}
 
 	var proc *proc
@@ -445,6 +445,13 @@ func staticYaegiChecks(root, module string, m *manifest.Manifest, opts Options, 
 			r.Reason = "this plugin uses restricted imports. If you want to use it, you need to allow useUnsafe in the settings"
 		}
 		r.Detail = "unsafe and syscall symbols are loaded only when the manifest says useUnsafe: true and the static configuration allows it (Traefik v3)"
+		return false, false
+	}
+	if len(g.rawMemory) > 0 && !opts.AllowUnsafe {
+		r.Status = StatusUnverified
+		r.Reason = "calls reflect.NewAt or reflect.SliceAt (" + strings.Join(g.rawMemory, ", ") + "): xtraefik does not run code that can reach any memory unless the recipe allows useUnsafe"
+		r.Detail = "with either function and a pointer to a crafted slice header, interpreted code reads and writes any address without importing unsafe: " +
+			"during verification it could forge its own verdict. Traefik itself loads such plugins. Allow it with allowUnsafe in the recipe (the trust given to unsafe plugins) to verify it."
 		return false, false
 	}
 	return true, useUnsafe

@@ -24,7 +24,7 @@ const workerFailed = 3
 // (the Traefik v2 one) may come from another xtraefik source than the parent:
 // both sides refuse a mismatch rather than misread each other. Bump it when
 // hello, job, message, envelope or outcome change meaning.
-const workerProtocol = 2
+const workerProtocol = 3
 
 // job is what the parent sends the worker on stdin.
 type job struct {
@@ -45,6 +45,9 @@ type job struct {
 	BasePkg   string `json:"basePkg,omitempty"`
 	WasmFile  string `json:"wasmFile,omitempty"`
 	UseUnsafe bool   `json:"useUnsafe,omitempty"`
+	// RawMemory gives the plugin reflect.NewAt and reflect.SliceAt (the
+	// recipe allows useUnsafe: it trusts plugins with any memory).
+	RawMemory bool `json:"rawMemory,omitempty"`
 	// Config is the plugin configuration as YAML, so that the worker sees the
 	// same Go types (int, bool, string, nested maps) the parent decoded.
 	Config string `json:"config"`

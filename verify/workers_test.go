@@ -276,7 +276,7 @@ func TestWorkerBroken(t *testing.T) {
 	}{
 		{"missing", filepath.Join(dir, "absent", "xtraefik-yaegi-v0.15.1"), "verification worker " + filepath.Join(dir, "absent", "xtraefik-yaegi-v0.15.1")},
 		{"not a worker", script("true", "exit 0"), "did not start: EOF"},
-		{"old protocol", script("old", `echo '{"result":{"ok":true,"interpreter":"yaegi v0.15.1"}}' >&3`), "speaks protocol 0, this xtraefik speaks 2"},
+		{"old protocol", script("old", `echo '{"result":{"ok":true,"interpreter":"yaegi v0.15.1"}}' >&3`), "speaks protocol 0, this xtraefik speaks 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Verify(context.Background(), []Plugin{p}, Options{TraefikVersion: "v2.11.0", Workers: []string{tc.worker}, WorkerCache: t.TempDir()})
@@ -317,10 +317,10 @@ func TestServeJobProtocol(t *testing.T) {
 		job  string
 		want int
 	}{
-		{`{"protocol":1,"describe":true,"key":` + string(keyJSON) + `}`, workerFailed},
-		{`{"protocol":3,"describe":true,"key":` + string(keyJSON) + `}`, workerFailed},
-		{`{"protocol":2,"describe":true}`, workerFailed},
-		{`{"protocol":2,"describe":true,"key":` + string(keyJSON) + `}`, 0},
+		{`{"protocol":2,"describe":true,"key":` + string(keyJSON) + `}`, workerFailed},
+		{`{"protocol":4,"describe":true,"key":` + string(keyJSON) + `}`, workerFailed},
+		{`{"protocol":3,"describe":true}`, workerFailed},
+		{`{"protocol":3,"describe":true,"key":` + string(keyJSON) + `}`, 0},
 	} {
 		if got := serveJob(strings.NewReader(tc.job), &buf, nil); got != tc.want {
 			t.Errorf("%s: exit %d, want %d", tc.job, got, tc.want)

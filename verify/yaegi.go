@@ -10,6 +10,7 @@ import (
 	"path"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -139,6 +140,39 @@ func prepare(goPath string) *prepared {
 	return &prepared{goPath: goPath, logs: logs, i: i}
 }
 
+// reflectSymbols is reflect's key in Yaegi's symbol tables.
+const reflectSymbols = "reflect/reflect"
+
+// guardedSymbols is Yaegi's standard library without reflect.NewAt and
+// reflect.SliceAt (walkImports' rawMemoryFuncs): with either and a pointer to
+// a crafted slice header, interpreted code reads and writes any address —
+// the worker's report key included — without importing unsafe.
+func guardedSymbols() interp.Exports {
+	out := make(interp.Exports, len(stdlib.Symbols))
+	for k, v := range stdlib.Symbols {
+		out[k] = v
+	}
+	r := make(map[string]reflect.Value, len(stdlib.Symbols[reflectSymbols]))
+	for k, v := range stdlib.Symbols[reflectSymbols] {
+		if !slices.Contains(rawMemoryFuncs, k) {
+			r[k] = v
+		}
+	}
+	out[reflectSymbols] = r
+	return out
+}
+
+// rawMemorySymbols are the functions guardedSymbols leaves out.
+func rawMemorySymbols() map[string]reflect.Value {
+	out := map[string]reflect.Value{}
+	for _, k := range rawMemoryFuncs {
+		if v, ok := stdlib.Symbols[reflectSymbols][k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // baseInterpreter builds the interpreter as Traefik's newInterpreter does
 // (pkg/plugins/middlewareyaegi.go, v3.6.12), without the restricted symbols.
 func baseInterpreter(goPath string, logs *tail) (*interp.Interpreter, error) {
@@ -148,7 +182,7 @@ func baseInterpreter(goPath string, logs *tail) (*interp.Interpreter, error) {
 		Stdout: logs,
 		Stderr: logs,
 	})
-	if err := i.Use(stdlib.Symbols); err != nil {
+	if err := i.Use(guardedSymbols()); err != nil {
 		return nil, fmt.Errorf("failed to load symbols: %w", err)
 	}
 	if err := i.Use(ppSymbols()); err != nil {
@@ -167,6 +201,11 @@ func newInterpreter(j *job, pre *prepared, logs *tail) (*interp.Interpreter, err
 		var err error
 		if i, err = baseInterpreter(j.GoPath, logs); err != nil {
 			return nil, err
+		}
+	}
+	if j.RawMemory {
+		if err := i.Use(interp.Exports{reflectSymbols: rawMemorySymbols()}); err != nil {
+			return nil, fmt.Errorf("failed to load reflect symbols: %w", err)
 		}
 	}
 	if j.UseUnsafe {

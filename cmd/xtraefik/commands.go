@@ -169,7 +169,7 @@ func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
 		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 	}
 	if b.runtime.enabled {
-		if err := b.runtime.run(cmd, res); err != nil {
+		if err := b.runtime.run(cmd, res, b.vf.sandbox.m); err != nil {
 			return err
 		}
 	}
@@ -288,10 +288,21 @@ func (r *runtimeFlags) register(cmd *cobra.Command) {
 }
 
 // run performs the runtime check and fails unless every plugin passed; a check
-// skipped for another platform is reported, not failed.
-func (r *runtimeFlags) run(cmd *cobra.Command, res *build.Result) error {
+// skipped for another platform is reported, not failed. --sandbox=require
+// holds the runtime check to runc, the one isolation with the verifier's
+// guarantees.
+func (r *runtimeFlags) run(cmd *cobra.Command, res *build.Result, mode sandbox.Mode) error {
+	isolation := r.isolation
+	if mode == sandbox.ModeRequire {
+		switch isolation {
+		case runcheck.IsolationAuto:
+			isolation = runcheck.IsolationRunc
+		case runcheck.IsolationChroot, runcheck.IsolationNone:
+			return fmt.Errorf("--sandbox=require: the runtime check would run plugin code under --runtime-isolation=%s, which does not contain it; use runc", isolation)
+		}
+	}
 	rep, err := build.RuntimeCheck(cmd.Context(), res, runcheck.Options{
-		Isolation: r.isolation, Timeout: r.timeout, ExtraArgs: r.extraArgs, Log: cmd.ErrOrStderr(),
+		Isolation: isolation, Timeout: r.timeout, ExtraArgs: r.extraArgs, Log: cmd.ErrOrStderr(),
 	})
 	if err != nil {
 		return err
@@ -411,7 +422,7 @@ func newVerify(env getenv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return rt.run(cmd, &build.Result{Resolution: res, Image: img})
+			return rt.run(cmd, &build.Result{Resolution: res, Image: img}, vf.sandbox.m)
 		},
 	}
 	c.register(cmd)

@@ -1,0 +1,3 @@
+module example.com/hostile/rawmem
+
+go 1.22
