@@ -276,13 +276,22 @@ func mkdirAll(dir string) ([]string, error) {
 	}
 	var created []string
 	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		err := os.Mkdir(missing[i], 0o755)
+		if errors.Is(err, fs.ErrExist) {
+			continue // another writer made it: not ours to remove
+		}
+		if err == nil {
+			// Readable by a scanner or CI step running as another user,
+			// whatever the umask, like the files inside.
+			created = append(created, missing[i])
+			err = os.Chmod(missing[i], 0o755)
+		}
+		if err != nil {
 			for j := len(created) - 1; j >= 0; j-- {
 				os.Remove(created[j])
 			}
 			return nil, err
 		}
-		created = append(created, missing[i])
 	}
 	return created, nil
 }

@@ -3,6 +3,7 @@ package place
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"slices"
 	"strings"
 	"testing"
@@ -203,4 +204,28 @@ func TestCleanStale(t *testing.T) {
 		t.Errorf("after cleaning: %s, want %s", got, want)
 	}
 	live.Undo()
+}
+
+// Parents an output creates are 0755 whatever the umask, so that another
+// user (a scanner, a later CI step) can reach what is inside.
+func TestParentsIgnoreUmask(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	created, err := mkdirAll(filepath.Join(dir, "a", "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(created) != 2 {
+		t.Fatalf("created %v", created)
+	}
+	for _, d := range created {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s is %v under umask 077", d, fi.Mode().Perm())
+		}
+	}
 }
