@@ -3,9 +3,9 @@ package place
 import (
 	"os"
 	"path/filepath"
-	"syscall"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
