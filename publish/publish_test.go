@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -47,45 +46,6 @@ func artifact(t *testing.T) *Artifact {
 	return &Artifact{Image: img, SBOM: []byte(`{"spdxVersion":"SPDX-2.3"}`), Values: []byte("additionalArguments: []\n")}
 }
 
-// snapshot maps every path under dir to its content ("<dir>" for directories).
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if d.IsDir() {
-			out[rel] = "<dir>"
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		out[rel] = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func sameTree(t *testing.T, before, after map[string]string) {
-	t.Helper()
-	for p, c := range before {
-		if got, ok := after[p]; !ok {
-			t.Errorf("%s was removed", p)
-		} else if got != c {
-			t.Errorf("%s changed: %q, was %q", p, got, c)
-		}
-	}
-	for p := range after {
-		if _, ok := before[p]; !ok {
-			t.Errorf("%s was left behind", p)
-		}
-	}
-}
-
 // failing is an output that fails, standing for a push refused by a registry.
 type failing struct{}
 
@@ -111,7 +71,7 @@ func TestFailureRestoresEverything(t *testing.T) {
 				os.WriteFile(p("image.tar"), []byte("the user's archive"), 0o644)
 				os.WriteFile(p("layout/index.json"), []byte("the user's layout"), 0o644)
 			}
-			before := snapshot(t, dir)
+			before := testenv.Snapshot(t, dir)
 			m := Multi{
 				SBOMDir(p("sbom"), overwrite),
 				ValuesFile(p("values.yaml"), overwrite),
@@ -125,7 +85,7 @@ func TestFailureRestoresEverything(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "registry said no") {
 				t.Fatalf("error %v", err)
 			}
-			sameTree(t, before, snapshot(t, dir))
+			testenv.SameTree(t, "publish", before, testenv.Snapshot(t, dir))
 		})
 	}
 }
@@ -140,7 +100,7 @@ func TestNothingIsReplacedWithoutOverwrite(t *testing.T) {
 	for _, f := range []string{"sbom/sbom.spdx.json", "values.yaml", "digest", "image.tar", "layout/index.json"} {
 		os.WriteFile(p(f), []byte("the user's"), 0o644)
 	}
-	before := snapshot(t, dir)
+	before := testenv.Snapshot(t, dir)
 	for _, tt := range []struct {
 		p    Publisher
 		want string
@@ -177,7 +137,7 @@ func TestNothingIsReplacedWithoutOverwrite(t *testing.T) {
 	if err := m.Publish(t.Context(), artifact(t)); !errors.Is(err, ErrExists) {
 		t.Errorf("publish over an existing digest file: %v", err)
 	}
-	sameTree(t, before, snapshot(t, dir))
+	testenv.SameTree(t, "publish", before, testenv.Snapshot(t, dir))
 }
 
 // TestLayoutIsPlaced: the layout is complete, readable by others, and nothing

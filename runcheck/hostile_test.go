@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -148,28 +146,13 @@ func TestRuncContainsHostilePlugin(t *testing.T) {
 	t.Setenv("HOME", home)
 
 	// A service of the host's loopback the plugin must not reach.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
+	wire := testenv.NewTripwire(t, "tcp", "127.0.0.1:0")
 	hostFile := filepath.Join(home, "written-by-plugin")
 
 	base := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: "v3.6.12", EntrypointScript: true})
 	img := withLayer(t, base, imageLayer(t, "/", []module{{hostileModule, writeTree(t, hostileFiles)}}, nil), nil)
 	rep, err := run(t, context.Background(), img, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationRunc, Plugins: []runcheck.Plugin{
-		{Alias: "hostile", Module: hostileModule, Config: map[string]any{"Dial": ln.Addr().String(), "HostFile": hostFile}},
+		{Alias: "hostile", Module: hostileModule, Config: map[string]any{"Dial": wire.Addr(), "HostFile": hostFile}},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -195,9 +178,9 @@ func TestRuncContainsHostilePlugin(t *testing.T) {
 	})
 	t.Run("host loopback", func(t *testing.T) {
 		if d := got.Get("X-Hostile-Dial"); !strings.HasPrefix(d, "failed") {
-			t.Errorf("dial of the host's %s: %q", ln.Addr(), d)
+			t.Errorf("dial of the host's %s: %q", wire.Addr(), d)
 		}
-		if n := accepted.Load(); n != 0 {
+		if n := wire.Count(); n != 0 {
 			t.Errorf("the host listener accepted %d connections from inside", n)
 		}
 	})
@@ -232,26 +215,11 @@ func TestRuncContainsHostilePlugin(t *testing.T) {
 func TestChrootLacksWhatItSays(t *testing.T) {
 	bin := testenv.TraefikBinary(t, "v3.6.12")
 	e2eRequire(t, os.Geteuid() == 0, "not root: chroot needs root")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
+	wire := testenv.NewTripwire(t, "tcp", "127.0.0.1:0")
 	base := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: "v3.6.12", EntrypointScript: true})
 	img := withLayer(t, base, imageLayer(t, "/", []module{{hostileModule, writeTree(t, hostileFiles)}}, nil), nil)
 	rep, err := run(t, context.Background(), img, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationChroot, Plugins: []runcheck.Plugin{
-		{Alias: "hostile", Module: hostileModule, Config: map[string]any{"Dial": ln.Addr().String(), "HostFile": filepath.Join(t.TempDir(), "x")}},
+		{Alias: "hostile", Module: hostileModule, Config: map[string]any{"Dial": wire.Addr(), "HostFile": filepath.Join(t.TempDir(), "x")}},
 	}})
 	// The survivor is this test's to end.
 	defer func() {
@@ -265,8 +233,8 @@ func TestChrootLacksWhatItSays(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := strings.Join(rep.Missing, "\n")
-	if got := result(t, rep, "hostile").BackendHeaders.Get("X-Hostile-Dial"); got != "connected" || accepted.Load() == 0 {
-		t.Errorf("under chroot the plugin's dial of the host listener: %q (%d accepted); the report says %q", got, accepted.Load(), missing)
+	if got, n := result(t, rep, "hostile").BackendHeaders.Get("X-Hostile-Dial"), wire.Count(); got != "connected" || n == 0 {
+		t.Errorf("under chroot the plugin's dial of the host listener: %q (%d accepted); the report says %q", got, n, missing)
 	}
 	if !strings.Contains(missing, "host's network") {
 		t.Errorf("the shared network is not named: %q", missing)

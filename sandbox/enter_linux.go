@@ -1,8 +1,6 @@
 package sandbox
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,16 +25,10 @@ const zoneinfo = "/usr/share/zoneinfo"
 // namespaces promised cannot be set up, or, in ModeRequire, when anything is
 // missing. A process Configure did not start is refused.
 func Enter() (Spec, Report, error) {
-	raw, ok := os.LookupEnv(EnvSpec)
-	if !ok {
-		return Spec{}, Report{}, errors.New("sandbox: no spec in the environment: the process was not started by sandbox.Configure")
+	s, err := specFromEnv()
+	if err != nil {
+		return Spec{}, Report{}, err
 	}
-	var s Spec
-	if err := json.Unmarshal([]byte(raw), &s); err != nil {
-		return Spec{}, Report{}, fmt.Errorf("sandbox: read spec: %w", err)
-	}
-	s = s.withDefaults()
-	_ = os.Unsetenv(EnvSpec)
 
 	// Every step below works on the whole process; locking the thread keeps
 	// the per-thread ones (seccomp's no_new_privs check) on one thread.

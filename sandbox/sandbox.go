@@ -14,7 +14,10 @@
 package sandbox
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -150,6 +153,20 @@ func (r Report) String() string {
 
 // EnvSpec carries the Spec from Configure to Enter.
 const EnvSpec = "XTRAEFIK_SANDBOX"
+
+// specFromEnv takes the Spec Configure left in the environment out of it.
+func specFromEnv() (Spec, error) {
+	raw, ok := os.LookupEnv(EnvSpec)
+	if !ok {
+		return Spec{}, errors.New("sandbox: no spec in the environment: the process was not started by sandbox.Configure")
+	}
+	var s Spec
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return Spec{}, fmt.Errorf("sandbox: read spec: %w", err)
+	}
+	_ = os.Unsetenv(EnvSpec)
+	return s.withDefaults(), nil
+}
 
 func baseName(p string) string {
 	p = strings.TrimRight(p, "/")

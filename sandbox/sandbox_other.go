@@ -40,15 +40,10 @@ func TreeRSS(int) int64 { return 0 }
 // Enter applies nothing: it reports that every protection is missing, and
 // refuses in ModeRequire.
 func Enter() (Spec, Report, error) {
-	raw, ok := os.LookupEnv(EnvSpec)
-	if !ok {
-		return Spec{}, Report{}, errors.New("sandbox: no spec in the environment: the process was not started by sandbox.Configure")
+	s, err := specFromEnv()
+	if err != nil {
+		return Spec{}, Report{}, err
 	}
-	var s Spec
-	if err := json.Unmarshal([]byte(raw), &s); err != nil {
-		return Spec{}, Report{}, fmt.Errorf("sandbox: read spec: %w", err)
-	}
-	_ = os.Unsetenv(EnvSpec)
 	if err := os.Chdir(s.WorkDirInside()); err != nil {
 		return Spec{}, Report{}, fmt.Errorf("sandbox: enter the working directory: %w", err)
 	}

@@ -16,50 +16,6 @@ import (
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
-// tree maps every path under dir to its content and mode ("<dir>" for
-// directories), to compare a directory before and after a run.
-func tree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			out[rel] = "<dir> " + info.Mode().String()
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		out[rel] = info.Mode().String() + " " + string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func assertSameTree(t *testing.T, what string, before, after map[string]string) {
-	t.Helper()
-	for p, c := range before {
-		if got, ok := after[p]; !ok {
-			t.Errorf("%s: %s was removed", what, p)
-		} else if got != c {
-			t.Errorf("%s: %s changed:\n  %.80q\nwas\n  %.80q", what, p, got, c)
-		}
-	}
-	for p := range after {
-		if _, ok := before[p]; !ok {
-			t.Errorf("%s: %s was left behind", what, p)
-		}
-	}
-}
-
 // TestFailedPushLeavesNothing: a push that fails after the layout, the
 // tarball, the values file, the SBOM and the digest file were written takes
 // them all back. The user's files at and beside those paths are refused
@@ -86,7 +42,7 @@ func TestFailedPushLeavesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := tree(t, outDir)
+	before := testenv.Snapshot(t, outDir)
 	push := "127.0.0.1:1/nowhere/traefik:v1"
 	args := []string{"build", "-f", rp, "--push", push,
 		"--oci-layout", p("layout"), "--tarball", p("tarballs/new/image.tar"),
@@ -104,13 +60,13 @@ func TestFailedPushLeavesNothing(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w.dir, "cache")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the refused build fetched plugins first (cache: %v)", err)
 	}
-	assertSameTree(t, "refused build", before, tree(t, outDir))
+	testenv.SameTree(t, "refused build", before, testenv.Snapshot(t, outDir))
 
 	_, _, err = w.run(append(args, "--overwrite")...)
 	if err == nil || strings.Count(err.Error(), "push 127.0.0.1:1/nowhere/traefik") != 1 {
 		t.Fatalf("push to a closed port: %v (want the push named once)", err)
 	}
-	assertSameTree(t, "failed push", before, tree(t, outDir))
+	testenv.SameTree(t, "failed push", before, testenv.Snapshot(t, outDir))
 }
 
 // TestOutputsAreCheckedFirst: a bad output fails at once, before the base or
