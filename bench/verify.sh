@@ -14,24 +14,18 @@ cd "$(dirname "$0")/.."
 N=${N:-10}
 out=$(go test ./verify -run '^$' -bench 'BenchmarkVerifyPrepared|BenchmarkVerify$|BenchmarkBareYaegi|BenchmarkVerifyAll' \
 	-benchtime "${N}x" -count 1 2>/dev/null | grep '^Benchmark')
-echo "$out" | awk '
-	/^BenchmarkVerifyAll/ { all = $3 / 1e6; next }
+rows=$(echo "$out" | awk '
 	{
 		split($1, a, "/"); kind = a[1]; name = a[2]; sub(/-[0-9]+$/, "", name)
 		ms = $3 / 1e6
 		if (kind == "BenchmarkVerifyPrepared") prep[name] = ms
 		else if (kind == "BenchmarkVerify") cold[name] = ms
 		else if (kind == "BenchmarkBareYaegi") bare[name] = ms
-		names[name] = 1
+		if (name != "") names[name] = 1
 	}
-	END {
-		printf "%-28s %12s %10s %10s %16s\n", "plugin", "prepared ms", "cold ms", "bare ms", "prepared/bare"
-		n = asorti(names, sorted)
-		for (i = 1; i <= n; i++) {
-			k = sorted[i]
-			printf "%-28s %12.1f %10.1f %10.1f %15.2fx\n", k, prep[k], cold[k], bare[k], prep[k] / bare[k]
-			sp += prep[k]; sb += bare[k]
-		}
-		printf "%-28s %12.1f %10s %10.1f %15.2fx\n", "sum, one after another", sp, "", sb, sp / sb
-		printf "all %d plugins in one Verify (concurrent): %.1f ms\n", n, all
-	}'
+	END { for (k in names) printf "%s %.1f %.1f %.1f\n", k, prep[k], cold[k], bare[k] }' | sort)
+all=$(echo "$out" | awk '/^BenchmarkVerifyAll/ { printf "%.1f", $3 / 1e6 }')
+printf '%-28s %12s %10s %10s %15s\n' plugin "prepared ms" "cold ms" "bare ms" prepared/bare
+echo "$rows" | awk '{ printf "%-28s %12.1f %10.1f %10.1f %14.2fx\n", $1, $2, $3, $4, $2 / $4; sp += $2; sb += $4; n++ }
+	END { printf "%-28s %12.1f %10s %10.1f %14.2fx\n", "sum, one after another", sp, "", sb, sp / sb }'
+echo "all $(echo "$rows" | wc -l) plugins in one Verify (one version per module, concurrent): $all ms"

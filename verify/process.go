@@ -37,6 +37,7 @@ const maxReportLine = 4 << 20
 // cost of a process and its sandbox behind other work.
 type proc struct {
 	exe         string
+	contain     *containment
 	cmd         *exec.Cmd
 	stdin       io.WriteCloser
 	report      *os.File
@@ -55,6 +56,8 @@ type containment struct {
 	mu   sync.Mutex
 	// refused is set once the host refused namespaces.
 	refused bool
+	// reaping counts workers being stopped after their verdict came in.
+	reaping sync.WaitGroup
 }
 
 func (c *containment) namespaces() bool {
@@ -110,7 +113,7 @@ func startWorker(ctx context.Context, exe, goPath, work string, c *containment, 
 			os.RemoveAll(private)
 			return nil, err
 		}
-		p.private = private
+		p.private, p.contain = private, c
 		if err := p.hello(ctx); err != nil {
 			p.stop()
 			return nil, err
@@ -215,7 +218,12 @@ func (p *proc) stop() {
 // result: only plugin code makes it do that. The error is for failures of
 // the verifier itself, or a cancelled ctx.
 func (p *proc) run(ctx context.Context, j *job, opts Options) (outcome, error) {
-	defer p.stop()
+	early := false
+	defer func() {
+		if !early {
+			p.stop()
+		}
+	}()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return outcome{}, fmt.Errorf("job key: %w", err)
@@ -236,10 +244,12 @@ func (p *proc) run(ctx context.Context, j *job, opts Options) (outcome, error) {
 	var mu sync.Mutex
 	phase := "start"
 	reportDone := make(chan struct{})
+	sealedResult := make(chan report, 1)
 	var rep report
 	go func() {
 		defer close(reportDone)
-		rep = readReport(p.reader, key, func(ph string) { mu.Lock(); phase = ph; mu.Unlock() })
+		rep = readReport(p.reader, key, func(ph string) { mu.Lock(); phase = ph; mu.Unlock() },
+			func(r report) { sealedResult <- r })
 	}()
 	currentPhase := func() string { mu.Lock(); defer mu.Unlock(); return phase }
 
@@ -259,6 +269,19 @@ loop:
 			break loop
 		case <-ctx.Done():
 			return outcome{}, ctx.Err()
+		case r := <-sealedResult:
+			// The verdict is in and a crash from now on would race it anyway:
+			// stop the worker without waiting for its exit and namespace
+			// teardown, which Verifier.Close waits for.
+			early = true
+			sandbox.Kill(p.cmd.Process)
+			p.contain.reaping.Add(1)
+			go func() {
+				defer p.contain.reaping.Done()
+				<-reportDone
+				p.stop()
+			}()
+			return forgedNote(*r.result, r.forged), nil
 		case <-timer.C:
 			killed = fmt.Sprintf("timed out after %s during %s", opts.Timeout, currentPhase())
 			sandbox.Kill(p.cmd.Process)
@@ -284,12 +307,12 @@ loop:
 		p.report.Close()
 		<-reportDone
 	}
-	out := rep.result
+	res := rep.result
 	switch {
 	case killed != "":
-		out = &outcome{Reason: killed, Detail: detailFrom(p.output.String(), peak)}
+		res = &outcome{Reason: killed, Detail: detailFrom(p.output.String(), peak)}
 	case exitCode(waitErr) == workerFailed:
-		out = &outcome{
+		res = &outcome{
 			Reason: fmt.Sprintf("the plugin's code broke the verifier's report channel during %s: the worker could not send its result", currentPhase()),
 			Detail: p.output.String(),
 		}
@@ -297,17 +320,22 @@ loop:
 		// A crash wins over a result already sent: a plugin goroutine that
 		// kills the worker would kill Traefik too.
 		o := p.output.String()
-		out = &outcome{Reason: fmt.Sprintf("interpretation crashed the process during %s: %s", currentPhase(), crashLine(o, waitErr)), Detail: o}
-	case out == nil:
-		out = &outcome{
+		res = &outcome{Reason: fmt.Sprintf("interpretation crashed the process during %s: %s", currentPhase(), crashLine(o, waitErr)), Detail: o}
+	case res == nil:
+		res = &outcome{
 			Reason: fmt.Sprintf("the plugin's code ended the verification during %s without a result (%s)", currentPhase(), exitText(waitErr)),
 			Detail: p.output.String(),
 		}
 	}
-	if rep.forged > 0 {
-		out.Notes = append(out.Notes, fmt.Sprintf("ignored %d line(s) on the report channel that the verifier did not write: plugin code wrote them", rep.forged))
+	return forgedNote(*res, rep.forged), nil
+}
+
+// forgedNote says that plugin code wrote on the report channel.
+func forgedNote(out outcome, forged int) outcome {
+	if forged > 0 {
+		out.Notes = append(out.Notes, fmt.Sprintf("ignored %d line(s) on the report channel that the verifier did not write: plugin code wrote them", forged))
 	}
-	return *out, nil
+	return out
 }
 
 // runWorker starts a worker for one job and runs it.
@@ -329,8 +357,9 @@ type report struct {
 
 // readReport reads worker messages until EOF, believing only those whose
 // MAC verifies under the job's key, in sequence; onPhase is called for each
-// phase. Plugin code can write to the channel but cannot know the key.
-func readReport(r *bufio.Reader, key []byte, onPhase func(string)) report {
+// phase, onResult (when not nil) once with the first result and the forged
+// lines so far. Plugin code can write to the channel but cannot know the key.
+func readReport(r *bufio.Reader, key []byte, onPhase func(string), onResult func(report)) report {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxReportLine)
 	var rep report
@@ -350,8 +379,11 @@ func readReport(r *bufio.Reader, key []byte, onPhase func(string)) report {
 		if m.Phase != "" {
 			onPhase(m.Phase)
 		}
-		if m.Result != nil {
+		if m.Result != nil && rep.result == nil {
 			rep.result = m.Result
+			if onResult != nil {
+				onResult(rep)
+			}
 		}
 	}
 	return rep

@@ -155,7 +155,7 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	opts.Sandbox = mode
-	work, err := os.MkdirTemp("", "xtraefik-verify-")
+	work, err := os.MkdirTemp(workBase(), "xtraefik-verify-")
 	if err != nil {
 		return nil, fmt.Errorf("verify: create work directory: %w", err)
 	}
@@ -187,6 +187,7 @@ func (v *Verifier) Prepare(n int) { v.pool.add(n) }
 // Close stops the workers Verify did not use and removes the work directory.
 func (v *Verifier) Close() error {
 	v.pool.close()
+	v.contain.reaping.Wait()
 	if err := os.RemoveAll(v.work); err != nil {
 		return fmt.Errorf("verify: remove work directory: %w", err)
 	}

@@ -119,14 +119,18 @@ func serveWorker(in io.Reader, report *os.File) int {
 	}
 	spec, containment, err := sandbox.Enter()
 	h := hello{Protocol: workerProtocol, Containment: &containment}
+	var pre *prepared
 	if err != nil {
 		h = hello{Protocol: workerProtocol, Error: err.Error()}
+	} else {
+		// Made before the hello, so that a worker said ready is ready.
+		pre = prepare(spec.TreeInside())
 	}
 	if err := json.NewEncoder(report).Encode(h); err != nil || h.Error != "" {
 		fmt.Fprintf(os.Stderr, "xtraefik verify worker: %s %v\n", h.Error, err)
 		return workerFailed
 	}
-	return serveJob(in, report, prepare(spec.TreeInside()))
+	return serveJob(in, report, pre)
 }
 
 // serveJob reads one job and reports on it, every line sealed with its key;

@@ -327,11 +327,11 @@ func TestServeJobProtocol(t *testing.T) {
 		}
 	}
 	sealed := buf.String()
-	rep := readReport(bufio.NewReader(strings.NewReader(sealed)), bytes.Repeat([]byte{8}, 32), func(string) {})
+	rep := readReport(bufio.NewReader(strings.NewReader(sealed)), bytes.Repeat([]byte{8}, 32), func(string) {}, nil)
 	if rep.result != nil || rep.forged == 0 {
 		t.Fatalf("a report under another key was believed: %+v", rep)
 	}
-	rep = readReport(bufio.NewReader(strings.NewReader(sealed)), key, func(string) {})
+	rep = readReport(bufio.NewReader(strings.NewReader(sealed)), key, func(string) {}, nil)
 	res := rep.result
 	if res == nil || rep.forged != 0 {
 		t.Fatalf("report %+v", rep)
