@@ -251,10 +251,11 @@ func writeFile(dst string, f File) error {
 // .git. Modes are normalised to what git would record.
 func FromDir(dir string) (Set, error) {
 	// The directory named may itself be a symlink (WalkDir would not enter it).
-	dir, err := filepath.EvalSymlinks(dir)
+	resolved, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}
+	dir = resolved
 	var files []File
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

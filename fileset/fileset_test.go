@@ -117,3 +117,11 @@ func TestWriteDirFromDir(t *testing.T) {
 		t.Errorf("Lookup(link) = %+v, %v", f, ok)
 	}
 }
+
+// A directory that is not there is named in the error, as the user wrote it.
+func TestFromDirMissingNamesIt(t *testing.T) {
+	_, err := FromDir("no-such-plugin-dir")
+	if err == nil || !strings.Contains(err.Error(), "read no-such-plugin-dir:") {
+		t.Fatalf("err = %v", err)
+	}
+}

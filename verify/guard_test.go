@@ -22,3 +22,11 @@ func TestRawMemoryGuard(t *testing.T) {
 		}
 	}
 }
+
+// "3.6.12" names Traefik v3.6.12, as people often write it.
+func TestTraefikVersionWithoutV(t *testing.T) {
+	r := verifyOneFor(t, fixture(t, "vendored-ok"), Options{TraefikVersion: "3.6.12"})
+	if r.Status != StatusOK || r.Interpreter != "yaegi v0.16.1" {
+		t.Fatalf("%s with %s: %q", r.Status, r.Interpreter, r.Reason)
+	}
+}

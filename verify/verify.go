@@ -150,6 +150,10 @@ func NewVerifier(opts Options) (*Verifier, error) {
 	if opts.Parallel <= 0 {
 		opts.Parallel = min(runtime.NumCPU(), 4)
 	}
+	// "3.6.12" is how people often write v3.6.12.
+	if v := normaliseVersion(opts.TraefikVersion); v != "" {
+		opts.TraefikVersion = v
+	}
 	mode, err := sandbox.ParseMode(string(opts.Sandbox))
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
@@ -177,6 +181,9 @@ func NewVerifier(opts Options) (*Verifier, error) {
 // after the Verifier was made (build resolves the base's Traefik version
 // and Yaegi, and reads the recipe's useUnsafe, while the workers start).
 func (v *Verifier) Target(traefikVersion, yaegi string, allowUnsafe bool) {
+	if n := normaliseVersion(traefikVersion); n != "" {
+		traefikVersion = n
+	}
 	v.opts.TraefikVersion, v.opts.Yaegi, v.opts.AllowUnsafe = traefikVersion, yaegi, allowUnsafe
 }
 

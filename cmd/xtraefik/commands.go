@@ -275,14 +275,15 @@ succeeded. Plugins stay at their locked commits, so the plugin layer keeps its d
 // runtimeFlags configure the runtime check of build --runtime-check and verify --runtime.
 type runtimeFlags struct {
 	enabled   bool
-	isolation string
+	isolation isolationFlag
 	timeout   time.Duration
 	extraArgs []string
 }
 
 func (r *runtimeFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&r.isolation, "runtime-isolation", runcheck.IsolationAuto, "how the runtime check isolates Traefik: auto, runc, chroot or none")
+	r.isolation = runcheck.IsolationAuto
+	f.Var(&r.isolation, "runtime-isolation", "how the runtime check isolates Traefik: auto, runc, chroot or none")
 	f.DurationVar(&r.timeout, "runtime-timeout", 2*time.Minute, "bound on the runtime check")
 	f.StringArrayVar(&r.extraArgs, "runtime-arg", nil, "extra argument passed to Traefik in the runtime check (repeatable), e.g. to see what a Helm chart's flags do to a file- or env-mode image")
 }
@@ -292,7 +293,7 @@ func (r *runtimeFlags) register(cmd *cobra.Command) {
 // holds the runtime check to runc, the one isolation with the verifier's
 // guarantees.
 func (r *runtimeFlags) run(cmd *cobra.Command, res *build.Result, mode sandbox.Mode) error {
-	isolation := r.isolation
+	isolation := string(r.isolation)
 	if mode == sandbox.ModeRequire {
 		switch isolation {
 		case runcheck.IsolationAuto:
@@ -329,6 +330,23 @@ type verifyFlags struct {
 	traefik           string
 	sandbox           sandboxMode
 }
+
+// isolationFlag is --runtime-isolation: checked when given, so that a typo
+// fails before anything is fetched.
+type isolationFlag string
+
+func (f *isolationFlag) String() string { return string(*f) }
+
+func (f *isolationFlag) Set(v string) error {
+	switch v {
+	case runcheck.IsolationAuto, runcheck.IsolationRunc, runcheck.IsolationChroot, runcheck.IsolationNone:
+		*f = isolationFlag(v)
+		return nil
+	}
+	return fmt.Errorf("unknown isolation %q (want auto, runc, chroot or none)", v)
+}
+
+func (f *isolationFlag) Type() string { return "isolation" }
 
 // sandboxMode is the --sandbox flag: parsed when given, so a typo fails
 // before anything is fetched.

@@ -55,3 +55,25 @@ func TestHelpAndVersion(t *testing.T) {
 		}
 	}
 }
+
+// Enumerated flags refuse a typo when parsed, before anything is fetched,
+// naming the flag and the values it takes.
+func TestEnumFlagsRefuseTypos(t *testing.T) {
+	for _, tc := range []struct{ args, want []string }{
+		{[]string{"verify", "--sandbox", "bogus"}, []string{`invalid argument "bogus" for "--sandbox"`, "want auto or require"}},
+		{[]string{"build", "--sandbox", "Require"}, []string{`"--sandbox"`}},
+		{[]string{"verify", "--runtime-isolation", "bogus"}, []string{`invalid argument "bogus" for "--runtime-isolation"`, "want auto, runc, chroot or none"}},
+	} {
+		root := newRoot(func(string) string { return "" })
+		root.SetArgs(append(tc.args, "-f", "/nonexistent/recipe.yaml"))
+		var out strings.Builder
+		root.SetOut(&out)
+		root.SetErr(&out)
+		err := root.Execute()
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: err %v, want %q", tc.args, err, w)
+			}
+		}
+	}
+}

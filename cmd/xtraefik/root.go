@@ -14,6 +14,7 @@ import (
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/source"
+	"github.com/xtraefik/xtraefik/verify/provision"
 )
 
 // getenv is injected so tests can run commands with their own environment.
@@ -66,6 +67,9 @@ func (c *commonFlags) options(cmd *cobra.Command, env getenv) (*build.Options, e
 		return nil, err
 	}
 	o := &build.Options{Recipe: r, Lock: lock, CacheDir: c.cacheDir, Log: cmd.ErrOrStderr(), GitAuth: source.FromEnv(env)}
+	if o.CacheDir == "" {
+		o.CacheDir = env(provision.CacheEnv)
+	}
 	if o.CacheDir == "" {
 		dir, err := os.UserCacheDir()
 		if err != nil {
