@@ -34,31 +34,13 @@ func (b *Base) Local() bool { return b.Ref.Transport != TransportDocker && b.Ref
 // filesystem of the base's i-th platform image. It reads every layer, so callers
 // use it where that is cheap or necessary.
 func (b *Base) FindFiles(ctx context.Context, i int, paths []string) ([]string, error) {
-	if i < 0 || i >= len(b.images) {
-		return nil, fmt.Errorf("base %s has no platform #%d", b.describe(), i)
-	}
-	want := map[string]bool{}
-	for _, p := range paths {
-		want[strings.TrimPrefix(path.Clean(p), "/")] = true
-	}
-	rc := mutate.Extract(b.images[i])
-	defer rc.Close()
-	tr := tar.NewReader(rc)
 	var found []string
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read filesystem of %s: %w", b.describe(), err)
-		}
-		if p := strings.TrimPrefix(path.Clean(h.Name), "/"); want[p] {
-			found = append(found, "/"+p)
-		}
+	err := b.walkFiles(ctx, i, paths, func(p string, _ *tar.Header, _ io.Reader) (bool, error) {
+		found = append(found, p)
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	sort.Strings(found)
 	return found, nil
@@ -69,8 +51,25 @@ func (b *Base) FindFiles(ctx context.Context, i int, paths []string) ([]string, 
 // its path; "" when none of them is a regular file there. Like FindFiles it
 // reads every layer.
 func (b *Base) CopyFile(ctx context.Context, i int, paths []string, w io.Writer) (string, error) {
+	var copied string
+	err := b.walkFiles(ctx, i, paths, func(p string, h *tar.Header, r io.Reader) (bool, error) {
+		if h.Typeflag != tar.TypeReg {
+			return false, nil
+		}
+		if _, err := io.Copy(w, r); err != nil {
+			return true, fmt.Errorf("copy %s out of %s: %w", p, b.describe(), err)
+		}
+		copied = p
+		return true, nil
+	})
+	return copied, err
+}
+
+// walkFiles calls fn for each entry of the flattened filesystem of the base's
+// i-th platform image whose path is among paths, until fn says stop.
+func (b *Base) walkFiles(ctx context.Context, i int, paths []string, fn func(p string, h *tar.Header, r io.Reader) (stop bool, err error)) error {
 	if i < 0 || i >= len(b.images) {
-		return "", fmt.Errorf("base %s has no platform #%d", b.describe(), i)
+		return fmt.Errorf("base %s has no platform #%d", b.describe(), i)
 	}
 	want := map[string]bool{}
 	for _, p := range paths {
@@ -81,22 +80,21 @@ func (b *Base) CopyFile(ctx context.Context, i int, paths []string, w io.Writer)
 	tr := tar.NewReader(rc)
 	for {
 		if err := ctx.Err(); err != nil {
-			return "", err
+			return err
 		}
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return "", nil
+			return nil
 		}
 		if err != nil {
-			return "", fmt.Errorf("read filesystem of %s: %w", b.describe(), err)
+			return fmt.Errorf("read filesystem of %s: %w", b.describe(), err)
 		}
 		p := strings.TrimPrefix(path.Clean(h.Name), "/")
-		if !want[p] || h.Typeflag != tar.TypeReg {
+		if !want[p] {
 			continue
 		}
-		if _, err := io.Copy(w, tr); err != nil {
-			return "", fmt.Errorf("copy /%s out of %s: %w", p, b.describe(), err)
+		if stop, err := fn("/"+p, h, tr); stop || err != nil {
+			return err
 		}
-		return "/" + p, nil
 	}
 }
