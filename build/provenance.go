@@ -2,11 +2,12 @@ package build
 
 import (
 	"errors"
-	"net/url"
 	"path/filepath"
 	"time"
 
 	"github.com/go-git/go-git/v5"
+
+	"github.com/xtraefik/xtraefik/internal/redact"
 )
 
 // Standard OCI annotation keys (image-spec annotations.md).
@@ -64,17 +65,7 @@ func recipeRepo(recipePath string) (source, revision string, err error) {
 		return "", "", errors.New("work tree has changes")
 	}
 	if remote, err := repo.Remote("origin"); err == nil && len(remote.Config().URLs) > 0 {
-		source = redactURL(remote.Config().URLs[0])
+		source = redact.URL(remote.Config().URLs[0])
 	}
 	return source, head.Hash().String(), nil
-}
-
-// redactURL drops credentials from a URL.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = nil
-	return u.String()
 }

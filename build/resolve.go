@@ -90,7 +90,7 @@ func (r *Resolution) Lock() *recipe.Lock {
 	}
 	for _, p := range r.Plugins {
 		l.Plugins = append(l.Plugins, recipe.PluginLock{
-			Alias: p.Alias, Module: p.Spec.Module, Git: p.Spec.GitURL(), Ref: p.Spec.Ref,
+			Alias: p.Alias, Module: p.Spec.Module, Git: p.Spec.LockedGit(), Ref: p.Spec.Ref,
 			Commit: p.Commit, CommitTime: p.Time.UTC(), ContentHash: p.Hash,
 		})
 	}
@@ -191,7 +191,7 @@ func resolvePlugin(ctx context.Context, o *Options, f *source.Fetcher, alias, tr
 	}
 
 	pl, locked := o.Lock.Plugin(alias)
-	locked = locked && pl.Module == spec.Module && pl.Git == spec.GitURL() && pl.Ref == spec.Ref &&
+	locked = locked && pl.Module == spec.Module && pl.Git == spec.LockedGit() && pl.Ref == spec.Ref &&
 		!o.UpdateAll && !slices.Contains(o.Update, alias)
 	p := &Plugin{Alias: alias, Spec: spec}
 	if !locked || o.Frozen {

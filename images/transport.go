@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/xtraefik/xtraefik/internal/redact"
 )
 
 // DefaultRequestTimeout bounds how long one registry request may go without
@@ -123,14 +125,15 @@ func (b *progressBody) Close() error {
 	return err
 }
 
-// explain adds to a registry's refusal (401, 403) where the credentials sent
+// explain redacts a registry error's URLs (upload sessions, signed
+// redirects) and adds to a refusal (401, 403) where the credentials sent
 // came from, since a missing and a wrong credential read the same otherwise.
 func (o Options) explain(err error, ref name.Reference) error {
 	var terr *transport.Error
 	if !errors.As(err, &terr) || (terr.StatusCode != http.StatusUnauthorized && terr.StatusCode != http.StatusForbidden) {
-		return err
+		return redact.Error(err)
 	}
-	return fmt.Errorf("%w (credentials: %s)", err, o.credentialSource(ref.Context().Registry))
+	return redact.Error(fmt.Errorf("%w (credentials: %s)", err, o.credentialSource(ref.Context().Registry)))
 }
 
 // credentialSource says which credentials were sent to reg and from where.

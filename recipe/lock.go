@@ -159,8 +159,8 @@ func (l *Lock) Stale(r *Recipe) []string {
 			out = append(out, fmt.Sprintf("plugin %s: not in the lock", alias))
 		case pl.Module != p.Module:
 			out = append(out, fmt.Sprintf("plugin %s: module %s, lock has %s", alias, p.Module, pl.Module))
-		case pl.Git != p.GitURL():
-			out = append(out, fmt.Sprintf("plugin %s: git %s, lock has %s", alias, p.GitURL(), pl.Git))
+		case pl.Git != p.LockedGit():
+			out = append(out, fmt.Sprintf("plugin %s: git %s, lock has %s", alias, p.LockedGit(), pl.Git))
 		case pl.Ref != p.Ref:
 			out = append(out, fmt.Sprintf("plugin %s: ref %s, lock has %s", alias, p.Ref, pl.Ref))
 		}
@@ -177,6 +177,9 @@ func (l *Lock) Stale(r *Recipe) []string {
 // form "what: old -> new". Empty means nothing moved.
 func Diff(old, cur *Lock) []string {
 	var out []string
+	if old.Base.Ref != cur.Base.Ref {
+		out = append(out, fmt.Sprintf("base: ref %s -> %s", old.Base.Ref, cur.Base.Ref))
+	}
 	if old.Base.Digest != cur.Base.Digest {
 		out = append(out, fmt.Sprintf("base %s: %s -> %s", cur.Base.Ref, old.Base.Digest, cur.Base.Digest))
 	}
@@ -201,6 +204,11 @@ func Diff(old, cur *Lock) []string {
 		if !ok {
 			out = append(out, fmt.Sprintf("plugin %s: new at %s (%s)", p.Alias, p.Commit, p.Ref))
 			continue
+		}
+		for _, f := range [][3]string{{"module", o.Module, p.Module}, {"git", o.Git, p.Git}, {"ref", o.Ref, p.Ref}} {
+			if f[1] != f[2] {
+				out = append(out, fmt.Sprintf("plugin %s: %s %s -> %s", p.Alias, f[0], f[1], f[2]))
+			}
 		}
 		if o.Commit != p.Commit {
 			out = append(out, fmt.Sprintf("plugin %s (%s %s): commit %s -> %s", p.Alias, p.Module, p.Ref, o.Commit, p.Commit))

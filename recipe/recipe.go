@@ -15,6 +15,8 @@ import (
 
 	"github.com/agnivade/levenshtein"
 	"gopkg.in/yaml.v3"
+
+	"github.com/xtraefik/xtraefik/internal/redact"
 )
 
 // Recipe is the user's description of the image to build.
@@ -119,6 +121,10 @@ func (p *Plugin) GitURL() string {
 	}
 	return "https://" + p.Module + ".git"
 }
+
+// LockedGit is GitURL as the lock records it: without credentials, since
+// the lock is committed and shared.
+func (p *Plugin) LockedGit() string { return redact.URL(p.GitURL()) }
 
 // Load reads and validates the recipe at path.
 func Load(path string) (*Recipe, error) {

@@ -2,7 +2,6 @@ package sbom
 
 import (
 	"fmt"
-	"net/url"
 	"path"
 	"path/filepath"
 	"strings"
@@ -12,13 +11,14 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/internal/redact"
 )
 
 // gitLocation is SPDX's VCS download location, git+<url>@<commit>. Local
 // repositories (paths, file://) would write host paths into the document and
 // locate nothing elsewhere: they are NOASSERTION, like unknown schemes.
 func gitLocation(raw, commit string) string {
-	u, ok := publicGitURL(raw)
+	u, ok := redact.Public(raw)
 	if !ok {
 		return noAssertion
 	}
@@ -35,46 +35,10 @@ func redactURL(raw string) string {
 	if raw == "" {
 		return ""
 	}
-	if u, ok := publicGitURL(raw); ok {
+	if u, ok := redact.Public(raw); ok {
 		return u
 	}
 	return "(local repository)"
-}
-
-// publicGitURL normalises a git remote to a URL without credentials: an
-// HTTP(S) user and password may be a token, and an ssh user keeps only its
-// name. scp-like remotes (git@host:owner/repo) become ssh:// URLs.
-func publicGitURL(raw string) (string, bool) {
-	if raw == "" {
-		return "", false
-	}
-	if !strings.Contains(raw, "://") {
-		// scp-like syntax: [user@]host:path, with no slash before the colon
-		// (git's own rule for telling it from a local path).
-		colon := strings.Index(raw, ":")
-		slash := strings.Index(raw, "/")
-		if colon <= 0 || (slash >= 0 && slash < colon) {
-			return "", false
-		}
-		userHost, p := raw[:colon], strings.TrimPrefix(raw[colon+1:], "/")
-		raw = "ssh://" + userHost + "/" + p
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "", false
-	}
-	switch u.Scheme {
-	case "http", "https", "git":
-		u.User = nil
-	case "ssh":
-		if u.User != nil {
-			u.User = url.User(u.User.Username())
-		}
-	default:
-		return "", false
-	}
-	u.RawQuery, u.Fragment, u.ForceQuery = "", "", false
-	return u.String(), true
 }
 
 // goVersion is the version a Go purl names: the ref when it is a canonical

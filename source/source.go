@@ -39,6 +39,7 @@ import (
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/redact"
 )
 
 // Options configure a Fetcher.
@@ -137,7 +138,7 @@ func parseRemote(raw string) (remote, error) {
 	ep, err := transport.NewEndpoint(raw)
 	if err != nil {
 		// url.Parse errors quote the input, which may hold a password.
-		return remote{}, fmt.Errorf("invalid repository URL %s", redact(raw))
+		return remote{}, fmt.Errorf("invalid repository URL %s", redact.URL(raw))
 	}
 	switch ep.Protocol {
 	case "file":
@@ -146,7 +147,7 @@ func parseRemote(raw string) (remote, error) {
 	case "http", "https":
 		u, err := url.Parse(raw)
 		if err != nil {
-			return remote{}, fmt.Errorf("invalid repository URL %s", redact(raw))
+			return remote{}, fmt.Errorf("invalid repository URL %s", redact.URL(raw))
 		}
 		var basic *http.BasicAuth
 		if u.User != nil {
@@ -159,21 +160,9 @@ func parseRemote(raw string) (remote, error) {
 	default:
 		// ssh: a user name is not a secret, and it selects the account,
 		// so it stays in the URL; a password in an ssh URL is unused.
-		s := strings.TrimSuffix(redact(raw), "/")
+		s := strings.TrimSuffix(redact.URL(raw), "/")
 		return remote{display: s, fetchURL: s, key: s}, nil
 	}
-}
-
-// redact hides the password of a URL, if it parses as one.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		if err != nil && strings.Contains(raw, "@") && strings.Contains(raw, "://") {
-			return "<unparsable URL>"
-		}
-		return raw
-	}
-	return u.Redacted()
 }
 
 // repoDir is the cache repository of r: a readable prefix plus a hash of
