@@ -33,12 +33,14 @@ type Result struct {
 	Flags []string
 	// Warnings about the static configuration mode and the lock.
 	Warnings []string
-	// Epoch is the timestamp the image (and its SBOM) carries.
-	Epoch time.Time
+	// Timings of the stages Build ran (Resolve, Verify, Assemble).
+	Timings Timings
 }
 
 // Build resolves, verifies and assembles. A plugin that fails verification stops
-// the build before anything is assembled. Build writes nothing: check the
+// the build before anything is assembled. The resolution names the Traefik
+// verified for (Options.TraefikVersion overrides the base's); vo's own
+// TraefikVersion, Yaegi and AllowUnsafe are not used. Build writes nothing: check the
 // outputs with Outputs.Validate before, and write them with Publish after.
 func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) {
 	// The contained verification workers start while the base is resolved
@@ -51,24 +53,30 @@ func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) 
 	if o.Recipe != nil {
 		v.Prepare(len(o.Recipe.Plugins))
 	}
+	start := time.Now()
 	res, err := Resolve(ctx, o)
 	if err != nil {
 		return nil, err
 	}
 	out := &Result{Resolution: res, Warnings: res.Warnings}
-	if out.Verify, err = verifyWith(ctx, v, res, vo); err != nil {
-		return nil, err
+	out.Timings.Resolve = ms(time.Since(start))
+	start = time.Now()
+	out.Verify, err = verifyWith(ctx, v, res)
+	out.Timings.Verify = ms(time.Since(start))
+	if err != nil {
+		return out, err
 	}
 	if failed := Failed(out.Verify); len(failed) > 0 {
 		return out, fmt.Errorf("verification failed, no image was built: %s", strings.Join(failed, "; "))
 	}
-	img, warnings, err := Assemble(ctx, o, res)
+	start = time.Now()
+	img, warnings, err := Assemble(ctx, res)
+	out.Timings.Assemble = ms(time.Since(start))
 	if err != nil {
 		return out, err
 	}
 	out.Image = img
-	out.Epoch = res.Epoch(o)
-	out.Flags = traefikcfg.Flags(LocalPlugins(res))
+	out.Flags = traefikcfg.Flags(res.Plugins)
 	out.Warnings = append(out.Warnings, warnings...)
 	return out, nil
 }
@@ -80,39 +88,17 @@ func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.R
 		return nil, err
 	}
 	defer v.Close()
-	return verifyWith(ctx, v, res, vo)
+	return verifyWith(ctx, v, res)
 }
 
-// verifyWith completes vo with what the resolution knows of the target and
-// verifies with v.
-func verifyWith(ctx context.Context, v *verify.Verifier, res *Resolution, vo verify.Options) ([]verify.Result, error) {
-	if vo.TraefikVersion == "" {
-		v, err := res.TraefikVersion()
-		if err != nil {
-			return nil, err
-		}
-		vo.TraefikVersion = v
-	}
-	// A local base's own Traefik binary names its Yaegi exactly.
-	if vo.Yaegi == "" {
-		v, yaegi, err := BaseTraefik(ctx, res)
-		if err != nil {
-			return nil, fmt.Errorf("read the base's Traefik binary: %w", err)
-		}
-		vo.Yaegi = yaegi
-		if vo.TraefikVersion == "" {
-			vo.TraefikVersion = v
-		}
-	}
-	// The recipe alone decides: the image's flags must grant what verification allowed.
-	vo.AllowUnsafe = res.Recipe.AllowUnsafe
-	var ps []verify.Plugin
-	for _, p := range res.Plugins {
-		ps = append(ps, verify.Plugin{Alias: p.Alias, Module: p.Spec.Module, Commit: p.Commit, Files: p.Files, Config: p.Spec.Config, ExpectStatus: p.Spec.ExpectStatus})
-	}
-	v.Target(vo.TraefikVersion, vo.Yaegi, vo.AllowUnsafe)
+// verifyWith verifies the resolution's plugins with v, for the Traefik the
+// resolution names.
+func verifyWith(ctx context.Context, v *verify.Verifier, res *Resolution) ([]verify.Result, error) {
+	// The recipe alone decides the trust given to plugin code: the image's
+	// flags grant what verification allowed.
+	v.Target(res.Traefik.Version, res.Traefik.Yaegi, res.Recipe.AllowUnsafe)
 	// verify's errors name the verification already.
-	return v.Verify(ctx, ps)
+	return v.Verify(ctx, res.Plugins)
 }
 
 // Failed lists "alias (module): reason" of the results that are not OK; an
@@ -132,43 +118,29 @@ func Failed(rs []verify.Result) []string {
 	return out
 }
 
-// LocalPlugins is the experimental.localPlugins entries the image needs.
-func LocalPlugins(res *Resolution) []traefikcfg.LocalPlugin {
-	var ps []traefikcfg.LocalPlugin
-	for _, p := range res.Plugins {
-		ps = append(ps, traefikcfg.LocalPlugin{Alias: p.Alias, Module: p.Spec.Module,
-			UseUnsafe: res.Recipe.AllowUnsafe && p.Manifest != nil && p.Manifest.UseUnsafe})
-	}
-	return ps
-}
-
 // Assemble appends the plugins, and what the static configuration mode bakes, to
 // every platform of the base.
-func Assemble(ctx context.Context, o *Options, res *Resolution) (*images.Result, []string, error) {
+func Assemble(ctx context.Context, res *Resolution) (*images.Result, []string, error) {
 	r := res.Recipe
-	ps := LocalPlugins(res)
+	ps := res.Plugins
 	static := traefikcfg.Static{Mode: traefikcfg.Mode(r.Mode()), Config: r.StaticConfig.Config, Replace: r.StaticConfig.Replace}
 
 	add := images.Addition{
-		Epoch:     res.Epoch(o),
+		Epoch:     res.Epoch,
 		Labels:    map[string]string{LabelMode: string(static.Mode), LabelFlags: strings.Join(traefikcfg.Flags(ps), " ")},
 		CreatedBy: "xtraefik: plugins-local " + pluginSummary(res),
 	}
-	version, err := res.TraefikVersion()
-	if err != nil {
-		return nil, nil, err
-	}
-	add.Annotations = provenance(res, add.Epoch, version)
+	add.Annotations = provenance(res)
 	for k, v := range add.Annotations {
 		add.Labels[k] = v // Docker v2 manifests carry no annotations: keep provenance in the config too
 	}
 	for k, v := range r.Labels {
 		add.Labels[k] = v
 	}
+	add.Plugins = res.Plugins
 	for _, p := range res.Plugins {
-		add.Plugins = append(add.Plugins, images.Plugin{Module: p.Spec.Module, Files: p.Files})
-		add.Labels[LabelPluginPrefix+p.Alias+".module"] = p.Spec.Module
-		add.Labels[LabelPluginPrefix+p.Alias+".commit"] = p.Commit
+		add.Labels[LabelPluginPrefix+p.Alias+".module"] = p.Module
+		add.Labels[LabelPluginPrefix+p.Alias+".commit"] = p.Source.Commit
 		add.Labels[LabelPluginPrefix+p.Alias+".content-hash"] = p.Hash
 	}
 
@@ -242,7 +214,7 @@ func checkBase(ctx context.Context, res *Resolution, static traefikcfg.Static) (
 func pluginSummary(res *Resolution) string {
 	var parts []string
 	for _, p := range res.Plugins {
-		parts = append(parts, fmt.Sprintf("%s=%s@%s", p.Alias, p.Spec.Module, p.Commit))
+		parts = append(parts, fmt.Sprintf("%s=%s@%s", p.Alias, p.Module, p.Source.Commit))
 	}
 	return strings.Join(parts, " ")
 }
@@ -258,7 +230,7 @@ func CheckReproducible(ctx context.Context, o *Options, first *Result) error {
 	if err != nil {
 		return fmt.Errorf("reproducibility check: %w", err)
 	}
-	img, _, err := Assemble(ctx, &again, res)
+	img, _, err := Assemble(ctx, res)
 	if err != nil {
 		return fmt.Errorf("reproducibility check: %w", err)
 	}

@@ -45,10 +45,9 @@ func TestProvenance(t *testing.T) {
 	commit := repo.Commit("recipe")
 	repo.Git("remote", "add", "origin", "https://user:secret@git.example/platform/traefik.git")
 	r := &recipe.Recipe{Path: filepath.Join(dir, "recipe.yaml")}
-	res := &Resolution{Recipe: r}
-	epoch := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	res := &Resolution{Recipe: r, Epoch: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), Traefik: Target{Version: "v3.6.12"}}
 
-	a := provenance(res, epoch, "v3.6.12")
+	a := provenance(res)
 	want := map[string]string{
 		AnnotationCreated:  "2024-05-06T07:08:09Z",
 		AnnotationVersion:  "v3.6.12",
@@ -62,7 +61,7 @@ func TestProvenance(t *testing.T) {
 	}
 
 	repo.Git("remote", "remove", "origin")
-	if a := provenance(res, epoch, ""); a[AnnotationRevision] != commit {
+	if a := provenance(res); a[AnnotationRevision] != commit {
 		t.Errorf("no origin: revision %q, want %q", a[AnnotationRevision], commit)
 	} else if v, ok := a[AnnotationSource]; ok {
 		t.Errorf("no origin: source annotated as %q, want none", v)
@@ -71,11 +70,12 @@ func TestProvenance(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "recipe.yaml"), []byte("base: y\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if a := provenance(res, epoch, ""); a[AnnotationRevision] != "" || a[AnnotationVersion] != "" {
+	res.Traefik.Version = ""
+	if a := provenance(res); a[AnnotationRevision] != "" || a[AnnotationVersion] != "" {
 		t.Errorf("dirty tree or unknown version still annotated: %v", a)
 	}
 	r.Annotations = map[string]string{AnnotationSource: "https://example.com/golden"}
-	if a := provenance(res, epoch, ""); a[AnnotationSource] != "https://example.com/golden" {
+	if a := provenance(res); a[AnnotationSource] != "https://example.com/golden" {
 		t.Errorf("recipe annotation did not win: %v", a)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/verify"
 )
@@ -16,14 +17,14 @@ func TestErrorsNameTheirStageOnce(t *testing.T) {
 	canceled, cancel := context.WithCancel(t.Context())
 	cancel()
 	res := &Resolution{Recipe: &recipe.Recipe{Base: "example.com/traefik:v3"},
-		Base:    &images.Base{},
-		Plugins: []Plugin{{Alias: "demo", Spec: &recipe.Plugin{Module: "example.com/demo"}}}}
+		Base:    &images.Base{}, Traefik: Target{Version: "v3.6.12"},
+		Plugins: []plugin.Plugin{{Alias: "demo", Module: "example.com/demo"}}}
 	for _, tt := range []struct {
 		stage string
 		run   func() error
 	}{
 		{"verify: ", func() error {
-			_, err := Verify(canceled, res, verify.Options{TraefikVersion: "v3.6.12"})
+			_, err := Verify(canceled, res, verify.Options{})
 			return err
 		}},
 		{"sbom: ", func() error {

@@ -22,10 +22,10 @@ const (
 // epoch), which Traefik, and where the recipe lives (its git repository's origin
 // and HEAD commit, when the recipe is in a clean git work tree). Recipe
 // annotations override them.
-func provenance(res *Resolution, epoch time.Time, traefikVersion string) map[string]string {
-	a := map[string]string{AnnotationCreated: epoch.UTC().Format(time.RFC3339)}
-	if traefikVersion != "" {
-		a[AnnotationVersion] = traefikVersion
+func provenance(res *Resolution) map[string]string {
+	a := map[string]string{AnnotationCreated: res.Epoch.UTC().Format(time.RFC3339)}
+	if res.Traefik.Version != "" {
+		a[AnnotationVersion] = res.Traefik.Version
 	}
 	if src, rev, err := recipeRepo(res.Recipe.Path); err == nil {
 		a[AnnotationRevision] = rev

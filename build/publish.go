@@ -101,8 +101,10 @@ func (o Outputs) Validate(ctx context.Context, opts images.Options) error {
 // Published records what Publish wrote.
 type Published struct {
 	Digest v1.Hash
-	// Pushed lists name@digest for each repository pushed to.
+	// Pushed lists name@digest for each repository pushed to; Tags the
+	// references written (the --push references).
 	Pushed []string
+	Tags   []string
 	// SBOMDigest is the referrer artifact attached to the pushed image.
 	SBOMDigest v1.Hash
 	// LayoutDigest differs from Digest when a Docker-typed image was written to
@@ -126,7 +128,7 @@ func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options)
 		}
 	}
 	if out.ValuesFile != "" {
-		if a.Values, err = traefikcfg.HelmValues(LocalPlugins(res.Resolution)); err != nil {
+		if a.Values, err = traefikcfg.HelmValues(res.Resolution.Plugins); err != nil {
 			return nil, fmt.Errorf("render the Helm values: %w", err)
 		}
 	}
@@ -138,7 +140,7 @@ func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options)
 		pub.LayoutDigest = p.layout.Digest
 	}
 	if p.registry != nil {
-		pub.Pushed, pub.SBOMDigest = p.registry.Pushed, p.registry.SBOMDigest
+		pub.Pushed, pub.SBOMDigest, pub.Tags = p.registry.Pushed, p.registry.SBOMDigest, out.Push
 	}
 	return pub, nil
 }

@@ -6,6 +6,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -14,9 +15,10 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/internal/redact"
 	"github.com/xtraefik/xtraefik/manifest"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/source"
 	"github.com/xtraefik/xtraefik/verify"
@@ -47,6 +49,13 @@ type Options struct {
 	// Epoch, when set (SOURCE_DATE_EPOCH), stamps every timestamp; otherwise the
 	// newest plugin commit time is used.
 	Epoch *time.Time
+	// TraefikVersion, when set, is the Traefik the plugins are checked for,
+	// instead of the one the base names.
+	TraefikVersion string
+	// Fetcher gets plugin trees; nil uses a git cache in CacheDir.
+	Fetcher Fetcher
+	// Bases reads base images; nil reads them with package images.
+	Bases BaseResolver
 	// Log receives one line per stage; nil discards.
 	Log io.Writer
 }
@@ -57,23 +66,59 @@ func (o *Options) logf(format string, args ...any) {
 	}
 }
 
-// Plugin is a resolved plugin: the recipe entry, its commit and its files.
-type Plugin struct {
-	Alias    string
-	Spec     *recipe.Plugin
-	Commit   string
-	RefKind  source.Kind
-	Time     time.Time
-	Files    fileset.Set
-	Hash     string
-	Manifest *manifest.Manifest
+// ErrFrozen is the error of a frozen resolution (Options.Frozen) that finds
+// the lock missing, out of date or no longer what the sources resolve to.
+var ErrFrozen = errors.New("the lock is frozen")
+
+// Fetcher resolves plugin refs and reads plugin trees; *source.Fetcher is
+// the git implementation.
+type Fetcher interface {
+	Resolve(ctx context.Context, url, ref string) (source.Resolved, error)
+	Tree(ctx context.Context, url, commit string) (*source.Tree, error)
 }
 
-// Resolution is everything a recipe resolved to.
+// BaseResolver reads a base image by reference, or by the digest a lock
+// pins; RemoteBases (package images) is the implementation.
+type BaseResolver interface {
+	Resolve(ctx context.Context, ref images.Reference, opts images.Options) (*images.Base, error)
+	ResolveDigest(ctx context.Context, ref images.Reference, digest v1.Hash, opts images.Options) (*images.Base, error)
+}
+
+// RemoteBases is the BaseResolver of package images: registries, OCI
+// layouts and docker archives.
+type RemoteBases struct{}
+
+// Resolve is images.Resolve.
+func (RemoteBases) Resolve(ctx context.Context, ref images.Reference, opts images.Options) (*images.Base, error) {
+	return images.Resolve(ctx, ref, opts)
+}
+
+// ResolveDigest is images.ResolveDigest.
+func (RemoteBases) ResolveDigest(ctx context.Context, ref images.Reference, d v1.Hash, opts images.Options) (*images.Base, error) {
+	return images.ResolveDigest(ctx, ref, d, opts)
+}
+
+// Target is the Traefik that will load the plugins.
+type Target struct {
+	// Version is "v3.6.12": Options.TraefikVersion, else the base's labels,
+	// else its Traefik binary's build info; "" when nothing names it.
+	Version string
+	// Yaegi is the Yaegi version the base's Traefik binary links, read from a
+	// local base's binary; "" leaves it to the release table.
+	Yaegi string
+}
+
+// Resolution is everything a recipe resolved to, each fact computed once:
+// the stages after it read these and derive none of them again.
 type Resolution struct {
-	Recipe  *recipe.Recipe
-	Base    *images.Base
-	Plugins []Plugin
+	Recipe *recipe.Recipe
+	Base   *images.Base
+	// Traefik is what the plugins are checked and verified for.
+	Traefik Target
+	// Epoch is the timestamp every layer entry, config date and document
+	// carries: SOURCE_DATE_EPOCH, else the newest plugin commit.
+	Epoch   time.Time
+	Plugins []plugin.Plugin
 	// Warnings are worth telling the user but do not stop the build.
 	Warnings []string
 }
@@ -90,25 +135,11 @@ func (r *Resolution) Lock() *recipe.Lock {
 	}
 	for _, p := range r.Plugins {
 		l.Plugins = append(l.Plugins, recipe.PluginLock{
-			Alias: p.Alias, Module: p.Spec.Module, Git: p.Spec.LockedGit(), Ref: p.Spec.Ref,
-			Commit: p.Commit, CommitTime: p.Time.UTC(), ContentHash: p.Hash,
+			Alias: p.Alias, Module: p.Module, Git: p.Source.Git, Ref: p.Source.Ref,
+			Commit: p.Source.Commit, CommitTime: p.Source.Time.UTC(), ContentHash: p.Hash,
 		})
 	}
 	return l
-}
-
-// Epoch is the timestamp every layer entry and config date gets.
-func (r *Resolution) Epoch(o *Options) time.Time {
-	if o.Epoch != nil {
-		return o.Epoch.UTC()
-	}
-	var t time.Time
-	for _, p := range r.Plugins {
-		if p.Time.After(t) {
-			t = p.Time
-		}
-	}
-	return t.UTC()
 }
 
 // Resolve resolves the base and every plugin. With a lock (and not Frozen) it
@@ -120,12 +151,12 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 	if o.Lock != nil {
 		if stale := o.Lock.Stale(r); len(stale) > 0 {
 			if o.Frozen {
-				return nil, fmt.Errorf("--frozen: the lock does not match the recipe: %s; run `xtraefik lock`", strings.Join(stale, "; "))
+				return nil, fmt.Errorf("%w: it does not match the recipe: %s; run `xtraefik lock`", ErrFrozen, strings.Join(stale, "; "))
 			}
 			res.Warnings = append(res.Warnings, "lock out of date, resolving afresh: "+strings.Join(stale, "; "))
 		}
 	} else if o.Frozen {
-		return nil, fmt.Errorf("--frozen: no lock file for %s; run `xtraefik lock` first", r.Path)
+		return nil, fmt.Errorf("%w, but there is no lock file for %s; run `xtraefik lock` first", ErrFrozen, r.Path)
 	}
 
 	base, err := resolveBase(ctx, o)
@@ -134,40 +165,84 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 	}
 	res.Base = base
 	o.logf("base %s -> %s (%d platform(s))", r.Base, base.Digest, len(base.Platforms))
-	version, err := res.TraefikVersion()
-	if err != nil {
+	if res.Traefik, err = target(ctx, o, base); err != nil {
 		return nil, err
 	}
 
-	fetcher, err := source.New(source.Options{CacheDir: o.CacheDir, Auth: o.GitAuth})
-	if err != nil {
-		return nil, fmt.Errorf("git cache: %w", err)
+	fetcher := o.Fetcher
+	if fetcher == nil {
+		f, err := source.New(source.Options{CacheDir: o.CacheDir, Auth: o.GitAuth})
+		if err != nil {
+			return nil, fmt.Errorf("git cache: %w", err)
+		}
+		fetcher = f
 	}
 	for _, alias := range r.Aliases() {
-		p, err := resolvePlugin(ctx, o, fetcher, alias, version)
+		p, err := resolvePlugin(ctx, o, fetcher, alias, res.Traefik.Version)
 		if err != nil {
 			return nil, err
 		}
-		o.logf("plugin %s: %s %s -> %s (%s)", alias, p.Spec.Module, p.Spec.Ref, p.Commit, p.Hash)
+		o.logf("plugin %s: %s %s -> %s (%s)", alias, p.Module, p.Source.Ref, p.Source.Commit, p.Hash)
 		res.Plugins = append(res.Plugins, *p)
 	}
+	res.Epoch = epoch(o, res.Plugins)
 	return res, nil
+}
+
+// epoch is SOURCE_DATE_EPOCH, else the newest plugin commit time.
+func epoch(o *Options, plugins []plugin.Plugin) time.Time {
+	if o.Epoch != nil {
+		return o.Epoch.UTC()
+	}
+	var t time.Time
+	for _, p := range plugins {
+		if p.Source.Time.After(t) {
+			t = p.Source.Time
+		}
+	}
+	return t.UTC()
+}
+
+// target names the Traefik the plugins are for: the caller's word, else the
+// base's labels, else a local base's own binary, which also names its Yaegi.
+func target(ctx context.Context, o *Options, base *images.Base) (Target, error) {
+	t := Target{Version: o.TraefikVersion}
+	if t.Version == "" && len(base.Platforms) > 0 {
+		cf, err := base.ConfigFile(0)
+		if err != nil {
+			return t, err
+		}
+		t.Version = verify.TraefikVersionFromLabels(cf.Config.Labels)
+	}
+	version, yaegi, err := baseTraefik(ctx, base)
+	if err != nil {
+		return t, fmt.Errorf("read the base's Traefik binary: %w", err)
+	}
+	t.Yaegi = yaegi
+	if t.Version == "" {
+		t.Version = version
+	}
+	return t, nil
 }
 
 func resolveBase(ctx context.Context, o *Options) (*images.Base, error) {
 	r := o.Recipe
+	bases := o.Bases
+	if bases == nil {
+		bases = RemoteBases{}
+	}
 	ref, err := images.ParseReference(r.Base)
 	if err != nil {
 		return nil, r.Errorf([]string{"base"}, "%v", err)
 	}
 	locked := o.Lock != nil && o.Lock.Base.Ref == r.Base && !o.UpdateBase
 	if !locked || o.Frozen {
-		base, err := images.Resolve(ctx, ref, o.Images)
+		base, err := bases.Resolve(ctx, ref, o.Images)
 		if err != nil {
 			return nil, err // names the base, and the mirror if any
 		}
 		if locked && base.Digest.String() != o.Lock.Base.Digest {
-			return nil, fmt.Errorf("--frozen: base %s moved: the lock has %s, it now resolves to %s", r.Base, o.Lock.Base.Digest, base.Digest)
+			return nil, fmt.Errorf("%w: base %s moved: the lock has %s, it now resolves to %s", ErrFrozen, r.Base, o.Lock.Base.Digest, base.Digest)
 		}
 		return base, nil
 	}
@@ -175,69 +250,59 @@ func resolveBase(ctx context.Context, o *Options) (*images.Base, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock: base digest %q: %w", o.Lock.Base.Digest, err)
 	}
-	base, err := images.ResolveDigest(ctx, ref, d, o.Images)
+	base, err := bases.ResolveDigest(ctx, ref, d, o.Images)
 	if err != nil {
 		return nil, fmt.Errorf("%w (the digest the lock pins)", err)
 	}
 	return base, nil
 }
 
-func resolvePlugin(ctx context.Context, o *Options, f *source.Fetcher, alias, traefikVersion string) (*Plugin, error) {
+func resolvePlugin(ctx context.Context, o *Options, f Fetcher, alias, traefikVersion string) (*plugin.Plugin, error) {
 	spec := o.Recipe.Plugins[alias]
 	url := recipe.RewriteGit(o.GitMirrors, spec.GitURL())
 	where := fmt.Sprintf("plugin %s (%s)", alias, spec.Module)
 	if url != spec.GitURL() {
-		where += fmt.Sprintf(" via mirror %s", url)
+		where += fmt.Sprintf(" via mirror %s", redact.URL(url))
 	}
 
 	pl, locked := o.Lock.Plugin(alias)
 	locked = locked && pl.Module == spec.Module && pl.Git == spec.LockedGit() && pl.Ref == spec.Ref &&
 		!o.UpdateAll && !slices.Contains(o.Update, alias)
-	p := &Plugin{Alias: alias, Spec: spec}
+	p := &plugin.Plugin{Alias: alias, Module: spec.Module, Config: spec.Config, ExpectStatus: spec.ExpectStatus,
+		Source: plugin.Source{Git: spec.LockedGit(), Ref: spec.Ref}}
 	if !locked || o.Frozen {
 		rv, err := f.Resolve(ctx, url, spec.Ref)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		if locked && rv.Commit != pl.Commit {
-			return nil, fmt.Errorf("--frozen: %s: %s %s now points to %s, the lock has %s", where, rv.Kind, spec.Ref, rv.Commit, pl.Commit)
+			return nil, fmt.Errorf("%w: %s: %s %s now points to %s, the lock has %s", ErrFrozen, where, rv.Kind, spec.Ref, rv.Commit, pl.Commit)
 		}
-		p.Commit, p.RefKind = rv.Commit, rv.Kind
+		p.Source.Commit = rv.Commit
 	} else {
-		p.Commit, p.RefKind = pl.Commit, source.KindCommit
+		p.Source.Commit = pl.Commit
 	}
 
-	tree, err := f.Tree(ctx, url, p.Commit)
+	tree, err := f.Tree(ctx, url, p.Source.Commit)
 	if err != nil {
-		return nil, fmt.Errorf("%s at %s: %w", where, p.Commit, err)
+		return nil, fmt.Errorf("%s at %s: %w", where, p.Source.Commit, err)
 	}
-	p.Time, p.Files = tree.Time, tree.Files
+	p.Source.Time, p.Files = tree.Time, tree.Files
 	if p.Hash, err = tree.Files.Hash(); err != nil {
 		return nil, fmt.Errorf("%s: hash: %w", where, err)
 	}
 	if locked && p.Hash != pl.ContentHash {
-		return nil, fmt.Errorf("%s: commit %s hashes to %s, the lock has %s: the files that go into the image changed for the same commit", where, p.Commit, p.Hash, pl.ContentHash)
+		return nil, fmt.Errorf("%s: commit %s hashes to %s, the lock has %s: the files that go into the image changed for the same commit", where, p.Source.Commit, p.Hash, pl.ContentHash)
 	}
 
 	m, err := manifest.Read(p.Files)
 	if err != nil {
-		return nil, fmt.Errorf("%s at %s: %w", where, p.Commit, err)
+		return nil, fmt.Errorf("%s at %s: %w", where, p.Source.Commit, err)
 	}
 	if err := m.CheckFor(spec.Module, traefikVersion); err != nil {
-		return nil, fmt.Errorf("%s at %s: Traefik would refuse its manifest: %w", where, p.Commit, err)
+		return nil, fmt.Errorf("%s at %s: Traefik would refuse its manifest: %w", where, p.Source.Commit, err)
 	}
 	p.Manifest = m
+	p.UseUnsafe = plugin.GrantsUnsafe(o.Recipe.AllowUnsafe, m, traefikVersion)
 	return p, nil
-}
-
-// TraefikVersion is the base's Traefik version from its labels ("" unknown).
-func (r *Resolution) TraefikVersion() (string, error) {
-	if len(r.Base.Platforms) == 0 {
-		return "", nil
-	}
-	cf, err := r.Base.ConfigFile(0)
-	if err != nil {
-		return "", err
-	}
-	return verify.TraefikVersionFromLabels(cf.Config.Labels), nil
 }

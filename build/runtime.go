@@ -19,19 +19,7 @@ import (
 // opts.Mode and opts.Plugins are filled from the build.
 func RuntimeCheck(ctx context.Context, res *Result, opts runcheck.Options) (*runcheck.Report, error) {
 	opts.Mode = traefikcfg.Mode(res.Resolution.Recipe.Mode())
-	opts.Plugins = nil
-	for _, lp := range LocalPlugins(res.Resolution) {
-		p := runcheck.Plugin{Alias: lp.Alias, Module: lp.Module, UseUnsafe: lp.UseUnsafe}
-		for _, rp := range res.Resolution.Plugins {
-			if rp.Alias == lp.Alias {
-				p.Config, p.ExpectStatus = rp.Spec.Config, rp.Spec.ExpectStatus
-				if rp.Manifest != nil {
-					p.Type = rp.Manifest.Type
-				}
-			}
-		}
-		opts.Plugins = append(opts.Plugins, p)
-	}
+	opts.Plugins = res.Resolution.Plugins
 	host := v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
 	var have []string
 	for _, p := range res.Image.Platforms {

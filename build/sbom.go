@@ -14,12 +14,9 @@ func SBOM(res *Result) ([]byte, error) {
 		BaseName:    r.Recipe.Base,
 		BaseDigest:  r.Base.Digest.String(),
 		ImageDigest: res.Image.Digest.String(),
-		Created:     res.Epoch,
+		Created:     r.Epoch,
+		Plugins:     r.Plugins,
 		ToolVersion: toolVersion(),
-	}
-	for _, p := range r.Plugins {
-		in.Plugins = append(in.Plugins, sbom.Plugin{Alias: p.Alias, Module: p.Spec.Module, Git: p.Spec.GitURL(),
-			Ref: p.Spec.Ref, Commit: p.Commit, ContentHash: p.Hash, Files: p.Files})
 	}
 	// sbom's errors name the SBOM already.
 	return sbom.SPDX(in)

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/verify"
 	"github.com/xtraefik/xtraefik/verify/interpreters"
 )
@@ -14,16 +15,16 @@ import (
 // defaultPath is the PATH a container runtime gives an image without one.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// BaseTraefik reads the Traefik binary of a base whose layers are on this
+// baseTraefik reads the Traefik binary of a base whose layers are on this
 // machine (OCI layout, docker archive): its version and the Yaegi its Go
 // build info names, which is the authority on the interpreter. Both are ""
 // for a registry base (reading it would pull every layer) and for a base
 // without a readable Traefik binary.
-func BaseTraefik(ctx context.Context, res *Resolution) (version, yaegi string, err error) {
-	if !res.Base.Local() || len(res.Base.Platforms) == 0 {
+func baseTraefik(ctx context.Context, base *images.Base) (version, yaegi string, err error) {
+	if !base.Local() || len(base.Platforms) == 0 {
 		return "", "", nil
 	}
-	cf, err := res.Base.ConfigFile(0)
+	cf, err := base.ConfigFile(0)
 	if err != nil {
 		return "", "", err
 	}
@@ -33,7 +34,7 @@ func BaseTraefik(ctx context.Context, res *Resolution) (version, yaegi string, e
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	found, err := res.Base.CopyFile(ctx, 0, traefikPaths(cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.Env), f)
+	found, err := base.CopyFile(ctx, 0, traefikPaths(cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.Env), f)
 	if err != nil || found == "" {
 		return "", "", err
 	}

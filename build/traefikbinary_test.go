@@ -14,6 +14,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/verify"
 )
@@ -82,13 +83,18 @@ func TestBaseTraefikBinaryWins(t *testing.T) {
 			slog = f
 		}
 	}
-	res := &Resolution{Recipe: &recipe.Recipe{}, Base: base, Plugins: []Plugin{
-		{Alias: "accesslog", Spec: &recipe.Plugin{Module: slog.Module}, Files: testenv.FixtureFiles(t, slog)},
-	}}
-	version, yaegi, err := BaseTraefik(ctx, res)
+	version, yaegi, err := baseTraefik(ctx, base)
 	if err != nil || version != "v2.11.0" || yaegi != "v0.15.1" {
-		t.Fatalf("BaseTraefik = %q, %q, %v; want v2.11.0, v0.15.1", version, yaegi, err)
+		t.Fatalf("baseTraefik = %q, %q, %v; want v2.11.0, v0.15.1", version, yaegi, err)
 	}
+	// The labels name the version; the binary names the interpreter.
+	tgt, err := target(ctx, &Options{}, base)
+	if err != nil || tgt != (Target{Version: "v3.6.12", Yaegi: "v0.15.1"}) {
+		t.Fatalf("target = %+v, %v; want v3.6.12 with yaegi v0.15.1", tgt, err)
+	}
+	res := &Resolution{Recipe: &recipe.Recipe{}, Base: base, Traefik: tgt, Plugins: []plugin.Plugin{
+		{Alias: "accesslog", Module: slog.Module, Files: testenv.FixtureFiles(t, slog)},
+	}}
 	rs, err := Verify(ctx, res, verify.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -98,8 +104,8 @@ func TestBaseTraefikBinaryWins(t *testing.T) {
 	}
 
 	// A registry base is not pulled for it.
-	remote := &Resolution{Base: &images.Base{Ref: images.Reference{Transport: images.TransportDocker}}}
-	if v, y, err := BaseTraefik(ctx, remote); v != "" || y != "" || err != nil {
+	remote := &images.Base{Ref: images.Reference{Transport: images.TransportDocker}}
+	if v, y, err := baseTraefik(ctx, remote); v != "" || y != "" || err != nil {
 		t.Fatalf("registry base: %q %q %v", v, y, err)
 	}
 }

@@ -13,12 +13,15 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // Addition is what Assemble puts on top of every platform of a base.
 type Addition struct {
-	// Plugins land at <WorkingDir or />/plugins-local/src/<Module>/.
-	Plugins []Plugin
+	// Plugins land at plugin.Path(<WorkingDir or />, Module); only their
+	// Module and Files are read.
+	Plugins []plugin.Plugin
 	// Files are added at absolute paths in the same layer.
 	Files []ExtraFile
 	// Epoch is every mtime in the layer, the config's Created and the history

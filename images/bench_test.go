@@ -10,16 +10,17 @@ import (
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // plugindemo is the reference plugin as the module proxy serves it.
-func plugindemo(b *testing.B) []Plugin {
+func plugindemo(b *testing.B) []plugin.Plugin {
 	b.Helper()
 	files, err := fileset.FromDir(testenv.ModuleDir(b, "github.com/traefik/plugindemo", "v0.2.2"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	return []Plugin{{Module: "github.com/traefik/plugindemo", Files: files}}
+	return []plugin.Plugin{{Module: "github.com/traefik/plugindemo", Files: files}}
 }
 
 // BenchmarkPluginLayerDigest renders the plugindemo layer (tar, gzip) and
@@ -67,7 +68,7 @@ func BenchmarkAssembleLayoutTraefik(b *testing.B) {
 
 // benchAssembleLayout resolves the layout dir/base:v3, appends plugins and
 // writes a new layout, once per iteration.
-func benchAssembleLayout(b *testing.B, dir string, plugins []Plugin) {
+func benchAssembleLayout(b *testing.B, dir string, plugins []plugin.Plugin) {
 	ref := mustParse(b, "oci:"+filepath.Join(dir, "base")+":v3")
 	b.ReportAllocs()
 	n := 0

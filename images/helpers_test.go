@@ -18,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // testEpoch is the SOURCE_DATE_EPOCH of the tests.
@@ -90,8 +91,8 @@ func mustSet(t testing.TB, files ...fileset.File) fileset.Set {
 
 // demoPlugins are two small plugin trees with an executable, a symlink and
 // nested directories.
-func demoPlugins(t testing.TB) []Plugin {
-	return []Plugin{
+func demoPlugins(t testing.TB) []plugin.Plugin {
+	return []plugin.Plugin{
 		{Module: "github.com/acme/demo", Files: mustSet(t,
 			memFile(".traefik.yml", fileset.Regular, "displayName: Demo\ntype: middleware\nimport: github.com/acme/demo\nsummary: demo\ntestData: {}\n"),
 			memFile("demo.go", fileset.Regular, "package demo\n"),

@@ -20,14 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/plugin"
 )
-
-// Plugin is one plugin tree; it lands at <WorkingDir>/plugins-local/src/<Module>/,
-// where Traefik looks for local plugins (pkg/plugins, v2.11 and v3.x).
-type Plugin struct {
-	Module string
-	Files  fileset.Set
-}
 
 // ExtraFile is a file added to the plugin layer at an absolute path, such as a
 // static configuration at /etc/traefik/traefik.yml. Its parent directories get
@@ -69,7 +63,7 @@ type pluginLayer struct {
 // while both digests are computed: every later read (digest, upload, layout,
 // tarball, for every platform) is a plain file read, and memory stays flat
 // whatever the plugins weigh.
-func newPluginLayer(workdir string, plugins []Plugin, extra []ExtraFile, epoch time.Time) (v1.Layer, error) {
+func newPluginLayer(workdir string, plugins []plugin.Plugin, extra []ExtraFile, epoch time.Time) (v1.Layer, error) {
 	entries, err := layerEntries(workdir, plugins, extra)
 	if err != nil {
 		return nil, err
@@ -141,10 +135,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // pluginsRoot is the tar path of <workdir>/plugins-local.
 func pluginsRoot(workdir string) string {
-	return strings.TrimPrefix(path.Join("/", workdir, "plugins-local"), "/")
+	return strings.TrimPrefix(path.Join("/", workdir, plugin.LocalDir), "/")
 }
 
-func layerEntries(workdir string, plugins []Plugin, extra []ExtraFile) ([]layerEntry, error) {
+func layerEntries(workdir string, plugins []plugin.Plugin, extra []ExtraFile) ([]layerEntry, error) {
 	root := pluginsRoot(workdir)
 	byName := map[string]layerEntry{}
 	add := func(e layerEntry) error {
@@ -177,7 +171,7 @@ func layerEntries(workdir string, plugins []Plugin, extra []ExtraFile) ([]layerE
 			return nil, fmt.Errorf("plugin module name %q: %w", p.Module, err)
 		}
 		owner := "plugin " + p.Module
-		modRoot := root + "/src/" + p.Module
+		modRoot := strings.TrimPrefix(plugin.Path("/"+workdir, p.Module), "/")
 		if _, ok := byName[modRoot]; ok {
 			return nil, fmt.Errorf("plugin %s is given twice", p.Module)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // goldenLayer is the digest of the demo plugin layer for WORKDIR "/". If this
@@ -167,7 +168,7 @@ func describeEntry(h *tar.Header) string {
 
 func TestPluginLayerLongNamesUseGNUNotPAX(t *testing.T) {
 	long := strings.Repeat("a", 120) + "/" + strings.Repeat("b", 120) + ".go"
-	plugins := []Plugin{{Module: "example.com/long", Files: mustSet(t, memFile(long, fileset.Regular, "package b\n"))}}
+	plugins := []plugin.Plugin{{Module: "example.com/long", Files: mustSet(t, memFile(long, fileset.Regular, "package b\n"))}}
 	l, err := newPluginLayer("/", plugins, nil, testEpoch())
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +193,7 @@ func TestPluginLayerLongNamesUseGNUNotPAX(t *testing.T) {
 func TestPluginLayerStreamsFromTheFileset(t *testing.T) {
 	var calls atomic.Int32
 	f := countingOpen(memFile("demo.go", fileset.Regular, "package demo\n"), &calls, 0)
-	plugins := []Plugin{{Module: "example.com/demo", Files: mustSet(t, f)}}
+	plugins := []plugin.Plugin{{Module: "example.com/demo", Files: mustSet(t, f)}}
 	l, err := newPluginLayer("/", plugins, nil, testEpoch())
 	if err != nil {
 		t.Fatal(err)
@@ -222,27 +223,27 @@ func TestPluginLayerRefusesBadInput(t *testing.T) {
 	demo := func() fileset.Set { return mustSet(t, memFile("demo.go", fileset.Regular, "package demo\n")) }
 	for _, tc := range []struct {
 		name    string
-		plugins []Plugin
+		plugins []plugin.Plugin
 		extra   []ExtraFile
 		want    string
 	}{
-		{"absolute module", []Plugin{{Module: "/github.com/a", Files: demo()}}, nil, "module name"},
-		{"trailing slash", []Plugin{{Module: "github.com/a/", Files: demo()}}, nil, "module name"},
-		{"dotdot module", []Plugin{{Module: "../etc", Files: demo()}}, nil, "module name"},
-		{"empty module", []Plugin{{Module: "", Files: demo()}}, nil, "module name"},
-		{"twice", []Plugin{{Module: "github.com/a", Files: demo()}, {Module: "github.com/a", Files: demo()}}, nil, "twice"},
+		{"absolute module", []plugin.Plugin{{Module: "/github.com/a", Files: demo()}}, nil, "module name"},
+		{"trailing slash", []plugin.Plugin{{Module: "github.com/a/", Files: demo()}}, nil, "module name"},
+		{"dotdot module", []plugin.Plugin{{Module: "../etc", Files: demo()}}, nil, "module name"},
+		{"empty module", []plugin.Plugin{{Module: "", Files: demo()}}, nil, "module name"},
+		{"twice", []plugin.Plugin{{Module: "github.com/a", Files: demo()}, {Module: "github.com/a", Files: demo()}}, nil, "twice"},
 		{"relative extra", nil, []ExtraFile{{Path: "etc/traefik.yml"}}, "absolute"},
 		{"unclean extra", nil, []ExtraFile{{Path: "/etc/../traefik.yml"}}, "absolute"},
 		{"setuid extra", nil, []ExtraFile{{Path: "/bin/x", Mode: 0o4755}}, "permission"},
 		{"extra twice", nil, []ExtraFile{{Path: "/a"}, {Path: "/a"}}, "twice"},
-		{"extra over plugin", []Plugin{{Module: "github.com/a", Files: demo()}}, []ExtraFile{{Path: "/plugins-local/src/github.com/a/demo.go"}}, "twice"},
-		{"extra file as plugin dir", []Plugin{{Module: "github.com/a", Files: demo()}}, []ExtraFile{{Path: "/plugins-local/src/github.com"}}, "twice"},
-		{"file where a dir is needed", []Plugin{{Module: "github.com/a", Files: demo()}}, []ExtraFile{{Path: "/plugins-local"}}, "twice"},
-		{"nested module file collision", []Plugin{
+		{"extra over plugin", []plugin.Plugin{{Module: "github.com/a", Files: demo()}}, []ExtraFile{{Path: "/plugins-local/src/github.com/a/demo.go"}}, "twice"},
+		{"extra file as plugin dir", []plugin.Plugin{{Module: "github.com/a", Files: demo()}}, []ExtraFile{{Path: "/plugins-local/src/github.com"}}, "twice"},
+		{"file where a dir is needed", []plugin.Plugin{{Module: "github.com/a", Files: demo()}}, []ExtraFile{{Path: "/plugins-local"}}, "twice"},
+		{"nested module file collision", []plugin.Plugin{
 			{Module: "github.com/a", Files: mustSet(t, memFile("b", fileset.Regular, "x"))},
 			{Module: "github.com/a/b", Files: demo()},
 		}, nil, "given twice"},
-		{"no content", []Plugin{{Module: "github.com/a", Files: fileset.Set{{Path: "x.go"}}}}, nil, "no content"},
+		{"no content", []plugin.Plugin{{Module: "github.com/a", Files: fileset.Set{{Path: "x.go"}}}}, nil, "no content"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := newPluginLayer("/", tc.plugins, tc.extra, testEpoch())
@@ -257,7 +258,7 @@ func TestPluginLayerChecksSizes(t *testing.T) {
 	for _, size := range []int64{3, 100} {
 		f := memFile("demo.go", fileset.Regular, "package demo\n")
 		f.Size = size
-		_, err := newPluginLayer("/", []Plugin{{Module: "example.com/demo", Files: fileset.Set{f}}}, nil, testEpoch())
+		_, err := newPluginLayer("/", []plugin.Plugin{{Module: "example.com/demo", Files: fileset.Set{f}}}, nil, testEpoch())
 		if err == nil || !strings.Contains(err.Error(), "demo.go") {
 			t.Errorf("recorded size %d for 13 bytes: error %v, want one naming the file", size, err)
 		}

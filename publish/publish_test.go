@@ -16,6 +16,7 @@ import (
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 func host() v1.Platform { return v1.Platform{OS: "linux", Architecture: runtime.GOARCH} }
@@ -39,7 +40,7 @@ func artifact(t *testing.T) *Artifact {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := images.Assemble(t.Context(), base, images.Addition{Plugins: []images.Plugin{{Module: "example.com/demo", Files: files}}})
+	img, err := images.Assemble(t.Context(), base, images.Addition{Plugins: []plugin.Plugin{{Module: "example.com/demo", Files: files}}})
 	if err != nil {
 		t.Fatal(err)
 	}

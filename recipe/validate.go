@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/xtraefik/xtraefik/manifest"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/traefikcfg"
 )
 
@@ -63,9 +64,9 @@ func (r *Recipe) validate() error {
 	default:
 		return r.Errorf([]string{"staticConfig", "mode"}, "staticConfig.mode %q: use %q, %q or %q", r.StaticConfig.Mode, ModeFlags, ModeFile, ModeEnv)
 	}
-	var ps []traefikcfg.LocalPlugin
+	var ps []plugin.Plugin
 	for _, alias := range r.Aliases() {
-		ps = append(ps, traefikcfg.LocalPlugin{Alias: alias, Module: r.Plugins[alias].Module})
+		ps = append(ps, plugin.Plugin{Alias: alias, Module: r.Plugins[alias].Module})
 	}
 	if err := traefikcfg.Validate(traefikcfg.Static{Mode: traefikcfg.Mode(r.mode()), Config: r.StaticConfig.Config, Replace: r.StaticConfig.Replace}, ps); err != nil {
 		return r.Errorf([]string{"staticConfig"}, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))

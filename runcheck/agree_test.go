@@ -11,6 +11,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/probe"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/traefikcfg"
@@ -77,7 +78,7 @@ func TestChecksAgree(t *testing.T) {
 		for _, mode := range []string{"no expectStatus", "expectStatus Traefik answers", "expectStatus not answered"} {
 			t.Run(fmt.Sprintf("round %d/%s", i, mode), func(t *testing.T) {
 				static := make([]verify.Result, len(round))
-				var rps []runcheck.Plugin
+				var rps []plugin.Plugin
 				for k, c := range round {
 					expect := 0
 					switch mode {
@@ -89,13 +90,13 @@ func TestChecksAgree(t *testing.T) {
 					case "expectStatus not answered":
 						expect = unanswered
 					}
-					res, err := verify.Verify(ctx, []verify.Plugin{{Alias: c.Alias, Module: c.Module, Files: testenv.CorpusFiles(t, c), Config: c.Config, ExpectStatus: expect}},
+					res, err := verify.Verify(ctx, []plugin.Plugin{{Alias: c.Alias, Module: c.Module, Files: testenv.CorpusFiles(t, c), Config: c.Config, ExpectStatus: expect}},
 						verify.Options{TraefikVersion: "v3.6.12"})
 					if err != nil {
 						t.Fatalf("static verify %s@%s: %v", c.Module, c.Version, err)
 					}
 					static[k] = res[0]
-					rps = append(rps, runcheck.Plugin{Alias: c.Alias, Module: c.Module, Type: c.Type, Config: c.Config, ExpectStatus: expect})
+					rps = append(rps, plugin.Plugin{Alias: c.Alias, Module: c.Module, Config: c.Config, ExpectStatus: expect})
 				}
 				rep, err := run(t, ctx, img, runcheck.Options{Mode: traefikcfg.ModeFlags, Plugins: rps, Isolation: runcheck.IsolationRunc})
 				if err != nil {
@@ -183,7 +184,7 @@ func TestRequestModelIsTraefiks(t *testing.T) {
 	base := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: "v3.6.12"})
 	img := withLayer(t, base, imageLayer(t, "/", []module{{echoModule, writeTree(t, echoFiles)}}, nil), nil)
 	rep, err := run(t, context.Background(), img, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationRunc,
-		Plugins: []runcheck.Plugin{{Alias: "echo", Module: echoModule}}})
+		Plugins: []plugin.Plugin{{Alias: "echo", Module: echoModule}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +230,7 @@ func TestOwn404IsAnAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := verify.Verify(context.Background(), []verify.Plugin{{Alias: "teapot", Module: teapotModule, Files: files, Config: cfg}}, verify.Options{TraefikVersion: "v3.6.12"})
+	res, err := verify.Verify(context.Background(), []plugin.Plugin{{Alias: "teapot", Module: teapotModule, Files: files, Config: cfg}}, verify.Options{TraefikVersion: "v3.6.12"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +240,7 @@ func TestOwn404IsAnAnswer(t *testing.T) {
 	base := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: "v3.6.12"})
 	img := withLayer(t, base, imageLayer(t, "/", []module{{teapotModule, dir}}, nil), nil)
 	rep, err := run(t, context.Background(), img, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationRunc,
-		Plugins: []runcheck.Plugin{{Alias: "teapot", Module: teapotModule, Config: cfg}}})
+		Plugins: []plugin.Plugin{{Alias: "teapot", Module: teapotModule, Config: cfg}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func (c *checker) wait(ctx, parent context.Context, proc process, sink *traefikL
 			}
 		}
 		for _, pc := range waiting {
-			if pc.Type == "provider" {
+			if pc.typ == "provider" {
 				if st.pluginsLoaded {
 					pc.pass("loaded by Traefik (provider plugins are not started by the check)")
 				}

@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/traefikcfg"
 )
@@ -330,7 +331,7 @@ func endToEnd(t *testing.T, version string) {
 	// Flags mode: a non-root user and a WORKDIR, as many hardened bases have.
 	flagsBase := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: version, WorkingDir: "/srv/traefik", User: "nonroot"})
 	flagsImg := withLayer(t, flagsBase, imageLayer(t, "/srv/traefik", []module{demo, fails, teapot, panics}, nil), nil)
-	flagsPlugins := []runcheck.Plugin{
+	flagsPlugins := []plugin.Plugin{
 		{Alias: "demo", Module: demoModule},
 		{Alias: "fails", Module: failsModule},
 		{Alias: "teapot", Module: teapotModule, ExpectStatus: 418},
@@ -338,7 +339,7 @@ func endToEnd(t *testing.T, version string) {
 	}
 
 	// Env mode on the official image's layout (/entrypoint.sh, CMD traefik).
-	envLocal := []traefikcfg.LocalPlugin{{Alias: "demo", Module: demoModule}}
+	envLocal := []plugin.Plugin{{Alias: "demo", Module: demoModule}}
 	envBase := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: version, EntrypointScript: true})
 	envImg := withLayer(t, envBase, imageLayer(t, "/", []module{demo}, nil), traefikcfg.EnvVars(envLocal))
 
@@ -379,7 +380,7 @@ func endToEnd(t *testing.T, version string) {
 	})
 
 	t.Run("env mode under chroot", func(t *testing.T) {
-		rep, err := run(t, ctx, envImg, runcheck.Options{Mode: traefikcfg.ModeEnv, Plugins: []runcheck.Plugin{{Alias: "demo", Module: demoModule}}, Isolation: runcheck.IsolationChroot})
+		rep, err := run(t, ctx, envImg, runcheck.Options{Mode: traefikcfg.ModeEnv, Plugins: []plugin.Plugin{{Alias: "demo", Module: demoModule}}, Isolation: runcheck.IsolationChroot})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -401,7 +402,7 @@ func endToEnd(t *testing.T, version string) {
 			t.Errorf("the build does not warn about env mode: %q", w)
 		}
 		rep, err := run(t, ctx, envImg, runcheck.Options{
-			Mode: traefikcfg.ModeEnv, Plugins: []runcheck.Plugin{{Alias: "demo", Module: demoModule}},
+			Mode: traefikcfg.ModeEnv, Plugins: []plugin.Plugin{{Alias: "demo", Module: demoModule}},
 			ExtraArgs: []string{"--entryPoints.extra.address=127.0.0.1:0"},
 		})
 		if err != nil {
@@ -424,7 +425,7 @@ func endToEnd(t *testing.T, version string) {
 	})
 
 	t.Run("file mode unconfined", func(t *testing.T) {
-		rep, err := run(t, ctx, fileImg, runcheck.Options{Mode: traefikcfg.ModeFile, Plugins: []runcheck.Plugin{{Alias: "demo", Module: demoModule}}, Isolation: runcheck.IsolationNone})
+		rep, err := run(t, ctx, fileImg, runcheck.Options{Mode: traefikcfg.ModeFile, Plugins: []plugin.Plugin{{Alias: "demo", Module: demoModule}}, Isolation: runcheck.IsolationNone})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -445,7 +446,7 @@ func endToEnd(t *testing.T, version string) {
 			t.Errorf("the build does not warn about file mode: %q", w)
 		}
 		rep, err := run(t, ctx, fileImg, runcheck.Options{
-			Mode: traefikcfg.ModeFile, Plugins: []runcheck.Plugin{{Alias: "demo", Module: demoModule}},
+			Mode: traefikcfg.ModeFile, Plugins: []plugin.Plugin{{Alias: "demo", Module: demoModule}},
 			ExtraArgs: []string{"--entryPoints.extra.address=127.0.0.1:0", "--experimental.localPlugins.fails.moduleName=" + failsModule},
 		})
 		if err != nil {
@@ -465,7 +466,7 @@ func endToEnd(t *testing.T, version string) {
 	})
 
 	t.Run("plugin missing from the image", func(t *testing.T) {
-		rep, err := run(t, ctx, envImg, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationChroot, Plugins: []runcheck.Plugin{
+		rep, err := run(t, ctx, envImg, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationChroot, Plugins: []plugin.Plugin{
 			{Alias: "demo", Module: demoModule},
 			{Alias: "ghost", Module: "example.test/ghost"},
 		}})
@@ -495,7 +496,7 @@ func endToEnd(t *testing.T, version string) {
 			mutate.IndexAddendum{Add: envImg, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}},
 		)
 		tmp := t.TempDir()
-		rep, err := runcheck.RunIndex(ctx, idx, runcheck.Options{Mode: traefikcfg.ModeEnv, Plugins: []runcheck.Plugin{{Alias: "demo", Module: demoModule}}, TempDir: tmp, Log: &tlog{t: t}, Timeout: time.Minute})
+		rep, err := runcheck.RunIndex(ctx, idx, runcheck.Options{Mode: traefikcfg.ModeEnv, Plugins: []plugin.Plugin{{Alias: "demo", Module: demoModule}}, TempDir: tmp, Log: &tlog{t: t}, Timeout: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -507,7 +508,7 @@ func endToEnd(t *testing.T, version string) {
 
 	t.Run("auto without runc falls back to chroot", func(t *testing.T) {
 		t.Setenv("PATH", t.TempDir()) // no runc to be found
-		rep, err := run(t, ctx, envImg, runcheck.Options{Mode: traefikcfg.ModeEnv, Plugins: []runcheck.Plugin{{Alias: "demo", Module: demoModule}}})
+		rep, err := run(t, ctx, envImg, runcheck.Options{Mode: traefikcfg.ModeEnv, Plugins: []plugin.Plugin{{Alias: "demo", Module: demoModule}}})
 		if err != nil {
 			t.Fatal(err)
 		}

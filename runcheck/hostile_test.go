@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/traefikcfg"
 )
@@ -151,7 +152,7 @@ func TestRuncContainsHostilePlugin(t *testing.T) {
 
 	base := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: "v3.6.12", EntrypointScript: true})
 	img := withLayer(t, base, imageLayer(t, "/", []module{{hostileModule, writeTree(t, hostileFiles)}}, nil), nil)
-	rep, err := run(t, context.Background(), img, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationRunc, Plugins: []runcheck.Plugin{
+	rep, err := run(t, context.Background(), img, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationRunc, Plugins: []plugin.Plugin{
 		{Alias: "hostile", Module: hostileModule, Config: map[string]any{"Dial": wire.Addr(), "HostFile": hostFile}},
 	}})
 	if err != nil {
@@ -218,7 +219,7 @@ func TestChrootLacksWhatItSays(t *testing.T) {
 	wire := testenv.NewTripwire(t, "tcp", "127.0.0.1:0")
 	base := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: "v3.6.12", EntrypointScript: true})
 	img := withLayer(t, base, imageLayer(t, "/", []module{{hostileModule, writeTree(t, hostileFiles)}}, nil), nil)
-	rep, err := run(t, context.Background(), img, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationChroot, Plugins: []runcheck.Plugin{
+	rep, err := run(t, context.Background(), img, runcheck.Options{Mode: traefikcfg.ModeFlags, Isolation: runcheck.IsolationChroot, Plugins: []plugin.Plugin{
 		{Alias: "hostile", Module: hostileModule, Config: map[string]any{"Dial": wire.Addr(), "HostFile": filepath.Join(t.TempDir(), "x")}},
 	}})
 	// The survivor is this test's to end.

@@ -40,34 +40,20 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"gopkg.in/yaml.v3"
 
+	"github.com/xtraefik/xtraefik/manifest"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/probe"
 	"github.com/xtraefik/xtraefik/traefikcfg"
 )
 
-// Plugin is one local plugin of the image.
-type Plugin struct {
-	Alias, Module string
-	// Type is "middleware" or "provider"; empty reads the plugin's manifest
-	// from the image.
-	Type string
-	// Config is the middleware's configuration; nil uses the manifest's testData.
-	Config map[string]any
-	// ExpectStatus is the status the client must get through the plugin; 0
-	// accepts any answer without a server error, whether the plugin passed
-	// the request on or answered itself (probe.Judge).
-	ExpectStatus int
-	// UseUnsafe adds settings.useUnsafe to the plugin flags (flags mode), as
-	// the build prints them when the recipe allows unsafe.
-	UseUnsafe bool
-}
-
 // Options configure Run.
 type Options struct {
 	// Mode is the image's static configuration mode (default flags).
-	Mode    traefikcfg.Mode
-	Plugins []Plugin
+	Mode traefikcfg.Mode
+	// Plugins are the image's local plugins; each one's Manifest (nil: read
+	// from the image), Config, ExpectStatus and UseUnsafe are used.
+	Plugins []plugin.Plugin
 	// ExtraArgs are passed to the image like `docker run image ARGS...`, after
 	// the plugin flags in flags mode: a way to show the static configuration traps.
 	ExtraArgs []string
@@ -249,7 +235,7 @@ func Run(ctx context.Context, img v1.Image, opts Options) (rep *Report, err erro
 
 	var userArgs []string
 	if mode == traefikcfg.ModeFlags {
-		userArgs = append(userArgs, traefikcfg.Flags(localPlugins(opts.Plugins))...)
+		userArgs = append(userArgs, traefikcfg.Flags(opts.Plugins)...)
 	}
 	userArgs = append(userArgs, opts.ExtraArgs...)
 
@@ -334,14 +320,6 @@ func isolationOrder(s string) ([]string, error) {
 	}
 }
 
-func localPlugins(ps []Plugin) []traefikcfg.LocalPlugin {
-	out := make([]traefikcfg.LocalPlugin, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, traefikcfg.LocalPlugin{Alias: p.Alias, Module: p.Module, UseUnsafe: p.UseUnsafe})
-	}
-	return out
-}
-
 // checker holds the per-plugin state of one run.
 type checker struct {
 	rep      *Report
@@ -357,7 +335,9 @@ type checker struct {
 }
 
 type pluginCheck struct {
-	Plugin
+	plugin.Plugin
+	// typ is the manifest's type: middleware or provider.
+	typ  string
 	res  *PluginResult
 	done bool
 	// requestFailed: enabled, but the request through it failed.
@@ -374,29 +354,29 @@ func (pc *pluginCheck) pass(reason string) {
 	pc.res.OK, pc.res.Reason, pc.done = true, reason, true
 }
 
-// preparePlugins reads what the options leave out from each plugin's manifest
-// in the image and starts a backend for every middleware.
-func (c *checker) preparePlugins(rootfs, workdir string, ps []Plugin) error {
+// preparePlugins reads each plugin's manifest from the image when the
+// options carry none, and starts a backend for every middleware.
+func (c *checker) preparePlugins(rootfs, workdir string, ps []plugin.Plugin) error {
 	c.rep.Plugins = make([]PluginResult, len(ps))
 	for i, p := range ps {
-		c.rep.Plugins[i] = PluginResult{Alias: p.Alias, Module: p.Module, Type: p.Type}
+		c.rep.Plugins[i] = PluginResult{Alias: p.Alias, Module: p.Module}
 		pc := &pluginCheck{Plugin: p, res: &c.rep.Plugins[i], name: "xtraefik-check-" + p.Alias}
 		c.plugins = append(c.plugins, pc)
-		if p.Type == "" || (p.Config == nil && p.Type != "provider") {
-			m, where, err := readManifest(rootfs, workdir, p.Module)
-			if err != nil {
+		m := p.Manifest
+		if m == nil {
+			var where string
+			var err error
+			if m, where, err = readManifest(rootfs, workdir, p.Module); err != nil {
 				pc.fail(fmt.Sprintf("manifest %s: %v", where, err))
 				continue
 			}
-			if pc.Type == "" {
-				pc.Type = m.Type
-			}
-			if pc.Config == nil {
-				pc.Config = m.TestData
-			}
 		}
-		pc.res.Type = pc.Type
-		switch pc.Type {
+		pc.typ = m.Type
+		if pc.Config == nil {
+			pc.Config = m.TestData
+		}
+		pc.res.Type = pc.typ
+		switch pc.typ {
 		case "middleware":
 			addr, err := freeAddr()
 			if err != nil {
@@ -405,35 +385,28 @@ func (c *checker) preparePlugins(rootfs, workdir string, ps []Plugin) error {
 			pc.backend = &backend{addr: addr}
 		case "provider":
 		default:
-			pc.fail(fmt.Sprintf("plugin type %q is neither middleware nor provider", pc.Type))
+			pc.fail(fmt.Sprintf("plugin type %q is neither middleware nor provider", pc.typ))
 		}
 	}
 	return nil
 }
 
-type manifest struct {
-	Type     string         `yaml:"type"`
-	TestData map[string]any `yaml:"testData"`
-}
-
-func readManifest(rootfs, workdir, module string) (manifest, string, error) {
-	where := path.Join(workdir, "plugins-local/src", module, ".traefik.yml")
-	var m manifest
+// readManifest reads a plugin's manifest from the unpacked image.
+func readManifest(rootfs, workdir, module string) (*manifest.Manifest, string, error) {
+	where := path.Join(plugin.Path(workdir, module), manifest.FileName)
 	host, err := securejoin.SecureJoin(rootfs, where)
 	if err != nil {
-		return m, where, err
+		return nil, where, err
 	}
 	b, err := os.ReadFile(host)
 	if errors.Is(err, fs.ErrNotExist) {
-		return m, where, fmt.Errorf("not in the image (Traefik reads plugins from ./plugins-local/src relative to WORKDIR %s)", workdir)
+		return nil, where, fmt.Errorf("not in the image (Traefik reads plugins from ./%s/src relative to WORKDIR %s)", plugin.LocalDir, workdir)
 	}
 	if err != nil {
-		return m, where, err
+		return nil, where, err
 	}
-	if err := yaml.Unmarshal(b, &m); err != nil {
-		return m, where, err
-	}
-	return m, where, nil
+	m, err := manifest.Parse(b)
+	return m, where, err
 }
 
 // writeDynamic writes the file-provider configuration: a router per

@@ -10,6 +10,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/xtraefik/xtraefik/manifest"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 func imageFor(t *testing.T, goos, arch string) v1.Image {
@@ -34,7 +37,7 @@ func TestRunSkipsAnotherPlatform(t *testing.T) {
 		other = "amd64"
 	}
 	tmp := t.TempDir()
-	rep, err := Run(context.Background(), imageFor(t, "linux", other), Options{Plugins: []Plugin{{Alias: "demo", Module: "github.com/traefik/plugindemo"}}, TempDir: tmp})
+	rep, err := Run(context.Background(), imageFor(t, "linux", other), Options{Plugins: []plugin.Plugin{{Alias: "demo", Module: "github.com/traefik/plugindemo"}}, TempDir: tmp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +54,7 @@ func TestRunSkipsAnotherPlatform(t *testing.T) {
 
 func TestRunRejectsOptions(t *testing.T) {
 	img := imageFor(t, "linux", runtime.GOARCH)
-	demo := []Plugin{{Alias: "demo", Module: "github.com/traefik/plugindemo"}}
+	demo := []plugin.Plugin{{Alias: "demo", Module: "github.com/traefik/plugindemo"}}
 	for name, opts := range map[string]Options{
 		"no plugins":    {},
 		"bad mode":      {Plugins: demo, Mode: "yaml"},
@@ -89,7 +92,7 @@ func TestRunIndexSkipsMissingPlatform(t *testing.T) {
 		Add:        imageFor(t, "linux", other),
 		Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: other}},
 	})
-	rep, err := RunIndex(context.Background(), idx, Options{Plugins: []Plugin{{Alias: "demo", Module: "m/demo"}}})
+	rep, err := RunIndex(context.Background(), idx, Options{Plugins: []plugin.Plugin{{Alias: "demo", Module: "m/demo"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,9 +106,9 @@ func TestRunIndexSkipsMissingPlatform(t *testing.T) {
 func TestRequestsOutOfTimeFailsEveryPlugin(t *testing.T) {
 	rep := &Report{}
 	c := &checker{rep: rep, logf: func(string, ...any) {}, client: newClient(network{}), web: "http://127.0.0.1:1"}
-	if err := c.preparePlugins(t.TempDir(), "/", []Plugin{
-		{Alias: "a", Module: "m/a", Type: "middleware", Config: map[string]any{}},
-		{Alias: "b", Module: "m/b", Type: "middleware", Config: map[string]any{}},
+	if err := c.preparePlugins(t.TempDir(), "/", []plugin.Plugin{
+		{Alias: "a", Module: "m/a", Manifest: &manifest.Manifest{Type: "middleware"}, Config: map[string]any{}},
+		{Alias: "b", Module: "m/b", Manifest: &manifest.Manifest{Type: "middleware"}, Config: map[string]any{}},
 	}); err != nil {
 		t.Fatal(err)
 	}

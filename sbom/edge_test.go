@@ -12,6 +12,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // licenseText is a real licence text from licensecheck's own test corpus
@@ -84,7 +85,7 @@ func TestLicenseDeclarations(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			const module = "example.com/acme/lic"
 			files := set(t, append([]fileset.File{manifest(module), file("lic.go", "package lic\n")}, tt.files...)...)
-			raw, err := SPDX(Input{BaseName: baseName, Plugins: []Plugin{{Module: module, Files: files}}})
+			raw, err := SPDX(Input{BaseName: baseName, Plugins: []plugin.Plugin{{Module: module, Files: files}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,7 +123,7 @@ example.com/local
 # example.com/util v0.0.0-20240102030405-abcdefabcdef
 example.com/util
 `
-	a := Plugin{Module: "example.com/acme/a", Ref: "main", Commit: commit, Git: "git@example.com:acme/a.git", Files: set(t,
+	a := plugin.Plugin{Module: "example.com/acme/a", Source: plugin.Source{Ref: "main", Commit: commit, Git: "git@example.com:acme/a.git"}, Files: set(t,
 		manifest("example.com/acme/a"), file("a.go", "package a\n"),
 		file("vendor/modules.txt", modulesTxt),
 		file("vendor/example.com/lib/LICENSE", mit), file("vendor/example.com/lib/lib.go", "package lib\n"),
@@ -132,13 +133,13 @@ example.com/util
 		file("vendor/example.com/util/util.go", "package util\n"),
 	)}
 	// b vendors the same lib version, and its own local replacement.
-	b := Plugin{Module: "example.com/acme/b", Ref: "v1.0.0", Commit: commit, Git: "https://example.com/acme/b", Files: set(t,
+	b := plugin.Plugin{Module: "example.com/acme/b", Source: plugin.Source{Ref: "v1.0.0", Commit: commit, Git: "https://example.com/acme/b"}, Files: set(t,
 		manifest("example.com/acme/b"), file("b.go", "package b\n"),
 		file("vendor/modules.txt", "# example.com/lib v1.2.3\n## explicit\nexample.com/lib\n# example.com/local v0.0.0 => ./local\nexample.com/local\n"),
 		file("vendor/example.com/lib/LICENSE", mit), file("vendor/example.com/lib/lib.go", "package lib\n"),
 		file("vendor/example.com/local/local.go", "package local\n"),
 	)}
-	raw, err := SPDX(Input{BaseName: baseName, BaseDigest: baseDigest, Plugins: []Plugin{a, b}})
+	raw, err := SPDX(Input{BaseName: baseName, BaseDigest: baseDigest, Plugins: []plugin.Plugin{a, b}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ example.com/util
 func TestSymlinksAreExcludedFromTheVerificationCode(t *testing.T) {
 	const module = "example.com/acme/links"
 	files := set(t, manifest(module), file("a.go", "package a\n"), symlink("README", "a.go"))
-	raw, err := SPDX(Input{BaseName: baseName, Plugins: []Plugin{{Module: module, Files: files}}})
+	raw, err := SPDX(Input{BaseName: baseName, Plugins: []plugin.Plugin{{Module: module, Files: files}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,8 +231,8 @@ func TestGitLocation(t *testing.T) {
 
 func TestBaseImages(t *testing.T) {
 	const module = "example.com/acme/x"
-	plugins := func() []Plugin {
-		return []Plugin{{Module: module, Files: set(t, manifest(module))}}
+	plugins := func() []plugin.Plugin {
+		return []plugin.Plugin{{Module: module, Files: set(t, manifest(module))}}
 	}
 	tests := []struct {
 		base, digest, wantName, wantPURL string
@@ -262,7 +263,7 @@ func TestBaseImages(t *testing.T) {
 func TestInputErrors(t *testing.T) {
 	const module = "example.com/acme/x"
 	good := func() Input {
-		return Input{BaseName: baseName, BaseDigest: baseDigest, Plugins: []Plugin{{Module: module, Commit: commit, Files: set(t, manifest(module))}}}
+		return Input{BaseName: baseName, BaseDigest: baseDigest, Plugins: []plugin.Plugin{{Module: module, Source: plugin.Source{Commit: commit}, Files: set(t, manifest(module))}}}
 	}
 	tests := []struct {
 		name string
@@ -275,8 +276,7 @@ func TestInputErrors(t *testing.T) {
 		{"base pins another digest", func(in *Input) { in.BaseName = "traefik@sha256:" + strings.Repeat("1", 64) }, "pins"},
 		{"bad module path", func(in *Input) { in.Plugins[0].Module = "/abs" }, "module path"},
 		{"duplicate plugin", func(in *Input) { in.Plugins = append(in.Plugins, in.Plugins[0]) }, "appears twice"},
-		{"bad commit", func(in *Input) { in.Plugins[0].Commit = "main" }, "not a hexadecimal"},
-		{"content hash mismatch", func(in *Input) { in.Plugins[0].ContentHash = "sha256:" + strings.Repeat("0", 64) }, "files hash to"},
+		{"bad commit", func(in *Input) { in.Plugins[0].Source.Commit = "main" }, "not a hexadecimal"},
 		{"before 1970", func(in *Input) { in.Created = in.Created.AddDate(-100, 0, 0).Add(-1) }, "before 1970"},
 		{"bad modules.txt", func(in *Input) {
 			in.Plugins[0].Files = set(t, manifest(module), file("vendor/modules.txt", "example.com/pkg\n"))
@@ -302,7 +302,7 @@ func TestInputErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in.Plugins[0].ContentHash = h
+	in.Plugins[0].Hash = h
 	if _, err := SPDX(in); err != nil {
 		t.Errorf("matching content hash refused: %v", err)
 	}

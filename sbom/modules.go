@@ -12,6 +12,7 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // vendoredModule is one "# module" entry of vendor/modules.txt that has at
@@ -41,7 +42,7 @@ func (m vendoredModule) key(plugin string) string {
 // writes: "# path version [=> path version | => dir]", "## " annotations,
 // then package lines). Modules without a package listed are requirements
 // only; nothing of them is in the image, so they are left out.
-func vendoredModules(p Plugin) ([]vendoredModule, error) {
+func vendoredModules(p plugin.Plugin) ([]vendoredModule, error) {
 	f, ok := p.Files.Lookup("vendor/modules.txt")
 	if !ok || f.Kind == fileset.Symlink {
 		return nil, nil
@@ -124,7 +125,7 @@ func parseModuleLine(s string) (vendoredModule, error) {
 // modulePackage describes one vendored module. The vendored tree holds only
 // some of its files, so files are not analysed; the licence is read from the
 // licence files go mod vendor copies to vendor/<module path>/.
-func modulePackage(p Plugin, m vendoredModule, id common.ElementID) (*spdx.Package, error) {
+func modulePackage(p plugin.Plugin, m vendoredModule, id common.ElementID) (*spdx.Package, error) {
 	version, purlPath := m.Version, m.Path
 	if m.ReplaceVersion != "" {
 		// What is vendored is the replacement.
@@ -163,7 +164,7 @@ func modulePackage(p Plugin, m vendoredModule, id common.ElementID) (*spdx.Packa
 }
 
 // hasFileUnder looks for the first path after dir+"/" in the sorted set.
-func hasFileUnder(p Plugin, dir string) bool {
+func hasFileUnder(p plugin.Plugin, dir string) bool {
 	prefix := dir + "/"
 	i := sort.Search(len(p.Files), func(i int) bool { return p.Files[i].Path >= prefix })
 	return i < len(p.Files) && strings.HasPrefix(p.Files[i].Path, prefix)

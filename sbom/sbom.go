@@ -22,6 +22,7 @@ import (
 	"github.com/spdx/tools-golang/spdx/v2/common"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // MediaType is the media type of the documents SPDX writes, and the artifact
@@ -34,27 +35,6 @@ const namespacePrefix = "https://spdx.org/spdxdocs/xtraefik/"
 
 // noAssertion is SPDX's "this document makes no claim about the value".
 const noAssertion = "NOASSERTION"
-
-// Plugin is one plugin of the image, as the lock pins it.
-type Plugin struct {
-	// Alias is the name the static configuration uses for it.
-	Alias string
-	// Module is the Go module path; the plugin sits at plugins-local/src/<Module>.
-	Module string
-	// Git is the repository URL it was fetched from.
-	Git string
-	// Ref is the tag, branch or commit the recipe names.
-	Ref string
-	// Commit is the commit Ref resolved to.
-	Commit string
-	// ContentHash is fileset.Set.Hash of Files; computed when empty, checked
-	// against Files when both are given.
-	ContentHash string
-	// Files are exactly the files placed in the image. Without them the
-	// document records the plugin from its pins only: no file verification
-	// code, licence or vendored module.
-	Files fileset.Set
-}
 
 // Input is what the document describes.
 type Input struct {
@@ -70,7 +50,11 @@ type Input struct {
 	// ToolVersion is xtraefik's version, recorded as the creating tool.
 	ToolVersion string
 	// Plugins in recipe order.
-	Plugins []Plugin
+	// Plugins are the image's plugins. Source (Git, Ref, Commit), Hash and
+	// Files are recorded; without Files the document records the plugin
+	// from its pins only: no file verification code, licence or vendored
+	// module.
+	Plugins []plugin.Plugin
 }
 
 // Element identifiers of the fixed packages.
@@ -257,32 +241,31 @@ func basePackage(in Input) (*spdx.Package, error) {
 
 // pluginPackage describes one plugin: its source, the verification code of
 // its files and its declared licence.
-func pluginPackage(p Plugin, id common.ElementID) (*spdx.Package, error) {
-	if p.Commit != "" && !isHex(p.Commit) {
-		return nil, fmt.Errorf("commit %q is not a hexadecimal object name", p.Commit)
+func pluginPackage(p plugin.Plugin, id common.ElementID) (*spdx.Package, error) {
+	src := p.Source
+	if src.Commit != "" && !isHex(src.Commit) {
+		return nil, fmt.Errorf("commit %q is not a hexadecimal object name", src.Commit)
 	}
-	hash := p.ContentHash
-	if p.Files != nil {
-		got, err := p.Files.Hash()
-		if err != nil {
+	// Resolution hashed the files; a caller without a resolution may leave
+	// it to the document.
+	hash := p.Hash
+	if hash == "" && p.Files != nil {
+		var err error
+		if hash, err = p.Files.Hash(); err != nil {
 			return nil, fmt.Errorf("content hash: %w", err)
 		}
-		if hash != "" && hash != got {
-			return nil, fmt.Errorf("content hash %s was given but the files hash to %s", hash, got)
-		}
-		hash = got
 	}
 	pkg := &spdx.Package{
 		PackageName:             p.Module,
 		PackageSPDXIdentifier:   id,
-		PackageVersion:          p.Ref,
-		PackageDownloadLocation: gitLocation(p.Git, p.Commit),
+		PackageVersion:          src.Ref,
+		PackageDownloadLocation: gitLocation(src.Git, src.Commit),
 		PrimaryPackagePurpose:   "LIBRARY",
-		PackageSourceInfo:       sourceInfo(p),
+		PackageSourceInfo:       sourceInfo(src),
 		PackageComment:          pluginComment(p, hash),
 	}
 	licensing(pkg)
-	pkg.PackageExternalReferences = []*spdx.PackageExternalReference{purlRef(golangPURL(p.Module, goVersion(p.Ref, p.Commit)))}
+	pkg.PackageExternalReferences = []*spdx.PackageExternalReference{purlRef(golangPURL(p.Module, goVersion(src.Ref, src.Commit)))}
 	if p.Files == nil {
 		return pkg, nil
 	}
@@ -301,28 +284,28 @@ func pluginPackage(p Plugin, id common.ElementID) (*spdx.Package, error) {
 	return pkg, nil
 }
 
-func pluginComment(p Plugin, hash string) string {
+func pluginComment(p plugin.Plugin, hash string) string {
 	var b strings.Builder
 	b.WriteString("Traefik local plugin")
 	if p.Alias != "" {
 		fmt.Fprintf(&b, " %q", p.Alias)
 	}
-	fmt.Fprintf(&b, ", placed at plugins-local/src/%s", p.Module)
+	fmt.Fprintf(&b, ", placed at %s", plugin.Path("", p.Module))
 	if hash != "" {
 		fmt.Fprintf(&b, "; xtraefik content hash %s (fileset.Set.Hash of exactly the files in the image)", hash)
 	}
 	return b.String()
 }
 
-func sourceInfo(p Plugin) string {
-	loc := redactURL(p.Git)
+func sourceInfo(src plugin.Source) string {
+	loc := redactURL(src.Git)
 	switch {
 	case loc == "":
 		return ""
-	case p.Commit == "":
-		return fmt.Sprintf("git repository %s, ref %s", loc, p.Ref)
+	case src.Commit == "":
+		return fmt.Sprintf("git repository %s, ref %s", loc, src.Ref)
 	}
-	return fmt.Sprintf("git repository %s, ref %s, commit %s", loc, p.Ref, p.Commit)
+	return fmt.Sprintf("git repository %s, ref %s, commit %s", loc, src.Ref, src.Commit)
 }
 
 // licensing sets what the document does not assert: SPDX 2.3 makes these

@@ -25,6 +25,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden SBOMs in testdata")
@@ -54,10 +55,10 @@ func corpusInput(t *testing.T, p testenv.CorpusPlugin) Input {
 	return Input{
 		BaseName: baseName, BaseDigest: baseDigest, ImageDigest: imgDigest,
 		Created: epoch(), ToolVersion: "v0.1.0",
-		Plugins: []Plugin{{
-			Alias: p.Alias, Module: p.Module, Ref: p.Version, Commit: commit,
-			Git:   "https://" + p.Module + ".git",
-			Files: testenv.CorpusFiles(t, p),
+		Plugins: []plugin.Plugin{{
+			Alias: p.Alias, Module: p.Module,
+			Source: plugin.Source{Ref: p.Version, Commit: commit, Git: "https://" + p.Module + ".git"},
+			Files:  testenv.CorpusFiles(t, p),
 		}},
 	}
 }
@@ -348,7 +349,7 @@ func TestVendoredPluginGolden(t *testing.T) {
 // TestCorpusDocumentsAreValid runs every corpus plugin, alone and all
 // together, through the SPDX checks.
 func TestCorpusDocumentsAreValid(t *testing.T) {
-	var all []Plugin
+	var all []plugin.Plugin
 	seen := map[string]bool{}
 	for _, p := range testenv.Corpus() {
 		in := corpusInput(t, p)

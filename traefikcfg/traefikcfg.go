@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/xtraefik/xtraefik/manifest"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // Mode is how the image's static configuration enables its plugins.
@@ -51,18 +52,6 @@ func ParseMode(s string) (Mode, error) {
 	}
 }
 
-// LocalPlugin is one entry of experimental.localPlugins.
-type LocalPlugin struct {
-	// Alias is the name dynamic configuration uses: http.middlewares.X.plugin.<Alias>.
-	Alias string
-	// Module is the module name, the directory under plugins-local/src.
-	Module string
-	// UseUnsafe sets settings.useUnsafe, which Traefik (v3.6) requires for a
-	// plugin whose manifest says useUnsafe: true, and refuses the whole plugin
-	// set without.
-	UseUnsafe bool
-}
-
 // Static is the recipe's choice of static configuration.
 type Static struct {
 	Mode Mode
@@ -84,7 +73,7 @@ var envAliasRE = regexp.MustCompile(`^[a-z0-9]+$`)
 
 // Validate checks the recipe's choices against each other and against the
 // plugin list, before anything is built.
-func Validate(s Static, ps []LocalPlugin) error {
+func Validate(s Static, ps []plugin.Plugin) error {
 	mode, err := ParseMode(string(s.Mode))
 	if err != nil {
 		return err
@@ -125,7 +114,7 @@ func Validate(s Static, ps []LocalPlugin) error {
 }
 
 // Flags are the command-line flags that enable the plugins, sorted by alias.
-func Flags(ps []LocalPlugin) []string {
+func Flags(ps []plugin.Plugin) []string {
 	out := make([]string, 0, len(ps))
 	for _, p := range sorted(ps) {
 		out = append(out, fmt.Sprintf("--experimental.localPlugins.%s.moduleName=%s", p.Alias, p.Module))
@@ -138,7 +127,7 @@ func Flags(ps []LocalPlugin) []string {
 
 // HelmValues is a values snippet for the Traefik Helm chart, which starts
 // Traefik with flags: its additionalArguments are appended to the chart's own.
-func HelmValues(ps []LocalPlugin) ([]byte, error) {
+func HelmValues(ps []plugin.Plugin) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteString("# Enables the image's local plugins; the chart passes these as flags.\n")
 	b, err := yaml.Marshal(map[string]any{"additionalArguments": Flags(ps)})
@@ -151,7 +140,7 @@ func HelmValues(ps []LocalPlugin) ([]byte, error) {
 
 // EnvVars are the environment variables that enable the plugins, as NAME=value.
 // Valid only for aliases that Validate accepts in ModeEnv.
-func EnvVars(ps []LocalPlugin) []string {
+func EnvVars(ps []plugin.Plugin) []string {
 	out := make([]string, 0, len(ps))
 	for _, p := range sorted(ps) {
 		out = append(out, fmt.Sprintf("TRAEFIK_EXPERIMENTAL_LOCALPLUGINS_%s_MODULENAME=%s", strings.ToUpper(p.Alias), p.Module))
@@ -166,7 +155,7 @@ func EnvVars(ps []LocalPlugin) []string {
 // with experimental.localPlugins added. A recipe entry for the same alias must
 // name the same module, and an alias may not also be a remote plugin (Traefik
 // refuses both). Keys match Traefik's case-insensitive field names.
-func StaticFile(s Static, ps []LocalPlugin) ([]byte, error) {
+func StaticFile(s Static, ps []plugin.Plugin) ([]byte, error) {
 	cfg, err := normalize(s.Config)
 	if err != nil {
 		return nil, fmt.Errorf("static configuration: %w", err)
@@ -215,7 +204,7 @@ func StaticFile(s Static, ps []LocalPlugin) ([]byte, error) {
 	// An entry naming no plugin of the image makes Traefik (v3.6 SetupLocalPlugins)
 	// fail to read its manifest and disable every plugin.
 	for alias := range local {
-		if !slices.ContainsFunc(ps, func(p LocalPlugin) bool { return p.Alias == alias }) {
+		if !slices.ContainsFunc(ps, func(p plugin.Plugin) bool { return p.Alias == alias }) {
 			return nil, fmt.Errorf("static configuration: experimental.localPlugins.%s is not a plugin of the recipe; Traefik would find no manifest for it and disable every plugin", alias)
 		}
 	}
@@ -381,8 +370,8 @@ func flagArgs(entrypoint, cmd []string) []string {
 	return out
 }
 
-func sorted(ps []LocalPlugin) []LocalPlugin {
-	out := append([]LocalPlugin(nil), ps...)
+func sorted(ps []plugin.Plugin) []plugin.Plugin {
+	out := append([]plugin.Plugin(nil), ps...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Alias < out[j].Alias })
 	return out
 }

@@ -7,9 +7,11 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
-var demo = LocalPlugin{Alias: "demo", Module: "github.com/traefik/plugindemo"}
+var demo = plugin.Plugin{Alias: "demo", Module: "github.com/traefik/plugindemo"}
 
 func TestParseMode(t *testing.T) {
 	for _, tc := range []struct {
@@ -32,7 +34,7 @@ func TestParseMode(t *testing.T) {
 }
 
 func TestFlagsEnvLabels(t *testing.T) {
-	ps := []LocalPlugin{{Alias: "zeta", Module: "example.com/z"}, demo}
+	ps := []plugin.Plugin{{Alias: "zeta", Module: "example.com/z"}, demo}
 	wantFlags := []string{
 		"--experimental.localPlugins.demo.moduleName=github.com/traefik/plugindemo",
 		"--experimental.localPlugins.zeta.moduleName=example.com/z",
@@ -51,7 +53,7 @@ func TestFlagsEnvLabels(t *testing.T) {
 		t.Error("Flags reordered its input")
 	}
 
-	unsafe := []LocalPlugin{{Alias: "u", Module: "example.com/u", UseUnsafe: true}}
+	unsafe := []plugin.Plugin{{Alias: "u", Module: "example.com/u", UseUnsafe: true}}
 	if got, want := Flags(unsafe), []string{"--experimental.localPlugins.u.moduleName=example.com/u", "--experimental.localPlugins.u.settings.useUnsafe=true"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Flags(useUnsafe) = %q", got)
 	}
@@ -73,7 +75,7 @@ func TestFlagsEnvLabels(t *testing.T) {
 }
 
 func TestHelmValues(t *testing.T) {
-	b, err := HelmValues([]LocalPlugin{demo})
+	b, err := HelmValues([]plugin.Plugin{demo})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +85,7 @@ func TestHelmValues(t *testing.T) {
 	if err := yaml.Unmarshal(b, &v); err != nil {
 		t.Fatalf("HelmValues is not YAML: %v\n%s", err, b)
 	}
-	if want := Flags([]LocalPlugin{demo}); !reflect.DeepEqual(v.AdditionalArguments, want) {
+	if want := Flags([]plugin.Plugin{demo}); !reflect.DeepEqual(v.AdditionalArguments, want) {
 		t.Errorf("additionalArguments = %q, want %q", v.AdditionalArguments, want)
 	}
 }
@@ -92,24 +94,24 @@ func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		s       Static
-		ps      []LocalPlugin
+		ps      []plugin.Plugin
 		wantErr string
 	}{
-		{"flags default", Static{}, []LocalPlugin{demo}, ""},
-		{"bad mode", Static{Mode: "yaml"}, []LocalPlugin{demo}, `mode "yaml"`},
-		{"config in flags mode", Static{Mode: ModeFlags, Config: map[string]any{"log": map[string]any{"level": "DEBUG"}}}, []LocalPlugin{demo}, "only baked in \"file\" mode"},
-		{"config in env mode", Static{Mode: ModeEnv, Config: map[string]any{"api": true}}, []LocalPlugin{demo}, "only baked"},
-		{"config in file mode", Static{Mode: ModeFile, Config: map[string]any{"api": map[string]any{"insecure": true}}}, []LocalPlugin{demo}, ""},
-		{"dotted alias", Static{}, []LocalPlugin{{Alias: "a.b", Module: "x/y"}}, "plugin alias"},
-		{"empty alias", Static{}, []LocalPlugin{{Alias: "", Module: "x/y"}}, "plugin alias"},
-		{"upper alias in env mode", Static{Mode: ModeEnv}, []LocalPlugin{{Alias: "myPlugin", Module: "x/y"}}, "lowercases"},
-		{"underscore alias in env mode", Static{Mode: ModeEnv}, []LocalPlugin{{Alias: "my_plugin", Module: "x/y"}}, "splits them at '_'"},
-		{"underscore alias in flags mode", Static{}, []LocalPlugin{{Alias: "my_plugin", Module: "x/y"}}, ""},
-		{"module slash", Static{}, []LocalPlugin{{Alias: "a", Module: "/x/y"}}, "should not start or end with a /"},
-		{"module trailing slash", Static{}, []LocalPlugin{{Alias: "a", Module: "x/y/"}}, "should not start or end with a /"},
-		{"duplicate alias", Static{}, []LocalPlugin{{Alias: "a", Module: "x/y"}, {Alias: "a", Module: "x/z"}}, "used twice"},
-		{"duplicate module", Static{}, []LocalPlugin{{Alias: "a", Module: "x/y"}, {Alias: "b", Module: "x/y"}}, "appears twice"},
-		{"file mode conflict", Static{Mode: ModeFile, Config: map[string]any{"experimental": map[string]any{"localPlugins": map[string]any{"demo": map[string]any{"moduleName": "other/mod"}}}}}, []LocalPlugin{demo}, "moduleName is other/mod"},
+		{"flags default", Static{}, []plugin.Plugin{demo}, ""},
+		{"bad mode", Static{Mode: "yaml"}, []plugin.Plugin{demo}, `mode "yaml"`},
+		{"config in flags mode", Static{Mode: ModeFlags, Config: map[string]any{"log": map[string]any{"level": "DEBUG"}}}, []plugin.Plugin{demo}, "only baked in \"file\" mode"},
+		{"config in env mode", Static{Mode: ModeEnv, Config: map[string]any{"api": true}}, []plugin.Plugin{demo}, "only baked"},
+		{"config in file mode", Static{Mode: ModeFile, Config: map[string]any{"api": map[string]any{"insecure": true}}}, []plugin.Plugin{demo}, ""},
+		{"dotted alias", Static{}, []plugin.Plugin{{Alias: "a.b", Module: "x/y"}}, "plugin alias"},
+		{"empty alias", Static{}, []plugin.Plugin{{Alias: "", Module: "x/y"}}, "plugin alias"},
+		{"upper alias in env mode", Static{Mode: ModeEnv}, []plugin.Plugin{{Alias: "myPlugin", Module: "x/y"}}, "lowercases"},
+		{"underscore alias in env mode", Static{Mode: ModeEnv}, []plugin.Plugin{{Alias: "my_plugin", Module: "x/y"}}, "splits them at '_'"},
+		{"underscore alias in flags mode", Static{}, []plugin.Plugin{{Alias: "my_plugin", Module: "x/y"}}, ""},
+		{"module slash", Static{}, []plugin.Plugin{{Alias: "a", Module: "/x/y"}}, "should not start or end with a /"},
+		{"module trailing slash", Static{}, []plugin.Plugin{{Alias: "a", Module: "x/y/"}}, "should not start or end with a /"},
+		{"duplicate alias", Static{}, []plugin.Plugin{{Alias: "a", Module: "x/y"}, {Alias: "a", Module: "x/z"}}, "used twice"},
+		{"duplicate module", Static{}, []plugin.Plugin{{Alias: "a", Module: "x/y"}, {Alias: "b", Module: "x/y"}}, "appears twice"},
+		{"file mode conflict", Static{Mode: ModeFile, Config: map[string]any{"experimental": map[string]any{"localPlugins": map[string]any{"demo": map[string]any{"moduleName": "other/mod"}}}}}, []plugin.Plugin{demo}, "moduleName is other/mod"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Validate(tc.s, tc.ps)
@@ -190,7 +192,7 @@ func TestStaticFile(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := StaticFile(Static{Mode: ModeFile, Config: tc.config}, []LocalPlugin{demo})
+			b, err := StaticFile(Static{Mode: ModeFile, Config: tc.config}, []plugin.Plugin{demo})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
@@ -207,7 +209,7 @@ func TestStaticFile(t *testing.T) {
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got\n%s\nwant %v", b, tc.want)
 			}
-			again, err := StaticFile(Static{Mode: ModeFile, Config: tc.config}, []LocalPlugin{demo})
+			again, err := StaticFile(Static{Mode: ModeFile, Config: tc.config}, []plugin.Plugin{demo})
 			if err != nil || string(again) != string(b) {
 				t.Errorf("StaticFile is not deterministic or changed its input:\n%s\n---\n%s", b, again)
 			}
@@ -356,11 +358,11 @@ func TestREADME(t *testing.T) {
 		t.Fatal(err)
 	}
 	readme := string(b)
-	helm, err := HelmValues([]LocalPlugin{demo})
+	helm, err := HelmValues([]plugin.Plugin{demo})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{string(helm), Flags([]LocalPlugin{demo})[0], EnvVars([]LocalPlugin{demo})[0], StaticFilePath} {
+	for _, want := range []string{string(helm), Flags([]plugin.Plugin{demo})[0], EnvVars([]plugin.Plugin{demo})[0], StaticFilePath} {
 		if !strings.Contains(readme, want) {
 			t.Errorf("README.md lacks %q", want)
 		}

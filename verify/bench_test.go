@@ -15,15 +15,16 @@ import (
 	"github.com/traefik/yaegi/stdlib"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/manifest"
 )
 
 // benchPlugins are the real middleware plugins of the corpus that verify OK
 // (every version the module proxy serves here), and a vendoring fixture, by
 // name (alias@version, "+config" with the corpus's own configuration).
-func benchPlugins(b testing.TB) map[string]Plugin {
+func benchPlugins(b testing.TB) map[string]plugin.Plugin {
 	b.Helper()
-	out := map[string]Plugin{}
+	out := map[string]plugin.Plugin{}
 	for _, c := range testenv.Corpus() {
 		if c.Type != "middleware" || !c.WantOK {
 			continue
@@ -32,11 +33,11 @@ func benchPlugins(b testing.TB) map[string]Plugin {
 		if c.Config != nil {
 			name += "+config"
 		}
-		out[name] = Plugin{Alias: c.Alias, Module: c.Module, Files: testenv.CorpusFiles(b, c), Config: c.Config}
+		out[name] = plugin.Plugin{Alias: c.Alias, Module: c.Module, Files: testenv.CorpusFiles(b, c), Config: c.Config}
 	}
 	for _, f := range testenv.Fixtures() {
 		if f.Name == "vendored-ok" {
-			out[f.Name] = Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(b, f)}
+			out[f.Name] = plugin.Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(b, f)}
 		}
 	}
 	return out
@@ -46,14 +47,14 @@ func benchPlugins(b testing.TB) map[string]Plugin {
 // build of a recipe holding them all does (prepared Verifier, plugins run
 // concurrently up to the CPUs).
 func BenchmarkVerifyAll(b *testing.B) {
-	var ps []Plugin
+	var ps []plugin.Plugin
 	for _, p := range benchPlugins(b) {
 		p.Alias = p.Alias + "-" + strings.NewReplacer("/", "-", ".", "-").Replace(p.Module)
 		ps = append(ps, p)
 	}
 	// One version of a module per image: keep the first of each.
 	seen := map[string]bool{}
-	var uniq []Plugin
+	var uniq []plugin.Plugin
 	for _, p := range ps {
 		if !seen[p.Module] {
 			seen[p.Module] = true
@@ -93,7 +94,7 @@ func BenchmarkVerify(b *testing.B) {
 	for name, p := range benchPlugins(b) {
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
-				res, err := Verify(context.Background(), []Plugin{p}, Options{TraefikVersion: "v3.6.12"})
+				res, err := Verify(context.Background(), []plugin.Plugin{p}, Options{TraefikVersion: "v3.6.12"})
 				if err != nil || !res[0].OK {
 					b.Fatalf("%v %+v", err, res)
 				}
@@ -119,7 +120,7 @@ func BenchmarkVerifyPrepared(b *testing.B) {
 					time.Sleep(time.Millisecond)
 				}
 				b.StartTimer()
-				res, err := v.Verify(context.Background(), []Plugin{p})
+				res, err := v.Verify(context.Background(), []plugin.Plugin{p})
 				b.StopTimer()
 				if err != nil || !res[0].OK {
 					b.Fatalf("%v %+v", err, res)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/sandbox"
 )
 
@@ -26,7 +27,7 @@ const hostileChildEnv = "XTRAEFIK_HOSTILE_CHILD"
 
 // hostilePlugin returns fixture testdata/hostile/<name> as a plugin, with
 // extra files (busybox) added to its tree.
-func hostilePlugin(t *testing.T, name string, config map[string]any, extra map[string]string) Plugin {
+func hostilePlugin(t *testing.T, name string, config map[string]any, extra map[string]string) plugin.Plugin {
 	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join(testenv.FixturesDir(t), "hostile", name)
@@ -46,12 +47,12 @@ func hostilePlugin(t *testing.T, name string, config map[string]any, extra map[s
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Plugin{Alias: name, Module: "example.com/hostile/" + name, Files: files, Config: config}
+	return plugin.Plugin{Alias: name, Module: "example.com/hostile/" + name, Files: files, Config: config}
 }
 
 // hostileVerify verifies p alone; fallback forces the containment a host
 // without namespaces gives (a container without privileges).
-func hostileVerify(t *testing.T, p Plugin, opts Options, fallback bool) Result {
+func hostileVerify(t *testing.T, p plugin.Plugin, opts Options, fallback bool) Result {
 	t.Helper()
 	opts.TraefikVersion = "v3.6.12"
 	v, err := NewVerifier(opts)
@@ -62,7 +63,7 @@ func hostileVerify(t *testing.T, p Plugin, opts Options, fallback bool) Result {
 	if fallback {
 		v.contain.refuse()
 	}
-	res, err := v.Verify(context.Background(), []Plugin{p})
+	res, err := v.Verify(context.Background(), []plugin.Plugin{asResolved(p, opts)})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -288,7 +289,7 @@ func testRunaway(t *testing.T, fallback bool) {
 	}
 	for _, name := range []string{"hang-init", "hang-serve"} {
 		f := fixtureByName(t, name)
-		p := Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(t, f)}
+		p := plugin.Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(t, f)}
 		r := hostileVerify(t, p, Options{Timeout: 3 * time.Second}, fallback)
 		checkVerdict(t, r, false, "timed out after 3s")
 	}

@@ -9,22 +9,27 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/manifest"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/verify/interpreters"
 )
 
 // FromDir describes a plugin author's working copy for verification: its
 // files (fileset.FromDir, .git left out), its module path read from go.mod,
-// and the last element of that path as alias.
-func FromDir(dir string) (Plugin, error) {
+// the last element of that path as alias, and its manifest when it reads
+// (verification reports why when it does not).
+func FromDir(dir string) (plugin.Plugin, error) {
 	files, err := fileset.FromDir(dir)
 	if err != nil {
-		return Plugin{}, fmt.Errorf("read plugin directory: %w", err)
+		return plugin.Plugin{}, fmt.Errorf("read plugin directory: %w", err)
 	}
 	mod, err := modulePath(files)
 	if err != nil {
-		return Plugin{}, fmt.Errorf("%s: %w", dir, err)
+		return plugin.Plugin{}, fmt.Errorf("%s: %w", dir, err)
 	}
-	return Plugin{Alias: path.Base(mod), Module: mod, Files: files}, nil
+	p := plugin.Plugin{Alias: path.Base(mod), Module: mod, Files: files}
+	p.Manifest, _ = manifest.Read(files)
+	return p, nil
 }
 
 func modulePath(files fileset.Set) (string, error) {
@@ -61,7 +66,8 @@ func VerifyDir(ctx context.Context, dir string, expectStatus int, opts Options) 
 	if chosen {
 		opts.TraefikVersion = interpreters.Newest()
 	}
-	rs, err := Verify(ctx, []Plugin{p}, opts)
+	p.UseUnsafe = plugin.GrantsUnsafe(opts.AllowUnsafe, p.Manifest, opts.TraefikVersion)
+	rs, err := Verify(ctx, []plugin.Plugin{p}, opts)
 	if chosen {
 		for i := range rs {
 			rs[i].Notes = append(rs[i].Notes, "checked for Traefik "+opts.TraefikVersion+", the newest release xtraefik knows; name another with --traefik-version")

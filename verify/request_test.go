@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // TestExpectStatus holds the criterion (probe.Judge) in static verification:
@@ -38,7 +39,7 @@ func TestExpectStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := verifyOneFor(t, Plugin{Alias: tt.plugin.Alias, Module: tt.plugin.Module, Files: testenv.CorpusFiles(t, tt.plugin), ExpectStatus: tt.expect},
+			r := verifyOneFor(t, plugin.Plugin{Alias: tt.plugin.Alias, Module: tt.plugin.Module, Files: testenv.CorpusFiles(t, tt.plugin), ExpectStatus: tt.expect},
 				Options{TraefikVersion: "v3.6.12"})
 			if r.OK != tt.ok || r.HTTPStatus != tt.status {
 				t.Fatalf("OK %v status %d, want %v %d; reason %q notes %q", r.OK, r.HTTPStatus, tt.ok, tt.status, r.Reason, r.Notes)

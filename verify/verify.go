@@ -22,30 +22,17 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/manifest"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/sandbox"
 )
 
-// Plugin is one plugin to verify, with the files that will go into the image.
-type Plugin struct {
-	// Alias is the name Traefik's static configuration gives the plugin.
-	Alias  string
-	Module string
-	// Commit is reported as is (empty for a working copy).
-	Commit string
-	Files  fileset.Set
-	// Config is the middleware/provider configuration to check with; nil means
-	// the manifest's testData.
-	Config map[string]any
-	// ExpectStatus is the status a middleware must answer the probe request
-	// with; 0 accepts any answer without a server error (probe.Judge).
-	ExpectStatus int
-}
-
 // Options tune a verification.
 type Options struct {
-	// AllowUnsafe mirrors Traefik's settings.useUnsafe for the plugins.
+	// AllowUnsafe is the trust the recipe's allowUnsafe gives plugin code:
+	// with it, interpreted code may use reflect.NewAt and reflect.SliceAt,
+	// which reach any memory. Whether a plugin gets unsafe and syscall is
+	// its Plugin.UseUnsafe, decided at resolution.
 	AllowUnsafe bool
 	// Timeout bounds the interpretation of one plugin, worker start to last
 	// check (default 60s).
@@ -117,7 +104,7 @@ const (
 // Verify checks every plugin and returns one Result per plugin, in order.
 // Plugin failures are Results; the error is for failures of the verifier
 // itself (no temporary directory, no worker process) or a cancelled ctx.
-func Verify(ctx context.Context, plugins []Plugin, opts Options) ([]Result, error) {
+func Verify(ctx context.Context, plugins []plugin.Plugin, opts Options) ([]Result, error) {
 	v, err := NewVerifier(opts)
 	if err != nil {
 		return nil, err
@@ -165,7 +152,7 @@ func NewVerifier(opts Options) (*Verifier, error) {
 	}
 	// The sandbox's user (nobody, for a root caller) must reach the tree to
 	// mount it; the tree holds nothing but plugin sources.
-	goPath := filepath.Join(work, "plugins-local")
+	goPath := filepath.Join(work, plugin.LocalDir)
 	if err := errors.Join(os.Chmod(work, 0o755), os.Mkdir(goPath, 0o755)); err != nil {
 		os.RemoveAll(work)
 		return nil, fmt.Errorf("verify: create work directory: %w", err)
@@ -204,18 +191,16 @@ func (v *Verifier) Close() error {
 // Verify checks every plugin and returns one Result per plugin, in order
 // (see the package function Verify). A Verifier verifies one set of
 // plugins: call it once.
-func (v *Verifier) Verify(ctx context.Context, plugins []Plugin) ([]Result, error) {
+func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Result, error) {
 	opts := v.opts
 	pl := newPlan(opts, v)
 	if pl.linked() {
 		v.Prepare(len(plugins))
 	}
-	goPath := v.goPath
-
 	results := make([]Result, len(plugins))
 	laidOut := make([]bool, len(plugins))
 	for i, p := range plugins {
-		results[i] = Result{Alias: p.Alias, Module: p.Module, Commit: p.Commit}
+		results[i] = Result{Alias: p.Alias, Module: p.Module, Commit: p.Source.Commit}
 	}
 	// Lay every plugin out first, exactly as the image holds them: Yaegi in
 	// GOPATH mode sees the whole plugins-local tree, not one plugin alone.
@@ -228,7 +213,7 @@ func (v *Verifier) Verify(ctx context.Context, plugins []Plugin) ([]Result, erro
 			results[i].Reason = "invalid module name: " + err.Error()
 			continue
 		}
-		dir := filepath.Join(goPath, "src", filepath.FromSlash(p.Module))
+		dir := plugin.FilePath(v.work, p.Module)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("verify: create %s: %w", dir, err)
 		}
@@ -281,7 +266,7 @@ func (v *Verifier) Verify(ctx context.Context, plugins []Plugin) ([]Result, erro
 // layoutConflict reports why plugin i cannot have its own directory under
 // plugins-local/src: Traefik allows a module once, and one module's tree
 // cannot hold another's.
-func layoutConflict(plugins []Plugin, i int) string {
+func layoutConflict(plugins []plugin.Plugin, i int) string {
 	for j, q := range plugins {
 		if j == i {
 			continue
@@ -299,12 +284,15 @@ func layoutConflict(plugins []Plugin, i int) string {
 }
 
 // verifyOne fills r. It returns an error only for infrastructure failures.
-func (v *Verifier) verifyOne(ctx context.Context, p Plugin, pl *plan, r *Result) error {
+func (v *Verifier) verifyOne(ctx context.Context, p plugin.Plugin, pl *plan, r *Result) error {
 	opts, goPath := v.opts, v.goPath
-	m, err := manifest.Read(p.Files)
-	if err != nil {
-		r.Reason = "failed to read manifest: " + err.Error()
-		return nil
+	m := p.Manifest
+	if m == nil {
+		var err error
+		if m, err = manifest.Read(p.Files); err != nil {
+			r.Reason = "failed to read manifest: " + err.Error()
+			return nil
+		}
 	}
 	r.Type, r.Runtime = m.Type, m.RuntimeName()
 	// Wasm runs in this binary; Yaegi in the worker of the target's Yaegi.
@@ -318,8 +306,8 @@ func (v *Verifier) verifyOne(ctx context.Context, p Plugin, pl *plan, r *Result)
 		r.Reason = "invalid manifest: " + err.Error()
 		return nil
 	}
-	major := traefikMajor(opts.TraefikVersion)
-	root := filepath.Join(goPath, "src", filepath.FromSlash(p.Module))
+	major := plugin.TraefikMajor(opts.TraefikVersion)
+	root := plugin.FilePath(v.work, p.Module)
 	config := p.Config
 	if config == nil {
 		config = m.TestData
@@ -355,7 +343,7 @@ func (v *Verifier) verifyOne(ctx context.Context, p Plugin, pl *plan, r *Result)
 			}
 			pkgs, exact = w.pkgs, missing == ""
 		}
-		ok, useUnsafe := staticYaegiChecks(root, p.Module, m, opts, major, pkgs, r)
+		ok := staticYaegiChecks(root, p, m, opts, major, pkgs, r)
 		if !ok {
 			if !exact {
 				approximate(r, missing, opts)
@@ -365,7 +353,7 @@ func (v *Verifier) verifyOne(ctx context.Context, p Plugin, pl *plan, r *Result)
 		if w, missing, err = pl.yaegiWorker(ctx); err != nil {
 			return err
 		}
-		j.UseUnsafe, j.RawMemory = useUnsafe, opts.AllowUnsafe
+		j.UseUnsafe, j.RawMemory = p.UseUnsafe, opts.AllowUnsafe
 	}
 
 	var proc *proc
@@ -397,21 +385,21 @@ func (v *Verifier) verifyOne(ctx context.Context, p Plugin, pl *plan, r *Result)
 
 // staticYaegiChecks names problems before the interpreter runs: what is not
 // vendored, restricted imports, packages Yaegi lacks. It reports whether to
-// go on, and whether the unsafe/syscall symbols are to be loaded.
-func staticYaegiChecks(root, module string, m *manifest.Manifest, opts Options, major int, pkgs packageSet, r *Result) (ok, useUnsafe bool) {
+// go on. p.UseUnsafe says whether the unsafe/syscall symbols are loaded.
+func staticYaegiChecks(root string, p plugin.Plugin, m *manifest.Manifest, opts Options, major int, pkgs packageSet, r *Result) (ok bool) {
+	module, useUnsafe := p.Module, p.UseUnsafe
 	// Traefik v3 refuses a plugin declaring useUnsafe when the settings do not
 	// allow it, whatever it imports (newInterpreter). v2 has no such setting.
-	if major != 2 && m.UseUnsafe && !opts.AllowUnsafe {
+	if major != 2 && m.UseUnsafe && !useUnsafe {
 		r.Reason = "this plugin uses restricted imports. If you want to use it, you need to allow useUnsafe in the settings"
 		r.Detail = "the manifest declares useUnsafe: true; allow it in the recipe (Traefik: experimental.localPlugins.<alias>.settings.useUnsafe=true)"
-		return false, false
+		return false
 	}
-	useUnsafe = major != 2 && m.UseUnsafe && opts.AllowUnsafe
 
 	g, err := walkImports(root, module, m.Import, pkgs)
 	if err != nil {
 		r.Reason = fmt.Sprintf("failed to import plugin code %q: %v", m.Import, err)
-		return false, false
+		return false
 	}
 	if len(g.fromGOPATH) > 0 {
 		r.Notes = append(r.Notes, "imports "+strings.Join(g.fromGOPATH, ", ")+" from another plugin of the image (plugins-local/src), as Yaegi's GOPATH lookup in Traefik will: that plugin must stay in the image")
@@ -428,19 +416,19 @@ func staticYaegiChecks(root, module string, m *manifest.Manifest, opts Options, 
 		}
 		r.Detail = "imported packages inside the module path have no buildable Go files in the plugin tree. " +
 			"If they belong to a nested module (own go.mod), a module zip leaves them out: take the plugin from git."
-		return false, false
+		return false
 	}
 	if len(g.missing) > 0 {
 		r.Reason = "not vendored: " + strings.Join(g.missing, ", ")
 		r.Detail = "imported by the plugin's non-test code but found neither in Yaegi's standard library, the plugin, nor its vendor/ directory; " +
 			"Traefik only reads vendor/, a go.mod requirement is not enough (run `go mod vendor` and commit vendor/). " +
 			`Traefik fails with: failed to import plugin code: unable to find source related to: "` + g.missing[0] + `"`
-		return false, false
+		return false
 	}
 	if len(g.unavailable) > 0 {
 		r.Reason = "not available in Yaegi: " + strings.Join(g.unavailable, ", ")
 		r.Detail = "Traefik's interpreter (" + r.Interpreter + ") provides only the standard library packages in its stdlib symbols: no cgo, no plugin, no runtime/cgo"
-		return false, false
+		return false
 	}
 	if len(g.restricted) > 0 && !useUnsafe {
 		list := strings.Join(g.restricted, ", ")
@@ -453,25 +441,18 @@ func staticYaegiChecks(root, module string, m *manifest.Manifest, opts Options, 
 			r.Reason = "this plugin uses restricted imports. If you want to use it, you need to allow useUnsafe in the settings"
 		}
 		r.Detail = "unsafe and syscall symbols are loaded only when the manifest says useUnsafe: true and the static configuration allows it (Traefik v3)"
-		return false, false
+		return false
 	}
 	if len(g.rawMemory) > 0 && !opts.AllowUnsafe {
 		r.Status = StatusUnverified
 		r.Reason = "calls reflect.NewAt or reflect.SliceAt (" + strings.Join(g.rawMemory, ", ") + "): xtraefik does not run code that can reach any memory unless the recipe allows useUnsafe"
 		r.Detail = "with either function and a pointer to a crafted slice header, interpreted code reads and writes any address without importing unsafe: " +
 			"during verification it could forge its own verdict. Traefik itself loads such plugins. Allow it with allowUnsafe in the recipe (the trust given to unsafe plugins) to verify it."
-		return false, false
+		return false
 	}
-	return true, useUnsafe
+	return true
 }
 
-// traefikMajor is 2 for a v2 version, else 3 (unknown means the current major).
-func traefikMajor(v string) int {
-	if v == "v2" || strings.HasPrefix(v, "v2.") {
-		return 2
-	}
-	return 3
-}
 
 // linkedVersion is the version of a linked interpreter module as go.mod pins
 // it. Test binaries carry no dependency build info, so it is kept here; a test

@@ -15,6 +15,8 @@ import (
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/manifest"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/sandbox"
 )
 
@@ -23,9 +25,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func verifyOneFor(t *testing.T, p Plugin, opts Options) Result {
+func verifyOneFor(t *testing.T, p plugin.Plugin, opts Options) Result {
 	t.Helper()
-	res, err := Verify(context.Background(), []Plugin{p}, opts)
+	res, err := Verify(context.Background(), []plugin.Plugin{asResolved(p, opts)}, opts)
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -33,6 +35,16 @@ func verifyOneFor(t *testing.T, p Plugin, opts Options) Result {
 		t.Fatalf("got %d results", len(res))
 	}
 	return res[0]
+}
+
+// asResolved completes p as resolution does: its manifest, and the
+// settings.useUnsafe that the recipe's allowUnsafe grants it.
+func asResolved(p plugin.Plugin, opts Options) plugin.Plugin {
+	if p.Manifest == nil {
+		p.Manifest, _ = manifest.Read(p.Files)
+	}
+	p.UseUnsafe = plugin.GrantsUnsafe(opts.AllowUnsafe, p.Manifest, opts.TraefikVersion)
+	return p
 }
 
 func checkVerdict(t *testing.T, r Result, wantOK bool, wantReason string) {
@@ -61,11 +73,11 @@ func TestFixtures(t *testing.T) {
 	for _, f := range testenv.Fixtures() {
 		t.Run(f.Name+"/"+f.TraefikVersion+map[bool]string{true: "/unsafe-allowed"}[f.AllowUnsafe], func(t *testing.T) {
 			t.Parallel()
-			p := Plugin{Alias: strings.ReplaceAll(f.Name, "-", ""), Module: f.Module, Commit: "0123456789abcdef", Files: testenv.FixtureFiles(t, f)}
+			p := plugin.Plugin{Alias: strings.ReplaceAll(f.Name, "-", ""), Module: f.Module, Source: plugin.Source{Commit: "0123456789abcdef"}, Files: testenv.FixtureFiles(t, f)}
 			r := verifyOneFor(t, p, Options{AllowUnsafe: f.AllowUnsafe, TraefikVersion: f.TraefikVersion,
 				Timeout: f.Timeout, MemoryLimit: f.MemoryLimit})
 			checkVerdict(t, r, f.WantOK, f.WantReason)
-			if r.Alias != p.Alias || r.Module != p.Module || r.Commit != p.Commit {
+			if r.Alias != p.Alias || r.Module != p.Module || r.Commit != p.Source.Commit {
 				t.Errorf("identity not reported: %+v", r)
 			}
 			if r.Duration <= 0 {
@@ -86,7 +98,7 @@ func TestCorpus(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			r := verifyOneFor(t, Plugin{Alias: c.Alias, Module: c.Module, Commit: c.Version, Files: testenv.CorpusFiles(t, c), Config: c.Config},
+			r := verifyOneFor(t, plugin.Plugin{Alias: c.Alias, Module: c.Module, Source: plugin.Source{Commit: c.Version}, Files: testenv.CorpusFiles(t, c), Config: c.Config},
 				Options{TraefikVersion: "v3.6.12"})
 			checkVerdict(t, r, c.WantOK, c.WantReason)
 			if r.Type != c.Type || r.Runtime != c.Runtime {
@@ -105,13 +117,13 @@ func TestCorpus(t *testing.T) {
 // All plugins share one plugins-local tree, as in the image.
 func TestOneTree(t *testing.T) {
 	corpus := testenv.Corpus()
-	var plugins []Plugin
+	var plugins []plugin.Plugin
 	for _, c := range []testenv.CorpusPlugin{corpus[0], corpus[2], corpus[6]} {
-		plugins = append(plugins, Plugin{Alias: c.Alias, Module: c.Module, Commit: c.Version, Files: testenv.CorpusFiles(t, c)})
+		plugins = append(plugins, plugin.Plugin{Alias: c.Alias, Module: c.Module, Source: plugin.Source{Commit: c.Version}, Files: testenv.CorpusFiles(t, c)})
 	}
 	for _, f := range testenv.Fixtures() {
 		if f.Name == "vendored-ok" || f.Name == "not-vendored" {
-			plugins = append(plugins, Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(t, f)})
+			plugins = append(plugins, plugin.Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(t, f)})
 		}
 	}
 	res, err := Verify(context.Background(), plugins, Options{TraefikVersion: "v3.6.12", Parallel: 2})
@@ -135,7 +147,7 @@ func TestLayoutConflicts(t *testing.T) {
 		t.Fatalf("fixture order changed: %s", f.Name)
 	}
 	files := testenv.FixtureFiles(t, f)
-	res, err := Verify(context.Background(), []Plugin{
+	res, err := Verify(context.Background(), []plugin.Plugin{
 		{Alias: "a", Module: "example.com/fixtures/vendored-ok", Files: files},
 		{Alias: "b", Module: "example.com/fixtures/vendored-ok", Files: files},
 		{Alias: "c", Module: "example.com/x", Files: files},
@@ -163,7 +175,7 @@ func TestNestedModuleNote(t *testing.T) {
 		if f.Name != "nested-module" {
 			continue
 		}
-		r := verifyOneFor(t, Plugin{Module: f.Module, Files: testenv.FixtureFiles(t, f)}, Options{TraefikVersion: "v3.6.12"})
+		r := verifyOneFor(t, plugin.Plugin{Module: f.Module, Files: testenv.FixtureFiles(t, f)}, Options{TraefikVersion: "v3.6.12"})
 		checkVerdict(t, r, true, "")
 		if !strings.Contains(strings.Join(r.Notes, "\n"), "nested module example.com/fixtures/nested-module/plugin (own go.mod)") {
 			t.Fatalf("no nested-module note: %v", r.Notes)
@@ -183,7 +195,7 @@ func TestCancelled(t *testing.T) {
 			hang = g
 		}
 	}
-	_, err := Verify(ctx, []Plugin{{Module: hang.Module, Files: testenv.FixtureFiles(t, hang)}}, Options{Timeout: time.Minute})
+	_, err := Verify(ctx, []plugin.Plugin{{Module: hang.Module, Files: testenv.FixtureFiles(t, hang)}}, Options{Timeout: time.Minute})
 	if err == nil || !strings.Contains(err.Error(), context.Canceled.Error()) {
 		t.Fatalf("err = %v, want context canceled", err)
 	}
@@ -321,9 +333,9 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http
 	if err != nil {
 		t.Fatal(err)
 	}
-	user := Plugin{Alias: "uses", Module: "example.com/usesdemo", Files: uses}
+	user := plugin.Plugin{Alias: "uses", Module: "example.com/usesdemo", Files: uses}
 
-	res, err := Verify(t.Context(), []Plugin{{Alias: "demo", Module: demo.Module, Files: demoFiles}, user}, Options{TraefikVersion: "v3.6.12"})
+	res, err := Verify(t.Context(), []plugin.Plugin{{Alias: "demo", Module: demo.Module, Files: demoFiles}, user}, Options{TraefikVersion: "v3.6.12"})
 	if err != nil {
 		t.Fatal(err)
 	}

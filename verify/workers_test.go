@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/verify/provision"
 )
 
@@ -36,26 +37,26 @@ func slowTest(t *testing.T) {
 	t.Skip("builds Yaegi workers: runs with XTRAEFIK_E2E=1 or -run " + t.Name())
 }
 
-func fixture(t *testing.T, name string) Plugin {
+func fixture(t *testing.T, name string) plugin.Plugin {
 	t.Helper()
 	for _, f := range testenv.Fixtures() {
 		if f.Name == name {
-			return Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(t, f)}
+			return plugin.Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(t, f)}
 		}
 	}
 	t.Fatalf("no fixture %s", name)
-	return Plugin{}
+	return plugin.Plugin{}
 }
 
-func corpusPlugin(t *testing.T, module, version string) Plugin {
+func corpusPlugin(t *testing.T, module, version string) plugin.Plugin {
 	t.Helper()
 	for _, c := range testenv.Corpus() {
 		if c.Module == module && (version == "" || c.Version == version) {
-			return Plugin{Alias: c.Alias, Module: c.Module, Commit: c.Version, Files: testenv.CorpusFiles(t, c)}
+			return plugin.Plugin{Alias: c.Alias, Module: c.Module, Source: plugin.Source{Commit: c.Version}, Files: testenv.CorpusFiles(t, c)}
 		}
 	}
 	t.Fatalf("%s %s left the corpus", module, version)
-	return Plugin{}
+	return plugin.Plugin{}
 }
 
 // From a plain install (no worker anywhere), xtraefik builds the worker of
@@ -82,7 +83,7 @@ func TestProvisionedWorkers(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					var res []Result
-					res, errs[i] = Verify(context.Background(), []Plugin{demo}, opts)
+					res, errs[i] = Verify(context.Background(), []plugin.Plugin{demo}, opts)
 					if len(res) == 1 {
 						rs[i] = res[0]
 					}
@@ -109,7 +110,7 @@ func TestProvisionedWorkers(t *testing.T) {
 
 			for _, tc := range []struct {
 				name       string
-				plugin     Plugin
+				plugin     plugin.Plugin
 				wantOK     bool
 				wantReason string
 			}{
@@ -197,17 +198,17 @@ func TestProvisionedWorkers(t *testing.T) {
 func TestUnverified(t *testing.T) {
 	demo := corpusPlugin(t, "github.com/traefik/plugindemo", "") // needs the go tool: before PATH is emptied
 	slog := fixture(t, "stdlib-slog")
-	wasm := Plugin{}
+	wasm := plugin.Plugin{}
 	for _, f := range testenv.Fixtures() {
 		if f.Name == "wasm-ok" && f.TraefikVersion == "v3.6.12" {
-			wasm = Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(t, f)}
+			wasm = plugin.Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(t, f)}
 		}
 	}
 	// No worker to find (the test binary's directory holds none either), no go.
 	t.Setenv("PATH", t.TempDir())
 	for _, tc := range []struct {
 		name       string
-		plugin     Plugin
+		plugin     plugin.Plugin
 		opts       Options
 		wantStatus string
 		wantInterp string
@@ -279,7 +280,7 @@ func TestWorkerBroken(t *testing.T) {
 		{"old protocol", script("old", `echo '{"result":{"ok":true,"interpreter":"yaegi v0.15.1"}}' >&3`), "speaks protocol 0, this xtraefik speaks 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Verify(context.Background(), []Plugin{p}, Options{TraefikVersion: "v2.11.0", Workers: []string{tc.worker}, WorkerCache: t.TempDir()})
+			_, err := Verify(context.Background(), []plugin.Plugin{p}, Options{TraefikVersion: "v2.11.0", Workers: []string{tc.worker}, WorkerCache: t.TempDir()})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
@@ -300,7 +301,7 @@ func TestWorkerBroken(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", filepath.Dir(liar))
-	_, err = Verify(context.Background(), []Plugin{p}, Options{TraefikVersion: "v2.11.0", WorkerCache: t.TempDir()})
+	_, err = Verify(context.Background(), []plugin.Plugin{p}, Options{TraefikVersion: "v2.11.0", WorkerCache: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "interprets with yaegi v0.16.1, not yaegi v0.15.1") {
 		t.Fatalf("err = %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 func main() {
@@ -62,7 +63,7 @@ func run(ctx context.Context, base, dir, module, push, layout string, epoch time
 		return "", err
 	}
 	res, err := images.Assemble(ctx, b, images.Addition{
-		Plugins: []images.Plugin{{Module: module, Files: files}},
+		Plugins: []plugin.Plugin{{Module: module, Files: files}},
 		Epoch:   epoch,
 	})
 	if err != nil {

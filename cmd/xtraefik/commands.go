@@ -1,21 +1,16 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
+	"os"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/xtraefik/xtraefik/build"
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/publish"
-	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/sandbox"
 	"github.com/xtraefik/xtraefik/verify"
@@ -38,73 +33,24 @@ Entries already in the lock that match the recipe are kept; --update re-resolves
 every plugin and the base (or only the plugins named), --update-base the base.`,
 		RunE: func(cmd *cobra.Command, aliases []string) error {
 			if len(aliases) > 0 && !update {
-				return fmt.Errorf("plugin aliases given without --update")
+				return c.output.fail(cmd, "lock", fmt.Errorf("plugin aliases given without --update"))
 			}
-			o, err := c.options(cmd, env)
+			s, err := c.open(cmd, env)
 			if err != nil {
-				return err
+				return c.output.fail(cmd, "lock", err)
 			}
-			o.UpdateBase = updateBase || (update && len(aliases) == 0)
-			o.Update = aliases
-			o.UpdateAll = update && len(aliases) == 0
-			_, err = lockRecipe(cmd, o, c.file)
-			return err
+			rep, err := s.Lock(cmd.Context(), build.LockRequest{
+				UpdateBase: updateBase || (update && len(aliases) == 0),
+				UpdateAll:  update && len(aliases) == 0,
+				Update:     aliases,
+			})
+			return c.output.print(cmd, rep, flagError(err))
 		},
 	}
 	c.register(cmd)
 	cmd.Flags().BoolVar(&update, "update", false, "re-resolve pinned entries too: all of them, or the plugin aliases given as arguments")
 	cmd.Flags().BoolVar(&updateBase, "update-base", false, "re-resolve the base image")
 	return cmd
-}
-
-// lockRecipe resolves o, prints how the result differs from the lock on disk and
-// writes the new lock.
-func lockRecipe(cmd *cobra.Command, o *build.Options, file string) (*build.Resolution, error) {
-	res, l, err := resolveLock(cmd, o, file)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeLock(cmd, file, l); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-// resolveLock resolves o and prints how the result differs from the lock on
-// disk, without writing it.
-func resolveLock(cmd *cobra.Command, o *build.Options, file string) (*build.Resolution, *recipe.Lock, error) {
-	for _, a := range o.Update {
-		if _, ok := o.Recipe.Plugins[a]; !ok {
-			return nil, nil, fmt.Errorf("--update %s: the recipe has no plugin with that alias (it has %s)", a, strings.Join(o.Recipe.Aliases(), ", "))
-		}
-	}
-	res, err := build.Resolve(cmd.Context(), o)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, w := range res.Warnings {
-		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
-	}
-	l := res.Lock()
-	if o.Lock != nil {
-		diff := recipe.Diff(o.Lock, l)
-		if len(diff) == 0 {
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is up to date\n", recipe.LockPath(file))
-		}
-		for _, d := range diff {
-			fmt.Fprintln(cmd.OutOrStdout(), d)
-		}
-	}
-	return res, l, nil
-}
-
-func writeLock(cmd *cobra.Command, file string, l *recipe.Lock) error {
-	path := recipe.LockPath(file)
-	if err := recipe.WriteLock(path, l); err != nil {
-		return err
-	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", path)
-	return nil
 }
 
 // buildFlags are the flags of build and rebase.
@@ -134,17 +80,24 @@ func (b *buildFlags) register(cmd *cobra.Command) {
 	b.vf.register(cmd)
 }
 
-// prepare parses the output flags and checks every output before anything is
-// fetched: a bad path should not wait for a build of several minutes.
-func (b *buildFlags) prepare(cmd *cobra.Command, o *build.Options) error {
+// request parses the output flags into a build request. The session checks
+// every output before anything is fetched.
+func (b *buildFlags) request(cmd *cobra.Command, c *commonFlags) (build.BuildRequest, error) {
 	if b.platform != "" {
 		p, err := images.ParsePlatform(b.platform)
 		if err != nil {
-			return fmt.Errorf("--tarball-platform: %w", err)
+			return build.BuildRequest{}, fmt.Errorf("--tarball-platform: %w", err)
 		}
 		b.out.TarballPlatform = p
 	}
-	return outputError(b.out.Validate(cmd.Context(), o.Images))
+	if cmd.Flags().Changed("tag") && b.out.OCILayout == "" && b.out.Tarball == "" {
+		return build.BuildRequest{}, fmt.Errorf("--tag names the image in --oci-layout and --tarball, and neither is given (a push is named by its --push reference)")
+	}
+	req := build.BuildRequest{Outputs: b.out, Frozen: b.frozen, Verify: b.vf.options(c.cacheDir), CheckReproducible: b.reproCheck}
+	if b.runtime.enabled {
+		req.Runtime = b.runtime.options(cmd)
+	}
+	return req, nil
 }
 
 // outputError points at the flag that lets an existing output be replaced.
@@ -155,53 +108,17 @@ func outputError(err error) error {
 	return err
 }
 
-// run builds and publishes: the body of build and rebase.
-func (b *buildFlags) run(cmd *cobra.Command, o *build.Options) error {
-	o.Frozen = b.frozen
-	res, err := build.Build(cmd.Context(), o, b.vf.options(o.CacheDir))
-	if res != nil && len(res.Verify) > 0 {
-		verify.WriteReport(cmd.ErrOrStderr(), res.Verify, "text")
-	}
-	if err != nil {
-		return err
-	}
-	for _, w := range res.Warnings {
-		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
-	}
-	if b.runtime.enabled {
-		if err := b.runtime.run(cmd, res, b.vf.sandbox.m); err != nil {
-			return err
-		}
-	}
-	if b.reproCheck {
-		if err := build.CheckReproducible(cmd.Context(), o, res); err != nil {
-			return err
-		}
-		fmt.Fprintln(cmd.ErrOrStderr(), "reproducible: a second build gave the same digest")
-	}
-	pub, err := build.Publish(cmd.Context(), res, b.out, o.Images)
-	if err != nil {
+// flagError says in flag terms what the library says in its own.
+func flagError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, publish.ErrExists):
 		return outputError(err)
+	case errors.Is(err, build.ErrFrozen):
+		return fmt.Errorf("--frozen: %w", err)
 	}
-	w := cmd.OutOrStdout()
-	fmt.Fprintf(w, "digest: %s\n", pub.Digest)
-	if pub.LayoutDigest != (v1.Hash{}) && pub.LayoutDigest != pub.Digest {
-		fmt.Fprintf(w, "oci layout digest: %s (Docker media types rewritten as OCI)\n", pub.LayoutDigest)
-	}
-	for _, p := range pub.Pushed {
-		fmt.Fprintf(w, "pushed: %s\n", p)
-	}
-	if pub.SBOMDigest != (v1.Hash{}) {
-		fmt.Fprintf(w, "sbom: %s (OCI referrer of the pushed image)\n", pub.SBOMDigest)
-	}
-	for _, wd := range slices.Sorted(maps.Keys(res.Image.Layers)) {
-		fmt.Fprintf(w, "plugin layer: %s (WORKDIR %s)\n", res.Image.Layers[wd], wd)
-	}
-	fmt.Fprintf(w, "Enable the plugins in Traefik (static configuration mode %q):\n", res.Resolution.Recipe.Mode())
-	for _, f := range res.Flags {
-		fmt.Fprintf(w, "  %s\n", f)
-	}
-	return nil
+	return err
 }
 
 func newBuild(env getenv) *cobra.Command {
@@ -214,14 +131,7 @@ func newBuild(env getenv) *cobra.Command {
 		Short: "Fetch, verify and bake the recipe's plugins onto its Traefik base",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, err := c.options(cmd, env)
-			if err != nil {
-				return err
-			}
-			if err := b.prepare(cmd, o); err != nil {
-				return err
-			}
-			return b.run(cmd, o)
+			return b.run(cmd, &c, env, false)
 		},
 	}
 	c.register(cmd)
@@ -243,33 +153,37 @@ and record the new digests in the lock (printing old -> new) once the build has
 succeeded. Plugins stay at their locked commits, so the plugin layer keeps its digest.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, err := c.options(cmd, env)
-			if err != nil {
-				return err
-			}
-			if o.Lock == nil {
-				return fmt.Errorf("rebase needs a lock: run `xtraefik lock -f %s` first", c.file)
-			}
-			if err := b.prepare(cmd, o); err != nil {
-				return err
-			}
-			o.UpdateBase = true
-			_, l, err := resolveLock(cmd, o, c.file)
-			if err != nil {
-				return err
-			}
-			// The lock moves only once the image on the new base is built,
-			// verified and written: a failed rebase leaves it as it was.
-			o.Lock, o.UpdateBase = l, false
-			if err := b.run(cmd, o); err != nil {
-				return fmt.Errorf("%w (%s left unchanged)", err, recipe.LockPath(c.file))
-			}
-			return writeLock(cmd, c.file, l)
+			return b.run(cmd, &c, env, true)
 		},
 	}
 	c.register(cmd)
 	b.register(cmd)
 	return cmd
+}
+
+// run is the body of build and rebase.
+func (b *buildFlags) run(cmd *cobra.Command, c *commonFlags, env getenv, rebase bool) error {
+	name := "build"
+	if rebase {
+		name = "rebase"
+	}
+	req, err := b.request(cmd, c)
+	if err != nil {
+		return c.output.fail(cmd, name, err)
+	}
+	req.Rebase = rebase
+	s, err := c.open(cmd, env)
+	if err != nil {
+		return c.output.fail(cmd, name, err)
+	}
+	if rebase && s.Locked == nil {
+		return c.output.fail(cmd, name, fmt.Errorf("rebase needs a lock: run `xtraefik lock -f %s` first", c.file))
+	}
+	rep, err := s.Build(cmd.Context(), req)
+	if err != nil && rebase {
+		err = fmt.Errorf("%w (%s left unchanged)", flagError(err), s.LockFile)
+	}
+	return c.output.print(cmd, rep, flagError(err))
 }
 
 // runtimeFlags configure the runtime check of build --runtime-check and verify --runtime.
@@ -288,38 +202,10 @@ func (r *runtimeFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&r.extraArgs, "runtime-arg", nil, "extra argument passed to Traefik in the runtime check (repeatable), e.g. to see what a Helm chart's flags do to a file- or env-mode image")
 }
 
-// run performs the runtime check and fails unless every plugin passed; a check
-// skipped for another platform is reported, not failed. --sandbox=require
-// holds the runtime check to runc, the one isolation with the verifier's
-// guarantees.
-func (r *runtimeFlags) run(cmd *cobra.Command, res *build.Result, mode sandbox.Mode) error {
-	isolation := string(r.isolation)
-	if mode == sandbox.ModeRequire {
-		switch isolation {
-		case runcheck.IsolationAuto:
-			isolation = runcheck.IsolationRunc
-		case runcheck.IsolationChroot, runcheck.IsolationNone:
-			return fmt.Errorf("--sandbox=require: the runtime check would run plugin code under --runtime-isolation=%s, which does not contain it; use runc", isolation)
-		}
-	}
-	rep, err := build.RuntimeCheck(cmd.Context(), res, runcheck.Options{
-		Isolation: isolation, Timeout: r.timeout, ExtraArgs: r.extraArgs, Log: cmd.ErrOrStderr(),
-	})
-	if err != nil {
-		return err
-	}
-	w := cmd.ErrOrStderr()
-	if rep.Skipped == "" {
-		fmt.Fprintf(w, "runtime check (%s, static configuration from %s):\n", rep.Isolation, rep.ConfigSource)
-		for _, m := range rep.Missing {
-			fmt.Fprintf(w, "  not contained under %s: %s\n", rep.Isolation, m)
-		}
-	}
-	fmt.Fprint(w, rep.Summary())
-	if rep.Skipped == "" && !rep.OK() {
-		return fmt.Errorf("runtime check failed: not every plugin passed (see above)")
-	}
-	return nil
+// options are the runtime check's options; the build fills in its mode
+// and plugins.
+func (r *runtimeFlags) options(cmd *cobra.Command) *runcheck.Options {
+	return &runcheck.Options{Isolation: string(r.isolation), Timeout: r.timeout, ExtraArgs: r.extraArgs, Log: cmd.ErrOrStderr()}
 }
 
 type verifyFlags struct {
@@ -392,55 +278,39 @@ func newVerify(env getenv) *cobra.Command {
 		rt     runtimeFlags
 		dir    string
 		expect int
-		output string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check every plugin the way Traefik will load it (or one working copy with --dir)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("--output %q: use text or json", output)
-			}
-			if dir != "" && rt.enabled {
-				return fmt.Errorf("--runtime needs a recipe (-f): it runs the image the recipe builds")
-			}
-			var (
-				rs  []verify.Result
-				res *build.Resolution
-				o   *build.Options
-				err error
-			)
-			if expect != 0 && dir == "" {
-				return fmt.Errorf("--expect-status is for --dir; a recipe says expectStatus per plugin")
+			fail := func(err error) error { return c.output.fail(cmd, "verify", err) }
+			switch {
+			case dir != "" && rt.enabled:
+				return fail(fmt.Errorf("--runtime needs a recipe (-f): it runs the image the recipe builds"))
+			case dir != "" && cmd.Flags().Changed("file"):
+				return fail(fmt.Errorf("--dir and -f are two ways to name what to verify: give one"))
+			case expect != 0 && dir == "":
+				return fail(fmt.Errorf("--expect-status is for --dir; a recipe says expectStatus per plugin"))
+			case vf.allowUnsafe && dir == "":
+				return fail(fmt.Errorf("--allow-unsafe is for --dir; a recipe says allowUnsafe"))
+			case expect != 0 && (expect < 100 || expect > 599):
+				return fail(fmt.Errorf("--expect-status %d is not an HTTP status", expect))
 			}
 			if dir != "" {
-				rs, err = verifyDir(cmd.Context(), dir, expect, vf.options(c.cacheDir))
-			} else {
-				if o, err = c.options(cmd, env); err != nil {
-					return err
-				}
-				if res, err = build.Resolve(cmd.Context(), o); err == nil {
-					rs, err = build.Verify(cmd.Context(), res, vf.options(o.CacheDir))
-				}
+				rep, err := build.VerifyDir(cmd.Context(), dir, expect, vf.options(c.cacheDir))
+				return c.output.print(cmd, rep, err)
 			}
+			s, err := c.open(cmd, env)
 			if err != nil {
-				return err
+				return fail(err)
 			}
-			if err := verify.WriteReport(cmd.OutOrStdout(), rs, output); err != nil {
-				return err
+			req := build.VerifyRequest{Verify: vf.options(c.cacheDir)}
+			if rt.enabled {
+				req.Runtime = rt.options(cmd)
 			}
-			if failed := build.Failed(rs); len(failed) > 0 {
-				return fmt.Errorf("verification failed: %s", strings.Join(failed, "; "))
-			}
-			if !rt.enabled {
-				return nil
-			}
-			img, _, err := build.Assemble(cmd.Context(), o, res)
-			if err != nil {
-				return err
-			}
-			return rt.run(cmd, &build.Result{Resolution: res, Image: img}, vf.sandbox.m)
+			rep, err := s.Verify(cmd.Context(), req)
+			return c.output.print(cmd, rep, err)
 		},
 	}
 	c.register(cmd)
@@ -450,7 +320,6 @@ func newVerify(env getenv) *cobra.Command {
 	cmd.Flags().BoolVar(&vf.allowUnsafe, "allow-unsafe", false, "with --dir: let a plugin whose manifest says useUnsafe import unsafe/syscall (recipes use allowUnsafe)")
 	cmd.Flags().StringVar(&dir, "dir", "", "verify a plugin working copy (module name from its go.mod) instead of a recipe")
 	cmd.Flags().IntVar(&expect, "expect-status", 0, "with --dir: the HTTP status the middleware must answer the verification request with (default: any answer that is not a server error), as a recipe's expectStatus")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
 	return cmd
 }
 
@@ -468,6 +337,10 @@ func newWorkers() *cobra.Command {
 				}
 				cacheDir = d
 			}
+			// A bad output directory fails before minutes of building.
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return fmt.Errorf("--out: %w", err)
+			}
 			paths, err := provision.Install(cmd.Context(), cacheDir, out)
 			for _, p := range paths {
 				fmt.Fprintln(cmd.OutOrStdout(), p)
@@ -479,13 +352,4 @@ func newWorkers() *cobra.Command {
 	_ = cmd.MarkFlagRequired("out")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "where workers are built (default $"+provision.CacheEnv+", else $XDG_CACHE_HOME/xtraefik)")
 	return cmd
-}
-
-// verifyDir verifies the working copy at dir, its answer held to expect
-// (checked here, so that the error names the flag).
-func verifyDir(ctx context.Context, dir string, expect int, opts verify.Options) ([]verify.Result, error) {
-	if expect != 0 && (expect < 100 || expect > 599) {
-		return nil, fmt.Errorf("--expect-status %d is not an HTTP status", expect)
-	}
-	return verify.VerifyDir(ctx, dir, expect, opts)
 }

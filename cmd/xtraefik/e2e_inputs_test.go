@@ -15,9 +15,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/xtraefik/xtraefik/build"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/recipe"
-	"github.com/xtraefik/xtraefik/verify"
 )
 
 // demoRecipe is a recipe for plugindemo served by the world's git daemon.
@@ -392,14 +392,14 @@ func TestVerifyCommand(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "verification failed: bad (example.com/notvendored): not vendored: github.com/pkg/errors") {
 		t.Errorf("verify error = %v", err)
 	}
-	var rep verify.Report
+	var rep build.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("--output json is not JSON: %v\n%s", err, out)
 	}
-	if rep.OK || rep.Total != 2 || rep.Failed != 1 {
+	if rep.OK || len(rep.Verify) != 2 || len(rep.Plugins) != 2 || !strings.Contains(rep.Error, "not vendored") {
 		t.Errorf("report = %+v", rep)
 	}
-	for _, r := range rep.Plugins {
+	for _, r := range rep.Verify {
 		if (r.Alias == "demo") != r.OK || r.Commit == "" || r.Interpreter == "" {
 			t.Errorf("result %+v", r)
 		}

@@ -117,7 +117,7 @@ testData:
 				Level   string   `json:"level"`
 				Missing []string `json:"missing"`
 			} `json:"containment"`
-		} `json:"plugins"`
+		} `json:"verify"`
 	}
 	if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil || len(rep.Plugins) != 1 {
 		t.Fatalf("verify in the container: %v / %v\nstdout:\n%s\nstderr:\n%s", err, jerr, out, errOut)

@@ -1,0 +1,190 @@
+package build
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/xtraefik/xtraefik/runcheck"
+	"github.com/xtraefik/xtraefik/verify"
+)
+
+// Report is what one command did, as one JSON document for CI: filled as
+// far as the command got, with Error set when it failed.
+type Report struct {
+	Command string `json:"command"`
+	Recipe  string `json:"recipe,omitempty"`
+	OK      bool   `json:"ok"`
+	Error   string `json:"error,omitempty"`
+
+	Base    *BaseReport    `json:"base,omitempty"`
+	Traefik *Target        `json:"traefik,omitempty"`
+	Plugins []PluginReport `json:"plugins,omitempty"`
+	Verify  []verify.Result `json:"verify,omitempty"`
+	Runtime *RuntimeReport `json:"runtime,omitempty"`
+	// Reproducible is true when a second build gave the same digest.
+	Reproducible bool         `json:"reproducible,omitempty"`
+	Image        *ImageReport `json:"image,omitempty"`
+	// Mode is the static configuration mode; Flags enable the plugins in
+	// Traefik (to pass in flags mode, informational otherwise).
+	Mode  string   `json:"mode,omitempty"`
+	Flags []string `json:"flags,omitempty"`
+
+	Lock     *LockReport `json:"lock,omitempty"`
+	Warnings []string    `json:"warnings,omitempty"`
+	Timings  Timings     `json:"timingsMs"`
+
+	start time.Time
+}
+
+// BaseReport is the base the recipe resolved to.
+type BaseReport struct {
+	Ref       string           `json:"ref"`
+	Digest    string           `json:"digest"`
+	Platforms []PlatformReport `json:"platforms"`
+}
+
+// PlatformReport is one platform's manifest.
+type PlatformReport struct {
+	Platform string `json:"platform"`
+	Digest   string `json:"digest"`
+}
+
+// PluginReport is one plugin as resolved.
+type PluginReport struct {
+	Alias       string `json:"alias"`
+	Module      string `json:"module"`
+	Git         string `json:"git,omitempty"`
+	Ref         string `json:"ref,omitempty"`
+	Commit      string `json:"commit,omitempty"`
+	ContentHash string `json:"contentHash"`
+	UseUnsafe   bool   `json:"useUnsafe,omitempty"`
+}
+
+// ImageReport is the built image and where it went.
+type ImageReport struct {
+	Digest    string           `json:"digest"`
+	MediaType string           `json:"mediaType"`
+	Platforms []PlatformReport `json:"platforms"`
+	// Layers maps each WORKDIR to its plugin layer's digest.
+	Layers map[string]string `json:"layers"`
+	// LayoutDigest differs from Digest when a Docker-typed image was written
+	// to the OCI layout with OCI media types.
+	LayoutDigest string `json:"layoutDigest,omitempty"`
+	// Pushed lists name@digest per repository; Tags the references written.
+	Pushed []string `json:"pushed,omitempty"`
+	Tags   []string `json:"tags,omitempty"`
+	// SBOM is the digest of the SBOM attached as a referrer.
+	SBOM string `json:"sbom,omitempty"`
+}
+
+// RuntimeReport is the runtime check's outcome.
+type RuntimeReport struct {
+	Skipped      string                  `json:"skipped,omitempty"`
+	Isolation    string                  `json:"isolation,omitempty"`
+	Missing      []string                `json:"missing,omitempty"`
+	ConfigSource string                  `json:"configSource,omitempty"`
+	Plugins      []runcheck.PluginResult `json:"plugins,omitempty"`
+	Summary      string                  `json:"summary"`
+	OK           bool                    `json:"ok"`
+}
+
+// LockReport says how the lock moved.
+type LockReport struct {
+	File string `json:"file"`
+	// Changes are "what: old -> new" lines; empty when nothing moved.
+	Changes []string `json:"changes"`
+	Written bool     `json:"written"`
+}
+
+// Timings are in milliseconds, to the microsecond.
+type Timings struct {
+	Resolve  float64 `json:"resolve,omitempty"`
+	Verify   float64 `json:"verify,omitempty"`
+	Assemble float64 `json:"assemble,omitempty"`
+	Runtime  float64 `json:"runtime,omitempty"`
+	Publish  float64 `json:"publish,omitempty"`
+	Total    float64 `json:"total"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (s *Session) newReport(command string) *Report {
+	return &Report{Command: command, Recipe: s.Recipe.Path, start: time.Now()}
+}
+
+// fail records err (redacted: it is shown and stored) and returns it.
+func (r *Report) fail(err error) (*Report, error) {
+	err = redactErr(err)
+	r.OK, r.Error = false, err.Error()
+	r.Timings.Total = ms(time.Since(r.start))
+	return r, err
+}
+
+func (r *Report) done() *Report {
+	r.OK = true
+	r.Timings.Total = ms(time.Since(r.start))
+	return r
+}
+
+func (r *Report) setResolution(res *Resolution) {
+	if res.Base != nil {
+		b := &BaseReport{Ref: res.Recipe.Base, Digest: res.Base.Digest.String(), Platforms: []PlatformReport{}}
+		for _, p := range res.Base.Platforms {
+			b.Platforms = append(b.Platforms, PlatformReport{Platform: p.Platform.String(), Digest: p.Digest.String()})
+		}
+		r.Base = b
+	}
+	t := res.Traefik
+	r.Traefik = &t
+	r.Plugins = r.Plugins[:0]
+	for _, p := range res.Plugins {
+		r.Plugins = append(r.Plugins, PluginReport{Alias: p.Alias, Module: p.Module, Git: p.Source.Git, Ref: p.Source.Ref,
+			Commit: p.Source.Commit, ContentHash: p.Hash, UseUnsafe: p.UseUnsafe})
+	}
+	r.Mode = res.Recipe.Mode()
+}
+
+func (r *Report) setResult(res *Result) {
+	if res.Resolution != nil {
+		r.setResolution(res.Resolution)
+	}
+	r.Verify = res.Verify
+	r.Warnings = append(r.Warnings, res.Warnings...)
+	r.Flags = res.Flags
+	r.Timings.Resolve += res.Timings.Resolve
+	r.Timings.Verify = res.Timings.Verify
+	r.Timings.Assemble = res.Timings.Assemble
+	if res.Image == nil {
+		return
+	}
+	img := &ImageReport{Digest: res.Image.Digest.String(), MediaType: string(res.Image.MediaType),
+		Platforms: []PlatformReport{}, Layers: map[string]string{}}
+	for _, p := range res.Image.Platforms {
+		img.Platforms = append(img.Platforms, PlatformReport{Platform: p.Platform.String(), Digest: p.Digest.String()})
+	}
+	for _, wd := range slices.Sorted(maps.Keys(res.Image.Layers)) {
+		img.Layers[wd] = res.Image.Layers[wd].String()
+	}
+	r.Image = img
+}
+
+func (r *Report) setRuntime(rt *runcheck.Report) {
+	r.Runtime = &RuntimeReport{Skipped: rt.Skipped, Isolation: rt.Isolation, Missing: rt.Missing,
+		ConfigSource: rt.ConfigSource, Plugins: rt.Plugins, Summary: rt.Summary(), OK: rt.OK()}
+}
+
+func (r *Report) setPublished(p *Published) {
+	if r.Image == nil {
+		return
+	}
+	if p.LayoutDigest != (v1.Hash{}) && p.LayoutDigest != p.Digest {
+		r.Image.LayoutDigest = p.LayoutDigest.String()
+	}
+	r.Image.Pushed, r.Image.Tags = p.Pushed, p.Tags
+	if p.SBOMDigest != (v1.Hash{}) {
+		r.Image.SBOM = p.SBOMDigest.String()
+	}
+}

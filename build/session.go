@@ -1,0 +1,419 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/internal/redact"
+	"github.com/xtraefik/xtraefik/recipe"
+	"github.com/xtraefik/xtraefik/runcheck"
+	"github.com/xtraefik/xtraefik/sandbox"
+	"github.com/xtraefik/xtraefik/source"
+	"github.com/xtraefik/xtraefik/verify"
+	"github.com/xtraefik/xtraefik/verify/provision"
+)
+
+// Environment variables a Session reads (through Config.Env), besides
+// SOURCE_DATE_EPOCH, $XTRAEFIK_CACHE and the git credential variables
+// (source.FromEnv).
+const (
+	EnvGitMirrors         = "XTRAEFIK_GIT_MIRRORS"
+	EnvRegistryMirrors    = "XTRAEFIK_REGISTRY_MIRRORS"
+	EnvInsecureRegistries = "XTRAEFIK_INSECURE_REGISTRIES"
+)
+
+// Config is what a caller chooses beyond the recipe, as the CLI's flags and
+// environment do. The zero value (with RecipeFile) is a plain build.
+type Config struct {
+	// RecipeFile is the recipe; its lock is recipe.LockPath(RecipeFile).
+	RecipeFile string
+	// CacheDir holds git repositories and built verification workers;
+	// "" means $XTRAEFIK_CACHE, else the user cache directory's xtraefik.
+	CacheDir string
+	// GitMirrors and RegistryMirrors (PREFIX=LOCATION) and
+	// InsecureRegistries (hosts) are added to the recipe's mirrors and to
+	// those the environment names.
+	GitMirrors         []string
+	RegistryMirrors    []string
+	InsecureRegistries []string
+	// Platforms (os/arch[/variant]) narrow the base in place of the
+	// recipe's platforms.
+	Platforms []string
+	// RegistryTimeout bounds a registry request without progress (0: the
+	// default; negative: no bound).
+	RegistryTimeout time.Duration
+	// TraefikVersion checks the plugins for this Traefik instead of the one
+	// the base names.
+	TraefikVersion string
+	// Env reads the environment; nil means os.Getenv.
+	Env func(string) string
+	// Keychain gives registry credentials; nil means the Docker/Podman
+	// auth files (authn.DefaultKeychain).
+	Keychain authn.Keychain
+	// Log receives one progress line per stage; nil discards.
+	Log io.Writer
+}
+
+// Session is one recipe and its lock merged with a Config: every command
+// (lock, build, rebase, verify) runs from the options it decides once.
+type Session struct {
+	// Recipe is as read; Locked is the lock as on disk (nil when there is
+	// none) and moves when the session writes LockFile.
+	Recipe   *recipe.Recipe
+	Locked   *recipe.Lock
+	LockFile string
+	opts     Options
+}
+
+// Open reads the recipe and its lock and merges them with cfg: recipe
+// mirrors first, then the environment's, then cfg's.
+func Open(cfg Config) (*Session, error) {
+	env := cfg.Env
+	if env == nil {
+		env = os.Getenv
+	}
+	r, err := recipe.Load(cfg.RecipeFile)
+	if err != nil {
+		return nil, err
+	}
+	lockFile := recipe.LockPath(cfg.RecipeFile)
+	lock, err := recipe.ReadLock(lockFile)
+	if err != nil {
+		return nil, err
+	}
+	o := Options{Recipe: r, Lock: lock, CacheDir: cfg.CacheDir, Log: cfg.Log, GitAuth: source.FromEnv(env),
+		TraefikVersion: cfg.TraefikVersion}
+	if o.CacheDir == "" {
+		o.CacheDir = env(provision.CacheEnv)
+	}
+	if o.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("no cache directory (set %s): %w", provision.CacheEnv, err)
+		}
+		o.CacheDir = filepath.Join(dir, "xtraefik")
+	}
+	o.GitMirrors = append(o.GitMirrors, r.Mirrors.Git...)
+	for _, s := range append(splitList(env(EnvGitMirrors)), cfg.GitMirrors...) {
+		m, err := recipe.ParseGitMirror(s)
+		if err != nil {
+			return nil, err
+		}
+		o.GitMirrors = append(o.GitMirrors, m)
+	}
+	regs := append([]recipe.RegistryMirror(nil), r.Mirrors.Registries...)
+	for _, s := range append(splitList(env(EnvRegistryMirrors)), cfg.RegistryMirrors...) {
+		m, err := recipe.ParseRegistryMirror(s)
+		if err != nil {
+			return nil, err
+		}
+		regs = append(regs, m)
+	}
+	for _, m := range regs {
+		o.Images.Mirrors = append(o.Images.Mirrors, images.Mirror{Prefix: m.Prefix, Location: m.Location})
+	}
+	o.Images.Insecure = append(append(append(o.Images.Insecure, r.Mirrors.Insecure...), splitList(env(EnvInsecureRegistries))...), cfg.InsecureRegistries...)
+	o.Images.Keychain = cfg.Keychain
+	if o.Images.Keychain == nil {
+		o.Images.Keychain = authn.DefaultKeychain
+	}
+	plats, where := cfg.Platforms, "platform"
+	if len(plats) == 0 {
+		plats, where = r.Platforms, "platforms"
+	}
+	for _, p := range plats {
+		pl, err := images.ParsePlatform(p)
+		if err != nil {
+			if where == "platforms" {
+				return nil, r.Errorf([]string{"platforms"}, "%v", err)
+			}
+			return nil, fmt.Errorf("platform %q: %w", p, err)
+		}
+		o.Images.Platforms = append(o.Images.Platforms, *pl)
+	}
+	o.Images.RequestTimeout = cfg.RegistryTimeout
+	if o.Images.RequestTimeout == 0 {
+		o.Images.RequestTimeout = images.DefaultRequestTimeout
+	}
+	if o.Epoch, err = EpochFromEnv(env("SOURCE_DATE_EPOCH")); err != nil {
+		return nil, err
+	}
+	return &Session{Recipe: r, Locked: lock, LockFile: lockFile, opts: o}, nil
+}
+
+// Options is a copy of the merged options, for the lower-level functions
+// (Resolve, Build, Publish).
+func (s *Session) Options() *Options {
+	o := s.opts
+	return &o
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// LockRequest says what `lock` re-resolves beyond what the lock lacks.
+type LockRequest struct {
+	// UpdateBase re-resolves the base; UpdateAll every plugin; Update the
+	// plugins named.
+	UpdateBase bool
+	UpdateAll  bool
+	Update     []string
+}
+
+// Lock resolves the recipe and writes its lock, keeping what the lock pins
+// unless the request updates it. The report lists what moved.
+func (s *Session) Lock(ctx context.Context, req LockRequest) (*Report, error) {
+	rep := s.newReport("lock")
+	o := s.Options()
+	o.UpdateBase, o.UpdateAll, o.Update = req.UpdateBase, req.UpdateAll, req.Update
+	res, l, err := s.resolveLock(ctx, o, rep)
+	if err != nil {
+		return rep.fail(err)
+	}
+	rep.setResolution(res)
+	if err := s.writeLock(l, rep); err != nil {
+		return rep.fail(err)
+	}
+	return rep.done(), nil
+}
+
+// resolveLock resolves o and records in rep how the result differs from
+// the lock on disk, without writing it.
+func (s *Session) resolveLock(ctx context.Context, o *Options, rep *Report) (*Resolution, *recipe.Lock, error) {
+	for _, a := range o.Update {
+		if _, ok := o.Recipe.Plugins[a]; !ok {
+			return nil, nil, fmt.Errorf("update %s: the recipe has no plugin with that alias (it has %s)", a, strings.Join(o.Recipe.Aliases(), ", "))
+		}
+	}
+	start := time.Now()
+	res, err := Resolve(ctx, o)
+	rep.Timings.Resolve = ms(time.Since(start))
+	if err != nil {
+		return nil, nil, err
+	}
+	rep.Warnings = append(rep.Warnings, res.Warnings...)
+	l := res.Lock()
+	rep.Lock = &LockReport{File: s.LockFile, Changes: []string{}}
+	if s.Locked != nil {
+		rep.Lock.Changes = recipe.Diff(s.Locked, l)
+	} else {
+		rep.Lock.Changes = append(rep.Lock.Changes, "new lock")
+	}
+	return res, l, nil
+}
+
+func (s *Session) writeLock(l *recipe.Lock, rep *Report) error {
+	if err := recipe.WriteLock(s.LockFile, l); err != nil {
+		return err
+	}
+	s.Locked, s.opts.Lock = l, l
+	rep.Lock.Written = true
+	return nil
+}
+
+// BuildRequest is what a build writes and checks.
+type BuildRequest struct {
+	Outputs Outputs
+	// Frozen fails if anything resolves differently from the lock.
+	Frozen bool
+	// Rebase re-resolves the base and records it in the lock once the
+	// image is built, checked and written (the lock must exist).
+	Rebase bool
+	// Verify tunes verification (timeouts, workers, containment).
+	Verify verify.Options
+	// Runtime, when set, runs the image's own Traefik before anything is
+	// written (its Mode and Plugins come from the build).
+	Runtime *runcheck.Options
+	// CheckReproducible builds a second time from the first build's pins and
+	// fails unless the digests match.
+	CheckReproducible bool
+}
+
+// Build resolves, verifies and assembles the image, runs the checks asked
+// for, and writes every output, all or nothing. Outputs are checked before
+// anything is fetched.
+func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) {
+	cmd := "build"
+	if req.Rebase {
+		cmd = "rebase"
+	}
+	rep := s.newReport(cmd)
+	if req.Rebase && s.Locked == nil {
+		return rep.fail(fmt.Errorf("rebase needs a lock: lock %s first", s.Recipe.Path))
+	}
+	o := s.Options()
+	o.Frozen = req.Frozen
+	if err := req.Outputs.Validate(ctx, o.Images); err != nil {
+		return rep.fail(err)
+	}
+	if req.Runtime != nil {
+		iso, err := RuntimeIsolation(req.Runtime.Isolation, req.Verify.Sandbox)
+		if err != nil {
+			return rep.fail(err)
+		}
+		req.Runtime.Isolation = iso
+	}
+	var newLock *recipe.Lock
+	if req.Rebase {
+		o.UpdateBase = true
+		_, l, err := s.resolveLock(ctx, o, rep)
+		if err != nil {
+			return rep.fail(err)
+		}
+		// The lock moves only once the image on the new base is built,
+		// checked and written: a failed rebase leaves it as it was.
+		o.Lock, o.UpdateBase, newLock = l, false, l
+	}
+	res, err := Build(ctx, o, req.Verify)
+	if res != nil {
+		rep.setResult(res)
+	}
+	if err != nil {
+		return rep.fail(err)
+	}
+	if req.Runtime != nil {
+		start := time.Now()
+		rt, err := RuntimeCheck(ctx, res, *req.Runtime)
+		rep.Timings.Runtime = ms(time.Since(start))
+		if err != nil {
+			return rep.fail(err)
+		}
+		rep.setRuntime(rt)
+		if rt.Skipped == "" && !rt.OK() {
+			return rep.fail(errors.New("runtime check failed: not every plugin passed"))
+		}
+	}
+	if req.CheckReproducible {
+		if err := CheckReproducible(ctx, o, res); err != nil {
+			return rep.fail(err)
+		}
+		rep.Reproducible = true
+	}
+	start := time.Now()
+	pub, err := Publish(ctx, res, req.Outputs, o.Images)
+	rep.Timings.Publish = ms(time.Since(start))
+	if err != nil {
+		return rep.fail(err)
+	}
+	rep.setPublished(pub)
+	if newLock != nil {
+		if err := s.writeLock(newLock, rep); err != nil {
+			return rep.fail(err)
+		}
+	}
+	return rep.done(), nil
+}
+
+// VerifyRequest tunes Session.Verify.
+type VerifyRequest struct {
+	Verify verify.Options
+	// Runtime, when set, also assembles the image and runs its own Traefik.
+	Runtime *runcheck.Options
+}
+
+// Verify resolves the recipe and checks every plugin the way Traefik will
+// load it, without writing anything. Plugins that are not OK are in the
+// report and make the error.
+func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error) {
+	rep := s.newReport("verify")
+	o := s.Options()
+	if req.Runtime != nil {
+		iso, err := RuntimeIsolation(req.Runtime.Isolation, req.Verify.Sandbox)
+		if err != nil {
+			return rep.fail(err)
+		}
+		req.Runtime.Isolation = iso
+	}
+	v, err := verify.NewVerifier(req.Verify)
+	if err != nil {
+		return rep.fail(err)
+	}
+	defer v.Close()
+	v.Prepare(len(o.Recipe.Plugins))
+	start := time.Now()
+	res, err := Resolve(ctx, o)
+	rep.Timings.Resolve = ms(time.Since(start))
+	if err != nil {
+		return rep.fail(err)
+	}
+	rep.setResolution(res)
+	start = time.Now()
+	rs, err := verifyWith(ctx, v, res)
+	rep.Timings.Verify = ms(time.Since(start))
+	rep.Verify = rs
+	if err != nil {
+		return rep.fail(err)
+	}
+	if failed := Failed(rs); len(failed) > 0 {
+		return rep.fail(fmt.Errorf("verification failed: %s", strings.Join(failed, "; ")))
+	}
+	if req.Runtime == nil {
+		return rep.done(), nil
+	}
+	img, _, err := Assemble(ctx, res)
+	if err != nil {
+		return rep.fail(err)
+	}
+	start = time.Now()
+	rt, err := RuntimeCheck(ctx, &Result{Resolution: res, Image: img}, *req.Runtime)
+	rep.Timings.Runtime = ms(time.Since(start))
+	if err != nil {
+		return rep.fail(err)
+	}
+	rep.setRuntime(rt)
+	if rt.Skipped == "" && !rt.OK() {
+		return rep.fail(errors.New("runtime check failed: not every plugin passed"))
+	}
+	return rep.done(), nil
+}
+
+// RuntimeIsolation is the isolation the runtime check may use under the
+// verifier's containment mode: sandbox.ModeRequire holds it to runc, the
+// one isolation with the verifier's guarantees.
+func RuntimeIsolation(isolation string, mode sandbox.Mode) (string, error) {
+	if mode != sandbox.ModeRequire {
+		return isolation, nil
+	}
+	switch isolation {
+	case runcheck.IsolationAuto, "":
+		return runcheck.IsolationRunc, nil
+	case runcheck.IsolationChroot, runcheck.IsolationNone:
+		return "", fmt.Errorf("containment is required, but the runtime check would run plugin code under isolation %s, which does not contain it; use runc", isolation)
+	}
+	return isolation, nil
+}
+
+// redactErr is the last word on what an error may show.
+func redactErr(err error) error { return redact.Error(err) }
+
+// VerifyDir verifies a plugin author's working copy (verify.VerifyDir),
+// reported as Session.Verify reports a recipe's plugins.
+func VerifyDir(ctx context.Context, dir string, expectStatus int, vo verify.Options) (*Report, error) {
+	rep := &Report{Command: "verify", start: time.Now()}
+	rs, err := verify.VerifyDir(ctx, dir, expectStatus, vo)
+	rep.Timings.Verify = ms(time.Since(rep.start))
+	rep.Verify = rs
+	if err != nil {
+		return rep.fail(err)
+	}
+	if failed := Failed(rs); len(failed) > 0 {
+		return rep.fail(fmt.Errorf("verification failed: %s", strings.Join(failed, "; ")))
+	}
+	return rep.done(), nil
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xtraefik/xtraefik/build"
+	"github.com/xtraefik/xtraefik/verify"
+)
+
+// outputFormat is --output: checked when given, so that a typo fails first.
+type outputFormat string
+
+func (f *outputFormat) String() string {
+	if *f == "" {
+		return "text"
+	}
+	return string(*f)
+}
+
+func (f *outputFormat) Set(v string) error {
+	if v != "text" && v != "json" {
+		return fmt.Errorf("%q: use text or json", v)
+	}
+	*f = outputFormat(v)
+	return nil
+}
+
+func (f *outputFormat) Type() string { return "format" }
+
+// fail prints the report of a command that failed before it ran (in JSON
+// mode, still one document) and returns err.
+func (f outputFormat) fail(cmd *cobra.Command, command string, err error) error {
+	return f.print(cmd, &build.Report{Command: command, Error: err.Error()}, err)
+}
+
+// print writes rep, as JSON or as text, and returns err. Text goes to
+// standard output for results, standard error for the rest.
+func (f outputFormat) print(cmd *cobra.Command, rep *build.Report, err error) error {
+	if rep == nil {
+		rep = &build.Report{}
+	}
+	if err != nil {
+		// The CLI's own words (flag names) replace the library's.
+		rep.OK, rep.Error = false, err.Error()
+	}
+	if f == "json" {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if jerr := enc.Encode(rep); jerr != nil && err == nil {
+			err = fmt.Errorf("write the JSON report: %w", jerr)
+		}
+		return err
+	}
+	printText(cmd.OutOrStdout(), cmd.ErrOrStderr(), rep)
+	return err
+}
+
+func printText(out, errOut io.Writer, rep *build.Report) {
+	if len(rep.Verify) > 0 {
+		w := errOut
+		if rep.Command == "verify" {
+			w = out
+		}
+		verify.WriteReport(w, rep.Verify, "text")
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintln(errOut, "warning:", w)
+	}
+	if rt := rep.Runtime; rt != nil {
+		if rt.Skipped == "" {
+			fmt.Fprintf(errOut, "runtime check (%s, static configuration from %s):\n", rt.Isolation, rt.ConfigSource)
+			for _, m := range rt.Missing {
+				fmt.Fprintf(errOut, "  not contained under %s: %s\n", rt.Isolation, m)
+			}
+		}
+		fmt.Fprint(errOut, rt.Summary)
+	}
+	if rep.Reproducible {
+		fmt.Fprintln(errOut, "reproducible: a second build gave the same digest")
+	}
+	if l := rep.Lock; l != nil {
+		if len(l.Changes) == 0 {
+			fmt.Fprintf(out, "%s is up to date\n", l.File)
+		}
+		for _, c := range l.Changes {
+			fmt.Fprintln(out, c)
+		}
+		if l.Written {
+			fmt.Fprintf(errOut, "wrote %s\n", l.File)
+		}
+	}
+	img := rep.Image
+	if img == nil || !rep.OK {
+		return
+	}
+	fmt.Fprintf(out, "digest: %s\n", img.Digest)
+	if img.LayoutDigest != "" {
+		fmt.Fprintf(out, "oci layout digest: %s (Docker media types rewritten as OCI)\n", img.LayoutDigest)
+	}
+	for _, p := range img.Pushed {
+		fmt.Fprintf(out, "pushed: %s\n", p)
+	}
+	if img.SBOM != "" {
+		fmt.Fprintf(out, "sbom: %s (OCI referrer of the pushed image)\n", img.SBOM)
+	}
+	for _, wd := range slices.Sorted(maps.Keys(img.Layers)) {
+		fmt.Fprintf(out, "plugin layer: %s (WORKDIR %s)\n", img.Layers[wd], wd)
+	}
+	fmt.Fprintf(out, "Enable the plugins in Traefik (static configuration mode %q):\n", rep.Mode)
+	fmt.Fprint(out, "  "+strings.Join(rep.Flags, "\n  ")+"\n")
+}
