@@ -17,7 +17,7 @@ func TestErrorsNameTheirStageOnce(t *testing.T) {
 	canceled, cancel := context.WithCancel(t.Context())
 	cancel()
 	res := &Resolution{Recipe: &recipe.Recipe{Base: "example.com/traefik:v3"},
-		Base:    &images.Base{}, Traefik: Target{Version: "v3.6.12"},
+		Base: &images.Base{}, Traefik: Target{Version: "v3.6.12"},
 		Plugins: []plugin.Plugin{{Alias: "demo", Module: "example.com/demo"}}}
 	for _, tt := range []struct {
 		stage string

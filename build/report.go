@@ -19,11 +19,11 @@ type Report struct {
 	OK      bool   `json:"ok"`
 	Error   string `json:"error,omitempty"`
 
-	Base    *BaseReport    `json:"base,omitempty"`
-	Traefik *Target        `json:"traefik,omitempty"`
-	Plugins []PluginReport `json:"plugins,omitempty"`
+	Base    *BaseReport     `json:"base,omitempty"`
+	Traefik *Target         `json:"traefik,omitempty"`
+	Plugins []PluginReport  `json:"plugins,omitempty"`
 	Verify  []verify.Result `json:"verify,omitempty"`
-	Runtime *RuntimeReport `json:"runtime,omitempty"`
+	Runtime *RuntimeReport  `json:"runtime,omitempty"`
 	// Reproducible is true when a second build gave the same digest.
 	Reproducible bool         `json:"reproducible,omitempty"`
 	Image        *ImageReport `json:"image,omitempty"`

@@ -15,8 +15,8 @@ import (
 	"github.com/traefik/yaegi/stdlib"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
-	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/manifest"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // benchPlugins are the real middleware plugins of the corpus that verify OK

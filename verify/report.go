@@ -9,14 +9,15 @@ import (
 	"time"
 )
 
-// MarshalJSON adds the duration in milliseconds and as text.
+// MarshalJSON adds the duration in milliseconds (to the microsecond: a
+// fast plugin takes less than one) and as text.
 func (r Result) MarshalJSON() ([]byte, error) {
 	type plain Result
 	return json.Marshal(struct {
 		plain
-		DurationMS int64  `json:"durationMs"`
-		Duration   string `json:"duration"`
-	}{plain(r), r.Duration.Milliseconds(), roundDuration(r.Duration)})
+		DurationMS float64 `json:"durationMs"`
+		Duration   string  `json:"duration"`
+	}{plain(r), float64(r.Duration.Microseconds()) / 1000, roundDuration(r.Duration)})
 }
 
 // Report is the JSON document WriteReport writes with format "json".

@@ -453,7 +453,6 @@ func staticYaegiChecks(root string, p plugin.Plugin, m *manifest.Manifest, opts 
 	return true
 }
 
-
 // linkedVersion is the version of a linked interpreter module as go.mod pins
 // it. Test binaries carry no dependency build info, so it is kept here; a test
 // holds it to go.mod.

@@ -250,7 +250,7 @@ func TestWriteReport(t *testing.T) {
 			Status      string   `json:"status"`
 			Approximate bool     `json:"approximate"`
 			Reason      string   `json:"reason"`
-			DurationMS  int64    `json:"durationMs"`
+			DurationMS  float64  `json:"durationMs"`
 			Duration    string   `json:"duration"`
 			Notes       []string `json:"notes"`
 		} `json:"plugins"`

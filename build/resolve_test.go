@@ -1,0 +1,256 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+
+	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/recipe"
+	"github.com/xtraefik/xtraefik/source"
+)
+
+// fakeGit is a Fetcher over fixed refs and trees: what a remote says today.
+type fakeGit struct {
+	refs    map[string]string // ref -> commit
+	trees   map[string]fileset.Set
+	resolve int // calls to Resolve
+}
+
+func (g *fakeGit) Resolve(_ context.Context, url, ref string) (source.Resolved, error) {
+	g.resolve++
+	c, ok := g.refs[ref]
+	if !ok {
+		return source.Resolved{}, fmt.Errorf("%s %s: %w", url, ref, source.ErrNotFound)
+	}
+	return source.Resolved{Commit: c, Kind: source.KindTag, Ref: "refs/tags/" + ref}, nil
+}
+
+func (g *fakeGit) Tree(_ context.Context, url, commit string) (*source.Tree, error) {
+	files, ok := g.trees[commit]
+	if !ok {
+		return nil, fmt.Errorf("%s %s: %w", url, commit, source.ErrNotFound)
+	}
+	return &source.Tree{Commit: commit, Time: time.Unix(1700000000, 0), Files: files}, nil
+}
+
+// fakeBases serves whatever image the tag points to today, from an OCI
+// layout on disk (no registry), and counts lookups by tag.
+type fakeBases struct {
+	now    images.Reference // what Resolve reads
+	byTag  int
+	pinned int
+}
+
+func (b *fakeBases) Resolve(ctx context.Context, _ images.Reference, opts images.Options) (*images.Base, error) {
+	b.byTag++
+	return images.Resolve(ctx, b.now, opts)
+}
+
+func (b *fakeBases) ResolveDigest(ctx context.Context, _ images.Reference, d v1.Hash, opts images.Options) (*images.Base, error) {
+	b.pinned++
+	base, err := images.Resolve(ctx, b.now, opts)
+	if err != nil {
+		return nil, err
+	}
+	if base.Digest != d {
+		return nil, fmt.Errorf("base is %s, expected %s: the base changed since it was locked", base.Digest, d)
+	}
+	return base, nil
+}
+
+func layoutBase(t *testing.T) images.Reference {
+	t.Helper()
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64", Config: v1.Config{WorkingDir: "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "base")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	return images.Reference{Transport: images.TransportOCI, Path: dir}
+}
+
+func pluginTree(t *testing.T, module, extra string) fileset.Set {
+	t.Helper()
+	content := map[string]string{
+		".traefik.yml": "displayName: Demo\ntype: middleware\nimport: " + module + "\nsummary: a demo\ntestData: {}\n",
+		"go.mod":       "module " + module + "\n\ngo 1.22\n",
+		"demo.go":      "package demo\n" + extra,
+	}
+	var files []fileset.File
+	for name, c := range content {
+		c := c
+		files = append(files, fileset.File{Path: name, Kind: fileset.Regular, Size: int64(len(c)),
+			Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(c)), nil }})
+	}
+	set, err := fileset.New(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// TestResolveLockLifecycle: what a lock pins is kept, --update and
+// --update-base move it, --frozen re-resolves and names what moved, and
+// a changed tree for the same commit is refused — against fake sources.
+func TestResolveLockLifecycle(t *testing.T) {
+	const module = "example.com/demo"
+	r, err := recipe.Parse("recipe.yaml", []byte("base: traefik:v3.6\nplugins:\n  demo:\n    module: "+module+"\n    ref: v1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldBase, newBase := layoutBase(t), layoutBase(t)
+	git := &fakeGit{refs: map[string]string{"v1": "c1"}, trees: map[string]fileset.Set{
+		"c1": pluginTree(t, module, ""), "c2": pluginTree(t, module, "// two\n"),
+	}}
+	bases := &fakeBases{now: oldBase}
+	opts := func(lock *recipe.Lock) *Options {
+		return &Options{Recipe: r, Lock: lock, Fetcher: git, Bases: bases}
+	}
+	first, err := Resolve(t.Context(), opts(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := first.Lock()
+	if lock.Plugins[0].Commit != "c1" || lock.Plugins[0].Git != "https://"+module+".git" {
+		t.Fatalf("lock %+v", lock.Plugins[0])
+	}
+	if p := first.Plugins[0]; p.Manifest == nil || p.Manifest.Type != "middleware" || p.Hash != lock.Plugins[0].ContentHash {
+		t.Fatalf("resolved plugin %+v", p)
+	}
+	if want := time.Unix(1700000000, 0).UTC(); !first.Epoch.Equal(want) {
+		t.Errorf("epoch %s, want the commit time %s", first.Epoch, want)
+	}
+
+	// Upstream moves: the tag points to c2 and the base tag to another image.
+	git.refs["v1"], bases.now = "c2", newBase
+
+	for _, tt := range []struct {
+		name       string
+		edit       func(o *Options)
+		wantCommit string
+		wantBase   *images.Reference // nil: the locked one
+		wantErr    string
+		frozenErr  bool
+	}{
+		{name: "locked", wantCommit: "c1", wantErr: "base changed since it was locked"},
+		{name: "update plugin", edit: func(o *Options) { o.Update = []string{"demo"} }, wantErr: "base changed since it was locked"},
+		{name: "update all", edit: func(o *Options) { o.UpdateAll, o.UpdateBase = true, true }, wantCommit: "c2", wantBase: &newBase},
+		{name: "update base", edit: func(o *Options) { o.UpdateBase = true }, wantCommit: "c1", wantBase: &newBase},
+		{name: "frozen", edit: func(o *Options) { o.Frozen = true }, wantErr: "moved: the lock has", frozenErr: true},
+		{name: "frozen without lock", edit: func(o *Options) { o.Lock, o.Frozen = nil, true }, wantErr: "no lock file", frozenErr: true},
+		{name: "frozen, stale lock", edit: func(o *Options) {
+			l := *lock
+			l.Plugins = []recipe.PluginLock{{Alias: "other"}}
+			o.Lock, o.Frozen = &l, true
+		}, wantErr: "does not match the recipe", frozenErr: true},
+		{name: "same commit, other files", edit: func(o *Options) {
+			l := *lock
+			l.Plugins = append([]recipe.PluginLock(nil), lock.Plugins...)
+			l.Plugins[0].ContentHash = "sha256:" + strings.Repeat("0", 64)
+			o.Lock, o.UpdateBase = &l, true
+		}, wantErr: "the files that go into the image changed for the same commit"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := opts(lock)
+			if tt.edit != nil {
+				tt.edit(o)
+			}
+			res, err := Resolve(t.Context(), o)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				if errors.Is(err, ErrFrozen) != tt.frozenErr {
+					t.Errorf("errors.Is(ErrFrozen) = %v for %v", !tt.frozenErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Plugins[0].Source.Commit; got != tt.wantCommit {
+				t.Errorf("commit %s, want %s", got, tt.wantCommit)
+			}
+			if tt.wantBase != nil && res.Base.Ref.Path != tt.wantBase.Path {
+				t.Errorf("base %s, want %s", res.Base.Ref.Path, tt.wantBase.Path)
+			}
+		})
+	}
+
+	// With the base back where the lock pins it, a locked resolve asks the
+	// remote nothing about the plugin.
+	bases.now = oldBase
+	git.resolve = 0
+	res, err := Resolve(t.Context(), opts(lock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if git.resolve != 0 || res.Plugins[0].Source.Commit != "c1" || res.Base.Digest.String() != lock.Base.Digest {
+		t.Errorf("locked resolve: %d ref lookups, commit %s, base %s", git.resolve, res.Plugins[0].Source.Commit, res.Base.Digest)
+	}
+}
+
+// TestResolveDecidesUseUnsafeOnce: settings.useUnsafe is granted only when
+// the recipe allows it, the manifest asks for it and Traefik is v3; every
+// stage then reads Plugin.UseUnsafe.
+func TestResolveDecidesUseUnsafeOnce(t *testing.T) {
+	const module = "example.com/unsafe"
+	tree := pluginTree(t, module, "")
+	manifest := ".traefik.yml"
+	var files []fileset.File
+	for _, f := range tree {
+		if f.Path == manifest {
+			c := "displayName: U\ntype: middleware\nimport: " + module + "\nsummary: s\ntestData: {}\nuseUnsafe: true\n"
+			f.Size, f.Open = int64(len(c)), func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(c)), nil }
+		}
+		files = append(files, f)
+	}
+	git := &fakeGit{refs: map[string]string{"v1": "c1"}, trees: map[string]fileset.Set{"c1": files}}
+	for _, tt := range []struct {
+		allow   bool
+		traefik string
+		want    bool
+	}{
+		{true, "v3.6.12", true},
+		{false, "v3.6.12", false},
+		{true, "v2.11.0", false},
+	} {
+		r, err := recipe.Parse("recipe.yaml", []byte(fmt.Sprintf("base: traefik:v3.6\nallowUnsafe: %v\nplugins:\n  u:\n    module: %s\n    ref: v1\n", tt.allow, module)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Resolve(t.Context(), &Options{Recipe: r, Fetcher: git, Bases: &fakeBases{now: layoutBase(t)}, TraefikVersion: tt.traefik})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Plugins[0].UseUnsafe; got != tt.want {
+			t.Errorf("allowUnsafe %v on %s: UseUnsafe %v, want %v", tt.allow, tt.traefik, got, tt.want)
+		}
+		if res.Traefik.Version != tt.traefik {
+			t.Errorf("target %q, want the caller's %q", res.Traefik.Version, tt.traefik)
+		}
+	}
+}
