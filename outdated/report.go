@@ -62,7 +62,7 @@ func writeText(w io.Writer, rep *Report) error {
 	}
 	if len(take) > 0 {
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "To take a newer version (then build, or rebase for a new base):")
+		fmt.Fprintln(w, "To take a newer version:")
 		for _, t := range take {
 			fmt.Fprintln(w, t)
 		}
@@ -103,7 +103,7 @@ func howToTake(recipePath string, e *Entry) string {
 			want = e.LatestInLine
 		}
 		if e.Floating && e.LatestInLine != "" {
-			return fmt.Sprintf("base: `xtraefik lock --update-base` takes %s, what %s stands for now; for another line, write its tag in %s's base", e.LatestInLine, e.Ref, file)
+			return fmt.Sprintf("base: `xtraefik lock --update-base` (or `xtraefik rebase`, which also builds) resolves %s again (newest %s release: %s); for a newer line, write its tag in %s's base", e.Ref, e.Line, e.LatestInLine, file)
 		}
 		return fmt.Sprintf("base: write %s in %s's base, then run `xtraefik lock`", retag(e.Ref, want), file)
 	}
