@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -97,12 +98,26 @@ base: floating tag v3.6: the locked image is v3.6.1 (its version label)
 plugin edge: ref main is at commit %s, release v0.2.3
 
 To take a newer version:
-  base: `+"`xtraefik lock --update-base` (or `xtraefik rebase`, which also builds)"+` resolves %s:v3.6 again (newest v3.6 release: v3.6.4); for a newer line, write its tag in recipe.yaml's base
+  base: v3.6 still stands for v3.6.1; write %s:v3.6.4 in recipe.yaml's base, then run `+"`xtraefik lock`"+`
   plugin demo: set plugins.demo.ref: v0.3.0 in recipe.yaml, then run `+"`xtraefik lock`"+`
   plugin edge: `+"`xtraefik lock --update edge`"+` takes the head of main; for release v0.3.0, set plugins.edge.ref: v0.3.0 in recipe.yaml, then run `+"`xtraefik lock`"+`
 `, v023[:12], repo)
 	if out.String() != want {
 		t.Errorf("text report:\n%s\nwant:\n%s", out.String(), want)
+	}
+
+	// The publisher moves v3.6 to v3.6.4: lock --update-base would take it.
+	testenv.PushBase(t, repo+":v3.6", testenv.BaseOptions{Single: true, OCI: true, Version: "v3.6.4"})
+	if rep, err = outdated.Check(context.Background(), r, lock, opts); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := outdated.WriteReport(&out, rep, "text"); err != nil {
+		t.Fatal(err)
+	}
+	wantLine := "  base: `xtraefik lock --update-base` (or `xtraefik rebase`, which also builds) takes v3.6.4, what v3.6 stands for now; for v3.7.0, write " + repo + ":v3.7.0 in recipe.yaml's base\n"
+	if !strings.Contains(out.String(), wantLine) {
+		t.Errorf("text report after v3.6 moved:\n%s\nlacks\n%s", out.String(), wantLine)
 	}
 
 	// Pre-releases on request, as JSON.
@@ -123,6 +138,7 @@ To take a newer version:
     "locked": "%[2]s",
     "current": "v3.6.1",
     "floating": true,
+    "now": "v3.6.4",
     "line": "v3.6",
     "latestInLine": "v3.6.4",
     "newest": "v4.0.0-rc1",
@@ -137,7 +153,7 @@ To take a newer version:
       "v4.0.0-rc1"
     ],
     "status": "outdated",
-    "note": "floating tag v3.6: the locked image is v3.6.1 (its version label)"
+    "note": "floating tag v3.6: the locked image is v3.6.1 (its version label); the tag stands for v3.6.4 now"
   },
   "plugins": [
     {
@@ -218,11 +234,11 @@ plugins:
 		t.Fatalf("report: %+v", rep)
 	}
 	wantBase := "list tags of " + registry + "/library/traefik: repository not found"
-	if got := rep.Base.Error; len(got) < len(wantBase) || got[:len(wantBase)] != wantBase {
+	if got := rep.Base.Error; !strings.HasPrefix(got, wantBase) {
 		t.Errorf("base error %q, want it to start with %q", got, wantBase)
 	}
 	wantGit := "list tags of " + gitURL + "missing.git: "
-	if got := rep.Plugins[0].Error; len(got) < len(wantGit) || got[:len(wantGit)] != wantGit {
+	if got := rep.Plugins[0].Error; !strings.HasPrefix(got, wantGit) {
 		t.Errorf("plugin error %q, want it to start with %q", got, wantGit)
 	}
 }

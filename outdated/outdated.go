@@ -30,9 +30,9 @@ type GitTagLister interface {
 type ImageTagLister interface {
 	// ListTags lists the tags of the repository ref names.
 	ListTags(ctx context.Context, ref images.Reference) ([]string, error)
-	// Version is the Traefik version the image ref resolved to at digest
-	// says it holds (its version label), normalised to "vX.Y.Z"; "" when it
-	// says none.
+	// Version is the Traefik version the image of ref at digest (at ref's
+	// tag now when digest is "") says it holds (its version label),
+	// normalised to "vX.Y.Z"; "" when it says none.
 	Version(ctx context.Context, ref images.Reference, digest string) (string, error)
 }
 
@@ -85,6 +85,9 @@ type Entry struct {
 	// branch, a tag such as v3.6): `xtraefik lock --update` takes what it
 	// stands for now.
 	Floating bool `json:"floating,omitempty"`
+	// Now is the release a floating base tag stands for today (its image's
+	// version label): what `xtraefik lock --update-base` would take.
+	Now string `json:"now,omitempty"`
 	// Line is the current version's line: the Traefik minor for the base
 	// ("v3.6"), the major version for plugins ("v1").
 	Line string `json:"line,omitempty"`
@@ -255,6 +258,7 @@ func checkBase(ctx context.Context, r *recipe.Recipe, lock *recipe.Lock, opts Op
 		return e.fail(err)
 	}
 	rels := imageReleases(tags, bare, variant)
+
 	// Without a current version, say at least what the tag would move to
 	// (its line: v3.x for v3, v3.6.x for v3.6) and what is newest.
 	unknown := func(note string) Entry {
@@ -268,18 +272,30 @@ func checkBase(ctx context.Context, r *recipe.Recipe, lock *recipe.Lock, opts Op
 		}
 		return e
 	}
-	if e.Locked == "" {
-		return unknown(fmt.Sprintf("floating tag %s is not locked: run xtraefik lock to record which release it stands for", ref.Tag))
-	}
-	current, err := opts.Images.Version(ctx, ref, e.Locked)
-	if err != nil {
+	// What the tag stands for today is what `xtraefik lock --update-base`
+	// would take; without a lock it is also what a build would use.
+	if e.Now, err = opts.Images.Version(ctx, ref, ""); err != nil {
 		return e.fail(err)
 	}
+	current, note := e.Now, fmt.Sprintf("floating tag %s is not locked: compared with %s, what it stands for now", ref.Tag, e.Now)
+	if e.Locked != "" {
+		if current, err = opts.Images.Version(ctx, ref, e.Locked); err != nil {
+			return e.fail(err)
+		}
+		note = fmt.Sprintf("floating tag %s: the locked image is %s (its version label)", ref.Tag, current)
+		if e.Now != "" && e.Now != current {
+			note += fmt.Sprintf("; the tag stands for %s now", e.Now)
+		}
+	}
 	if current == "" {
-		return unknown(fmt.Sprintf("floating tag %s: the locked image (%s) has no version label to compare", ref.Tag, e.Locked))
+		what := "its image"
+		if e.Locked != "" {
+			what = fmt.Sprintf("the locked image (%s)", e.Locked)
+		}
+		return unknown(fmt.Sprintf("floating tag %s: %s has no version label to compare", ref.Tag, what))
 	}
 	e.settle(current, compare(current, rels, minor, opts.Pre))
-	e.Note = fmt.Sprintf("floating tag %s: the locked image is %s (its version label)", ref.Tag, current)
+	e.Note = note
 	return e
 }
 
@@ -304,9 +320,14 @@ func checkPlugin(ctx context.Context, alias string, p *recipe.Plugin, lock *reci
 		if cur, ok := parseRelease(name); ok {
 			e.settle(cur.sem, compare(cur.sem, rels, major, opts.Pre))
 			e.Current = name
+			e.Note = fmt.Sprintf("tag %s is not on the remote (any more)", name)
 			for _, t := range tags {
-				if t.Name == name && e.Locked != "" && !strings.EqualFold(t.Commit, e.Locked) {
+				switch {
+				case t.Name != name:
+				case e.Locked != "" && !strings.EqualFold(t.Commit, e.Locked):
 					e.Note = fmt.Sprintf("tag %s now points to %s, the lock has %s: it moved since it was locked", name, t.Commit, e.Locked)
+				default:
+					e.Note = ""
 				}
 			}
 			return e

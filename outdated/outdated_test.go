@@ -32,10 +32,10 @@ func (f *fakeGit) ListTags(_ context.Context, url string) ([]source.Tag, error) 
 	return tags, nil
 }
 
-// fakeImages serves one repository's tags and version labels by digest.
+// fakeImages serves repositories' tags and version labels.
 type fakeImages struct {
 	tags     map[string][]string // by repository name as written
-	versions map[string]string   // by digest
+	versions map[string]string   // by digest, or name:tag
 }
 
 func (f *fakeImages) ListTags(_ context.Context, ref images.Reference) ([]string, error) {
@@ -47,9 +47,12 @@ func (f *fakeImages) ListTags(_ context.Context, ref images.Reference) ([]string
 }
 
 func (f *fakeImages) Version(_ context.Context, ref images.Reference, digest string) (string, error) {
+	if digest == "" {
+		digest = ref.Name + ":" + ref.Tag
+	}
 	v, ok := f.versions[digest]
 	if !ok {
-		return "", fmt.Errorf("base image %s@%s not found", ref.Name, digest)
+		return "", fmt.Errorf("base image %s (%s) not found", ref.Name, digest)
 	}
 	return v, nil
 }
@@ -101,6 +104,7 @@ func TestOutdatedCheckPlugins(t *testing.T) {
 		plugin("commit", commitC)+
 		plugin("latest", "refs/tags/v0.3.0")+
 		plugin("gone", "v1.0.0")+
+		plugin("untold", "v0.9.0")+
 		"mirrors:\n  git:\n    - url: https://mirror.example/\n      insteadOf: https://git.example/\n")
 	lock := &recipe.Lock{Version: 1, Plugins: []recipe.PluginLock{
 		{Alias: "tagged", Module: "example.com/tagged", Git: "https://git.example/tagged.git", Ref: "v0.2.2", Commit: commitB},
@@ -111,7 +115,7 @@ func TestOutdatedCheckPlugins(t *testing.T) {
 		{Alias: "unlocked", Module: "example.com/unlocked", Git: "https://git.example/unlocked.git", Ref: "dev", Commit: commitB},
 	}}
 	git := &fakeGit{tags: map[string][]source.Tag{}}
-	for _, a := range []string{"tagged", "moved", "branch", "untagged", "unlocked", "commit", "latest"} {
+	for _, a := range []string{"tagged", "moved", "branch", "untagged", "unlocked", "commit", "latest", "untold"} {
 		git.tags["https://mirror.example/"+a+".git"] = testTags()
 	}
 	imgs := &fakeImages{tags: map[string][]string{"registry.example/traefik": traefikTags()}}
@@ -137,6 +141,8 @@ func TestOutdatedCheckPlugins(t *testing.T) {
 			Note: "ref main is not a release and is not locked: run xtraefik lock to record its commit"},
 		{Alias: "untagged", Ref: "main", Locked: commitA + "0", Floating: true, Newest: "v0.3.0", Newer: []string{}, NewestPerLine: []string{}, Status: StatusUnknown,
 			Note: "ref main is at commit aaaaaaaaaaaa, which no release tag points to"},
+		{Alias: "untold", Ref: "v0.9.0", Current: "v0.9.0", Line: "v0", Newer: []string{}, NewestPerLine: []string{}, Status: StatusUpToDate,
+			Note: "tag v0.9.0 is not on the remote (any more)"},
 	}
 	for i := range want {
 		want[i].Module = "example.com/" + want[i].Alias
@@ -172,8 +178,9 @@ func TestOutdatedCheckPlugins(t *testing.T) {
 
 func TestOutdatedCheckBase(t *testing.T) {
 	imgs := &fakeImages{
-		tags:     map[string][]string{"registry.example/traefik": traefikTags(), "bare.example/traefik": {"3.6", "3.6.1", "3.6.4", "v3.7.0"}},
-		versions: map[string]string{digestX: "v3.6.1", digestY: ""},
+		tags: map[string][]string{"registry.example/traefik": traefikTags(), "bare.example/traefik": {"3.6", "3.6.1", "3.6.4", "v3.7.0"}},
+		versions: map[string]string{digestX: "v3.6.1", digestY: "",
+			"registry.example/traefik:v3.6": "v3.6.4", "registry.example/traefik:latest": "", "bare.example/traefik:3.6": "v3.6.1"},
 	}
 	git := &fakeGit{tags: map[string][]source.Tag{"https://git.example/p.git": testTags()}}
 	for _, tc := range []struct {
@@ -188,19 +195,26 @@ func TestOutdatedCheckBase(t *testing.T) {
 			Newer: []string{"3.6.4"}, NewestPerLine: []string{"3.6.4"}, Status: StatusOutdated}},
 		{name: "tag and digest", base: "registry.example/traefik:v3.7.0@" + digestX, want: Entry{
 			Current: "v3.7.0", Line: "v3.7", Newer: []string{}, NewestPerLine: []string{}, Status: StatusUpToDate}},
-		{name: "floating tag, locked", base: "registry.example/traefik:v3.6", lockRef: "registry.example/traefik:v3.6", digest: digestX, want: Entry{
-			Locked: digestX, Current: "v3.6.1", Floating: true, Line: "v3.6", LatestInLine: "v3.6.4", Newest: "v3.7.0",
+		{name: "floating tag, locked, moved since", base: "registry.example/traefik:v3.6", lockRef: "registry.example/traefik:v3.6", digest: digestX, want: Entry{
+			Locked: digestX, Current: "v3.6.1", Floating: true, Now: "v3.6.4", Line: "v3.6", LatestInLine: "v3.6.4", Newest: "v3.7.0",
 			Newer: []string{"v3.6.4", "v3.7.0"}, NewestPerLine: []string{"v3.6.4", "v3.7.0"}, Status: StatusOutdated,
-			Note: "floating tag v3.6: the locked image is v3.6.1 (its version label)"}},
+			Note: "floating tag v3.6: the locked image is v3.6.1 (its version label); the tag stands for v3.6.4 now"}},
+		{name: "floating tag, locked, bare style", base: "bare.example/traefik:3.6", lockRef: "bare.example/traefik:3.6", digest: digestX, want: Entry{
+			Locked: digestX, Current: "v3.6.1", Floating: true, Now: "v3.6.1", Line: "v3.6", LatestInLine: "3.6.4", Newest: "3.6.4",
+			Newer: []string{"3.6.4"}, NewestPerLine: []string{"3.6.4"}, Status: StatusOutdated,
+			Note: "floating tag 3.6: the locked image is v3.6.1 (its version label)"}},
 		{name: "floating tag, lock for another base", base: "registry.example/traefik:v3.6", lockRef: "registry.example/traefik:v3.5", digest: digestX, want: Entry{
-			Floating: true, Line: "v3.6", LatestInLine: "v3.6.4", Newest: "v3.7.0", Newer: []string{}, NewestPerLine: []string{}, Status: StatusUnknown,
-			Note: "floating tag v3.6 is not locked: run xtraefik lock to record which release it stands for"}},
+			Current: "v3.6.4", Floating: true, Now: "v3.6.4", Line: "v3.6", Newest: "v3.7.0", Newer: []string{"v3.7.0"}, NewestPerLine: []string{"v3.7.0"}, Status: StatusOutdated,
+			Note: "floating tag v3.6 is not locked: compared with v3.6.4, what it stands for now"}},
 		{name: "floating tag, no label", base: "registry.example/traefik:latest", lockRef: "registry.example/traefik:latest", digest: digestY, want: Entry{
 			Locked: digestY, Floating: true, Newest: "v3.7.0", Newer: []string{}, NewestPerLine: []string{}, Status: StatusUnknown,
 			Note: "floating tag latest: the locked image (" + digestY + ") has no version label to compare"}},
 		{name: "floating tag, lookup fails", base: "registry.example/traefik:v3.6", lockRef: "registry.example/traefik:v3.6", digest: "sha256:3333333333333333333333333333333333333333333333333333333333333333", want: Entry{
-			Locked: "sha256:3333333333333333333333333333333333333333333333333333333333333333", Floating: true, Newer: []string{}, NewestPerLine: []string{}, Status: StatusError,
-			Error: "base image registry.example/traefik@sha256:3333333333333333333333333333333333333333333333333333333333333333 not found"}},
+			Locked: "sha256:3333333333333333333333333333333333333333333333333333333333333333", Floating: true, Now: "v3.6.4", Newer: []string{}, NewestPerLine: []string{}, Status: StatusError,
+			Error: "base image registry.example/traefik (sha256:3333333333333333333333333333333333333333333333333333333333333333) not found"}},
+		{name: "floating tag, unlocked, no label", base: "registry.example/traefik:latest", want: Entry{
+			Floating: true, Newest: "v3.7.0", Newer: []string{}, NewestPerLine: []string{}, Status: StatusUnknown,
+			Note: "floating tag latest: its image has no version label to compare"}},
 		{name: "digest only", base: "registry.example/traefik@" + digestX, want: Entry{
 			Newer: []string{}, NewestPerLine: []string{}, Status: StatusUnknown, Note: "pinned by digest only: there is no tag to compare"}},
 		{name: "layout", base: "oci:/tmp/layout:v3.6.1", want: Entry{

@@ -35,11 +35,19 @@ func (l imageLister) ListTags(ctx context.Context, ref images.Reference) ([]stri
 // Options.Platforms narrowed them): every platform of a Traefik release
 // carries the same one.
 func (l imageLister) Version(ctx context.Context, ref images.Reference, digest string) (string, error) {
-	h, err := v1.NewHash(digest)
-	if err != nil {
-		return "", fmt.Errorf("locked base digest %q: %w", digest, err)
+	var (
+		b   *images.Base
+		err error
+	)
+	if digest == "" {
+		b, err = images.Resolve(ctx, ref, l.opts)
+	} else {
+		h, herr := v1.NewHash(digest)
+		if herr != nil {
+			return "", fmt.Errorf("locked base digest %q: %w", digest, herr)
+		}
+		b, err = images.ResolveDigest(ctx, ref, h, l.opts)
 	}
-	b, err := images.ResolveDigest(ctx, ref, h, l.opts)
 	if err != nil {
 		return "", err
 	}

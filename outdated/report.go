@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"golang.org/x/mod/semver"
+
 	"github.com/xtraefik/xtraefik/images"
 )
 
@@ -90,31 +92,45 @@ func linesBetween(e *Entry) []string {
 }
 
 // howToTake says which command moves an outdated entry: `xtraefik lock
-// --update` when the recipe's ref follows releases by itself, else the
-// recipe names the new tag and `xtraefik lock` resolves it.
+// --update` takes what a floating ref stands for now; otherwise the recipe
+// names the new tag and `xtraefik lock` resolves it.
 func howToTake(recipePath string, e *Entry) string {
 	file := "the recipe"
 	if recipePath != "" {
 		file = filepath.Base(recipePath)
 	}
-	if e.Alias == "" {
-		want := e.Newest
-		if e.LatestInLine != "" {
-			want = e.LatestInLine
-		}
-		if e.Floating && e.LatestInLine != "" {
-			return fmt.Sprintf("base: `xtraefik lock --update-base` (or `xtraefik rebase`, which also builds) resolves %s again (newest %s release: %s); for a newer line, write its tag in %s's base", e.Ref, e.Line, e.LatestInLine, file)
-		}
-		return fmt.Sprintf("base: write %s in %s's base, then run `xtraefik lock`", retag(e.Ref, want), file)
-	}
 	want := e.Newest
 	if e.LatestInLine != "" {
 		want = e.LatestInLine
 	}
-	if e.Floating {
-		return fmt.Sprintf("plugin %s: `xtraefik lock --update %s` takes the head of %s; for release %s, set plugins.%s.ref: %s in %s, then run `xtraefik lock`", e.Alias, e.Alias, e.Ref, want, e.Alias, want, file)
+	if e.Alias == "" {
+		write := fmt.Sprintf("write %s in %s's base, then run `xtraefik lock`", retag(e.Ref, want), file)
+		if !e.Floating {
+			return "base: " + write
+		}
+		tag := tagOf(e.Ref)
+		if e.Now == "" || semver.Compare(e.Now, e.Current) <= 0 {
+			return fmt.Sprintf("base: %s still stands for %s; %s", tag, e.Current, write)
+		}
+		s := fmt.Sprintf("base: `xtraefik lock --update-base` (or `xtraefik rebase`, which also builds) takes %s, what %s stands for now", e.Now, tag)
+		if e.Newest != "" && e.Newest != e.Now {
+			s += fmt.Sprintf("; for %s, write %s in %s's base", e.Newest, retag(e.Ref, e.Newest), file)
+		}
+		return s
 	}
-	return fmt.Sprintf("plugin %s: set plugins.%s.ref: %s in %s, then run `xtraefik lock`", e.Alias, e.Alias, want, file)
+	set := fmt.Sprintf("set plugins.%s.ref: %s in %s, then run `xtraefik lock`", e.Alias, want, file)
+	if e.Floating {
+		return fmt.Sprintf("plugin %s: `xtraefik lock --update %s` takes the head of %s; for release %s, %s", e.Alias, e.Alias, e.Ref, want, set)
+	}
+	return fmt.Sprintf("plugin %s: %s", e.Alias, set)
+}
+
+// tagOf is the tag of a base reference.
+func tagOf(ref string) string {
+	if r, err := images.ParseReference(ref); err == nil && r.Tag != "" {
+		return r.Tag
+	}
+	return ref
 }
 
 // retag is the base reference ref with tag instead of its own.
