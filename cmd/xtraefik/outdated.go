@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -37,9 +38,21 @@ rest), 2 with --exit-code when something is outdated.`,
 			if output != "text" && output != "json" {
 				return fmt.Errorf("--output %q: use text or json", output)
 			}
+			// Bots reading --output json get a document even when there is
+			// no report: the recipe and why.
+			fail := func(err error) error {
+				if output == "json" {
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetIndent("", "  ")
+					if werr := enc.Encode(map[string]string{"recipe": c.file, "error": err.Error()}); werr != nil {
+						return fmt.Errorf("%w (writing the JSON report: %v)", err, werr)
+					}
+				}
+				return err
+			}
 			o, err := c.options(cmd, env)
 			if err != nil {
-				return err
+				return fail(err)
 			}
 			rep, err := outdated.Check(cmd.Context(), o.Recipe, o.Lock, outdated.Options{
 				Git:        outdated.NewGitLister(o.GitAuth),
@@ -48,7 +61,7 @@ rest), 2 with --exit-code when something is outdated.`,
 				Pre:        pre,
 			})
 			if err != nil {
-				return err
+				return fail(err)
 			}
 			if err := outdated.WriteReport(cmd.OutOrStdout(), rep, output); err != nil {
 				return err

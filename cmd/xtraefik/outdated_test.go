@@ -70,6 +70,13 @@ func TestOutdatedCommand(t *testing.T) {
 		t.Errorf("--pre --exit-code: %v, want exit status 2 for the base", err)
 	}
 
+	// No recipe: a JSON document all the same, with the error.
+	stdout, _, err = w.run("outdated", "-f", w.dir+"/none.yaml", "--output", "json")
+	var doc map[string]string
+	if jerr := json.Unmarshal([]byte(stdout), &doc); err == nil || jerr != nil || doc["recipe"] != w.dir+"/none.yaml" || doc["error"] != err.Error() {
+		t.Errorf("missing recipe: %v, JSON %q (%v)", err, stdout, jerr)
+	}
+
 	// A repository the mirror lacks: an error (status 1), the rest reported.
 	w.env["XTRAEFIK_GIT_MIRRORS"] = demoGit + "=" + w.gitURL + "nothing.git"
 	stdout, _, err = w.run("outdated", "-f", current, "--exit-code")
