@@ -2,6 +2,7 @@ package outdated
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"golang.org/x/mod/semver"
@@ -166,5 +167,44 @@ func TestOutdatedFloatingLine(t *testing.T) {
 		if line != tc.line || bare != tc.bare || variant != tc.variant || ok != tc.ok {
 			t.Errorf("%s: got %q %v %q %v", tc.tag, line, bare, variant, ok)
 		}
+	}
+}
+
+func TestOutdatedTextReport(t *testing.T) {
+	rep := &Report{Recipe: "/work/recipes/edge.yaml", Outdated: true, Errors: 1,
+		Base: Entry{Ref: "registry.example/traefik:v3.6", Current: "v3.6.1", Floating: true, Now: "v3.6.4", Line: "v3.6", LatestInLine: "v3.6.4", Newest: "v4.0.0",
+			Newer: []string{"v3.6.4", "v3.7.0", "v3.7.2", "v3.8.0", "v4.0.0"}, NewestPerLine: []string{"v3.6.4", "v3.7.2", "v3.8.0", "v4.0.0"},
+			Status: StatusOutdated, Note: "floating tag v3.6: the locked image is v3.6.1 (its version label); the tag stands for v3.6.4 now"},
+		Plugins: []Entry{
+			{Alias: "a", Ref: "main", Floating: true, Current: "v1.2.0", Line: "v1", Newest: "v2.0.1", Newer: []string{"v2.0.1"}, NewestPerLine: []string{"v2.0.1"}, Status: StatusOutdated},
+			{Alias: "b", Ref: "v0.1.0", Status: StatusError, Error: "list tags of https://git.example/b.git: repository not found"},
+			{Alias: "c", Ref: "main", Floating: true, Newest: "v0.3.0", Status: StatusUnknown, Note: "ref main is at commit cccccccccccc, which no release tag points to"},
+			{Alias: "d", Ref: "v0.3.0", Current: "v0.3.0", Line: "v0", Status: StatusUpToDate},
+		}}
+	var out strings.Builder
+	if err := WriteReport(&out, rep, "text"); err != nil {
+		t.Fatal(err)
+	}
+	want := `NAME      CURRENT  LINE  LATEST IN LINE  NEWEST  STATUS
+base      v3.6.1   v3.6  v3.6.4          v4.0.0  outdated
+plugin a  v1.2.0   v1    -               v2.0.1  outdated
+plugin b  -        -     -               -       error
+plugin c  -        -     -               v0.3.0  unknown
+plugin d  v0.3.0   v0    -               -       up-to-date
+
+base: floating tag v3.6: the locked image is v3.6.1 (its version label); the tag stands for v3.6.4 now
+base: also v3.7.2, v3.8.0 (the newest of each minor in between)
+plugin b: list tags of https://git.example/b.git: repository not found
+plugin c: ref main is at commit cccccccccccc, which no release tag points to
+
+To take a newer version:
+  base: ` + "`xtraefik lock --update-base` (or `xtraefik rebase`, which also builds)" + ` takes v3.6.4, what v3.6 stands for now; for v4.0.0, write registry.example/traefik:v4.0.0 in edge.yaml's base
+  plugin a: ` + "`xtraefik lock --update a`" + ` takes the head of main; for release v2.0.1, set plugins.a.ref: v2.0.1 in edge.yaml, then run ` + "`xtraefik lock`" + `
+`
+	if out.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", out.String(), want)
+	}
+	if err := WriteReport(&out, rep, "yaml"); err == nil || err.Error() != `report format "yaml": use text or json` {
+		t.Errorf("yaml: %v", err)
 	}
 }

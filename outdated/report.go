@@ -47,7 +47,11 @@ func writeText(w io.Writer, rep *Report) error {
 		// The table shows the newest in the current line and overall; the
 		// lines in between are worth a mention too (v3.7 between v3.6 and v4.0).
 		if between := linesBetween(e); len(between) > 0 {
-			notes = append(notes, fmt.Sprintf("%s: also newest in their line: %s", e.Name(), strings.Join(between, ", ")))
+			kind := "major"
+			if e.Alias == "" {
+				kind = "minor"
+			}
+			notes = append(notes, fmt.Sprintf("%s: also %s (the newest of each %s in between)", e.Name(), strings.Join(between, ", "), kind))
 		}
 	}
 	if len(notes) > 0 {
