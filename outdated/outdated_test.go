@@ -1,0 +1,241 @@
+package outdated
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/recipe"
+	"github.com/xtraefik/xtraefik/source"
+)
+
+// fakeGit serves fixed tag lists per URL and records the URLs asked for.
+type fakeGit struct {
+	mu    sync.Mutex
+	tags  map[string][]source.Tag
+	asked []string
+}
+
+func (f *fakeGit) ListTags(_ context.Context, url string) ([]source.Tag, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, url)
+	tags, ok := f.tags[url]
+	if !ok {
+		return nil, fmt.Errorf("list tags of %s: repository not found", url)
+	}
+	return tags, nil
+}
+
+// fakeImages serves repositories' tags and version labels.
+type fakeImages struct {
+	tags     map[string][]string // by repository name as written
+	versions map[string]string   // by digest, or name:tag
+}
+
+func (f *fakeImages) ListTags(_ context.Context, ref images.Reference) ([]string, error) {
+	tags, ok := f.tags[ref.Name]
+	if !ok {
+		return nil, errors.New("list tags of " + ref.Name + ": repository not found")
+	}
+	return tags, nil
+}
+
+func (f *fakeImages) Version(_ context.Context, ref images.Reference, digest string) (string, error) {
+	if digest == "" {
+		digest = ref.Name + ":" + ref.Tag
+	}
+	v, ok := f.versions[digest]
+	if !ok {
+		return "", fmt.Errorf("base image %s (%s) not found", ref.Name, digest)
+	}
+	return v, nil
+}
+
+const (
+	commitA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	commitB = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	commitC = "cccccccccccccccccccccccccccccccccccccccc"
+	commitD = "dddddddddddddddddddddddddddddddddddddddd"
+	digestX = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	digestY = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+)
+
+func testTags() []source.Tag {
+	return []source.Tag{
+		{Name: "v0.1.0", Commit: commitA},
+		{Name: "v0.2.2", Commit: commitB},
+		{Name: "v0.2.3", Commit: commitC},
+		{Name: "v0.3.0", Commit: commitC},
+		{Name: "v1.0.0-rc.1", Commit: commitD},
+		{Name: "nightly", Commit: commitD},
+	}
+}
+
+func traefikTags() []string {
+	return []string{"latest", "v3.6", "v3.6.1", "v3.6.4", "v3.7.0", "v4.0.0-rc1", "3.6.4"}
+}
+
+func parseRecipe(t *testing.T, body string) *recipe.Recipe {
+	t.Helper()
+	r, err := recipe.Parse("recipe.yaml", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func plugin(alias, ref string) string {
+	return fmt.Sprintf("  %s:\n    module: example.com/%s\n    git: https://git.example/%s.git\n    ref: %s\n", alias, alias, alias, ref)
+}
+
+func TestOutdatedCheckPlugins(t *testing.T) {
+	r := parseRecipe(t, "base: registry.example/traefik:v3.7.0\nplugins:\n"+
+		plugin("tagged", "v0.2.2")+
+		plugin("moved", "v0.2.2")+
+		plugin("branch", "main")+
+		plugin("untagged", "main")+
+		plugin("unlocked", "main")+
+		plugin("commit", commitC)+
+		plugin("latest", "refs/tags/v0.3.0")+
+		plugin("gone", "v1.0.0")+
+		plugin("untold", "v0.9.0")+
+		"mirrors:\n  git:\n    - url: https://mirror.example/\n      insteadOf: https://git.example/\n")
+	lock := &recipe.Lock{Version: 1, Plugins: []recipe.PluginLock{
+		{Alias: "tagged", Module: "example.com/tagged", Git: "https://git.example/tagged.git", Ref: "v0.2.2", Commit: commitB},
+		{Alias: "moved", Module: "example.com/moved", Git: "https://git.example/moved.git", Ref: "v0.2.2", Commit: commitA},
+		{Alias: "branch", Module: "example.com/branch", Git: "https://git.example/branch.git", Ref: "main", Commit: commitB},
+		{Alias: "untagged", Module: "example.com/untagged", Git: "https://git.example/untagged.git", Ref: "main", Commit: commitA + "0"},
+		// Locked for another ref: the lock does not apply.
+		{Alias: "unlocked", Module: "example.com/unlocked", Git: "https://git.example/unlocked.git", Ref: "dev", Commit: commitB},
+	}}
+	git := &fakeGit{tags: map[string][]source.Tag{}}
+	for _, a := range []string{"tagged", "moved", "branch", "untagged", "unlocked", "commit", "latest", "untold"} {
+		git.tags["https://mirror.example/"+a+".git"] = testTags()
+	}
+	imgs := &fakeImages{tags: map[string][]string{"registry.example/traefik": traefikTags()}}
+	rep, err := Check(context.Background(), r, lock, Options{Git: git, Images: imgs, GitMirrors: r.Mirrors.Git})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := []string{"v0.2.3", "v0.3.0"}
+	want := []Entry{
+		{Alias: "branch", Ref: "main", Locked: commitB, Current: "v0.2.2", Floating: true, Line: "v0", LatestInLine: "v0.3.0", Newest: "v0.3.0",
+			Newer: newer, NewestPerLine: []string{"v0.3.0"}, Status: StatusOutdated, Note: "ref main is at commit bbbbbbbbbbbb, release v0.2.2"},
+		{Alias: "commit", Ref: commitC, Current: "v0.3.0", Line: "v0", Newer: []string{}, NewestPerLine: []string{},
+			Status: StatusUpToDate, Note: "ref " + commitC + " is at commit cccccccccccc, release v0.3.0"},
+		{Alias: "gone", Ref: "v1.0.0", Newer: []string{}, NewestPerLine: []string{}, Status: StatusError,
+			Error: "list tags of https://mirror.example/gone.git: repository not found"},
+		{Alias: "latest", Ref: "refs/tags/v0.3.0", Current: "v0.3.0", Line: "v0", Newer: []string{}, NewestPerLine: []string{}, Status: StatusUpToDate},
+		{Alias: "moved", Ref: "v0.2.2", Locked: commitA, Current: "v0.2.2", Line: "v0", LatestInLine: "v0.3.0", Newest: "v0.3.0",
+			Newer: newer, NewestPerLine: []string{"v0.3.0"}, Status: StatusOutdated,
+			Note: "tag v0.2.2 now points to " + commitB + ", the lock has " + commitA + ": it moved since it was locked"},
+		{Alias: "tagged", Ref: "v0.2.2", Locked: commitB, Current: "v0.2.2", Line: "v0", LatestInLine: "v0.3.0", Newest: "v0.3.0",
+			Newer: newer, NewestPerLine: []string{"v0.3.0"}, Status: StatusOutdated},
+		{Alias: "unlocked", Ref: "main", Floating: true, Newest: "v0.3.0", Newer: []string{}, NewestPerLine: []string{}, Status: StatusUnknown,
+			Note: "ref main is not a release and is not locked: run xtraefik lock to record its commit"},
+		{Alias: "untagged", Ref: "main", Locked: commitA + "0", Floating: true, Newest: "v0.3.0", Newer: []string{}, NewestPerLine: []string{}, Status: StatusUnknown,
+			Note: "ref main is at commit aaaaaaaaaaaa, which no release tag points to"},
+		{Alias: "untold", Ref: "v0.9.0", Current: "v0.9.0", Line: "v0", Newer: []string{}, NewestPerLine: []string{}, Status: StatusUpToDate,
+			Note: "tag v0.9.0 is not on the remote (any more)"},
+	}
+	for i := range want {
+		want[i].Module = "example.com/" + want[i].Alias
+		want[i].Git = "https://git.example/" + want[i].Alias + ".git"
+	}
+	if len(rep.Plugins) != len(want) {
+		t.Fatalf("%d plugins, want %d", len(rep.Plugins), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(rep.Plugins[i], want[i]) {
+			t.Errorf("plugin %s:\n got %+v\nwant %+v", want[i].Alias, rep.Plugins[i], want[i])
+		}
+	}
+	if !rep.Outdated || rep.Errors != 1 {
+		t.Errorf("outdated %v errors %d, want true 1", rep.Outdated, rep.Errors)
+	}
+	for _, u := range git.asked {
+		if !strings.HasPrefix(u, "https://mirror.example/") {
+			t.Errorf("listed %s, not through the mirror", u)
+		}
+	}
+
+	// With --pre, the release candidate counts.
+	rep, err = Check(context.Background(), r, lock, Options{Git: git, Images: imgs, GitMirrors: r.Mirrors.Git, Pre: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rep.Plugins[5]
+	if got.Newest != "v1.0.0-rc.1" || got.LatestInLine != "v0.3.0" || !reflect.DeepEqual(got.Newer, []string{"v0.2.3", "v0.3.0", "v1.0.0-rc.1"}) {
+		t.Errorf("--pre: %+v", got)
+	}
+}
+
+func TestOutdatedCheckBase(t *testing.T) {
+	imgs := &fakeImages{
+		tags: map[string][]string{"registry.example/traefik": traefikTags(), "bare.example/traefik": {"3.6", "3.6.1", "3.6.4", "v3.7.0"}},
+		versions: map[string]string{digestX: "v3.6.1", digestY: "",
+			"registry.example/traefik:v3.6": "v3.6.4", "registry.example/traefik:latest": "", "bare.example/traefik:3.6": "v3.6.1"},
+	}
+	git := &fakeGit{tags: map[string][]source.Tag{"https://git.example/p.git": testTags()}}
+	for _, tc := range []struct {
+		name, base, lockRef, digest string
+		want                        Entry
+	}{
+		{name: "exact tag", base: "registry.example/traefik:v3.6.1", want: Entry{
+			Current: "v3.6.1", Line: "v3.6", LatestInLine: "v3.6.4", Newest: "v3.7.0",
+			Newer: []string{"v3.6.4", "v3.7.0"}, NewestPerLine: []string{"v3.6.4", "v3.7.0"}, Status: StatusOutdated}},
+		{name: "exact tag, bare style", base: "bare.example/traefik:3.6.1", want: Entry{
+			Current: "3.6.1", Line: "v3.6", LatestInLine: "3.6.4", Newest: "3.6.4",
+			Newer: []string{"3.6.4"}, NewestPerLine: []string{"3.6.4"}, Status: StatusOutdated}},
+		{name: "tag and digest", base: "registry.example/traefik:v3.7.0@" + digestX, want: Entry{
+			Current: "v3.7.0", Line: "v3.7", Newer: []string{}, NewestPerLine: []string{}, Status: StatusUpToDate}},
+		{name: "floating tag, locked, moved since", base: "registry.example/traefik:v3.6", lockRef: "registry.example/traefik:v3.6", digest: digestX, want: Entry{
+			Locked: digestX, Current: "v3.6.1", Floating: true, Now: "v3.6.4", Line: "v3.6", LatestInLine: "v3.6.4", Newest: "v3.7.0",
+			Newer: []string{"v3.6.4", "v3.7.0"}, NewestPerLine: []string{"v3.6.4", "v3.7.0"}, Status: StatusOutdated,
+			Note: "floating tag v3.6: the locked image is v3.6.1 (its version label); the tag stands for v3.6.4 now"}},
+		{name: "floating tag, locked, bare style", base: "bare.example/traefik:3.6", lockRef: "bare.example/traefik:3.6", digest: digestX, want: Entry{
+			Locked: digestX, Current: "v3.6.1", Floating: true, Now: "v3.6.1", Line: "v3.6", LatestInLine: "3.6.4", Newest: "3.6.4",
+			Newer: []string{"3.6.4"}, NewestPerLine: []string{"3.6.4"}, Status: StatusOutdated,
+			Note: "floating tag 3.6: the locked image is v3.6.1 (its version label)"}},
+		{name: "floating tag, lock for another base", base: "registry.example/traefik:v3.6", lockRef: "registry.example/traefik:v3.5", digest: digestX, want: Entry{
+			Current: "v3.6.4", Floating: true, Now: "v3.6.4", Line: "v3.6", Newest: "v3.7.0", Newer: []string{"v3.7.0"}, NewestPerLine: []string{"v3.7.0"}, Status: StatusOutdated,
+			Note: "floating tag v3.6 is not locked: compared with v3.6.4, what it stands for now"}},
+		{name: "floating tag, no label", base: "registry.example/traefik:latest", lockRef: "registry.example/traefik:latest", digest: digestY, want: Entry{
+			Locked: digestY, Floating: true, Newest: "v3.7.0", Newer: []string{}, NewestPerLine: []string{}, Status: StatusUnknown,
+			Note: "floating tag latest: the locked image (" + digestY + ") has no version label to compare"}},
+		{name: "floating tag, lookup fails", base: "registry.example/traefik:v3.6", lockRef: "registry.example/traefik:v3.6", digest: "sha256:3333333333333333333333333333333333333333333333333333333333333333", want: Entry{
+			Locked: "sha256:3333333333333333333333333333333333333333333333333333333333333333", Floating: true, Now: "v3.6.4", Newer: []string{}, NewestPerLine: []string{}, Status: StatusError,
+			Error: "base image registry.example/traefik (sha256:3333333333333333333333333333333333333333333333333333333333333333) not found"}},
+		{name: "floating tag, unlocked, no label", base: "registry.example/traefik:latest", want: Entry{
+			Floating: true, Newest: "v3.7.0", Newer: []string{}, NewestPerLine: []string{}, Status: StatusUnknown,
+			Note: "floating tag latest: its image has no version label to compare"}},
+		{name: "digest only", base: "registry.example/traefik@" + digestX, want: Entry{
+			Newer: []string{}, NewestPerLine: []string{}, Status: StatusUnknown, Note: "pinned by digest only: there is no tag to compare"}},
+		{name: "layout", base: "oci:/tmp/layout:v3.6.1", want: Entry{
+			Newer: []string{}, NewestPerLine: []string{}, Status: StatusUnknown, Note: "not in a registry: there are no tags to compare"}},
+		{name: "unknown repository", base: "other.example/traefik:v3.6.1", want: Entry{
+			Newer: []string{}, NewestPerLine: []string{}, Status: StatusError, Error: "list tags of other.example/traefik: repository not found"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := parseRecipe(t, "base: "+tc.base+"\nplugins:\n  p:\n    module: example.com/p\n    git: https://git.example/p.git\n    ref: v0.3.0\n")
+			var lock *recipe.Lock
+			if tc.lockRef != "" {
+				lock = &recipe.Lock{Version: 1, Base: recipe.BaseLock{Ref: tc.lockRef, Digest: tc.digest}}
+			}
+			rep, err := Check(context.Background(), r, lock, Options{Git: git, Images: imgs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.want.Ref = tc.base
+			if !reflect.DeepEqual(rep.Base, tc.want) {
+				t.Errorf("\n got %+v\nwant %+v", rep.Base, tc.want)
+			}
+		})
+	}
+}
