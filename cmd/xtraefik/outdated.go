@@ -17,7 +17,6 @@ const exitOutdated = 2
 func newOutdated(env getenv) *cobra.Command {
 	var (
 		c        commonFlags
-		output   string
 		pre      bool
 		exitCode bool
 	)
@@ -35,9 +34,7 @@ Exit status: 0 when everything was checked (outdated or not, unless
 rest), 2 with --exit-code when something is outdated.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("--output %q: use text or json", output)
-			}
+			output := c.output.String()
 			// Bots reading --output json get a document even when there is
 			// no report: the recipe and why.
 			fail := func(err error) error {
@@ -50,10 +47,11 @@ rest), 2 with --exit-code when something is outdated.`,
 				}
 				return err
 			}
-			o, err := c.options(cmd, env)
+			s, err := c.open(cmd, env)
 			if err != nil {
 				return fail(err)
 			}
+			o := s.Options()
 			rep, err := outdated.Check(cmd.Context(), o.Recipe, o.Lock, outdated.Options{
 				Git:        outdated.NewGitLister(o.GitAuth),
 				Images:     outdated.NewImageLister(o.Images),
@@ -76,7 +74,6 @@ rest), 2 with --exit-code when something is outdated.`,
 		},
 	}
 	c.register(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
 	cmd.Flags().BoolVar(&pre, "pre", false, "count pre-releases (v1.0.0-rc.1) as newer versions")
 	cmd.Flags().BoolVar(&exitCode, "exit-code", false, fmt.Sprintf("exit with status %d when something is outdated (1 stays for errors)", exitOutdated))
 	return cmd
