@@ -15,31 +15,20 @@ package source
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/agnivade/levenshtein"
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/plumbing/transport/http"
-	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/xtraefik/xtraefik/fileset"
-	"github.com/xtraefik/xtraefik/internal/redact"
 )
 
 // Options configure a Fetcher.
@@ -116,102 +105,6 @@ func New(opts Options) (*Fetcher, error) {
 		auth = FromEnv(os.Getenv)
 	}
 	return &Fetcher{cacheDir: dir, auth: auth, progress: opts.Progress}, nil
-}
-
-// remote is a parsed remote URL.
-type remote struct {
-	// display is the URL without secrets: what errors show, what Auth gets.
-	display string
-	// fetchURL is what go-git dials: display, or the absolute path for
-	// local repositories.
-	fetchURL string
-	// key identifies the cache repository.
-	key string
-	// basic holds http(s) userinfo credentials, which win over Auth.
-	basic *http.BasicAuth
-}
-
-func parseRemote(raw string) (remote, error) {
-	if raw == "" {
-		return remote{}, errors.New("empty repository URL")
-	}
-	ep, err := transport.NewEndpoint(raw)
-	if err != nil {
-		// url.Parse errors quote the input, which may hold a password.
-		return remote{}, fmt.Errorf("invalid repository URL %s", redact.URL(raw))
-	}
-	switch ep.Protocol {
-	case "file":
-		p := filepath.Clean(ep.Path)
-		return remote{display: raw, fetchURL: p, key: "file://" + filepath.ToSlash(p)}, nil
-	case "http", "https":
-		u, err := url.Parse(raw)
-		if err != nil {
-			return remote{}, fmt.Errorf("invalid repository URL %s", redact.URL(raw))
-		}
-		var basic *http.BasicAuth
-		if u.User != nil {
-			pass, _ := u.User.Password()
-			basic = &http.BasicAuth{Username: u.User.Username(), Password: pass}
-			u.User = nil
-		}
-		s := strings.TrimSuffix(u.String(), "/")
-		return remote{display: s, fetchURL: s, key: s, basic: basic}, nil
-	default:
-		// ssh: a user name is not a secret, and it selects the account,
-		// so it stays in the URL; a password in an ssh URL is unused.
-		s := strings.TrimSuffix(redact.URL(raw), "/")
-		return remote{display: s, fetchURL: s, key: s}, nil
-	}
-}
-
-// repoDir is the cache repository of r: a readable prefix plus a hash of
-// the whole key, so distinct URLs never share a repository.
-func (f *Fetcher) repoDir(r remote) string {
-	sum := sha256.Sum256([]byte(r.key))
-	name := r.key
-	if i := strings.Index(name, "://"); i >= 0 {
-		name = name[i+3:]
-	}
-	b := []byte(name)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
-			b[i] = '_'
-		}
-	}
-	name = strings.Trim(string(b), "._")
-	if len(name) > 64 {
-		name = name[len(name)-64:]
-	}
-	return filepath.Join(f.cacheDir, name+"-"+hex.EncodeToString(sum[:8])+".git")
-}
-
-// openRepo opens a cache repository read-only in spirit: object lookups
-// only, no lock. It returns nil, nil when the repository does not exist.
-func openRepo(dir string) (*git.Repository, error) {
-	if _, err := os.Stat(filepath.Join(dir, "objects")); errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(), filesystem.Options{})
-	repo, err := git.Open(st, nil)
-	if err != nil {
-		return nil, fmt.Errorf("open cache repository %s (delete it to start afresh): %w", dir, err)
-	}
-	return repo, nil
-}
-
-// initRepo creates the bare cache repository under a temporary name and
-// renames it into place, so a crash never leaves a half-made one.
-func initRepo(dir string) error {
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".init-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	if _, err := git.PlainInit(tmp, true); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dir)
 }
 
 // update fetches every branch and tag of r into its cache repository (force,
@@ -380,162 +273,4 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 		return nil, fmt.Errorf("commit %s of %s: %w", h, r.display, err)
 	}
 	return t, nil
-}
-
-// wrapped is an error whose message is written for people while errors.Is
-// still sees the cause (a sentinel, or go-git's error).
-type wrapped struct {
-	msg string
-	err error
-}
-
-func (e *wrapped) Error() string { return e.msg }
-func (e *wrapped) Unwrap() error { return e.err }
-
-func wrapf(err error, format string, args ...any) error {
-	return &wrapped{msg: fmt.Sprintf(format, args...), err: err}
-}
-
-// oneLine flattens an error that may quote a server's response body.
-func oneLine(err error) string {
-	s := strings.Join(strings.Fields(err.Error()), " ")
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return s
-}
-
-func isFullHash(s string) bool {
-	if len(s) != 40 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
-func hasObject(repo *git.Repository, h plumbing.Hash) bool {
-	return repo.Storer.HasEncodedObject(h) == nil
-}
-
-// peel follows annotated tags (possibly tags of tags) to a commit.
-func peel(repo *git.Repository, h plumbing.Hash) (plumbing.Hash, error) {
-	for range 16 {
-		obj, err := repo.Object(plumbing.AnyObject, h)
-		if err != nil {
-			return plumbing.ZeroHash, fmt.Errorf("read object %s: %w", h, err)
-		}
-		switch o := obj.(type) {
-		case *object.Commit:
-			return h, nil
-		case *object.Tag:
-			h = o.Target
-		default:
-			return plumbing.ZeroHash, fmt.Errorf("points to a %s, not a commit", obj.Type())
-		}
-	}
-	return plumbing.ZeroHash, errors.New("too many nested tags")
-}
-
-// reachable reports whether commit h is an ancestor of (or equal to) a
-// branch or tag of the cache repository, which mirrors the remote right
-// after a fetch. A commit left in the cache by an earlier fetch, since
-// force-pushed away, is not reachable.
-func reachable(ctx context.Context, repo *git.Repository, h plumbing.Hash) (bool, error) {
-	if !hasObject(repo, h) {
-		return false, nil
-	}
-	refs, err := repo.References()
-	if err != nil {
-		return false, err
-	}
-	var queue []plumbing.Hash
-	err = refs.ForEach(func(ref *plumbing.Reference) error {
-		if ref.Type() != plumbing.HashReference || !(ref.Name().IsTag() || ref.Name().IsBranch()) {
-			return nil
-		}
-		if c, err := peel(repo, ref.Hash()); err == nil {
-			queue = append(queue, c)
-		}
-		return nil
-	})
-	if err != nil {
-		return false, err
-	}
-	seen := make(map[plumbing.Hash]bool)
-	for len(queue) > 0 {
-		c := queue[0]
-		queue = queue[1:]
-		if c == h {
-			return true, nil
-		}
-		if seen[c] {
-			continue
-		}
-		seen[c] = true
-		if err := ctx.Err(); err != nil {
-			return false, err
-		}
-		commit, err := repo.CommitObject(c)
-		if err != nil {
-			return false, fmt.Errorf("read commit %s: %w", c, err)
-		}
-		queue = append(queue, commit.ParentHashes...)
-	}
-	return false, nil
-}
-
-// hint suggests tag and branch names close to ref, for typos.
-func hint(repo *git.Repository, ref string) string {
-	refs, err := repo.References()
-	if err != nil {
-		return ""
-	}
-	type cand struct {
-		name string
-		dist int
-	}
-	var cands []cand
-	limit := max(2, len(ref)/3)
-	_ = refs.ForEach(func(r *plumbing.Reference) error {
-		if r.Name().IsTag() || r.Name().IsBranch() {
-			if d := levenshtein.ComputeDistance(ref, r.Name().Short()); d <= limit {
-				cands = append(cands, cand{r.Name().Short(), d})
-			}
-		}
-		return nil
-	})
-	sort.Slice(cands, func(i, j int) bool {
-		if cands[i].dist != cands[j].dist {
-			return cands[i].dist < cands[j].dist
-		}
-		return cands[i].name < cands[j].name
-	})
-	var names []string
-	for _, c := range cands {
-		if len(names) == 5 {
-			break
-		}
-		if len(names) == 0 || names[len(names)-1] != c.name {
-			names = append(names, c.name)
-		}
-	}
-	var s string
-	if len(names) > 0 {
-		s = " (similar: " + strings.Join(names, ", ") + ")"
-	}
-	if len(ref) >= 4 && len(ref) < 40 && strings.Trim(strings.ToLower(ref), "0123456789abcdef") == "" {
-		s += "; to pin a commit, give all 40 hex digits of its hash"
-	}
-	return s
-}
-
-// isSSH reports whether the remote is reached over ssh (ssh:// or scp-like
-// user@host:path).
-func (r remote) isSSH() bool {
-	ep, err := transport.NewEndpoint(r.fetchURL)
-	return err == nil && ep.Protocol == "ssh"
 }

@@ -1,0 +1,117 @@
+package source
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/xtraefik/xtraefik/internal/redact"
+)
+
+// remote is a parsed remote URL.
+type remote struct {
+	// display is the URL without secrets: what errors show, what Auth gets.
+	display string
+	// fetchURL is what go-git dials: display, or the absolute path for
+	// local repositories.
+	fetchURL string
+	// key identifies the cache repository.
+	key string
+	// basic holds http(s) userinfo credentials, which win over Auth.
+	basic *http.BasicAuth
+}
+
+func parseRemote(raw string) (remote, error) {
+	if raw == "" {
+		return remote{}, errors.New("empty repository URL")
+	}
+	ep, err := transport.NewEndpoint(raw)
+	if err != nil {
+		// url.Parse errors quote the input, which may hold a password.
+		return remote{}, fmt.Errorf("invalid repository URL %s", redact.URL(raw))
+	}
+	switch ep.Protocol {
+	case "file":
+		p := filepath.Clean(ep.Path)
+		return remote{display: raw, fetchURL: p, key: "file://" + filepath.ToSlash(p)}, nil
+	case "http", "https":
+		u, err := url.Parse(raw)
+		if err != nil {
+			return remote{}, fmt.Errorf("invalid repository URL %s", redact.URL(raw))
+		}
+		var basic *http.BasicAuth
+		if u.User != nil {
+			pass, _ := u.User.Password()
+			basic = &http.BasicAuth{Username: u.User.Username(), Password: pass}
+			u.User = nil
+		}
+		s := strings.TrimSuffix(u.String(), "/")
+		return remote{display: s, fetchURL: s, key: s, basic: basic}, nil
+	default:
+		// ssh: a user name is not a secret, and it selects the account,
+		// so it stays in the URL; a password in an ssh URL is unused.
+		s := strings.TrimSuffix(redact.URL(raw), "/")
+		return remote{display: s, fetchURL: s, key: s}, nil
+	}
+}
+
+// repoDir is the cache repository of r: a readable prefix plus a hash of
+// the whole key, so distinct URLs never share a repository.
+func (f *Fetcher) repoDir(r remote) string {
+	sum := sha256.Sum256([]byte(r.key))
+	name := r.key
+	if i := strings.Index(name, "://"); i >= 0 {
+		name = name[i+3:]
+	}
+	b := []byte(name)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	name = strings.Trim(string(b), "._")
+	if len(name) > 64 {
+		name = name[len(name)-64:]
+	}
+	return filepath.Join(f.cacheDir, name+"-"+hex.EncodeToString(sum[:8])+".git")
+}
+
+// openRepo opens a cache repository read-only in spirit: object lookups
+// only, no lock. It returns nil, nil when the repository does not exist.
+func openRepo(dir string) (*git.Repository, error) {
+	if _, err := os.Stat(filepath.Join(dir, "objects")); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(), filesystem.Options{})
+	repo, err := git.Open(st, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open cache repository %s (delete it to start afresh): %w", dir, err)
+	}
+	return repo, nil
+}
+
+// initRepo creates the bare cache repository under a temporary name and
+// renames it into place, so a crash never leaves a half-made one.
+func initRepo(dir string) error {
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".init-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if _, err := git.PlainInit(tmp, true); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dir)
+}
