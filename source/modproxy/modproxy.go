@@ -101,6 +101,12 @@ type Module struct {
 	Files fileset.Set
 	// Vendored lists the modules restored into vendor/, in modules.txt order.
 	Vendored []Dep
+	// VendorMissing is set when go.mod requires modules but the zip has no
+	// vendor/modules.txt. Zips of modules declaring go 1.24 or later never
+	// keep one (golang.org/x/mod/zip), so whether the plugin vendored is
+	// unknowable from the proxy: Traefik finds those dependencies only if
+	// the plugin needs none of them at run time.
+	VendorMissing bool
 }
 
 // Dep is one module restored into vendor/.
@@ -186,7 +192,7 @@ func (c *Client) Fetch(ctx context.Context, mod, version, wantSum string) (*Modu
 		return nil, fmt.Errorf("read %s@%s: %w", mod, version, err)
 	}
 	out := &Module{Path: mod, Version: version, Sum: z.sum, Time: z.time}
-	if out.Vendored, files, err = c.revendor(ctx, m, files); err != nil {
+	if out.Vendored, out.VendorMissing, files, err = c.revendor(ctx, m, files); err != nil {
 		return nil, fmt.Errorf("re-vendor %s@%s: %w", mod, version, err)
 	}
 	if out.Files, err = fileset.New(files); err != nil {

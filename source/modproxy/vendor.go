@@ -100,16 +100,43 @@ func parseGoSum(data []byte) map[string]string {
 
 // revendor restores vendor/ when the module has vendor/modules.txt, and
 // returns the modules it restored and all files.
-func (c *Client) revendor(ctx context.Context, m module.Version, files []fileset.File) ([]Dep, []fileset.File, error) {
+func (c *Client) revendor(ctx context.Context, m module.Version, files []fileset.File) (deps []Dep, missing bool, out []fileset.File, err error) {
+	deps, out, err = c.revendorFiles(ctx, files)
+	if err != nil || deps != nil {
+		return deps, false, out, err
+	}
+	// No modules.txt: say so when the module needs other modules.
+	for _, f := range files {
+		if f.Path != "go.mod" {
+			continue
+		}
+		b, err := readAll(f)
+		if err != nil {
+			return nil, false, nil, err
+		}
+		mf, err := modfile.ParseLax("go.mod", b, nil)
+		if err != nil {
+			return nil, false, nil, fmt.Errorf("%w: go.mod: %v", ErrVendor, err)
+		}
+		missing = len(mf.Require) > 0
+	}
+	return nil, missing, files, nil
+}
+
+func readAll(f fileset.File) ([]byte, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func (c *Client) revendorFiles(ctx context.Context, files []fileset.File) ([]Dep, []fileset.File, error) {
 	byName := map[string][]byte{}
 	for _, f := range files {
 		if f.Path == "vendor/modules.txt" || f.Path == "go.mod" || f.Path == "go.sum" {
-			rc, err := f.Open()
-			if err != nil {
-				return nil, nil, err
-			}
-			b, err := io.ReadAll(rc)
-			rc.Close()
+			b, err := readAll(f)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -136,7 +163,7 @@ func (c *Client) revendor(ctx context.Context, m module.Version, files []fileset
 	}
 	sums := parseGoSum(byName["go.sum"])
 	out := map[string][]byte{}
-	var deps []Dep
+	deps := []Dep{} // not nil: there is a modules.txt
 	for _, vm := range mods {
 		if len(vm.pkgs) == 0 {
 			continue
