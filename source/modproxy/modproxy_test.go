@@ -269,6 +269,8 @@ func TestGOPROXYList(t *testing.T) {
 		{"404 then off", empty.URL + ",off", false, "GOPROXY=", false},
 		{"404 then direct without a direct source", empty.URL + ",direct", false, "no direct", false},
 		{"off ends the list", "off," + good.URL, false, "GOPROXY=off", false},
+		{"file tree", "file://" + filepath.ToSlash(good.Dir), true, "", false},
+		{"file tree without the module, then next", "file://" + filepath.ToSlash(t.TempDir()) + "," + good.URL, true, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(good.Requests())
@@ -519,5 +521,80 @@ func skipUnavailable(t *testing.T, modules ...string) {
 		if out, err := cmd.CombinedOutput(); err != nil && strings.Contains(string(out), "403 Forbidden") {
 			t.Skipf("the module proxy refuses %s here: %s", m, strings.TrimSpace(string(out)))
 		}
+	}
+}
+
+// TestSumDBThroughProxy: with GOSUMDB naming only the database, the go
+// command asks each proxy whether it serves the database
+// (<proxy>/sumdb/<name>/supported) before going to https://<name>.
+func TestSumDBThroughProxy(t *testing.T) {
+	p := testenv.GoProxy(t, demo+"@"+demoVersion)
+	db := testenv.SumDB(t, p)
+	without := testenv.GoProxy(t, demo+"@"+demoVersion)
+
+	c := newClient(t, Options{Env: envOf(t, "GOPROXY", without.URL, "GOSUMDB", db.VerifierKey)})
+	if _, err := c.Fetch(context.Background(), demo, demoVersion, ""); err == nil || !strings.Contains(err.Error(), "https://"+db.Name) {
+		t.Errorf("without a proxy serving it, the database is https://%s; err = %v", db.Name, err)
+	}
+
+	p.ServeSumDB(db)
+	c = newClient(t, Options{Env: envOf(t, "GOPROXY", p.URL, "GOSUMDB", db.VerifierKey)})
+	if _, err := c.Fetch(context.Background(), demo, demoVersion, ""); err != nil {
+		t.Fatal(err)
+	}
+	asked := false
+	for _, r := range p.Requests() {
+		asked = asked || strings.HasPrefix(r, "/sumdb/"+db.Name+"/lookup/")
+	}
+	if !asked {
+		t.Errorf("no lookup through the proxy: %v", p.Requests())
+	}
+}
+
+func TestParseEnv(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     []string
+		proxies string // url/fallBackOnError pairs
+		sumdb   string // name, "" for off
+		errHas  string
+	}{
+		{"defaults", nil, "https://proxy.golang.org false direct false", "sum.golang.org", ""},
+		{"separators", []string{"GOPROXY", "https://a.example|https://b.example/,direct"}, "https://a.example true https://b.example false direct false", "sum.golang.org", ""},
+		{"bare host", []string{"GOPROXY", "proxy.example.com"}, "https://proxy.example.com false", "sum.golang.org", ""},
+		{"empty entries", []string{"GOPROXY", ",,off,https://ignored.example"}, "off false", "sum.golang.org", ""},
+		{"GOSUMDB off", []string{"GOSUMDB", "off"}, "https://proxy.golang.org false direct false", "", ""},
+		{"GOSUMDB China mirror", []string{"GOSUMDB", "sum.golang.google.cn"}, "https://proxy.golang.org false direct false", "sum.golang.org", ""},
+		{"bad scheme", []string{"GOPROXY", "ftp://x.example"}, "", "", "ftp://x.example"},
+		{"nothing", []string{"GOPROXY", ","}, "", "", "no entries"},
+		{"GOSUMDB unknown name", []string{"GOSUMDB", "sum.example.com"}, "", "", "GOSUMDB"},
+		{"GOSUMDB too many fields", []string{"GOSUMDB", "sum.golang.org https://a https://b"}, "", "", "too many"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := parseEnv(envOf(t, tc.env...))
+			if tc.errHas != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+					t.Fatalf("err = %v, want %q", err, tc.errHas)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range e.proxies {
+				got = append(got, fmt.Sprint(p.url, " ", p.fallBackOnError))
+			}
+			if strings.Join(got, " ") != tc.proxies {
+				t.Errorf("proxies = %q, want %q", strings.Join(got, " "), tc.proxies)
+			}
+			name := ""
+			if e.sumDB != nil {
+				name = e.sumDB.name
+			}
+			if name != tc.sumdb {
+				t.Errorf("sumdb = %q, want %q", name, tc.sumdb)
+			}
+		})
 	}
 }
