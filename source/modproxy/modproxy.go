@@ -176,7 +176,7 @@ func (c *Client) Fetch(ctx context.Context, mod, version, wantSum string) (*Modu
 	m := module.Version{Path: mod, Version: version}
 	check := func(sum string) error {
 		if wantSum != "" && sum != wantSum {
-			return fmt.Errorf("%w: %s@%s: downloaded %s, but the lock says %s (the same version changed content)", ErrChecksum, mod, version, sum, wantSum)
+			return fmt.Errorf("%w: downloaded %s, but the lock says %s: the same version now has other content", ErrChecksum, sum, wantSum)
 		}
 		if c.env.checkSum(mod) {
 			return c.checkSumDB(ctx, mod, version, sum)
@@ -460,7 +460,7 @@ func zipFiles(s fileset.Set) []modzip.File {
 type zipFile struct{ f fileset.File }
 
 func (z zipFile) Path() string                 { return z.f.Path }
-func (z zipFile) Lstat() (os.FileInfo, error)  { return fileInfo{z.f}, nil }
+func (z zipFile) Lstat() (os.FileInfo, error)  { return fileInfo(z), nil }
 func (z zipFile) Open() (io.ReadCloser, error) { return z.f.Open() }
 
 type fileInfo struct{ f fileset.File }

@@ -131,8 +131,9 @@ func versionFilter(q string) (match func(string) bool, lowest bool) {
 	return nil, false
 }
 
-// pick chooses among matching versions: releases before pre-releases,
-// unretracted before retracted, then the highest (or lowest).
+// pick chooses among matching versions: compatible before +incompatible,
+// unretracted before retracted, releases before pre-releases, then the
+// highest (or lowest).
 func pick(vs []string, retracted func(string) bool, lowest bool) string {
 	rank := func(v string) int {
 		r := 0
@@ -141,6 +142,11 @@ func pick(vs []string, retracted func(string) bool, lowest bool) string {
 		}
 		if retracted(v) {
 			r += 2
+		}
+		// The go command takes +incompatible versions only when it must;
+		// ranking them last approximates its rule.
+		if strings.HasSuffix(v, "+incompatible") {
+			r += 4
 		}
 		return r
 	}

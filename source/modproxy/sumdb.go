@@ -177,7 +177,7 @@ func (c *Client) checkSumDB(ctx context.Context, mod, version, sum string) error
 	for _, l := range lines {
 		if db, ok := strings.CutPrefix(l, prefix); ok && strings.HasPrefix(db, "h1:") {
 			if db != sum {
-				return fmt.Errorf("%w: %s@%s: downloaded %s, checksum database %s says %s (SECURITY ERROR: the proxy served other content than the author published)", ErrChecksum, mod, version, sum, c.env.sumDB.name, db)
+				return fmt.Errorf("%w: downloaded %s, but checksum database %s says %s for %s@%s (SECURITY ERROR: the proxy, or the origin it copied, may have been tampered with)", ErrChecksum, sum, c.env.sumDB.name, db, mod, version)
 			}
 			return nil
 		}

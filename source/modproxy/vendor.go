@@ -174,6 +174,15 @@ func (c *Client) revendorFiles(ctx context.Context, files []fileset.File) ([]Dep
 		}
 		deps = append(deps, dep)
 	}
+	// `go mod vendor` empties vendor/ before writing it; of a module zip's
+	// vendor/ files only modules.txt, the module's own, stays.
+	kept := files[:0:0]
+	for _, f := range files {
+		if !strings.HasPrefix(f.Path, "vendor/") || f.Path == "vendor/modules.txt" {
+			kept = append(kept, f)
+		}
+	}
+	files = kept
 	names := make([]string, 0, len(out))
 	for n := range out {
 		names = append(names, n)
@@ -206,7 +215,7 @@ func (c *Client) vendorOne(ctx context.Context, vm vendorModule, sums map[string
 	}
 	z, err := c.verifiedZip(ctx, src, func(sum string) error {
 		if sum != want {
-			return fmt.Errorf("%w: dependency %s@%s: downloaded %s, the plugin's go.sum says %s", ErrChecksum, src.Path, src.Version, sum, want)
+			return fmt.Errorf("%w: downloaded %s, but the plugin's go.sum says %s", ErrChecksum, sum, want)
 		}
 		return nil
 	})
@@ -233,7 +242,7 @@ func (c *Client) vendorOne(ctx context.Context, vm vendorModule, sums map[string
 			return dep, err
 		}
 		if got != wantMod {
-			return dep, fmt.Errorf("%w: dependency %s@%s go.mod: downloaded %s, the plugin's go.sum says %s", ErrChecksum, src.Path, src.Version, got, wantMod)
+			return dep, fmt.Errorf("dependency %s@%s: %w: its go.mod hashes %s, but the plugin's go.sum says %s", src.Path, src.Version, ErrChecksum, got, wantMod)
 		}
 	}
 	v := &vendorer{fs: mfs, goVersion: goVersion, cgo: c.env.cgo, out: out, visited: map[string]bool{}}

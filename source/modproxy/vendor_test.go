@@ -199,6 +199,8 @@ func TestVendorErrors(t *testing.T) {
 				"go.sum":             tc.goSum,
 				"plugin.go":          "package plugin\n",
 				"vendor/modules.txt": tc.modulesTxt,
+				// Zips keep files directly in vendor/; `go mod vendor` removes them.
+				"vendor/stray.txt": "stray",
 			})
 			c := newClient(t, Options{Env: envOf(t, "GOPROXY", p.URL, "GOSUMDB", "off")})
 			m, err := c.Fetch(context.Background(), "example.com/plugin", version, "")
@@ -208,6 +210,12 @@ func TestVendorErrors(t *testing.T) {
 				}
 				if _, ok := m.Files.Lookup("vendor/example.com/dep/sub/pkg/pkg.go"); !ok {
 					t.Errorf("vendored package missing: %v", vendorPaths(m.Files))
+				}
+				if _, ok := m.Files.Lookup("vendor/stray.txt"); ok {
+					t.Error("vendor/stray.txt kept")
+				}
+				if _, ok := m.Files.Lookup("vendor/modules.txt"); !ok {
+					t.Error("vendor/modules.txt dropped")
 				}
 				return
 			}
