@@ -278,7 +278,10 @@ func goModDownload(t testing.TB, mod, version string) downloaded {
 
 // SumDBServer is a checksum database (golang.org/x/mod/sumdb's server with
 // its in-memory tlog) on 127.0.0.1, answering for what a GoProxyServer
-// serves, signed with a key made for the test.
+// serves, signed with a key made for the test. Every test database is
+// named sumdb.test: run the go command against it with a GOPATH of its own,
+// or the signed tree head it keeps in $GOPATH/pkg/sumdb/sumdb.test will
+// contradict the next database's.
 type SumDBServer struct {
 	// Name is the database name ("sumdb.test"), VerifierKey its public key.
 	Name, VerifierKey string

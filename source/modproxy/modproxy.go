@@ -7,7 +7,14 @@
 // The go command's environment is honoured with its meaning: GOPROXY (','
 // and '|' fallbacks, "direct", "off"), GOPRIVATE, GONOPROXY, GONOSUMDB,
 // GOSUMDB, GOINSECURE (passed to the direct source) and .netrc credentials
-// (NETRC, $HOME/.netrc; GOAUTH=off disables them).
+// (NETRC, $HOME/.netrc; GOAUTH=off disables them; like the go command, they
+// are sent over https only). GOFLAGS=-insecure is ignored, as the go command
+// has ignored it since Go 1.17 removed the flag.
+//
+// What is checked: a module's zip against the caller's expected h1: hash
+// (its lock) and the checksum database unless GONOSUMDB/GOPRIVATE match or
+// GOSUMDB=off; every re-vendored dependency against the module's go.sum,
+// always. The cache is never trusted: zips are hashed again at each use.
 package modproxy
 
 import (

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/mod/sumdb"
 )
@@ -39,8 +40,15 @@ func (o *sumOps) ReadRemote(p string) ([]byte, error) {
 	if o.baseErr != nil {
 		return nil, o.baseErr
 	}
-	return o.c.get(o.ctx, o.base+p)
+	// The sumdb client's API has no context: bound each request instead.
+	ctx, cancel := context.WithTimeout(o.ctx, sumDBTimeout)
+	defer cancel()
+	return o.c.get(ctx, o.base+p)
 }
+
+// sumDBTimeout bounds one request to the checksum database (a lookup or a
+// tile, a few kilobytes).
+const sumDBTimeout = time.Minute
 
 func (o *sumOps) initBase() {
 	if o.cfg.base != nil {
@@ -54,7 +62,9 @@ func (o *sumOps) initBase() {
 		if strings.HasPrefix(p.url, "file:") {
 			continue
 		}
-		_, err := o.c.get(o.ctx, p.url+"/sumdb/"+o.cfg.name+"/supported")
+		ctx, cancel := context.WithTimeout(o.ctx, sumDBTimeout)
+		_, err := o.c.get(ctx, p.url+"/sumdb/"+o.cfg.name+"/supported")
+		cancel()
 		if err == nil {
 			o.base = p.url + "/sumdb/" + o.cfg.name
 			return
