@@ -194,7 +194,7 @@ func (c *Client) Fetch(ctx context.Context, mod, version, wantSum string) (*Modu
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s@%s: %w", mod, version, err)
 	}
-	files, err := readZip(m, z.path, nil)
+	files, err := readZip(m, z.path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s@%s: %w", mod, version, err)
 	}
@@ -416,8 +416,8 @@ func (c *Client) fetchDirect(ctx context.Context, mod, query string) (*DirectMod
 }
 
 // readZip returns the zip's regular files without the "module@version/"
-// prefix, contents in memory. keep, when set, chooses the files to read.
-func readZip(m module.Version, file string, keep func(name string) bool) ([]fileset.File, error) {
+// prefix, contents in memory.
+func readZip(m module.Version, file string) ([]fileset.File, error) {
 	zr, err := zip.OpenReader(file)
 	if err != nil {
 		return nil, err
@@ -427,7 +427,7 @@ func readZip(m module.Version, file string, keep func(name string) bool) ([]file
 	var files []fileset.File
 	for _, zf := range zr.File {
 		name, ok := strings.CutPrefix(zf.Name, prefix)
-		if !ok || name == "" || strings.HasSuffix(name, "/") || (keep != nil && !keep(name)) {
+		if !ok || name == "" || strings.HasSuffix(name, "/") {
 			continue
 		}
 		// CheckZip vetted the declared sizes; read no more than declared.

@@ -223,14 +223,16 @@ func (c *Client) vendorOne(ctx context.Context, vm vendorModule, sums map[string
 		return dep, fmt.Errorf("fetch dependency %s@%s: %w", src.Path, src.Version, err)
 	}
 	dep.Sum = z.sum
-	files, err := readZip(src, z.path, nil)
+	files, err := readZip(src, z.path)
 	if err != nil {
 		return dep, fmt.Errorf("read dependency %s@%s: %w", src.Path, src.Version, err)
 	}
 	mfs := fstest.MapFS{}
 	for _, f := range files {
-		rc, _ := f.Open()
-		b, _ := io.ReadAll(rc)
+		b, err := readAll(f)
+		if err != nil {
+			return dep, err
+		}
 		mfs[f.Path] = &fstest.MapFile{Data: b, Mode: 0o644}
 	}
 	// The /go.mod line, when go.sum has it, must match the zip's go.mod
