@@ -252,6 +252,13 @@ func (p *GoProxyServer) Sums(mod, version string) (zipSum, modSum string, err er
 	return zipSum, modSum, err
 }
 
+// ModuleSum is the h1: hash the go command computes for module@version's
+// zip (`go mod download -json`), as go.sum records it.
+func ModuleSum(t testing.TB, mod, version string) string {
+	t.Helper()
+	return goModDownload(t, mod, version).Sum
+}
+
 // downloaded is `go mod download -json` output.
 type downloaded struct {
 	Path, Version, Info, GoMod, Zip, Dir, Sum, Error string

@@ -1,6 +1,7 @@
 package modproxy
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -95,10 +96,7 @@ func sameFiles(t testing.TB, got, want fileset.Set) {
 func TestFetchPlugindemo(t *testing.T) {
 	p := testenv.GoProxy(t, demo+"@"+demoVersion)
 	db := testenv.SumDB(t, p)
-	wantSum, _, err := p.Sums(demo, demoVersion)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wantSum := testenv.ModuleSum(t, demo, demoVersion)
 	cache := t.TempDir()
 	c := newClient(t, Options{CacheDir: cache, Env: envOf(t, "GOPROXY", p.URL, "GOSUMDB", db.GOSUMDB)})
 	m, err := c.Fetch(context.Background(), demo, demoVersion, "")
@@ -165,6 +163,9 @@ func TestRevendorMatchesGoModVendor(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameFiles(t, m.Files, want)
+			if goSum := testenv.ModuleSum(t, tc.mod, tc.version); m.Sum != goSum {
+				t.Errorf("Sum = %s, the go command says %s", m.Sum, goSum)
+			}
 			if len(m.Vendored) != len(deps) {
 				t.Fatalf("Vendored = %+v, want %d modules (%v)", m.Vendored, len(deps), deps)
 			}
@@ -594,6 +595,128 @@ func TestParseEnv(t *testing.T) {
 			}
 			if name != tc.sumdb {
 				t.Errorf("sumdb = %q, want %q", name, tc.sumdb)
+			}
+		})
+	}
+}
+
+// Child processes of TestConcurrentFetchProcesses get their work here.
+const (
+	childProxy  = "XTRAEFIK_MODPROXY_TEST_CHILD_GOPROXY"
+	childSumDB  = "XTRAEFIK_MODPROXY_TEST_CHILD_GOSUMDB"
+	childCache  = "XTRAEFIK_MODPROXY_TEST_CHILD_CACHE"
+	childModule = "XTRAEFIK_MODPROXY_TEST_CHILD_MODULE"
+)
+
+func TestMain(m *testing.M) {
+	if p := os.Getenv(childProxy); p != "" {
+		os.Exit(fetchChild(p, os.Getenv(childSumDB), os.Getenv(childCache), os.Getenv(childModule)))
+	}
+	os.Exit(m.Run())
+}
+
+// fetchChild fetches module@version and prints its sum and files hash.
+func fetchChild(goproxy, gosumdb, cache, mv string) int {
+	err := func() error {
+		env := map[string]string{"GOPROXY": goproxy, "GOSUMDB": gosumdb, "HOME": cache}
+		c, err := New(Options{CacheDir: cache, Env: func(k string) string { return env[k] }})
+		if err != nil {
+			return err
+		}
+		mod, version, _ := strings.Cut(mv, "@")
+		m, err := c.Fetch(context.Background(), mod, version, "")
+		if err != nil {
+			return err
+		}
+		h, err := m.Files.Hash()
+		if err != nil {
+			return err
+		}
+		fmt.Println(m.Sum, h)
+		return nil
+	}()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// TestConcurrentFetchProcesses runs separate processes on one cache: the
+// zips, .info files and the checksum database's signed tree head are each
+// written by several at once.
+func TestConcurrentFetchProcesses(t *testing.T) {
+	mod, version := "github.com/traefik/pluginproviderdemo", "v0.3.0"
+	p := testenv.GoProxy(t, append([]string{mod + "@" + version}, testenv.VendoredModules(t, mod, version)...)...)
+	db := testenv.SumDB(t, p)
+	cache := t.TempDir()
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for range 4 {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), childProxy+"="+p.URL, childSumDB+"="+db.GOSUMDB, childCache+"="+cache, childModule+"="+mod+"@"+version)
+		out := new(bytes.Buffer)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	var first string
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("child %d: %v\n%s", i, err, outs[i])
+			continue
+		}
+		got := strings.TrimSpace(outs[i].String())
+		if first == "" {
+			first = got
+		}
+		if got != first || !strings.HasPrefix(got, "h1:") {
+			t.Errorf("child %d printed %q, child 0 %q", i, got, first)
+		}
+	}
+}
+
+// TestInvalidZipRefused serves zips that break the module zip rules: a
+// path climbing out of the module, files of another module, a case
+// collision.
+func TestInvalidZipRefused(t *testing.T) {
+	prefix := demo + "@" + demoVersion + "/"
+	for _, tc := range []struct {
+		name  string
+		files []string
+	}{
+		{"path escape", []string{prefix + "go.mod", prefix + "../../../etc/evil"}},
+		{"absolute path", []string{prefix + "go.mod", "/etc/evil"}},
+		{"other module", []string{"example.com/other@v1.0.0/go.mod"}},
+		{"case collision", []string{prefix + "go.mod", prefix + "README.md", prefix + "readme.md"}},
+		{"go.mod below the root", []string{prefix + "go.mod", prefix + "sub/go.mod"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testenv.GoProxy(t)
+			var buf bytes.Buffer
+			zw := zip.NewWriter(&buf)
+			for _, name := range tc.files {
+				w, err := zw.Create(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(w, "module "+demo+"\n")
+			}
+			if err := zw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			p.WriteFile(t, demo, demoVersion, "zip", buf.Bytes())
+			p.WriteFile(t, demo, demoVersion, "info", []byte(`{"Version":"`+demoVersion+`"}`))
+			cache := t.TempDir()
+			c := newClient(t, Options{CacheDir: cache, Env: envOf(t, "GOPROXY", p.URL, "GOSUMDB", "off")})
+			_, err := c.Fetch(context.Background(), demo, demoVersion, "")
+			if err == nil || !strings.Contains(err.Error(), "invalid module zip") {
+				t.Fatalf("err = %v, want an invalid module zip", err)
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(cache), "etc", "evil")); err == nil {
+				t.Error("a file escaped the cache")
 			}
 		})
 	}
