@@ -92,7 +92,10 @@ type DirectModule struct {
 	Files   fileset.Set
 }
 
-// DirectFunc fetches a module from its version control repository.
+// DirectFunc fetches a module from its version control repository (the
+// caller routes it to the git source). An error wrapping ErrNotFound lets
+// a ',' in GOPROXY move on past "direct", as the go command's "not found"
+// does. The zip made from Files is hashed and checked like a proxy's.
 type DirectFunc func(ctx context.Context, req DirectRequest) (*DirectModule, error)
 
 // Module is a fetched, verified and re-vendored module version.

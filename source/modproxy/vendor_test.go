@@ -109,13 +109,32 @@ func goCmd(t *testing.T, p *testenv.GoProxyServer, dir string, args ...string) {
 // the rules' version switches (1.17: go.mod/go.sum dropped; 1.22: test
 // embeds no longer copied).
 func TestVendorRules(t *testing.T) {
-	for _, goVersion := range []string{"1.16", "1.21", "1.22"} {
-		t.Run("go"+goVersion, func(t *testing.T) {
+	for _, tc := range []struct {
+		goVersion string
+		replace   bool // the plugin replaces example.com/dep by example.com/fork
+	}{{"1.16", false}, {"1.21", false}, {"1.22", false}, {"1.22", true}} {
+		goVersion := tc.goVersion
+		name := "go" + goVersion
+		if tc.replace {
+			name += " replaced"
+		}
+		t.Run(name, func(t *testing.T) {
 			p := testenv.GoProxy(t)
 			publish(t, p, "example.com/dep", "v1.0.0", depFiles)
+			goMod := "module example.com/plugin\n\ngo " + goVersion + "\n\nrequire example.com/dep v1.0.0\n"
+			if tc.replace {
+				fork := map[string]string{}
+				for k, v := range depFiles {
+					fork[k] = v
+				}
+				fork["go.mod"] = "module example.com/fork\n\ngo 1.20\n"
+				fork["sub/pkg/fork.go"] = "package pkg\n\n// Only the fork has this file.\n"
+				publish(t, p, "example.com/fork", "v1.1.0", fork)
+				goMod += "\nreplace example.com/dep => example.com/fork v1.1.0\n"
+			}
 			dir := t.TempDir()
 			plugin := map[string]string{
-				"go.mod":       "module example.com/plugin\n\ngo " + goVersion + "\n\nrequire example.com/dep v1.0.0\n",
+				"go.mod":       goMod,
 				"plugin.go":    "package plugin\n\nimport (\n\t_ \"example.com/dep\"\n\t_ \"example.com/dep/sub/pkg\"\n)\n",
 				".traefik.yml": "displayName: test\n",
 			}
@@ -146,7 +165,11 @@ func TestVendorRules(t *testing.T) {
 			if t.Failed() || testing.Verbose() {
 				t.Logf("go mod vendor wrote:\n%s", strings.Join(vendorPaths(want), "\n"))
 			}
-			if len(m.Vendored) != 1 || m.Vendored[0].Path != "example.com/dep" || m.Vendored[0].Sum == "" {
+			wantReplace := ""
+			if tc.replace {
+				wantReplace = "example.com/fork@v1.1.0"
+			}
+			if len(m.Vendored) != 1 || m.Vendored[0].Path != "example.com/dep" || m.Vendored[0].Sum == "" || m.Vendored[0].Replace != wantReplace {
 				t.Errorf("Vendored = %+v", m.Vendored)
 			}
 		})
