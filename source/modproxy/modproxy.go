@@ -93,9 +93,9 @@ type DirectModule struct {
 }
 
 // DirectFunc fetches a module from its version control repository (the
-// caller routes it to the git source). An error wrapping ErrNotFound lets
-// a ',' in GOPROXY move on past "direct", as the go command's "not found"
-// does. The zip made from Files is hashed and checked like a proxy's.
+// caller routes it to the git source). It should wrap ErrNotFound when the
+// module or version does not exist, so callers can tell that from an
+// outage. The zip made from Files is hashed and checked like a proxy's.
 type DirectFunc func(ctx context.Context, req DirectRequest) (*DirectModule, error)
 
 // Module is a fetched, verified and re-vendored module version.
