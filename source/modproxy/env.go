@@ -41,11 +41,9 @@ type sumDBConfig struct {
 	base *url.URL
 }
 
-// knownSumDB holds the keys the go command knows by name
+// sumGolangOrgKey is the one key the go command knows by name
 // (cmd/go/internal/modfetch/key.go).
-var knownSumDB = map[string]string{
-	"sum.golang.org": "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8",
-}
+const sumGolangOrgKey = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
 
 func parseEnv(get func(string) string) (*env, error) {
 	e := &env{
@@ -136,8 +134,8 @@ func parseSumDB(v string) (*sumDBConfig, error) {
 		v = "sum.golang.org https://sum.golang.google.cn"
 	}
 	f := strings.Fields(v)
-	if k := knownSumDB[f[0]]; k != "" {
-		f[0] = k
+	if f[0] == "sum.golang.org" {
+		f[0] = sumGolangOrgKey
 	}
 	if len(f) > 2 {
 		return nil, fmt.Errorf("GOSUMDB=%q: too many fields (want \"name+key\" or \"name+key URL\")", v)

@@ -202,7 +202,7 @@ func (c *Client) Fetch(ctx context.Context, mod, version, wantSum string) (*Modu
 		return nil, fmt.Errorf("read %s@%s: %w", mod, version, err)
 	}
 	out := &Module{Path: mod, Version: version, Sum: z.sum, Time: z.time}
-	if out.Vendored, out.VendorMissing, files, err = c.revendor(ctx, m, files); err != nil {
+	if out.Vendored, out.VendorMissing, files, err = c.revendor(ctx, files); err != nil {
 		return nil, fmt.Errorf("re-vendor %s@%s: %w", mod, version, err)
 	}
 	if out.Files, err = fileset.New(files); err != nil {

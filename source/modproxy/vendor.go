@@ -98,79 +98,49 @@ func parseGoSum(data []byte) map[string]string {
 	return sums
 }
 
-// revendor restores vendor/ when the module has vendor/modules.txt, and
-// returns the modules it restored and all files.
-func (c *Client) revendor(ctx context.Context, m module.Version, files []fileset.File) (deps []Dep, missing bool, out []fileset.File, err error) {
-	deps, out, err = c.revendorFiles(ctx, files)
-	if err != nil || deps != nil {
-		return deps, false, out, err
-	}
-	// No modules.txt: say so when the module needs other modules.
-	for _, f := range files {
-		if f.Path != "go.mod" {
-			continue
-		}
-		b, err := readAll(f)
-		if err != nil {
-			return nil, false, nil, err
-		}
-		mf, err := modfile.ParseLax("go.mod", b, nil)
-		if err != nil {
-			return nil, false, nil, fmt.Errorf("%w: go.mod: %v", ErrVendor, err)
-		}
-		missing = len(mf.Require) > 0
-	}
-	return nil, missing, files, nil
-}
-
-func readAll(f fileset.File) ([]byte, error) {
-	rc, err := f.Open()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return io.ReadAll(rc)
-}
-
-func (c *Client) revendorFiles(ctx context.Context, files []fileset.File) ([]Dep, []fileset.File, error) {
+// revendor restores vendor/ when the module has vendor/modules.txt and
+// returns the modules it restored and all files. Without modules.txt,
+// missing reports whether go.mod requires other modules all the same.
+func (c *Client) revendor(ctx context.Context, files []fileset.File) (deps []Dep, missing bool, _ []fileset.File, _ error) {
 	byName := map[string][]byte{}
 	for _, f := range files {
 		if f.Path == "vendor/modules.txt" || f.Path == "go.mod" || f.Path == "go.sum" {
 			b, err := readAll(f)
 			if err != nil {
-				return nil, nil, err
+				return nil, false, nil, err
 			}
 			byName[f.Path] = b
 		}
 	}
-	txt, ok := byName["vendor/modules.txt"]
-	if !ok {
-		return nil, files, nil
-	}
-	mods, err := parseModulesTxt(string(txt))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrVendor, err)
-	}
 	goVersion := "1.16" // the go command's default for a go.mod without "go"
+	var requires int
 	if gm, ok := byName["go.mod"]; ok {
 		mf, err := modfile.ParseLax("go.mod", gm, nil)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: go.mod: %v", ErrVendor, err)
+			return nil, false, nil, fmt.Errorf("%w: go.mod: %v", ErrVendor, err)
 		}
 		if mf.Go != nil {
 			goVersion = mf.Go.Version
 		}
+		requires = len(mf.Require)
+	}
+	txt, ok := byName["vendor/modules.txt"]
+	if !ok {
+		return nil, requires > 0, files, nil
+	}
+	mods, err := parseModulesTxt(string(txt))
+	if err != nil {
+		return nil, false, nil, fmt.Errorf("%w: %v", ErrVendor, err)
 	}
 	sums := parseGoSum(byName["go.sum"])
 	out := map[string][]byte{}
-	deps := []Dep{} // not nil: there is a modules.txt
 	for _, vm := range mods {
 		if len(vm.pkgs) == 0 {
 			continue
 		}
 		dep, err := c.vendorOne(ctx, vm, sums, goVersion, out)
 		if err != nil {
-			return nil, nil, err
+			return nil, false, nil, err
 		}
 		deps = append(deps, dep)
 	}
@@ -191,7 +161,7 @@ func (c *Client) revendorFiles(ctx context.Context, files []fileset.File) ([]Dep
 	for _, n := range names {
 		files = append(files, memFile(n, out[n]))
 	}
-	return deps, files, nil
+	return deps, false, files, nil
 }
 
 // vendorOne fetches one module of modules.txt, checks it against go.sum
@@ -317,10 +287,9 @@ func (v *vendorer) pkg(pkg, rel string) error {
 	return v.embeds(pkg, rel, dst)
 }
 
-var metaPrefixes = []string{"AUTHORS", "CONTRIBUTORS", "COPYLEFT", "COPYING", "COPYRIGHT", "LEGAL", "LICENSE", "NOTICE", "PATENTS"}
-
+// isMetadata is matchMetadata: capitalised license and authorship files.
 func isMetadata(name string) bool {
-	for _, p := range metaPrefixes {
+	for _, p := range [...]string{"AUTHORS", "CONTRIBUTORS", "COPYLEFT", "COPYING", "COPYRIGHT", "LEGAL", "LICENSE", "NOTICE", "PATENTS"} {
 		if strings.HasPrefix(name, p) {
 			return true
 		}
@@ -632,4 +601,13 @@ func isGoBuildComment(line []byte) bool {
 		return false
 	}
 	return len(rest) == 0 || len(bytes.TrimSpace(rest)) < len(rest)
+}
+
+func readAll(f fileset.File) ([]byte, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }
