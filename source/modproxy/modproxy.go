@@ -203,7 +203,7 @@ func (c *Client) Fetch(ctx context.Context, mod, version, wantSum string) (*Modu
 	}
 	out := &Module{Path: mod, Version: version, Sum: z.sum, Time: z.time}
 	if out.Vendored, out.VendorMissing, files, err = c.revendor(ctx, files); err != nil {
-		return nil, fmt.Errorf("re-vendor %s@%s: %w", mod, version, err)
+		return nil, fmt.Errorf("%s@%s: %w", mod, version, err)
 	}
 	if out.Files, err = fileset.New(files); err != nil {
 		return nil, fmt.Errorf("%s@%s: %w", mod, version, err)

@@ -242,6 +242,7 @@ func TestVendorErrors(t *testing.T) {
 				}
 				return
 			}
+			t.Log(err)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
