@@ -1,0 +1,483 @@
+// Package modproxy fetches plugin modules from Go module proxies (the
+// GOPROXY protocol) the way the go command does, checks them against the
+// checksum database, and re-vendors them exactly as `go mod vendor` would,
+// because module zips keep vendor/modules.txt but drop the vendored
+// packages Traefik's interpreter needs.
+//
+// The go command's environment is honoured with its meaning: GOPROXY (','
+// and '|' fallbacks, "direct", "off"), GOPRIVATE, GONOPROXY, GONOSUMDB,
+// GOSUMDB, GOINSECURE (passed to the direct source) and .netrc credentials
+// (NETRC, $HOME/.netrc; GOAUTH=off disables them; like the go command, they
+// are sent over https only). GOFLAGS=-insecure is ignored, as the go command
+// has ignored it since Go 1.17 removed the flag.
+//
+// What is checked: a module's zip against the caller's expected h1: hash
+// (its lock) and the checksum database unless GONOSUMDB/GOPRIVATE match or
+// GOSUMDB=off; every re-vendored dependency against the module's go.sum,
+// always. The cache is never trusted: zips are hashed again at each use.
+package modproxy
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb"
+	"golang.org/x/mod/sumdb/dirhash"
+	modzip "golang.org/x/mod/zip"
+
+	"github.com/xtraefik/xtraefik/fileset"
+)
+
+var (
+	// ErrNotFound marks a module or version no proxy has (404/410 answers
+	// and GOPROXY=off).
+	ErrNotFound = errors.New("not found")
+	// ErrChecksum marks content whose hash differs from the lock, the
+	// checksum database or the plugin's go.sum.
+	ErrChecksum = errors.New("checksum mismatch")
+	// ErrVendor marks a vendor/modules.txt that cannot be restored from
+	// module zips (a nested module, a local replacement, a missing go.sum
+	// line).
+	ErrVendor = errors.New("cannot re-vendor")
+)
+
+// Options configure a Client.
+type Options struct {
+	// Env reads the go command's environment variables; nil means
+	// os.Getenv. A recipe-level override wraps it.
+	Env func(string) string
+	// CacheDir keeps downloaded zips, their .info and the checksum
+	// database's tiles (required). Every zip is hashed and checked again
+	// each time it is used, so the cache is a download cache, never a
+	// source of trust; processes may share it.
+	CacheDir string
+	// Direct fetches modules from their repositories, for "direct" in
+	// GOPROXY and for modules GOPRIVATE/GONOPROXY match. Nil makes those
+	// cases an error that says so.
+	Direct DirectFunc
+	// HTTPClient is used for proxies and the checksum database; nil means
+	// http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// DirectRequest asks the direct source for a module at a version or query.
+type DirectRequest struct {
+	Module string
+	// Query is an exact version for Fetch; for Resolve, any query the go
+	// command accepts (latest, a version prefix, a branch, a commit).
+	Query string
+	// Insecure is set when GOINSECURE matches the module: plain http and
+	// unverified TLS are allowed for its repository.
+	Insecure bool
+}
+
+// DirectModule is what the direct source found: the module's root
+// directory at Version (the files as committed; the module zip is made
+// from them here, with the go command's rules).
+type DirectModule struct {
+	Version string
+	Time    time.Time
+	Files   fileset.Set
+}
+
+// DirectFunc fetches a module from its version control repository (the
+// caller routes it to the git source). It should wrap ErrNotFound when the
+// module or version does not exist, so callers can tell that from an
+// outage. The zip made from Files is hashed and checked like a proxy's.
+type DirectFunc func(ctx context.Context, req DirectRequest) (*DirectModule, error)
+
+// Module is a fetched, verified and re-vendored module version.
+type Module struct {
+	Path, Version string
+	// Sum is the h1: hash of the module zip, as go.sum writes it.
+	Sum string
+	// Time is the version's commit time as the proxy reports it.
+	Time time.Time
+	// Files are the module's files as Traefik gets them: the zip's content
+	// plus vendor/ restored from vendor/modules.txt. Module zips record no
+	// modes: every file is Regular.
+	Files fileset.Set
+	// Vendored lists the modules restored into vendor/, in modules.txt order.
+	Vendored []Dep
+	// VendorMissing is set when go.mod requires modules but the zip has no
+	// vendor/modules.txt. Zips of modules declaring go 1.24 or later never
+	// keep one (golang.org/x/mod/zip), so whether the plugin vendored is
+	// unknowable from the proxy: Traefik finds those dependencies only if
+	// the plugin needs none of them at run time.
+	VendorMissing bool
+}
+
+// Dep is one module restored into vendor/.
+type Dep struct {
+	// Path and Version as vendor/modules.txt names them.
+	Path, Version string
+	// Replace is the module@version actually fetched when modules.txt
+	// records a replacement ("" otherwise).
+	Replace string
+	// Sum is the h1: hash of the fetched zip (checked against go.sum).
+	Sum string
+}
+
+// Client fetches modules. It is safe for concurrent use.
+type Client struct {
+	env      *env
+	cacheDir string
+	direct   DirectFunc
+	http     *http.Client
+
+	sumOnce   sync.Once
+	sumClient *sumdb.Client
+	sumOps    *sumOps
+}
+
+// New reads the environment and creates the cache directory.
+func New(o Options) (*Client, error) {
+	if o.CacheDir == "" {
+		return nil, errors.New("modproxy: Options.CacheDir is required")
+	}
+	get := o.Env
+	if get == nil {
+		get = os.Getenv
+	}
+	e, err := parseEnv(get)
+	if err != nil {
+		return nil, fmt.Errorf("module proxy settings: %w", err)
+	}
+	dir, err := filepath.Abs(o.CacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("module cache directory: %w", err)
+	}
+	// Private modules end up here: keep the cache to its owner.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create module cache directory: %w", err)
+	}
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{env: e, cacheDir: dir, direct: o.Direct, http: hc}, nil
+}
+
+// info is the .info answer of the GOPROXY protocol.
+type info struct {
+	Version string
+	Time    time.Time
+}
+
+// Fetch downloads module@version (an exact, canonical version), checks the
+// zip's hash against wantSum when it is not empty (the lock's h1: hash)
+// and against the checksum database when one applies, and re-vendors it.
+func (c *Client) Fetch(ctx context.Context, mod, version, wantSum string) (*Module, error) {
+	if err := checkVersion(mod, version); err != nil {
+		return nil, err
+	}
+	m := module.Version{Path: mod, Version: version}
+	check := func(sum string) error {
+		if wantSum != "" && sum != wantSum {
+			return fmt.Errorf("%w: downloaded %s, but the lock says %s: the same version now has other content", ErrChecksum, sum, wantSum)
+		}
+		if c.env.checkSum(mod) {
+			return c.checkSumDB(ctx, mod, version, sum)
+		}
+		return nil
+	}
+	z, err := c.verifiedZip(ctx, m, check)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s@%s: %w", mod, version, err)
+	}
+	files, err := readZip(m, z.path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s@%s: %w", mod, version, err)
+	}
+	out := &Module{Path: mod, Version: version, Sum: z.sum, Time: z.time}
+	if out.Vendored, out.VendorMissing, files, err = c.revendor(ctx, files); err != nil {
+		return nil, fmt.Errorf("%s@%s: %w", mod, version, err)
+	}
+	if out.Files, err = fileset.New(files); err != nil {
+		return nil, fmt.Errorf("%s@%s: %w", mod, version, err)
+	}
+	return out, nil
+}
+
+func checkVersion(mod, version string) error {
+	if err := module.Check(mod, version); err != nil {
+		return fmt.Errorf("module %s@%s: %w", mod, version, err)
+	}
+	if module.CanonicalVersion(version) != version {
+		return fmt.Errorf("module %s@%s: %q is not an exact, canonical version (resolve queries with Resolve)", mod, version, version)
+	}
+	return nil
+}
+
+// cachedZip is a zip in the cache whose hash passed the checks.
+type cachedZip struct {
+	path, sum string
+	time      time.Time
+}
+
+// zipPath is where module@version's zip is cached, in the go command's
+// cache/download layout.
+func (c *Client) zipPath(m module.Version) (string, error) {
+	emod, err := module.EscapePath(m.Path)
+	if err != nil {
+		return "", err
+	}
+	ev, err := module.EscapeVersion(m.Version)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(c.cacheDir, "download", filepath.FromSlash(emod), "@v", ev+".zip"), nil
+}
+
+// verifiedZip returns m's zip from the cache or downloads it, hashes it and
+// runs check on the hash. A cached zip that fails is removed and
+// downloaded once more (a damaged cache must not wedge a build); a new one
+// is renamed into the cache only after it passed.
+func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(sum string) error) (*cachedZip, error) {
+	zp, err := c.zipPath(m)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(zp); err == nil {
+		sum, herr := hashZip(m, zp)
+		if herr == nil {
+			if herr = check(sum); herr == nil {
+				t, _ := c.readInfoCache(zp)
+				return &cachedZip{path: zp, sum: sum, time: t}, nil
+			}
+		}
+		if !errors.Is(herr, ErrChecksum) && herr != nil && !isZipError(herr) {
+			return nil, herr
+		}
+		os.Remove(zp)
+	}
+	if err := os.MkdirAll(filepath.Dir(zp), 0o700); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(zp), ".tmp-*.zip")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	var t time.Time
+	err = c.tryRoute(ctx, m.Path, func(proxy string) error {
+		if err := resetFile(tmp); err != nil {
+			return err
+		}
+		suffix, err := versionSuffix(m.Version, "zip")
+		if err != nil {
+			return err
+		}
+		u, err := modURL(proxy, m.Path, suffix)
+		if err != nil {
+			return err
+		}
+		rc, err := c.open(ctx, u)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		n, err := io.Copy(tmp, io.LimitReader(rc, modzip.MaxZipFile+1))
+		if err != nil {
+			return fmt.Errorf("download %s: %w", u, err)
+		}
+		if n > modzip.MaxZipFile {
+			return fmt.Errorf("%s is larger than the %d bytes a module zip may have", u, int64(modzip.MaxZipFile))
+		}
+		if t, err = c.proxyTime(ctx, proxy, m); err != nil {
+			return err
+		}
+		return nil
+	}, func(ctx context.Context) error {
+		if err := resetFile(tmp); err != nil {
+			return err
+		}
+		dm, err := c.fetchDirect(ctx, m.Path, m.Version)
+		if err != nil {
+			return err
+		}
+		if dm.Version != m.Version {
+			return fmt.Errorf("direct source answered version %s for %s@%s", dm.Version, m.Path, m.Version)
+		}
+		t = dm.Time
+		return modzip.Create(tmp, m, zipFiles(dm.Files))
+	})
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	sum, err := hashZip(m, tmp.Name())
+	if err != nil {
+		return nil, err
+	}
+	if err := check(sum); err != nil {
+		return nil, err
+	}
+	if err := c.writeInfoCache(zp, t); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp.Name(), zp); err != nil {
+		return nil, err
+	}
+	return &cachedZip{path: zp, sum: sum, time: t}, nil
+}
+
+func resetFile(f *os.File) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := f.Seek(0, io.SeekStart)
+	return err
+}
+
+// zipCheckError marks a zip that breaks the module zip rules.
+type zipCheckError struct{ err error }
+
+func (e *zipCheckError) Error() string { return e.err.Error() }
+func (e *zipCheckError) Unwrap() error { return e.err }
+
+func isZipError(err error) bool {
+	var z *zipCheckError
+	return errors.As(err, &z)
+}
+
+// hashZip checks the zip against the module zip rules (paths, sizes,
+// case collisions: what Unzip would refuse) and returns its h1: hash.
+func hashZip(m module.Version, file string) (string, error) {
+	if _, err := modzip.CheckZip(m, file); err != nil {
+		return "", &zipCheckError{fmt.Errorf("invalid module zip: %w", err)}
+	}
+	sum, err := dirhash.HashZip(file, dirhash.Hash1)
+	if err != nil {
+		return "", &zipCheckError{fmt.Errorf("hash module zip: %w", err)}
+	}
+	return sum, nil
+}
+
+// proxyTime reads the version's .info from the proxy that served the zip.
+func (c *Client) proxyTime(ctx context.Context, proxy string, m module.Version) (time.Time, error) {
+	suffix, err := versionSuffix(m.Version, "info")
+	if err != nil {
+		return time.Time{}, err
+	}
+	u, err := modURL(proxy, m.Path, suffix)
+	if err != nil {
+		return time.Time{}, err
+	}
+	b, err := c.get(ctx, u)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var i info
+	if err := json.Unmarshal(b, &i); err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", u, err)
+	}
+	return i.Time, nil
+}
+
+func (c *Client) readInfoCache(zipPath string) (time.Time, error) {
+	b, err := os.ReadFile(strings.TrimSuffix(zipPath, ".zip") + ".info")
+	if err != nil {
+		return time.Time{}, err
+	}
+	var i info
+	err = json.Unmarshal(b, &i)
+	return i.Time, err
+}
+
+func (c *Client) writeInfoCache(zipPath string, t time.Time) error {
+	b, err := json.Marshal(info{Version: filepath.Base(strings.TrimSuffix(zipPath, ".zip")), Time: t})
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(strings.TrimSuffix(zipPath, ".zip")+".info", b)
+}
+
+func (c *Client) fetchDirect(ctx context.Context, mod, query string) (*DirectModule, error) {
+	dm, err := c.direct(ctx, DirectRequest{Module: mod, Query: query, Insecure: module.MatchPrefixPatterns(c.env.insecure, mod)})
+	if err != nil {
+		return nil, fmt.Errorf("direct from its repository: %w", err)
+	}
+	if dm == nil {
+		return nil, fmt.Errorf("direct source found no %s@%s: %w", mod, query, ErrNotFound)
+	}
+	return dm, nil
+}
+
+// readZip returns the zip's regular files without the "module@version/"
+// prefix, contents in memory.
+func readZip(m module.Version, file string) ([]fileset.File, error) {
+	zr, err := zip.OpenReader(file)
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	prefix := m.Path + "@" + m.Version + "/"
+	var files []fileset.File
+	for _, zf := range zr.File {
+		name, ok := strings.CutPrefix(zf.Name, prefix)
+		if !ok || name == "" || strings.HasSuffix(name, "/") {
+			continue
+		}
+		// CheckZip vetted the declared sizes; read no more than declared.
+		rc, err := zf.Open()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(rc, int64(zf.UncompressedSize64)+1))
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if uint64(len(b)) != zf.UncompressedSize64 {
+			return nil, fmt.Errorf("%s: size differs from the zip's directory", name)
+		}
+		files = append(files, memFile(name, b))
+	}
+	return files, nil
+}
+
+func memFile(name string, b []byte) fileset.File {
+	return fileset.File{Path: name, Kind: fileset.Regular, Size: int64(len(b)),
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }}
+}
+
+// zipFiles adapts a direct source's tree to modzip.Create, which applies
+// the go command's rules (no vendored packages, no nested modules, no
+// symlinks).
+func zipFiles(s fileset.Set) []modzip.File {
+	out := make([]modzip.File, len(s))
+	for i, f := range s {
+		out[i] = zipFile{f}
+	}
+	return out
+}
+
+type zipFile struct{ f fileset.File }
+
+func (z zipFile) Path() string                 { return z.f.Path }
+func (z zipFile) Lstat() (os.FileInfo, error)  { return fileInfo(z), nil }
+func (z zipFile) Open() (io.ReadCloser, error) { return z.f.Open() }
+
+type fileInfo struct{ f fileset.File }
+
+func (i fileInfo) Name() string       { return filepath.Base(i.f.Path) }
+func (i fileInfo) Size() int64        { return i.f.Size }
+func (i fileInfo) Mode() os.FileMode  { return i.f.Mode() }
+func (i fileInfo) ModTime() time.Time { return time.Time{} }
+func (i fileInfo) IsDir() bool        { return false }
+func (i fileInfo) Sys() any           { return nil }
