@@ -9,15 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/xtraefik/xtraefik/images"
-	"github.com/xtraefik/xtraefik/internal/redact"
-	"github.com/xtraefik/xtraefik/manifest"
 	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/source"
@@ -54,6 +51,12 @@ type Options struct {
 	TraefikVersion string
 	// Fetcher gets plugin trees; nil uses a git cache in CacheDir.
 	Fetcher Fetcher
+	// Modules gets module-proxy plugins; nil uses the Go module proxies the
+	// environment names (GOPROXY...), with a download cache in CacheDir.
+	Modules ModuleFetcher
+	// Env reads the go command's environment for module-proxy plugins; nil
+	// means os.Getenv.
+	Env func(string) string
 	// Bases reads base images; nil reads them with package images.
 	Bases BaseResolver
 	// Log receives one line per stage; nil discards.
@@ -134,9 +137,15 @@ func (r *Resolution) Lock() *recipe.Lock {
 		l.Base.Platforms = append(l.Base.Platforms, recipe.PlatformLock{Platform: p.Platform.String(), Digest: p.Digest.String()})
 	}
 	for _, p := range r.Plugins {
+		var exclude []string
+		if spec := r.Recipe.Plugins[p.Alias]; spec != nil {
+			exclude = spec.Exclude
+		}
 		l.Plugins = append(l.Plugins, recipe.PluginLock{
-			Alias: p.Alias, Module: p.Module, Git: p.Source.Git, Ref: p.Source.Ref,
-			Commit: p.Source.Commit, CommitTime: p.Source.Time.UTC(), ContentHash: p.Hash,
+			Alias: p.Alias, Module: p.Module, Git: p.Source.Git, Ref: p.Source.Ref, Subdir: p.Source.Subdir,
+			Commit: p.Source.Commit, Query: p.Source.Query, Version: p.Source.Version, Sum: p.Source.Sum,
+			Vendored: p.Source.Vendored, Path: p.Source.Path, Exclude: exclude,
+			CommitTime: p.Source.Time.UTC(), ContentHash: p.Hash,
 		})
 	}
 	return l
@@ -177,13 +186,15 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 		}
 		fetcher = f
 	}
+	src := &sources{o: o, git: fetcher, modules: o.Modules}
 	for _, alias := range r.Aliases() {
-		p, err := resolvePlugin(ctx, o, fetcher, alias, res.Traefik.Version)
+		p, warnings, err := src.resolve(ctx, alias, res.Traefik.Version)
 		if err != nil {
 			return nil, err
 		}
-		o.logf("plugin %s: %s %s -> %s (%s)", alias, p.Module, p.Source.Ref, p.Source.Commit, p.Hash)
+		o.logf("plugin %s: %s -> %s (%s)", alias, p.Module, p.Source.Revision(), p.Hash)
 		res.Plugins = append(res.Plugins, *p)
+		res.Warnings = append(res.Warnings, warnings...)
 	}
 	res.Epoch = epoch(o, res.Plugins)
 	return res, nil
@@ -255,54 +266,4 @@ func resolveBase(ctx context.Context, o *Options) (*images.Base, error) {
 		return nil, fmt.Errorf("%w (the digest the lock pins)", err)
 	}
 	return base, nil
-}
-
-func resolvePlugin(ctx context.Context, o *Options, f Fetcher, alias, traefikVersion string) (*plugin.Plugin, error) {
-	spec := o.Recipe.Plugins[alias]
-	url := recipe.RewriteGit(o.GitMirrors, spec.GitURL())
-	where := fmt.Sprintf("plugin %s (%s)", alias, spec.Module)
-	if url != spec.GitURL() {
-		where += fmt.Sprintf(" via mirror %s", redact.URL(url))
-	}
-
-	pl, locked := o.Lock.Plugin(alias)
-	locked = locked && pl.Module == spec.Module && pl.Git == spec.LockedGit() && pl.Ref == spec.Ref &&
-		!o.UpdateAll && !slices.Contains(o.Update, alias)
-	p := &plugin.Plugin{Alias: alias, Module: spec.Module, Config: spec.Config, ExpectStatus: spec.ExpectStatus,
-		Source: plugin.Source{Git: spec.LockedGit(), Ref: spec.Ref}}
-	if !locked || o.Frozen {
-		rv, err := f.Resolve(ctx, url, spec.Ref)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
-		if locked && rv.Commit != pl.Commit {
-			return nil, fmt.Errorf("%w: %s: %s %s now points to %s, the lock has %s", ErrFrozen, where, rv.Kind, spec.Ref, rv.Commit, pl.Commit)
-		}
-		p.Source.Commit = rv.Commit
-	} else {
-		p.Source.Commit = pl.Commit
-	}
-
-	tree, err := f.Tree(ctx, url, p.Source.Commit)
-	if err != nil {
-		return nil, fmt.Errorf("%s at %s: %w", where, p.Source.Commit, err)
-	}
-	p.Source.Time, p.Files = tree.Time, tree.Files
-	if p.Hash, err = tree.Files.Hash(); err != nil {
-		return nil, fmt.Errorf("%s: hash: %w", where, err)
-	}
-	if locked && p.Hash != pl.ContentHash {
-		return nil, fmt.Errorf("%s: commit %s hashes to %s, the lock has %s: the files that go into the image changed for the same commit", where, p.Source.Commit, p.Hash, pl.ContentHash)
-	}
-
-	m, err := manifest.Read(p.Files)
-	if err != nil {
-		return nil, fmt.Errorf("%s at %s: %w", where, p.Source.Commit, err)
-	}
-	if err := m.CheckFor(spec.Module, traefikVersion); err != nil {
-		return nil, fmt.Errorf("%s at %s: Traefik would refuse its manifest: %w", where, p.Source.Commit, err)
-	}
-	p.Manifest = m
-	p.UseUnsafe = plugin.GrantsUnsafe(o.Recipe.AllowUnsafe, m, traefikVersion)
-	return p, nil
 }

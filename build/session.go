@@ -91,7 +91,7 @@ func Open(cfg Config) (*Session, error) {
 		return nil, err
 	}
 	o := Options{Recipe: r, Lock: lock, CacheDir: cfg.CacheDir, Log: cfg.Log, GitAuth: source.FromEnv(env),
-		TraefikVersion: cfg.TraefikVersion}
+		TraefikVersion: cfg.TraefikVersion, Env: env}
 	if o.CacheDir == "" {
 		o.CacheDir = env(provision.CacheEnv)
 	}

@@ -59,17 +59,40 @@ type Plugin struct {
 	ExpectStatus int
 }
 
-// Source is where a plugin's files came from.
+// Source is where a plugin's files came from: a git commit, a module
+// version from a Go module proxy, or a directory.
 type Source struct {
-	// Git is the repository URL without credentials; "" for a directory.
-	Git string
-	// Ref is the tag, branch or commit the recipe names.
-	Ref string
-	// Commit is what Ref resolved to; "" for a working copy.
+	// Git is the repository URL without credentials; Ref the tag, branch or
+	// commit the recipe names; Subdir the plugin's directory in the
+	// repository; Commit what Ref resolved to.
+	Git    string
+	Ref    string
+	Subdir string
 	Commit string
-	// Time is the commit's committer time (zero when unknown): the default
-	// image timestamp derives from it.
+	// Query is the recipe's version query; Version what it resolved to;
+	// Sum the module zip's h1: hash; Vendored the modules restored into
+	// vendor/ ("path@version h1:...").
+	Query    string
+	Version  string
+	Sum      string
+	Vendored []string
+	// Path is a directory plugin's path as the recipe writes it.
+	Path string
+	// Time is the commit's committer time or the version's time (zero when
+	// unknown): the default image timestamp derives from it.
 	Time time.Time
+}
+
+// Revision names what the files are, for people: the commit, the module
+// version, or "working copy".
+func (s Source) Revision() string {
+	switch {
+	case s.Commit != "":
+		return s.Commit
+	case s.Version != "":
+		return s.Version
+	}
+	return "working copy"
 }
 
 // GrantsUnsafe decides settings.useUnsafe for a plugin: Traefik v3 loads

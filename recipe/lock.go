@@ -43,15 +43,31 @@ type PlatformLock struct {
 	Digest   string `yaml:"digest"`
 }
 
-// PluginLock pins one plugin.
+// PluginLock pins one plugin: a git plugin by Git, Ref, Subdir and Commit;
+// a module-proxy plugin by Query, Version, Sum and Vendored; a directory by
+// Path. ContentHash pins all three.
 type PluginLock struct {
 	Alias  string `yaml:"alias"`
 	Module string `yaml:"module"`
-	Git    string `yaml:"git"`
-	Ref    string `yaml:"ref"`
-	Commit string `yaml:"commit"`
-	// CommitTime is the committer time; the default image timestamp derives from it.
-	CommitTime time.Time `yaml:"commitTime"`
+	Git    string `yaml:"git,omitempty"`
+	Ref    string `yaml:"ref,omitempty"`
+	Subdir string `yaml:"subdir,omitempty"`
+	Commit string `yaml:"commit,omitempty"`
+	// Query is the recipe's version (latest, v1.6, v1.6.0); Version what it
+	// resolved to; Sum the module zip's hash exactly as go.sum writes it.
+	Query   string `yaml:"query,omitempty"`
+	Version string `yaml:"version,omitempty"`
+	Sum     string `yaml:"sum,omitempty"`
+	// Vendored are the modules restored into vendor/: "path@version h1:...".
+	Vendored []string `yaml:"vendored,omitempty"`
+	// Path is a directory plugin's path as the recipe writes it.
+	Path string `yaml:"path,omitempty"`
+	// Exclude are the recipe's exclude patterns: they change what the
+	// content hash covers.
+	Exclude []string `yaml:"exclude,omitempty"`
+	// CommitTime is the committer time (a module version's time); the
+	// default image timestamp derives from it.
+	CommitTime time.Time `yaml:"commitTime,omitempty"`
 	// ContentHash covers exactly the files placed in the image (fileset.Set.Hash).
 	ContentHash string `yaml:"contentHash"`
 }
@@ -159,10 +175,13 @@ func (l *Lock) Stale(r *Recipe) []string {
 			out = append(out, fmt.Sprintf("plugin %s: not in the lock", alias))
 		case pl.Module != p.Module:
 			out = append(out, fmt.Sprintf("plugin %s: module %s, lock has %s", alias, p.Module, pl.Module))
-		case pl.Git != p.LockedGit():
-			out = append(out, fmt.Sprintf("plugin %s: git %s, lock has %s", alias, p.LockedGit(), pl.Git))
-		case pl.Ref != p.Ref:
-			out = append(out, fmt.Sprintf("plugin %s: ref %s, lock has %s", alias, p.Ref, pl.Ref))
+		default:
+			for _, f := range p.lockFields(pl) {
+				if f.recipe != f.lock {
+					out = append(out, fmt.Sprintf("plugin %s: %s %s, lock has %s", alias, f.name, orNone(f.recipe), orNone(f.lock)))
+					break
+				}
+			}
 		}
 	}
 	for _, pl := range l.Plugins {
@@ -171,6 +190,66 @@ func (l *Lock) Stale(r *Recipe) []string {
 		}
 	}
 	return out
+}
+
+type lockField struct{ name, recipe, lock string }
+
+// lockFields pairs what the recipe says of p's source with what the lock
+// pinned, in the order they are worth reporting.
+func (p *Plugin) lockFields(pl PluginLock) []lockField {
+	fs := []lockField{{"source", p.Source(), pl.source()}}
+	switch p.Source() {
+	case SourceGit:
+		fs = append(fs, lockField{"git", p.LockedGit(), pl.Git}, lockField{"ref", p.Ref, pl.Ref}, lockField{"subdir", p.Subdir, pl.Subdir})
+	case SourceModule:
+		fs = append(fs, lockField{"version", p.Version, pl.Query})
+	case SourcePath:
+		fs = append(fs, lockField{"path", p.Path, pl.Path})
+	}
+	return append(fs, lockField{"exclude", strings.Join(p.Exclude, ","), strings.Join(pl.Exclude, ",")})
+}
+
+// Matches reports whether pl pins the source the recipe entry p names.
+func (p *Plugin) Matches(pl PluginLock) bool {
+	if pl.Module != p.Module {
+		return false
+	}
+	for _, f := range p.lockFields(pl) {
+		if f.recipe != f.lock {
+			return false
+		}
+	}
+	return true
+}
+
+// source is the kind of source a lock entry pins.
+func (pl PluginLock) source() string {
+	switch {
+	case pl.Version != "":
+		return SourceModule
+	case pl.Path != "":
+		return SourcePath
+	}
+	return SourceGit
+}
+
+// pin is what a lock entry pins, for people: "commit (ref)", "version
+// (sum)" or "path".
+func (pl PluginLock) pin() string {
+	switch pl.source() {
+	case SourceModule:
+		return fmt.Sprintf("%s (%s)", pl.Version, pl.Sum)
+	case SourcePath:
+		return pl.Path + " (" + pl.ContentHash + ")"
+	}
+	return fmt.Sprintf("%s (%s)", pl.Commit, pl.Ref)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 // Diff lists what differs between an old lock and a new one, one line each, in the
@@ -202,19 +281,20 @@ func Diff(old, cur *Lock) []string {
 	for _, p := range cur.Plugins {
 		o, ok := old.Plugin(p.Alias)
 		if !ok {
-			out = append(out, fmt.Sprintf("plugin %s: new at %s (%s)", p.Alias, p.Commit, p.Ref))
+			out = append(out, fmt.Sprintf("plugin %s: new at %s", p.Alias, p.pin()))
 			continue
 		}
-		for _, f := range [][3]string{{"module", o.Module, p.Module}, {"git", o.Git, p.Git}, {"ref", o.Ref, p.Ref}} {
+		for _, f := range [][3]string{{"module", o.Module, p.Module}, {"git", o.Git, p.Git}, {"ref", o.Ref, p.Ref}, {"subdir", o.Subdir, p.Subdir},
+			{"path", o.Path, p.Path}, {"version query", o.Query, p.Query}, {"version", o.Version, p.Version}, {"sum", o.Sum, p.Sum}} {
 			if f[1] != f[2] {
 				out = append(out, fmt.Sprintf("plugin %s: %s %s -> %s", p.Alias, f[0], f[1], f[2]))
 			}
 		}
 		if o.Commit != p.Commit {
-			out = append(out, fmt.Sprintf("plugin %s (%s %s): commit %s -> %s", p.Alias, p.Module, p.Ref, o.Commit, p.Commit))
+			out = append(out, fmt.Sprintf("plugin %s (%s %s): commit %s -> %s", p.Alias, p.Module, p.Ref, orNone(o.Commit), orNone(p.Commit)))
 		}
 		if o.ContentHash != p.ContentHash {
-			out = append(out, fmt.Sprintf("plugin %s (%s %s): content %s -> %s", p.Alias, p.Module, p.Ref, o.ContentHash, p.ContentHash))
+			out = append(out, fmt.Sprintf("plugin %s (%s): content %s -> %s", p.Alias, p.Module, o.ContentHash, p.ContentHash))
 		}
 	}
 	for _, o := range old.Plugins {

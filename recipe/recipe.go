@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -46,14 +47,28 @@ type Recipe struct {
 	pos  positions
 }
 
-// Plugin is one plugin to bake into the image.
+// Plugin is one plugin to bake into the image. It comes from exactly one
+// source: git (Ref, with Git and Subdir), the Go module proxy (Version) or a
+// directory (Path).
 type Plugin struct {
 	// Module is the Go module path; the plugin lands in plugins-local/src/<Module>.
 	Module string `yaml:"module"`
 	// Git is the repository URL; default https://<Module>.git.
 	Git string `yaml:"git,omitempty"`
 	// Ref is a tag, a branch or a full commit hash.
-	Ref string `yaml:"ref"`
+	Ref string `yaml:"ref,omitempty"`
+	// Subdir is the plugin's directory inside the git repository, for
+	// monorepos; default the repository root.
+	Subdir string `yaml:"subdir,omitempty"`
+	// Version takes the plugin from the Go module proxy (GOPROXY) instead:
+	// an exact version or a query the go command accepts (latest, v1.6).
+	Version string `yaml:"version,omitempty"`
+	// Path takes the plugin from a directory, relative to the recipe.
+	Path string `yaml:"path,omitempty"`
+	// Exclude drops the files matching these patterns (slash-separated,
+	// relative to the plugin root; ** matches any number of directories)
+	// from the image and from verification.
+	Exclude []string `yaml:"exclude,omitempty"`
 	// Config is the middleware configuration used to verify the plugin; default
 	// the manifest's testData.
 	Config map[string]any `yaml:"config,omitempty"`
@@ -122,6 +137,34 @@ func (p *Plugin) GitURL() string {
 	return "https://" + p.Module + ".git"
 }
 
+// Plugin sources.
+const (
+	SourceGit    = "git"
+	SourceModule = "module"
+	SourcePath   = "path"
+)
+
+// Source is where the plugin comes from: SourceGit, SourceModule or
+// SourcePath.
+func (p *Plugin) Source() string {
+	switch {
+	case p.Version != "":
+		return SourceModule
+	case p.Path != "":
+		return SourcePath
+	}
+	return SourceGit
+}
+
+// Dir is a path plugin's directory: Path, relative to the recipe's
+// directory unless absolute.
+func (r *Recipe) Dir(p *Plugin) string {
+	if filepath.IsAbs(p.Path) || r.Path == "" {
+		return filepath.Clean(p.Path)
+	}
+	return filepath.Join(filepath.Dir(r.Path), p.Path)
+}
+
 // LockedGit is GitURL as the lock records it: without credentials, since
 // the lock is committed and shared.
 func (p *Plugin) LockedGit() string { return redact.URL(p.GitURL()) }
@@ -163,7 +206,7 @@ func Parse(name string, data []byte) (*Recipe, error) {
 // knownFields lists the fields of each type, for "did you mean" hints.
 var knownFields = map[string][]string{
 	"recipe.Recipe":         {"base", "platforms", "plugins", "allowUnsafe", "staticConfig", "mirrors", "labels", "annotations"},
-	"recipe.Plugin":         {"module", "git", "ref", "config", "expectStatus"},
+	"recipe.Plugin":         {"module", "git", "ref", "subdir", "version", "path", "exclude", "config", "expectStatus"},
 	"recipe.StaticConfig":   {"mode", "config", "replace"},
 	"recipe.Mirrors":        {"git", "registries", "insecure"},
 	"recipe.GitMirror":      {"url", "insteadOf"},

@@ -1,9 +1,13 @@
 package recipe
 
 import (
+	"github.com/bmatcuk/doublestar/v4"
+
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/xtraefik/xtraefik/fileset"
 
 	"github.com/xtraefik/xtraefik/manifest"
 	"github.com/xtraefik/xtraefik/plugin"
@@ -48,8 +52,8 @@ func (r *Recipe) validate() error {
 			return r.Errorf(append(at, "module"), "plugin %q: module %s is already used by plugin %q (%s); Traefik loads a module once", alias, p.Module, other, r.pos.at("plugins", other, "module"))
 		}
 		modules[p.Module] = alias
-		if strings.TrimSpace(p.Ref) == "" {
-			return r.Errorf(at, "plugin %q: ref is required (a tag, a branch or a full commit)", alias)
+		if err := r.validateSource(alias, p); err != nil {
+			return err
 		}
 		if p.ExpectStatus != 0 && (p.ExpectStatus < 100 || p.ExpectStatus > 599) {
 			return r.Errorf(append(at, "expectStatus"), "plugin %q: expectStatus %d is not an HTTP status", alias, p.ExpectStatus)
@@ -79,6 +83,40 @@ func (r *Recipe) validate() error {
 	for i, m := range r.Mirrors.Registries {
 		if m.Prefix == "" || m.Location == "" {
 			return r.Errorf([]string{"mirrors", "registries"}, "registry mirror %d: prefix and location are required", i+1)
+		}
+	}
+	return nil
+}
+
+// validateSource checks that a plugin names exactly one source, completely.
+func (r *Recipe) validateSource(alias string, p *Plugin) error {
+	at := []string{"plugins", alias}
+	var given []string
+	if p.Ref != "" || p.Git != "" || p.Subdir != "" {
+		given = append(given, "git/ref")
+	}
+	if p.Version != "" {
+		given = append(given, "version")
+	}
+	if p.Path != "" {
+		given = append(given, "path")
+	}
+	switch {
+	case len(given) == 0:
+		return r.Errorf(at, "plugin %q: ref is required (a git tag, branch or full commit), or version to take it from the Go module proxy, or path to take it from a directory", alias)
+	case len(given) > 1:
+		return r.Errorf(at, "plugin %q: %s are different sources; give one", alias, strings.Join(given, " and "))
+	case p.Source() == SourceGit && strings.TrimSpace(p.Ref) == "":
+		return r.Errorf(at, "plugin %q: ref is required (a tag, a branch or a full commit)", alias)
+	}
+	if p.Subdir != "" {
+		if err := fileset.CheckPath(p.Subdir); err != nil {
+			return r.Errorf(append(at, "subdir"), "plugin %q: subdir %q: %v", alias, p.Subdir, err)
+		}
+	}
+	for i, pat := range p.Exclude {
+		if !doublestar.ValidatePattern(pat) || strings.HasPrefix(pat, "/") {
+			return r.Errorf(append(at, "exclude"), "plugin %q: exclude pattern %d %q is not a valid slash-separated pattern relative to the plugin root", alias, i+1, pat)
 		}
 	}
 	return nil

@@ -1,0 +1,257 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/mod/semver"
+
+	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/redact"
+	"github.com/xtraefik/xtraefik/manifest"
+	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/recipe"
+	"github.com/xtraefik/xtraefik/source"
+	"github.com/xtraefik/xtraefik/source/modproxy"
+)
+
+// ModuleFetcher resolves module-proxy plugin versions and fetches them
+// verified and re-vendored; *modproxy.Client is the implementation.
+type ModuleFetcher interface {
+	Resolve(ctx context.Context, module, query string) (string, error)
+	Fetch(ctx context.Context, module, version, wantSum string) (*modproxy.Module, error)
+}
+
+// sources resolves each plugin from the source its recipe entry names.
+type sources struct {
+	o       *Options
+	git     Fetcher
+	modules ModuleFetcher
+}
+
+// resolve resolves one plugin: its files from its source (pinned by the
+// lock unless updated), the recipe's exclude patterns applied, hashed,
+// and its manifest read and checked for the target Traefik.
+func (s *sources) resolve(ctx context.Context, alias, traefikVersion string) (*plugin.Plugin, []string, error) {
+	o := s.o
+	spec := o.Recipe.Plugins[alias]
+	pl, locked := o.Lock.Plugin(alias)
+	locked = locked && spec.Matches(pl) && !o.UpdateAll && !slices.Contains(o.Update, alias)
+	p := &plugin.Plugin{Alias: alias, Module: spec.Module, Config: spec.Config, ExpectStatus: spec.ExpectStatus}
+	where := fmt.Sprintf("plugin %s (%s)", alias, spec.Module)
+	var (
+		err      error
+		warnings []string
+	)
+	switch spec.Source() {
+	case recipe.SourceModule:
+		var missing bool
+		if missing, err = s.module(ctx, spec, pl, locked, p); missing {
+			warnings = append(warnings, where+": go.mod requires modules but the module zip has no vendor/modules.txt "+
+				"(zips of modules declaring go 1.24 or later never keep it): Traefik finds those dependencies only if the plugin needs none of them")
+		}
+	case recipe.SourcePath:
+		err = s.path(spec, p)
+	default:
+		where, err = s.gitTree(ctx, spec, pl, locked, p, where)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", where, err)
+	}
+	where += " at " + p.Source.Revision()
+	if p.Files, _, err = p.Files.Exclude(spec.Exclude); err != nil {
+		return nil, nil, fmt.Errorf("%s: exclude: %w", where, err)
+	}
+	if p.Hash, err = p.Files.Hash(); err != nil {
+		return nil, nil, fmt.Errorf("%s: hash: %w", where, err)
+	}
+	if locked && p.Hash != pl.ContentHash {
+		if spec.Source() != recipe.SourcePath {
+			return nil, nil, fmt.Errorf("%s: the files hash to %s, the lock has %s: the files that go into the image changed for the same %s",
+				where, p.Hash, pl.ContentHash, map[string]string{recipe.SourceGit: "commit", recipe.SourceModule: "version"}[spec.Source()])
+		}
+		if o.Frozen {
+			return nil, nil, fmt.Errorf("%w: %s: the directory's files hash to %s, the lock has %s", ErrFrozen, where, p.Hash, pl.ContentHash)
+		}
+		warnings = append(warnings, fmt.Sprintf("%s: the directory changed since it was locked (%s -> %s)", where, pl.ContentHash, p.Hash))
+	}
+
+	m, err := manifest.Read(p.Files)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if err := m.CheckFor(spec.Module, traefikVersion); err != nil {
+		return nil, nil, fmt.Errorf("%s: Traefik would refuse its manifest: %w", where, err)
+	}
+	p.Manifest = m
+	p.UseUnsafe = plugin.GrantsUnsafe(o.Recipe.AllowUnsafe, m, traefikVersion)
+	return p, warnings, nil
+}
+
+// gitTree fetches a git plugin at its locked commit, or at what its ref
+// points to now.
+func (s *sources) gitTree(ctx context.Context, spec *recipe.Plugin, pl recipe.PluginLock, locked bool, p *plugin.Plugin, where string) (string, error) {
+	o := s.o
+	url := recipe.RewriteGit(o.GitMirrors, spec.GitURL())
+	if url != spec.GitURL() {
+		where += " via mirror " + redact.URL(url)
+	}
+	p.Source = plugin.Source{Git: spec.LockedGit(), Ref: spec.Ref, Subdir: spec.Subdir}
+	if !locked || o.Frozen {
+		rv, err := s.git.Resolve(ctx, url, spec.Ref)
+		if err != nil {
+			return where, err
+		}
+		if locked && rv.Commit != pl.Commit {
+			return where, fmt.Errorf("%w: %s %s now points to %s, the lock has %s", ErrFrozen, rv.Kind, spec.Ref, rv.Commit, pl.Commit)
+		}
+		p.Source.Commit = rv.Commit
+	} else {
+		p.Source.Commit = pl.Commit
+	}
+	tree, err := s.git.Tree(ctx, url, p.Source.Commit)
+	if err != nil {
+		return where, fmt.Errorf("at %s: %w", p.Source.Commit, err)
+	}
+	p.Source.Time, p.Files = tree.Time, tree.Files
+	if spec.Subdir != "" {
+		if p.Files, err = p.Files.Sub(spec.Subdir); err != nil {
+			return where, fmt.Errorf("at %s: %w", p.Source.Commit, err)
+		}
+	}
+	return where, nil
+}
+
+// module fetches a module-proxy plugin at its locked version and hash, or
+// at what its version query resolves to now.
+// It reports whether the module lacks the vendor/modules.txt its go.mod
+// calls for.
+func (s *sources) module(ctx context.Context, spec *recipe.Plugin, pl recipe.PluginLock, locked bool, p *plugin.Plugin) (vendorMissing bool, err error) {
+	o := s.o
+	mods, err := s.moduleFetcher()
+	if err != nil {
+		return false, err
+	}
+	p.Source = plugin.Source{Query: spec.Version}
+	version, wantSum := pl.Version, pl.Sum
+	if !locked || o.Frozen {
+		v, err := mods.Resolve(ctx, spec.Module, spec.Version)
+		if err != nil {
+			return false, fmt.Errorf("version %s: %w", spec.Version, err)
+		}
+		if locked && v != pl.Version {
+			return false, fmt.Errorf("%w: version %s now resolves to %s, the lock has %s", ErrFrozen, spec.Version, v, pl.Version)
+		}
+		if !locked {
+			version, wantSum = v, ""
+		}
+	}
+	m, err := mods.Fetch(ctx, spec.Module, version, wantSum)
+	if err != nil {
+		if errors.Is(err, modproxy.ErrChecksum) && locked {
+			return false, fmt.Errorf("%w (the lock pins %s %s)", err, version, wantSum)
+		}
+		return false, err
+	}
+	p.Source.Version, p.Source.Sum, p.Source.Time, p.Files = m.Version, m.Sum, m.Time, m.Files
+	for _, d := range m.Vendored {
+		v := d.Path + "@" + d.Version
+		if d.Replace != "" {
+			v += " => " + d.Replace
+		}
+		p.Source.Vendored = append(p.Source.Vendored, v+" "+d.Sum)
+	}
+	return m.VendorMissing, nil
+}
+
+func (s *sources) moduleFetcher() (ModuleFetcher, error) {
+	if s.modules != nil {
+		return s.modules, nil
+	}
+	o := s.o
+	c, err := modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod"), Direct: s.direct})
+	if err != nil {
+		return nil, fmt.Errorf("module proxy: %w", err)
+	}
+	s.modules = c
+	return c, nil
+}
+
+// path reads a directory plugin: the files as they are now (a working
+// copy's .git left out; symlinks must stay inside).
+func (s *sources) path(spec *recipe.Plugin, p *plugin.Plugin) error {
+	dir := s.o.Recipe.Dir(spec)
+	files, err := fileset.FromDir(dir)
+	if err != nil {
+		return err
+	}
+	p.Source, p.Files = plugin.Source{Path: spec.Path}, files
+	return nil
+}
+
+// direct is "direct" in GOPROXY and the source of GOPRIVATE modules: the
+// module's git repository, https://<module>.git with the git mirrors
+// applied, and its semver tags as versions.
+func (s *sources) direct(ctx context.Context, req modproxy.DirectRequest) (*modproxy.DirectModule, error) {
+	o := s.o
+	url := recipe.RewriteGit(o.GitMirrors, "https://"+req.Module+".git")
+	version := req.Query
+	if !semver.IsValid(version) || semver.Canonical(version) != version {
+		tags, err := source.ListTags(ctx, url, o.GitAuth)
+		if err != nil {
+			return nil, err
+		}
+		if version, err = pickTag(tags, req.Query); err != nil {
+			return nil, fmt.Errorf("%s: %w", redact.URL(url), err)
+		}
+	}
+	rv, err := s.git.Resolve(ctx, url, "refs/tags/"+version)
+	if err != nil {
+		if errors.Is(err, source.ErrNotFound) {
+			return nil, fmt.Errorf("%s has no tag %s: %w", redact.URL(url), version, modproxy.ErrNotFound)
+		}
+		return nil, err
+	}
+	tree, err := s.git.Tree(ctx, url, rv.Commit)
+	if err != nil {
+		return nil, err
+	}
+	return &modproxy.DirectModule{Version: version, Time: tree.Time, Files: tree.Files}, nil
+}
+
+// pickTag answers a version query from semver tags: "latest" (the newest
+// release, else the newest pre-release) or a version prefix (v1, v1.6).
+func pickTag(tags []source.Tag, query string) (string, error) {
+	prefix := ""
+	if query != "latest" {
+		if !semver.IsValid(query) || strings.Count(query, ".") > 1 {
+			return "", fmt.Errorf("version query %q: from a git repository, use an exact version, latest or a prefix such as v1.6", query)
+		}
+		prefix = query + "."
+	}
+	var release, pre string
+	for _, t := range tags {
+		v := t.Name
+		if !semver.IsValid(v) || semver.Canonical(v) != v || (prefix != "" && !strings.HasPrefix(v, prefix)) {
+			continue
+		}
+		if semver.Prerelease(v) == "" {
+			if release == "" || semver.Compare(v, release) > 0 {
+				release = v
+			}
+		} else if pre == "" || semver.Compare(v, pre) > 0 {
+			pre = v
+		}
+	}
+	switch {
+	case release != "":
+		return release, nil
+	case pre != "":
+		return pre, nil
+	}
+	return "", fmt.Errorf("no tag matches version %s: %w", query, modproxy.ErrNotFound)
+}
