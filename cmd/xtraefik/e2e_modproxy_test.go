@@ -18,7 +18,7 @@ import (
 func TestModuleProxyPlugins(t *testing.T) {
 	w := newWorld(t)
 	const provider, providerVersion = "github.com/traefik/pluginproviderdemo", "v0.3.0"
-	proxy := testenv.GoProxy(t, append([]string{demoModule + "@" + demoVersion, provider + "@" + providerVersion},
+	proxy := testenv.GoProxy(t, append([]string{demoModule + "@v0.2.1", provider + "@" + providerVersion},
 		testenv.VendoredModules(t, provider, providerVersion)...)...)
 	db := testenv.SumDB(t, proxy)
 	w.env["GOPROXY"], w.env["GOSUMDB"] = proxy.URL, db.GOSUMDB
@@ -28,6 +28,14 @@ func TestModuleProxyPlugins(t *testing.T) {
 		"  provider:\n    module: "+provider+"\n    version: "+providerVersion+"\n")
 
 	w.mustRun("lock", "-f", rp)
+	// A newer v0.2 release appears: lock keeps the pin, lock --update moves it.
+	proxy.Add(t, demoModule+"@"+demoVersion)
+	if out := w.mustRun("lock", "-f", rp); !strings.Contains(out, "up to date") {
+		t.Errorf("lock after a new release moved the pin:\n%s", out)
+	}
+	if out := w.mustRun("lock", "-f", rp, "--update", "demo"); !strings.Contains(out, "plugin demo: version v0.2.1 -> "+demoVersion) {
+		t.Errorf("lock --update demo:\n%s", out)
+	}
 	lock, err := recipe.ReadLock(recipe.LockPath(rp))
 	if err != nil {
 		t.Fatal(err)
