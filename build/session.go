@@ -36,6 +36,10 @@ const (
 type Config struct {
 	// RecipeFile is the recipe; its lock is recipe.LockPath(RecipeFile).
 	RecipeFile string
+	// Recipe, when set, is a recipe made in code (xtraefik build --with)
+	// instead of RecipeFile; with RecipeFile empty it has no lock, and
+	// Lock and rebase are refused.
+	Recipe *recipe.Recipe
 	// CacheDir holds git repositories and built verification workers;
 	// "" means $XTRAEFIK_CACHE, else the user cache directory's xtraefik.
 	CacheDir string
@@ -81,14 +85,23 @@ func Open(cfg Config) (*Session, error) {
 	if env == nil {
 		env = os.Getenv
 	}
-	r, err := recipe.Load(cfg.RecipeFile)
-	if err != nil {
-		return nil, err
+	r := cfg.Recipe
+	if r == nil {
+		var err error
+		if r, err = recipe.Load(cfg.RecipeFile); err != nil {
+			return nil, err
+		}
 	}
-	lockFile := recipe.LockPath(cfg.RecipeFile)
-	lock, err := recipe.ReadLock(lockFile)
-	if err != nil {
-		return nil, err
+	var (
+		lockFile string
+		lock     *recipe.Lock
+		err      error
+	)
+	if cfg.RecipeFile != "" {
+		lockFile = recipe.LockPath(cfg.RecipeFile)
+		if lock, err = recipe.ReadLock(lockFile); err != nil {
+			return nil, err
+		}
 	}
 	o := Options{Recipe: r, Lock: lock, CacheDir: cfg.CacheDir, Log: cfg.Log, GitAuth: source.FromEnv(env),
 		TraefikVersion: cfg.TraefikVersion, Env: env}
@@ -219,6 +232,9 @@ func (s *Session) resolveLock(ctx context.Context, o *Options, rep *Report) (*Re
 }
 
 func (s *Session) writeLock(l *recipe.Lock, rep *Report) error {
+	if s.LockFile == "" {
+		return errors.New("this recipe has no file, so its lock has nowhere to go")
+	}
 	if err := recipe.WriteLock(s.LockFile, l); err != nil {
 		return err
 	}
