@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -65,21 +66,23 @@ func LockPath(recipePath string) string {
 
 // ReadLock reads a lock file; it returns (nil, nil) when there is none.
 func ReadLock(path string) (*Lock, error) {
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
+	data, err := readLimited(path, lockLimits)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read lock: %w", err)
 	}
+	root, err := parseTree(path, data, reflect.TypeOf(Lock{}), lockLimits)
+	if err != nil {
+		return nil, err
+	}
+	if root == nil {
+		return nil, fmt.Errorf("%s: empty lock file; run xtraefik lock again", path)
+	}
 	var l Lock
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&l); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty lock file; run xtraefik lock again", path)
-		}
-		return nil, yamlError(path, err, nil)
+	if err := root.Decode(&l); err != nil {
+		return nil, yamlError(path, err)
 	}
 	if l.Version != LockVersion {
 		return nil, fmt.Errorf("%s: lock version %d is not supported (want %d); run xtraefik lock again", path, l.Version, LockVersion)

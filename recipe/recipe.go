@@ -4,10 +4,9 @@
 package recipe
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -122,7 +121,7 @@ func (p *Plugin) GitURL() string {
 
 // Load reads and validates the recipe at path.
 func Load(path string) (*Recipe, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimited(path, recipeLimits)
 	if err != nil {
 		return nil, fmt.Errorf("read recipe: %w", err)
 	}
@@ -134,43 +133,47 @@ func Parse(name string, data []byte) (*Recipe, error) {
 	if name == "" {
 		name = "recipe"
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlError(name, err, nil)
+	root, err := parseTree(name, data, reflect.TypeOf(Recipe{}), recipeLimits)
+	if err != nil {
+		return nil, err
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	if root == nil {
 		return nil, fmt.Errorf("%s: empty recipe", name)
 	}
 	r := &Recipe{Path: name}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(r); err != nil {
-		return nil, yamlError(name, err, knownFields)
+	if err := root.Decode(r); err != nil {
+		return nil, yamlError(name, err)
 	}
-	r.pos = positions{file: name, root: doc.Content[0]}
+	r.pos = positions{file: name, root: root}
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-// knownFields lists the fields of each type, for "did you mean" hints.
-var knownFields = map[string][]string{
-	"recipe.Recipe":         {"base", "platforms", "plugins", "allowUnsafe", "staticConfig", "mirrors", "labels", "annotations"},
-	"recipe.Plugin":         {"module", "git", "ref", "config", "expectStatus"},
-	"recipe.StaticConfig":   {"mode", "config", "replace"},
-	"recipe.Mirrors":        {"git", "registries", "insecure"},
-	"recipe.GitMirror":      {"url", "insteadOf"},
-	"recipe.RegistryMirror": {"prefix", "location"},
+// parseTree parses data into a node tree and checks it (checkTree) for
+// decoding into t; it returns nil for an empty document.
+func parseTree(name string, data []byte, t reflect.Type, lim limits) (*yaml.Node, error) {
+	if err := lim.checkSize(name, data); err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlError(name, err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, nil
+	}
+	if err := checkTree(name, doc.Content[0], t, lim); err != nil {
+		return nil, err
+	}
+	return doc.Content[0], nil
 }
 
-var (
-	reUnknown = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\S+)$`)
-	reLine    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-)
+var reLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // yamlError turns yaml.v3's messages into one "file:line: message" per problem.
-func yamlError(name string, err error, fields map[string][]string) error {
+func yamlError(name string, err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		msg := err.Error()
@@ -181,14 +184,6 @@ func yamlError(name string, err error, fields map[string][]string) error {
 	}
 	var lines []string
 	for _, e := range te.Errors {
-		if m := reUnknown.FindStringSubmatch(e); m != nil {
-			msg := fmt.Sprintf("%s:%s: unknown field %q", name, m[1], m[2])
-			if s := suggest(m[2], fields[m[3]]); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			lines = append(lines, msg)
-			continue
-		}
 		if m := reLine.FindStringSubmatch(e); m != nil {
 			lines = append(lines, fmt.Sprintf("%s:%s: %s", name, m[1], m[2]))
 			continue

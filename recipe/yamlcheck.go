@@ -1,0 +1,338 @@
+package recipe
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Limits on the files xtraefik reads. yaml.v3 finds duplicate keys by comparing
+// every key of a mapping with every other while decoding into a struct, so a
+// 1.2 MB recipe with 100k keys took a minute; the document is therefore
+// checked as a tree, in linear time and within these bounds, before it is
+// decoded. Real recipes and locks are a few kilobytes.
+const (
+	// MaxRecipeBytes is the largest recipe file read.
+	MaxRecipeBytes = 1 << 20
+	// MaxLockBytes is the largest lock file read.
+	MaxLockBytes = 16 << 20
+	// MaxRecipeNodes and MaxLockNodes bound the YAML nodes of a document,
+	// counting every use of an alias as a copy of its anchor ("billion
+	// laughs" documents are refused without being expanded).
+	MaxRecipeNodes = 100_000
+	MaxLockNodes   = 1 << 20
+	// MaxKeys bounds the keys of one mapping.
+	MaxKeys = 1000
+)
+
+// limits are the bounds one kind of file is read under.
+type limits struct {
+	kind     string // "recipe" or "lock", for messages
+	maxBytes int64
+	maxNodes int
+}
+
+var (
+	recipeLimits = limits{kind: "recipe", maxBytes: MaxRecipeBytes, maxNodes: MaxRecipeNodes}
+	lockLimits   = limits{kind: "lock", maxBytes: MaxLockBytes, maxNodes: MaxLockNodes}
+)
+
+// readLimited reads at most one byte more than lim.maxBytes of path: enough
+// for checkSize to refuse a larger file without reading all of it.
+func readLimited(path string, lim limits) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, lim.maxBytes+1))
+}
+
+func (lim limits) checkSize(name string, data []byte) error {
+	if int64(len(data)) > lim.maxBytes {
+		return fmt.Errorf("%s: the file is larger than %s, the limit for a %s", name, mib(lim.maxBytes), lim.kind)
+	}
+	return nil
+}
+
+func mib(n int64) string { return strconv.FormatInt(n>>20, 10) + " MiB" }
+
+// checkTree checks the document root against the Go type it will be decoded
+// into: the node and key bounds, duplicate keys, the shape of every value
+// (mapping, list, scalar of the right type) and unknown fields. It reports
+// each problem as "file:line: key.path: message", so that yaml.v3's decoder,
+// run afterwards, meets only documents it decodes quickly and without errors.
+func checkTree(name string, root *yaml.Node, t reflect.Type, lim limits) error {
+	c := &checker{file: name, lim: lim, expanding: map[*yaml.Node]bool{}}
+	if err := c.walk(root, t, ""); err != nil {
+		return err
+	}
+	if len(c.errs) > 0 {
+		return errors.New(strings.Join(c.errs, "\n"))
+	}
+	return nil
+}
+
+// maxReported bounds the per-field problems listed at once.
+const maxReported = 10
+
+type checker struct {
+	file      string
+	lim       limits
+	nodes     int
+	expanding map[*yaml.Node]bool // anchored values being walked, to refuse cycles
+	errs      []string
+}
+
+// fail records a problem with a value; walking goes on so that every
+// misspelt or mistyped field is listed at once.
+func (c *checker) fail(n *yaml.Node, path, format string, args ...any) {
+	if len(c.errs) == maxReported {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if path != "" {
+		msg = path + ": " + msg
+	}
+	c.errs = append(c.errs, fmt.Sprintf("%s:%d: %s", c.file, n.Line, msg))
+}
+
+// abort reports a bound exceeded: walking stops there.
+func (c *checker) abort(n *yaml.Node, path, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if path != "" {
+		msg = path + ": " + msg
+	}
+	return fmt.Errorf("%s:%d: %s", c.file, n.Line, msg)
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+
+// walk checks n as a value of type t (nil: any value) found at path.
+func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) error {
+	c.nodes++
+	if c.nodes > c.lim.maxNodes {
+		return c.abort(n, path, "more than %d YAML values (aliases count once per use): a %s may have at most %d", c.lim.maxNodes, c.lim.kind, c.lim.maxNodes)
+	}
+	if n.Kind == yaml.AliasNode {
+		if c.expanding[n.Alias] {
+			return c.abort(n, path, "alias *%s refers to the value that contains it", n.Value)
+		}
+		return c.walk(n.Alias, t, path)
+	}
+	if n.Anchor != "" {
+		c.expanding[n] = true
+		defer delete(c.expanding, n)
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && t.Kind() == reflect.Interface {
+		t = nil // any value
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil // the zero value, whatever the type
+	}
+	want := ""
+	switch {
+	case t == nil:
+	case t.Kind() == reflect.Struct && t != timeType, t.Kind() == reflect.Map:
+		want = "a mapping"
+	case t.Kind() == reflect.Slice:
+		want = "a list"
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		if want != "" && want != "a mapping" {
+			c.fail(n, path, "expected %s, got a mapping", want)
+			return nil
+		}
+		if want == "" && t != nil {
+			c.fail(n, path, "expected %s, got a mapping", scalarName(t))
+			return nil
+		}
+		return c.mapping(n, t, path)
+	case yaml.SequenceNode:
+		if want != "" && want != "a list" {
+			c.fail(n, path, "expected %s, got a list", want)
+			return nil
+		}
+		if want == "" && t != nil {
+			c.fail(n, path, "expected %s, got a list", scalarName(t))
+			return nil
+		}
+		var elem reflect.Type
+		if t != nil {
+			elem = t.Elem()
+		}
+		for i, e := range n.Content {
+			if err := c.walk(e, elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case yaml.ScalarNode:
+		if want != "" {
+			c.fail(n, path, "expected %s, got %s", want, describe(n))
+			return nil
+		}
+		if t != nil && t.Kind() != reflect.Interface && t.Kind() != reflect.String {
+			if err := n.Decode(reflect.New(t).Interface()); err != nil {
+				c.fail(n, path, "expected %s, got %s", scalarName(t), describe(n))
+			}
+		}
+		return nil
+	}
+	return nil
+}
+
+// mapping checks the keys of n (linearly: one map of the keys seen) and each
+// value against the field or element type of t.
+func (c *checker) mapping(n *yaml.Node, t reflect.Type, path string) error {
+	if len(n.Content)/2 > MaxKeys {
+		return c.abort(n, path, "%d keys in one mapping: a %s may have at most %d", len(n.Content)/2, c.lim.kind, MaxKeys)
+	}
+	var fields map[string]reflect.Type
+	if t != nil && t.Kind() == reflect.Struct {
+		fields = yamlFields(t)
+	}
+	seen := make(map[string]int, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if err := c.walk(k, nil, path); err != nil {
+			return err
+		}
+		if k.Kind != yaml.ScalarNode {
+			c.fail(k, path, "a key must be a plain value, not a %s", kindName(k))
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			c.fail(k, path, "key %q is already defined at line %d", k.Value, first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		if k.ShortTag() == "!!merge" {
+			if err := c.merge(v, t, path); err != nil {
+				return err
+			}
+			continue
+		}
+		sub := k.Value
+		if path != "" {
+			sub = path + "." + k.Value
+		}
+		var vt reflect.Type
+		switch {
+		case fields != nil:
+			ft, ok := fields[k.Value]
+			if !ok {
+				msg := fmt.Sprintf("unknown field %q", k.Value)
+				if s := suggest(k.Value, keys(fields)); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				c.fail(k, "", "%s", msg) // the line and the suggestion say where
+				continue
+			}
+			vt = ft
+		case t != nil:
+			vt = t.Elem()
+		}
+		if err := c.walk(v, vt, sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// merge checks the value of a merge key ("<<: *anchor"): a mapping, or a
+// list of mappings, whose keys join the mapping of type t at path.
+func (c *checker) merge(v *yaml.Node, t reflect.Type, path string) error {
+	if v.Kind != yaml.SequenceNode {
+		return c.walk(v, t, path)
+	}
+	c.nodes++
+	for _, e := range v.Content {
+		if err := c.walk(e, t, path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// yamlFields maps the YAML keys of struct type t to their field types.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+func keys(m map[string]reflect.Type) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// scalarName says what a scalar of type t looks like in YAML.
+func scalarName(t reflect.Type) string {
+	switch {
+	case t == timeType:
+		return "a timestamp (2006-01-02T15:04:05Z)"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return "a whole number"
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return "a number"
+	}
+	return "a string"
+}
+
+// describe says what kind of value n is, in the user's words.
+func describe(n *yaml.Node) string {
+	if n.Kind != yaml.ScalarNode {
+		return kindName(n)
+	}
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		return "a number (" + n.Value + ")"
+	case "!!bool":
+		return "a boolean (" + n.Value + ")"
+	case "!!timestamp":
+		return "a timestamp"
+	case "!!binary":
+		return "binary data"
+	}
+	return "a string (" + strconv.Quote(n.Value) + ")"
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return "a value"
+}
