@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/xtraefik/xtraefik/internal/yamlcheck"
 )
 
 // LockVersion is the lock file format version this build writes and reads.
@@ -66,7 +68,7 @@ func LockPath(recipePath string) string {
 
 // ReadLock reads a lock file; it returns (nil, nil) when there is none.
 func ReadLock(path string) (*Lock, error) {
-	data, err := readLimited(path, lockLimits)
+	data, err := yamlcheck.ReadFile(path, lockLimits)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -82,7 +84,7 @@ func ReadLock(path string) (*Lock, error) {
 	}
 	var l Lock
 	if err := root.Decode(&l); err != nil {
-		return nil, yamlError(path, err)
+		return nil, yamlcheck.Error(path, err)
 	}
 	if l.Version != LockVersion {
 		return nil, fmt.Errorf("%s: lock version %d is not supported (want %d); run xtraefik lock again", path, l.Version, LockVersion)

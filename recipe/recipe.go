@@ -4,16 +4,14 @@
 package recipe
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 
-	"github.com/agnivade/levenshtein"
 	"gopkg.in/yaml.v3"
+
+	"github.com/xtraefik/xtraefik/internal/yamlcheck"
 )
 
 // Recipe is the user's description of the image to build.
@@ -121,7 +119,7 @@ func (p *Plugin) GitURL() string {
 
 // Load reads and validates the recipe at path.
 func Load(path string) (*Recipe, error) {
-	data, err := readLimited(path, recipeLimits)
+	data, err := yamlcheck.ReadFile(path, recipeLimits)
 	if err != nil {
 		return nil, fmt.Errorf("read recipe: %w", err)
 	}
@@ -142,7 +140,7 @@ func Parse(name string, data []byte) (*Recipe, error) {
 	}
 	r := &Recipe{Path: name}
 	if err := root.Decode(r); err != nil {
-		return nil, yamlError(name, err)
+		return nil, yamlcheck.Error(name, err)
 	}
 	r.pos = positions{file: name, root: root}
 	if err := r.validate(); err != nil {
@@ -151,57 +149,42 @@ func Parse(name string, data []byte) (*Recipe, error) {
 	return r, nil
 }
 
-// parseTree parses data into a node tree and checks it (checkTree) for
-// decoding into t; it returns nil for an empty document.
-func parseTree(name string, data []byte, t reflect.Type, lim limits) (*yaml.Node, error) {
-	if err := lim.checkSize(name, data); err != nil {
+// Limits on the files xtraefik reads (README, Recipe): real recipes and locks
+// are a few kilobytes; these bounds make a malformed or hostile file fail at
+// once instead of keeping the build busy.
+const (
+	MaxRecipeBytes = 1 << 20
+	MaxLockBytes   = 16 << 20
+	// MaxRecipeNodes and MaxLockNodes bound the YAML values of a document,
+	// counting each use of an alias as a copy of its anchor.
+	MaxRecipeNodes = 100_000
+	MaxLockNodes   = 1 << 20
+	// MaxKeys bounds the keys of one mapping.
+	MaxKeys = 1000
+)
+
+var (
+	recipeLimits = yamlcheck.Limits{Kind: "recipe", MaxBytes: MaxRecipeBytes, MaxNodes: MaxRecipeNodes, MaxKeys: MaxKeys, UnknownFields: true}
+	lockLimits   = yamlcheck.Limits{Kind: "lock", MaxBytes: MaxLockBytes, MaxNodes: MaxLockNodes, MaxKeys: MaxKeys, UnknownFields: true}
+)
+
+// parseTree parses data into a node tree and checks it (yamlcheck.Check)
+// for decoding into t; it returns nil for an empty document.
+func parseTree(name string, data []byte, t reflect.Type, lim yamlcheck.Limits) (*yaml.Node, error) {
+	if err := yamlcheck.CheckSize(name, data, lim); err != nil {
 		return nil, err
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlError(name, err)
+		return nil, yamlcheck.Error(name, err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, nil
 	}
-	if err := checkTree(name, doc.Content[0], t, lim); err != nil {
+	if err := yamlcheck.Check(name, doc.Content[0], t, lim); err != nil {
 		return nil, err
 	}
 	return doc.Content[0], nil
-}
-
-var reLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
-// yamlError turns yaml.v3's messages into one "file:line: message" per problem.
-func yamlError(name string, err error) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		msg := err.Error()
-		if m := reLine.FindStringSubmatch(msg); m != nil {
-			return fmt.Errorf("%s:%s: %s", name, m[1], m[2])
-		}
-		return fmt.Errorf("%s: %s", name, strings.TrimPrefix(msg, "yaml: "))
-	}
-	var lines []string
-	for _, e := range te.Errors {
-		if m := reLine.FindStringSubmatch(e); m != nil {
-			lines = append(lines, fmt.Sprintf("%s:%s: %s", name, m[1], m[2]))
-			continue
-		}
-		lines = append(lines, name+": "+e)
-	}
-	return errors.New(strings.Join(lines, "\n"))
-}
-
-// suggest returns the known field closest to s, if it is close enough to be a typo.
-func suggest(s string, known []string) string {
-	best, bestD := "", 3
-	for _, k := range known {
-		if d := levenshtein.ComputeDistance(strings.ToLower(s), strings.ToLower(k)); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	return best
 }
 
 // positions finds the line of a value in the parsed document, for validation errors.

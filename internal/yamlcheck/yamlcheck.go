@@ -1,75 +1,103 @@
-package recipe
+// Package yamlcheck checks a parsed YAML document against the Go type it is
+// about to be decoded into, in linear time and within limits, so that
+// yaml.v3's decoder only meets documents it decodes quickly, and so that
+// mistakes are reported in the words of the file (key paths, "a mapping",
+// "a list") rather than Go's ("cannot unmarshal !!seq into
+// map[string]interface {}").
+//
+// yaml.v3 finds duplicate keys by comparing every key of a mapping with
+// every other, so a 1.2 MB recipe with 100k keys took a minute to decode;
+// aliases are expanded by the decoder, so a few lines can stand for
+// billions of values ("billion laughs").
+package yamlcheck
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/agnivade/levenshtein"
 	"gopkg.in/yaml.v3"
 )
 
-// Limits on the files xtraefik reads. yaml.v3 finds duplicate keys by comparing
-// every key of a mapping with every other while decoding into a struct, so a
-// 1.2 MB recipe with 100k keys took a minute; the document is therefore
-// checked as a tree, in linear time and within these bounds, before it is
-// decoded. Real recipes and locks are a few kilobytes.
-const (
-	// MaxRecipeBytes is the largest recipe file read.
-	MaxRecipeBytes = 1 << 20
-	// MaxLockBytes is the largest lock file read.
-	MaxLockBytes = 16 << 20
-	// MaxRecipeNodes and MaxLockNodes bound the YAML nodes of a document,
-	// counting every use of an alias as a copy of its anchor ("billion
-	// laughs" documents are refused without being expanded).
-	MaxRecipeNodes = 100_000
-	MaxLockNodes   = 1 << 20
+// Limits bound one kind of document.
+type Limits struct {
+	// Kind names the document in messages ("recipe").
+	Kind     string
+	MaxBytes int64
+	// MaxNodes bounds the values of the document, counting each use of an
+	// alias as a copy of its anchor.
+	MaxNodes int
 	// MaxKeys bounds the keys of one mapping.
-	MaxKeys = 1000
-)
-
-// limits are the bounds one kind of file is read under.
-type limits struct {
-	kind     string // "recipe" or "lock", for messages
-	maxBytes int64
-	maxNodes int
+	MaxKeys int
+	// UnknownFields makes a key that matches no field of a struct an error
+	// (with the closest field as a suggestion); else it is ignored.
+	UnknownFields bool
 }
 
-var (
-	recipeLimits = limits{kind: "recipe", maxBytes: MaxRecipeBytes, maxNodes: MaxRecipeNodes}
-	lockLimits   = limits{kind: "lock", maxBytes: MaxLockBytes, maxNodes: MaxLockNodes}
-)
-
-// readLimited reads at most one byte more than lim.maxBytes of path: enough
-// for checkSize to refuse a larger file without reading all of it.
-func readLimited(path string, lim limits) ([]byte, error) {
+// ReadFile reads at most one byte more than lim.MaxBytes of path: enough for
+// CheckSize to refuse a larger file without reading all of it.
+func ReadFile(path string, lim Limits) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, lim.maxBytes+1))
+	return io.ReadAll(io.LimitReader(f, lim.MaxBytes+1))
 }
 
-func (lim limits) checkSize(name string, data []byte) error {
-	if int64(len(data)) > lim.maxBytes {
-		return fmt.Errorf("%s: the file is larger than %s, the limit for a %s", name, mib(lim.maxBytes), lim.kind)
+// CheckSize refuses data larger than lim.MaxBytes.
+func CheckSize(name string, data []byte, lim Limits) error {
+	if int64(len(data)) > lim.MaxBytes {
+		return fmt.Errorf("%s: the file is larger than %s, the limit for a %s", name, size(lim.MaxBytes), lim.Kind)
 	}
 	return nil
 }
 
-func mib(n int64) string { return strconv.FormatInt(n>>20, 10) + " MiB" }
+func size(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
 
-// checkTree checks the document root against the Go type it will be decoded
-// into: the node and key bounds, duplicate keys, the shape of every value
-// (mapping, list, scalar of the right type) and unknown fields. It reports
-// each problem as "file:line: key.path: message", so that yaml.v3's decoder,
-// run afterwards, meets only documents it decodes quickly and without errors.
-func checkTree(name string, root *yaml.Node, t reflect.Type, lim limits) error {
+var reLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// Error turns yaml.v3's messages into one "file:line: message" per problem.
+func Error(name string, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		msg := err.Error()
+		if m := reLine.FindStringSubmatch(msg); m != nil {
+			return fmt.Errorf("%s:%s: %s", name, m[1], m[2])
+		}
+		return fmt.Errorf("%s: %s", name, strings.TrimPrefix(msg, "yaml: "))
+	}
+	var lines []string
+	for _, e := range te.Errors {
+		if m := reLine.FindStringSubmatch(e); m != nil {
+			lines = append(lines, fmt.Sprintf("%s:%s: %s", name, m[1], m[2]))
+			continue
+		}
+		lines = append(lines, name+": "+e)
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// Check checks the document root against t, the type it will be decoded
+// into: the limits, duplicate keys, the shape of every value (mapping, list,
+// scalar of the right type) and, with lim.UnknownFields, unknown fields.
+// Each problem is one line, "name:line: key.path: message" ("line N: ..."
+// when name is empty); up to ten are reported at once.
+func Check(name string, root *yaml.Node, t reflect.Type, lim Limits) error {
 	c := &checker{file: name, lim: lim, expanding: map[*yaml.Node]bool{}}
 	if err := c.walk(root, t, ""); err != nil {
 		return err
@@ -85,7 +113,7 @@ const maxReported = 10
 
 type checker struct {
 	file      string
-	lim       limits
+	lim       Limits
 	nodes     int
 	expanding map[*yaml.Node]bool // anchored values being walked, to refuse cycles
 	errs      []string
@@ -101,7 +129,7 @@ func (c *checker) fail(n *yaml.Node, path, format string, args ...any) {
 	if path != "" {
 		msg = path + ": " + msg
 	}
-	c.errs = append(c.errs, fmt.Sprintf("%s:%d: %s", c.file, n.Line, msg))
+	c.errs = append(c.errs, c.at(n)+msg)
 }
 
 // abort reports a bound exceeded: walking stops there.
@@ -110,7 +138,15 @@ func (c *checker) abort(n *yaml.Node, path, format string, args ...any) error {
 	if path != "" {
 		msg = path + ": " + msg
 	}
-	return fmt.Errorf("%s:%d: %s", c.file, n.Line, msg)
+	return errors.New(c.at(n) + msg)
+}
+
+// at is the "file:line: " prefix of a message about n.
+func (c *checker) at(n *yaml.Node) string {
+	if c.file == "" {
+		return fmt.Sprintf("line %d: ", n.Line)
+	}
+	return fmt.Sprintf("%s:%d: ", c.file, n.Line)
 }
 
 var timeType = reflect.TypeOf(time.Time{})
@@ -118,8 +154,8 @@ var timeType = reflect.TypeOf(time.Time{})
 // walk checks n as a value of type t (nil: any value) found at path.
 func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) error {
 	c.nodes++
-	if c.nodes > c.lim.maxNodes {
-		return c.abort(n, path, "more than %d YAML values (aliases count once per use): a %s may have at most %d", c.lim.maxNodes, c.lim.kind, c.lim.maxNodes)
+	if c.nodes > c.lim.MaxNodes {
+		return c.abort(n, path, "more than %d YAML values (aliases count once per use): a %s may have at most %d", c.lim.MaxNodes, c.lim.Kind, c.lim.MaxNodes)
 	}
 	if n.Kind == yaml.AliasNode {
 		if c.expanding[n.Alias] {
@@ -196,8 +232,8 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) error {
 // mapping checks the keys of n (linearly: one map of the keys seen) and each
 // value against the field or element type of t.
 func (c *checker) mapping(n *yaml.Node, t reflect.Type, path string) error {
-	if len(n.Content)/2 > MaxKeys {
-		return c.abort(n, path, "%d keys in one mapping: a %s may have at most %d", len(n.Content)/2, c.lim.kind, MaxKeys)
+	if len(n.Content)/2 > c.lim.MaxKeys {
+		return c.abort(n, path, "%d keys in one mapping: a %s may have at most %d", len(n.Content)/2, c.lim.Kind, c.lim.MaxKeys)
 	}
 	var fields map[string]reflect.Type
 	if t != nil && t.Kind() == reflect.Struct {
@@ -232,6 +268,9 @@ func (c *checker) mapping(n *yaml.Node, t reflect.Type, path string) error {
 		switch {
 		case fields != nil:
 			ft, ok := fields[k.Value]
+			if !ok && !c.lim.UnknownFields {
+				continue // ignored by the decoder too
+			}
 			if !ok {
 				msg := fmt.Sprintf("unknown field %q", k.Value)
 				if s := suggest(k.Value, keys(fields)); s != "" {
@@ -286,12 +325,10 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 	return out
 }
 
+// keys lists the fields of m in a fixed order, so that a suggestion between
+// equally close fields is always the same.
 func keys(m map[string]reflect.Type) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
+	return slices.Sorted(maps.Keys(m))
 }
 
 // scalarName says what a scalar of type t looks like in YAML.
@@ -335,4 +372,15 @@ func kindName(n *yaml.Node) string {
 		return "a list"
 	}
 	return "a value"
+}
+
+// suggest returns the known field closest to s, if it is close enough to be a typo.
+func suggest(s string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := levenshtein.ComputeDistance(strings.ToLower(s), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
 }
