@@ -176,32 +176,17 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return nil // the zero value, whatever the type
 	}
-	want := ""
-	switch {
-	case t == nil:
-	case t.Kind() == reflect.Struct && t != timeType, t.Kind() == reflect.Map:
-		want = "a mapping"
-	case t.Kind() == reflect.Slice:
-		want = "a list"
-	}
+	want := expected(t)
 	switch n.Kind {
 	case yaml.MappingNode:
 		if want != "" && want != "a mapping" {
 			c.fail(n, path, "expected %s, got a mapping", want)
 			return nil
 		}
-		if want == "" && t != nil {
-			c.fail(n, path, "expected %s, got a mapping", scalarName(t))
-			return nil
-		}
 		return c.mapping(n, t, path)
 	case yaml.SequenceNode:
 		if want != "" && want != "a list" {
 			c.fail(n, path, "expected %s, got a list", want)
-			return nil
-		}
-		if want == "" && t != nil {
-			c.fail(n, path, "expected %s, got a list", scalarName(t))
 			return nil
 		}
 		var elem reflect.Type
@@ -213,20 +198,39 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) error {
 				return err
 			}
 		}
-		return nil
 	case yaml.ScalarNode:
-		if want != "" {
+		switch {
+		case want == "a mapping" || want == "a list":
 			c.fail(n, path, "expected %s, got %s", want, describe(n))
-			return nil
-		}
-		if t != nil && t.Kind() != reflect.Interface && t.Kind() != reflect.String {
+		case t != nil && t.Kind() != reflect.String:
+			// Decoding one scalar is what the decoder will do: same verdict.
 			if err := n.Decode(reflect.New(t).Interface()); err != nil {
-				c.fail(n, path, "expected %s, got %s", scalarName(t), describe(n))
+				c.fail(n, path, "expected %s, got %s", want, describe(n))
 			}
 		}
-		return nil
 	}
 	return nil
+}
+
+// expected says what a value of type t looks like in YAML; "" for any value.
+func expected(t reflect.Type) string {
+	switch {
+	case t == nil:
+		return ""
+	case t == timeType:
+		return "a timestamp (2006-01-02T15:04:05Z)"
+	case t.Kind() == reflect.Struct || t.Kind() == reflect.Map:
+		return "a mapping"
+	case t.Kind() == reflect.Slice:
+		return "a list"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return "a whole number"
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return "a number"
+	}
+	return "a string"
 }
 
 // mapping checks the keys of n (linearly: one map of the keys seen) and each
@@ -246,7 +250,7 @@ func (c *checker) mapping(n *yaml.Node, t reflect.Type, path string) error {
 			return err
 		}
 		if k.Kind != yaml.ScalarNode {
-			c.fail(k, path, "a key must be a plain value, not a %s", kindName(k))
+			c.fail(k, path, "a key must be a plain value, not %s", kindName(k))
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
@@ -329,21 +333,6 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 // equally close fields is always the same.
 func keys(m map[string]reflect.Type) []string {
 	return slices.Sorted(maps.Keys(m))
-}
-
-// scalarName says what a scalar of type t looks like in YAML.
-func scalarName(t reflect.Type) string {
-	switch {
-	case t == timeType:
-		return "a timestamp (2006-01-02T15:04:05Z)"
-	case t.Kind() == reflect.Bool:
-		return "true or false"
-	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
-		return "a whole number"
-	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
-		return "a number"
-	}
-	return "a string"
 }
 
 // describe says what kind of value n is, in the user's words.
