@@ -81,14 +81,16 @@ func Read(files fileset.Set) (*Manifest, error) {
 // plugin code is untrusted, so a document that would keep yaml.v3 busy for
 // minutes (100k keys, aliases expanding to billions of values) is refused.
 // Unknown keys are ignored, as Traefik ignores them.
-var limits = yamlcheck.Limits{Kind: "plugin manifest", MaxBytes: maxSize, MaxNodes: 100_000, MaxKeys: 1000}
+func limits() yamlcheck.Limits {
+	return yamlcheck.Limits{Kind: "plugin manifest", MaxBytes: maxSize, MaxNodes: 100_000, MaxKeys: 1000}
+}
 
 // Parse decodes manifest bytes the way Traefik does (one yaml.v3 document).
 // yaml.v3 errors carry the line number; a value of the wrong kind is named
 // by its key ("line 3: testData: expected a mapping, got a list"); an empty
 // document is refused, as Traefik refuses it (its decoder returns EOF).
 func Parse(data []byte) (*Manifest, error) {
-	if err := yamlcheck.CheckSize(FileName, data, limits); err != nil {
+	if err := yamlcheck.CheckSize(FileName, data, limits()); err != nil {
 		return nil, err
 	}
 	var doc yaml.Node
@@ -98,7 +100,7 @@ func Parse(data []byte) (*Manifest, error) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, fmt.Errorf("decode %s: the file is empty", FileName)
 	}
-	if err := yamlcheck.Check("", doc.Content[0], reflect.TypeOf(Manifest{}), limits); err != nil {
+	if err := yamlcheck.Check("", doc.Content[0], reflect.TypeFor[Manifest](), limits()); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", FileName, err)
 	}
 	m := &Manifest{}

@@ -68,14 +68,14 @@ func LockPath(recipePath string) string {
 
 // ReadLock reads a lock file; it returns (nil, nil) when there is none.
 func ReadLock(path string) (*Lock, error) {
-	data, err := yamlcheck.ReadFile(path, lockLimits)
+	data, err := yamlcheck.ReadFile(path, lockLimits())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read lock: %w", err)
 	}
-	root, err := parseTree(path, data, reflect.TypeOf(Lock{}), lockLimits)
+	root, err := parseTree(path, data, reflect.TypeFor[Lock](), lockLimits())
 	if err != nil {
 		return nil, err
 	}

@@ -119,7 +119,7 @@ func (p *Plugin) GitURL() string {
 
 // Load reads and validates the recipe at path.
 func Load(path string) (*Recipe, error) {
-	data, err := yamlcheck.ReadFile(path, recipeLimits)
+	data, err := yamlcheck.ReadFile(path, recipeLimits())
 	if err != nil {
 		return nil, fmt.Errorf("read recipe: %w", err)
 	}
@@ -131,7 +131,7 @@ func Parse(name string, data []byte) (*Recipe, error) {
 	if name == "" {
 		name = "recipe"
 	}
-	root, err := parseTree(name, data, reflect.TypeOf(Recipe{}), recipeLimits)
+	root, err := parseTree(name, data, reflect.TypeFor[Recipe](), recipeLimits())
 	if err != nil {
 		return nil, err
 	}
@@ -163,10 +163,13 @@ const (
 	MaxKeys = 1000
 )
 
-var (
-	recipeLimits = yamlcheck.Limits{Kind: "recipe", MaxBytes: MaxRecipeBytes, MaxNodes: MaxRecipeNodes, MaxKeys: MaxKeys, UnknownFields: true}
-	lockLimits   = yamlcheck.Limits{Kind: "lock", MaxBytes: MaxLockBytes, MaxNodes: MaxLockNodes, MaxKeys: MaxKeys, UnknownFields: true}
-)
+func recipeLimits() yamlcheck.Limits {
+	return yamlcheck.Limits{Kind: "recipe", MaxBytes: MaxRecipeBytes, MaxNodes: MaxRecipeNodes, MaxKeys: MaxKeys, UnknownFields: true}
+}
+
+func lockLimits() yamlcheck.Limits {
+	return yamlcheck.Limits{Kind: "lock", MaxBytes: MaxLockBytes, MaxNodes: MaxLockNodes, MaxKeys: MaxKeys, UnknownFields: true}
+}
 
 // parseTree parses data into a node tree and checks it (yamlcheck.Check)
 // for decoding into t; it returns nil for an empty document.

@@ -149,8 +149,6 @@ func (c *checker) at(n *yaml.Node) string {
 	return fmt.Sprintf("%s:%d: ", c.file, n.Line)
 }
 
-var timeType = reflect.TypeOf(time.Time{})
-
 // walk checks n as a value of type t (nil: any value) found at path.
 func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) error {
 	c.nodes++
@@ -217,7 +215,7 @@ func expected(t reflect.Type) string {
 	switch {
 	case t == nil:
 		return ""
-	case t == timeType:
+	case t == reflect.TypeFor[time.Time]():
 		return "a timestamp (2006-01-02T15:04:05Z)"
 	case t.Kind() == reflect.Struct || t.Kind() == reflect.Map:
 		return "a mapping"
