@@ -11,5 +11,5 @@ import "embed"
 //
 //go:embed go.mod go.sum worker_source.go
 //go:embed verify/*.go verify/interpreters/*.go verify/provision/*.go verify/provision/worker.sum
-//go:embed manifest/*.go fileset/*.go sandbox/*.go probe/*.go
+//go:embed manifest/*.go fileset/*.go sandbox/*.go probe/*.go internal/yamlcheck/*.go
 var WorkerSource embed.FS

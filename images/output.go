@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -73,6 +75,9 @@ func WriteLayoutDir(ctx context.Context, dir string, r *Result, tag string) erro
 	}
 	if r.index != nil {
 		err = lp.AppendIndex(r.index, lopts...)
+		if err == nil && tag != "" {
+			err = tagPlatforms(lp, r, tag)
+		}
 	} else {
 		err = lp.AppendImage(r.images[0], lopts...)
 	}
@@ -93,6 +98,40 @@ func WriteLayoutDir(ctx context.Context, dir string, r *Result, tag string) erro
 		}
 		return os.Chmod(p, mode)
 	})
+}
+
+// tagPlatforms also lists each platform's manifest of a multi-platform
+// result in index.json, tagged "<tag>-<os>-<arch>[-<variant>]". The tag itself
+// names the image index, which skopeo, crane and container engines pick a
+// platform from; umoci 0.4 cannot (a tag reaching several manifests is
+// "ambiguous" to it, attestations included), so it unpacks a platform tag.
+// Without a tag nothing is added: skopeo's oci:<dir> wants one entry.
+func tagPlatforms(lp layout.Path, r *Result, tag string) error {
+	im, err := r.index.IndexManifest()
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, d := range im.Manifests {
+		if d.Platform == nil || d.Platform.OS == "unknown" || !d.MediaType.IsImage() {
+			continue // attestations are not runnable platforms
+		}
+		ref := tag + "-" + strings.Join(strings.Split(d.Platform.String(), "/"), "-")
+		if seen[ref] {
+			continue // one manifest per tag, or umoci refuses it
+		}
+		seen[ref] = true
+		annotations := maps.Clone(d.Annotations)
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[annotationRefName] = ref
+		d.Annotations = annotations
+		if err := lp.AppendDescriptor(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // TarballOptions configure WriteTarball and WriteArchive.

@@ -64,7 +64,7 @@ func TestWriteLayoutIsReadableByOthers(t *testing.T) {
 	}
 	ii, _ := lp.ImageIndex()
 	im, _ := ii.IndexManifest()
-	if len(im.Manifests) != 1 || im.Manifests[0].Digest != res.Digest || im.Manifests[0].Annotations[annotationRefName] != "v1" {
+	if im.Manifests[0].Digest != res.Digest || im.Manifests[0].Annotations[annotationRefName] != "v1" {
 		t.Fatalf("index.json %+v", im.Manifests)
 	}
 	idx, _ := ii.ImageIndex(res.Digest)
@@ -150,6 +150,94 @@ func TestWriteLayoutIsReadableByOthers(t *testing.T) {
 	// The WORKDIR keeps the base's mode: the layer has no entry for it.
 	if info, err := os.Stat(filepath.Join(rootfs, "app")); err != nil || info.Mode().Perm() != 0o750 {
 		t.Errorf("/app: %v %v, want the base's 0750", info.Mode(), err)
+	}
+}
+
+// TestWriteLayoutPlatformTags: a multi-platform layout tags the index, which
+// skopeo picks a platform from, and each platform's manifest on its own
+// ("<tag>-<os>-<arch>[-<variant>]"), which umoci 0.4 needs: a tag reaching
+// several manifests is "ambiguous" to it. Single-platform and untagged
+// layouts keep one entry.
+func TestWriteLayoutPlatformTags(t *testing.T) {
+	skopeo := needTool(t, "skopeo")
+	umoci := needTool(t, "umoci")
+	armv7 := v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}
+	multi, err := Assemble(ctx(t), resolveSynthetic(t, testenv.BaseOptions{
+		OCI: true, Attestations: true, WorkingDir: "/app",
+		Platforms: []v1.Platform{hostPlatform(), otherPlatform(), armv7},
+	}, Options{}), demoAddition(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, err := Assemble(ctx(t), resolveSynthetic(t, testenv.BaseOptions{
+		OCI: true, Single: true, WorkingDir: "/app", Platforms: []v1.Platform{hostPlatform()},
+	}, Options{}), demoAddition(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	platformTag := func(p v1.Platform) string { return "v1-" + strings.ReplaceAll(p.String(), "/", "-") }
+
+	for _, tc := range []struct {
+		name string
+		res  *Result
+		tag  string
+		want []string // index.json entries: "digest tag"
+	}{
+		{"multi-platform", multi, "v1", append([]string{multi.Digest.String() + " v1"},
+			multi.Platforms[0].Digest.String()+" "+platformTag(multi.Platforms[0].Platform),
+			multi.Platforms[1].Digest.String()+" "+platformTag(multi.Platforms[1].Platform),
+			multi.Platforms[2].Digest.String()+" "+platformTag(multi.Platforms[2].Platform))},
+		{"multi-platform untagged", multi, "", []string{multi.Digest.String() + " "}},
+		{"single platform", single, "v1", []string{single.Digest.String() + " v1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			if err := WriteLayout(ctx(t), dir, tc.res, LayoutOptions{Tag: tc.tag}); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(filepath.Join(dir, "index.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var im v1.IndexManifest
+			if err := json.Unmarshal(data, &im); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, d := range im.Manifests {
+				got = append(got, d.Digest.String()+" "+d.Annotations[annotationRefName])
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("index.json entries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+			if tc.tag == "" {
+				return
+			}
+			if raw := run(t, skopeo, "inspect", "--raw", "oci:"+dir+":"+tc.tag); sha256Hex(raw) != tc.res.Digest.String() {
+				t.Errorf("skopeo oci:%s:%s is %s, want %s", dir, tc.tag, sha256Hex(raw), tc.res.Digest)
+			}
+			listed := strings.Fields(run(t, umoci, "ls", "--layout", dir))
+			var tags []string
+			for _, e := range tc.want {
+				tags = append(tags, strings.Fields(e)[1])
+			}
+			if strings.Join(listed, " ") != strings.Join(tags, " ") {
+				t.Errorf("umoci ls: %v, want %v", listed, tags)
+			}
+			unpack := tags[len(tags)-1] // the single image, or the last platform
+			bundle := filepath.Join(t.TempDir(), "bundle")
+			run(t, umoci, "unpack", "--rootless", "--image", dir+":"+unpack, bundle)
+			if _, err := os.Stat(filepath.Join(bundle, "rootfs/app/plugins-local/src/github.com/acme/demo/demo.go")); err != nil {
+				t.Errorf("umoci unpack %s: %v", unpack, err)
+			}
+			if tc.res == multi {
+				var inspected struct{ Architecture string }
+				out := run(t, skopeo, "inspect", "oci:"+dir+":"+platformTag(armv7))
+				if err := json.Unmarshal([]byte(out), &inspected); err != nil || inspected.Architecture != "arm" {
+					t.Errorf("skopeo inspect %s: %v\n%s", platformTag(armv7), err, out)
+				}
+			}
+		})
 	}
 }
 

@@ -5,18 +5,19 @@
 package manifest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"golang.org/x/mod/module"
 	"gopkg.in/yaml.v3"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/yamlcheck"
 )
 
 // FileName is the manifest file Traefik reads at the root of a plugin.
@@ -76,15 +77,34 @@ func Read(files fileset.Set) (*Manifest, error) {
 	return Parse(data)
 }
 
+// limits bound a manifest's YAML: a manifest is a few hundred bytes, and
+// plugin code is untrusted, so a document that would keep yaml.v3 busy for
+// minutes (100k keys, aliases expanding to billions of values) is refused.
+// Unknown keys are ignored, as Traefik ignores them.
+func limits() yamlcheck.Limits {
+	return yamlcheck.Limits{Kind: "plugin manifest", MaxBytes: maxSize, MaxNodes: 100_000, MaxKeys: 1000}
+}
+
 // Parse decodes manifest bytes the way Traefik does (one yaml.v3 document).
-// yaml.v3 errors carry the line number; an empty document is refused, as
-// Traefik refuses it (its decoder returns EOF).
+// yaml.v3 errors carry the line number; a value of the wrong kind is named
+// by its key ("line 3: testData: expected a mapping, got a list"); an empty
+// document is refused, as Traefik refuses it (its decoder returns EOF).
 func Parse(data []byte) (*Manifest, error) {
+	if err := yamlcheck.CheckSize(FileName, data, limits()); err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", FileName, err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, fmt.Errorf("decode %s: the file is empty", FileName)
+	}
+	if err := yamlcheck.Check("", doc.Content[0], reflect.TypeFor[Manifest](), limits()); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", FileName, err)
+	}
 	m := &Manifest{}
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(m); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("decode %s: the file is empty", FileName)
-		}
+	if err := doc.Content[0].Decode(m); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", FileName, err)
 	}
 	return m, nil

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -213,5 +214,43 @@ func TestBasePackageAndDefaults(t *testing.T) {
 		if tc.m.IsYaegi() != tc.yaegi || tc.m.IsWasm() != tc.wasmRuntimeWant {
 			t.Errorf("%+v IsYaegi/IsWasm wrong", tc.m)
 		}
+	}
+}
+
+// TestParseNamesKeys: a value of the wrong kind is reported with its line and
+// its .traefik.yml key, in YAML's words, not Go's ("cannot unmarshal !!seq
+// into map[string]interface {}"); unknown keys stay ignored, as in Traefik;
+// a document that would keep yaml.v3 busy for minutes is refused.
+func TestParseNamesKeys(t *testing.T) {
+	var manyKeys strings.Builder
+	manyKeys.WriteString("testData:\n")
+	for i := range 20_000 {
+		fmt.Fprintf(&manyKeys, "  k%d: 0\n", i)
+	}
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"testData list", "displayName: x\ntestData: [1, 2]\n", "decode .traefik.yml: line 2: testData: expected a mapping, got a list"},
+		{"summary mapping", "summary: {a: b}\n", "decode .traefik.yml: line 1: summary: expected a string, got a mapping"},
+		{"displayName list", "displayName:\n  - x\n", "decode .traefik.yml: line 2: displayName: expected a string, got a list"},
+		{"useUnsafe word", "useUnsafe: maybe\n", `decode .traefik.yml: line 1: useUnsafe: expected true or false, got a string ("maybe")`},
+		{"import number mapping", "import: {path: 3}\n", "decode .traefik.yml: line 1: import: expected a string, got a mapping"},
+		{"document list", "- displayName: x\n", "decode .traefik.yml: line 1: expected a mapping, got a list"},
+		{"duplicate key", "summary: a\ntype: middleware\nsummary: b\n", `decode .traefik.yml: line 3: key "summary" is already defined at line 1`},
+		{"many keys", manyKeys.String(), "decode .traefik.yml: line 2: testData: 20000 keys in one mapping: a plugin manifest may have at most 1000"},
+		{"unknown key ignored", "displayName: x\nauthor: {name: me}\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.in))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("got  %v\nwant %s", err, tc.want)
+			}
+		})
 	}
 }

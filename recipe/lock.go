@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/xtraefik/xtraefik/internal/yamlcheck"
 )
 
 // LockVersion is the lock file format version this build writes and reads.
@@ -81,21 +84,23 @@ func LockPath(recipePath string) string {
 
 // ReadLock reads a lock file; it returns (nil, nil) when there is none.
 func ReadLock(path string) (*Lock, error) {
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
+	data, err := yamlcheck.ReadFile(path, lockLimits())
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read lock: %w", err)
 	}
+	root, err := parseTree(path, data, reflect.TypeFor[Lock](), lockLimits())
+	if err != nil {
+		return nil, err
+	}
+	if root == nil {
+		return nil, fmt.Errorf("%s: empty lock file; run xtraefik lock again", path)
+	}
 	var l Lock
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&l); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty lock file; run xtraefik lock again", path)
-		}
-		return nil, yamlError(path, err, nil)
+	if err := root.Decode(&l); err != nil {
+		return nil, yamlcheck.Error(path, err)
 	}
 	if l.Version != LockVersion {
 		return nil, fmt.Errorf("%s: lock version %d is not supported (want %d); run xtraefik lock again", path, l.Version, LockVersion)

@@ -4,20 +4,16 @@
 package recipe
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"regexp"
+	"reflect"
 	"sort"
 	"strconv"
-	"strings"
 
-	"github.com/agnivade/levenshtein"
 	"gopkg.in/yaml.v3"
 
 	"github.com/xtraefik/xtraefik/internal/redact"
+	"github.com/xtraefik/xtraefik/internal/yamlcheck"
 )
 
 // Recipe is the user's description of the image to build.
@@ -171,7 +167,7 @@ func (p *Plugin) LockedGit() string { return redact.URL(p.GitURL()) }
 
 // Load reads and validates the recipe at path.
 func Load(path string) (*Recipe, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlcheck.ReadFile(path, recipeLimits())
 	if err != nil {
 		return nil, fmt.Errorf("read recipe: %w", err)
 	}
@@ -183,79 +179,63 @@ func Parse(name string, data []byte) (*Recipe, error) {
 	if name == "" {
 		name = "recipe"
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlError(name, err, nil)
+	root, err := parseTree(name, data, reflect.TypeFor[Recipe](), recipeLimits())
+	if err != nil {
+		return nil, err
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	if root == nil {
 		return nil, fmt.Errorf("%s: empty recipe", name)
 	}
 	r := &Recipe{Path: name}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(r); err != nil {
-		return nil, yamlError(name, err, knownFields)
+	if err := root.Decode(r); err != nil {
+		return nil, yamlcheck.Error(name, err)
 	}
-	r.pos = positions{file: name, root: doc.Content[0]}
+	r.pos = positions{file: name, root: root}
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-// knownFields lists the fields of each type, for "did you mean" hints.
-var knownFields = map[string][]string{
-	"recipe.Recipe":         {"base", "platforms", "plugins", "allowUnsafe", "staticConfig", "mirrors", "labels", "annotations"},
-	"recipe.Plugin":         {"module", "git", "ref", "subdir", "version", "path", "exclude", "config", "expectStatus"},
-	"recipe.StaticConfig":   {"mode", "config", "replace"},
-	"recipe.Mirrors":        {"git", "registries", "insecure"},
-	"recipe.GitMirror":      {"url", "insteadOf"},
-	"recipe.RegistryMirror": {"prefix", "location"},
-}
-
-var (
-	reUnknown = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\S+)$`)
-	reLine    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+// Limits on the files xtraefik reads (README, Recipe): real recipes and locks
+// are a few kilobytes; these bounds make a malformed or hostile file fail at
+// once instead of keeping the build busy.
+const (
+	MaxRecipeBytes = 1 << 20
+	MaxLockBytes   = 16 << 20
+	// MaxRecipeNodes and MaxLockNodes bound the YAML values of a document,
+	// counting each use of an alias as a copy of its anchor.
+	MaxRecipeNodes = 100_000
+	MaxLockNodes   = 1 << 20
+	// MaxKeys bounds the keys of one mapping.
+	MaxKeys = 1000
 )
 
-// yamlError turns yaml.v3's messages into one "file:line: message" per problem.
-func yamlError(name string, err error, fields map[string][]string) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		msg := err.Error()
-		if m := reLine.FindStringSubmatch(msg); m != nil {
-			return fmt.Errorf("%s:%s: %s", name, m[1], m[2])
-		}
-		return fmt.Errorf("%s: %s", name, strings.TrimPrefix(msg, "yaml: "))
-	}
-	var lines []string
-	for _, e := range te.Errors {
-		if m := reUnknown.FindStringSubmatch(e); m != nil {
-			msg := fmt.Sprintf("%s:%s: unknown field %q", name, m[1], m[2])
-			if s := suggest(m[2], fields[m[3]]); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			lines = append(lines, msg)
-			continue
-		}
-		if m := reLine.FindStringSubmatch(e); m != nil {
-			lines = append(lines, fmt.Sprintf("%s:%s: %s", name, m[1], m[2]))
-			continue
-		}
-		lines = append(lines, name+": "+e)
-	}
-	return errors.New(strings.Join(lines, "\n"))
+func recipeLimits() yamlcheck.Limits {
+	return yamlcheck.Limits{Kind: "recipe", MaxBytes: MaxRecipeBytes, MaxNodes: MaxRecipeNodes, MaxKeys: MaxKeys, UnknownFields: true}
 }
 
-// suggest returns the known field closest to s, if it is close enough to be a typo.
-func suggest(s string, known []string) string {
-	best, bestD := "", 3
-	for _, k := range known {
-		if d := levenshtein.ComputeDistance(strings.ToLower(s), strings.ToLower(k)); d < bestD {
-			best, bestD = k, d
-		}
+func lockLimits() yamlcheck.Limits {
+	return yamlcheck.Limits{Kind: "lock", MaxBytes: MaxLockBytes, MaxNodes: MaxLockNodes, MaxKeys: MaxKeys, UnknownFields: true}
+}
+
+// parseTree parses data into a node tree and checks it (yamlcheck.Check)
+// for decoding into t; it returns nil for an empty document.
+func parseTree(name string, data []byte, t reflect.Type, lim yamlcheck.Limits) (*yaml.Node, error) {
+	if err := yamlcheck.CheckSize(name, data, lim); err != nil {
+		return nil, err
 	}
-	return best
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlcheck.Error(name, err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, nil
+	}
+	if err := yamlcheck.Check(name, doc.Content[0], t, lim); err != nil {
+		return nil, err
+	}
+	return doc.Content[0], nil
 }
 
 // positions finds the line of a value in the parsed document, for validation errors.

@@ -139,12 +139,12 @@ func walkImports(root, module, importPath string, pkgs packageSet) (*importGraph
 			g.nested[it.pkg] = mod
 		}
 		g.packages++
-		imports, err := packageImports(&ctx, abs)
+		imports, err := packageImports(&ctx, abs, srcRoot)
 		if err != nil {
 			return nil, err
 		}
 		if slices.Contains(imports, "reflect") {
-			raw, err := usesRawMemory(&ctx, abs)
+			raw, err := usesRawMemory(&ctx, abs, srcRoot)
 			if err != nil {
 				return nil, err
 			}
@@ -239,19 +239,35 @@ func goFiles(ctx *build.Context, dir string) []string {
 
 func hasGoFiles(ctx *build.Context, dir string) bool { return len(goFiles(ctx, dir)) > 0 }
 
+// imageName names file f of the tree under srcRoot as messages do: where the
+// image holds it (plugins-local/src/...), as the worker names files too,
+// not in the temporary tree.
+func imageName(srcRoot, f string) string {
+	rel, err := filepath.Rel(srcRoot, f)
+	if err != nil {
+		return f
+	}
+	return "plugins-local/src/" + filepath.ToSlash(rel)
+}
+
 // packageImports parses only the import blocks of a package's files.
-func packageImports(ctx *build.Context, dir string) ([]string, error) {
+func packageImports(ctx *build.Context, dir, srcRoot string) ([]string, error) {
 	fset := token.NewFileSet()
 	set := map[string]bool{}
 	for _, f := range goFiles(ctx, dir) {
-		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		src, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", f, err)
+			return nil, err
+		}
+		// The parser's message starts with the file name and position.
+		af, err := parser.ParseFile(fset, imageName(srcRoot, f), src, parser.ImportsOnly)
+		if err != nil {
+			return nil, err
 		}
 		for _, is := range af.Imports {
 			p, err := strconv.Unquote(is.Path.Value)
 			if err != nil {
-				return nil, fmt.Errorf("%s: bad import %s", f, is.Path.Value)
+				return nil, fmt.Errorf("%s: bad import %s", fset.Position(is.Path.Pos()), is.Path.Value)
 			}
 			set[p] = true
 		}
@@ -264,7 +280,7 @@ var rawMemoryFuncs = []string{"NewAt", "SliceAt"}
 
 // usesRawMemory reports whether a package's files call reflect.NewAt or
 // reflect.SliceAt; only files that mention them are parsed whole.
-func usesRawMemory(ctx *build.Context, dir string) (bool, error) {
+func usesRawMemory(ctx *build.Context, dir, srcRoot string) (bool, error) {
 	for _, f := range goFiles(ctx, dir) {
 		src, err := os.ReadFile(f)
 		if err != nil {
@@ -273,9 +289,9 @@ func usesRawMemory(ctx *build.Context, dir string) (bool, error) {
 		if !bytes.Contains(src, []byte("NewAt")) && !bytes.Contains(src, []byte("SliceAt")) {
 			continue
 		}
-		af, err := parser.ParseFile(token.NewFileSet(), f, src, parser.SkipObjectResolution)
+		af, err := parser.ParseFile(token.NewFileSet(), imageName(srcRoot, f), src, parser.SkipObjectResolution)
 		if err != nil {
-			return false, fmt.Errorf("parse %s: %w", f, err)
+			return false, err
 		}
 		name := ""
 		for _, is := range af.Imports {

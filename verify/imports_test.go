@@ -108,7 +108,7 @@ func TestWalkImports(t *testing.T) {
 		{
 			name:    "syntax error",
 			files:   map[string]string{"p.go": "package p\nimport (\n"},
-			wantErr: "parse ",
+			wantErr: "p.go:2:10: expected ')'",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"path/filepath"
+	"strings"
 
 	"golang.org/x/mod/modfile"
 
@@ -68,8 +70,15 @@ func VerifyDir(ctx context.Context, dir string, expectStatus int, opts Options) 
 	}
 	p.UseUnsafe = plugin.GrantsUnsafe(opts.AllowUnsafe, p.Manifest, opts.TraefikVersion)
 	rs, err := Verify(ctx, []plugin.Plugin{p}, opts)
-	if chosen {
-		for i := range rs {
+	// Messages name files where the image holds them; the author knows
+	// them where they are.
+	names := strings.NewReplacer("plugins-local/src/"+p.Module+"/", filepath.Clean(dir)+string(filepath.Separator))
+	for i := range rs {
+		rs[i].Reason, rs[i].Detail = names.Replace(rs[i].Reason), names.Replace(rs[i].Detail)
+		for j, n := range rs[i].Notes {
+			rs[i].Notes[j] = names.Replace(n)
+		}
+		if chosen {
 			rs[i].Notes = append(rs[i].Notes, "checked for Traefik "+opts.TraefikVersion+", the newest release xtraefik knows; name another with --traefik-version")
 		}
 	}

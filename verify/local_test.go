@@ -38,3 +38,36 @@ func TestFromDir(t *testing.T) {
 		t.Fatalf("err = %v, want no module line", err)
 	}
 }
+
+// TestVerifyDirNamesUserPaths: a --dir run names the author's files where
+// they are, not where the image holds them (plugins-local/src/<module>) nor
+// in the temporary tree, whether the interpreter (in the worker) or the
+// static import walk (in this process) finds the problem.
+func TestVerifyDirNamesUserPaths(t *testing.T) {
+	const manifest = "displayName: Broken\ntype: middleware\nimport: example.com/broken\nsummary: s\ntestData: {}\n"
+	for _, tc := range []struct {
+		name, code, want string
+	}{
+		{"type error", "package broken\n\nimport (\n\t\"context\"\n\t\"net/http\"\n)\n\ntype Config struct{}\n\nfunc CreateConfig() *Config { return &Config{} }\n\nfunc New(_ context.Context, next http.Handler, _ *Config, _ string) (http.Handler, error) {\n\treturn next, undefinedThing\n}\n",
+			"/plugin.go:13:"},
+		{"import syntax", "package broken\n\nimport (\n\t\"net/http\n)\n",
+			"/plugin.go:4:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, content := range map[string]string{".traefik.yml": manifest, "go.mod": "module example.com/broken\n\ngo 1.22\n", "plugin.go": tc.code} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := VerifyDir(context.Background(), dir, 0, Options{TraefikVersion: "v3.6.12"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := res[0].Reason + "\n" + res[0].Detail
+			if res[0].OK || !strings.Contains(msg, dir+tc.want) || strings.Contains(msg, "plugins-local") || strings.Contains(msg, "xtraefik-verify-") {
+				t.Errorf("want a FAIL naming %s%s, got:\n%s", dir, tc.want, msg)
+			}
+		})
+	}
+}

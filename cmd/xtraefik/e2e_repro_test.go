@@ -97,7 +97,7 @@ func TestReproducible(t *testing.T) {
 	}
 
 	// Every platform carries the same plugin layer, computed once.
-	raw := tool(t, "skopeo", "inspect", "--raw", "oci:"+filepath.Join(shared, "utc", "layout"))
+	raw := tool(t, "skopeo", "inspect", "--raw", "oci:"+filepath.Join(shared, "utc", "layout")+":latest")
 	var idx v1.IndexManifest
 	if err := json.Unmarshal([]byte(raw), &idx); err != nil {
 		t.Fatal(err)

@@ -9,25 +9,58 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/xtraefik/xtraefik/verify"
 )
+
+// stopGrace is how long a run cancelled by SIGINT or SIGTERM may take to
+// stop cleanly. Work that does not watch its context (a blocked read, a
+// long computation) must not keep a CI job or `docker stop` waiting for
+// ever: after it, or at a second signal, the process exits regardless; the
+// verification workers die with it (Pdeathsig on Linux) and temporaries left
+// beside outputs are removed by the next run.
+const stopGrace = 10 * time.Second
 
 func main() {
 	// The verifier re-executes this binary to interpret plugins in a child process.
 	verify.MaybeRunWorker()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newRoot(os.Getenv).ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "xtraefik:", err)
-		code := 1
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	received := make(chan syscall.Signal, 1)
+	go func() {
+		sig := (<-sigs).(syscall.Signal)
+		received <- sig
+		fmt.Fprintf(os.Stderr, "xtraefik: %v: stopping (send it again to stop at once)\n", sig)
+		cancel()
+		select {
+		case <-sigs:
+			fmt.Fprintf(os.Stderr, "xtraefik: %v again: stopping now\n", sig)
+		case <-time.After(stopGrace):
+			fmt.Fprintf(os.Stderr, "xtraefik: %v: still running %v later, stopping now\n", sig, stopGrace)
 		}
-		os.Exit(code)
+		os.Exit(exitStatus(sig))
+	}()
+
+	err := newRoot(os.Getenv).ExecuteContext(ctx)
+	if err == nil {
+		return
 	}
+	fmt.Fprintln(os.Stderr, "xtraefik:", err)
+	select {
+	case sig := <-received:
+		os.Exit(exitStatus(sig))
+	default:
+	}
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	os.Exit(code)
 }
 
 // exitError ends the process with code instead of 1: a result a script tests
@@ -39,3 +72,7 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
+
+// exitStatus is the shell's status for a process ended by sig (130 for
+// SIGINT, 143 for SIGTERM), so that scripts tell an interruption from a failure.
+func exitStatus(sig syscall.Signal) int { return 128 + int(sig) }
