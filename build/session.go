@@ -275,6 +275,9 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 	}
 	o := s.Options()
 	o.Frozen = req.Frozen
+	if req.Verify.WorkerCache == "" {
+		req.Verify.WorkerCache = o.CacheDir
+	}
 	if err := req.Outputs.Validate(ctx, o.Images); err != nil {
 		return rep.fail(err)
 	}
@@ -349,6 +352,9 @@ type VerifyRequest struct {
 func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error) {
 	rep := s.newReport("verify")
 	o := s.Options()
+	if req.Verify.WorkerCache == "" {
+		req.Verify.WorkerCache = o.CacheDir
+	}
 	if req.Runtime != nil {
 		iso, err := RuntimeIsolation(req.Runtime.Isolation, req.Verify.Sandbox)
 		if err != nil {

@@ -10,11 +10,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -62,6 +64,10 @@ type Options struct {
 	// says what was missing in each Result; sandbox.ModeRequire refuses to
 	// run plugin code without full containment.
 	Sandbox sandbox.Mode
+	// Log receives a line when a verification worker has to be built (the
+	// first use of a Traefik release whose Yaegi xtraefik does not link);
+	// nil discards.
+	Log io.Writer
 	// AcceptApproximate keeps the verdict of an interpreter other than the
 	// target's (marked Approximate, with a note) instead of UNVERIFIED.
 	AcceptApproximate bool
@@ -223,6 +229,13 @@ func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 		laidOut[i] = true
 	}
 
+	// A worker for another Yaegi is found or built (minutes, the first
+	// time) before any plugin's clock starts: its time is no plugin's.
+	if !pl.linked() && slices.ContainsFunc(plugins, func(p plugin.Plugin) bool { return p.Manifest == nil || p.Manifest.IsYaegi() }) {
+		if _, _, err := pl.yaegiWorker(ctx); err != nil {
+			return results, fmt.Errorf("verify: %w", err)
+		}
+	}
 	sem := make(chan struct{}, opts.Parallel)
 	var wg sync.WaitGroup
 	errs := make([]error, len(plugins))

@@ -183,6 +183,11 @@ func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, mis
 			return nil, err.Error(), nil
 		}
 	}
+	if path, err := provision.Path(cache, target); err == nil && opts.Log != nil {
+		if _, err := os.Stat(path); err != nil {
+			fmt.Fprintf(opts.Log, "building the verification worker for %s into %s (first use; needs the Go toolchain and module proxy; it takes a minute or two)\n", want, cache)
+		}
+	}
 	exe, err := provision.Build(ctx, cache, target)
 	switch {
 	case errors.Is(err, provision.ErrNoToolchain):

@@ -93,7 +93,7 @@ func (b *buildFlags) request(cmd *cobra.Command, c *commonFlags) (build.BuildReq
 	if cmd.Flags().Changed("tag") && b.out.OCILayout == "" && b.out.Tarball == "" {
 		return build.BuildRequest{}, fmt.Errorf("--tag names the image in --oci-layout and --tarball, and neither is given (a push is named by its --push reference)")
 	}
-	req := build.BuildRequest{Outputs: b.out, Frozen: b.frozen, Verify: b.vf.options(c.cacheDir), CheckReproducible: b.reproCheck}
+	req := build.BuildRequest{Outputs: b.out, Frozen: b.frozen, Verify: b.vf.options(cmd, c.cacheDir), CheckReproducible: b.reproCheck}
 	if b.runtime.enabled {
 		req.Runtime = b.runtime.options(cmd)
 	}
@@ -265,10 +265,10 @@ func (v *verifyFlags) register(cmd *cobra.Command) {
 }
 
 // options are the verification options; workers are built into cacheDir
-// (--cache-dir; "" for the default).
-func (v *verifyFlags) options(cacheDir string) verify.Options {
+// (--cache-dir; "" for the session's cache directory).
+func (v *verifyFlags) options(cmd *cobra.Command, cacheDir string) verify.Options {
 	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout, Workers: v.workers, WorkerCache: cacheDir,
-		AcceptApproximate: v.acceptApproximate, TraefikVersion: v.traefik, Sandbox: v.sandbox.m}
+		AcceptApproximate: v.acceptApproximate, TraefikVersion: v.traefik, Sandbox: v.sandbox.m, Log: cmd.ErrOrStderr()}
 }
 
 func newVerify(env getenv) *cobra.Command {
@@ -298,14 +298,14 @@ func newVerify(env getenv) *cobra.Command {
 				return fail(fmt.Errorf("--expect-status %d is not an HTTP status", expect))
 			}
 			if dir != "" {
-				rep, err := build.VerifyDir(cmd.Context(), dir, expect, vf.options(c.cacheDir))
+				rep, err := build.VerifyDir(cmd.Context(), dir, expect, vf.options(cmd, c.cacheDir))
 				return c.output.print(cmd, rep, err)
 			}
 			s, err := c.open(cmd, env)
 			if err != nil {
 				return fail(err)
 			}
-			req := build.VerifyRequest{Verify: vf.options(c.cacheDir)}
+			req := build.VerifyRequest{Verify: vf.options(cmd, c.cacheDir)}
 			if rt.enabled {
 				req.Runtime = rt.options(cmd)
 			}
