@@ -105,10 +105,10 @@ func (RemoteBases) ResolveDigest(ctx context.Context, ref images.Reference, d v1
 type Target struct {
 	// Version is "v3.6.12": Options.TraefikVersion, else the base's labels,
 	// else its Traefik binary's build info; "" when nothing names it.
-	Version string
+	Version string `json:"version,omitempty"`
 	// Yaegi is the Yaegi version the base's Traefik binary links, read from a
 	// local base's binary; "" leaves it to the release table.
-	Yaegi string
+	Yaegi string `json:"yaegi,omitempty"`
 }
 
 // Resolution is everything a recipe resolved to, each fact computed once:

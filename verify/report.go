@@ -66,12 +66,12 @@ func WriteReport(w io.Writer, results []Result, format string) error {
 
 func writeText(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ALIAS\tMODULE\tCOMMIT\tRUNTIME\tINTERPRETER\tCONTAINED\tRESULT\tTIME")
+	fmt.Fprintln(tw, "ALIAS\tMODULE\tREVISION\tRUNTIME\tINTERPRETER\tCONTAINED\tRESULT\tTIME")
 	count := map[string]int{}
 	for _, r := range results {
 		verdict := status(r)
 		count[strings.TrimSuffix(verdict, approximateMark)]++
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(r.Alias), dash(r.Module), dash(shortCommit(r.Commit)),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(r.Alias), dash(r.Module), dash(revision(r)),
 			dash(r.Runtime), dash(r.Interpreter), containmentLevel(r), verdict, roundDuration(r.Duration))
 	}
 	if err := tw.Flush(); err != nil {
@@ -138,6 +138,14 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// revision is the commit (12 characters) or the module version.
+func revision(r Result) string {
+	if r.Commit == "" {
+		return r.Version
+	}
+	return shortCommit(r.Commit)
 }
 
 func shortCommit(c string) string {

@@ -78,6 +78,8 @@ type Result struct {
 	Alias   string `json:"alias"`
 	Module  string `json:"module"`
 	Commit  string `json:"commit,omitempty"`
+	// Version is a module-proxy plugin's version.
+	Version string `json:"version,omitempty"`
 	Type    string `json:"type,omitempty"`
 	Runtime string `json:"runtime,omitempty"`
 	// Interpreter names what the plugin was checked with ("yaegi v0.16.1").
@@ -206,7 +208,7 @@ func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 	results := make([]Result, len(plugins))
 	laidOut := make([]bool, len(plugins))
 	for i, p := range plugins {
-		results[i] = Result{Alias: p.Alias, Module: p.Module, Commit: p.Source.Commit}
+		results[i] = Result{Alias: p.Alias, Module: p.Module, Commit: p.Source.Commit, Version: p.Source.Version}
 	}
 	// Lay every plugin out first, exactly as the image holds them: Yaegi in
 	// GOPATH mode sees the whole plugins-local tree, not one plugin alone.
