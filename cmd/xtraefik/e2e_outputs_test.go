@@ -96,7 +96,7 @@ func TestOutputsAreCheckedFirst(t *testing.T) {
 		{"unparsable push", []string{"--push", "127.0.0.1:5000/Upper/Case:v1"}, "push 127.0.0.1:5000/Upper/Case:v1:"},
 		{"push to a layout", []string{"--push", "oci:" + dir}, "not a registry reference"},
 		{"bad tarball platform", []string{"--tarball-platform", "linux"}, `--tarball-platform: platform "linux": want os/arch[/variant]`},
-		{"platform without architecture", []string{"--platform", "linux"}, `--platform: platform "linux": want os/arch[/variant]`},
+		{"platform without architecture", []string{"--platform", "linux"}, `"--platform" flag: platform "linux": want os/arch[/variant]`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			root := newRoot(func(string) string { return "" })

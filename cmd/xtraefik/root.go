@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,7 +33,7 @@ type commonFlags struct {
 	gitMirrors []string
 	regMirrors []string
 	insecure   []string
-	platforms  []string
+	platforms  platformsFlag
 	timeout    time.Duration
 	output     outputFormat
 }
@@ -44,7 +45,7 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&c.gitMirrors, "git-mirror", nil, "rewrite git URLs: ORIGINAL_PREFIX=MIRROR_PREFIX (repeatable; also $XTRAEFIK_GIT_MIRRORS, comma-separated)")
 	f.StringArrayVar(&c.regMirrors, "registry-mirror", nil, "pull registry references under PREFIX from LOCATION: PREFIX=LOCATION (repeatable; also $XTRAEFIK_REGISTRY_MIRRORS)")
 	f.StringArrayVar(&c.insecure, "insecure-registry", nil, "registry host that may be reached over plain HTTP (loopback always may; also $XTRAEFIK_INSECURE_REGISTRIES)")
-	f.StringArrayVar(&c.platforms, "platform", nil, "narrow a multi-platform base to these platforms (os/arch[/variant], repeatable)")
+	f.Var(&c.platforms, "platform", "narrow a multi-platform base to these platforms (os/arch[/variant], repeatable)")
 	f.VarP(&c.output, "output", "o", "what to print on standard output: text, or json (one document, errors included, for CI)")
 	f.DurationVar(&c.timeout, "registry-timeout", images.DefaultRequestTimeout, "how long a registry request may go without progress before it is tried again, three times in all (negative: no bound)")
 }
@@ -62,3 +63,19 @@ func (c *commonFlags) open(cmd *cobra.Command, env getenv) (*build.Session, erro
 	}
 	return build.Open(cfg)
 }
+
+// platformsFlag is --platform: each value checked when given, so that
+// "linux" alone fails before anything is fetched, naming the flag.
+type platformsFlag []string
+
+func (p *platformsFlag) String() string { return strings.Join(*p, ",") }
+
+func (p *platformsFlag) Set(v string) error {
+	if _, err := images.ParsePlatform(v); err != nil {
+		return err
+	}
+	*p = append(*p, v)
+	return nil
+}
+
+func (p *platformsFlag) Type() string { return "os/arch[/variant]" }
