@@ -50,7 +50,8 @@ func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) 
 		return nil, err
 	}
 	defer v.Close()
-	if o.Recipe != nil {
+	// With a verdict cache, most plugins of a rebuild need no worker.
+	if o.Recipe != nil && vo.Cache == nil {
 		v.Prepare(len(o.Recipe.Plugins))
 	}
 	start := time.Now()

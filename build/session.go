@@ -259,6 +259,9 @@ type BuildRequest struct {
 	// CheckReproducible builds a second time from the first build's pins and
 	// fails unless the digests match.
 	CheckReproducible bool
+	// NoVerdictCache verifies every plugin even when the cache holds its
+	// verdict for the same inputs.
+	NoVerdictCache bool
 }
 
 // Build resolves, verifies and assembles the image, runs the checks asked
@@ -275,9 +278,7 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 	}
 	o := s.Options()
 	o.Frozen = req.Frozen
-	if req.Verify.WorkerCache == "" {
-		req.Verify.WorkerCache = o.CacheDir
-	}
+	req.Verify = s.verifyOptions(req.Verify, req.NoVerdictCache)
 	if err := req.Outputs.Validate(ctx, o.Images); err != nil {
 		return rep.fail(err)
 	}
@@ -342,6 +343,9 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 // VerifyRequest tunes Session.Verify.
 type VerifyRequest struct {
 	Verify verify.Options
+	// NoVerdictCache verifies every plugin even when the cache holds its
+	// verdict for the same inputs.
+	NoVerdictCache bool
 	// Runtime, when set, also assembles the image and runs its own Traefik.
 	Runtime *runcheck.Options
 }
@@ -352,9 +356,7 @@ type VerifyRequest struct {
 func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error) {
 	rep := s.newReport("verify")
 	o := s.Options()
-	if req.Verify.WorkerCache == "" {
-		req.Verify.WorkerCache = o.CacheDir
-	}
+	req.Verify = s.verifyOptions(req.Verify, req.NoVerdictCache)
 	if req.Runtime != nil {
 		iso, err := RuntimeIsolation(req.Runtime.Isolation, req.Verify.Sandbox)
 		if err != nil {
@@ -367,7 +369,9 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 		return rep.fail(err)
 	}
 	defer v.Close()
-	v.Prepare(len(o.Recipe.Plugins))
+	if req.Verify.Cache == nil {
+		v.Prepare(len(o.Recipe.Plugins))
+	}
 	start := time.Now()
 	res, err := Resolve(ctx, o)
 	rep.Timings.Resolve = ms(time.Since(start))
@@ -403,6 +407,19 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 		return rep.fail(errors.New("runtime check failed: not every plugin passed"))
 	}
 	return rep.done(), nil
+}
+
+// verifyOptions completes vo with the session's caches: workers are built
+// into the cache directory, and OK verdicts are kept in its verdicts/
+// directory (keyed by everything that decides them: verify.Cache).
+func (s *Session) verifyOptions(vo verify.Options, noCache bool) verify.Options {
+	if vo.WorkerCache == "" {
+		vo.WorkerCache = s.opts.CacheDir
+	}
+	if vo.Cache == nil && !noCache {
+		vo.Cache = verify.DirCache(filepath.Join(s.opts.CacheDir, "verdicts"))
+	}
+	return vo
 }
 
 // RuntimeIsolation is the isolation the runtime check may use under the

@@ -68,6 +68,9 @@ type Options struct {
 	// first use of a Traefik release whose Yaegi xtraefik does not link);
 	// nil discards.
 	Log io.Writer
+	// Cache keeps OK verdicts across runs (see Cache); nil verifies every
+	// plugin every time.
+	Cache Cache
 	// AcceptApproximate keeps the verdict of an interpreter other than the
 	// target's (marked Approximate, with a note) instead of UNVERIFIED.
 	AcceptApproximate bool
@@ -202,9 +205,6 @@ func (v *Verifier) Close() error {
 func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Result, error) {
 	opts := v.opts
 	pl := newPlan(opts, v)
-	if pl.linked() {
-		v.Prepare(len(plugins))
-	}
 	results := make([]Result, len(plugins))
 	laidOut := make([]bool, len(plugins))
 	for i, p := range plugins {
@@ -231,6 +231,16 @@ func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 		laidOut[i] = true
 	}
 
+	cached := v.fromCache(plugins, laidOut, pl, results)
+	if pl.linked() {
+		misses := 0
+		for i := range plugins {
+			if laidOut[i] && results[i].Status != StatusOK {
+				misses++
+			}
+		}
+		v.Prepare(misses)
+	}
 	// A worker for another Yaegi is found or built (minutes, the first
 	// time) before any plugin's clock starts: its time is no plugin's.
 	if !pl.linked() && slices.ContainsFunc(plugins, func(p plugin.Plugin) bool { return p.Manifest == nil || p.Manifest.IsYaegi() }) {
@@ -242,7 +252,7 @@ func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 	var wg sync.WaitGroup
 	errs := make([]error, len(plugins))
 	for i := range plugins {
-		if !laidOut[i] {
+		if !laidOut[i] || cached[i] != "" && results[i].Status == StatusOK {
 			continue
 		}
 		wg.Add(1)
@@ -272,10 +282,52 @@ func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 	if err := ctx.Err(); err != nil {
 		return results, fmt.Errorf("verify: %w", err) // once, not once per waiting plugin
 	}
+	for i, key := range cached {
+		if key != "" && results[i].Status == StatusOK && !results[i].Approximate && results[i].Duration > 0 {
+			// A verdict the cache cannot keep is verified again next time.
+			_ = opts.Cache.Put(key, results[i])
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return results, fmt.Errorf("verify: %w", err)
 	}
 	return results, nil
+}
+
+// fromCache fills the results the cache holds and returns each laid-out
+// plugin's cache key ("" without a cache); the others are verified.
+func (v *Verifier) fromCache(plugins []plugin.Plugin, laidOut []bool, pl *plan, results []Result) []string {
+	keys := make([]string, len(plugins))
+	if v.opts.Cache == nil {
+		return keys
+	}
+	self := buildIdentity()
+	for i, p := range plugins {
+		if !laidOut[i] {
+			continue
+		}
+		m := p.Manifest
+		if m == nil {
+			var err error
+			if m, err = manifest.Read(p.Files); err != nil {
+				continue // verifyOne says why
+			}
+		}
+		interpreter := pl.yaegiName()
+		if m.IsWasm() {
+			interpreter = interpreterName(true)
+		}
+		key, err := cacheKey(p, plugins, interpreter, v.opts, self)
+		if err != nil {
+			continue
+		}
+		keys[i] = key
+		if r, ok := v.opts.Cache.Get(key); ok {
+			r.Alias, r.Module, r.Commit, r.Version = p.Alias, p.Module, p.Source.Commit, p.Source.Version
+			results[i] = r
+		}
+	}
+	return keys
 }
 
 // layoutConflict reports why plugin i cannot have its own directory under

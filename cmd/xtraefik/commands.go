@@ -93,7 +93,8 @@ func (b *buildFlags) request(cmd *cobra.Command, c *commonFlags) (build.BuildReq
 	if cmd.Flags().Changed("tag") && b.out.OCILayout == "" && b.out.Tarball == "" {
 		return build.BuildRequest{}, fmt.Errorf("--tag names the image in --oci-layout and --tarball, and neither is given (a push is named by its --push reference)")
 	}
-	req := build.BuildRequest{Outputs: b.out, Frozen: b.frozen, Verify: b.vf.options(cmd, c.cacheDir), CheckReproducible: b.reproCheck}
+	req := build.BuildRequest{Outputs: b.out, Frozen: b.frozen, Verify: b.vf.options(cmd, c.cacheDir), CheckReproducible: b.reproCheck,
+		NoVerdictCache: b.vf.noCache}
 	if b.runtime.enabled {
 		req.Runtime = b.runtime.options(cmd)
 	}
@@ -209,6 +210,7 @@ func (r *runtimeFlags) options(cmd *cobra.Command) *runcheck.Options {
 }
 
 type verifyFlags struct {
+	noCache           bool
 	allowUnsafe       bool
 	timeout           time.Duration
 	workers           []string
@@ -261,6 +263,7 @@ func (v *verifyFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&v.workers, "yaegi-v2-worker", nil, "former name of --yaegi-worker")
 	_ = f.MarkDeprecated("yaegi-v2-worker", "use --yaegi-worker")
 	f.Var(&v.sandbox, "sandbox", "containment of plugin code during verification: auto (the strongest the host allows; each result names what was missing) or require (refuse to run plugin code without full containment; for CI)")
+	f.BoolVar(&v.noCache, "no-verdict-cache", false, "verify every plugin again, even when the cache holds an OK verdict for the same files, configuration, interpreter, Traefik version and xtraefik build")
 	f.BoolVar(&v.acceptApproximate, "accept-approximate-verdict", false, "when the interpreter the base's Traefik embeds is unavailable or unknown, accept the verdict of another one (marked APPROXIMATE) instead of UNVERIFIED, which stops a build")
 }
 
@@ -305,7 +308,7 @@ func newVerify(env getenv) *cobra.Command {
 			if err != nil {
 				return fail(err)
 			}
-			req := build.VerifyRequest{Verify: vf.options(cmd, c.cacheDir)}
+			req := build.VerifyRequest{Verify: vf.options(cmd, c.cacheDir), NoVerdictCache: vf.noCache}
 			if rt.enabled {
 				req.Runtime = rt.options(cmd)
 			}

@@ -52,6 +52,22 @@ func TestJSONReports(t *testing.T) {
 		t.Errorf("timings %+v", rep.Timings)
 	}
 
+	// A rebuild of the same lock takes the verdict from the cache, unless
+	// asked not to.
+	for _, tt := range []struct {
+		args   []string
+		cached bool
+	}{{nil, true}, {[]string{"--no-verdict-cache"}, false}} {
+		out, _, err = w.run(append([]string{"build", "-f", rp, "-o", "json"}, tt.args...)...)
+		again := decodeReport(t, out)
+		if err != nil || len(again.Verify) != 1 || again.Image.Digest != rep.Image.Digest {
+			t.Fatalf("rebuild %v: %v\n%s", tt.args, err, out)
+		}
+		if got := strings.Contains(strings.Join(again.Verify[0].Notes, " "), "verdict from the cache"); got != tt.cached || again.Verify[0].Status != "OK" {
+			t.Errorf("rebuild %v: cached verdict %v, want %v: %+v", tt.args, got, tt.cached, again.Verify[0])
+		}
+	}
+
 	// An output that exists: the document says why, nothing else is printed.
 	out, _, err = w.run("build", "-f", rp, "-o", "json", "--digest-file", rp)
 	rep = decodeReport(t, out)

@@ -1,0 +1,133 @@
+package verify
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
+)
+
+// TestCacheKeyCoversEveryInput: changing anything that decides a verdict
+// gives another key; the same inputs give the same key.
+func TestCacheKeyCoversEveryInput(t *testing.T) {
+	c := testenv.Corpus()[0]
+	base := plugin.Plugin{Alias: "demo", Module: c.Module, Files: testenv.CorpusFiles(t, c), Hash: "sha256:aa"}
+	other := plugin.Plugin{Alias: "other", Module: "example.com/other", Hash: "sha256:bb"}
+	opts := Options{TraefikVersion: "v3.6.12", Timeout: DefaultTimeout, MemoryLimit: DefaultMemoryLimit}
+	key := func(p plugin.Plugin, all []plugin.Plugin, interp string, o Options, self string) string {
+		k, err := cacheKey(p, all, interp, o, self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	all := []plugin.Plugin{base, other}
+	want := key(base, all, "yaegi v0.16.1", opts, "v1")
+	if again := key(base, []plugin.Plugin{other, base}, "yaegi v0.16.1", opts, "v1"); again != want {
+		t.Error("the key depends on plugin order")
+	}
+	edit := func(f func(p *plugin.Plugin, all []plugin.Plugin, interp *string, o *Options, self *string) []plugin.Plugin) string {
+		p, o, interp, self := base, opts, "yaegi v0.16.1", "v1"
+		all := f(&p, []plugin.Plugin{base, other}, &interp, &o, &self)
+		if all == nil {
+			all = []plugin.Plugin{p, other}
+		}
+		return key(p, all, interp, o, self)
+	}
+	for name, f := range map[string]func(*plugin.Plugin, []plugin.Plugin, *string, *Options, *string) []plugin.Plugin{
+		"files": func(p *plugin.Plugin, _ []plugin.Plugin, _ *string, _ *Options, _ *string) []plugin.Plugin {
+			p.Hash = "sha256:cc"
+			return nil
+		},
+		"another plugin": func(_ *plugin.Plugin, all []plugin.Plugin, _ *string, _ *Options, _ *string) []plugin.Plugin {
+			all[1].Hash = "sha256:dd"
+			return all
+		},
+		"config": func(p *plugin.Plugin, _ []plugin.Plugin, _ *string, _ *Options, _ *string) []plugin.Plugin {
+			p.Config = map[string]any{"a": 1}
+			return nil
+		},
+		"expectStatus": func(p *plugin.Plugin, _ []plugin.Plugin, _ *string, _ *Options, _ *string) []plugin.Plugin {
+			p.ExpectStatus = 200
+			return nil
+		},
+		"useUnsafe": func(p *plugin.Plugin, _ []plugin.Plugin, _ *string, _ *Options, _ *string) []plugin.Plugin {
+			p.UseUnsafe = true
+			return nil
+		},
+		"alias": func(p *plugin.Plugin, _ []plugin.Plugin, _ *string, _ *Options, _ *string) []plugin.Plugin {
+			p.Alias = "x"
+			return nil
+		},
+		"interpreter": func(_ *plugin.Plugin, _ []plugin.Plugin, i *string, _ *Options, _ *string) []plugin.Plugin {
+			*i = "yaegi v0.15.1"
+			return nil
+		},
+		"traefik": func(_ *plugin.Plugin, _ []plugin.Plugin, _ *string, o *Options, _ *string) []plugin.Plugin {
+			o.TraefikVersion = "v2.11.0"
+			return nil
+		},
+		"allowUnsafe": func(_ *plugin.Plugin, _ []plugin.Plugin, _ *string, o *Options, _ *string) []plugin.Plugin {
+			o.AllowUnsafe = true
+			return nil
+		},
+		"sandbox": func(_ *plugin.Plugin, _ []plugin.Plugin, _ *string, o *Options, _ *string) []plugin.Plugin {
+			o.Sandbox = "require"
+			return nil
+		},
+		"approximate": func(_ *plugin.Plugin, _ []plugin.Plugin, _ *string, o *Options, _ *string) []plugin.Plugin {
+			o.AcceptApproximate = true
+			return nil
+		},
+		"xtraefik": func(_ *plugin.Plugin, _ []plugin.Plugin, _ *string, _ *Options, s *string) []plugin.Plugin {
+			*s = "v2"
+			return nil
+		},
+		"verify timeout": func(_ *plugin.Plugin, _ []plugin.Plugin, _ *string, o *Options, _ *string) []plugin.Plugin {
+			o.Timeout = 1
+			return nil
+		},
+	} {
+		if got := edit(f); got == want {
+			t.Errorf("%s: same key", name)
+		}
+	}
+}
+
+// TestDirCache: OK verdicts come back with a note; others are not kept; a
+// corrupt or foreign entry is ignored and removed.
+func TestDirCache(t *testing.T) {
+	d := DirCache(filepath.Join(t.TempDir(), "verdicts"))
+	ok := Result{Alias: "demo", Status: StatusOK, OK: true, Interpreter: "yaegi v0.16.1", HTTPStatus: 200}
+	if err := d.Put("k1", ok); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put("k2", Result{Status: StatusFail}); err != nil {
+		t.Fatal(err)
+	}
+	got, hit := d.Get("k1")
+	if !hit || got.Interpreter != ok.Interpreter || got.HTTPStatus != 200 || !strings.Contains(strings.Join(got.Notes, " "), "verdict from the cache") {
+		t.Errorf("Get(k1) = %+v, %v", got, hit)
+	}
+	if _, hit := d.Get("k2"); hit {
+		t.Error("a FAIL verdict was kept")
+	}
+	// An entry under another name, and one that does not decode.
+	data, _ := os.ReadFile(d.path("k1"))
+	os.WriteFile(d.path("k3"), data, 0o644)
+	os.WriteFile(d.path("k4"), []byte("{"), 0o644)
+	for _, k := range []string{"k3", "k4"} {
+		if _, hit := d.Get(k); hit {
+			t.Errorf("%s: a foreign or corrupt entry was used", k)
+		}
+		if _, err := os.Stat(d.path(k)); err == nil {
+			t.Errorf("%s: left in the cache", k)
+		}
+	}
+	if n, err := d.Prune(0); err != nil || n != 1 {
+		t.Errorf("Prune(0) = %d, %v; want the one entry left", n, err)
+	}
+}
