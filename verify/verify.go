@@ -78,9 +78,9 @@ type Options struct {
 
 // Result is the verdict for one plugin.
 type Result struct {
-	Alias   string `json:"alias"`
-	Module  string `json:"module"`
-	Commit  string `json:"commit,omitempty"`
+	Alias  string `json:"alias"`
+	Module string `json:"module"`
+	Commit string `json:"commit,omitempty"`
 	// Version is a module-proxy plugin's version.
 	Version string `json:"version,omitempty"`
 	Type    string `json:"type,omitempty"`
