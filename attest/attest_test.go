@@ -96,9 +96,12 @@ func TestProvenance(t *testing.T) {
 // TestProvenanceRefuses inputs that would not pin what was built.
 func TestProvenanceRefuses(t *testing.T) {
 	for name, mutate := range map[string]func(*Build){
-		"no subject":       func(b *Build) { b.Subjects = nil },
-		"base digest":      func(b *Build) { b.Base.Digest = "latest" },
-		"unpinned plugin":  func(b *Build) { b.Plugins = []Plugin{{Alias: "x", Module: "example.com/x", Git: "https://example.com/x"}} },
+		"no subject":    func(b *Build) { b.Subjects = nil },
+		"no parameters": func(b *Build) { b.ExternalParameters = nil },
+		"base digest":   func(b *Build) { b.Base.Digest = "latest" },
+		"unpinned plugin": func(b *Build) {
+			b.Plugins = []Plugin{{Alias: "x", Module: "example.com/x", Git: "https://example.com/x"}}
+		},
 		"bad module sum":   func(b *Build) { b.Plugins[1].Sum = "h1:short" },
 		"short git commit": func(b *Build) { b.Plugins[0].Commit = "abc" },
 	} {
