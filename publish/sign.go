@@ -70,6 +70,11 @@ func (s *Sign) Publish(ctx context.Context, a *Artifact) error {
 			return err
 		}
 	}
+	if len(s.Registry.Pushed) == 0 {
+		// Registry did not run first (or pushed nothing): signing nothing
+		// would pass for success.
+		return errors.New("signing: the registry publisher pushed nothing; put Sign after Registry")
+	}
 	ropts, digest := s.Registry.Options.RemoteAccess(ctx)
 	signer := sign.New(s.sv, ropts...)
 	s.Signed = nil

@@ -147,7 +147,13 @@ func TestSignValidate(t *testing.T) {
 	if err := (&Sign{Key: key, Password: sign.Password("s3cret")}).Validate(t.Context()); err == nil || !strings.Contains(err.Error(), "--push") {
 		t.Errorf("no registry: %v", err)
 	}
-	if err := (&Sign{Registry: reg, Key: key, Password: sign.Password("s3cret")}).Validate(t.Context()); err != nil {
+	ok := &Sign{Registry: reg, Key: key, Password: sign.Password("s3cret")}
+	if err := ok.Validate(t.Context()); err != nil {
 		t.Errorf("right password: %v", err)
+	}
+	// Before (or without) the push there is nothing to sign: an error, not
+	// a silent success.
+	if err := ok.Publish(t.Context(), &Artifact{}); err == nil || !strings.Contains(err.Error(), "pushed nothing") {
+		t.Errorf("publish before the push: %v", err)
 	}
 }
