@@ -101,7 +101,6 @@ func ParseKey(pemBytes []byte, password PasswordFunc) (signature.SignerVerifier,
 	if password == nil {
 		password = Password("")
 	}
-	var pass []byte
 	asked := false
 	pf := func(bool) ([]byte, error) {
 		asked = true
@@ -110,8 +109,7 @@ func ParseKey(pemBytes []byte, password PasswordFunc) (signature.SignerVerifier,
 			return nil, fmt.Errorf("read the key's password: %w", err)
 		}
 		// A nil password would make cryptoutils skip decryption.
-		pass = append([]byte{}, p...)
-		return pass, nil
+		return append([]byte{}, p...), nil
 	}
 	pk, err := cryptoutils.UnmarshalPEMToPrivateKey(pemBytes, pf)
 	if err != nil {
