@@ -1,0 +1,254 @@
+// Package sign signs pushed images and attaches signed attestations in the
+// format cosign writes and verifies (`cosign verify --key`, `cosign
+// verify-attestation --key`), so that admission controllers built on cosign's
+// libraries (Kyverno's verifyImages, sigstore policy-controller, Connaisseur)
+// accept them.
+//
+// The formats are not written here: cosign's own packages build them (the
+// simple-signing payload, the `sha256-<hex>.sig` and `.att` tags, the
+// dev.cosignproject.cosign/signature annotation, DSSE envelopes), the way
+// cosign v2's `sign` and `attest` commands do by default. Nothing is sent to a
+// transparency log (Rekor) or a certificate authority (Fulcio): verify with
+// `--insecure-ignore-tlog`, or see Keyless in the README for the extension
+// point.
+package sign
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	ctypes "github.com/sigstore/cosign/v2/pkg/types"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
+	"github.com/sigstore/sigstore/pkg/signature/kms"
+	sigopts "github.com/sigstore/sigstore/pkg/signature/options"
+	"github.com/sigstore/sigstore/pkg/signature/payload"
+)
+
+// ErrPassword wraps the error for a key that the password does not open.
+var ErrPassword = errors.New("wrong password for the signing key")
+
+// PasswordFunc returns the password of an encrypted key; it is called at
+// most once per LoadKey. The CLI reads COSIGN_PASSWORD, as cosign does.
+type PasswordFunc func() ([]byte, error)
+
+// Password is a PasswordFunc returning p.
+func Password(p string) PasswordFunc {
+	return func() ([]byte, error) { return []byte(p), nil }
+}
+
+// IsKMS reports whether ref names a key held by a key management service
+// (`<scheme>://…`, e.g. awskms://, gcpkms://, azurekms://, hashivault://)
+// rather than a key file.
+func IsKMS(ref string) bool {
+	scheme, _, ok := strings.Cut(ref, "://")
+	return ok && scheme != "" && !strings.ContainsAny(scheme, `/\`)
+}
+
+// LoadKey opens the signing key ref:
+//
+//   - a file in cosign's encrypted format (`cosign generate-key-pair`:
+//     ENCRYPTED SIGSTORE PRIVATE KEY or ENCRYPTED COSIGN PRIVATE KEY),
+//     decrypted with password (an empty password is valid, as in cosign); a
+//     plain PKCS#8, PKCS#1 or SEC 1 PEM key is accepted too;
+//   - a KMS URI, through sigstore's signature/kms: providers a Go caller
+//     registered (by importing e.g. github.com/sigstore/sigstore/pkg/signature/kms/aws),
+//     else a `sigstore-kms-<scheme>` plugin program on PATH (sigstore's
+//     cliplugin protocol). xtraefik links no cloud provider itself: each
+//     weighs tens of megabytes.
+//
+// PKCS#11 tokens (`pkcs11:` URIs) need cgo and are not supported; a caller
+// holding any other signature.SignerVerifier (a hardware key, a remote
+// signer) passes it to New directly.
+func LoadKey(ctx context.Context, ref string, password PasswordFunc) (signature.SignerVerifier, error) {
+	if IsKMS(ref) {
+		sv, err := kms.Get(ctx, ref, crypto.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", ref, err)
+		}
+		return sv, nil
+	}
+	if strings.HasPrefix(ref, "pkcs11:") {
+		return nil, fmt.Errorf("signing key %s: PKCS#11 tokens are not supported; use a key file or a KMS URI", ref)
+	}
+	data, err := os.ReadFile(ref)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	sv, err := ParseKey(data, password)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", ref, err)
+	}
+	return sv, nil
+}
+
+// ParseKey is LoadKey for the bytes of a key file.
+func ParseKey(pemBytes []byte, password PasswordFunc) (signature.SignerVerifier, error) {
+	if password == nil {
+		password = Password("")
+	}
+	asked := false
+	pf := func(bool) ([]byte, error) {
+		asked = true
+		p, err := password()
+		if err != nil {
+			return nil, fmt.Errorf("read the key's password: %w", err)
+		}
+		// A nil password would make cryptoutils skip decryption.
+		return append([]byte{}, p...), nil
+	}
+	pk, err := cryptoutils.UnmarshalPEMToPrivateKey(pemBytes, pf)
+	if err != nil {
+		// secretbox cannot tell a wrong password from a damaged file; the
+		// first is by far the more likely.
+		if asked && strings.Contains(err.Error(), "decryption failed") {
+			return nil, fmt.Errorf("%w (COSIGN_PASSWORD)", ErrPassword)
+		}
+		return nil, err
+	}
+	// Cosign signs with Ed25519ph for Ed25519 keys (its default load
+	// options): keep the same, or its verification fails.
+	sv, err := signature.LoadDefaultSignerVerifier(pk, sigopts.WithED25519ph())
+	if err != nil {
+		return nil, err
+	}
+	return sv, nil
+}
+
+// Signer signs images and attestations with one key and writes them next to
+// the image in its registry.
+type Signer struct {
+	sv     signature.SignerVerifier
+	remote []remote.Option
+}
+
+// New returns a Signer with key sv; remoteOpts reach the registry (auth,
+// transport, context) as for the image push itself.
+func New(sv signature.SignerVerifier, remoteOpts ...remote.Option) *Signer {
+	return &Signer{sv: sv, remote: remoteOpts}
+}
+
+// PublicKeyPEM is the public key, as `cosign verify --key` reads it.
+func (s *Signer) PublicKeyPEM(ctx context.Context) ([]byte, error) {
+	pub, err := s.sv.PublicKey(sigopts.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("public key of the signing key: %w", err)
+	}
+	return cryptoutils.MarshalPublicKeyToPEM(pub)
+}
+
+func (s *Signer) ociOptions(ctx context.Context) []ociremote.Option {
+	opts := append([]remote.Option{}, s.remote...)
+	opts = append(opts, remote.WithContext(ctx))
+	return []ociremote.Option{ociremote.WithRemoteOptions(opts...)}
+}
+
+// Sign signs the image at ref with a simple-signing payload naming it
+// (optional annotations go into the payload, as `cosign sign -a`), and adds
+// the signature to the image's `sha256-<hex>.sig` tag. Signing again with the
+// same key keeps one signature.
+func (s *Signer) Sign(ctx context.Context, ref name.Digest, annotations map[string]any) error {
+	body, err := (&payload.Cosign{Image: ref, Annotations: annotations}).MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("sign %s: payload: %w", ref, err)
+	}
+	raw, err := s.sv.SignMessage(bytes.NewReader(body), sigopts.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("sign %s: %w", ref, err)
+	}
+	sig, err := static.NewSignature(body, base64.StdEncoding.EncodeToString(raw))
+	if err != nil {
+		return fmt.Errorf("sign %s: %w", ref, err)
+	}
+	opts := s.ociOptions(ctx)
+	se := ociremote.SignedUnknown(ref, opts...)
+	se, err = mutate.AttachSignatureToEntity(se, sig, mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv)))
+	if err != nil {
+		return fmt.Errorf("sign %s: read existing signatures: %w", ref, err)
+	}
+	if err := ociremote.WriteSignatures(ref.Repository, se, opts...); err != nil {
+		return fmt.Errorf("sign %s: write signature: %w", ref, err)
+	}
+	return nil
+}
+
+// Statement is an in-toto statement about an image (package attest builds
+// them), with its predicate type.
+type Statement struct {
+	PredicateType string
+	JSON          []byte
+}
+
+// Attest signs each statement as a DSSE envelope and adds it to the image's
+// `sha256-<hex>.att` tag, replacing an earlier attestation of the same
+// predicate type (what `cosign attest --replace` does): rebuilding the same
+// digest does not pile up attestations. Every statement's subject must name
+// ref's digest.
+func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Statement) error {
+	opts := s.ociOptions(ctx)
+	se := ociremote.SignedUnknown(ref, opts...)
+	wrapped := dsse.WrapSigner(s.sv, ctypes.IntotoPayloadType)
+	for _, st := range statements {
+		if err := checkSubject(st, ref); err != nil {
+			return fmt.Errorf("attest %s: %w", ref, err)
+		}
+		env, err := wrapped.SignMessage(bytes.NewReader(st.JSON), sigopts.WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("attest %s: sign %s: %w", ref, st.PredicateType, err)
+		}
+		att, err := static.NewAttestation(env,
+			static.WithLayerMediaType(ctypes.DssePayloadType),
+			static.WithAnnotations(map[string]string{"predicateType": st.PredicateType}))
+		if err != nil {
+			return fmt.Errorf("attest %s: %w", ref, err)
+		}
+		se, err = mutate.AttachAttestationToEntity(se, att,
+			mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv)),
+			mutate.WithReplaceOp(cremote.NewReplaceOp(st.PredicateType)))
+		if err != nil {
+			return fmt.Errorf("attest %s: read existing attestations: %w", ref, err)
+		}
+	}
+	if err := ociremote.WriteAttestations(ref.Repository, se, opts...); err != nil {
+		return fmt.Errorf("attest %s: write attestations: %w", ref, err)
+	}
+	return nil
+}
+
+// checkSubject refuses a statement that is not about ref: signing it would
+// vouch for another image.
+func checkSubject(st Statement, ref name.Digest) error {
+	var head struct {
+		PredicateType string `json:"predicateType"`
+		Subject       []struct {
+			Digest map[string]string `json:"digest"`
+		} `json:"subject"`
+	}
+	if err := json.Unmarshal(st.JSON, &head); err != nil {
+		return fmt.Errorf("statement %s is not JSON: %w", st.PredicateType, err)
+	}
+	if head.PredicateType != st.PredicateType {
+		return fmt.Errorf("statement has predicate type %q, not %q", head.PredicateType, st.PredicateType)
+	}
+	alg, hex, _ := strings.Cut(ref.DigestStr(), ":")
+	for _, sub := range head.Subject {
+		if sub.Digest[alg] == hex {
+			return nil
+		}
+	}
+	return fmt.Errorf("statement %s is not about %s", st.PredicateType, ref.DigestStr())
+}
