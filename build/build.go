@@ -35,6 +35,10 @@ type Result struct {
 	Warnings []string
 	// Timings of the stages Build ran (Resolve, Verify, Assemble).
 	Timings Timings
+	// RuntimeChecked is set once the image's own Traefik ran every plugin.
+	RuntimeChecked bool
+	// Started is when Build began (the provenance records it).
+	Started time.Time
 }
 
 // Build resolves, verifies and assembles. A plugin that fails verification stops
@@ -59,7 +63,7 @@ func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	out := &Result{Resolution: res, Warnings: res.Warnings}
+	out := &Result{Resolution: res, Warnings: res.Warnings, Started: start.UTC()}
 	out.Timings.Resolve = ms(time.Since(start))
 	start = time.Now()
 	out.Verify, err = verifyWith(ctx, v, res)

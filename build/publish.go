@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/publish"
+	"github.com/xtraefik/xtraefik/sign"
 	"github.com/xtraefik/xtraefik/traefikcfg"
 )
 
@@ -33,6 +35,11 @@ type Outputs struct {
 	// Overwrite replaces what exists at an output path (until a later output
 	// fails: then it is put back). Without it, an existing output is an error.
 	Overwrite bool
+	// SignKey signs every pushed image and attaches its SLSA provenance and
+	// verification record as signed attestations (package sign): a cosign
+	// key file, opened with SignPassword, or a KMS URI.
+	SignKey      string
+	SignPassword sign.PasswordFunc
 }
 
 // Empty reports whether no output was asked for.
@@ -52,6 +59,7 @@ type publishers struct {
 	all      publish.Multi
 	layout   *publish.Layout
 	registry *publish.Registry
+	sign     *publish.Sign
 }
 
 func (o Outputs) publishers(opts images.Options) (*publishers, error) {
@@ -84,6 +92,13 @@ func (o Outputs) publishers(opts images.Options) (*publishers, error) {
 		p.registry = &publish.Registry{Refs: o.Push, Options: opts, AttachSBOM: o.SBOMDir != ""}
 		p.all = append(p.all, p.registry)
 	}
+	if o.SignKey != "" {
+		if p.registry == nil {
+			return nil, errors.New("signing needs a push: signatures and attestations are attached to a pushed image")
+		}
+		p.sign = &publish.Sign{Registry: p.registry, Key: o.SignKey, Password: o.SignPassword}
+		p.all = append(p.all, p.sign)
+	}
 	return p, nil
 }
 
@@ -105,6 +120,8 @@ type Published struct {
 	// references written (the --push references).
 	Pushed []string
 	Tags   []string
+	// Signed lists name@digest of each image signed and attested.
+	Signed []string
 	// SBOMDigest is the referrer artifact attached to the pushed image.
 	SBOMDigest v1.Hash
 	// LayoutDigest differs from Digest when a Docker-typed image was written to
@@ -132,6 +149,9 @@ func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options)
 			return nil, fmt.Errorf("render the Helm values: %w", err)
 		}
 	}
+	if p.sign != nil {
+		p.sign.Provenance, p.sign.Verification = provenanceFor(res, res.Started), verificationFor(res)
+	}
 	if err := p.all.Publish(ctx, a); err != nil {
 		return nil, err
 	}
@@ -141,6 +161,9 @@ func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options)
 	}
 	if p.registry != nil {
 		pub.Pushed, pub.SBOMDigest, pub.Tags = p.registry.Pushed, p.registry.SBOMDigest, out.Push
+	}
+	if p.sign != nil {
+		pub.Signed = p.sign.Signed
 	}
 	return pub, nil
 }

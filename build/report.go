@@ -78,6 +78,9 @@ type ImageReport struct {
 	Tags   []string `json:"tags,omitempty"`
 	// SBOM is the digest of the SBOM attached as a referrer.
 	SBOM string `json:"sbom,omitempty"`
+	// Signed lists name@digest of each image signed, with its provenance
+	// and verification attestations.
+	Signed []string `json:"signed,omitempty"`
 }
 
 // RuntimeReport is the runtime check's outcome.
@@ -183,7 +186,7 @@ func (r *Report) setPublished(p *Published) {
 	if p.LayoutDigest != (v1.Hash{}) && p.LayoutDigest != p.Digest {
 		r.Image.LayoutDigest = p.LayoutDigest.String()
 	}
-	r.Image.Pushed, r.Image.Tags = p.Pushed, p.Tags
+	r.Image.Pushed, r.Image.Tags, r.Image.Signed = p.Pushed, p.Tags, p.Signed
 	if p.SBOMDigest != (v1.Hash{}) {
 		r.Image.SBOM = p.SBOMDigest.String()
 	}

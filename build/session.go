@@ -318,6 +318,7 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 		if rt.Skipped == "" && !rt.OK() {
 			return rep.fail(errors.New("runtime check failed: not every plugin passed"))
 		}
+		res.RuntimeChecked = rt.Skipped == ""
 	}
 	if req.CheckReproducible {
 		if err := CheckReproducible(ctx, o, res); err != nil {

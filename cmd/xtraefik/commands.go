@@ -13,6 +13,7 @@ import (
 	"github.com/xtraefik/xtraefik/publish"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/sandbox"
+	"github.com/xtraefik/xtraefik/sign"
 	"github.com/xtraefik/xtraefik/verify"
 	"github.com/xtraefik/xtraefik/verify/provision"
 )
@@ -72,6 +73,7 @@ func (b *buildFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&b.out.Push, "push", nil, "push to this registry reference (repeatable: blobs are uploaded once, then every tag is written)")
 	f.StringVar(&b.out.DigestFile, "digest-file", "", "write the image (or index) digest to this file")
 	f.StringVar(&b.out.SBOMDir, "sbom-dir", "", "write the SPDX SBOM (sbom.spdx.json) to this directory; with --push it is also attached to the image as an OCI referrer")
+	f.StringVar(&b.out.SignKey, "sign-key", "", "with --push: sign every pushed image and attach its SLSA provenance and verification record as signed attestations, in the format cosign verifies: a cosign key file (password from $COSIGN_PASSWORD) or a KMS URI")
 	f.BoolVar(&b.out.Overwrite, "overwrite", false, "replace what exists at an output path (put back if a later output fails)")
 	f.BoolVar(&b.reproCheck, "check-reproducible", false, "resolve and assemble a second time from the first build's pins and fail unless the digests match")
 	f.BoolVar(&b.runtime.enabled, "runtime-check", false, "start the built image's own Traefik (host platform) and send a request through every plugin before writing anything")
@@ -82,7 +84,7 @@ func (b *buildFlags) register(cmd *cobra.Command) {
 
 // request parses the output flags into a build request. The session checks
 // every output before anything is fetched.
-func (b *buildFlags) request(cmd *cobra.Command, c *commonFlags) (build.BuildRequest, error) {
+func (b *buildFlags) request(cmd *cobra.Command, c *commonFlags, env getenv) (build.BuildRequest, error) {
 	if b.platform != "" {
 		p, err := images.ParsePlatform(b.platform)
 		if err != nil {
@@ -92,6 +94,9 @@ func (b *buildFlags) request(cmd *cobra.Command, c *commonFlags) (build.BuildReq
 	}
 	if cmd.Flags().Changed("tag") && b.out.OCILayout == "" && b.out.Tarball == "" {
 		return build.BuildRequest{}, fmt.Errorf("--tag names the image in --oci-layout and --tarball, and neither is given (a push is named by its --push reference)")
+	}
+	if b.out.SignKey != "" {
+		b.out.SignPassword = sign.Password(env("COSIGN_PASSWORD"))
 	}
 	req := build.BuildRequest{Outputs: b.out, Frozen: b.frozen, Verify: b.vf.options(cmd, c.cacheDir), CheckReproducible: b.reproCheck,
 		NoVerdictCache: b.vf.noCache}
@@ -168,7 +173,7 @@ func (b *buildFlags) run(cmd *cobra.Command, c *commonFlags, env getenv, rebase 
 	if rebase {
 		name = "rebase"
 	}
-	req, err := b.request(cmd, c)
+	req, err := b.request(cmd, c, env)
 	if err != nil {
 		return c.output.fail(cmd, name, err)
 	}

@@ -108,6 +108,9 @@ func printText(out, errOut io.Writer, rep *build.Report) {
 	for _, p := range img.Pushed {
 		fmt.Fprintf(out, "pushed: %s\n", p)
 	}
+	for _, sgn := range img.Signed {
+		fmt.Fprintf(out, "signed: %s (signature, SLSA provenance and verification attestations)\n", sgn)
+	}
 	if img.SBOM != "" {
 		fmt.Fprintf(out, "sbom: %s (OCI referrer of the pushed image)\n", img.SBOM)
 	}

@@ -1,0 +1,61 @@
+package build
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"time"
+
+	"github.com/xtraefik/xtraefik/attest"
+)
+
+// provenanceFor is the SLSA provenance of a built image: the base and every
+// plugin as resolved, the recipe (and lock) the build read, the epoch.
+func provenanceFor(res *Result, started time.Time) *attest.Build {
+	r := res.Resolution
+	b := &attest.Build{
+		Base:               attest.Base{Ref: r.Recipe.Base, Digest: r.Base.Digest.String()},
+		BuilderVersion:     toolVersion(),
+		ExternalParameters: map[string]any{"recipe": fileParam(r.Recipe.Path)},
+		InternalParameters: map[string]any{"epoch": r.Epoch.UTC().Format(time.RFC3339)},
+		StartedOn:          started,
+		FinishedOn:         time.Now().UTC(),
+	}
+	var plats []string
+	for _, p := range r.Base.Platforms {
+		plats = append(plats, p.Platform.String())
+	}
+	b.ExternalParameters["platforms"] = plats
+	for _, p := range r.Plugins {
+		b.Plugins = append(b.Plugins, attest.Plugin{Alias: p.Alias, Module: p.Module, Git: p.Source.Git, Ref: p.Source.Ref,
+			Commit: p.Source.Commit, Version: p.Source.Version, Sum: p.Source.Sum, ContentHash: p.Hash})
+	}
+	return b
+}
+
+// fileParam names a file the build read by path and content hash.
+func fileParam(path string) map[string]string {
+	out := map[string]string{"path": path}
+	if data, err := os.ReadFile(path); err == nil {
+		sum := sha256.Sum256(data)
+		out["sha256"] = hex.EncodeToString(sum[:])
+	}
+	return out
+}
+
+// verificationFor is the verification record of a built image: each
+// plugin's verdict, interpreter and containment, and whether the image's own
+// Traefik ran it.
+func verificationFor(res *Result) *attest.Verification {
+	v := &attest.Verification{TraefikVersion: res.Resolution.Traefik.Version, VerifierVersion: toolVersion(),
+		RuntimeCheck: res.RuntimeChecked, VerifiedOn: time.Now().UTC()}
+	for _, r := range res.Verify {
+		pv := attest.PluginVerdict{Alias: r.Alias, Module: r.Module, Commit: r.Commit, Type: r.Type, Runtime: r.Runtime,
+			Interpreter: r.Interpreter, Status: r.Status, OK: r.OK, Approximate: r.Approximate, Reason: r.Reason}
+		if c := r.Containment; c != nil {
+			pv.Containment = &attest.Containment{Level: c.Level, Applied: c.Applied, Missing: c.Missing}
+		}
+		v.Plugins = append(v.Plugins, pv)
+	}
+	return v
+}
