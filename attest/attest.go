@@ -329,6 +329,20 @@ func VerificationStatement(v Verification) ([]byte, error) {
 	return statement(v.Subjects, VerificationType, pred)
 }
 
+// SPDXType is the predicate type of an SPDX SBOM attestation, the one
+// `cosign attest --type spdxjson` writes and `cosign verify-attestation
+// --type spdxjson` checks.
+const SPDXType = "https://spdx.dev/Document"
+
+// SBOMStatement wraps an SPDX JSON document in an in-toto statement about
+// subjects.
+func SBOMStatement(subjects []Subject, spdx []byte) ([]byte, error) {
+	if !json.Valid(spdx) {
+		return nil, errors.New("SBOM statement: the SPDX document is not JSON")
+	}
+	return statement(subjects, SPDXType, json.RawMessage(spdx))
+}
+
 // statement wraps predicate (a protobuf message, or anything encoding/json
 // takes) in an in-toto v1 statement, validates it and returns compact JSON.
 func statement(subjects []Subject, predicateType string, predicate any) ([]byte, error) {

@@ -86,7 +86,7 @@ func (s *Sign) Publish(ctx context.Context, a *Artifact) error {
 		if err := signer.Sign(ctx, ref, nil); err != nil {
 			return err
 		}
-		sts, err := s.statements(attest.Subject{Name: ref.Context().Name(), Digest: ref.DigestStr()})
+		sts, err := s.statements(attest.Subject{Name: ref.Context().Name(), Digest: ref.DigestStr()}, a.SBOM)
 		if err != nil {
 			return fmt.Errorf("attest %s: %w", pushed, err)
 		}
@@ -100,9 +100,17 @@ func (s *Sign) Publish(ctx context.Context, a *Artifact) error {
 	return nil
 }
 
-// statements builds the attestations about one pushed image.
-func (s *Sign) statements(subject attest.Subject) ([]sign.Statement, error) {
+// statements builds the attestations about one pushed image: provenance,
+// verification record and, when the build made one, its SBOM.
+func (s *Sign) statements(subject attest.Subject, sbom []byte) ([]sign.Statement, error) {
 	var out []sign.Statement
+	if sbom != nil {
+		st, err := attest.SBOMStatement([]attest.Subject{subject}, sbom)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sign.Statement{PredicateType: attest.SPDXType, JSON: st})
+	}
 	if s.Provenance != nil {
 		b := *s.Provenance
 		b.Subjects = []attest.Subject{subject}

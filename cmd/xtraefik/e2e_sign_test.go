@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -30,7 +31,7 @@ func TestSignedBuild(t *testing.T) {
 	}
 
 	w.env["COSIGN_PASSWORD"] = "s3cret"
-	out := w.mustRun("build", "-f", rp, "--push", ref, "--sign-key", key)
+	out := w.mustRun("build", "-f", rp, "--push", ref, "--sign-key", key, "--sbom-dir", filepath.Join(w.dir, "sbom"))
 	if !strings.Contains(out, "signed: "+w.registry+"/golden/traefik@sha256:") {
 		t.Errorf("output does not say what was signed:\n%s", out)
 	}
@@ -38,7 +39,8 @@ func TestSignedBuild(t *testing.T) {
 	if r.Err != nil {
 		t.Fatalf("cosign verify: %v\n%s", r.Err, r.Stderr)
 	}
-	for typ, want := range map[string]string{"slsaprovenance1": w.plugin.ReleaseCommit, attest.VerificationType: `"status":"OK"`} {
+	for typ, want := range map[string]string{"slsaprovenance1": w.plugin.ReleaseCommit, attest.VerificationType: `"status":"OK"`,
+		"spdxjson": `"spdxVersion":"SPDX-2.3"`} {
 		r := testenv.RunCosign(t, cosign, t.TempDir(), "", "verify-attestation", "--key", pub, "--type", typ,
 			"--insecure-ignore-tlog", "--allow-http-registry", "--allow-insecure-registry", ref)
 		if r.Err != nil {
