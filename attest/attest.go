@@ -286,6 +286,9 @@ type PluginVerdict struct {
 	Reason      string `json:"reason,omitempty"`
 	// Containment is the sandbox the plugin's code ran in; nil when none ran.
 	Containment *Containment `json:"containment,omitempty"`
+	// Cached marks a verdict taken from the verdict cache: given by an
+	// earlier run of the same xtraefik for the same inputs.
+	Cached bool `json:"cached,omitempty"`
 }
 
 // Containment is the sandbox level ("full", "partial", "none") and the

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/xtraefik/xtraefik/attest"
+	"github.com/xtraefik/xtraefik/recipe"
 )
 
 // provenanceFor is the SLSA provenance of a built image: the base and every
@@ -16,7 +17,7 @@ func provenanceFor(res *Result, started time.Time) *attest.Build {
 	b := &attest.Build{
 		Base:               attest.Base{Ref: r.Recipe.Base, Digest: r.Base.Digest.String()},
 		BuilderVersion:     toolVersion(),
-		ExternalParameters: map[string]any{"recipe": fileParam(r.Recipe.Path)},
+		ExternalParameters: map[string]any{"recipe": fileParam(r.Recipe.Path), "lock": fileParam(recipe.LockPath(r.Recipe.Path))},
 		InternalParameters: map[string]any{"epoch": r.Epoch.UTC().Format(time.RFC3339)},
 		StartedOn:          started,
 		FinishedOn:         time.Now().UTC(),
@@ -51,7 +52,7 @@ func verificationFor(res *Result) *attest.Verification {
 		RuntimeCheck: res.RuntimeChecked, VerifiedOn: time.Now().UTC()}
 	for _, r := range res.Verify {
 		pv := attest.PluginVerdict{Alias: r.Alias, Module: r.Module, Commit: r.Commit, Type: r.Type, Runtime: r.Runtime,
-			Interpreter: r.Interpreter, Status: r.Status, OK: r.OK, Approximate: r.Approximate, Reason: r.Reason}
+			Interpreter: r.Interpreter, Status: r.Status, OK: r.OK, Approximate: r.Approximate, Reason: r.Reason, Cached: r.Cached}
 		if c := r.Containment; c != nil {
 			pv.Containment = &attest.Containment{Level: c.Level, Applied: c.Applied, Missing: c.Missing}
 		}

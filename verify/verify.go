@@ -104,6 +104,8 @@ type Result struct {
 	Containment *sandbox.Report `json:"containment,omitempty"`
 	// Status is a middleware's answer to the probe request (0 when none).
 	HTTPStatus int `json:"httpStatus,omitempty"`
+	// Cached marks a verdict taken from Options.Cache.
+	Cached bool `json:"cached,omitempty"`
 }
 
 // Defaults.
@@ -323,7 +325,7 @@ func (v *Verifier) fromCache(plugins []plugin.Plugin, laidOut []bool, pl *plan, 
 		}
 		keys[i] = key
 		if r, ok := v.opts.Cache.Get(key); ok {
-			r.Alias, r.Module, r.Commit, r.Version = p.Alias, p.Module, p.Source.Commit, p.Source.Version
+			r.Alias, r.Module, r.Commit, r.Version, r.Cached = p.Alias, p.Module, p.Source.Commit, p.Source.Version, true
 			results[i] = r
 		}
 	}
