@@ -17,10 +17,14 @@ func provenanceFor(res *Result, started time.Time) *attest.Build {
 	b := &attest.Build{
 		Base:               attest.Base{Ref: r.Recipe.Base, Digest: r.Base.Digest.String()},
 		BuilderVersion:     toolVersion(),
-		ExternalParameters: map[string]any{"recipe": fileParam(r.Recipe.Path), "lock": fileParam(recipe.LockPath(r.Recipe.Path))},
+		ExternalParameters: map[string]any{},
 		InternalParameters: map[string]any{"epoch": r.Epoch.UTC().Format(time.RFC3339)},
 		StartedOn:          started,
 		FinishedOn:         time.Now().UTC(),
+	}
+	if r.Recipe.Path != "" {
+		b.ExternalParameters["recipe"] = fileParam(r.Recipe.Path)
+		b.ExternalParameters["lock"] = fileParam(recipe.LockPath(r.Recipe.Path))
 	}
 	var plats []string
 	for _, p := range r.Base.Platforms {
