@@ -29,6 +29,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/filelock"
 )
 
 // Options configure a Fetcher.
@@ -111,7 +112,10 @@ func New(opts Options) (*Fetcher, error) {
 // prune) and runs then with the repository while still holding the lock.
 func (f *Fetcher) update(ctx context.Context, r remote, then func(*git.Repository) error) error {
 	dir := f.repoDir(r)
-	unlock, err := lockPath(ctx, dir+".lock", f.progress)
+	// Processes sharing the cache serialise their fetches into one
+	// repository; readers need no lock: git writes packs under a temporary
+	// name, and the cache never deletes objects.
+	unlock, err := filelock.Lock(ctx, dir+".lock", f.progress)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/filelock"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
@@ -740,7 +741,7 @@ func TestLockExcludes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := lockPath(context.Background(), f.repoDir(r)+".lock", nil)
+	unlock, err := filelock.Lock(context.Background(), f.repoDir(r)+".lock", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/xtraefik/xtraefik/internal/filelock"
 	"github.com/xtraefik/xtraefik/plugin"
 )
 
@@ -69,19 +70,7 @@ func (d DirCache) Put(key string, r Result) error {
 	if err := os.MkdirAll(string(d), 0o755); err != nil {
 		return fmt.Errorf("verdict cache: %w", err)
 	}
-	tmp, err := os.CreateTemp(string(d), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("verdict cache: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("verdict cache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("verdict cache: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), d.path(key)); err != nil {
+	if err := filelock.WriteFile(d.path(key), data); err != nil {
 		return fmt.Errorf("verdict cache: %w", err)
 	}
 	return nil

@@ -38,6 +38,7 @@ import (
 	modzip "golang.org/x/mod/zip"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/filelock"
 )
 
 var (
@@ -404,7 +405,7 @@ func (c *Client) writeInfoCache(zipPath string, t time.Time) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(strings.TrimSuffix(zipPath, ".zip")+".info", b)
+	return filelock.WriteFile(strings.TrimSuffix(zipPath, ".zip")+".info", b)
 }
 
 func (c *Client) fetchDirect(ctx context.Context, mod, query string) (*DirectModule, error) {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb"
+
+	"github.com/xtraefik/xtraefik/internal/filelock"
 )
 
 // sumOps implements sumdb.ClientOps over the Client's HTTP client, with the
@@ -110,7 +112,7 @@ func (o *sumOps) WriteConfig(file string, old, new []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	unlock, err := lockFile(o.ctx, p+".lock")
+	unlock, err := filelock.Lock(o.ctx, p+".lock", nil)
 	if err != nil {
 		return err
 	}
@@ -122,7 +124,7 @@ func (o *sumOps) WriteConfig(file string, old, new []byte) error {
 	if !bytes.Equal(cur, old) {
 		return sumdb.ErrWriteConflict
 	}
-	return writeFileAtomic(p, new)
+	return filelock.WriteFile(p, new)
 }
 
 func (o *sumOps) ReadCache(file string) ([]byte, error) {
@@ -140,7 +142,7 @@ func (o *sumOps) WriteCache(file string, data []byte) {
 	}
 	p := filepath.Join(o.dir(), "cache", filepath.FromSlash(file))
 	if os.MkdirAll(filepath.Dir(p), 0o700) == nil {
-		_ = writeFileAtomic(p, data)
+		_ = filelock.WriteFile(p, data)
 	}
 }
 

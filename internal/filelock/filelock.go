@@ -1,0 +1,69 @@
+// Package filelock serialises processes that share a cache directory with
+// advisory locks on lock files, and writes files so that a reader in
+// another process sees the old or the new content, never a part.
+package filelock
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Lock takes an exclusive advisory lock on path (created if needed),
+// waiting until it is free or ctx ends; progress, when not nil, is told
+// once that the wait began. The kernel drops the lock if the process dies.
+func Lock(ctx context.Context, path string, progress io.Writer) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	wait := 10 * time.Millisecond
+	for announced := false; ; announced = true {
+		ok, err := tryLock(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if ok {
+			return func() {
+				_ = unlockFile(f)
+				f.Close()
+			}, nil
+		}
+		if !announced && progress != nil {
+			fmt.Fprintf(progress, "waiting for another process to release %s\n", path)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			f.Close()
+			return nil, fmt.Errorf("waiting for lock %s: %w", path, ctx.Err())
+		case <-timer.C:
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+// WriteFile writes data to a temporary file beside path and renames it into
+// place.
+func WriteFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
