@@ -7,9 +7,10 @@ package xtraefik
 
 import "embed"
 
-// WorkerSource is go.mod, go.sum and the packages the verify package needs.
+// WorkerSource is go.mod, go.sum and the packages the verify package needs
+// (a package verify starts importing must be added here, or worker builds fail).
 //
 //go:embed go.mod go.sum worker_source.go
 //go:embed verify/*.go verify/interpreters/*.go verify/provision/*.go verify/provision/worker.sum
-//go:embed manifest/*.go fileset/*.go sandbox/*.go probe/*.go internal/yamlcheck/*.go
+//go:embed manifest/*.go fileset/*.go sandbox/*.go probe/*.go plugin/*.go internal/yamlcheck/*.go internal/filelock/*.go
 var WorkerSource embed.FS
