@@ -278,7 +278,7 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 	}
 	o := s.Options()
 	o.Frozen = req.Frozen
-	req.Verify = s.verifyOptions(req.Verify, req.NoVerdictCache)
+	req.Verify = s.verifyOptions(req.Verify, req.NoVerdictCache, rep)
 	if err := req.Outputs.Validate(ctx, o.Images); err != nil {
 		return rep.fail(err)
 	}
@@ -357,7 +357,7 @@ type VerifyRequest struct {
 func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error) {
 	rep := s.newReport("verify")
 	o := s.Options()
-	req.Verify = s.verifyOptions(req.Verify, req.NoVerdictCache)
+	req.Verify = s.verifyOptions(req.Verify, req.NoVerdictCache, rep)
 	if req.Runtime != nil {
 		iso, err := RuntimeIsolation(req.Runtime.Isolation, req.Verify.Sandbox)
 		if err != nil {
@@ -412,14 +412,34 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 
 // verifyOptions completes vo with the session's caches: workers are built
 // into the cache directory, and OK verdicts are kept in its verdicts/
-// directory (keyed by everything that decides them: verify.Cache).
-func (s *Session) verifyOptions(vo verify.Options, noCache bool) verify.Options {
+// directory (keyed by everything that decides them, and authenticated with
+// a key kept in the user's configuration directory: verify.DirCache). A
+// cache that cannot be trusted is not used, with a warning.
+func (s *Session) verifyOptions(vo verify.Options, noCache bool, rep *Report) verify.Options {
 	if vo.WorkerCache == "" {
 		vo.WorkerCache = s.opts.CacheDir
 	}
-	if vo.Cache == nil && !noCache {
-		vo.Cache = verify.DirCache(filepath.Join(s.opts.CacheDir, "verdicts"))
+	if vo.Cache != nil || noCache {
+		return vo
 	}
+	env := s.opts.Env
+	if env == nil {
+		env = os.Getenv
+	}
+	config := env("XDG_CONFIG_HOME")
+	if config == "" && env("HOME") != "" {
+		config = filepath.Join(env("HOME"), ".config")
+	}
+	if config == "" {
+		rep.Warnings = append(rep.Warnings, "verdict cache not used: no configuration directory for its key (set HOME or XDG_CONFIG_HOME)")
+		return vo
+	}
+	c, err := verify.NewDirCache(filepath.Join(s.opts.CacheDir, "verdicts"), filepath.Join(config, "xtraefik", "verdict-cache.key"))
+	if err != nil {
+		rep.Warnings = append(rep.Warnings, "verdict cache not used: "+err.Error())
+		return vo
+	}
+	vo.Cache = c
 	return vo
 }
 

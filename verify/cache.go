@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/manifest"
 	"github.com/xtraefik/xtraefik/plugin"
 )
 
@@ -27,48 +30,123 @@ type Cache interface {
 	Put(key string, r Result) error
 }
 
-// DirCache is a Cache of one JSON file per verdict in a directory, safe for
-// concurrent processes: entries are written beside their name and renamed
-// into place, and an entry that does not decode, or holds another key, is
-// ignored (and removed).
-type DirCache string
+// DirCache is a Cache of one JSON file per verdict in Dir, safe for
+// concurrent processes (entries are written beside their name and renamed
+// into place). A verdict is a claim nobody can check without verifying
+// again, so an entry counts only if it carries the MAC made with Secret: a
+// key kept outside the cache (see NewDirCache), which a restored or shared
+// cache directory, or another user, does not have. Dir must belong to the
+// caller and be writable by nobody else; an entry that does not decode,
+// holds another key or fails its MAC is ignored (and removed).
+type DirCache struct {
+	Dir    string
+	Secret []byte
+}
+
+// NewDirCache opens the verdict cache in dir with the secret in keyFile,
+// creating either (0700 and 0600) when missing. It refuses a directory or
+// key file owned by another user or open to others: whoever can write
+// there can make a plugin pass.
+func NewDirCache(dir, keyFile string) (*DirCache, error) {
+	if err := privateDir(dir); err != nil {
+		return nil, fmt.Errorf("verdict cache %s: %w", dir, err)
+	}
+	if err := privateDir(filepath.Dir(keyFile)); err != nil {
+		return nil, fmt.Errorf("verdict cache key %s: %w", keyFile, err)
+	}
+	secret, err := os.ReadFile(keyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(keyFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			if !errors.Is(err, fs.ErrExist) {
+				return nil, fmt.Errorf("verdict cache key: %w", err)
+			}
+			// Another process made it first: use theirs.
+			if secret, err = os.ReadFile(keyFile); err != nil {
+				return nil, fmt.Errorf("verdict cache key: %w", err)
+			}
+		} else {
+			_, werr := f.Write(secret)
+			if cerr := f.Close(); werr == nil {
+				werr = cerr
+			}
+			if werr != nil {
+				return nil, fmt.Errorf("verdict cache key: %w", werr)
+			}
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("verdict cache key: %w", err)
+	}
+	if err := private(keyFile); err != nil {
+		return nil, fmt.Errorf("verdict cache key %s: %w", keyFile, err)
+	}
+	if len(secret) < 32 {
+		return nil, fmt.Errorf("verdict cache key %s: too short", keyFile)
+	}
+	return &DirCache{Dir: dir, Secret: secret}, nil
+}
 
 // cacheEntry is one file of a DirCache.
 type cacheEntry struct {
 	Key      string    `json:"key"`
 	Verified time.Time `json:"verified"`
 	Result   Result    `json:"result"`
+	// MAC is HMAC-SHA256 over Key, Verified and Result as stored.
+	MAC string `json:"mac"`
 }
 
-func (d DirCache) path(key string) string { return filepath.Join(string(d), key+".json") }
+func (d *DirCache) path(key string) string { return filepath.Join(d.Dir, key+".json") }
+
+func (d *DirCache) mac(e cacheEntry) (string, error) {
+	e.MAC = ""
+	data, err := json.Marshal(e)
+	if err != nil {
+		return "", err
+	}
+	m := hmac.New(sha256.New, d.Secret)
+	m.Write(data)
+	return hex.EncodeToString(m.Sum(nil)), nil
+}
 
 // Get returns the verdict stored under key.
-func (d DirCache) Get(key string) (Result, bool) {
+func (d *DirCache) Get(key string) (Result, bool) {
 	data, err := os.ReadFile(d.path(key))
 	if err != nil {
 		return Result{}, false
 	}
 	var e cacheEntry
-	if err := json.Unmarshal(data, &e); err != nil || e.Key != key || e.Result.Status != StatusOK {
-		os.Remove(d.path(key)) // corrupt or foreign: verify again
+	err = json.Unmarshal(data, &e)
+	var want string
+	if err == nil {
+		want, err = d.mac(e)
+	}
+	if err != nil || e.Key != key || e.Result.Status != StatusOK || !hmac.Equal([]byte(want), []byte(e.MAC)) {
+		os.Remove(d.path(key)) // corrupt, foreign or forged: verify again
 		return Result{}, false
 	}
 	e.Result.Notes = append(e.Result.Notes, "verdict from the cache: verified "+e.Verified.UTC().Format(time.RFC3339)+" with the same files, configuration, interpreter and xtraefik")
 	return e.Result, true
 }
 
-// Put stores an OK verdict under key.
-func (d DirCache) Put(key string, r Result) error {
-	if r.Status != StatusOK {
+// Put stores an OK verdict given under full containment under key: a
+// verdict from a sandbox the plugin could reach out of is not kept.
+func (d *DirCache) Put(key string, r Result) error {
+	if r.Status != StatusOK || r.Containment == nil || !r.Containment.Full() {
 		return nil
 	}
 	r.Duration = 0
-	data, err := json.Marshal(cacheEntry{Key: key, Verified: time.Now().UTC(), Result: r})
-	if err != nil {
+	e := cacheEntry{Key: key, Verified: time.Now().UTC(), Result: r}
+	var err error
+	if e.MAC, err = d.mac(e); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(string(d), 0o755); err != nil {
-		return fmt.Errorf("verdict cache: %w", err)
+	data, err := json.Marshal(e)
+	if err != nil {
+		return err
 	}
 	if err := filelock.WriteFile(d.path(key), data); err != nil {
 		return fmt.Errorf("verdict cache: %w", err)
@@ -78,8 +156,8 @@ func (d DirCache) Put(key string, r Result) error {
 
 // Prune removes entries not used (read or written) for maxAge, and reports
 // how many it removed.
-func (d DirCache) Prune(maxAge time.Duration) (int, error) {
-	entries, err := os.ReadDir(string(d))
+func (d *DirCache) Prune(maxAge time.Duration) (int, error) {
+	entries, err := os.ReadDir(d.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
@@ -90,12 +168,20 @@ func (d DirCache) Prune(maxAge time.Duration) (int, error) {
 	for _, e := range entries {
 		info, err := e.Info()
 		if err == nil && time.Since(info.ModTime()) > maxAge {
-			if os.Remove(filepath.Join(string(d), e.Name())) == nil {
+			if os.Remove(filepath.Join(d.Dir, e.Name())) == nil {
 				n++
 			}
 		}
 	}
 	return n, nil
+}
+
+// privateDir makes dir (0700) when missing and checks it is private.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return private(dir)
 }
 
 // cacheKey is the hash of everything that decides p's verdict: its files
@@ -170,4 +256,40 @@ func buildIdentity() string {
 		}
 	}
 	return id
+}
+
+// fromCache fills the results the cache holds and returns each laid-out
+// plugin's cache key ("" without a cache); the others are verified.
+func (v *Verifier) fromCache(plugins []plugin.Plugin, laidOut []bool, pl *plan, results []Result) []string {
+	keys := make([]string, len(plugins))
+	if v.opts.Cache == nil {
+		return keys
+	}
+	self := buildIdentity()
+	for i, p := range plugins {
+		if !laidOut[i] {
+			continue
+		}
+		m := p.Manifest
+		if m == nil {
+			var err error
+			if m, err = manifest.Read(p.Files); err != nil {
+				continue // verifyOne says why
+			}
+		}
+		interpreter := pl.yaegiName()
+		if m.IsWasm() {
+			interpreter = interpreterName(true)
+		}
+		key, err := cacheKey(p, plugins, interpreter, v.opts, self)
+		if err != nil {
+			continue
+		}
+		keys[i] = key
+		if r, ok := v.opts.Cache.Get(key); ok {
+			r.Alias, r.Module, r.Commit, r.Version, r.Cached = p.Alias, p.Module, p.Source.Commit, p.Source.Version, true
+			results[i] = r
+		}
+	}
+	return keys
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/sandbox"
 )
 
 // TestCacheKeyCoversEveryInput: changing anything that decides a verdict
@@ -100,13 +101,26 @@ func TestCacheKeyCoversEveryInput(t *testing.T) {
 // TestDirCache: OK verdicts come back with a note; others are not kept; a
 // corrupt or foreign entry is ignored and removed.
 func TestDirCache(t *testing.T) {
-	d := DirCache(filepath.Join(t.TempDir(), "verdicts"))
-	ok := Result{Alias: "demo", Status: StatusOK, OK: true, Interpreter: "yaegi v0.16.1", HTTPStatus: 200}
+	root := t.TempDir()
+	d, err := NewDirCache(filepath.Join(root, "verdicts"), filepath.Join(root, "config", "key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := &sandbox.Report{Level: sandbox.LevelFull}
+	ok := Result{Alias: "demo", Status: StatusOK, OK: true, Interpreter: "yaegi v0.16.1", HTTPStatus: 200, Containment: full}
 	if err := d.Put("k1", ok); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Put("k2", Result{Status: StatusFail}); err != nil {
+	if err := d.Put("k2", Result{Status: StatusFail, Containment: full}); err != nil {
 		t.Fatal(err)
+	}
+	partial := ok
+	partial.Containment = &sandbox.Report{Level: sandbox.LevelPartial}
+	if err := d.Put("k5", partial); err != nil {
+		t.Fatal(err)
+	}
+	if _, hit := d.Get("k5"); hit {
+		t.Error("a verdict given under partial containment was kept")
 	}
 	got, hit := d.Get("k1")
 	if !hit || got.Interpreter != ok.Interpreter || got.HTTPStatus != 200 || !strings.Contains(strings.Join(got.Notes, " "), "verdict from the cache") {
@@ -115,11 +129,18 @@ func TestDirCache(t *testing.T) {
 	if _, hit := d.Get("k2"); hit {
 		t.Error("a FAIL verdict was kept")
 	}
-	// An entry under another name, and one that does not decode.
+	// An entry under another name, one that does not decode, and one
+	// forged without the key (a planted OK for a plugin that fails).
 	data, _ := os.ReadFile(d.path("k1"))
 	os.WriteFile(d.path("k3"), data, 0o644)
 	os.WriteFile(d.path("k4"), []byte("{"), 0o644)
-	for _, k := range []string{"k3", "k4"} {
+	forged := strings.Replace(string(data), `"key":"k1"`, `"key":"k6"`, 1)
+	os.WriteFile(d.path("k6"), []byte(forged), 0o644)
+	other := &DirCache{Dir: d.Dir, Secret: make([]byte, 32)}
+	if err := other.Put("k7", ok); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"k3", "k4", "k6", "k7"} {
 		if _, hit := d.Get(k); hit {
 			t.Errorf("%s: a foreign or corrupt entry was used", k)
 		}
@@ -129,5 +150,22 @@ func TestDirCache(t *testing.T) {
 	}
 	if n, err := d.Prune(0); err != nil || n != 1 {
 		t.Errorf("Prune(0) = %d, %v; want the one entry left", n, err)
+	}
+
+	// A cache directory others may write, or a key another user owns, is
+	// refused.
+	open := filepath.Join(root, "open")
+	os.MkdirAll(open, 0o777)
+	os.Chmod(open, 0o777)
+	if _, err := NewDirCache(open, filepath.Join(root, "config", "key")); err == nil || !strings.Contains(err.Error(), "writable by others") {
+		t.Errorf("a world-writable cache: %v", err)
+	}
+	if os.Getuid() == 0 {
+		foreign := filepath.Join(root, "foreign")
+		os.MkdirAll(foreign, 0o700)
+		os.Chown(foreign, 65534, 65534)
+		if _, err := NewDirCache(foreign, filepath.Join(root, "config", "key")); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+			t.Errorf("a cache another user owns: %v", err)
+		}
 	}
 }

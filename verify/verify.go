@@ -296,42 +296,6 @@ func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 	return results, nil
 }
 
-// fromCache fills the results the cache holds and returns each laid-out
-// plugin's cache key ("" without a cache); the others are verified.
-func (v *Verifier) fromCache(plugins []plugin.Plugin, laidOut []bool, pl *plan, results []Result) []string {
-	keys := make([]string, len(plugins))
-	if v.opts.Cache == nil {
-		return keys
-	}
-	self := buildIdentity()
-	for i, p := range plugins {
-		if !laidOut[i] {
-			continue
-		}
-		m := p.Manifest
-		if m == nil {
-			var err error
-			if m, err = manifest.Read(p.Files); err != nil {
-				continue // verifyOne says why
-			}
-		}
-		interpreter := pl.yaegiName()
-		if m.IsWasm() {
-			interpreter = interpreterName(true)
-		}
-		key, err := cacheKey(p, plugins, interpreter, v.opts, self)
-		if err != nil {
-			continue
-		}
-		keys[i] = key
-		if r, ok := v.opts.Cache.Get(key); ok {
-			r.Alias, r.Module, r.Commit, r.Version, r.Cached = p.Alias, p.Module, p.Source.Commit, p.Source.Version, true
-			results[i] = r
-		}
-	}
-	return keys
-}
-
 // layoutConflict reports why plugin i cannot have its own directory under
 // plugins-local/src: Traefik allows a module once, and one module's tree
 // cannot hold another's.

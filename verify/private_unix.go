@@ -1,0 +1,25 @@
+//go:build unix
+
+package verify
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// private refuses a file or directory another user owns or may write: the
+// verdict cache and its key decide whether plugin code runs.
+func private(path string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("owned by uid %d, not by this user (%d)", st.Uid, os.Getuid())
+	}
+	if info.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("writable by others (mode %v): chmod go-w it, or it is not used", info.Mode().Perm())
+	}
+	return nil
+}
