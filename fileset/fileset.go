@@ -5,6 +5,7 @@
 package fileset
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -247,6 +248,39 @@ func writeFile(dst string, f File) error {
 	return os.Chmod(dst, f.Mode().Perm())
 }
 
+// MaxDirBytes bounds what FromDir reads into memory: a plugin tree is
+// source code, rarely more than a few megabytes.
+const MaxDirBytes = 256 << 20
+
+// readOnce reads the regular file at p, refusing one that is no longer the
+// file info describes (replaced by a symlink or another file) or that takes
+// the total over MaxDirBytes.
+func readOnce(p string, info fs.FileInfo, total *int64) ([]byte, error) {
+	f, err := openNoFollow(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	now, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !now.Mode().IsRegular() || !os.SameFile(info, now) {
+		return nil, errors.New("changed while it was read")
+	}
+	if *total += now.Size(); *total > MaxDirBytes {
+		return nil, fmt.Errorf("the plugin directory holds more than %d MiB", MaxDirBytes>>20)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, now.Size()+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) != now.Size() {
+		return nil, errors.New("changed while it was read")
+	}
+	return data, nil
+}
+
 // FromDir reads a working copy (a plugin author's directory) into a Set, skipping
 // .git. Modes are normalised to what git would record.
 func FromDir(dir string) (Set, error) {
@@ -257,6 +291,7 @@ func FromDir(dir string) (Set, error) {
 	}
 	dir = resolved
 	var files []File
+	var total int64
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -294,9 +329,15 @@ func FromDir(dir string) (Set, error) {
 			if info.Mode()&0o111 != 0 {
 				kind = Executable
 			}
-			full := p
-			files = append(files, File{Path: rel, Kind: kind, Size: info.Size(),
-				Open: func() (io.ReadCloser, error) { return os.Open(full) }})
+			// Read once, now: every later stage (hash, manifest, verification,
+			// layer, SBOM) sees these bytes, whatever happens to the
+			// directory meanwhile, so what was verified is what is shipped.
+			data, err := readOnce(p, info, &total)
+			if err != nil {
+				return fmt.Errorf("%s: %w", rel, err)
+			}
+			files = append(files, File{Path: rel, Kind: kind, Size: int64(len(data)),
+				Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }})
 		default:
 			return fmt.Errorf("%s: unsupported file type %s", rel, info.Mode().Type())
 		}

@@ -2,6 +2,8 @@ package fileset
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -83,5 +85,31 @@ func TestExclude(t *testing.T) {
 	withLink := memSet(t, File{Path: "a.go"}, File{Path: "link", Kind: Symlink, Link: "a.go"})
 	if _, _, err := withLink.Exclude([]string{"a.go"}); err == nil || !strings.Contains(err.Error(), "symlink link") {
 		t.Errorf("a dangling link after exclude: %v", err)
+	}
+}
+
+// TestFromDirReadsOnce: what FromDir read is what every later reader gets,
+// even when the directory changes afterwards (a file swapped for a symlink
+// to a host secret, or for other code).
+func TestFromDirReadsOnce(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("TOPSECRET"), 0o644)
+	os.WriteFile(filepath.Join(dir, "a.go"), []byte("package a"), 0o644)
+	s, err := FromDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "a.go"))
+	os.Symlink(secret, filepath.Join(dir, "a.go"))
+	f, _ := s.Lookup("a.go")
+	rc, err := f.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, _ := io.ReadAll(rc)
+	if string(got) != "package a" {
+		t.Errorf("content read after the swap: %q", got)
 	}
 }
