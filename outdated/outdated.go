@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/internal/redact"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/source"
 )
@@ -209,7 +210,7 @@ func (e *Entry) settle(current string, c comparison) {
 }
 
 func (e *Entry) fail(err error) Entry {
-	e.Status, e.Error = StatusError, err.Error()
+	e.Status, e.Error = StatusError, redact.Error(err).Error()
 	return *e
 }
 
@@ -300,8 +301,16 @@ func checkBase(ctx context.Context, r *recipe.Recipe, lock *recipe.Lock, opts Op
 }
 
 func checkPlugin(ctx context.Context, alias string, p *recipe.Plugin, lock *recipe.Lock, opts Options) Entry {
-	e := Entry{Alias: alias, Module: p.Module, Git: p.GitURL(), Ref: p.Ref, Newer: []string{}, NewestPerLine: []string{}}
-	if pl, ok := lock.Plugin(alias); ok && pl.Module == p.Module && pl.Git == p.GitURL() && pl.Ref == p.Ref {
+	e := Entry{Alias: alias, Module: p.Module, Git: p.LockedGit(), Ref: p.Ref, Newer: []string{}, NewestPerLine: []string{}}
+	switch p.Source() {
+	case recipe.SourceModule:
+		e.Git, e.Ref = "", p.Version
+		return e.unknown("", "a module-proxy plugin: `xtraefik lock --update "+alias+"` takes the newest version its query allows")
+	case recipe.SourcePath:
+		e.Git, e.Ref = "", p.Path
+		return e.unknown("", "a directory plugin has no releases to compare")
+	}
+	if pl, ok := lock.Plugin(alias); ok && p.Matches(pl) {
 		e.Locked = pl.Commit
 	}
 	url := recipe.RewriteGit(opts.GitMirrors, p.GitURL())

@@ -2,6 +2,7 @@ package outdated
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -237,5 +238,31 @@ func TestOutdatedCheckBase(t *testing.T) {
 				t.Errorf("\n got %+v\nwant %+v", rep.Base, tc.want)
 			}
 		})
+	}
+}
+
+// TestOutdatedKeepsSecretsAndSources: a git URL's credentials reach neither
+// the entry nor its error, and module-proxy and directory plugins are not
+// taken for git repositories.
+func TestOutdatedKeepsSecretsAndSources(t *testing.T) {
+	git := &fakeGit{tags: map[string][]source.Tag{}}
+	for _, tt := range []struct {
+		plugin *recipe.Plugin
+		status Status
+		asked  bool
+	}{
+		{&recipe.Plugin{Module: "example.com/a", Git: "https://ci:ghp_SECRET@git.example.com/a.git", Ref: "v1.0.0"}, StatusError, true},
+		{&recipe.Plugin{Module: "example.com/b", Version: "v1.2"}, StatusUnknown, false},
+		{&recipe.Plugin{Module: "example.com/c", Path: "./c"}, StatusUnknown, false},
+	} {
+		git.asked = nil
+		e := checkPlugin(t.Context(), "x", tt.plugin, nil, Options{Git: git})
+		data, _ := json.Marshal(e)
+		if strings.Contains(string(data), "ghp_SECRET") {
+			t.Errorf("%s: the entry shows the token: %s", tt.plugin.Module, data)
+		}
+		if e.Status != tt.status || (len(git.asked) > 0) != tt.asked {
+			t.Errorf("%s: status %s, asked git %v; want %s, %v", tt.plugin.Module, e.Status, git.asked, tt.status, tt.asked)
+		}
 	}
 }

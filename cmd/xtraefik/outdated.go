@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -36,17 +35,8 @@ rest), 2 with --exit-code when something is outdated.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			output := c.output.String()
 			// Bots reading --output json get a document even when there is
-			// no report: the recipe and why.
-			fail := func(err error) error {
-				if output == "json" {
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					if werr := enc.Encode(map[string]string{"recipe": c.file, "error": err.Error()}); werr != nil {
-						return fmt.Errorf("%w (writing the JSON report: %v)", err, werr)
-					}
-				}
-				return err
-			}
+			// no report, shaped as every command's.
+			fail := func(err error) error { return c.output.fail(cmd, "outdated", err) }
 			s, err := c.open(cmd, env)
 			if err != nil {
 				return fail(err)

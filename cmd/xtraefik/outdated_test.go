@@ -72,8 +72,11 @@ func TestOutdatedCommand(t *testing.T) {
 
 	// No recipe: a JSON document all the same, with the error.
 	stdout, _, err = w.run("outdated", "-f", w.dir+"/none.yaml", "--output", "json")
-	var doc map[string]string
-	if jerr := json.Unmarshal([]byte(stdout), &doc); err == nil || jerr != nil || doc["recipe"] != w.dir+"/none.yaml" || doc["error"] != err.Error() {
+	var doc struct {
+		Command, Error string
+		OK             bool
+	}
+	if jerr := json.Unmarshal([]byte(stdout), &doc); err == nil || jerr != nil || doc.Command != "outdated" || doc.OK || doc.Error != err.Error() {
 		t.Errorf("missing recipe: %v, JSON %q (%v)", err, stdout, jerr)
 	}
 

@@ -128,8 +128,6 @@ func Public(raw string) (string, bool) {
 // or a quote.
 var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
 
-// scpInText finds scp-like remotes with a password, user:password@host:path.
-var scpInText = regexp.MustCompile(`\b([A-Za-z0-9._~-]+):[^\s@/:"']+@([A-Za-z0-9.-]+):`)
 
 // Text redacts every URL in s, such as the request URL a registry or git
 // error quotes.
@@ -143,7 +141,18 @@ func Text(s string) string {
 		}
 		return URL(m) + trail
 	})
-	return scpInText.ReplaceAllString(s, "$1@$2:")
+	// scp-like remotes with a password (user:pass@host:path) have no
+	// scheme: each word holding "@" and ":" is redacted as a whole.
+	words := strings.Fields(s)
+	for _, w := range words {
+		t := strings.Trim(w, `"'()[],;`)
+		if !strings.Contains(t, "://") && strings.Contains(t, "@") && strings.Contains(t, ":") {
+			if r := URL(t); r != t {
+				s = strings.Replace(s, t, r, 1)
+			}
+		}
+	}
+	return s
 }
 
 // Error returns err with every URL in its message redacted; errors.Is and

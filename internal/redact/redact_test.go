@@ -64,6 +64,8 @@ func TestText(t *testing.T) {
 			`PATCH https://reg.example/v2/a/blobs/uploads/x?_state=REDACTED: unexpected status code 500`},
 		{`clone "https://bob:pw@git.example/r.git": auth failed.`, `clone "https://git.example/r.git": auth failed.`},
 		{`fetch bob:pw@git.example:team/r.git: refused`, `fetch bob@git.example:team/r.git: refused`},
+		{`fetch bob:pa:ss@git.example:team/r.git: refused`, `fetch bob@git.example:team/r.git: refused`},
+		{`fetch "bob:p@ss@git.example:team/r.git"`, `fetch "bob@git.example:team/r.git"`},
 		{`nothing to hide at /tmp/x`, `nothing to hide at /tmp/x`},
 	} {
 		if got := Text(tc.in); got != tc.want {

@@ -414,6 +414,18 @@ func TestNetrc(t *testing.T) {
 	}
 }
 
+// TestResolveRefusesSubstitutes: a proxy answering an exact version with
+// another release (a downgrade the checksum database would vouch for) is
+// refused, as the go command refuses it.
+func TestResolveRefusesSubstitutes(t *testing.T) {
+	p := testenv.GoProxy(t, demo+"@v0.2.1")
+	p.WriteFile(t, demo, "v0.2.4", "info", []byte(`{"Version":"v0.2.1","Time":"2030-01-01T00:00:00Z"}`))
+	c := newClient(t, Options{Env: envOf(t, "GOPROXY", p.URL, "GOSUMDB", "off")})
+	if v, err := c.Resolve(context.Background(), demo, "v0.2.4"); err == nil || !strings.Contains(err.Error(), "answered version v0.2.1 for v0.2.4") {
+		t.Errorf("Resolve(v0.2.4) = %q, %v", v, err)
+	}
+}
+
 func TestResolve(t *testing.T) {
 	p := testenv.GoProxy(t, demo+"@v0.2.1", demo+"@"+demoVersion)
 	// A pre-release above the releases, and a newer release that retracts

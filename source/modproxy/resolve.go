@@ -43,6 +43,11 @@ func (c *Client) resolve(ctx context.Context, mod, query string) (string, error)
 			if err != nil {
 				return err
 			}
+			// An exact version is answered with itself, or the proxy
+			// substitutes another release (the go command refuses this too).
+			if semver.IsValid(query) && semver.Canonical(query) == query && i.Version != query {
+				return fmt.Errorf("proxy %s answered version %s for %s: %w", proxy, i.Version, query, ErrChecksum)
+			}
 			result = i.Version
 			return nil
 		}
