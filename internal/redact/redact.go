@@ -128,7 +128,6 @@ func Public(raw string) (string, bool) {
 // or a quote.
 var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
 
-
 // Text redacts every URL in s, such as the request URL a registry or git
 // error quotes.
 func Text(s string) string {
