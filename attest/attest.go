@@ -271,6 +271,10 @@ type PluginVerdict struct {
 	Alias  string `json:"alias"`
 	Module string `json:"module"`
 	Commit string `json:"commit,omitempty"`
+	// Version is a module-proxy plugin's version; ContentHash the lock's
+	// hash of exactly the files verified and shipped.
+	Version     string `json:"version,omitempty"`
+	ContentHash string `json:"contentHash,omitempty"`
 	// Type is middleware or provider.
 	Type string `json:"type,omitempty"`
 	// Runtime is yaegi or wasm.

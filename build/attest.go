@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/xtraefik/xtraefik/attest"
+	"github.com/xtraefik/xtraefik/internal/redact"
 	"github.com/xtraefik/xtraefik/recipe"
 )
 
@@ -32,15 +34,18 @@ func provenanceFor(res *Result, started time.Time) *attest.Build {
 	}
 	b.ExternalParameters["platforms"] = plats
 	for _, p := range r.Plugins {
-		b.Plugins = append(b.Plugins, attest.Plugin{Alias: p.Alias, Module: p.Module, Git: p.Source.Git, Ref: p.Source.Ref,
+		// Signed metadata travels: no credentials, no host paths.
+		git, _ := redact.Public(p.Source.Git)
+		b.Plugins = append(b.Plugins, attest.Plugin{Alias: p.Alias, Module: p.Module, Git: git, Ref: p.Source.Ref,
 			Commit: p.Source.Commit, Version: p.Source.Version, Sum: p.Source.Sum, ContentHash: p.Hash})
 	}
 	return b
 }
 
-// fileParam names a file the build read by path and content hash.
+// fileParam names a file the build read by its base name (a host path
+// would travel with the image) and content hash.
 func fileParam(path string) map[string]string {
-	out := map[string]string{"path": path}
+	out := map[string]string{"name": filepath.Base(path)}
 	if data, err := os.ReadFile(path); err == nil {
 		sum := sha256.Sum256(data)
 		out["sha256"] = hex.EncodeToString(sum[:])
@@ -54,9 +59,14 @@ func fileParam(path string) map[string]string {
 func verificationFor(res *Result) *attest.Verification {
 	v := &attest.Verification{TraefikVersion: res.Resolution.Traefik.Version, VerifierVersion: toolVersion(),
 		RuntimeCheck: res.RuntimeChecked, VerifiedOn: time.Now().UTC()}
+	hashes := map[string]string{}
+	for _, p := range res.Resolution.Plugins {
+		hashes[p.Alias] = p.Hash
+	}
 	for _, r := range res.Verify {
-		pv := attest.PluginVerdict{Alias: r.Alias, Module: r.Module, Commit: r.Commit, Type: r.Type, Runtime: r.Runtime,
-			Interpreter: r.Interpreter, Status: r.Status, OK: r.OK, Approximate: r.Approximate, Reason: r.Reason, Cached: r.Cached}
+		pv := attest.PluginVerdict{Alias: r.Alias, Module: r.Module, Commit: r.Commit, Version: r.Version, ContentHash: hashes[r.Alias],
+			Type: r.Type, Runtime: r.Runtime, Interpreter: r.Interpreter, Status: r.Status, OK: r.OK, Approximate: r.Approximate,
+			Reason: r.Reason, Cached: r.Cached}
 		if c := r.Containment; c != nil {
 			pv.Containment = &attest.Containment{Level: c.Level, Applied: c.Applied, Missing: c.Missing}
 		}

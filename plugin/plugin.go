@@ -84,13 +84,15 @@ type Source struct {
 }
 
 // Revision names what the files are, for people: the commit, the module
-// version, or "working copy".
+// version, or the directory as the recipe names it.
 func (s Source) Revision() string {
 	switch {
 	case s.Commit != "":
 		return s.Commit
 	case s.Version != "":
 		return s.Version
+	case s.Path != "":
+		return s.Path
 	}
 	return "working copy"
 }

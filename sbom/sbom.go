@@ -258,14 +258,14 @@ func pluginPackage(p plugin.Plugin, id common.ElementID) (*spdx.Package, error) 
 	pkg := &spdx.Package{
 		PackageName:             p.Module,
 		PackageSPDXIdentifier:   id,
-		PackageVersion:          src.Ref,
+		PackageVersion:          firstOf(src.Version, src.Ref),
 		PackageDownloadLocation: gitLocation(src.Git, src.Commit),
 		PrimaryPackagePurpose:   "LIBRARY",
 		PackageSourceInfo:       sourceInfo(src),
 		PackageComment:          pluginComment(p, hash),
 	}
 	licensing(pkg)
-	pkg.PackageExternalReferences = []*spdx.PackageExternalReference{purlRef(golangPURL(p.Module, goVersion(src.Ref, src.Commit)))}
+	pkg.PackageExternalReferences = []*spdx.PackageExternalReference{purlRef(golangPURL(p.Module, firstOf(src.Version, goVersion(src.Ref, src.Commit))))}
 	if p.Files == nil {
 		return pkg, nil
 	}
@@ -298,6 +298,12 @@ func pluginComment(p plugin.Plugin, hash string) string {
 }
 
 func sourceInfo(src plugin.Source) string {
+	switch {
+	case src.Version != "":
+		return fmt.Sprintf("Go module proxy, version %s, %s", src.Version, src.Sum)
+	case src.Path != "":
+		return "local directory " + src.Path
+	}
 	loc := redactURL(src.Git)
 	switch {
 	case loc == "":
@@ -413,4 +419,14 @@ func (x *ids) next(s string) common.ElementID {
 	}
 	x.used[id] = true
 	return common.ElementID(id)
+}
+
+// firstOf is the first non-empty string.
+func firstOf(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
