@@ -9,6 +9,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/publish"
+	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/traefikcfg"
 )
 
@@ -30,6 +31,10 @@ type Outputs struct {
 	// SBOMDir receives sbom.spdx.json; a pushed image then also gets the SBOM
 	// attached as an OCI referrer.
 	SBOMDir string
+	// SaveRecipe receives the recipe the build ran (directory plugins'
+	// paths relative to it), and recipe.LockPath(SaveRecipe) its lock: a
+	// build made in code becomes one `build -f` repeats.
+	SaveRecipe string
 	// Overwrite replaces what exists at an output path (until a later output
 	// fails: then it is put back). Without it, an existing output is an error.
 	Overwrite bool
@@ -37,7 +42,7 @@ type Outputs struct {
 
 // Empty reports whether no output was asked for.
 func (o Outputs) Empty() bool {
-	return o.OCILayout == "" && o.Tarball == "" && len(o.Push) == 0 && o.DigestFile == "" && o.SBOMDir == "" && o.ValuesFile == ""
+	return o.OCILayout == "" && o.Tarball == "" && len(o.Push) == 0 && o.DigestFile == "" && o.SBOMDir == "" && o.ValuesFile == "" && o.SaveRecipe == ""
 }
 
 // SBOMFile is the SPDX document's name in Outputs.SBOMDir.
@@ -65,6 +70,13 @@ func (o Outputs) publishers(opts images.Options) (*publishers, error) {
 	}
 	if o.ValuesFile != "" {
 		p.all = append(p.all, publish.ValuesFile(o.ValuesFile, o.Overwrite))
+	}
+	if o.SaveRecipe != "" {
+		lock := recipe.LockPath(o.SaveRecipe)
+		if lock == o.SaveRecipe {
+			return nil, fmt.Errorf("save the recipe as %s: its lock would be the same file; name the recipe with another extension (.yaml)", o.SaveRecipe)
+		}
+		p.all = append(p.all, publish.RecipeFile(o.SaveRecipe, o.Overwrite), publish.LockFile(lock, o.Overwrite))
 	}
 	if o.OCILayout != "" {
 		t, err := name.NewTag(tag)
@@ -130,6 +142,11 @@ func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options)
 	if out.ValuesFile != "" {
 		if a.Values, err = traefikcfg.HelmValues(res.Resolution.Plugins); err != nil {
 			return nil, fmt.Errorf("render the Helm values: %w", err)
+		}
+	}
+	if out.SaveRecipe != "" {
+		if a.Recipe, a.Lock, err = recipe.SaveAs(res.Resolution.Recipe, res.Resolution.Lock(), out.SaveRecipe); err != nil {
+			return nil, fmt.Errorf("save the recipe as %s: %w", out.SaveRecipe, err)
 		}
 	}
 	if err := p.all.Publish(ctx, a); err != nil {
