@@ -44,46 +44,110 @@ type launch struct {
 	source string
 	// configFile is the in-image path of the configuration file, if any.
 	configFile string
+	// hostNetwork keeps Traefik on the host's network under runc (Serve:
+	// its entry points are published there and its backends are the
+	// user's).
+	hostNetwork bool
 }
 
-// harness is what the check needs from Traefik, whatever the source.
+// harness is what xtraefik needs from Traefik, whatever the source: for
+// the check, the API and the probe entry point (apiAddr, webAddr); for
+// Serve, the user's entry points.
 type harness struct {
 	apiAddr, webAddr string
-	// dynamic is the file-provider file as the process sees it.
-	dynamic string
+	entryPoints      []EntryPoint
+	// dynamic is the file-provider file (or directory, with dynamicDir) as
+	// the process sees it.
+	dynamic    string
+	dynamicDir bool
+	// logLevel and logFormat default to DEBUG and json, which the check
+	// reads (traefikLog).
+	logLevel, logFormat string
 }
 
-func (h harness) settings() []traefikcfg.Setting {
-	return []traefikcfg.Setting{
-		{Path: []string{"global", "checkNewVersion"}, Value: false},
-		{Path: []string{"global", "sendAnonymousUsage"}, Value: false},
-		{Path: []string{"entryPoints"}, Value: map[string]any{
-			apiEntryPoint:   map[string]any{"address": h.apiAddr},
-			checkEntryPoint: map[string]any{"address": h.webAddr},
-		}},
-		{Path: []string{"api"}, Value: map[string]any{"insecure": true, "dashboard": false}},
-		{Path: []string{"providers", "file"}, Value: map[string]any{"filename": h.dynamic, "watch": false}},
-		{Path: []string{"providers", "providersThrottleDuration"}, Value: "0s"},
-		{Path: []string{"log"}, Value: map[string]any{"level": "DEBUG", "format": "json"}},
-	}
-}
-
-// flat is the harness as dotted keys, for flags and environment variables.
+// flat is the harness as dotted keys and values, in a fixed order.
 func (h harness) flat() [][2]string {
-	return [][2]string{
+	level, format := h.logLevel, h.logFormat
+	if level == "" {
+		level = "DEBUG"
+	}
+	if format == "" {
+		format = "json"
+	}
+	out := [][2]string{
 		{"global.checkNewVersion", "false"},
 		{"global.sendAnonymousUsage", "false"},
-		{"entryPoints." + apiEntryPoint + ".address", h.apiAddr},
-		{"entryPoints." + checkEntryPoint + ".address", h.webAddr},
-		{"api.insecure", "true"},
-		{"api.dashboard", "false"},
-		{"providers.file.filename", h.dynamic},
-		{"providers.file.watch", "false"},
-		// The check loads one file once: nothing to throttle.
-		{"providers.providersThrottleDuration", "0s"},
-		{"log.level", "DEBUG"},
-		{"log.format", "json"},
 	}
+	if h.apiAddr != "" {
+		out = append(out, [2]string{"entryPoints." + apiEntryPoint + ".address", h.apiAddr})
+	}
+	if h.webAddr != "" {
+		out = append(out, [2]string{"entryPoints." + checkEntryPoint + ".address", h.webAddr})
+	}
+	for _, ep := range h.entryPoints {
+		out = append(out, [2]string{"entryPoints." + ep.Name + ".address", ep.Address})
+	}
+	if h.apiAddr != "" {
+		out = append(out, [2]string{"api.insecure", "true"}, [2]string{"api.dashboard", "false"})
+	}
+	if h.dynamic != "" {
+		key := "filename"
+		if h.dynamicDir {
+			key = "directory"
+		}
+		out = append(out, [2]string{"providers.file." + key, h.dynamic}, [2]string{"providers.file.watch", "false"})
+	}
+	return append(out,
+		// One configuration, loaded once: nothing to throttle.
+		[2]string{"providers.providersThrottleDuration", "0s"},
+		[2]string{"log.level", level},
+		[2]string{"log.format", format},
+	)
+}
+
+// settings are the harness as a configuration file amendment: each
+// top-level section the harness sets replaces the image's.
+func (h harness) settings() []traefikcfg.Setting {
+	var out []traefikcfg.Setting
+	index := map[string]int{}
+	for _, kv := range h.flat() {
+		path := strings.Split(kv[0], ".")
+		var v any = kv[1]
+		switch kv[1] {
+		case "true":
+			v = true
+		case "false":
+			v = false
+		}
+		// entryPoints, api, providers.file and log are set whole, the
+		// rest (global.*, providers.providersThrottleDuration) key by key.
+		head := 1
+		if path[0] == "global" || path[0] == "providers" {
+			head = 2
+		}
+		key := strings.Join(path[:head], ".")
+		i, ok := index[key]
+		if !ok {
+			i = len(out)
+			index[key] = i
+			out = append(out, traefikcfg.Setting{Path: path[:head], Value: map[string]any{}})
+		}
+		if head == len(path) {
+			out[i].Value = v
+			continue
+		}
+		m := out[i].Value.(map[string]any)
+		for _, k := range path[head : len(path)-1] {
+			next, ok := m[k].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				m[k] = next
+			}
+			m = next
+		}
+		m[path[len(path)-1]] = v
+	}
+	return out
 }
 
 func (h harness) flags() []string {
