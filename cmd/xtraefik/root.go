@@ -23,7 +23,7 @@ func newRoot(env getenv) *cobra.Command {
 		Version:       version(),
 	}
 	root.SetVersionTemplate("xtraefik {{.Version}}\n")
-	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env), newOutdated(env), newVersion(), newWorkers())
+	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env), newRun(env), newOutdated(env), newVersion(), newWorkers())
 	return root
 }
 
