@@ -210,6 +210,9 @@ func TestRunWatch(t *testing.T) {
 	if _, err := http.Get(url); err == nil {
 		t.Errorf("%s still answers after xtraefik run ended", url)
 	}
+	if testing.Verbose() {
+		t.Logf("xtraefik run's output:\n%s", stderr.String())
+	}
 }
 
 // traefikPIDs are the live processes whose command line holds arg.
