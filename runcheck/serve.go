@@ -144,6 +144,9 @@ func Serve(ctx context.Context, img v1.Image, opts ServeOptions) (srv *Server, e
 	}
 	srv = &Server{Isolation: st.isolation, Missing: serveMissing(st.isolation), ConfigSource: st.l.source, Args: st.l.argv,
 		EntryPoints: h.entryPoints, Notes: st.notes, u: u, proc: st.proc}
+	if opts.Dynamic == "" {
+		srv.Notes = append(srv.Notes, "no dynamic configuration: Traefik has no routers, so every request gets 404")
+	}
 	if mode == traefikcfg.ModeFile && st.l.configFile == "" {
 		srv.Notes = append(srv.Notes, "file mode, but the image has no configuration file where Traefik looks for one: nothing enables the plugins")
 	}
