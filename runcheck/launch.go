@@ -56,6 +56,9 @@ type launch struct {
 type harness struct {
 	apiAddr, webAddr string
 	entryPoints      []EntryPoint
+	// graceTimeOut bounds how long Traefik lets the entryPoints' requests
+	// finish when stopped (Traefik's default is 10s).
+	graceTimeOut string
 	// dynamic is the file-provider file (or directory, with dynamicDir) as
 	// the process sees it.
 	dynamic    string
@@ -86,6 +89,9 @@ func (h harness) flat() [][2]string {
 	}
 	for _, ep := range h.entryPoints {
 		out = append(out, [2]string{"entryPoints." + ep.Name + ".address", ep.Address})
+		if h.graceTimeOut != "" {
+			out = append(out, [2]string{"entryPoints." + ep.Name + ".transport.lifeCycle.graceTimeOut", h.graceTimeOut})
+		}
 	}
 	if h.apiAddr != "" {
 		out = append(out, [2]string{"api.insecure", "true"}, [2]string{"api.dashboard", "false"})

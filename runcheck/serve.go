@@ -124,7 +124,9 @@ func Serve(ctx context.Context, img v1.Image, opts ServeOptions) (srv *Server, e
 			_ = u.remove()
 		}
 	}()
-	h := harness{entryPoints: opts.EntryPoints, logLevel: "INFO", logFormat: "common"}
+	// A stopped run must end well within xtraefik's own grace after a
+	// signal (10s), which Traefik's default graceTimeOut (10s) would use up.
+	h := harness{entryPoints: opts.EntryPoints, graceTimeOut: "2s", logLevel: "INFO", logFormat: "common"}
 	if len(h.entryPoints) == 0 {
 		h.entryPoints = []EntryPoint{DefaultEntryPoint()}
 	}
