@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,11 +65,17 @@ func Run(ctx context.Context, cfg Config, req RunRequest) error {
 			}
 		}
 	}()
-	roots := watchRoots(cfg, nil, req.Serve.Dynamic)
+	// Taken before the build, so that an edit made during it rebuilds.
+	initial := cfg.Recipe
+	if initial == nil && cfg.RecipeFile != "" {
+		// A recipe that does not load is watched as a file until it does.
+		initial, _ = recipe.Load(cfg.RecipeFile)
+	}
+	roots := watchRoots(cfg, initial, req.Serve.Dynamic)
 	seen := fingerprint(roots)
 	img, s, err := runBuild(ctx, cfg, req, logf)
 	if s != nil {
-		roots = watchRoots(cfg, s.Recipe, req.Serve.Dynamic)
+		roots, seen = rewatch(roots, watchRoots(cfg, s.Recipe, req.Serve.Dynamic), seen)
 	}
 	if err == nil {
 		srv, err = serve(ctx, img, req, logf)
@@ -126,7 +133,7 @@ func Run(ctx context.Context, cfg Config, req RunRequest) error {
 		logf("change detected: rebuilding")
 		img, s, err := runBuild(ctx, cfg, req, logf)
 		if s != nil {
-			roots = watchRoots(cfg, s.Recipe, req.Serve.Dynamic)
+			roots, seen = rewatch(roots, watchRoots(cfg, s.Recipe, req.Serve.Dynamic), seen)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -231,6 +238,15 @@ func watchRoots(cfg Config, r *recipe.Recipe, dynamic string) []string {
 		roots = append(roots, dynamic)
 	}
 	return roots
+}
+
+// rewatch moves to the roots of the recipe as built: when they changed (a
+// plugin added to the recipe), their fingerprint is taken afresh.
+func rewatch(old, roots []string, seen uint64) ([]string, uint64) {
+	if slices.Equal(old, roots) {
+		return old, seen
+	}
+	return roots, fingerprint(roots)
 }
 
 // fingerprint sums the names, sizes, modes and modification times of
