@@ -85,7 +85,8 @@ func (s *syncBuffer) String() string {
 // TestRunWatch is a plugin author's loop against the real Traefik binary:
 // `xtraefik run --with example.com/hello=DIR --watch` serves a request
 // through the plugin on the published entry point; an edit to the working
-// copy shows in the next response; a broken edit leaves the previous build
+// copy shows in the next response, as does an edit to the dynamic
+// configuration; a broken edit leaves the previous build
 // serving; SIGTERM ends xtraefik with Traefik gone.
 func TestRunWatch(t *testing.T) {
 	bin := testenv.TraefikBinary(t, "v3.6.12")
@@ -181,12 +182,16 @@ func TestRunWatch(t *testing.T) {
 	helloPlugin(t, plugin, "v2")
 	expect("v2 world", 2*time.Minute)
 
+	// The dynamic configuration is watched too.
+	os.WriteFile(dynamic, bytes.Replace(mustRead(t, dynamic), []byte("greeting: world"), []byte("greeting: there"), 1), 0o644)
+	expect("v2 there", 2*time.Minute)
+
 	// A broken edit: the rebuild fails and the previous build keeps serving.
 	os.WriteFile(filepath.Join(plugin, "hello.go"), []byte("package hello\n\nfunc broken( {\n"), 0o644)
 	waitFor(t, "a failed rebuild", func() bool {
 		return strings.Contains(stderr.String(), "rebuild failed, Traefik keeps serving the previous build")
 	})
-	expect("v2 world", 10*time.Second)
+	expect("v2 there", 10*time.Second)
 
 	flag := fmt.Sprintf("--entryPoints.web.address=127.0.0.1:%d", port)
 	if traefikPIDs(flag) == nil {
