@@ -47,6 +47,11 @@ func Run(ctx context.Context, cfg Config, req RunRequest) error {
 	if runtime.GOOS != "linux" {
 		return fmt.Errorf("run starts the image's own Traefik, a Linux program, under runc or chroot: it needs a Linux host (this one is %s); build an image (--tarball) and run it with docker or podman instead", runtime.GOOS)
 	}
+	iso, err := RuntimeIsolation(req.Serve.Isolation, req.Verify.Sandbox)
+	if err != nil {
+		return err
+	}
+	req.Serve.Isolation = iso
 	logw := req.Log
 	if logw == nil {
 		logw = io.Discard

@@ -73,6 +73,10 @@ restarts Traefik; a rebuild that fails leaves the running Traefik as it was.
 	vf.register(cmd)
 	rt.register(cmd)
 	f := cmd.Flags()
+	// The runtime check's flags, as run uses them.
+	f.Lookup("runtime-timeout").Usage = "bound on Traefik's start, until every entry point accepts connections"
+	f.Lookup("runtime-arg").Usage = "extra argument passed to Traefik (repeatable), e.g. --runtime-arg=--log.level=DEBUG"
+	f.Lookup("runtime-isolation").Usage = "how Traefik is isolated: auto, runc, chroot or none (Traefik shares the host's network under each)"
 	f.StringVar(&dynamic, "dynamic", "", "your dynamic configuration: a file, or a directory, for Traefik's file provider (routers using the plugins as middlewares)")
 	f.StringArrayVar(&entryPoints, "entrypoint", nil, "an entry point, NAME=[HOST]:PORT (repeatable; default web=:8080; no HOST: the host's loopback)")
 	f.BoolVar(&watch, "watch", false, "rebuild and restart Traefik when a directory plugin, the recipe, its lock or the dynamic configuration changes")
