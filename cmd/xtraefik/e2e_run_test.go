@@ -87,7 +87,8 @@ func (s *syncBuffer) String() string {
 // through the plugin on the published entry point; an edit to the working
 // copy shows in the next response, as does an edit to the dynamic
 // configuration; a broken edit leaves the previous build
-// serving; SIGTERM ends xtraefik with Traefik gone.
+// serving; SIGTERM ends xtraefik with Traefik gone. Then the same from a
+// recipe file with a path: plugin, without --watch, ended by SIGINT.
 func TestRunWatch(t *testing.T) {
 	bin := testenv.TraefikBinary(t, "v3.6.12")
 	dir := t.TempDir()
@@ -108,12 +109,6 @@ func TestRunWatch(t *testing.T) {
 	helloPlugin(t, plugin, "v1")
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "backend") }))
 	defer backend.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	dynamic := filepath.Join(dir, "dynamic.yml")
 	os.WriteFile(dynamic, []byte(fmt.Sprintf(`http:
   routers:
@@ -134,89 +129,130 @@ func TestRunWatch(t *testing.T) {
           - url: %s
 `, backend.URL)), 0o644)
 
-	cmd := exec.Command(exe, "run", "--base", "oci:"+baseDir+":v3.6.12", "--with", "example.com/hello="+plugin,
-		"--dynamic", dynamic, "--entrypoint", fmt.Sprintf("web=:%d", port), "--watch", "--cache-dir", filepath.Join(dir, "cache"))
-	stderr := &syncBuffer{}
-	cmd.Stderr, cmd.Stdout = stderr, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	}()
-
+	port := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	expect := func(want string, within time.Duration) {
-		t.Helper()
-		deadline := time.Now().Add(within)
-		var last string
-		for time.Now().Before(deadline) {
-			select {
-			case err := <-exited:
-				t.Fatalf("xtraefik run exited: %v\n%s", err, stderr.String())
-			default:
-			}
-			resp, err := http.Get(url)
-			if err == nil {
-				resp.Body.Close()
-				last = fmt.Sprintf("%d X-Hello=%q", resp.StatusCode, resp.Header.Get("X-Hello"))
-				if resp.StatusCode == 200 && resp.Header.Get("X-Hello") == want {
-					return
-				}
-			} else {
-				last = err.Error()
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		t.Fatalf("no X-Hello %q through %s within %v (last: %s)\n%s", want, url, within, last, stderr.String())
-	}
-	expect("v1 world", 4*time.Minute)
+	flag := fmt.Sprintf("--entryPoints.web.address=127.0.0.1:%d", port)
+	r := startRun(t, exe, "run", "--base", "oci:"+baseDir+":v3.6.12", "--with", "example.com/hello="+plugin,
+		"--dynamic", dynamic, "--entrypoint", fmt.Sprintf("web=:%d", port), "--watch", "--cache-dir", filepath.Join(dir, "cache"))
+	r.expect(url, "v1 world", 4*time.Minute)
 
 	helloPlugin(t, plugin, "v2")
-	expect("v2 world", 2*time.Minute)
+	r.expect(url, "v2 world", 2*time.Minute)
 
 	// The dynamic configuration is watched too.
 	os.WriteFile(dynamic, bytes.Replace(mustRead(t, dynamic), []byte("greeting: world"), []byte("greeting: there"), 1), 0o644)
-	expect("v2 there", 2*time.Minute)
+	r.expect(url, "v2 there", 2*time.Minute)
 
 	// A broken edit: the rebuild fails and the previous build keeps serving.
 	os.WriteFile(filepath.Join(plugin, "hello.go"), []byte("package hello\n\nfunc broken( {\n"), 0o644)
 	waitFor(t, "a failed rebuild", func() bool {
-		return strings.Contains(stderr.String(), "rebuild failed, Traefik keeps serving the previous build")
+		return strings.Contains(r.stderr.String(), "rebuild failed, Traefik keeps serving the previous build")
 	})
-	expect("v2 there", 10*time.Second)
+	r.expect(url, "v2 there", 10*time.Second)
+	r.stop(syscall.SIGTERM, url, flag)
 
-	flag := fmt.Sprintf("--entryPoints.web.address=127.0.0.1:%d", port)
-	if traefikPIDs(flag) == nil {
-		t.Errorf("no Traefik process with %s", flag)
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	// From a recipe file with a path: plugin, without --watch; Ctrl-C.
+	helloPlugin(t, plugin, "v3")
+	rp := filepath.Join(dir, "recipe.yaml")
+	os.WriteFile(rp, []byte("base: oci:"+baseDir+":v3.6.12\nplugins:\n  hello:\n    module: example.com/hello\n    path: ./hello\n"), 0o644)
+	port = freePort(t)
+	url = fmt.Sprintf("http://127.0.0.1:%d/", port)
+	r = startRun(t, exe, "run", "-f", rp, "--dynamic", dynamic, "--entrypoint", fmt.Sprintf("web=:%d", port), "--cache-dir", filepath.Join(dir, "cache"))
+	r.expect(url, "v3 there", 4*time.Minute)
+	r.stop(syscall.SIGINT, url, fmt.Sprintf("--entryPoints.web.address=127.0.0.1:%d", port))
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// runProc is a running `xtraefik run`.
+type runProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan error
+}
+
+func startRun(t *testing.T, exe string, args ...string) *runProc {
+	t.Helper()
+	r := &runProc{t: t, cmd: exec.Command(exe, args...), stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	r.cmd.Stderr, r.cmd.Stdout = r.stderr, r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.exited <- r.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = r.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-r.exited:
+			r.exited <- err
+		case <-time.After(30 * time.Second):
+			_ = r.cmd.Process.Kill()
+		}
+	})
+	return r
+}
+
+// expect waits for a 200 through url with X-Hello want.
+func (r *runProc) expect(url, want string, within time.Duration) {
+	r.t.Helper()
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-r.exited:
+			r.t.Fatalf("xtraefik run exited: %v\n%s", err, r.stderr.String())
+		default:
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			last = fmt.Sprintf("%d X-Hello=%q", resp.StatusCode, resp.Header.Get("X-Hello"))
+			if resp.StatusCode == 200 && resp.Header.Get("X-Hello") == want {
+				return
+			}
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r.t.Fatalf("no X-Hello %q through %s within %v (last: %s)\n%s", want, url, within, last, r.stderr.String())
+}
+
+// stop signals xtraefik run, which must end with status 0 and leave no
+// Traefik (found by its entry point flag) and nothing answering url.
+func (r *runProc) stop(sig syscall.Signal, url, flag string) {
+	r.t.Helper()
+	if traefikPIDs(flag) == nil {
+		r.t.Errorf("no Traefik process with %s", flag)
+	}
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		r.t.Fatal(err)
+	}
 	select {
-	case err := <-exited:
-		exited <- err
+	case err := <-r.exited:
+		r.exited <- err
 		if err != nil {
-			t.Errorf("xtraefik run ended with %v after SIGTERM\n%s", err, stderr.String())
+			r.t.Errorf("xtraefik run ended with %v after %v\n%s", err, sig, r.stderr.String())
 		}
 	case <-time.After(stopGrace + 5*time.Second):
-		t.Fatalf("xtraefik run still running after SIGTERM\n%s", stderr.String())
+		r.t.Fatalf("xtraefik run still running after %v\n%s", sig, r.stderr.String())
 	}
 	if pids := traefikPIDs(flag); len(pids) > 0 {
-		t.Errorf("Traefik (pids %v) outlived xtraefik run", pids)
+		r.t.Errorf("Traefik (pids %v) outlived xtraefik run", pids)
 	}
 	if _, err := http.Get(url); err == nil {
-		t.Errorf("%s still answers after xtraefik run ended", url)
+		r.t.Errorf("%s still answers after xtraefik run ended", url)
 	}
 	if testing.Verbose() {
-		t.Logf("xtraefik run's output:\n%s", stderr.String())
+		r.t.Logf("xtraefik run's output:\n%s", r.stderr.String())
 	}
 }
 
