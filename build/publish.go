@@ -10,6 +10,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/publish"
+	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/sign"
 	"github.com/xtraefik/xtraefik/traefikcfg"
 )
@@ -32,6 +33,10 @@ type Outputs struct {
 	// SBOMDir receives sbom.spdx.json; a pushed image then also gets the SBOM
 	// attached as an OCI referrer.
 	SBOMDir string
+	// SaveRecipe receives the recipe the build ran (directory plugins'
+	// paths relative to it), and recipe.LockPath(SaveRecipe) its lock: a
+	// build made in code becomes one `build -f` repeats.
+	SaveRecipe string
 	// Overwrite replaces what exists at an output path (until a later output
 	// fails: then it is put back). Without it, an existing output is an error.
 	Overwrite bool
@@ -44,7 +49,7 @@ type Outputs struct {
 
 // Empty reports whether no output was asked for.
 func (o Outputs) Empty() bool {
-	return o.OCILayout == "" && o.Tarball == "" && len(o.Push) == 0 && o.DigestFile == "" && o.SBOMDir == "" && o.ValuesFile == ""
+	return o.OCILayout == "" && o.Tarball == "" && len(o.Push) == 0 && o.DigestFile == "" && o.SBOMDir == "" && o.ValuesFile == "" && o.SaveRecipe == ""
 }
 
 // SBOMFile is the SPDX document's name in Outputs.SBOMDir.
@@ -73,6 +78,13 @@ func (o Outputs) publishers(opts images.Options) (*publishers, error) {
 	}
 	if o.ValuesFile != "" {
 		p.all = append(p.all, publish.ValuesFile(o.ValuesFile, o.Overwrite))
+	}
+	if o.SaveRecipe != "" {
+		lock := recipe.LockPath(o.SaveRecipe)
+		if lock == o.SaveRecipe {
+			return nil, fmt.Errorf("save the recipe as %s: its lock would be the same file; name the recipe with another extension (.yaml)", o.SaveRecipe)
+		}
+		p.all = append(p.all, publish.RecipeFile(o.SaveRecipe, o.Overwrite), publish.LockFile(lock, o.Overwrite))
 	}
 	if o.OCILayout != "" {
 		t, err := name.NewTag(tag)
@@ -151,6 +163,11 @@ func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options)
 	}
 	if p.sign != nil {
 		p.sign.Provenance, p.sign.Verification = provenanceFor(res, res.Started), verificationFor(res)
+	}
+	if out.SaveRecipe != "" {
+		if a.Recipe, a.Lock, err = recipe.SaveAs(res.Resolution.Recipe, res.Resolution.Lock(), out.SaveRecipe); err != nil {
+			return nil, fmt.Errorf("save the recipe as %s: %w", out.SaveRecipe, err)
+		}
 	}
 	if err := p.all.Publish(ctx, a); err != nil {
 		return nil, err

@@ -32,9 +32,11 @@ type Report struct {
 	Mode  string   `json:"mode,omitempty"`
 	Flags []string `json:"flags,omitempty"`
 
-	Lock     *LockReport `json:"lock,omitempty"`
-	Warnings []string    `json:"warnings,omitempty"`
-	Timings  Timings     `json:"timingsMs"`
+	Lock *LockReport `json:"lock,omitempty"`
+	// Saved are the recipe and lock files Outputs.SaveRecipe wrote.
+	Saved    []string `json:"saved,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Timings  Timings  `json:"timingsMs"`
 
 	start time.Time
 }

@@ -20,17 +20,27 @@ import (
 func RuntimeCheck(ctx context.Context, res *Result, opts runcheck.Options) (*runcheck.Report, error) {
 	opts.Mode = traefikcfg.Mode(res.Resolution.Recipe.Mode())
 	opts.Plugins = res.Resolution.Plugins
+	img, skipped, err := hostImage(res)
+	if err != nil {
+		return nil, fmt.Errorf("runtime check: %w", err)
+	}
+	if skipped != "" {
+		return &runcheck.Report{Skipped: skipped}, nil
+	}
+	return runcheck.Run(ctx, img, opts)
+}
+
+// hostImage is the image of res for the host's platform; skipped says why
+// there is none (Traefik is never run under emulation).
+func hostImage(res *Result) (img v1.Image, skipped string, err error) {
 	host := v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
 	var have []string
 	for _, p := range res.Image.Platforms {
 		have = append(have, p.Platform.String())
 		if p.Platform.OS == host.OS && p.Platform.Architecture == host.Architecture {
 			img, err := res.Image.Image(p.Platform)
-			if err != nil {
-				return nil, fmt.Errorf("runtime check: %w", err)
-			}
-			return runcheck.Run(ctx, img, opts)
+			return img, "", err
 		}
 	}
-	return &runcheck.Report{Skipped: fmt.Sprintf("the image has no %s platform (it has %s): Traefik is not run for another platform", host.String(), strings.Join(have, ", "))}, nil
+	return nil, fmt.Sprintf("the image has no %s platform (it has %s): Traefik is not run for another platform", host.String(), strings.Join(have, ", ")), nil
 }

@@ -333,6 +333,9 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 		return rep.fail(err)
 	}
 	rep.setPublished(pub)
+	if f := req.Outputs.SaveRecipe; f != "" {
+		rep.Saved = []string{f, recipe.LockPath(f)}
+	}
 	if newLock != nil {
 		if err := s.writeLock(newLock, rep); err != nil {
 			return rep.fail(err)

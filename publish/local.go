@@ -154,6 +154,18 @@ func ValuesFile(path string, overwrite bool) *File {
 		Data: func(a *Artifact) []byte { return a.Values }}
 }
 
+// RecipeFile writes the recipe of the build.
+func RecipeFile(path string, overwrite bool) *File {
+	return &File{Path: path, What: "recipe", Overwrite: overwrite,
+		Data: func(a *Artifact) []byte { return a.Recipe }}
+}
+
+// LockFile writes the lock of the build, beside its RecipeFile.
+func LockFile(path string, overwrite bool) *File {
+	return &File{Path: path, What: "lock", Overwrite: overwrite,
+		Data: func(a *Artifact) []byte { return a.Lock }}
+}
+
 // SBOMFile is the SPDX document's name in an SBOM directory.
 const SBOMFile = "sbom.spdx.json"
 

@@ -31,6 +31,9 @@ type Artifact struct {
 	SBOM []byte
 	// Values is the Helm values snippet that enables the plugins.
 	Values []byte
+	// Recipe and Lock are the recipe file and lock a build made without a
+	// file saves (RecipeFile, LockFile).
+	Recipe, Lock []byte
 }
 
 // Publisher is one output.

@@ -277,5 +277,10 @@ func (p positions) at(path ...string) string {
 
 // Errorf formats an error located at the recipe field reached by path.
 func (r *Recipe) Errorf(path []string, format string, args ...any) error {
-	return fmt.Errorf("%s: %s", r.pos.at(path...), fmt.Sprintf(format, args...))
+	at := r.pos.at(path...)
+	if at == "" {
+		// A recipe made in code has no file to point into.
+		return fmt.Errorf(format, args...)
+	}
+	return fmt.Errorf("%s: %s", at, fmt.Sprintf(format, args...))
 }

@@ -20,6 +20,9 @@ var reAlias = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
 var rePlatform = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$`)
 
+// Validate checks a recipe made in code as Parse checks a file.
+func (r *Recipe) Validate() error { return r.validate() }
+
 func (r *Recipe) validate() error {
 	if strings.TrimSpace(r.Base) == "" {
 		return r.Errorf([]string{"base"}, "base is required (e.g. docker.io/library/traefik:v3.6)")
@@ -49,7 +52,11 @@ func (r *Recipe) validate() error {
 			return r.Errorf(append(at, "module"), "plugin %q: %v", alias, err)
 		}
 		if other, dup := modules[p.Module]; dup {
-			return r.Errorf(append(at, "module"), "plugin %q: module %s is already used by plugin %q (%s); Traefik loads a module once", alias, p.Module, other, r.pos.at("plugins", other, "module"))
+			where := ""
+			if loc := r.pos.at("plugins", other, "module"); loc != "" {
+				where = " (" + loc + ")"
+			}
+			return r.Errorf(append(at, "module"), "plugin %q: module %s is already used by plugin %q%s; Traefik loads a module once", alias, p.Module, other, where)
 		}
 		modules[p.Module] = alias
 		if err := r.validateSource(alias, p); err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -212,9 +213,11 @@ func startRunc(ctx context.Context, work, rootfs string, l *launch, out io.Write
 		<-copied
 		close(p.exited)
 	}()
-	if p.netns, err = p.openNetns(ctx); err != nil {
-		p.stop()
-		return nil, err
+	if !l.hostNetwork {
+		if p.netns, err = p.openNetns(ctx); err != nil {
+			p.stop()
+			return nil, err
+		}
 	}
 	if b, err := exec.CommandContext(ctx, runc, "--root", p.state, "start", p.id).CombinedOutput(); err != nil {
 		p.stop()
@@ -279,7 +282,7 @@ func (p *runcProcess) command(args ...string) *exec.Cmd {
 // with Traefik), network namespace (runc brings up its loopback and nothing
 // else: the check reaches Traefik by entering it, see network), IPC, UTS and
 // mount namespaces; a read-only root with a scratch tmpfs on /tmp and no bind
-// of anything of the host; the environment the launch plan gives (the
+// of anything of the host (Serve keeps the host's network: hostNetwork); the environment the launch plan gives (the
 // image's and the check's, nothing of the caller's); no terminal (runc's
 // pass-through stdio), Docker's default capabilities, and the caller's
 // resource limits (a container may not raise them).
@@ -288,6 +291,12 @@ func runtimeSpec(rootfs string, l *launch) *specs.Spec {
 		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
 		"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
 		"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+	}
+	namespaces := []specs.LinuxNamespace{
+		{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
+	}
+	if l.hostNetwork {
+		namespaces = slices.DeleteFunc(namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.NetworkNamespace })
 	}
 	return &specs.Spec{
 		Version: specs.Version,
@@ -310,9 +319,7 @@ func runtimeSpec(rootfs string, l *launch) *specs.Spec {
 			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777", "size=65536k"}},
 		},
 		Linux: &specs.Linux{
-			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
-			},
+			Namespaces:    namespaces,
 			MaskedPaths:   []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"},
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
 		},

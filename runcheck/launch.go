@@ -44,62 +44,10 @@ type launch struct {
 	source string
 	// configFile is the in-image path of the configuration file, if any.
 	configFile string
-}
-
-// harness is what the check needs from Traefik, whatever the source.
-type harness struct {
-	apiAddr, webAddr string
-	// dynamic is the file-provider file as the process sees it.
-	dynamic string
-}
-
-func (h harness) settings() []traefikcfg.Setting {
-	return []traefikcfg.Setting{
-		{Path: []string{"global", "checkNewVersion"}, Value: false},
-		{Path: []string{"global", "sendAnonymousUsage"}, Value: false},
-		{Path: []string{"entryPoints"}, Value: map[string]any{
-			apiEntryPoint:   map[string]any{"address": h.apiAddr},
-			checkEntryPoint: map[string]any{"address": h.webAddr},
-		}},
-		{Path: []string{"api"}, Value: map[string]any{"insecure": true, "dashboard": false}},
-		{Path: []string{"providers", "file"}, Value: map[string]any{"filename": h.dynamic, "watch": false}},
-		{Path: []string{"providers", "providersThrottleDuration"}, Value: "0s"},
-		{Path: []string{"log"}, Value: map[string]any{"level": "DEBUG", "format": "json"}},
-	}
-}
-
-// flat is the harness as dotted keys, for flags and environment variables.
-func (h harness) flat() [][2]string {
-	return [][2]string{
-		{"global.checkNewVersion", "false"},
-		{"global.sendAnonymousUsage", "false"},
-		{"entryPoints." + apiEntryPoint + ".address", h.apiAddr},
-		{"entryPoints." + checkEntryPoint + ".address", h.webAddr},
-		{"api.insecure", "true"},
-		{"api.dashboard", "false"},
-		{"providers.file.filename", h.dynamic},
-		{"providers.file.watch", "false"},
-		// The check loads one file once: nothing to throttle.
-		{"providers.providersThrottleDuration", "0s"},
-		{"log.level", "DEBUG"},
-		{"log.format", "json"},
-	}
-}
-
-func (h harness) flags() []string {
-	var out []string
-	for _, kv := range h.flat() {
-		out = append(out, "--"+kv[0]+"="+kv[1])
-	}
-	return out
-}
-
-func (h harness) env() []string {
-	var out []string
-	for _, kv := range h.flat() {
-		out = append(out, "TRAEFIK_"+strings.ToUpper(strings.ReplaceAll(kv[0], ".", "_"))+"="+kv[1])
-	}
-	return out
+	// hostNetwork keeps Traefik on the host's network under runc (Serve:
+	// its entry points are published there and its backends are the
+	// user's).
+	hostNetwork bool
 }
 
 // view maps in-image paths to the paths the process uses: identical under runc

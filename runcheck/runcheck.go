@@ -34,7 +34,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -165,50 +164,24 @@ func Run(ctx context.Context, img v1.Image, opts Options) (rep *Report, err erro
 		}
 	}
 
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("runtime check: reading the image configuration: %w", err)
-	}
-	rep = &Report{Platform: cf.OS + "/" + cf.Architecture}
-	if cf.Variant != "" {
-		rep.Platform += "/" + cf.Variant
-	}
-	if runtime.GOOS != "linux" {
-		rep.Skipped = "the runtime check runs Linux images on Linux hosts only; this host is " + runtime.GOOS
-		logf("skipped: %s", rep.Skipped)
-		return rep, nil
-	}
-	if cf.OS != runtime.GOOS || cf.Architecture != runtime.GOARCH {
-		rep.Skipped = fmt.Sprintf("the image is %s and this host runs %s/%s: Traefik is not run for another platform", rep.Platform, runtime.GOOS, runtime.GOARCH)
-		logf("skipped: %s", rep.Skipped)
-		return rep, nil
-	}
-
-	work, err := os.MkdirTemp(opts.TempDir, "xtraefik-runcheck-")
-	if err != nil {
-		return nil, fmt.Errorf("runtime check: %w", err)
-	}
+	u, skipped, err := unpackFor(ctx, img, opts.TempDir, logf)
 	defer func() {
-		if rmErr := os.RemoveAll(work); rmErr != nil && err == nil {
-			err = fmt.Errorf("runtime check: removing %s: %w", work, rmErr)
+		if rmErr := u.remove(); rmErr != nil && err == nil {
+			err = fmt.Errorf("runtime check: %w", rmErr)
 		}
 	}()
-	rootfs := filepath.Join(work, "rootfs")
-	if err := os.Chmod(work, 0o755); err != nil {
-		return rep, err
+	if u != nil {
+		rep = &Report{Platform: u.platform}
 	}
-	if err := os.Mkdir(rootfs, 0o755); err != nil {
-		return rep, err
-	}
-	logf("unpacking the %s image into %s", rep.Platform, rootfs)
-	if err := Unpack(ctx, img, rootfs); err != nil {
+	if err != nil {
 		return rep, fmt.Errorf("runtime check: %w", err)
 	}
-
-	workdir := cf.Config.WorkingDir
-	if workdir == "" {
-		workdir = "/"
+	if skipped != "" {
+		rep.Skipped = skipped
+		logf("skipped: %s", rep.Skipped)
+		return rep, nil
 	}
+	rootfs, workdir := u.rootfs, u.workdir()
 	c := &checker{rep: rep, logf: logf}
 	defer c.closeBackends()
 	if err := c.preparePlugins(rootfs, workdir, opts.Plugins); err != nil {
@@ -239,35 +212,19 @@ func Run(ctx context.Context, img v1.Image, opts Options) (rep *Report, err erro
 	}
 	userArgs = append(userArgs, opts.ExtraArgs...)
 
-	var proc process
 	var sink *traefikLog
-	for i, iso := range isolations {
-		inside := func(p string) string { return p }
-		if iso == IsolationNone {
-			inside = func(p string) string { return filepath.Join(rootfs, p) }
-		}
-		h := harness{apiAddr: apiAddr, webAddr: webAddr, dynamic: inside(harnessDir + "/dynamic.yml")}
-		l, err := plan(rootfs, &cf.Config, userArgs, h, inside)
-		if err != nil {
-			return rep, fmt.Errorf("runtime check: %w", err)
-		}
-		sink = newTraefikLog(opts.Log)
-		proc, err = start(ctx, iso, work, rootfs, l, sink)
-		if err != nil {
-			if errors.Is(err, errUnavailable) && i < len(isolations)-1 {
-				rep.Notes = append(rep.Notes, fmt.Sprintf("%s not used: %v", iso, err))
-				logf("%s not used: %v", iso, err)
-				continue
-			}
-			return rep, fmt.Errorf("runtime check: %w", err)
-		}
-		rep.Isolation, rep.ConfigSource, rep.Args = iso, l.source, l.argv
-		if mode == traefikcfg.ModeFile && l.configFile == "" {
-			rep.Notes = append(rep.Notes, "file mode, but the image has no configuration file where Traefik looks for one: nothing enables the plugins")
-		}
-		rep.Missing = missingProtections(iso)
-		break
+	h := harness{apiAddr: apiAddr, webAddr: webAddr, dynamic: harnessDir + "/dynamic.yml"}
+	st, err := launchTraefik(ctx, u, isolations, userArgs, h, false, func() io.Writer { sink = newTraefikLog(opts.Log); return sink }, logf)
+	if err != nil {
+		return rep, fmt.Errorf("runtime check: %w", err)
 	}
+	proc, l := st.proc, st.l
+	rep.Notes = append(rep.Notes, st.notes...)
+	rep.Isolation, rep.ConfigSource, rep.Args = st.isolation, l.source, l.argv
+	if mode == traefikcfg.ModeFile && l.configFile == "" {
+		rep.Notes = append(rep.Notes, "file mode, but the image has no configuration file where Traefik looks for one: nothing enables the plugins")
+	}
+	rep.Missing = missingProtections(st.isolation)
 	c.sink = sink
 	logf("started Traefik with %s isolation, static configuration from %s: %s", rep.Isolation, rep.ConfigSource, strings.Join(rep.Args, " "))
 	for _, m := range rep.Missing {

@@ -79,6 +79,7 @@ func (b *buildFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&b.runtime.enabled, "runtime-check", false, "start the built image's own Traefik (host platform) and send a request through every plugin before writing anything")
 	b.runtime.register(cmd)
 	f.StringVar(&b.out.ValuesFile, "values-file", "", "write the Traefik flags as a Helm values snippet to this file")
+	f.StringVar(&b.out.SaveRecipe, "save-recipe", "", "write the recipe this build ran (e.g. from --base/--with) to this file, and its lock beside it, once the build has succeeded")
 	b.vf.register(cmd)
 }
 
@@ -132,16 +133,27 @@ func newBuild(env getenv) *cobra.Command {
 		c commonFlags
 		b buildFlags
 	)
+	c.quick = &quickFlags{}
 	cmd := &cobra.Command{
-		Use:   "build",
+		Use:   "build [-f recipe.yaml | --base REF --with MODULE@VERSION...]",
 		Short: "Fetch, verify and bake the recipe's plugins onto its Traefik base",
-		Args:  cobra.NoArgs,
+		Long: `Fetch, verify and bake the recipe's plugins onto its Traefik base, and write the outputs.
+
+Without a recipe file, --base and --with say what to build, xcaddy-style:
+  xtraefik build --base traefik:v3.6 --with github.com/traefik/plugindemo@v0.2.2 --oci-layout out
+  --with MODULE[@VERSION]          from the Go module proxy (VERSION: exact, or a query such as latest)
+  --with MODULE[@VERSION]=PATH     from a directory (a working copy)
+  --with MODULE=GIT-URL@REF        from a git repository
+  --with ALIAS:...                 names the plugin (default: the module's last path element)
+--save-recipe FILE writes the equivalent recipe, and its lock beside it.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return b.run(cmd, &c, env, false)
 		},
 	}
 	c.register(cmd)
 	b.register(cmd)
+	c.quick.register(cmd)
 	cmd.Flags().BoolVar(&b.frozen, "frozen", false, "fail if anything resolves differently from the lock (moved tag, new base digest, changed content)")
 	return cmd
 }
@@ -178,6 +190,9 @@ func (b *buildFlags) run(cmd *cobra.Command, c *commonFlags, env getenv, rebase 
 		return c.output.fail(cmd, name, err)
 	}
 	req.Rebase = rebase
+	if b.frozen && c.quick != nil && (c.quick.base != "" || len(c.quick.with) > 0) {
+		return c.output.fail(cmd, name, fmt.Errorf("--frozen checks a recipe file against its lock, and --base/--with have neither: save them with --save-recipe, then build -f with --frozen"))
+	}
 	s, err := c.open(cmd, env)
 	if err != nil {
 		return c.output.fail(cmd, name, err)

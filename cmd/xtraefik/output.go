@@ -97,6 +97,9 @@ func printText(out, errOut io.Writer, rep *build.Report) {
 			fmt.Fprintf(errOut, "wrote %s\n", l.File)
 		}
 	}
+	for _, f := range rep.Saved {
+		fmt.Fprintf(errOut, "wrote %s\n", f)
+	}
 	img := rep.Image
 	if img == nil || !rep.OK {
 		return

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/build"
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/recipe"
 )
 
 // getenv is injected so tests can run commands with their own environment.
@@ -22,7 +24,7 @@ func newRoot(env getenv) *cobra.Command {
 		Version:       version(),
 	}
 	root.SetVersionTemplate("xtraefik {{.Version}}\n")
-	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env), newOutdated(env), newVersion(), newWorkers())
+	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env), newRun(env), newOutdated(env), newVersion(), newWorkers())
 	return root
 }
 
@@ -36,6 +38,40 @@ type commonFlags struct {
 	platforms  platformsFlag
 	timeout    time.Duration
 	output     outputFormat
+	// quick is set on the commands that build without a recipe file.
+	quick *quickFlags
+}
+
+// quickFlags are --base and --with: a recipe made from flags.
+type quickFlags struct {
+	base string
+	with []string
+}
+
+func (q *quickFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&q.base, "base", "", "build without a recipe file: the Traefik base image (a registry reference, oci:DIR[:TAG] or docker-archive:FILE); plugins come from --with")
+	f.StringArrayVar(&q.with, "with", nil, "with --base, a plugin (repeatable): MODULE[@VERSION] from the Go module proxy (default latest), MODULE[@VERSION]=PATH from a directory, MODULE=GIT-URL@REF from git; prefix ALIAS: to name it (default: the module's last path element)")
+}
+
+// recipe is the recipe --base and --with make, nil when neither is given.
+func (q *quickFlags) recipe(cmd *cobra.Command) (*recipe.Recipe, error) {
+	if q == nil || (q.base == "" && len(q.with) == 0) {
+		return nil, nil
+	}
+	switch {
+	case cmd.Flags().Changed("file"):
+		return nil, fmt.Errorf("-f and --base/--with are two ways to say what to build: give a recipe file or --base with --with, not both")
+	case q.base == "":
+		return nil, fmt.Errorf("--with needs --base: the Traefik image to bake the plugins onto")
+	case len(q.with) == 0:
+		return nil, fmt.Errorf("--base needs at least one --with plugin")
+	}
+	r, err := recipe.FromWith(q.base, q.with)
+	if err != nil {
+		return nil, fmt.Errorf("--with: %w", err)
+	}
+	return r, nil
 }
 
 func (c *commonFlags) register(cmd *cobra.Command) {
@@ -53,10 +89,17 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 // open reads the recipe and its lock, merged with the flags and the
 // environment (the library decides how: build.Open).
 func (c *commonFlags) open(cmd *cobra.Command, env getenv) (*build.Session, error) {
+	r, err := c.quick.recipe(cmd)
+	if err != nil {
+		return nil, err
+	}
 	cfg := build.Config{
-		RecipeFile: c.file, CacheDir: c.cacheDir, Env: env, Log: cmd.ErrOrStderr(),
+		RecipeFile: c.file, Recipe: r, CacheDir: c.cacheDir, Env: env, Log: cmd.ErrOrStderr(),
 		GitMirrors: c.gitMirrors, RegistryMirrors: c.regMirrors, InsecureRegistries: c.insecure,
 		Platforms: c.platforms, RegistryTimeout: c.timeout,
+	}
+	if r != nil {
+		cfg.RecipeFile = ""
 	}
 	if f := cmd.Flags().Lookup("traefik-version"); f != nil {
 		cfg.TraefikVersion = f.Value.String()
