@@ -71,7 +71,7 @@ func (o *Options) logf(format string, args ...any) {
 
 // ErrFrozen is the error of a frozen resolution (Options.Frozen) that finds
 // the lock missing, out of date or no longer what the sources resolve to.
-var ErrFrozen = errors.New("the lock is frozen")
+var ErrFrozen = errors.New("not as locked")
 
 // Fetcher resolves plugin refs and reads plugin trees; *source.Fetcher is
 // the git implementation.
@@ -160,12 +160,12 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 	if o.Lock != nil {
 		if stale := o.Lock.Stale(r); len(stale) > 0 {
 			if o.Frozen {
-				return nil, fmt.Errorf("%w: it does not match the recipe: %s; run `xtraefik lock`", ErrFrozen, strings.Join(stale, "; "))
+				return nil, fmt.Errorf("%w: the lock does not match the recipe: %s; run `xtraefik lock`", ErrFrozen, strings.Join(stale, "; "))
 			}
 			res.Warnings = append(res.Warnings, "lock out of date, resolving afresh: "+strings.Join(stale, "; "))
 		}
 	} else if o.Frozen {
-		return nil, fmt.Errorf("%w, but there is no lock file for %s; run `xtraefik lock` first", ErrFrozen, r.Path)
+		return nil, fmt.Errorf("%w: there is no lock file for %s; run `xtraefik lock` first", ErrFrozen, r.Path)
 	}
 
 	base, err := resolveBase(ctx, o)

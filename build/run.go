@@ -174,8 +174,8 @@ func runBuild(ctx context.Context, cfg Config, req RunRequest, logf func(string,
 	if err != nil {
 		return nil, nil, err
 	}
-	// The session's caches make a rebuild after an edit re-verify only the
-	// plugin that changed.
+	// The session's caches: a restart with the same plugin files verifies
+	// nothing again.
 	var rep Report
 	vo := s.verifyOptions(req.Verify, false, &rep)
 	for _, w := range rep.Warnings {

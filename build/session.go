@@ -91,6 +91,9 @@ func Open(cfg Config) (*Session, error) {
 		if r, err = recipe.Load(cfg.RecipeFile); err != nil {
 			return nil, err
 		}
+	} else if err := r.Validate(); err != nil {
+		// A recipe made in code gets the checks a file gets.
+		return nil, err
 	}
 	var (
 		lockFile string
@@ -193,6 +196,9 @@ type LockRequest struct {
 // unless the request updates it. The report lists what moved.
 func (s *Session) Lock(ctx context.Context, req LockRequest) (*Report, error) {
 	rep := s.newReport("lock")
+	if s.LockFile == "" {
+		return rep.fail(errors.New("this recipe has no file, so its lock has nowhere to go"))
+	}
 	o := s.Options()
 	o.UpdateBase, o.UpdateAll, o.Update = req.UpdateBase, req.UpdateAll, req.Update
 	res, l, err := s.resolveLock(ctx, o, rep)
@@ -200,6 +206,10 @@ func (s *Session) Lock(ctx context.Context, req LockRequest) (*Report, error) {
 		return rep.fail(err)
 	}
 	rep.setResolution(res)
+	// Nothing moved: the file stays as it is (its time, its bytes).
+	if s.Locked != nil && len(rep.Lock.Changes) == 0 {
+		return rep.done(), nil
+	}
 	if err := s.writeLock(l, rep); err != nil {
 		return rep.fail(err)
 	}
@@ -274,7 +284,7 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 	}
 	rep := s.newReport(cmd)
 	if req.Rebase && s.Locked == nil {
-		return rep.fail(fmt.Errorf("rebase needs a lock: lock %s first", s.Recipe.Path))
+		return rep.fail(errors.New("rebase needs a lock: lock the recipe first"))
 	}
 	o := s.Options()
 	o.Frozen = req.Frozen
@@ -469,6 +479,9 @@ func redactErr(err error) error { return redact.Error(err) }
 // reported as Session.Verify reports a recipe's plugins.
 func VerifyDir(ctx context.Context, dir string, expectStatus int, vo verify.Options) (*Report, error) {
 	rep := &Report{Command: "verify", start: time.Now()}
+	if expectStatus != 0 && (expectStatus < 100 || expectStatus > 599) {
+		return rep.fail(fmt.Errorf("expected status %d is not an HTTP status", expectStatus))
+	}
 	rs, err := verify.VerifyDir(ctx, dir, expectStatus, vo)
 	rep.Timings.Verify = ms(time.Since(rep.start))
 	rep.Verify = rs

@@ -152,10 +152,7 @@ func (s *sources) module(ctx context.Context, spec *recipe.Plugin, pl recipe.Plu
 	}
 	m, err := mods.Fetch(ctx, spec.Module, version, wantSum)
 	if err != nil {
-		if errors.Is(err, modproxy.ErrChecksum) && locked {
-			return false, fmt.Errorf("%w (the lock pins %s %s)", err, version, wantSum)
-		}
-		return false, err
+		return false, err // names both hashes when the lock's differs
 	}
 	p.Source.Version, p.Source.Sum, p.Source.Time, p.Files = m.Version, m.Sum, m.Time, m.Files
 	for _, d := range m.Vendored {

@@ -44,7 +44,7 @@ type Sign struct {
 // KMS), so that a wrong path or password fails before the build.
 func (s *Sign) Validate(ctx context.Context) error {
 	if s.Registry == nil {
-		return errors.New("signing: nothing is pushed to sign (sign with --push)")
+		return errors.New("signing: nothing is pushed to sign: signatures are attached to pushed images")
 	}
 	if s.Signer != nil {
 		s.sv = s.Signer

@@ -197,9 +197,6 @@ func (b *buildFlags) run(cmd *cobra.Command, c *commonFlags, env getenv, rebase 
 	if err != nil {
 		return c.output.fail(cmd, name, err)
 	}
-	if rebase && s.Locked == nil {
-		return c.output.fail(cmd, name, fmt.Errorf("rebase needs a lock: run `xtraefik lock -f %s` first", c.file))
-	}
 	rep, err := s.Build(cmd.Context(), req)
 	if err != nil && rebase {
 		err = fmt.Errorf("%w (%s left unchanged)", flagError(err), s.LockFile)
@@ -371,7 +368,7 @@ func newWorkers() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVarP(&out, "out", "o", "", "directory to put the workers in (required)")
+	cmd.Flags().StringVar(&out, "out", "", "directory to put the workers in (required)")
 	_ = cmd.MarkFlagRequired("out")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "where workers are built (default $"+provision.CacheEnv+", else $XDG_CACHE_HOME/xtraefik)")
 	return cmd

@@ -88,6 +88,12 @@ func TestJSONReports(t *testing.T) {
 		}
 	}
 
+	// A bad flag: still one document.
+	out, _, err = w.run("build", "-o", "json", "--bogus")
+	if rep = decodeReport(t, out); err == nil || rep.OK || !strings.Contains(rep.Error, "unknown flag: --bogus") {
+		t.Errorf("bad flag: %v\n%+v", err, rep)
+	}
+
 	// A broken recipe: still one document.
 	broken := w.writeRecipe("broken.yaml", "base: [\n")
 	for _, cmd := range []string{"lock", "build", "rebase", "verify"} {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -24,6 +25,13 @@ func newRoot(env getenv) *cobra.Command {
 		Version:       version(),
 	}
 	root.SetVersionTemplate("xtraefik {{.Version}}\n")
+	// A bad flag still gets its one JSON document when JSON was asked for.
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		if wantsJSON(cmd, os.Args[1:]) {
+			return outputFormat("json").fail(cmd, cmd.Name(), err)
+		}
+		return err
+	})
 	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env), newRun(env), newOutdated(env), newVersion(), newWorkers())
 	return root
 }
@@ -122,3 +130,20 @@ func (p *platformsFlag) Set(v string) error {
 }
 
 func (p *platformsFlag) Type() string { return "os/arch[/variant]" }
+
+// wantsJSON reports whether the command line asks for --output json: the
+// flag when it was parsed before the bad one, else the raw arguments.
+func wantsJSON(cmd *cobra.Command, args []string) bool {
+	if f := cmd.Flags().Lookup("output"); f != nil && f.Value.String() == "json" {
+		return true
+	}
+	for i, a := range args {
+		switch {
+		case a == "--output=json" || a == "-o=json" || a == "-ojson":
+			return true
+		case (a == "--output" || a == "-o") && i+1 < len(args) && args[i+1] == "json":
+			return true
+		}
+	}
+	return false
+}

@@ -218,7 +218,7 @@ func binaries(dir string) ([]images.ExtraFile, error) {
 	case len(files) == workers:
 		return nil, fmt.Errorf("no xtraefik binary in %s", dir)
 	case workers == 0:
-		return nil, fmt.Errorf("no verification worker (xtraefik-yaegi-*) in %s: build them with `xtraefik workers -o %s`", dir, dir)
+		return nil, fmt.Errorf("no verification worker (xtraefik-yaegi-*) in %s: build them with `xtraefik workers --out %s`", dir, dir)
 	}
 	return files, nil
 }
