@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -328,7 +329,16 @@ func testForeignABI(t *testing.T, fallback bool) {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
 	// Outside the sandbox it connects: the test would prove nothing otherwise.
-	if err := exec.Command(bin).Run(); err != nil || wire.Count() != 1 {
+	// A kernel without IA32 emulation has no int $0x80 at all (the
+	// instruction faults): there is then no foreign ABI to refuse.
+	err = exec.Command(bin).Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == -1 && wire.Count() == 0 {
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSEGV {
+			t.Skip("this kernel has no IA32 emulation: int $0x80 faults everywhere, so there is no foreign ABI for the sandbox to refuse")
+		}
+	}
+	if err != nil || wire.Count() != 1 {
 		t.Fatalf("the program does not connect outside the sandbox: %v", err)
 	}
 	p := hostilePlugin(t, "probe", map[string]any{"busybox": "plugins-local/src/example.com/hostile/probe/int80", "hog": "x"},
