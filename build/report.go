@@ -7,6 +7,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/xtraefik/xtraefik/internal/redact"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/verify"
 )
@@ -129,7 +130,7 @@ func (s *Session) newReport(command string) *Report {
 
 // fail records err (redacted: it is shown and stored) and returns it.
 func (r *Report) fail(err error) (*Report, error) {
-	err = redactErr(err)
+	err = redact.Error(err)
 	r.OK, r.Error = false, err.Error()
 	r.Timings.Total = ms(time.Since(r.start))
 	return r, err

@@ -16,6 +16,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/xtraefik/xtraefik/internal/redact"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/traefikcfg"
@@ -188,7 +189,7 @@ func runBuild(ctx context.Context, cfg Config, req RunRequest, logf func(string,
 		}
 	}
 	if err != nil {
-		return nil, s, redactErr(err)
+		return nil, s, redact.Error(err)
 	}
 	img, skipped, err := hostImage(res)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/xtraefik/xtraefik/images"
-	"github.com/xtraefik/xtraefik/internal/redact"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/sandbox"
@@ -318,17 +317,9 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 		return rep.fail(err)
 	}
 	if req.Runtime != nil {
-		start := time.Now()
-		rt, err := RuntimeCheck(ctx, res, *req.Runtime)
-		rep.Timings.Runtime = ms(time.Since(start))
-		if err != nil {
+		if err := runtimeCheck(ctx, res, *req.Runtime, rep); err != nil {
 			return rep.fail(err)
 		}
-		rep.setRuntime(rt)
-		if rt.Skipped == "" && !rt.OK() {
-			return rep.fail(errors.New("runtime check failed: not every plugin passed"))
-		}
-		res.RuntimeChecked = rt.Skipped == ""
 	}
 	if req.CheckReproducible {
 		if err := CheckReproducible(ctx, o, res); err != nil {
@@ -410,17 +401,28 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 	if err != nil {
 		return rep.fail(err)
 	}
-	start = time.Now()
-	rt, err := RuntimeCheck(ctx, &Result{Resolution: res, Image: img}, *req.Runtime)
+	if err := runtimeCheck(ctx, &Result{Resolution: res, Image: img}, *req.Runtime, rep); err != nil {
+		return rep.fail(err)
+	}
+	return rep.done(), nil
+}
+
+// runtimeCheck runs the image's own Traefik, records the outcome in rep and
+// res, and fails unless every plugin passed (a check skipped for another
+// platform is reported, not failed).
+func runtimeCheck(ctx context.Context, res *Result, opts runcheck.Options, rep *Report) error {
+	start := time.Now()
+	rt, err := RuntimeCheck(ctx, res, opts)
 	rep.Timings.Runtime = ms(time.Since(start))
 	if err != nil {
-		return rep.fail(err)
+		return err
 	}
 	rep.setRuntime(rt)
 	if rt.Skipped == "" && !rt.OK() {
-		return rep.fail(errors.New("runtime check failed: not every plugin passed"))
+		return errors.New("runtime check failed: not every plugin passed")
 	}
-	return rep.done(), nil
+	res.RuntimeChecked = rt.Skipped == ""
+	return nil
 }
 
 // verifyOptions completes vo with the session's caches: workers are built
@@ -471,9 +473,6 @@ func RuntimeIsolation(isolation string, mode sandbox.Mode) (string, error) {
 	}
 	return isolation, nil
 }
-
-// redactErr is the last word on what an error may show.
-func redactErr(err error) error { return redact.Error(err) }
 
 // VerifyDir verifies a plugin author's working copy (verify.VerifyDir),
 // reported as Session.Verify reports a recipe's plugins.
