@@ -10,17 +10,22 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 	"golang.org/x/mod/sumdb"
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/note"
+	modzip "golang.org/x/mod/zip"
+
+	"github.com/xtraefik/xtraefik/fileset"
 )
 
 // GoProxyServer is a GOPROXY-protocol file tree served by net/http on
@@ -381,3 +386,53 @@ func indexOf(f []string, s string) int {
 	}
 	return -1
 }
+
+// AddTree serves files as module@version: its zip made as the go command
+// makes one (golang.org/x/mod/zip), its go.mod and an .info of the given
+// time; for plugins no public proxy holds, such as test fixtures.
+func (p *GoProxyServer) AddTree(t testing.TB, mod, version string, files fileset.Set, when time.Time) {
+	t.Helper()
+	var zf []modzip.File
+	var gomod []byte
+	for _, f := range files {
+		zf = append(zf, treeFile{f})
+		if f.Path == "go.mod" {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			gomod, err = io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var zip bytes.Buffer
+	if err := modzip.Create(&zip, module.Version{Path: mod, Version: version}, zf); err != nil {
+		t.Fatalf("zip %s@%s: %v", mod, version, err)
+	}
+	info, err := json.Marshal(map[string]any{"Version": version, "Time": when.UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.WriteFile(t, mod, version, "mod", gomod)
+	p.WriteFile(t, mod, version, "zip", zip.Bytes())
+	p.WriteFile(t, mod, version, "info", info)
+}
+
+// treeFile is a fileset.File as golang.org/x/mod/zip reads one.
+type treeFile struct{ f fileset.File }
+
+func (z treeFile) Path() string                 { return z.f.Path }
+func (z treeFile) Lstat() (os.FileInfo, error)  { return treeInfo(z), nil }
+func (z treeFile) Open() (io.ReadCloser, error) { return z.f.Open() }
+
+type treeInfo treeFile
+
+func (i treeInfo) Name() string       { return path.Base(i.f.Path) }
+func (i treeInfo) Size() int64        { return i.f.Size }
+func (i treeInfo) Mode() os.FileMode  { return i.f.Mode() }
+func (i treeInfo) ModTime() time.Time { return time.Time{} }
+func (i treeInfo) IsDir() bool        { return false }
+func (i treeInfo) Sys() any           { return nil }
