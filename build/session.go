@@ -13,10 +13,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/outdated"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/sandbox"
 	"github.com/xtraefik/xtraefik/source"
+	"github.com/xtraefik/xtraefik/source/modproxy"
 	"github.com/xtraefik/xtraefik/verify"
 	"github.com/xtraefik/xtraefik/verify/provision"
 )
@@ -491,4 +493,17 @@ func VerifyDir(ctx context.Context, dir string, expectStatus int, vo verify.Opti
 		return rep.fail(fmt.Errorf("verification failed: %s", strings.Join(failed, "; ")))
 	}
 	return rep.done(), nil
+}
+
+// Outdated lists newer plugin releases and Traefik tags than the recipe and
+// its lock stand for (package outdated), through the session's mirrors,
+// registries, credentials and module proxies.
+func (s *Session) Outdated(ctx context.Context, pre bool) (*outdated.Report, error) {
+	o := s.opts
+	opts := outdated.Options{Git: outdated.NewGitLister(o.GitAuth), Images: outdated.NewImageLister(o.Images),
+		GitMirrors: o.GitMirrors, Pre: pre}
+	if mods, err := modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod")}); err == nil {
+		opts.Modules = mods
+	}
+	return outdated.Check(ctx, s.Recipe, s.Locked, opts)
 }

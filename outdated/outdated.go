@@ -47,6 +47,14 @@ type Options struct {
 	GitMirrors []recipe.GitMirror
 	// Pre counts pre-releases (v1.0.0-rc.1) as newer versions.
 	Pre bool
+	// Modules lists module-proxy plugins' versions (*modproxy.Client);
+	// nil reports them unknown.
+	Modules ModuleLister
+}
+
+// ModuleLister lists a module's released versions.
+type ModuleLister interface {
+	Versions(ctx context.Context, module string) ([]string, error)
 }
 
 // Status says what Check found for one entry.
@@ -305,7 +313,7 @@ func checkPlugin(ctx context.Context, alias string, p *recipe.Plugin, lock *reci
 	switch p.Source() {
 	case recipe.SourceModule:
 		e.Git, e.Ref = "", p.Version
-		return e.unknown("", "a module-proxy plugin: `xtraefik lock --update "+alias+"` takes the newest version its query allows")
+		return checkModule(ctx, alias, p, lock, opts, e)
 	case recipe.SourcePath:
 		e.Git, e.Ref = "", p.Path
 		return e.unknown("", "a directory plugin has no releases to compare")
@@ -370,6 +378,32 @@ func checkPlugin(ctx context.Context, alias string, p *recipe.Plugin, lock *reci
 		return e
 	}
 	return e.unknown(newestIn(rels, "", major, opts.Pre), fmt.Sprintf("ref %s is at commit %s, which no release tag points to", p.Ref, short(commit)))
+}
+
+// checkModule compares a module-proxy plugin's locked version (or its exact
+// version query) with the versions the proxy lists.
+func checkModule(ctx context.Context, alias string, p *recipe.Plugin, lock *recipe.Lock, opts Options, e Entry) Entry {
+	if opts.Modules == nil {
+		return e.unknown("", "module-proxy plugins are not checked here")
+	}
+	versions, err := opts.Modules.Versions(ctx, p.Module)
+	if err != nil {
+		return e.fail(err)
+	}
+	rels := gitReleases(versions)
+	current := ""
+	if pl, ok := lock.Plugin(alias); ok && p.Matches(pl) {
+		current, e.Locked = pl.Version, pl.Version
+	} else if semver.IsValid(p.Version) && semver.Canonical(p.Version) == p.Version {
+		current = p.Version
+	}
+	if current == "" {
+		return e.unknown(newestIn(rels, "", semver.Major, opts.Pre), fmt.Sprintf("version %s is a query and is not locked: run xtraefik lock to record what it resolves to", p.Version))
+	}
+	e.Floating = current != p.Version
+	e.settle(current, compare(current, rels, semver.Major, opts.Pre))
+	e.Current = current
+	return e
 }
 
 func short(commit string) string {

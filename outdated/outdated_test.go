@@ -266,3 +266,38 @@ func TestOutdatedKeepsSecretsAndSources(t *testing.T) {
 		}
 	}
 }
+
+type fakeModules map[string][]string
+
+func (f fakeModules) Versions(_ context.Context, mod string) ([]string, error) {
+	vs, ok := f[mod]
+	if !ok {
+		return nil, fmt.Errorf("list versions of %s: not found", mod)
+	}
+	return vs, nil
+}
+
+// TestOutdatedModulePlugins: a module-proxy plugin is compared by the
+// version its lock pins (or its exact query) with the versions the proxy
+// lists; a query that is not locked says so.
+func TestOutdatedModulePlugins(t *testing.T) {
+	mods := fakeModules{"example.com/m": {"v1.0.0", "v1.1.0", "v1.2.0-rc.1", "v2.0.0"}}
+	lock := &recipe.Lock{Plugins: []recipe.PluginLock{{Alias: "m", Module: "example.com/m", Query: "v1", Version: "v1.0.0"}}}
+	for _, tt := range []struct {
+		name    string
+		plugin  *recipe.Plugin
+		lock    *recipe.Lock
+		status  Status
+		current string
+		newest  string
+	}{
+		{"locked query", &recipe.Plugin{Module: "example.com/m", Version: "v1"}, lock, StatusOutdated, "v1.0.0", "v2.0.0"},
+		{"exact version", &recipe.Plugin{Module: "example.com/m", Version: "v2.0.0"}, nil, StatusUpToDate, "v2.0.0", ""},
+		{"unlocked query", &recipe.Plugin{Module: "example.com/m", Version: "latest"}, nil, StatusUnknown, "", "v2.0.0"},
+	} {
+		e := checkPlugin(t.Context(), "m", tt.plugin, tt.lock, Options{Git: &fakeGit{}, Modules: mods})
+		if e.Status != tt.status || e.Current != tt.current || e.Newest != tt.newest {
+			t.Errorf("%s: %+v; want %s, current %q, newest %q", tt.name, e, tt.status, tt.current, tt.newest)
+		}
+	}
+}

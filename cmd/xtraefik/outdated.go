@@ -41,13 +41,7 @@ rest), 2 with --exit-code when something is outdated.`,
 			if err != nil {
 				return fail(err)
 			}
-			o := s.Options()
-			rep, err := outdated.Check(cmd.Context(), o.Recipe, o.Lock, outdated.Options{
-				Git:        outdated.NewGitLister(o.GitAuth),
-				Images:     outdated.NewImageLister(o.Images),
-				GitMirrors: o.GitMirrors,
-				Pre:        pre,
-			})
+			rep, err := s.Outdated(cmd.Context(), pre)
 			if err != nil {
 				return fail(err)
 			}

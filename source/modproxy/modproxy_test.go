@@ -426,6 +426,21 @@ func TestResolveRefusesSubstitutes(t *testing.T) {
 	}
 }
 
+// TestVersions lists what the proxy lists, and says a directly fetched
+// module is not listed.
+func TestVersions(t *testing.T) {
+	p := testenv.GoProxy(t, demo+"@v0.2.1", demo+"@"+demoVersion)
+	c := newClient(t, Options{Env: envOf(t, "GOPROXY", p.URL, "GOSUMDB", "off")})
+	vs, err := c.Versions(context.Background(), demo)
+	if err != nil || strings.Join(vs, " ") != "v0.2.1 "+demoVersion {
+		t.Errorf("Versions = %q, %v", vs, err)
+	}
+	private := newClient(t, Options{Env: envOf(t, "GOPROXY", p.URL, "GOPRIVATE", demo)})
+	if _, err := private.Versions(context.Background(), demo); err == nil {
+		t.Error("a GOPRIVATE module was listed")
+	}
+}
+
 func TestResolve(t *testing.T) {
 	p := testenv.GoProxy(t, demo+"@v0.2.1", demo+"@"+demoVersion)
 	// A pre-release above the releases, and a newer release that retracts

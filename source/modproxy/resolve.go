@@ -244,3 +244,21 @@ func (c *Client) proxyInfo(ctx context.Context, proxy, mod, query string) (*info
 	}
 	return &i, nil
 }
+
+// Versions lists the module's released versions (no pseudo-versions), as
+// the first GOPROXY entry that knows the module lists them; for `xtraefik
+// outdated`. A module fetched directly (GOPRIVATE, "direct") is not listed.
+func (c *Client) Versions(ctx context.Context, mod string) ([]string, error) {
+	var out []string
+	err := c.tryRoute(ctx, mod, func(proxy string) error {
+		vs, err := c.proxyList(ctx, proxy, mod)
+		out = vs
+		return err
+	}, func(context.Context) error {
+		return fmt.Errorf("%s is fetched from its repository: its versions are its tags", mod)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list versions of %s: %w", mod, err)
+	}
+	return out, nil
+}
