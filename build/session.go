@@ -289,10 +289,12 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 	}
 	o := s.Options()
 	o.Frozen = req.Frozen
-	req.Verify = s.verifyOptions(req.Verify, req.NoVerdictCache, rep)
 	if err := req.Outputs.Validate(ctx, o.Images); err != nil {
 		return rep.fail(err)
 	}
+	// After the outputs are checked: a refused build creates nothing, the
+	// cache directory included.
+	req.Verify = s.verifyOptions(req.Verify, req.NoVerdictCache, rep)
 	if req.Runtime != nil {
 		iso, err := RuntimeIsolation(req.Runtime.Isolation, req.Verify.Sandbox)
 		if err != nil {

@@ -144,7 +144,7 @@ func TestSignValidate(t *testing.T) {
 	if err := (&Sign{Registry: reg, Key: key + ".missing", Password: sign.Password("s3cret")}).Validate(t.Context()); err == nil || !strings.Contains(err.Error(), key+".missing") {
 		t.Errorf("missing key: %v", err)
 	}
-	if err := (&Sign{Key: key, Password: sign.Password("s3cret")}).Validate(t.Context()); err == nil || !strings.Contains(err.Error(), "--push") {
+	if err := (&Sign{Key: key, Password: sign.Password("s3cret")}).Validate(t.Context()); err == nil || !strings.Contains(err.Error(), "pushed") {
 		t.Errorf("no registry: %v", err)
 	}
 	ok := &Sign{Registry: reg, Key: key, Password: sign.Password("s3cret")}
