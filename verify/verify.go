@@ -212,8 +212,10 @@ func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 	for i, p := range plugins {
 		results[i] = Result{Alias: p.Alias, Module: p.Module, Commit: p.Source.Commit, Version: p.Source.Version}
 	}
-	// Lay every plugin out first, exactly as the image holds them: Yaegi in
-	// GOPATH mode sees the whole plugins-local tree, not one plugin alone.
+	// Every plugin that can have its own directory is laid out, exactly as
+	// the image holds them (Yaegi in GOPATH mode sees the whole
+	// plugins-local tree, not one plugin alone) — unless the cache answers
+	// for all of them: then nothing runs and nothing is written.
 	for i, p := range plugins {
 		if reason := layoutConflict(plugins, i); reason != "" {
 			results[i].Reason = reason
@@ -223,29 +225,35 @@ func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 			results[i].Reason = "invalid module name: " + err.Error()
 			continue
 		}
-		dir := plugin.FilePath(v.work, p.Module)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("verify: create %s: %w", dir, err)
-		}
-		if err := p.Files.WriteDir(dir); err != nil {
-			return nil, fmt.Errorf("verify: lay out %s under %s: %w", p.Module, dir, err)
-		}
 		laidOut[i] = true
 	}
-
 	cached := v.fromCache(plugins, laidOut, pl, results)
-	if pl.linked() {
-		misses := 0
-		for i := range plugins {
-			if laidOut[i] && results[i].Status != StatusOK {
-				misses++
+	misses := 0
+	for i := range plugins {
+		if laidOut[i] && results[i].Status != StatusOK {
+			misses++
+		}
+	}
+	if misses > 0 {
+		for i, p := range plugins {
+			if !laidOut[i] {
+				continue
+			}
+			dir := plugin.FilePath(v.work, p.Module)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("verify: create %s: %w", dir, err)
+			}
+			if err := p.Files.WriteDir(dir); err != nil {
+				return nil, fmt.Errorf("verify: lay out %s under %s: %w", p.Module, dir, err)
 			}
 		}
+	}
+	if pl.linked() {
 		v.Prepare(misses)
 	}
 	// A worker for another Yaegi is found or built (minutes, the first
 	// time) before any plugin's clock starts: its time is no plugin's.
-	if !pl.linked() && slices.ContainsFunc(plugins, func(p plugin.Plugin) bool { return p.Manifest == nil || p.Manifest.IsYaegi() }) {
+	if misses > 0 && !pl.linked() && slices.ContainsFunc(plugins, func(p plugin.Plugin) bool { return p.Manifest == nil || p.Manifest.IsYaegi() }) {
 		if _, _, err := pl.yaegiWorker(ctx); err != nil {
 			return results, fmt.Errorf("verify: %w", err)
 		}
