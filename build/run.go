@@ -87,7 +87,11 @@ func Run(ctx context.Context, cfg Config, req RunRequest) error {
 		srv, err = serve(ctx, img, req, logf)
 	}
 	if err != nil {
-		if !req.Watch || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			// Stopped while starting: ending with ctx is how Run ends.
+			return nil
+		}
+		if !req.Watch {
 			return err
 		}
 		logf("%v", err)

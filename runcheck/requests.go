@@ -221,6 +221,28 @@ func (b *backend) close() {
 // freeAddr picks a free loopback port of the host. It is released before
 // Traefik or a backend binds it; a clash shows up as a failure to listen. In
 // Traefik's own network namespace every port is free.
+// ports hands out loopback addresses, each distinct from those it handed
+// out before: a port freeAddr just released may be the kernel's next answer,
+// and two backends on one port collide in Traefik's network namespace.
+type ports map[string]bool
+
+func (p *ports) free() (string, error) {
+	if *p == nil {
+		*p = ports{}
+	}
+	for range 32 {
+		addr, err := freeAddr()
+		if err != nil {
+			return "", err
+		}
+		if !(*p)[addr] {
+			(*p)[addr] = true
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("runtime check: no free port distinct from the %d already chosen", len(*p))
+}
+
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -187,11 +187,11 @@ func Run(ctx context.Context, img v1.Image, opts Options) (rep *Report, err erro
 	if err := c.preparePlugins(rootfs, workdir, opts.Plugins); err != nil {
 		return rep, err
 	}
-	apiAddr, err := freeAddr()
+	apiAddr, err := c.ports.free()
 	if err != nil {
 		return rep, err
 	}
-	webAddr, err := freeAddr()
+	webAddr, err := c.ports.free()
 	if err != nil {
 		return rep, err
 	}
@@ -279,6 +279,8 @@ func isolationOrder(s string) ([]string, error) {
 
 // checker holds the per-plugin state of one run.
 type checker struct {
+	// ports are the loopback addresses handed out so far.
+	ports    ports
 	rep      *Report
 	logf     func(string, ...any)
 	api, web string
@@ -335,7 +337,7 @@ func (c *checker) preparePlugins(rootfs, workdir string, ps []plugin.Plugin) err
 		pc.res.Type = pc.typ
 		switch pc.typ {
 		case "middleware":
-			addr, err := freeAddr()
+			addr, err := c.ports.free()
 			if err != nil {
 				return err
 			}
@@ -370,7 +372,7 @@ func readManifest(rootfs, workdir, module string) (*manifest.Manifest, string, e
 // middleware plugin, matching the probe request's host and the plugin's
 // path, and the canary router without a plugin.
 func (c *checker) writeDynamic(rootfs string) error {
-	addr, err := freeAddr()
+	addr, err := c.ports.free()
 	if err != nil {
 		return err
 	}

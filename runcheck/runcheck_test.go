@@ -127,3 +127,20 @@ func TestRequestsOutOfTimeFailsEveryPlugin(t *testing.T) {
 		}
 	}
 }
+
+// TestPortsAreDistinct: every address handed out in one run differs, even
+// when the kernel offers a port again as soon as it is released.
+func TestPortsAreDistinct(t *testing.T) {
+	var p ports
+	seen := map[string]bool{}
+	for range 200 {
+		addr, err := p.free()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[addr] {
+			t.Fatalf("%s handed out twice", addr)
+		}
+		seen[addr] = true
+	}
+}
