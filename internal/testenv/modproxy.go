@@ -1,11 +1,8 @@
 package testenv
 
 import (
-	"bytes"
-	"encoding/json"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -19,22 +16,7 @@ import (
 // re-vendored before Yaegi can load it (plugindemo has none).
 func ModuleDir(t testing.TB, module, version string) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		gitMissing(t, "go", err)
-	}
-	cmd := exec.Command(goBin, "mod", "download", "-json", module+"@"+version)
-	// Outside any module, so the repository's go.mod is neither used nor changed.
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GO111MODULE=on")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	var info struct{ Dir, Error string }
-	if err := json.Unmarshal(stdout.Bytes(), &info); err != nil || info.Error != "" || runErr != nil || info.Dir == "" {
-		t.Fatalf("go mod download %s@%s: %v %s %s", module, version, runErr, info.Error, strings.TrimSpace(stderr.String()))
-	}
-	return info.Dir
+	return goModDownload(t, module, version).Dir
 }
 
 // Plugin is a git repository built by PluginRepo from a real module version.
