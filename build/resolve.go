@@ -61,12 +61,46 @@ type Options struct {
 	Bases BaseResolver
 	// Log receives one line per stage; nil discards.
 	Log io.Writer
+	// Offline resolves from the lock and the local caches alone: nothing
+	// is fetched, Frozen checks the lock against the recipe only, and
+	// whatever is missing is listed in one NotCachedError.
+	Offline bool
+	// NeedBaseLayers says an output reads the base's layers (an OCI
+	// layout, a docker archive, the runtime check): offline, the blob
+	// cache (Images.Cache) must hold them too.
+	NeedBaseLayers bool
 }
+
+// reresolve says whether pinned sources are asked again (Frozen online).
+func (o *Options) reresolve() bool { return o.Frozen && !o.Offline }
 
 func (o *Options) logf(format string, args ...any) {
 	if o.Log != nil {
 		fmt.Fprintf(o.Log, format+"\n", args...)
 	}
+}
+
+// ErrNotCached is the error (a NotCachedError) of an offline resolution
+// that needs what the caches lack.
+var ErrNotCached = errors.New("not in the cache")
+
+// NotCachedError lists everything an offline resolution needed and the
+// caches lacked, one line each.
+type NotCachedError struct {
+	Missing []string
+}
+
+func (e *NotCachedError) Error() string {
+	return fmt.Sprintf("offline: %d thing(s) this build needs are not in the cache (build once online with the same cache directory, or use a cache repository):\n  - %s",
+		len(e.Missing), strings.Join(e.Missing, "\n  - "))
+}
+
+// Is makes errors.Is(err, ErrNotCached) true.
+func (e *NotCachedError) Is(target error) bool { return target == ErrNotCached }
+
+// notCached tells the errors of a source that lacked something offline.
+func notCached(err error) bool {
+	return errors.Is(err, images.ErrNotCached)
 }
 
 // ErrFrozen is the error of a frozen resolution (Options.Frozen) that finds
@@ -168,14 +202,28 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 		return nil, fmt.Errorf("%w: there is no lock file for %s; run `xtraefik lock` first", ErrFrozen, r.Path)
 	}
 
+	// Offline, every miss is gathered so that one error lists them all.
+	var missing []string
+	gather := func(err error) bool {
+		if o.Offline && notCached(err) {
+			missing = append(missing, err.Error())
+			return true
+		}
+		return false
+	}
 	base, err := resolveBase(ctx, o)
-	if err != nil {
+	if err != nil && !gather(err) {
 		return nil, err
 	}
 	res.Base = base
-	o.logf("base %s -> %s (%d platform(s))", r.Base, base.Digest, len(base.Platforms))
-	if res.Traefik, err = target(ctx, o, base); err != nil {
-		return nil, err
+	if base != nil {
+		o.logf("base %s -> %s (%d platform(s))", r.Base, base.Digest, len(base.Platforms))
+		if res.Traefik, err = target(ctx, o, base); err != nil && !gather(err) {
+			return nil, err
+		}
+		if o.Offline && o.NeedBaseLayers {
+			missing = append(missing, base.MissingLayers()...)
+		}
 	}
 
 	fetcher := o.Fetcher
@@ -189,12 +237,18 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 	src := &sources{o: o, git: fetcher, modules: o.Modules}
 	for _, alias := range r.Aliases() {
 		p, warnings, err := src.resolve(ctx, alias, res.Traefik.Version)
+		if gather(err) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
 		o.logf("plugin %s: %s -> %s (%s)", alias, p.Module, p.Source.Revision(), p.Hash)
 		res.Plugins = append(res.Plugins, *p)
 		res.Warnings = append(res.Warnings, warnings...)
+	}
+	if len(missing) > 0 {
+		return nil, &NotCachedError{Missing: missing}
 	}
 	res.Epoch = epoch(o, res.Plugins)
 	return res, nil
@@ -247,7 +301,7 @@ func resolveBase(ctx context.Context, o *Options) (*images.Base, error) {
 		return nil, r.Errorf([]string{"base"}, "%v", err)
 	}
 	locked := o.Lock != nil && o.Lock.Base.Ref == r.Base && !o.UpdateBase
-	if !locked || o.Frozen {
+	if !locked || o.reresolve() {
 		base, err := bases.Resolve(ctx, ref, o.Images)
 		if err != nil {
 			return nil, err // names the base, and the mirror if any

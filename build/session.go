@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/images/blobstore"
 	"github.com/xtraefik/xtraefik/outdated"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/runcheck"
@@ -20,7 +21,6 @@ import (
 	"github.com/xtraefik/xtraefik/source"
 	"github.com/xtraefik/xtraefik/source/modproxy"
 	"github.com/xtraefik/xtraefik/verify"
-	"github.com/xtraefik/xtraefik/verify/provision"
 )
 
 // Environment variables a Session reads (through Config.Env), besides
@@ -66,6 +66,9 @@ type Config struct {
 	Keychain authn.Keychain
 	// Log receives one progress line per stage; nil discards.
 	Log io.Writer
+	// Offline builds from the lock and the cache directory alone, never
+	// touching the network (see Options.Offline); pushing is refused.
+	Offline bool
 }
 
 // Session is one recipe and its lock merged with a Config: every command
@@ -108,16 +111,9 @@ func Open(cfg Config) (*Session, error) {
 		}
 	}
 	o := Options{Recipe: r, Lock: lock, CacheDir: cfg.CacheDir, Log: cfg.Log, GitAuth: source.FromEnv(env),
-		TraefikVersion: cfg.TraefikVersion, Env: env}
-	if o.CacheDir == "" {
-		o.CacheDir = env(provision.CacheEnv)
-	}
-	if o.CacheDir == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return nil, fmt.Errorf("no cache directory (set %s): %w", provision.CacheEnv, err)
-		}
-		o.CacheDir = filepath.Join(dir, "xtraefik")
+		TraefikVersion: cfg.TraefikVersion, Env: env, Offline: cfg.Offline}
+	if o.CacheDir, err = CacheDir(cfg.CacheDir, env); err != nil {
+		return nil, err
 	}
 	o.GitMirrors = append(o.GitMirrors, r.Mirrors.Git...)
 	for _, s := range append(splitList(env(EnvGitMirrors)), cfg.GitMirrors...) {
@@ -157,6 +153,7 @@ func Open(cfg Config) (*Session, error) {
 		}
 		o.Images.Platforms = append(o.Images.Platforms, *pl)
 	}
+	o.Images.Offline = cfg.Offline
 	o.Images.RequestTimeout = cfg.RegistryTimeout
 	if o.Images.RequestTimeout == 0 {
 		o.Images.RequestTimeout = images.DefaultRequestTimeout
@@ -172,6 +169,21 @@ func Open(cfg Config) (*Session, error) {
 func (s *Session) Options() *Options {
 	o := s.opts
 	return &o
+}
+
+// withBlobCache gives o the blob cache in the cache directory's blobs/,
+// created on first use: called once a command is past its checks, so
+// that a refused command creates nothing.
+func withBlobCache(o *Options) error {
+	if o.Images.Cache != nil {
+		return nil
+	}
+	store, err := blobstore.Open(filepath.Join(o.CacheDir, "blobs"))
+	if err != nil {
+		return err
+	}
+	o.Images.Cache = store
+	return nil
 }
 
 func splitList(s string) []string {
@@ -202,6 +214,9 @@ func (s *Session) Lock(ctx context.Context, req LockRequest) (*Report, error) {
 	}
 	o := s.Options()
 	o.UpdateBase, o.UpdateAll, o.Update = req.UpdateBase, req.UpdateAll, req.Update
+	if err := withBlobCache(o); err != nil {
+		return rep.fail(err)
+	}
 	res, l, err := s.resolveLock(ctx, o, rep)
 	if err != nil {
 		return rep.fail(err)
@@ -289,7 +304,14 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 	}
 	o := s.Options()
 	o.Frozen = req.Frozen
+	if o.Offline && (len(req.Outputs.Push) > 0 || req.Rebase) {
+		return rep.fail(errors.New("this build is offline: pushing and rebasing need the network"))
+	}
 	if err := req.Outputs.Validate(ctx, o.Images); err != nil {
+		return rep.fail(err)
+	}
+	o.NeedBaseLayers = req.Outputs.OCILayout != "" || req.Outputs.Tarball != "" || req.Runtime != nil
+	if err := withBlobCache(o); err != nil {
 		return rep.fail(err)
 	}
 	// After the outputs are checked: a refused build creates nothing, the
@@ -365,6 +387,10 @@ type VerifyRequest struct {
 func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error) {
 	rep := s.newReport("verify")
 	o := s.Options()
+	o.NeedBaseLayers = req.Runtime != nil
+	if err := withBlobCache(o); err != nil {
+		return rep.fail(err)
+	}
 	req.Verify = s.verifyOptions(req.Verify, req.NoVerdictCache, rep)
 	if req.Runtime != nil {
 		iso, err := RuntimeIsolation(req.Runtime.Isolation, req.Verify.Sandbox)
@@ -502,6 +528,9 @@ func VerifyDir(ctx context.Context, dir string, expectStatus int, vo verify.Opti
 // registries, credentials and module proxies.
 func (s *Session) Outdated(ctx context.Context, pre bool) (*outdated.Report, error) {
 	o := s.opts
+	if o.Offline {
+		return nil, errors.New("outdated asks every source what is new, which needs the network: it cannot run offline")
+	}
 	opts := outdated.Options{Git: outdated.NewGitLister(o.GitAuth), Images: outdated.NewImageLister(o.Images),
 		GitMirrors: o.GitMirrors, Pre: pre}
 	if mods, err := modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod")}); err == nil {

@@ -101,7 +101,7 @@ func (s *sources) gitTree(ctx context.Context, spec *recipe.Plugin, pl recipe.Pl
 		where += " via mirror " + redact.URL(url)
 	}
 	p.Source = plugin.Source{Git: spec.LockedGit(), Ref: spec.Ref, Subdir: spec.Subdir}
-	if !locked || o.Frozen {
+	if !locked || o.reresolve() {
 		rv, err := s.git.Resolve(ctx, url, spec.Ref)
 		if err != nil {
 			return where, err
@@ -138,7 +138,7 @@ func (s *sources) module(ctx context.Context, spec *recipe.Plugin, pl recipe.Plu
 	}
 	p.Source = plugin.Source{Query: spec.Version}
 	version, wantSum := pl.Version, pl.Sum
-	if !locked || o.Frozen {
+	if !locked || o.reresolve() {
 		v, err := mods.Resolve(ctx, spec.Module, spec.Version)
 		if err != nil {
 			return false, fmt.Errorf("version %s: %w", spec.Version, err)

@@ -52,6 +52,7 @@ type Result struct {
 
 	index  v1.ImageIndex // nil for a single image
 	images []v1.Image    // parallel to Platforms
+	blobs  *blobSource   // the base's blobs, when it came from a registry
 }
 
 // Assemble appends one plugin layer to every platform image of base (one layer
@@ -72,7 +73,7 @@ func Assemble(ctx context.Context, base *Base, add Addition) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Layers: map[string]v1.Hash{}}
+	res := &Result{Layers: map[string]v1.Hash{}, blobs: base.blobs}
 	layers := map[string]v1.Layer{}
 	for i, bp := range base.Platforms {
 		if err := ctx.Err(); err != nil {

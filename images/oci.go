@@ -62,7 +62,7 @@ func (r *Result) OCI() (*Result, error) {
 	if r.MediaType != types.DockerManifestSchema2 && r.MediaType != types.DockerManifestList {
 		return r, nil
 	}
-	out := &Result{MediaType: types.OCIManifestSchema1, Layers: r.Layers, Platforms: append([]PlatformImage(nil), r.Platforms...)}
+	out := &Result{MediaType: types.OCIManifestSchema1, Layers: r.Layers, Platforms: append([]PlatformImage(nil), r.Platforms...), blobs: r.blobs}
 	for i, img := range r.images {
 		conv, err := toOCIImage(img)
 		if err != nil {

@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/xtraefik/xtraefik/images/blobstore"
 )
 
 // Mirror redirects pulls of every repository under Prefix to Location, keeping
@@ -39,6 +41,13 @@ type Options struct {
 	Platforms []v1.Platform
 	// Transport is the HTTP transport to use; nil means remote.DefaultTransport.
 	Transport http.RoundTripper
+	// Cache keeps the manifests, configs and layers of registry bases read
+	// by digest, so that a locked rebuild reads its base from disk and an
+	// OCI layout output links blobs instead of copying them; nil keeps
+	// nothing.
+	Cache *blobstore.Store
+	// Offline never contacts a registry: what Cache lacks is ErrNotCached.
+	Offline bool
 	// RequestTimeout bounds how long one registry request may go without
 	// progress before it is tried again (three times in all); 0 means
 	// DefaultRequestTimeout, a negative value no bound.

@@ -69,6 +69,9 @@ func WriteLayoutDir(ctx context.Context, dir string, r *Result, tag string) erro
 	if err != nil {
 		return err
 	}
+	if err := r.linkCached(dir); err != nil {
+		return err
+	}
 	var lopts []layout.Option
 	if tag != "" {
 		lopts = append(lopts, layout.WithAnnotations(map[string]string{annotationRefName: tag}))
@@ -88,6 +91,8 @@ func WriteLayoutDir(ctx context.Context, dir string, r *Result, tag string) erro
 		return err
 	}
 	// go-containerregistry writes blobs 0600 and the rest with the umask.
+	// Linked blobs are 0644 already and stay untouched: a chmod would
+	// change the cached file's ctime and cost a re-hash next time.
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -96,8 +101,49 @@ func WriteLayoutDir(ctx context.Context, dir string, r *Result, tag string) erro
 		if d.IsDir() {
 			mode = 0o755
 		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Mode().Perm() == mode {
+			return nil
+		}
 		return os.Chmod(p, mode)
 	})
+}
+
+// linkCached puts the base layers the blob cache holds into the layout's
+// blobs directory (clone, hard link or copy: blobstore.Store.Link) before
+// the layout is written; go-containerregistry then skips them. A layer the
+// cache lacks, or holds damaged, is written from the registry as usual
+// (and kept in the cache on the way).
+func (r *Result) linkCached(dir string) error {
+	if r.blobs == nil || r.blobs.store == nil {
+		return nil
+	}
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		return err
+	}
+	for _, img := range r.images {
+		m, err := img.Manifest()
+		if err != nil {
+			return err
+		}
+		for _, l := range m.Layers {
+			if l.Digest.Algorithm != "sha256" {
+				continue
+			}
+			dst := filepath.Join(blobs, l.Digest.Hex)
+			if _, err := os.Lstat(dst); err == nil {
+				continue // platforms share layers
+			}
+			// Whatever fails here (not cached, damaged, another
+			// filesystem's rules) leaves the blob to the layout writer.
+			_ = r.blobs.store.Link(l.Digest, dst)
+		}
+	}
+	return nil
 }
 
 // tagPlatforms also lists each platform's manifest of a multi-platform

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -50,6 +51,7 @@ type Base struct {
 	// Mirror is where a registry base was actually pulled from, if a mirror.
 	Mirror string
 
+	blobs   *blobSource   // a registry base's manifests and blobs; nil for local bases
 	index   v1.ImageIndex // nil for a single image
 	images  []v1.Image    // parallel to Platforms
 	entries []baseEntry   // index entries to write, in index order
@@ -139,30 +141,50 @@ func resolveRemote(ctx context.Context, ref Reference, pull, mirror string, opts
 	if err != nil {
 		return nil, fmt.Errorf("base image %s: %w", b.describe(), err)
 	}
-	desc, err := remote.Get(pref, opts.remoteOptions(ctx)...)
-	if err != nil {
-		var terr *transport.Error
-		if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
-			return nil, fmt.Errorf("base image %s not found: %w", b.describe(), err)
-		}
-		return nil, fmt.Errorf("base image %s: %w", b.describe(), opts.explain(err, pref))
-	}
-	b.Digest, b.MediaType = desc.Digest, desc.MediaType
-	switch {
-	case desc.MediaType.IsIndex():
-		idx, err := desc.ImageIndex()
+	src := &blobSource{ctx: ctx, store: opts.Cache, repo: pref.Context(), ropts: opts.remoteOptions(ctx),
+		offline: opts.Offline, what: b.describe(), opts: opts}
+	b.blobs = src
+	var raw []byte
+	if d, ok := pref.(name.Digest); ok {
+		// A digest names its content: the cache answers, else the registry.
+		h, err := v1.NewHash(d.DigestStr())
 		if err != nil {
 			return nil, fmt.Errorf("base image %s: %w", b.describe(), err)
+		}
+		if raw, b.MediaType, err = src.manifest(h); err != nil {
+			return nil, err
+		}
+		b.Digest = h
+	} else {
+		if opts.Offline {
+			return nil, fmt.Errorf("base image %s: a tag is resolved by its registry, and this build is offline: lock the recipe first: %w", b.describe(), ErrNotCached)
+		}
+		desc, err := remote.Get(pref, src.ropts...)
+		if err != nil {
+			var terr *transport.Error
+			if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+				return nil, fmt.Errorf("base image %s not found: %w", b.describe(), err)
+			}
+			return nil, fmt.Errorf("base image %s: %w", b.describe(), opts.explain(err, pref))
+		}
+		raw, b.Digest, b.MediaType = desc.Manifest, desc.Digest, desc.MediaType
+		src.keep(desc.Digest, raw)
+	}
+	switch {
+	case b.MediaType.IsIndex():
+		idx, err := newCachedIndex(src, b.Digest, raw, b.MediaType)
+		if err != nil {
+			return nil, err
 		}
 		return b, b.fromIndex(idx, opts.Platforms)
-	case desc.MediaType.IsImage():
-		img, err := desc.Image()
+	case b.MediaType.IsImage():
+		img, err := newCachedImage(src, b.Digest, raw, b.MediaType)
 		if err != nil {
-			return nil, fmt.Errorf("base image %s: %w", b.describe(), err)
+			return nil, err
 		}
 		return b, b.fromImage(img, opts.Platforms)
 	}
-	return nil, fmt.Errorf("base image %s: unsupported manifest media type %s", b.describe(), desc.MediaType)
+	return nil, fmt.Errorf("base image %s: unsupported manifest media type %s", b.describe(), b.MediaType)
 }
 
 func resolveLayout(ref Reference, opts Options) (*Base, error) {

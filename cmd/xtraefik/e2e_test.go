@@ -87,9 +87,15 @@ func (w *world) writeRecipe(file, content string) string {
 // run executes the CLI in-process, as main does, with the world's environment.
 func (w *world) run(args ...string) (stdout, stderr string, err error) {
 	w.t.Helper()
+	return w.runIn(filepath.Join(w.dir, "cache"), args...)
+}
+
+// runIn is run with the cache directory cache.
+func (w *world) runIn(cache string, args ...string) (stdout, stderr string, err error) {
+	w.t.Helper()
 	var out, errb bytes.Buffer
 	root := newRoot(func(k string) string { return w.env[k] })
-	root.SetArgs(append(args, "--cache-dir", filepath.Join(w.dir, "cache")))
+	root.SetArgs(append(args, "--cache-dir", cache))
 	root.SetOut(&out)
 	root.SetErr(&errb)
 	err = root.ExecuteContext(context.Background())

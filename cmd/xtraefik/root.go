@@ -32,7 +32,7 @@ func newRoot(env getenv) *cobra.Command {
 		}
 		return err
 	})
-	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env), newRun(env), newOutdated(env), newVersion(), newWorkers())
+	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env), newRun(env), newOutdated(env), newVersion(), newWorkers(), newCache(env))
 	return root
 }
 
@@ -45,6 +45,7 @@ type commonFlags struct {
 	insecure   []string
 	platforms  platformsFlag
 	timeout    time.Duration
+	offline    bool
 	output     outputFormat
 	// quick is set on the commands that build without a recipe file.
 	quick *quickFlags
@@ -85,12 +86,13 @@ func (q *quickFlags) recipe(cmd *cobra.Command) (*recipe.Recipe, error) {
 func (c *commonFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&c.file, "file", "f", "recipe.yaml", "recipe file")
-	f.StringVar(&c.cacheDir, "cache-dir", "", "cache for git repositories and the verification workers xtraefik builds (default $XDG_CACHE_HOME/xtraefik)")
+	f.StringVar(&c.cacheDir, "cache-dir", "", "cache for git repositories, module downloads, base image blobs, verdicts and the verification workers xtraefik builds (default $XTRAEFIK_CACHE, else $XDG_CACHE_HOME/xtraefik)")
 	f.StringArrayVar(&c.gitMirrors, "git-mirror", nil, "rewrite git URLs: ORIGINAL_PREFIX=MIRROR_PREFIX (repeatable; also $XTRAEFIK_GIT_MIRRORS, comma-separated)")
 	f.StringArrayVar(&c.regMirrors, "registry-mirror", nil, "pull registry references under PREFIX from LOCATION: PREFIX=LOCATION (repeatable; also $XTRAEFIK_REGISTRY_MIRRORS)")
 	f.StringArrayVar(&c.insecure, "insecure-registry", nil, "registry host that may be reached over plain HTTP (loopback always may; also $XTRAEFIK_INSECURE_REGISTRIES)")
 	f.Var(&c.platforms, "platform", "narrow a multi-platform base to these platforms (os/arch[/variant], repeatable)")
 	f.VarP(&c.output, "output", "o", "what to print on standard output: text, or json (one document, errors included, for CI)")
+	f.BoolVar(&c.offline, "offline", false, "never touch the network: build from the lock and the cache directory alone (one error lists whatever is missing)")
 	f.DurationVar(&c.timeout, "registry-timeout", images.DefaultRequestTimeout, "how long a registry request may go without progress before it is tried again, three times in all (negative: no bound)")
 }
 
@@ -104,7 +106,7 @@ func (c *commonFlags) open(cmd *cobra.Command, env getenv) (*build.Session, erro
 	cfg := build.Config{
 		RecipeFile: c.file, Recipe: r, CacheDir: c.cacheDir, Env: env, Log: cmd.ErrOrStderr(),
 		GitMirrors: c.gitMirrors, RegistryMirrors: c.regMirrors, InsecureRegistries: c.insecure,
-		Platforms: c.platforms, RegistryTimeout: c.timeout,
+		Platforms: c.platforms, RegistryTimeout: c.timeout, Offline: c.offline,
 	}
 	if r != nil {
 		cfg.RecipeFile = ""

@@ -249,8 +249,17 @@ func (l *RequestLog) add(r RecordedRequest) {
 // returns the proxy's "127.0.0.1:<port>".
 func RecordingProxy(t testing.TB, target string) (string, *RequestLog) {
 	t.Helper()
+	host, log, _ := StoppableProxy(t, target)
+	return host, log
+}
+
+// StoppableProxy is RecordingProxy with a stop function: once called, the
+// registry is unreachable through the proxy (connections are refused), as
+// when a registry goes down mid-session.
+func StoppableProxy(t testing.TB, target string) (host string, log *RequestLog, stop func()) {
+	t.Helper()
 	u := &url.URL{Scheme: "http", Host: target}
-	log := &RequestLog{}
+	log = &RequestLog{}
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(u)
@@ -265,7 +274,7 @@ func RecordingProxy(t testing.TB, target string) (string, *RequestLog) {
 	}
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://"), log
+	return strings.TrimPrefix(srv.URL, "http://"), log, srv.Close
 }
 
 // BaseOptions describe a synthetic, Traefik-like base image.

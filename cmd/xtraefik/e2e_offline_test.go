@@ -1,0 +1,170 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/xtraefik/xtraefik/build"
+	"github.com/xtraefik/xtraefik/internal/testenv"
+)
+
+// offlineWorld is the example recipe's world with a registry and a git
+// server that can be stopped.
+type offlineWorld struct {
+	*world
+	stopRegistry func()
+	git          *testenv.GitServer
+}
+
+func newOfflineWorld(t *testing.T) *offlineWorld {
+	t.Helper()
+	w := &world{t: t, dir: t.TempDir(), gitRoot: t.TempDir(), env: map[string]string{}}
+	upstream := testenv.Registry(t, testenv.RegistryOptions{})
+	proxy, _, stop := testenv.StoppableProxy(t, upstream)
+	w.registry = proxy
+	w.base = testenv.PushBase(t, w.registry+"/library/traefik:v3.6", testenv.BaseOptions{
+		OCI: true, Attestations: true,
+		Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}},
+	})
+	w.plugin = testenv.PluginRepo(t, w.gitRoot, demoModule, demoVersion)
+	git := testenv.StartGitDaemon(t, w.gitRoot)
+	w.gitURL = git.URL
+	w.env["XTRAEFIK_GIT_MIRRORS"] = demoGit + "=" + w.gitURL + w.plugin.Path
+	w.env["XTRAEFIK_REGISTRY_MIRRORS"] = "docker.io=" + w.registry
+	w.env["HOME"] = w.dir
+	return &offlineWorld{world: w, stopRegistry: stop, git: git}
+}
+
+// TestOffline builds online, then with the registry and the git server down
+// builds the same digest --offline from the cache; an empty cache offline
+// fails naming everything it lacks, and writes nothing.
+func TestOffline(t *testing.T) {
+	w := newOfflineWorld(t)
+	rp := w.exampleRecipe()
+	w.mustRun("lock", "-f", rp)
+	lock, err := os.ReadFile(filepath.Join(w.dir, "example.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	online := digestLine(t, w.mustRun("build", "-f", rp, "--oci-layout", filepath.Join(w.dir, "online")))
+
+	w.stopRegistry()
+	w.git.Stop()
+
+	// Pushing cannot be offline; refused before anything happens.
+	_, _, err = w.run("build", "-f", rp, "--offline", "--push", w.registry+"/team/traefik:v1")
+	if err == nil || !strings.Contains(err.Error(), "offline: pushing") {
+		t.Fatalf("offline push: %v", err)
+	}
+
+	out := filepath.Join(w.dir, "offline")
+	offline := digestLine(t, w.mustRun("build", "-f", rp, "--offline", "--oci-layout", out, "--tarball", filepath.Join(w.dir, "offline.tar")))
+	if offline != online {
+		t.Fatalf("offline build gave %s, online %s", offline, online)
+	}
+	tool(t, "skopeo", "inspect", "--raw", "oci:"+out+":latest")
+
+	// A fresh cache offline: one error lists the base and the plugin, and
+	// nothing is written (no layout, the lock as it was).
+	empty := filepath.Join(w.dir, "empty-cache")
+	missingOut := filepath.Join(w.dir, "missing")
+	_, _, err = w.runIn(empty, "build", "-f", rp, "--offline", "--oci-layout", missingOut)
+	if !errors.Is(err, build.ErrNotCached) {
+		t.Fatalf("offline with an empty cache: %v", err)
+	}
+	for _, want := range []string{"2 thing(s)", w.base.String(), "plugindemo", "not in the cache"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not name %q:\n%v", want, err)
+		}
+	}
+	if _, err := os.Stat(missingOut); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed offline build wrote its layout: %v", err)
+	}
+	if now, _ := os.ReadFile(filepath.Join(w.dir, "example.lock")); string(now) != string(lock) {
+		t.Error("a failed offline build changed the lock")
+	}
+
+	// Only the layers are missing: the list says which.
+	blobs := filepath.Join(w.dir, "cache", "blobs", "sha256")
+	layers, _ := filepath.Glob(filepath.Join(blobs, "*.ok"))
+	if len(layers) == 0 {
+		t.Fatal("no verified layer in the cache after two layout builds")
+	}
+	victim := strings.TrimSuffix(layers[0], ".ok")
+	if err := os.WriteFile(victim, []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = w.run("build", "-f", rp, "--offline", "--oci-layout", missingOut)
+	if !errors.Is(err, build.ErrNotCached) || !strings.Contains(err.Error(), "1 thing(s)") || !strings.Contains(err.Error(), filepath.Base(victim)) {
+		t.Fatalf("offline with a damaged layer: %v", err)
+	}
+}
+
+// TestConcurrentBuildsShareACache runs four xtraefik processes at once on
+// one empty cache directory: each builds the same digest, and the cache
+// they filled then serves an offline build.
+func TestConcurrentBuildsShareACache(t *testing.T) {
+	w := newOfflineWorld(t)
+	rp := w.exampleRecipe()
+	w.mustRun("lock", "-f", rp)
+	exe := filepath.Join(t.TempDir(), "xtraefik")
+	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cache := filepath.Join(w.dir, "shared-cache")
+	env := os.Environ()
+	for k, v := range w.env {
+		env = append(env, k+"="+v)
+	}
+	digests := make([]string, 4)
+	var wg sync.WaitGroup
+	for i := range digests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(exe, "build", "-f", rp, "--cache-dir", cache, "--oci-layout", filepath.Join(w.dir, fmt.Sprintf("out%d", i)))
+			cmd.Env = env
+			out, err := cmd.Output()
+			if err != nil {
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					t.Errorf("build %d: %v\n%s", i, err, ee.Stderr)
+				} else {
+					t.Errorf("build %d: %v", i, err)
+				}
+				return
+			}
+			for _, l := range strings.Split(string(out), "\n") {
+				if d, ok := strings.CutPrefix(l, "digest: "); ok {
+					digests[i] = d
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for i, d := range digests {
+		if d == "" || d != digests[0] {
+			t.Fatalf("build %d gave %q, build 0 %q", i, d, digests[0])
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(cache, "blobs", "sha256", ".tmp-*")); len(left) != 0 {
+		t.Errorf("temporary files left in the shared cache: %v", left)
+	}
+	w.stopRegistry()
+	w.git.Stop()
+	_, _, err := w.runIn(cache, "build", "-f", rp, "--offline", "--oci-layout", filepath.Join(w.dir, "after"))
+	if err != nil {
+		t.Fatalf("offline build from the shared cache: %v", err)
+	}
+}

@@ -1,0 +1,17 @@
+package blobstore
+
+import (
+	"fmt"
+	"io/fs"
+	"syscall"
+)
+
+// stampOf identifies the file a verification read: any write, chmod or
+// replacement changes one of these.
+func stampOf(fi fs.FileInfo) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
+	}
+	return fmt.Sprintf("%d %d %d %d.%d %d.%d", fi.Size(), st.Dev, st.Ino, st.Mtimespec.Sec, st.Mtimespec.Nsec, st.Ctimespec.Sec, st.Ctimespec.Nsec)
+}

@@ -1,0 +1,322 @@
+// Package blobstore keeps registry blobs (manifests, configs, layers) on disk
+// by digest, so that a rebuild reads its base without the registry and an OCI
+// layout output links the blobs instead of copying them.
+//
+// Nothing read from the store is trusted: small blobs are hashed on every
+// read, and a large blob is hashed again whenever its file is not the one
+// the store last verified (size, inode, mtime and ctime differ, as after an
+// edit through a hard link). A blob that fails is removed, so the caller
+// fetches it again. Writers go through a temporary file renamed into place,
+// so concurrent processes sharing a store see a whole blob or none.
+package blobstore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/xtraefik/xtraefik/internal/filelock"
+)
+
+// ErrNotFound marks a blob the store does not hold (or held damaged).
+var ErrNotFound = errors.New("not in the cache")
+
+// MaxSmall bounds a blob read whole (manifests, configs).
+const MaxSmall = 16 << 20
+
+// Store is a directory of blobs: <dir>/sha256/<hex>, with <hex>.ok beside
+// each verified one recording the file it verified.
+type Store struct {
+	dir string
+}
+
+// Open opens (creating it 0700 if needed) the store in dir.
+func Open(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blob cache %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(filepath.Join(abs, "sha256"), 0o700); err != nil {
+		return nil, fmt.Errorf("blob cache %s: %w", dir, err)
+	}
+	return &Store{dir: abs}, nil
+}
+
+// Dir is the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) path(h v1.Hash) (string, error) {
+	if h.Algorithm != "sha256" || len(h.Hex) != 64 || strings.Trim(h.Hex, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("blob %s: only sha256 digests are cached", h)
+	}
+	return filepath.Join(s.dir, "sha256", h.Hex), nil
+}
+
+// Has reports whether a blob is present (not whether it is intact).
+func (s *Store) Has(h v1.Hash) bool {
+	p, err := s.path(h)
+	if err != nil {
+		return false
+	}
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// Get returns a small blob, hashed as it is read; a damaged one is removed
+// and reported as ErrNotFound.
+func (s *Store) Get(h v1.Hash) ([]byte, error) {
+	p, err := s.path(h)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("blob %s: %w", h, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxSmall+1))
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxSmall || digestOf(data) != h {
+		s.remove(h)
+		return nil, fmt.Errorf("blob %s: damaged in the cache, removed: %w", h, ErrNotFound)
+	}
+	s.touch(p)
+	return data, nil
+}
+
+// Put stores a small blob after checking it has digest h.
+func (s *Store) Put(h v1.Hash, data []byte) error {
+	p, err := s.path(h)
+	if err != nil {
+		return err
+	}
+	if digestOf(data) != h {
+		return fmt.Errorf("blob %s: content has digest %s", h, digestOf(data))
+	}
+	if s.Has(h) {
+		return nil
+	}
+	if err := filelock.WriteFile(p, data); err != nil {
+		return fmt.Errorf("cache blob %s: %w", h, err)
+	}
+	return os.Chmod(p, 0o644)
+}
+
+// Open returns a large blob for reading. The file is hashed first unless it
+// is the file the store verified last; the reader hashes again as it goes
+// and fails at the end if the content is not h after all.
+func (s *Store) Open(h v1.Hash) (io.ReadCloser, error) {
+	p, err := s.Verify(h)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("blob %s: %w", h, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &verifying{r: f, c: f, h: sha256.New(), want: h}, nil
+}
+
+// Verify makes sure the blob is present and intact, hashing it unless the
+// file is the one verified last, and returns its path. A damaged blob is
+// removed (ErrNotFound).
+func (s *Store) Verify(h v1.Hash) (string, error) {
+	p, err := s.path(h)
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("blob %s: %w", h, ErrNotFound)
+	}
+	if err != nil {
+		return "", err
+	}
+	if stamp, err := os.ReadFile(p + ".ok"); err == nil && string(stamp) == stampOf(fi) {
+		s.touch(p + ".ok")
+		return p, nil
+	}
+	got, err := hashFile(p)
+	if err != nil {
+		return "", err
+	}
+	if got != h {
+		s.remove(h)
+		return "", fmt.Errorf("blob %s: damaged in the cache (content is %s), removed: %w", h, got, ErrNotFound)
+	}
+	// Stamp the file just hashed: if it changed meanwhile, the stamp will
+	// not match it and the next reader hashes again.
+	if err := filelock.WriteFile(p+".ok", []byte(stampOf(fi))); err != nil {
+		return "", fmt.Errorf("cache blob %s: %w", h, err)
+	}
+	return p, nil
+}
+
+// Writer returns a writer that stores what is written as blob h once it is
+// closed with exactly that content; Abort drops it.
+func (s *Store) Writer(h v1.Hash) (*Writer, error) {
+	p, err := s.path(h)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-"+h.Hex[:12]+"-*")
+	if err != nil {
+		return nil, fmt.Errorf("cache blob %s: %w", h, err)
+	}
+	return &Writer{f: f, h: sha256.New(), want: h, dest: p}, nil
+}
+
+// Writer fills one blob (see Store.Writer).
+type Writer struct {
+	f    *os.File
+	h    hash.Hash
+	want v1.Hash
+	dest string
+	n    int64
+	done bool
+}
+
+func (w *Writer) Write(p []byte) (int, error) {
+	w.h.Write(p)
+	w.n += int64(len(p))
+	return w.f.Write(p)
+}
+
+// Commit renames the blob into place if its content is the digest it was
+// opened for; otherwise it is dropped and Commit says why.
+func (w *Writer) Commit() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	defer os.Remove(w.f.Name())
+	if err := w.f.Chmod(0o644); err != nil {
+		w.f.Close()
+		return err
+	}
+	if err := w.f.Close(); err != nil {
+		return err
+	}
+	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
+	if got != w.want {
+		return fmt.Errorf("blob %s: received content with digest %s (%d bytes)", w.want, got, w.n)
+	}
+	if err := os.Rename(w.f.Name(), w.dest); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(w.dest); err == nil {
+		_ = filelock.WriteFile(w.dest+".ok", []byte(stampOf(fi)))
+	}
+	return nil
+}
+
+// Abort drops a blob not completely received.
+func (w *Writer) Abort() {
+	if !w.done {
+		w.done = true
+		w.f.Close()
+		os.Remove(w.f.Name())
+	}
+}
+
+// Link puts blob h at dst: a copy-on-write clone where the filesystem has
+// them, else a hard link, else a copy. The blob is verified first.
+func (s *Store) Link(h v1.Hash, dst string) error {
+	p, err := s.Verify(h)
+	if err != nil {
+		return err
+	}
+	if err := reflink(p, dst); err == nil {
+		return nil
+	}
+	if err := os.Link(p, dst); err == nil {
+		return nil
+	}
+	rc, err := s.Open(h)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, rc)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(dst)
+	}
+	return err
+}
+
+func (s *Store) remove(h v1.Hash) {
+	if p, err := s.path(h); err == nil {
+		os.Remove(p)
+		os.Remove(p + ".ok")
+	}
+}
+
+// touch records a use, for Prune's age limit; failures do not matter.
+func (s *Store) touch(p string) {
+	now := time.Now()
+	_ = os.Chtimes(p, now, now)
+}
+
+// verifying hashes what is read and fails at EOF unless it was want.
+type verifying struct {
+	r    io.Reader
+	c    io.Closer
+	h    hash.Hash
+	want v1.Hash
+}
+
+func (v *verifying) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	if errors.Is(err, io.EOF) {
+		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.Hex {
+			return n, fmt.Errorf("blob %s: the cached file changed while it was read (content is sha256:%s)", v.want, got)
+		}
+	}
+	return n, err
+}
+
+func (v *verifying) Close() error { return v.c.Close() }
+
+func digestOf(data []byte) v1.Hash {
+	sum := sha256.Sum256(data)
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+}
+
+func hashFile(p string) (v1.Hash, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return v1.Hash{}, err
+	}
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, nil
+}

@@ -1,0 +1,271 @@
+package blobstore
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func randomBlob(t *testing.T, n int) ([]byte, v1.Hash) {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b, digestOf(b)
+}
+
+// fill stores a large blob the way a registry read does: through a Writer.
+func fill(t *testing.T, s *Store, data []byte, h v1.Hash) {
+	t.Helper()
+	w, err := s.Writer(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readAll(t *testing.T, s *Store, h v1.Hash) ([]byte, error) {
+	t.Helper()
+	rc, err := s.Open(h)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func TestSmallBlobs(t *testing.T) {
+	s := newStore(t)
+	data, h := randomBlob(t, 300)
+	if _, err := s.Get(h); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("empty store: %v", err)
+	}
+	if err := s.Put(h, data[:10]); err == nil {
+		t.Fatal("Put took content that is not the digest")
+	}
+	if err := s.Put(h, data); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(h)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get: %v", err)
+	}
+	// Damaged on disk: detected by digest, removed, reported as missing.
+	p, _ := s.path(h)
+	if err := os.WriteFile(p, []byte("tampered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(h); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("damaged blob: %v", err)
+	}
+	if s.Has(h) {
+		t.Fatal("a damaged blob stayed in the store")
+	}
+}
+
+func TestLargeBlobs(t *testing.T) {
+	s := newStore(t)
+	data, h := randomBlob(t, 1<<20)
+
+	// A writer given other content keeps nothing.
+	w, err := s.Writer(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data[1:])
+	if err := w.Commit(); err == nil || !strings.Contains(err.Error(), "received content with digest") {
+		t.Fatalf("wrong content committed: %v", err)
+	}
+	if s.Has(h) {
+		t.Fatal("wrong content kept")
+	}
+	// A writer aborted half-way keeps nothing either.
+	w, _ = s.Writer(h)
+	w.Write(data[:100])
+	w.Abort()
+	if s.Has(h) {
+		t.Fatal("partial content kept")
+	}
+	if left, _ := filepath.Glob(filepath.Join(s.Dir(), "sha256", ".tmp-*")); len(left) != 0 {
+		t.Fatalf("temporary files left: %v", left)
+	}
+
+	fill(t, s, data, h)
+	got, err := readAll(t, s, h)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Open: %v", err)
+	}
+
+	// An edit (here through a hard link, as a layout output shares the
+	// file) changes the stamp: the blob is hashed again, found damaged and
+	// removed.
+	p, _ := s.path(h)
+	link := filepath.Join(t.TempDir(), "layout-blob")
+	if err := os.Link(p, link); err != nil {
+		t.Skipf("no hard links here: %v", err)
+	}
+	f, err := os.OpenFile(link, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("X"), 4096)
+	f.Close()
+	if _, err := s.Open(h); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("blob edited through a link: %v", err)
+	}
+	if s.Has(h) {
+		t.Fatal("a damaged blob stayed in the store")
+	}
+}
+
+func TestVerifyOnlyWhenTheFileChanged(t *testing.T) {
+	s := newStore(t)
+	data, h := randomBlob(t, 4096)
+	fill(t, s, data, h)
+	p, _ := s.path(h)
+	stamp, err := os.ReadFile(p + ".ok")
+	if err != nil {
+		t.Fatalf("a committed blob has no stamp: %v", err)
+	}
+	// A stamp that no longer describes the file makes Verify hash again
+	// and write a new one; the content is still right, so the blob stays.
+	if err := os.WriteFile(p+".ok", []byte("stale"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(h); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := os.ReadFile(p + ".ok")
+	if string(again) != string(stamp) {
+		t.Fatalf("re-verified stamp %q, want %q", again, stamp)
+	}
+}
+
+func TestLink(t *testing.T) {
+	s := newStore(t)
+	data, h := randomBlob(t, 64<<10)
+	fill(t, s, data, h)
+	dst := filepath.Join(t.TempDir(), "blob")
+	if err := s.Link(h, dst); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(dst)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("linked blob differs: %v", err)
+	}
+	if err := s.Link(h, dst); err == nil {
+		t.Fatal("Link replaced an existing file")
+	}
+	_, missing := randomBlob(t, 10)
+	if err := s.Link(missing, filepath.Join(t.TempDir(), "x")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing blob: %v", err)
+	}
+}
+
+func TestConcurrentWriters(t *testing.T) {
+	s := newStore(t)
+	data, h := randomBlob(t, 256<<10)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			other, err := Open(s.Dir()) // as another process would
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			w, err := other.Writer(h)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for off := 0; off < len(data); off += 4096 {
+				w.Write(data[off : off+4096])
+			}
+			if err := w.Commit(); err != nil {
+				t.Error(err)
+			}
+			if got, err := readAll(t, other, h); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("reader beside writers: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestPrune(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name        string
+		opts        PruneOptions
+		wantRemoved []int // indexes into blobs, oldest first
+	}{
+		{"nothing asked", PruneOptions{}, nil},
+		{"by age", PruneOptions{MaxAge: 36 * time.Hour}, []int{0, 1}},
+		{"by size keeps the most recent", PruneOptions{MaxSize: 2499}, []int{0, 1}},
+		{"by size, down to the newest", PruneOptions{MaxSize: 1400}, []int{0, 1, 2}},
+		{"dry run", PruneOptions{MaxAge: time.Hour, DryRun: true}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			// Four blobs last used 3, 2, 1 and 0 days ago, 1000, 1000, 1000
+			// and 500 bytes.
+			var hs []v1.Hash
+			for i, n := range []int{1000, 1000, 1000, 500} {
+				data, h := randomBlob(t, n)
+				fill(t, s, data, h)
+				p, _ := s.path(h)
+				used := now.Add(-time.Duration(3-i) * 24 * time.Hour)
+				os.Chtimes(p, used, used)
+				os.Chtimes(p+".ok", used, used)
+				hs = append(hs, h)
+			}
+			tc.opts.Now = now
+			res, err := s.Prune(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			removed := map[int]bool{}
+			for _, i := range tc.wantRemoved {
+				removed[i] = true
+			}
+			if tc.opts.DryRun && tc.opts.MaxAge > 0 && res.Removed != 3 {
+				t.Errorf("dry run reports %d removals, want 3", res.Removed)
+			}
+			for i, h := range hs {
+				if s.Has(h) == removed[i] {
+					t.Errorf("blob %d (used %d days ago): present %v, want %v", i, 3-i, s.Has(h), !removed[i])
+				}
+			}
+			if !tc.opts.DryRun && res.Removed != len(tc.wantRemoved) {
+				t.Errorf("reported %d removed, want %d", res.Removed, len(tc.wantRemoved))
+			}
+		})
+	}
+}
