@@ -27,3 +27,26 @@ func (o Options) RemoteAccess(ctx context.Context) (opts []remote.Option, digest
 		return d, nil
 	}
 }
+
+// Repository parses a registry repository ("host/path", neither tag nor
+// digest) under the rules every reference follows: plain HTTP only to
+// loopback registries and those listed as Insecure.
+func (o Options) Repository(s string) (name.Repository, error) {
+	var nopts []name.Option
+	if ref, err := name.ParseReference(s, name.WeakValidation); err == nil && o.isInsecure(ref.Context().RegistryStr()) {
+		nopts = append(nopts, name.Insecure)
+	}
+	repo, err := name.NewRepository(s, append(nopts, name.WeakValidation)...)
+	if err != nil {
+		if _, perr := name.ParseReference(s, name.WeakValidation); perr == nil {
+			return name.Repository{}, errors.New("want a repository (registry/path), without tag or digest")
+		}
+		return name.Repository{}, err
+	}
+	return repo, nil
+}
+
+// Explain is, for code outside this package that talks to a registry with
+// RemoteAccess, what every error here gets: URLs redacted and, on a refusal,
+// where the credentials sent came from.
+func (o Options) Explain(err error, ref name.Reference) error { return o.explain(err, ref) }
