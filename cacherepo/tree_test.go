@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 
@@ -85,9 +86,9 @@ func readAll(t *testing.T, f fileset.File) string {
 	return string(data)
 }
 
-// TestTreeRoundTrip: what PutTree stores, GetTree gives back: the same
+// TestCacheTreeRoundTrip: what PutTree stores, GetTree gives back: the same
 // paths, kinds, links, contents and so the same hash.
-func TestTreeRoundTrip(t *testing.T) {
+func TestCacheTreeRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
 	p := testPlugin(t, "a")
@@ -112,9 +113,9 @@ func TestTreeRoundTrip(t *testing.T) {
 	}
 }
 
-// TestTreePutTwiceUploadsOnce: a tree already there is not uploaded again,
+// TestCacheTreePutTwiceUploadsOnce: a tree already there is not uploaded again,
 // not even from another revision; a spoiled entry is replaced.
-func TestTreePutTwiceUploadsOnce(t *testing.T) {
+func TestCacheTreePutTwiceUploadsOnce(t *testing.T) {
 	ctx := context.Background()
 	s, log := testStore(t)
 	p := testPlugin(t, "a")
@@ -181,10 +182,10 @@ func retag(t *testing.T, s *Store, from, to string) {
 	}
 }
 
-// TestTreeMismatchAndNotFound: another tree under a tree's tag is
+// TestCacheTreeMismatchAndNotFound: another tree under a tree's tag is
 // ErrMismatch naming both hashes; an absent tree, in an empty repository or
 // not, is ErrNotFound.
-func TestTreeMismatchAndNotFound(t *testing.T) {
+func TestCacheTreeMismatchAndNotFound(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
 	a, b := testPlugin(t, "a"), testPlugin(t, "b")
@@ -207,10 +208,10 @@ func TestTreeMismatchAndNotFound(t *testing.T) {
 	}
 }
 
-// TestTreeIsPlainArtifact: the registry holds an OCI image manifest with
+// TestCacheTreeIsPlainArtifact: the registry holds an OCI image manifest with
 // artifactType, the empty config, one gzip tar layer of the files at the
 // tar's root with normalised modes and owners, and the annotations.
-func TestTreeIsPlainArtifact(t *testing.T) {
+func TestCacheTreeIsPlainArtifact(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
 	p := testPlugin(t, "a")
@@ -306,10 +307,10 @@ func tarGz(t *testing.T, hdrs ...*tar.Header) []byte {
 	return buf.Bytes()
 }
 
-// TestTreeRefusesWhatIsNoTree: entries that would leave the tree, entry
+// TestCacheTreeRefusesWhatIsNoTree: entries that would leave the tree, entry
 // types a tree has not, oversized layers and other artifacts are
 // ErrMismatch, whatever their hash.
-func TestTreeRefusesWhatIsNoTree(t *testing.T) {
+func TestCacheTreeRefusesWhatIsNoTree(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
 	s.maxTree = 4096
@@ -334,7 +335,15 @@ func TestTreeRefusesWhatIsNoTree(t *testing.T) {
 		"another layer type": {layer: tarGz(t, reg("a.go")), mediaType: types.DockerLayer},
 	} {
 		t.Run(name, func(t *testing.T) {
+			// Under the hash its files would have, if they are files at
+			// all: only the checks of the entries can refuse them.
 			hash := "sha256:" + strings.Repeat("ab", 32)
+			if files, err := readTree(bytes.NewReader(c.layer), MaxTreeBytes); err == nil {
+				sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+				if hash, err = fileset.Set(files).Hash(); err != nil {
+					t.Fatal(err)
+				}
+			}
 			tag, _ := s.treeTag(hash)
 			if c.mediaType == "" {
 				c.mediaType = types.OCILayer
@@ -353,23 +362,27 @@ func TestTreeRefusesWhatIsNoTree(t *testing.T) {
 	}
 }
 
-// TestNewWantsRepository: a tag or digest is refused; a repository is
-// taken as written.
-func TestNewWantsRepository(t *testing.T) {
-	for ref, ok := range map[string]bool{
-		"127.0.0.1:5000/fleet/cache":                           true,
-		"ghcr.io/acme/xtraefik-cache":                          true,
-		"127.0.0.1:5000/fleet/cache:latest":                    false,
-		"ghcr.io/acme/cache@sha256:" + strings.Repeat("0", 64): false,
-		"":                   false,
-		"ghcr.io/Acme/cache": false,
+// TestCacheNewWantsRepository: a registry repository is taken; a tag, a
+// digest or another transport is refused.
+func TestCacheNewWantsRepository(t *testing.T) {
+	for ref, want := range map[string]string{
+		"127.0.0.1:5000/fleet/cache":                           "127.0.0.1:5000/fleet/cache",
+		"ghcr.io/acme/xtraefik-cache":                          "ghcr.io/acme/xtraefik-cache",
+		"docker://ghcr.io/acme/cache":                          "ghcr.io/acme/cache",
+		"127.0.0.1:5000/fleet/cache:latest":                    "",
+		"ghcr.io/acme/cache@sha256:" + strings.Repeat("0", 64): "",
+		"oci:/tmp/cache":                                       "",
+		"":                                                     "",
+		"ghcr.io/Acme/cache":                                   "",
 	} {
 		s, err := New(ref, images.Options{})
-		if (err == nil) != ok {
+		switch {
+		case want == "" && err == nil:
+			t.Errorf("New(%q) = %s, want an error", ref, s)
+		case want != "" && err != nil:
 			t.Errorf("New(%q): %v", ref, err)
-		}
-		if ok && err == nil && s.String() != ref {
-			t.Errorf("New(%q).String() = %q", ref, s.String())
+		case want != "" && s.String() != want:
+			t.Errorf("New(%q) = %s, want %s", ref, s, want)
 		}
 	}
 }

@@ -175,11 +175,14 @@ func (v *Verdicts) PutRecord(key string, r verify.Result, verified time.Time) er
 	if !ok {
 		return fmt.Errorf("verdict cache: key %q is not a hex hash", key)
 	}
+	if err := v.ctx.Err(); err != nil {
+		return fmt.Errorf("verdict cache: %w", err)
+	}
 	v.mu.Lock()
 	noPush := v.noPush
 	v.mu.Unlock()
-	if noPush || v.ctx.Err() != nil {
-		return fmt.Errorf("verdict cache %s: not written to in this build", v.store)
+	if noPush {
+		return fmt.Errorf("verdict cache %s: not written to for the rest of this build", v.store)
 	}
 	data, err := verify.SealVerdict(v.secret, key, r, verified)
 	if err != nil {

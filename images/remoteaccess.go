@@ -28,22 +28,23 @@ func (o Options) RemoteAccess(ctx context.Context) (opts []remote.Option, digest
 	}
 }
 
-// Repository parses a registry repository ("host/path", neither tag nor
-// digest) under the rules every reference follows: plain HTTP only to
-// loopback registries and those listed as Insecure.
+// Repository parses a registry repository ("registry/path", also
+// "docker://registry/path"; neither tag nor digest) under the rules every
+// reference follows: plain HTTP only to loopback registries and those
+// listed as Insecure.
 func (o Options) Repository(s string) (name.Repository, error) {
-	var nopts []name.Option
-	if ref, err := name.ParseReference(s, name.WeakValidation); err == nil && o.isInsecure(ref.Context().RegistryStr()) {
-		nopts = append(nopts, name.Insecure)
-	}
-	repo, err := name.NewRepository(s, append(nopts, name.WeakValidation)...)
+	ref, err := ParseReference(s)
 	if err != nil {
-		if _, perr := name.ParseReference(s, name.WeakValidation); perr == nil {
-			return name.Repository{}, errors.New("want a repository (registry/path), without tag or digest")
-		}
 		return name.Repository{}, err
 	}
-	return repo, nil
+	if ref.Transport != TransportDocker || ref.Tag != "" || ref.Digest != "" {
+		return name.Repository{}, errors.New("want a registry repository (registry/path), without tag or digest")
+	}
+	var nopts []name.Option
+	if r, err := name.NewRepository(ref.Name, name.WeakValidation); err == nil && o.isInsecure(r.RegistryStr()) {
+		nopts = append(nopts, name.Insecure)
+	}
+	return name.NewRepository(ref.Name, append(nopts, name.WeakValidation)...)
 }
 
 // Explain is, for code outside this package that talks to a registry with
