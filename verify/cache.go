@@ -44,7 +44,8 @@ type RecordCache interface {
 // Layered is a Cache of two: Local (this machine's) answers first; a verdict
 // only Remote (a fleet's shared cache) holds is copied into Local with the
 // time it was given, so the next run needs no network for it. Put writes
-// both. Each cache applies its own trust rule (its MAC) to what it reads.
+// both. Each cache applies its own trust rule (its MAC) to what it reads
+// and seals what it stores with its own key.
 type Layered struct {
 	Local, Remote RecordCache
 }
