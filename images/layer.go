@@ -308,3 +308,38 @@ func writeHeader(tw *tar.Writer, hdr *tar.Header) error {
 	hdr.Format = tar.FormatGNU
 	return tw.WriteHeader(hdr)
 }
+
+// TreeLayer is one plugin's files as a layer of their own: paths as the
+// content hash names them (relative to the plugin's directory, directories
+// implied by them get entries), the plugin layer's normalised modes, owners
+// and gzip header, and mtime 1970-01-01. The same files give the same digest
+// whoever renders them, wherever they came from: what a cache keyed by
+// content needs (package cacherepo).
+func TreeLayer(files fileset.Set) (v1.Layer, error) {
+	dirs := map[string]bool{}
+	var entries []layerEntry
+	for _, f := range files {
+		if err := fileset.CheckPath(f.Path); err != nil {
+			return nil, fmt.Errorf("plugin tree: %w", err)
+		}
+		if f.Kind != fileset.Symlink && f.Open == nil {
+			return nil, fmt.Errorf("plugin tree: %s has no content", f.Path)
+		}
+		for d := path.Dir(f.Path); d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+			entries = append(entries, layerEntry{name: d, dir: true})
+		}
+		entries = append(entries, layerEntry{name: f.Path, file: f})
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	l := &pluginLayer{entries: entries, epoch: time.Unix(0, 0).UTC()}
+	spool, err := l.spool()
+	if err != nil {
+		return nil, fmt.Errorf("plugin tree: %w", err)
+	}
+	layer, err := partial.CompressedToLayer(spool)
+	if err != nil {
+		return nil, fmt.Errorf("plugin tree: %w", err)
+	}
+	return layer, nil
+}

@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"fmt"
 	"io"
+	"path"
 	"reflect"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -302,5 +304,47 @@ func TestLayerWhiteout(t *testing.T) {
 	want := map[string]int64{"etc/traefik/.wh.traefik.toml": 0, "etc/traefik/traefik.yml": 8}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("entries = %v, want %v", got, want)
+	}
+}
+
+// TestTreeLayer: one plugin's files at the tar's root, with the plugin
+// layer's normalisation and a fixed mtime, the same digest for the same
+// files every time.
+func TestTreeLayer(t *testing.T) {
+	files := demoPlugins(t)[0].Files
+	a, err := TreeLayer(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := TreeLayer(demoPlugins(t)[0].Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, _ := a.Digest()
+	if db, _ := b.Digest(); da != db {
+		t.Errorf("same files, digests %s and %s", da, db)
+	}
+	var names []string
+	for _, e := range readLayer(t, a) {
+		if e.hdr.ModTime.Unix() != 0 || e.hdr.Uid != 0 || e.hdr.Format == tar.FormatPAX {
+			t.Errorf("%s: mtime %v, uid %d, format %v", e.hdr.Name, e.hdr.ModTime, e.hdr.Uid, e.hdr.Format)
+		}
+		names = append(names, e.hdr.Name)
+	}
+	var want []string
+	dirs := map[string]bool{}
+	for _, f := range files {
+		for d := path.Dir(f.Path); d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+			want = append(want, d+"/")
+		}
+		want = append(want, f.Path)
+	}
+	sort.Strings(want)
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("entries %v, want %v", names, want)
+	}
+	if _, err := TreeLayer(fileset.Set{{Path: "../x", Open: files[0].Open}}); err == nil {
+		t.Error("a path out of the tree was written")
 	}
 }

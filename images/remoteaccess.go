@@ -27,3 +27,27 @@ func (o Options) RemoteAccess(ctx context.Context) (opts []remote.Option, digest
 		return d, nil
 	}
 }
+
+// Repository parses a registry repository ("registry/path", also
+// "docker://registry/path"; neither tag nor digest) under the rules every
+// reference follows: plain HTTP only to loopback registries and those
+// listed as Insecure.
+func (o Options) Repository(s string) (name.Repository, error) {
+	ref, err := ParseReference(s)
+	if err != nil {
+		return name.Repository{}, err
+	}
+	if ref.Transport != TransportDocker || ref.Tag != "" || ref.Digest != "" {
+		return name.Repository{}, errors.New("want a registry repository (registry/path), without tag or digest")
+	}
+	var nopts []name.Option
+	if r, err := name.NewRepository(ref.Name, name.WeakValidation); err == nil && o.isInsecure(r.RegistryStr()) {
+		nopts = append(nopts, name.Insecure)
+	}
+	return name.NewRepository(ref.Name, append(nopts, name.WeakValidation)...)
+}
+
+// Explain is, for code outside this package that talks to a registry with
+// RemoteAccess, what every error here gets: URLs redacted and, on a refusal,
+// where the credentials sent came from.
+func (o Options) Explain(err error, ref name.Reference) error { return o.explain(err, ref) }

@@ -30,6 +30,47 @@ type Cache interface {
 	Put(key string, r Result) error
 }
 
+// RecordCache is a Cache that also hands out and takes a verdict with the
+// time it was given, so that Layered copies a verdict from cache to cache as
+// it was given, not as a new one.
+type RecordCache interface {
+	Cache
+	// Record is Get without the note saying where the verdict came from.
+	Record(key string) (r Result, verified time.Time, ok bool)
+	// PutRecord is Put of a verdict given at verified.
+	PutRecord(key string, r Result, verified time.Time) error
+}
+
+// Layered is a Cache of two: Local (this machine's) answers first; a verdict
+// only Remote (a fleet's shared cache) holds is copied into Local with the
+// time it was given, so the next run needs no network for it. Put writes
+// both. Each cache applies its own trust rule (its MAC) to what it reads
+// and seals what it stores with its own key.
+type Layered struct {
+	Local, Remote RecordCache
+}
+
+// Get returns Local's verdict, else Remote's (copied into Local).
+func (l Layered) Get(key string) (Result, bool) {
+	if r, ok := l.Local.Get(key); ok {
+		return r, true
+	}
+	r, verified, ok := l.Remote.Record(key)
+	if !ok {
+		return Result{}, false
+	}
+	// Best effort: without the copy, the next run asks Remote again.
+	_ = l.Local.PutRecord(key, r, verified)
+	r.Notes = append(r.Notes, CacheNote("the shared cache", verified))
+	return r, true
+}
+
+// Put stores r in both caches, with one verification time.
+func (l Layered) Put(key string, r Result) error {
+	now := time.Now()
+	return errors.Join(l.Local.PutRecord(key, r, now), l.Remote.PutRecord(key, r, now))
+}
+
 // DirCache is a Cache of one JSON file per verdict in Dir, safe for
 // concurrent processes (entries are written beside their name and renamed
 // into place). A verdict is a claim nobody can check without verifying
@@ -38,6 +79,7 @@ type Cache interface {
 // cache directory, or another user, does not have. Dir must belong to the
 // caller and be writable by nobody else; an entry that does not decode,
 // holds another key or fails its MAC is ignored (and removed).
+// Runners that share verdicts (package cacherepo) share the key file too.
 type DirCache struct {
 	Dir    string
 	Secret []byte
@@ -84,13 +126,14 @@ func NewDirCache(dir, keyFile string) (*DirCache, error) {
 	if err := private(keyFile); err != nil {
 		return nil, fmt.Errorf("verdict cache key %s: %w", keyFile, err)
 	}
-	if len(secret) < 32 {
+	if len(secret) < minSecret {
 		return nil, fmt.Errorf("verdict cache key %s: too short", keyFile)
 	}
 	return &DirCache{Dir: dir, Secret: secret}, nil
 }
 
-// cacheEntry is one file of a DirCache.
+// cacheEntry is one sealed verdict record: a file of a DirCache, a record
+// of a shared cache (SealVerdict).
 type cacheEntry struct {
 	Key      string    `json:"key"`
 	Verified time.Time `json:"verified"`
@@ -99,54 +142,113 @@ type cacheEntry struct {
 	MAC string `json:"mac"`
 }
 
-func (d *DirCache) path(key string) string { return filepath.Join(d.Dir, key+".json") }
+// minSecret is the shortest key a verdict may be sealed with.
+const minSecret = 32
 
-func (d *DirCache) mac(e cacheEntry) (string, error) {
+func entryMAC(secret []byte, e cacheEntry) (string, error) {
 	e.MAC = ""
 	data, err := json.Marshal(e)
 	if err != nil {
 		return "", err
 	}
-	m := hmac.New(sha256.New, d.Secret)
+	m := hmac.New(sha256.New, secret)
 	m.Write(data)
 	return hex.EncodeToString(m.Sum(nil)), nil
 }
 
-// Get returns the verdict stored under key.
-func (d *DirCache) Get(key string) (Result, bool) {
-	data, err := os.ReadFile(d.path(key))
-	if err != nil {
-		return Result{}, false
-	}
-	var e cacheEntry
-	err = json.Unmarshal(data, &e)
-	var want string
-	if err == nil {
-		want, err = d.mac(e)
-	}
-	if err != nil || e.Key != key || e.Result.Status != StatusOK || !hmac.Equal([]byte(want), []byte(e.MAC)) {
-		os.Remove(d.path(key)) // corrupt, foreign or forged: verify again
-		return Result{}, false
-	}
-	e.Result.Notes = append(e.Result.Notes, "verdict from the cache: verified "+e.Verified.UTC().Format(time.RFC3339)+" with the same files, configuration, interpreter and xtraefik")
-	return e.Result, true
+// Cacheable reports whether a cache keeps r: only an OK verdict given under
+// full containment (a verdict from a sandbox the plugin could reach out of
+// is not kept).
+func Cacheable(r Result) bool {
+	return r.Status == StatusOK && r.Containment != nil && r.Containment.Full()
 }
 
-// Put stores an OK verdict given under full containment under key: a
-// verdict from a sandbox the plugin could reach out of is not kept.
-func (d *DirCache) Put(key string, r Result) error {
-	if r.Status != StatusOK || r.Containment == nil || !r.Containment.Full() {
-		return nil
+// SealVerdict is the record of r, given at verified, stored under key: JSON
+// with an HMAC-SHA256 made with secret over all of it, so that only a holder
+// of secret can make a record OpenVerdict accepts. It refuses a verdict that
+// is not Cacheable.
+func SealVerdict(secret []byte, key string, r Result, verified time.Time) ([]byte, error) {
+	if len(secret) < minSecret {
+		return nil, fmt.Errorf("seal verdict: the key is shorter than %d bytes", minSecret)
+	}
+	if !Cacheable(r) {
+		return nil, errors.New("seal verdict: only an OK verdict given under full containment is kept")
 	}
 	r.Duration = 0
-	e := cacheEntry{Key: key, Verified: time.Now().UTC(), Result: r}
+	e := cacheEntry{Key: key, Verified: verified.UTC(), Result: r}
 	var err error
-	if e.MAC, err = d.mac(e); err != nil {
-		return err
+	if e.MAC, err = entryMAC(secret, e); err != nil {
+		return nil, err
 	}
-	data, err := json.Marshal(e)
+	return json.Marshal(e)
+}
+
+// OpenVerdict returns the verdict a record holds and when it was given, if
+// the record decodes, was stored under key, holds an OK verdict and carries
+// the MAC made with secret; ok is false for anything else (corrupt, moved
+// from another key, edited, or sealed with another secret).
+func OpenVerdict(secret []byte, key string, data []byte) (r Result, verified time.Time, ok bool) {
+	if len(secret) < minSecret {
+		return Result{}, time.Time{}, false
+	}
+	var e cacheEntry
+	if err := json.Unmarshal(data, &e); err != nil {
+		return Result{}, time.Time{}, false
+	}
+	want, err := entryMAC(secret, e)
+	if err != nil || e.Key != key || e.Result.Status != StatusOK || !hmac.Equal([]byte(want), []byte(e.MAC)) {
+		return Result{}, time.Time{}, false
+	}
+	return e.Result, e.Verified, true
+}
+
+// CacheNote is the note a verdict from a cache carries: where it came from
+// and when it was given.
+func CacheNote(where string, verified time.Time) string {
+	return "verdict from " + where + ": verified " + verified.UTC().Format(time.RFC3339) + " with the same files, configuration, interpreter and xtraefik"
+}
+
+func (d *DirCache) path(key string) string { return filepath.Join(d.Dir, key+".json") }
+
+// Get returns the verdict stored under key.
+func (d *DirCache) Get(key string) (Result, bool) {
+	r, verified, ok := d.Record(key)
+	if !ok {
+		return Result{}, false
+	}
+	r.Notes = append(r.Notes, CacheNote("the cache", verified))
+	return r, true
+}
+
+// Record is Get without the note: the verdict as stored and when it was
+// given.
+func (d *DirCache) Record(key string) (Result, time.Time, bool) {
+	data, err := os.ReadFile(d.path(key))
 	if err != nil {
-		return err
+		return Result{}, time.Time{}, false
+	}
+	r, verified, ok := OpenVerdict(d.Secret, key, data)
+	if !ok {
+		os.Remove(d.path(key)) // corrupt, foreign or forged: verify again
+		return Result{}, time.Time{}, false
+	}
+	return r, verified, true
+}
+
+// Put stores a Cacheable verdict under key; it ignores any other.
+func (d *DirCache) Put(key string, r Result) error {
+	return d.PutRecord(key, r, time.Now())
+}
+
+// PutRecord is Put of a verdict given at verified (a copy from another
+// cache keeps its time).
+func (d *DirCache) PutRecord(key string, r Result, verified time.Time) error {
+	if !Cacheable(r) {
+		return nil
+	}
+	data, err := SealVerdict(d.Secret, key, r, verified)
+	if err != nil {
+		return fmt.Errorf("verdict cache: %w", err)
 	}
 	if err := filelock.WriteFile(d.path(key), data); err != nil {
 		return fmt.Errorf("verdict cache: %w", err)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/plugin"
@@ -167,5 +168,93 @@ func TestDirCache(t *testing.T) {
 		if _, err := NewDirCache(foreign, filepath.Join(root, "config", "key")); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 			t.Errorf("a cache another user owns: %v", err)
 		}
+	}
+}
+
+// TestSealVerdict: a record opens only with the secret and key it was sealed
+// with and exactly as sealed; only cacheable verdicts are sealed.
+func TestSealVerdict(t *testing.T) {
+	secret := []byte(strings.Repeat("k", 32))
+	ok := Result{Alias: "demo", Status: StatusOK, OK: true, HTTPStatus: 200, Containment: &sandbox.Report{Level: sandbox.LevelFull}}
+	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	data, err := SealVerdict(secret, "k1", ok, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, verified, opened := OpenVerdict(secret, "k1", data)
+	if !opened || !verified.Equal(at) || r.HTTPStatus != 200 || r.Alias != "demo" || !r.Containment.Full() {
+		t.Fatalf("OpenVerdict = %+v, %v, %v", r, verified, opened)
+	}
+	for name, c := range map[string]struct {
+		secret []byte
+		key    string
+		data   []byte
+	}{
+		"another secret": {[]byte(strings.Repeat("x", 32)), "k1", data},
+		"another key":    {secret, "k2", data},
+		"edited":         {secret, "k1", []byte(strings.Replace(string(data), `"httpStatus":200`, `"httpStatus":201`, 1))},
+		"short secret":   {secret[:16], "k1", data},
+		"not JSON":       {secret, "k1", data[:len(data)-1]},
+	} {
+		if name == "edited" && string(c.data) == string(data) {
+			t.Fatal("the edit did not apply")
+		}
+		if _, _, opened := OpenVerdict(c.secret, c.key, c.data); opened {
+			t.Errorf("%s: the record opened", name)
+		}
+	}
+	if _, err := SealVerdict(secret[:31], "k1", ok, at); err == nil {
+		t.Error("sealed with a 31-byte secret")
+	}
+	partial := ok
+	partial.Containment = &sandbox.Report{Level: sandbox.LevelPartial}
+	for name, r := range map[string]Result{"partial containment": partial, "FAIL": {Status: StatusFail, Containment: ok.Containment}} {
+		if _, err := SealVerdict(secret, "k1", r, at); err == nil {
+			t.Errorf("%s: sealed", name)
+		}
+	}
+}
+
+// TestLayeredCache: the local cache answers first; a remote hit is copied
+// into it with the time it was given; Put writes both.
+func TestLayeredCache(t *testing.T) {
+	root := t.TempDir()
+	open := func(name string) *DirCache {
+		d, err := NewDirCache(filepath.Join(root, name), filepath.Join(root, "key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	local, remote := open("local"), open("remote")
+	ok := Result{Alias: "demo", Status: StatusOK, OK: true, HTTPStatus: 200, Containment: &sandbox.Report{Level: sandbox.LevelFull}}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := remote.PutRecord("k1", ok, at); err != nil {
+		t.Fatal(err)
+	}
+	l := Layered{Local: local, Remote: remote}
+	got, hit := l.Get("k1")
+	if !hit || got.HTTPStatus != 200 || len(got.Notes) != 1 || got.Notes[0] != CacheNote("the shared cache", at) {
+		t.Fatalf("Get(k1) = %+v, %v", got, hit)
+	}
+	copied, verified, hit := local.Record("k1")
+	if !hit || !verified.Equal(at) || len(copied.Notes) != 0 {
+		t.Fatalf("local copy = %+v, %v, %v; want the verdict as given at %v", copied, verified, hit, at)
+	}
+	// Served by the local copy now: the remote's may go.
+	os.Remove(remote.path("k1"))
+	if got, hit := l.Get("k1"); !hit || got.Notes[len(got.Notes)-1] != CacheNote("the cache", at) {
+		t.Errorf("second Get(k1) = %+v, %v; want the local copy", got, hit)
+	}
+	if err := l.Put("k2", ok); err != nil {
+		t.Fatal(err)
+	}
+	_, inLocal, _ := local.Record("k2")
+	_, inRemote, _ := remote.Record("k2")
+	if inLocal.IsZero() || !inLocal.Equal(inRemote) {
+		t.Errorf("Put(k2): local verified %v, remote %v; want both, at one time", inLocal, inRemote)
+	}
+	if _, hit := l.Get("k3"); hit {
+		t.Error("Get(k3) hit in two empty caches")
 	}
 }

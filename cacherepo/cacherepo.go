@@ -1,0 +1,203 @@
+// Package cacherepo is a fleet's shared cache in an OCI registry repository:
+// verified plugin trees, so a runner without access to the plugins' git
+// hosts or module proxy builds from the lock alone, and verification
+// records (Verdicts), so a plugin verified by one runner is not verified
+// again by the others.
+//
+// Everything is a plain OCI 1.1 artifact — an image manifest with
+// artifactType, the empty config (application/vnd.oci.empty.v1+json) and one
+// layer — tagged by content, which Distribution (2.8 and later), Harbor,
+// GHCR and ECR all store; no referrers API, no other media type is needed.
+//
+// Nothing here is trusted for being in the registry: a tree counts only if
+// its files hash to the content hash the lock records (GetTree checks), a
+// verdict only if it carries the MAC made with the fleet's key (Verdicts
+// checks). Whoever can write to the repository can spoil the cache, never
+// make a build use other files or skip a verification.
+package cacherepo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/xtraefik/xtraefik/images"
+)
+
+// Artifact and layer media types.
+const (
+	// TreeArtifactType is the artifactType of a plugin tree; its layer is an
+	// ordinary gzip tar (types.OCILayer), so any tool can unpack it.
+	TreeArtifactType = "application/vnd.xtraefik.plugin-tree.v1"
+	// VerdictArtifactType is the artifactType of a verification record; its
+	// layer, of VerdictMediaType, is the sealed record (verify.SealVerdict).
+	VerdictArtifactType = "application/vnd.xtraefik.verdict.v1"
+	VerdictMediaType    = "application/vnd.xtraefik.verdict.v1+json"
+)
+
+// Annotations of a tree's manifest, for people and tools browsing the
+// repository; readers trust none of them.
+const (
+	AnnotationModule   = "io.github.xtraefik.plugin.module"
+	AnnotationHash     = "io.github.xtraefik.plugin.hash"
+	AnnotationRevision = "io.github.xtraefik.plugin.revision"
+	// annotationTitle names a layer's file for ORAS-style clients.
+	annotationTitle = "org.opencontainers.image.title"
+)
+
+var (
+	// ErrNotFound is an entry the repository does not hold.
+	ErrNotFound = errors.New("not in the cache")
+	// ErrMismatch is an entry that is not what its tag says: a tree whose
+	// files do not hash to the content hash asked for, or no plugin tree at
+	// all. The caller ignores it, reports it, and fetches from the source.
+	ErrMismatch = errors.New("cache entry does not match its tag")
+)
+
+// Store is a cache repository in a registry ("registry/path"): trees under
+// "tree-<hex of the content hash>", verdicts under "verdict-<key>".
+type Store struct {
+	repo name.Repository
+	opts images.Options
+	// maxTree bounds a tree, compressed and unpacked; maxRecord a verdict
+	// record. Fields so tests can lower them.
+	maxTree, maxRecord int64
+}
+
+// Bounds of what is read from the registry.
+const (
+	// MaxTreeBytes bounds a tree's layer, compressed and unpacked: as much
+	// as a plugin directory may hold (fileset.MaxDirBytes).
+	MaxTreeBytes = 256 << 20
+	// maxTreeEntries bounds a tree's tar entries.
+	maxTreeEntries = 200_000
+	// maxRecordBytes bounds a verdict record.
+	maxRecordBytes = 1 << 20
+)
+
+// New opens the cache repository repo (a repository, neither tag nor
+// digest), reached with opts (credentials, plain-HTTP rule, stall bounds).
+// It does not contact the registry.
+func New(repo string, opts images.Options) (*Store, error) {
+	r, err := opts.Repository(repo)
+	if err != nil {
+		return nil, fmt.Errorf("cache repository %q: %w", repo, err)
+	}
+	return &Store{repo: r, opts: opts, maxTree: MaxTreeBytes, maxRecord: maxRecordBytes}, nil
+}
+
+// String is the repository's name.
+func (s *Store) String() string { return s.repo.Name() }
+
+func (s *Store) remote(ctx context.Context) []remote.Option {
+	ropts, _ := s.opts.RemoteAccess(ctx)
+	return ropts
+}
+
+// isNotFound reports a registry's "no such manifest or repository".
+func isNotFound(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
+}
+
+// fetchArtifact reads the manifest tagged tag and checks it is an artifact
+// of artifactType with one layer of layerType no larger than max. A missing
+// tag is ErrNotFound; anything else there is ErrMismatch.
+func (s *Store) fetchArtifact(ctx context.Context, tag name.Tag, artifactType string, layerType types.MediaType, max int64) (*v1.Manifest, error) {
+	desc, err := remote.Get(tag, s.remote(ctx)...)
+	if isNotFound(err) {
+		return nil, fmt.Errorf("%s: %w", tag, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", tag, s.opts.Explain(err, tag))
+	}
+	var m v1.Manifest
+	if desc.MediaType != types.OCIManifestSchema1 {
+		return nil, fmt.Errorf("%s: %w: a %s, not an OCI artifact", tag, ErrMismatch, desc.MediaType)
+	}
+	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w: manifest: %v", tag, ErrMismatch, err)
+	}
+	switch {
+	case m.ArtifactType != artifactType:
+		return nil, fmt.Errorf("%s: %w: artifact type %q, not %q", tag, ErrMismatch, m.ArtifactType, artifactType)
+	case len(m.Layers) != 1 || m.Layers[0].MediaType != layerType:
+		return nil, fmt.Errorf("%s: %w: not exactly one %s layer", tag, ErrMismatch, layerType)
+	case m.Layers[0].Size < 0 || m.Layers[0].Size > max:
+		return nil, fmt.Errorf("%s: %w: its layer is %d bytes, more than the %d allowed", tag, ErrMismatch, m.Layers[0].Size, max)
+	}
+	return &m, nil
+}
+
+// push writes an artifact of artifactType with the empty config and layer,
+// annotated, under tag. Blobs the repository holds are not uploaded again.
+func (s *Store) push(ctx context.Context, tag name.Tag, artifactType string, layer partial.CompressedLayer, layerAnnotations, annotations map[string]string) error {
+	img, err := newArtifact(artifactType, layer, layerAnnotations, annotations)
+	if err == nil {
+		err = remote.Write(tag, img, s.remote(ctx)...)
+	}
+	if err != nil {
+		return fmt.Errorf("push %s: %w", tag, s.opts.Explain(err, tag))
+	}
+	return nil
+}
+
+// emptyJSON is the OCI empty descriptor's content, the config of an
+// artifact (image-spec v1.1).
+var emptyJSON = []byte("{}")
+
+// artifact is an OCI artifact as a v1.Image, for remote.Write:
+// go-containerregistry's mutate can neither set artifactType nor write a
+// config that is not an image configuration.
+type artifact struct {
+	manifest []byte
+	blobs    map[v1.Hash]partial.CompressedLayer
+}
+
+func newArtifact(artifactType string, layer partial.CompressedLayer, layerAnnotations, annotations map[string]string) (v1.Image, error) {
+	config := static.NewLayer(emptyJSON, types.OCIEmptyJSON)
+	cfgDesc, err := partial.Descriptor(config)
+	if err != nil {
+		return nil, err
+	}
+	layerDesc, err := partial.Descriptor(layer)
+	if err != nil {
+		return nil, err
+	}
+	layerDesc.Annotations = layerAnnotations
+	raw, err := json.Marshal(v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIManifestSchema1,
+		ArtifactType:  artifactType,
+		Config:        *cfgDesc,
+		Layers:        []v1.Descriptor{*layerDesc},
+		Annotations:   annotations,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return partial.CompressedToImage(&artifact{
+		manifest: raw,
+		blobs:    map[v1.Hash]partial.CompressedLayer{cfgDesc.Digest: config, layerDesc.Digest: layer},
+	})
+}
+
+func (a *artifact) RawManifest() ([]byte, error)        { return a.manifest, nil }
+func (a *artifact) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+func (a *artifact) RawConfigFile() ([]byte, error)      { return emptyJSON, nil }
+func (a *artifact) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	if l, ok := a.blobs[h]; ok {
+		return l, nil
+	}
+	return nil, fmt.Errorf("blob %s is not part of the artifact", h)
+}

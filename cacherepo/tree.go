@@ -1,0 +1,189 @@
+package cacherepo
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/plugin"
+)
+
+// treeTag is where the tree of contentHash ("sha256:<hex>") is kept.
+func (s *Store) treeTag(contentHash string) (name.Tag, error) {
+	hex, ok := strings.CutPrefix(contentHash, "sha256:")
+	if !ok || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
+		return name.Tag{}, fmt.Errorf("content hash %q: want sha256:<64 lowercase hex digits>", contentHash)
+	}
+	return s.repo.Tag("tree-" + hex), nil
+}
+
+// PutTree stores p's files under their content hash, unless the repository
+// already holds that very layer there (an entry that differs, such as a
+// spoiled one, is replaced). The layer is p.Files exactly as hashed (see
+// images.TreeLayer); module, content hash and revision go in annotations.
+func (s *Store) PutTree(ctx context.Context, p plugin.Plugin) error {
+	hash, err := p.Files.Hash()
+	if err != nil {
+		return fmt.Errorf("cache plugin %s: %w", p.Module, err)
+	}
+	if p.Hash != "" && p.Hash != hash {
+		return fmt.Errorf("cache plugin %s: its files hash to %s, not %s as resolved", p.Module, hash, p.Hash)
+	}
+	tag, err := s.treeTag(hash)
+	if err != nil {
+		return fmt.Errorf("cache plugin %s: %w", p.Module, err)
+	}
+	layer, err := images.TreeLayer(p.Files)
+	if err != nil {
+		return fmt.Errorf("cache plugin %s: %w", p.Module, err)
+	}
+	digest, err := layer.Digest()
+	if err != nil {
+		return fmt.Errorf("cache plugin %s: %w", p.Module, err)
+	}
+	m, err := s.fetchArtifact(ctx, tag, TreeArtifactType, types.OCILayer, s.maxTree)
+	switch {
+	case err == nil && m.Layers[0].Digest == digest:
+		return nil // the same files, from this or another source
+	case err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrMismatch):
+		return fmt.Errorf("cache plugin %s: %w", p.Module, err)
+	}
+	err = s.push(ctx, tag, TreeArtifactType, layer,
+		map[string]string{annotationTitle: "tree.tar.gz"},
+		map[string]string{AnnotationModule: p.Module, AnnotationHash: hash, AnnotationRevision: p.Source.Revision()})
+	if err != nil {
+		return fmt.Errorf("cache plugin %s: %w", p.Module, err)
+	}
+	return nil
+}
+
+// GetTree reads back the tree stored under contentHash and checks that its
+// files hash to it. An absent tree is ErrNotFound; one that does not hash to
+// contentHash, or is no tree at all, is ErrMismatch (naming both hashes when
+// it has one); any other error is the registry's.
+func (s *Store) GetTree(ctx context.Context, contentHash string) (fileset.Set, error) {
+	tag, err := s.treeTag(contentHash)
+	if err != nil {
+		return nil, fmt.Errorf("read cached tree: %w", err)
+	}
+	m, err := s.fetchArtifact(ctx, tag, TreeArtifactType, types.OCILayer, s.maxTree)
+	if err != nil {
+		return nil, err
+	}
+	blob := tag.Context().Digest(m.Layers[0].Digest.String())
+	layer, err := remote.Layer(blob, s.remote(ctx)...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", tag, s.opts.Explain(err, blob))
+	}
+	rc, err := layer.Compressed()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", tag, s.opts.Explain(err, blob))
+	}
+	defer rc.Close()
+	// One byte over the size lets the digest check see the end of the blob.
+	src := &sourceReader{r: io.LimitReader(rc, m.Layers[0].Size+1)}
+	files, err := readTree(src, s.maxTree)
+	if err == nil {
+		_, err = io.Copy(io.Discard, src)
+	}
+	if src.err != nil {
+		// The registry failed (or sent other bytes than the digest): no
+		// verdict on the entry.
+		return nil, fmt.Errorf("read %s: %w", tag, s.opts.Explain(src.err, blob))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: not a plugin tree: %v", tag, ErrMismatch, err)
+	}
+	set, err := fileset.New(files)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: not a plugin tree: %v", tag, ErrMismatch, err)
+	}
+	got, err := set.Hash()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", tag, err)
+	}
+	if got != contentHash {
+		return nil, fmt.Errorf("%s: %w: its files hash to %s, the lock wants %s", tag, ErrMismatch, got, contentHash)
+	}
+	return set, nil
+}
+
+// sourceReader keeps the error of the reader under the decompressor, so a
+// failing registry is told apart from a malformed tree.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
+}
+
+// readTree unpacks a tree layer into memory: regular files and symlinks
+// (directories are implied by paths), at most max bytes of content and
+// maxTreeEntries entries. Paths and links are checked by fileset.New.
+func readTree(r io.Reader, max int64) ([]fileset.File, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	tr := tar.NewReader(zr)
+	var files []fileset.File
+	var total int64
+	for n := 0; ; n++ {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n >= maxTreeEntries {
+			return nil, fmt.Errorf("more than %d entries", maxTreeEntries)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := fileset.CheckPath(strings.TrimSuffix(hdr.Name, "/")); err != nil {
+				return nil, err
+			}
+		case tar.TypeSymlink:
+			files = append(files, fileset.File{Path: hdr.Name, Kind: fileset.Symlink, Link: hdr.Linkname, Size: int64(len(hdr.Linkname))})
+		case tar.TypeReg:
+			if total += hdr.Size; hdr.Size < 0 || total > max {
+				return nil, fmt.Errorf("more than %d bytes of files", max)
+			}
+			data := make([]byte, hdr.Size)
+			if _, err := io.ReadFull(tr, data); err != nil {
+				return nil, fmt.Errorf("%s: %w", hdr.Name, err)
+			}
+			kind := fileset.Regular
+			if hdr.Mode&0o111 != 0 {
+				kind = fileset.Executable
+			}
+			files = append(files, fileset.File{Path: hdr.Name, Kind: kind, Size: hdr.Size,
+				Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }})
+		default:
+			return nil, fmt.Errorf("%s: entry type %q is neither file, directory nor symlink", hdr.Name, hdr.Typeflag)
+		}
+	}
+	// The rest of the stream must be well-formed too (gzip's checksum).
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return nil, err
+	}
+	return files, nil
+}

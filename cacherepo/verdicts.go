@@ -1,0 +1,198 @@
+package cacherepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/xtraefik/xtraefik/verify"
+)
+
+// ErrBadSeal is a verification record that does not open with this
+// runner's key: sealed with another key, edited, or moved from another tag.
+var ErrBadSeal = errors.New("verification record not sealed with this key")
+
+// Verdicts is a verify.Cache (a verify.RecordCache, for verify.Layered)
+// kept in the Store's repository, one record per verdict tagged
+// "verdict-<key>". Records are sealed as verify.DirCache's entries are (an
+// HMAC made with a secret key, verify.SealVerdict), and a record counts only
+// if it opens with this runner's key: write access to the registry is not
+// enough to make a plugin pass. A fleet shares the key as it shares any
+// signing key: keep the bytes of one runner's verdict key file (32 or more,
+// see verify.NewDirCache) as a CI secret, write them to the key file (mode
+// 0600) before each build, and give every runner's DirCache.Secret here.
+// Whoever holds the key can make every runner skip verifying a plugin.
+//
+// verify.Cache has no context: Verdicts uses the one given to
+// Store.Verdicts for every request, so it lives as long as one build.
+// Failures never fail a build: a record that does not open, or a registry
+// that does not answer, is a miss, and Warnings says what happened. After
+// the registry fails once (other than "not found") Verdicts stops asking
+// it, so that a registry gone silent costs one stall per build, not one per
+// plugin; likewise for writing.
+type Verdicts struct {
+	ctx    context.Context
+	store  *Store
+	secret []byte
+
+	mu       sync.Mutex
+	warnings []error
+	// down: reading failed once; noPush: writing did (a runner may well
+	// have read-only credentials).
+	down, noPush bool
+}
+
+// Verdicts is the store's verdict cache for the build running under ctx,
+// sealing and opening records with secret (at least 32 bytes).
+func (s *Store) Verdicts(ctx context.Context, secret []byte) (*Verdicts, error) {
+	if len(secret) < 32 {
+		return nil, fmt.Errorf("verdicts in %s: the key is shorter than 32 bytes", s)
+	}
+	return &Verdicts{ctx: ctx, store: s, secret: append([]byte(nil), secret...)}, nil
+}
+
+// Warnings returns what was ignored so far: records that did not open
+// (ErrBadSeal), entries that are no records, a failing registry.
+func (v *Verdicts) Warnings() []error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]error(nil), v.warnings...)
+}
+
+func (v *Verdicts) warn(err error, down bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.warnings = append(v.warnings, err)
+	v.down = v.down || down
+}
+
+func (v *Verdicts) isDown() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.down
+}
+
+// pushFailed records the first failed write and turns writing off.
+func (v *Verdicts) pushFailed(err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.noPush {
+		v.warnings = append(v.warnings, fmt.Errorf("%w; no more verdicts are stored there in this build", err))
+	}
+	v.noPush = true
+}
+
+// tag is where the verdict under key is kept. Keys are verify's hex hashes;
+// anything else has no tag.
+func (v *Verdicts) tag(key string) (name.Tag, bool) {
+	const prefix = "verdict-"
+	if key == "" || len(prefix)+len(key) > 128 || strings.Trim(key, "0123456789abcdef") != "" {
+		return name.Tag{}, false
+	}
+	return v.store.repo.Tag(prefix + key), true
+}
+
+// Get returns the verdict stored under key, with a note naming the cache.
+func (v *Verdicts) Get(key string) (verify.Result, bool) {
+	r, verified, ok := v.Record(key)
+	if !ok {
+		return verify.Result{}, false
+	}
+	r.Notes = append(r.Notes, verify.CacheNote("the fleet cache "+v.store.String(), verified))
+	return r, true
+}
+
+// Record is Get without the note: the verdict as sealed and when it was
+// given.
+func (v *Verdicts) Record(key string) (verify.Result, time.Time, bool) {
+	tag, ok := v.tag(key)
+	if !ok || v.isDown() || v.ctx.Err() != nil {
+		return verify.Result{}, time.Time{}, false
+	}
+	data, err := v.read(tag)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return verify.Result{}, time.Time{}, false
+	case errors.Is(err, ErrMismatch):
+		v.warn(fmt.Errorf("verdict cache: ignored: %w", err), false)
+		return verify.Result{}, time.Time{}, false
+	case err != nil:
+		v.warn(fmt.Errorf("verdict cache %s: not used for the rest of this build: %w", v.store, err), true)
+		return verify.Result{}, time.Time{}, false
+	}
+	r, verified, ok := verify.OpenVerdict(v.secret, key, data)
+	if !ok {
+		v.warn(fmt.Errorf("verdict cache: ignored %s: %w (another fleet's key, or edited)", tag, ErrBadSeal), false)
+		return verify.Result{}, time.Time{}, false
+	}
+	return r, verified, true
+}
+
+func (v *Verdicts) read(tag name.Tag) ([]byte, error) {
+	s := v.store
+	m, err := s.fetchArtifact(v.ctx, tag, VerdictArtifactType, VerdictMediaType, s.maxRecord)
+	if err != nil {
+		return nil, err
+	}
+	blob := tag.Context().Digest(m.Layers[0].Digest.String())
+	layer, err := remote.Layer(blob, s.remote(v.ctx)...)
+	if err != nil {
+		return nil, s.opts.Explain(err, blob)
+	}
+	rc, err := layer.Compressed()
+	if err != nil {
+		return nil, s.opts.Explain(err, blob)
+	}
+	defer rc.Close()
+	// One byte over the size lets the digest check see the end of the blob.
+	data, err := io.ReadAll(io.LimitReader(rc, m.Layers[0].Size+1))
+	if err != nil {
+		return nil, s.opts.Explain(err, blob)
+	}
+	return data, nil
+}
+
+// Put stores a verify.Cacheable verdict under key; it ignores any other.
+func (v *Verdicts) Put(key string, r verify.Result) error {
+	return v.PutRecord(key, r, time.Now())
+}
+
+// PutRecord is Put of a verdict given at verified.
+func (v *Verdicts) PutRecord(key string, r verify.Result, verified time.Time) error {
+	if !verify.Cacheable(r) {
+		return nil
+	}
+	tag, ok := v.tag(key)
+	if !ok {
+		return fmt.Errorf("verdict cache: key %q is not a hex hash", key)
+	}
+	if err := v.ctx.Err(); err != nil {
+		return fmt.Errorf("verdict cache: %w", err)
+	}
+	v.mu.Lock()
+	noPush := v.noPush
+	v.mu.Unlock()
+	if noPush {
+		return fmt.Errorf("verdict cache %s: not written to for the rest of this build", v.store)
+	}
+	data, err := verify.SealVerdict(v.secret, key, r, verified)
+	if err != nil {
+		return fmt.Errorf("verdict cache: %w", err)
+	}
+	layer := static.NewLayer(data, types.MediaType(VerdictMediaType))
+	if err := v.store.push(v.ctx, tag, VerdictArtifactType, layer, nil, nil); err != nil {
+		err = fmt.Errorf("verdict cache: %w", err)
+		v.pushFailed(err)
+		return err
+	}
+	return nil
+}
