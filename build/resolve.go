@@ -61,6 +61,9 @@ type Options struct {
 	Bases BaseResolver
 	// Log receives one line per stage; nil discards.
 	Log io.Writer
+	// Status hears of each stage and plugin as it starts and ends; nil
+	// discards.
+	Status Status
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -168,15 +171,19 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 		return nil, fmt.Errorf("%w: there is no lock file for %s; run `xtraefik lock` first", ErrFrozen, r.Path)
 	}
 
+	o.start(StageResolve, r.Base)
 	base, err := resolveBase(ctx, o)
 	if err != nil {
+		o.done(StageResolve, r.Base, "", err)
 		return nil, err
 	}
 	res.Base = base
 	o.logf("base %s -> %s (%d platform(s))", r.Base, base.Digest, len(base.Platforms))
 	if res.Traefik, err = target(ctx, o, base); err != nil {
+		o.done(StageResolve, r.Base, "", err)
 		return nil, err
 	}
+	o.done(StageResolve, r.Base, fmt.Sprintf("%s (%d platform(s))", base.Digest, len(base.Platforms)), nil)
 
 	fetcher := o.Fetcher
 	if fetcher == nil {
@@ -188,10 +195,13 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 	}
 	src := &sources{o: o, git: fetcher, modules: o.Modules}
 	for _, alias := range r.Aliases() {
+		o.start(StageFetch, alias)
 		p, warnings, err := src.resolve(ctx, alias, res.Traefik.Version)
 		if err != nil {
+			o.done(StageFetch, alias, "", err)
 			return nil, err
 		}
+		o.done(StageFetch, alias, p.Module+" "+p.Source.Revision(), nil)
 		o.logf("plugin %s: %s -> %s (%s)", alias, p.Module, p.Source.Revision(), p.Hash)
 		res.Plugins = append(res.Plugins, *p)
 		res.Warnings = append(res.Warnings, warnings...)

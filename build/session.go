@@ -66,6 +66,9 @@ type Config struct {
 	Keychain authn.Keychain
 	// Log receives one progress line per stage; nil discards.
 	Log io.Writer
+	// Status hears of each stage, plugin and output as it starts and ends,
+	// and of the bytes pushed (internal/status renders it); nil discards.
+	Status Status
 }
 
 // Session is one recipe and its lock merged with a Config: every command
@@ -107,7 +110,7 @@ func Open(cfg Config) (*Session, error) {
 			return nil, err
 		}
 	}
-	o := Options{Recipe: r, Lock: lock, CacheDir: cfg.CacheDir, Log: cfg.Log, GitAuth: source.FromEnv(env),
+	o := Options{Recipe: r, Lock: lock, CacheDir: cfg.CacheDir, Log: cfg.Log, Status: cfg.Status, GitAuth: source.FromEnv(env),
 		TraefikVersion: cfg.TraefikVersion, Env: env}
 	if o.CacheDir == "" {
 		o.CacheDir = env(provision.CacheEnv)
@@ -321,7 +324,7 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 		return rep.fail(err)
 	}
 	if req.Runtime != nil {
-		if err := runtimeCheck(ctx, res, *req.Runtime, rep); err != nil {
+		if err := runtimeCheck(ctx, o, res, *req.Runtime, rep); err != nil {
 			return rep.fail(err)
 		}
 	}
@@ -332,7 +335,7 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 		rep.Reproducible = true
 	}
 	start := time.Now()
-	pub, err := Publish(ctx, res, req.Outputs, o.Images)
+	pub, err := publishWith(ctx, res, req.Outputs, o.Images, o.Status)
 	rep.Timings.Publish = ms(time.Since(start))
 	if err != nil {
 		return rep.fail(err)
@@ -389,7 +392,7 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 	}
 	rep.setResolution(res)
 	start = time.Now()
-	rs, err := verifyWith(ctx, v, res)
+	rs, err := verifyWith(ctx, o, v, res)
 	rep.Timings.Verify = ms(time.Since(start))
 	rep.Verify = rs
 	if err != nil {
@@ -401,11 +404,11 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 	if req.Runtime == nil {
 		return rep.done(), nil
 	}
-	img, _, err := Assemble(ctx, res)
+	img, err := assembleWith(ctx, o, res, nil)
 	if err != nil {
 		return rep.fail(err)
 	}
-	if err := runtimeCheck(ctx, &Result{Resolution: res, Image: img}, *req.Runtime, rep); err != nil {
+	if err := runtimeCheck(ctx, o, &Result{Resolution: res, Image: img}, *req.Runtime, rep); err != nil {
 		return rep.fail(err)
 	}
 	return rep.done(), nil
@@ -414,16 +417,25 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 // runtimeCheck runs the image's own Traefik, records the outcome in rep and
 // res, and fails unless every plugin passed (a check skipped for another
 // platform is reported, not failed).
-func runtimeCheck(ctx context.Context, res *Result, opts runcheck.Options, rep *Report) error {
+func runtimeCheck(ctx context.Context, o *Options, res *Result, opts runcheck.Options, rep *Report) error {
+	o.start(StageRuntime, "")
 	start := time.Now()
 	rt, err := RuntimeCheck(ctx, res, opts)
 	rep.Timings.Runtime = ms(time.Since(start))
 	if err != nil {
+		o.done(StageRuntime, "", "", err)
 		return err
 	}
 	rep.setRuntime(rt)
 	if rt.Skipped == "" && !rt.OK() {
-		return errors.New("runtime check failed: not every plugin passed")
+		err := errors.New("runtime check failed: not every plugin passed")
+		o.done(StageRuntime, "", "", err)
+		return err
+	}
+	if rt.Skipped != "" {
+		o.done(StageRuntime, "", "skipped: "+rt.Skipped, nil)
+	} else {
+		o.done(StageRuntime, "", "every plugin passed", nil)
 	}
 	res.RuntimeChecked = rt.Skipped == ""
 	return nil

@@ -59,7 +59,7 @@ restarts Traefik; a rebuild that fails leaves the running Traefik as it was.
 			if r != nil {
 				cfg.RecipeFile = ""
 			}
-			req := build.RunRequest{Verify: vf.options(cmd, c.cacheDir), Watch: watch, Interval: interval, Log: cmd.ErrOrStderr(),
+			req := build.RunRequest{Verify: vf.options(cmd.ErrOrStderr(), c.cacheDir), Watch: watch, Interval: interval, Log: cmd.ErrOrStderr(),
 				Serve: runcheck.ServeOptions{Dynamic: dynamic, EntryPoints: eps, ExtraArgs: rt.extraArgs,
 					Isolation: string(rt.isolation), Timeout: rt.timeout, Log: cmd.ErrOrStderr()}}
 			if err := build.Run(cmd.Context(), cfg, req); err != nil {
