@@ -21,11 +21,11 @@ func quiet(cmd *cobra.Command) bool {
 // live line.
 func (c *commonFlags) status(cmd *cobra.Command, env getenv) *status.Printer {
 	if c.printer == nil {
-		mode, width := status.Detect(cmd.ErrOrStderr(), env)
+		o := status.Detect(cmd.ErrOrStderr(), env)
 		if quiet(cmd) {
-			mode = status.Quiet
+			o.Mode = status.Quiet
 		}
-		c.printer = status.New(cmd.ErrOrStderr(), status.Options{Mode: mode, Width: width})
+		c.printer = status.New(cmd.ErrOrStderr(), o)
 	}
 	return c.printer
 }

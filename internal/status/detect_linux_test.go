@@ -34,22 +34,21 @@ func pty(t *testing.T) *os.File {
 	return tty
 }
 
-// TestDetectTerminal: a terminal is Live at its width, unless TERM=dumb or
+// TestDetectTerminal: a terminal is Live at its size, unless TERM=dumb or
 // NO_COLOR asks for no escapes.
 func TestDetectTerminal(t *testing.T) {
 	tty := pty(t)
 	for _, tt := range []struct {
-		env   map[string]string
-		mode  Mode
-		width int
+		env  map[string]string
+		want Options
 	}{
-		{map[string]string{"TERM": "xterm-256color"}, Live, 100},
-		{map[string]string{"TERM": "dumb"}, Plain, 0},
-		{map[string]string{"TERM": "xterm", "NO_COLOR": "1"}, Plain, 0},
+		{map[string]string{"TERM": "xterm-256color"}, Options{Mode: Live, Width: 100, Height: 30}},
+		{map[string]string{"TERM": "dumb"}, Options{Mode: Plain}},
+		{map[string]string{"TERM": "xterm", "NO_COLOR": "1"}, Options{Mode: Plain}},
 	} {
-		m, w := Detect(tty, func(k string) string { return tt.env[k] })
-		if m != tt.mode || w != tt.width {
-			t.Errorf("%v: mode %v width %d, want %v %d", tt.env, m, w, tt.mode, tt.width)
+		got := Detect(tty, func(k string) string { return tt.env[k] })
+		if got.Mode != tt.want.Mode || got.Width != tt.want.Width || got.Height != tt.want.Height {
+			t.Errorf("%v: %+v, want %+v", tt.env, got, tt.want)
 		}
 	}
 }

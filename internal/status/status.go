@@ -36,6 +36,10 @@ type Options struct {
 	// Width is the terminal's width in columns: Live lines are clipped to
 	// one column less, so that none wraps and breaks the redraw. 0 means 80.
 	Width int
+	// Height is the terminal's height in lines: Live shows at most one line
+	// less of running steps (the rest are counted on the last), since the
+	// cursor cannot go back above the screen. 0 means no bound.
+	Height int
 	// Now reads the clock; nil means time.Now.
 	Now func() time.Time
 	// Redraw is the least time between two Live redraws caused by byte
@@ -46,20 +50,20 @@ type Options struct {
 	Every time.Duration
 }
 
-// Detect picks the mode for writing to w: Live when w is a terminal that
-// takes escapes (TERM is not "dumb" and NO_COLOR is unset, which this
-// package reads as "no escape sequences at all"), else Plain. It also
-// returns the terminal's width, 0 when unknown.
-func Detect(w io.Writer, env func(string) string) (Mode, int) {
+// Detect picks the options for writing to w: Live at the terminal's size
+// when w is a terminal that takes escapes (TERM is not "dumb" and NO_COLOR
+// is unset, which this package reads as "no escape sequences at all"),
+// else Plain.
+func Detect(w io.Writer, env func(string) string) Options {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) || env("TERM") == "dumb" || env("NO_COLOR") != "" {
-		return Plain, 0
+		return Options{Mode: Plain}
 	}
-	width, _, err := term.GetSize(int(f.Fd()))
-	if err != nil {
-		width = 0
+	o := Options{Mode: Live}
+	if width, height, err := term.GetSize(int(f.Fd())); err == nil {
+		o.Width, o.Height = width, height
 	}
-	return Live, width
+	return o
 }
 
 // Printer renders events to a writer. Its methods may be called from
@@ -268,10 +272,18 @@ func (p *Printer) draw() {
 		b.WriteString(l + "\n")
 	}
 	p.logs = nil
-	for _, s := range p.steps {
+	shown := p.steps
+	if p.o.Height > 2 && len(shown) > p.o.Height-1 {
+		shown = shown[:p.o.Height-2]
+	}
+	for _, s := range shown {
 		b.WriteString(clip(s.text(), p.o.Width-1) + "\n")
 	}
-	p.drawn = len(p.steps)
+	p.drawn = len(shown)
+	if more := len(p.steps) - len(shown); more > 0 {
+		b.WriteString(clip(fmt.Sprintf("... and %d more", more), p.o.Width-1) + "\n")
+		p.drawn++
+	}
 	p.dirty = false
 	p.last = p.o.Now()
 	io.WriteString(p.w, b.String())

@@ -174,8 +174,8 @@ func TestDetect(t *testing.T) {
 		name string
 		env  map[string]string
 	}{{"buffer", nil}, {"dumb", map[string]string{"TERM": "dumb"}}, {"no-color", map[string]string{"NO_COLOR": "1"}}} {
-		if m, _ := Detect(&bytes.Buffer{}, env(tt.env)); m != Plain {
-			t.Errorf("%s: mode %v", tt.name, m)
+		if o := Detect(&bytes.Buffer{}, env(tt.env)); o.Mode != Plain || o.Width != 0 || o.Height != 0 {
+			t.Errorf("%s: %+v", tt.name, o)
 		}
 	}
 }
@@ -188,5 +188,24 @@ func TestBytes(t *testing.T) {
 	}
 	if got := clip("ab\ncd", 10); !strings.HasPrefix(got, "ab") || strings.Contains(got, "\n") {
 		t.Errorf("clip kept a newline: %q", got)
+	}
+}
+
+// TestLiveHeight: more running steps than the terminal has lines are
+// counted on one line, so that the redraw never goes above the screen.
+func TestLiveHeight(t *testing.T) {
+	c := &clock{time.Unix(0, 0)}
+	var out bytes.Buffer
+	p := New(&out, Options{Mode: Live, Now: c.now, Height: 4})
+	for _, a := range []string{"a", "b", "c", "d"} {
+		p.Start("verify", a)
+	}
+	out.Reset()
+	p.Done("verify", "a", "OK", nil)
+	p.Start("verify", "e")
+	want := "\x1b[3A\r\x1b[Jverify a: OK\nverify b ...\nverify c ...\nverify d ...\n" +
+		"\x1b[3A\r\x1b[Jverify b ...\nverify c ...\n... and 2 more\n"
+	if got := out.String(); got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
 	}
 }
