@@ -270,7 +270,8 @@ func Upload(ctx context.Context, repo string, r *Result, opts Options) error {
 	ropts := opts.remoteOptions(ctx)
 	if opts.Progress != nil {
 		// remote sends on the channel while it writes (blocking when it is
-		// full) and closes it when it returns.
+		// full) and closes it when it returns: it leaves it open only when
+		// its options are refused, which remoteOptions' never are.
 		updates := make(chan v1.Update, 64)
 		forwarded := make(chan struct{})
 		go func() {
