@@ -261,6 +261,7 @@ func CheckReproducible(ctx context.Context, o *Options, first *Result) error {
 	again := *o
 	again.Lock = first.Resolution.Lock()
 	again.Frozen = false
+	again.Status = nil // the second build is one step to the caller (StageReproducible)
 	res, err := Resolve(ctx, &again)
 	if err != nil {
 		return fmt.Errorf("reproducibility check: %w", err)

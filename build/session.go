@@ -329,7 +329,10 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 		}
 	}
 	if req.CheckReproducible {
-		if err := CheckReproducible(ctx, o, res); err != nil {
+		o.start(StageReproducible, "")
+		err := CheckReproducible(ctx, o, res)
+		o.done(StageReproducible, "", "a second build gave the same digest", err)
+		if err != nil {
 			return rep.fail(err)
 		}
 		rep.Reproducible = true

@@ -10,14 +10,15 @@ import (
 
 // The stages a Status hears of, with the subject each names.
 const (
-	StageResolve  = "resolve"  // the base reference
-	StageFetch    = "fetch"    // a plugin alias
-	StageVerify   = "verify"   // a plugin alias; the outcome is its verdict
-	StageAssemble = "assemble" // ""; the outcome is the image digest
-	StageRuntime  = "runtime"  // "": the runtime check
-	StageWrite    = "write"    // a local output's path
-	StagePush     = "push"     // a repository; Progress counts its bytes
-	StageSign     = "sign"     // the pushed references, comma-separated
+	StageResolve      = "resolve"      // the base reference
+	StageFetch        = "fetch"        // a plugin alias
+	StageVerify       = "verify"       // a plugin alias; the outcome is its verdict
+	StageAssemble     = "assemble"     // "": the outcome is the image digest
+	StageRuntime      = "runtime"      // "": the runtime check
+	StageReproducible = "reproducible" // "": CheckReproducible's second build
+	StageWrite        = "write"        // a local output's path
+	StagePush         = "push"         // a repository; Progress counts its bytes
+	StageSign         = "sign"         // the pushed references, comma-separated
 )
 
 // Status hears of a session's progress as it goes, for a display (the
