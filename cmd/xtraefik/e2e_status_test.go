@@ -17,7 +17,8 @@ var pushProgress = regexp.MustCompile(`^push \S+: [\d.]+ [KMG]?i?B / [\d.]+ [KMG
 // TestStatusWithoutTerminal: with standard error not a terminal, build
 // prints one timestamped line as each stage, plugin and output starts and
 // ends, in order, with the verdict, the digests and the bytes pushed; with
-// --quiet a failing build prints nothing at all (main prints the error).
+// --quiet a failing build prints nothing at all (main prints the error), or
+// with --output json its one document.
 func TestStatusWithoutTerminal(t *testing.T) {
 	w := newWorld(t)
 	rp := w.exampleRecipe()
@@ -67,6 +68,10 @@ func TestStatusWithoutTerminal(t *testing.T) {
 	out, errOut, err = w.run(append(args, "--quiet")...)
 	if err == nil || !strings.Contains(err.Error(), "s390x") || out != "" || errOut != "" {
 		t.Errorf("--quiet: error %v\nstdout %q\nstderr %q", err, out, errOut)
+	}
+	out, errOut, err = w.run(append(args, "-q", "-o", "json")...)
+	if rep := decodeReport(t, out); err == nil || rep.OK || !strings.Contains(rep.Error, "s390x") || errOut != "" {
+		t.Errorf("-q -o json: error %v, report %+v, stderr %q", err, rep, errOut)
 	}
 	_, errOut, err = w.run(args...)
 	if err == nil || !stamped.MatchString(strings.SplitN(errOut, "\n", 2)[0]) || !strings.Contains(errOut, "s390x") {
