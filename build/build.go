@@ -66,7 +66,7 @@ func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) 
 	out := &Result{Resolution: res, Warnings: res.Warnings, Started: start.UTC()}
 	out.Timings.Resolve = ms(time.Since(start))
 	start = time.Now()
-	out.Verify, err = verifyWith(ctx, v, res)
+	out.Verify, err = verifyWith(ctx, o, v, res)
 	out.Timings.Verify = ms(time.Since(start))
 	if err != nil {
 		return out, err
@@ -75,15 +75,30 @@ func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) 
 		return out, fmt.Errorf("verification failed, no image was built: %s", strings.Join(failed, "; "))
 	}
 	start = time.Now()
-	img, warnings, err := Assemble(ctx, res)
+	img, err := assembleWith(ctx, o, res, &out.Warnings)
 	out.Timings.Assemble = ms(time.Since(start))
 	if err != nil {
 		return out, err
 	}
 	out.Image = img
 	out.Flags = traefikcfg.Flags(res.Plugins)
-	out.Warnings = append(out.Warnings, warnings...)
 	return out, nil
+}
+
+// assembleWith is Assemble telling o.Status, adding its warnings to
+// warnings when not nil.
+func assembleWith(ctx context.Context, o *Options, res *Resolution, warnings *[]string) (*images.Result, error) {
+	o.start(StageAssemble, "")
+	img, w, err := Assemble(ctx, res)
+	if err != nil {
+		o.done(StageAssemble, "", "", err)
+		return nil, err
+	}
+	o.done(StageAssemble, "", img.Digest.String(), nil)
+	if warnings != nil {
+		*warnings = append(*warnings, w...)
+	}
+	return img, nil
 }
 
 // Verify runs each plugin through the interpreter as Traefik would load it.
@@ -93,17 +108,32 @@ func Verify(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.R
 		return nil, err
 	}
 	defer v.Close()
-	return verifyWith(ctx, v, res)
+	return verifyWith(ctx, &Options{}, v, res)
 }
 
 // verifyWith verifies the resolution's plugins with v, for the Traefik the
-// resolution names.
-func verifyWith(ctx context.Context, v *verify.Verifier, res *Resolution) ([]verify.Result, error) {
+// resolution names, telling o.Status each plugin's verdict.
+func verifyWith(ctx context.Context, o *Options, v *verify.Verifier, res *Resolution) ([]verify.Result, error) {
 	// The recipe alone decides the trust given to plugin code: the image's
 	// flags grant what verification allowed.
 	v.Target(res.Traefik.Version, res.Traefik.Yaegi, res.Recipe.AllowUnsafe)
+	// The plugins are verified side by side; verify tells only when all are.
+	for _, p := range res.Plugins {
+		o.start(StageVerify, p.Alias)
+	}
 	// verify's errors name the verification already.
-	return v.Verify(ctx, res.Plugins)
+	rs, err := v.Verify(ctx, res.Plugins)
+	for i, p := range res.Plugins {
+		switch {
+		case i < len(rs) && rs[i].Status != "" && (err == nil || rs[i].Duration > 0 || rs[i].Cached):
+			o.done(StageVerify, p.Alias, verdict(rs[i]), nil)
+		case err != nil:
+			o.done(StageVerify, p.Alias, "", err)
+		default:
+			o.done(StageVerify, p.Alias, "no verdict", nil)
+		}
+	}
+	return rs, err
 }
 
 // Failed lists "alias (module): reason" of the results that are not OK; an
@@ -231,6 +261,7 @@ func CheckReproducible(ctx context.Context, o *Options, first *Result) error {
 	again := *o
 	again.Lock = first.Resolution.Lock()
 	again.Frozen = false
+	again.Status = nil // the second build is one step to the caller (StageReproducible)
 	res, err := Resolve(ctx, &again)
 	if err != nil {
 		return fmt.Errorf("reproducibility check: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -61,7 +62,9 @@ const DefaultTag = "localhost/xtraefik/traefik:latest"
 // publishers are the outputs in the order they are written: local files
 // first, then the registry, which cannot be taken back.
 type publishers struct {
-	all      publish.Multi
+	all publish.Multi
+	// steps name each of all for a Status.
+	steps    []pubStep
 	layout   *publish.Layout
 	registry *publish.Registry
 	sign     *publish.Sign
@@ -74,17 +77,18 @@ func (o Outputs) publishers(opts images.Options) (*publishers, error) {
 	}
 	p := &publishers{}
 	if o.SBOMDir != "" {
-		p.all = append(p.all, publish.SBOMDir(o.SBOMDir, o.Overwrite))
+		p.add(publish.SBOMDir(o.SBOMDir, o.Overwrite), writeStep(o.SBOMDir))
 	}
 	if o.ValuesFile != "" {
-		p.all = append(p.all, publish.ValuesFile(o.ValuesFile, o.Overwrite))
+		p.add(publish.ValuesFile(o.ValuesFile, o.Overwrite), writeStep(o.ValuesFile))
 	}
 	if o.SaveRecipe != "" {
 		lock := recipe.LockPath(o.SaveRecipe)
 		if lock == o.SaveRecipe {
 			return nil, fmt.Errorf("save the recipe as %s: its lock would be the same file; name the recipe with another extension (.yaml)", o.SaveRecipe)
 		}
-		p.all = append(p.all, publish.RecipeFile(o.SaveRecipe, o.Overwrite), publish.LockFile(lock, o.Overwrite))
+		p.add(publish.RecipeFile(o.SaveRecipe, o.Overwrite), writeStep(o.SaveRecipe))
+		p.add(publish.LockFile(lock, o.Overwrite), writeStep(lock))
 	}
 	if o.OCILayout != "" {
 		t, err := name.NewTag(tag)
@@ -92,26 +96,43 @@ func (o Outputs) publishers(opts images.Options) (*publishers, error) {
 			return nil, fmt.Errorf("image name %q: %w", tag, err)
 		}
 		p.layout = &publish.Layout{Dir: o.OCILayout, Tag: t.TagStr(), Overwrite: o.Overwrite}
-		p.all = append(p.all, p.layout)
+		p.add(p.layout, writeStep(o.OCILayout))
 	}
 	if o.Tarball != "" {
-		p.all = append(p.all, &publish.Tarball{Path: o.Tarball, Tag: tag, Platform: o.TarballPlatform, Overwrite: o.Overwrite})
+		p.add(&publish.Tarball{Path: o.Tarball, Tag: tag, Platform: o.TarballPlatform, Overwrite: o.Overwrite}, writeStep(o.Tarball))
 	}
 	if o.DigestFile != "" {
-		p.all = append(p.all, publish.DigestFile(o.DigestFile, o.Overwrite))
+		p.add(publish.DigestFile(o.DigestFile, o.Overwrite), writeStep(o.DigestFile))
 	}
 	if len(o.Push) > 0 {
 		p.registry = &publish.Registry{Refs: o.Push, Options: opts, AttachSBOM: o.SBOMDir != ""}
-		p.all = append(p.all, p.registry)
+		p.add(p.registry, pubStep{stage: StagePush, outcome: "pushed", subjects: pushRepos(o.Push, opts)})
 	}
 	if o.SignKey != "" {
 		if p.registry == nil {
 			return nil, errors.New("signing needs a push: signatures and attestations are attached to a pushed image")
 		}
 		p.sign = &publish.Sign{Registry: p.registry, Key: o.SignKey, Password: o.SignPassword}
-		p.all = append(p.all, p.sign)
+		p.add(p.sign, signStep(o.Push))
 	}
 	return p, nil
+}
+
+func (p *publishers) add(pub publish.Publisher, step pubStep) {
+	p.all = append(p.all, pub)
+	p.steps = append(p.steps, step)
+}
+
+// pushRepos are the repositories refs push to, each once, in order (as
+// publish.Registry pushes them); a bad reference is Validate's to report.
+func pushRepos(refs []string, opts images.Options) []string {
+	var repos []string
+	for _, ref := range refs {
+		if repo, err := images.CheckPushReference(ref, nil, opts); err == nil && !slices.Contains(repos, repo) {
+			repos = append(repos, repo)
+		}
+	}
+	return repos
 }
 
 // Validate checks every output without writing anything: call it before Build
@@ -146,9 +167,25 @@ type Published struct {
 // whatever they replaced is put back. The registry comes last, and gets its
 // tags only once every blob (and the SBOM) is there.
 func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options) (*Published, error) {
+	return publishWith(ctx, res, out, opts, nil)
+}
+
+// publishWith is Publish telling st (when not nil) of each output, and of
+// the bytes pushed.
+func publishWith(ctx context.Context, res *Result, out Outputs, opts images.Options, st Status) (*Published, error) {
+	if st != nil && opts.Progress == nil {
+		opts.Progress = func(repo string, done, total int64) { st.Progress(StagePush, repo, done, total) }
+	}
 	p, err := out.publishers(opts)
 	if err != nil {
 		return nil, err
+	}
+	all := p.all
+	if st != nil {
+		if err := p.all.Validate(ctx); err != nil {
+			return nil, err
+		}
+		all = p.reported(st)
 	}
 	a := &publish.Artifact{Image: res.Image}
 	if out.SBOMDir != "" {
@@ -169,7 +206,7 @@ func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options)
 			return nil, fmt.Errorf("save the recipe as %s: %w", out.SaveRecipe, err)
 		}
 	}
-	if err := p.all.Publish(ctx, a); err != nil {
+	if err := all.Publish(ctx, a); err != nil {
 		return nil, err
 	}
 	pub := &Published{Digest: res.Image.Digest}

@@ -69,6 +69,9 @@ type Options struct {
 	// layout, a docker archive, the runtime check): offline, the blob
 	// cache (Images.Cache) must hold them too.
 	NeedBaseLayers bool
+	// Status hears of each stage and plugin as it starts and ends; nil
+	// discards.
+	Status Status
 }
 
 // reresolve says whether pinned sources are asked again (Frozen online).
@@ -211,19 +214,25 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 		}
 		return false
 	}
+	o.start(StageResolve, r.Base)
 	base, err := resolveBase(ctx, o)
 	if err != nil && !gather(err) {
+		o.done(StageResolve, r.Base, "", err)
 		return nil, err
 	}
 	res.Base = base
 	if base != nil {
 		o.logf("base %s -> %s (%d platform(s))", r.Base, base.Digest, len(base.Platforms))
 		if res.Traefik, err = target(ctx, o, base); err != nil && !gather(err) {
+			o.done(StageResolve, r.Base, "", err)
 			return nil, err
 		}
 		if o.Offline && o.NeedBaseLayers {
 			missing = append(missing, base.MissingLayers()...)
 		}
+		o.done(StageResolve, r.Base, fmt.Sprintf("%s (%d platform(s))", base.Digest, len(base.Platforms)), nil)
+	} else {
+		o.done(StageResolve, r.Base, "", err)
 	}
 
 	fetcher := o.Fetcher
@@ -236,13 +245,17 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 	}
 	src := &sources{o: o, git: fetcher, modules: o.Modules}
 	for _, alias := range r.Aliases() {
+		o.start(StageFetch, alias)
 		p, warnings, err := src.resolve(ctx, alias, res.Traefik.Version)
 		if gather(err) {
+			o.done(StageFetch, alias, "", err)
 			continue
 		}
 		if err != nil {
+			o.done(StageFetch, alias, "", err)
 			return nil, err
 		}
+		o.done(StageFetch, alias, p.Module+" "+p.Source.Revision(), nil)
 		o.logf("plugin %s: %s -> %s (%s)", alias, p.Module, p.Source.Revision(), p.Hash)
 		res.Plugins = append(res.Plugins, *p)
 		res.Warnings = append(res.Warnings, warnings...)

@@ -69,6 +69,9 @@ type Config struct {
 	// Offline builds from the lock and the cache directory alone, never
 	// touching the network (see Options.Offline); pushing is refused.
 	Offline bool
+	// Status hears of each stage, plugin and output as it starts and ends,
+	// and of the bytes pushed (internal/status renders it); nil discards.
+	Status Status
 }
 
 // Session is one recipe and its lock merged with a Config: every command
@@ -110,7 +113,7 @@ func Open(cfg Config) (*Session, error) {
 			return nil, err
 		}
 	}
-	o := Options{Recipe: r, Lock: lock, CacheDir: cfg.CacheDir, Log: cfg.Log, GitAuth: source.FromEnv(env),
+	o := Options{Recipe: r, Lock: lock, CacheDir: cfg.CacheDir, Log: cfg.Log, Status: cfg.Status, GitAuth: source.FromEnv(env),
 		TraefikVersion: cfg.TraefikVersion, Env: env, Offline: cfg.Offline}
 	if o.CacheDir, err = CacheDir(cfg.CacheDir, env); err != nil {
 		return nil, err
@@ -343,18 +346,21 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 		return rep.fail(err)
 	}
 	if req.Runtime != nil {
-		if err := runtimeCheck(ctx, res, *req.Runtime, rep); err != nil {
+		if err := runtimeCheck(ctx, o, res, *req.Runtime, rep); err != nil {
 			return rep.fail(err)
 		}
 	}
 	if req.CheckReproducible {
-		if err := CheckReproducible(ctx, o, res); err != nil {
+		o.start(StageReproducible, "")
+		err := CheckReproducible(ctx, o, res)
+		o.done(StageReproducible, "", "a second build gave the same digest", err)
+		if err != nil {
 			return rep.fail(err)
 		}
 		rep.Reproducible = true
 	}
 	start := time.Now()
-	pub, err := Publish(ctx, res, req.Outputs, o.Images)
+	pub, err := publishWith(ctx, res, req.Outputs, o.Images, o.Status)
 	rep.Timings.Publish = ms(time.Since(start))
 	if err != nil {
 		return rep.fail(err)
@@ -415,7 +421,7 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 	}
 	rep.setResolution(res)
 	start = time.Now()
-	rs, err := verifyWith(ctx, v, res)
+	rs, err := verifyWith(ctx, o, v, res)
 	rep.Timings.Verify = ms(time.Since(start))
 	rep.Verify = rs
 	if err != nil {
@@ -427,11 +433,11 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 	if req.Runtime == nil {
 		return rep.done(), nil
 	}
-	img, _, err := Assemble(ctx, res)
+	img, err := assembleWith(ctx, o, res, nil)
 	if err != nil {
 		return rep.fail(err)
 	}
-	if err := runtimeCheck(ctx, &Result{Resolution: res, Image: img}, *req.Runtime, rep); err != nil {
+	if err := runtimeCheck(ctx, o, &Result{Resolution: res, Image: img}, *req.Runtime, rep); err != nil {
 		return rep.fail(err)
 	}
 	return rep.done(), nil
@@ -440,16 +446,25 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 // runtimeCheck runs the image's own Traefik, records the outcome in rep and
 // res, and fails unless every plugin passed (a check skipped for another
 // platform is reported, not failed).
-func runtimeCheck(ctx context.Context, res *Result, opts runcheck.Options, rep *Report) error {
+func runtimeCheck(ctx context.Context, o *Options, res *Result, opts runcheck.Options, rep *Report) error {
+	o.start(StageRuntime, "")
 	start := time.Now()
 	rt, err := RuntimeCheck(ctx, res, opts)
 	rep.Timings.Runtime = ms(time.Since(start))
 	if err != nil {
+		o.done(StageRuntime, "", "", err)
 		return err
 	}
 	rep.setRuntime(rt)
 	if rt.Skipped == "" && !rt.OK() {
-		return errors.New("runtime check failed: not every plugin passed")
+		err := errors.New("runtime check failed: not every plugin passed")
+		o.done(StageRuntime, "", "", err)
+		return err
+	}
+	if rt.Skipped != "" {
+		o.done(StageRuntime, "", "skipped: "+rt.Skipped, nil)
+	} else {
+		o.done(StageRuntime, "", "every plugin passed", nil)
 	}
 	res.RuntimeChecked = rt.Skipped == ""
 	return nil

@@ -314,6 +314,23 @@ func Upload(ctx context.Context, repo string, r *Result, opts Options) error {
 		return err
 	}
 	ropts := opts.remoteOptions(ctx)
+	if opts.Progress != nil {
+		// remote sends on the channel while it writes (blocking when it is
+		// full) and closes it when it returns: it leaves it open only when
+		// its options are refused, which remoteOptions' never are.
+		updates := make(chan v1.Update, 64)
+		forwarded := make(chan struct{})
+		go func() {
+			defer close(forwarded)
+			for u := range updates {
+				if u.Error == nil {
+					opts.Progress(repo, u.Complete, u.Total)
+				}
+			}
+		}()
+		defer func() { <-forwarded }()
+		ropts = append(ropts, remote.WithProgress(updates))
+	}
 	if r.index != nil {
 		return opts.explain(remote.WriteIndex(target, r.index, ropts...), target)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -45,7 +46,7 @@ every plugin and the base (or only the plugins named), --update-base the base.`,
 				UpdateAll:  update && len(aliases) == 0,
 				Update:     aliases,
 			})
-			return c.output.print(cmd, rep, flagError(err))
+			return c.print(cmd, rep, flagError(err))
 		},
 	}
 	c.register(cmd)
@@ -99,10 +100,10 @@ func (b *buildFlags) request(cmd *cobra.Command, c *commonFlags, env getenv) (bu
 	if b.out.SignKey != "" {
 		b.out.SignPassword = sign.Password(env("COSIGN_PASSWORD"))
 	}
-	req := build.BuildRequest{Outputs: b.out, Frozen: b.frozen, Verify: b.vf.options(cmd, c.cacheDir), CheckReproducible: b.reproCheck,
+	req := build.BuildRequest{Outputs: b.out, Frozen: b.frozen, Verify: b.vf.options(c.status(cmd, env), c.cacheDir), CheckReproducible: b.reproCheck,
 		NoVerdictCache: b.vf.noCache}
 	if b.runtime.enabled {
-		req.Runtime = b.runtime.options(cmd)
+		req.Runtime = b.runtime.options(c.status(cmd, env))
 	}
 	return req, nil
 }
@@ -201,7 +202,7 @@ func (b *buildFlags) run(cmd *cobra.Command, c *commonFlags, env getenv, rebase 
 	if err != nil && rebase {
 		err = fmt.Errorf("%w (%s left unchanged)", flagError(err), s.LockFile)
 	}
-	return c.output.print(cmd, rep, flagError(err))
+	return c.print(cmd, rep, flagError(err))
 }
 
 // runtimeFlags configure the runtime check of build --runtime-check and verify --runtime.
@@ -222,8 +223,8 @@ func (r *runtimeFlags) register(cmd *cobra.Command) {
 
 // options are the runtime check's options; the build fills in its mode
 // and plugins.
-func (r *runtimeFlags) options(cmd *cobra.Command) *runcheck.Options {
-	return &runcheck.Options{Isolation: string(r.isolation), Timeout: r.timeout, ExtraArgs: r.extraArgs, Log: cmd.ErrOrStderr()}
+func (r *runtimeFlags) options(log io.Writer) *runcheck.Options {
+	return &runcheck.Options{Isolation: string(r.isolation), Timeout: r.timeout, ExtraArgs: r.extraArgs, Log: log}
 }
 
 type verifyFlags struct {
@@ -284,11 +285,11 @@ func (v *verifyFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&v.acceptApproximate, "accept-approximate-verdict", false, "when the interpreter the base's Traefik embeds is unavailable or unknown, accept the verdict of another one (marked APPROXIMATE) instead of UNVERIFIED, which stops a build")
 }
 
-// options are the verification options; workers are built into cacheDir
-// (--cache-dir; "" for the session's cache directory).
-func (v *verifyFlags) options(cmd *cobra.Command, cacheDir string) verify.Options {
+// options are the verification options, logging to log; workers are built
+// into cacheDir (--cache-dir; "" for the session's cache directory).
+func (v *verifyFlags) options(log io.Writer, cacheDir string) verify.Options {
 	return verify.Options{AllowUnsafe: v.allowUnsafe, Timeout: v.timeout, Workers: v.workers, WorkerCache: cacheDir,
-		AcceptApproximate: v.acceptApproximate, TraefikVersion: v.traefik, Sandbox: v.sandbox.m, Log: cmd.ErrOrStderr()}
+		AcceptApproximate: v.acceptApproximate, TraefikVersion: v.traefik, Sandbox: v.sandbox.m, Log: log}
 }
 
 func newVerify(env getenv) *cobra.Command {
@@ -318,19 +319,19 @@ func newVerify(env getenv) *cobra.Command {
 				return fail(fmt.Errorf("--expect-status %d is not an HTTP status", expect))
 			}
 			if dir != "" {
-				rep, err := build.VerifyDir(cmd.Context(), dir, expect, vf.options(cmd, c.cacheDir))
-				return c.output.print(cmd, rep, err)
+				rep, err := build.VerifyDir(cmd.Context(), dir, expect, vf.options(c.status(cmd, env), c.cacheDir))
+				return c.print(cmd, rep, err)
 			}
 			s, err := c.open(cmd, env)
 			if err != nil {
 				return fail(err)
 			}
-			req := build.VerifyRequest{Verify: vf.options(cmd, c.cacheDir), NoVerdictCache: vf.noCache}
+			req := build.VerifyRequest{Verify: vf.options(c.status(cmd, env), c.cacheDir), NoVerdictCache: vf.noCache}
 			if rt.enabled {
-				req.Runtime = rt.options(cmd)
+				req.Runtime = rt.options(c.status(cmd, env))
 			}
 			rep, err := s.Verify(cmd.Context(), req)
-			return c.output.print(cmd, rep, err)
+			return c.print(cmd, rep, err)
 		},
 	}
 	c.register(cmd)

@@ -59,7 +59,11 @@ func (f outputFormat) print(cmd *cobra.Command, rep *build.Report, err error) er
 		}
 		return err
 	}
-	printText(cmd.OutOrStdout(), cmd.ErrOrStderr(), rep)
+	errOut := cmd.ErrOrStderr()
+	if quiet(cmd) {
+		errOut = io.Discard
+	}
+	printText(cmd.OutOrStdout(), errOut, rep)
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/build"
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/internal/status"
 	"github.com/xtraefik/xtraefik/recipe"
 )
 
@@ -25,6 +26,7 @@ func newRoot(env getenv) *cobra.Command {
 		Version:       version(),
 	}
 	root.SetVersionTemplate("xtraefik {{.Version}}\n")
+	root.PersistentFlags().BoolP("quiet", "q", false, "print no progress and no warnings on standard error, only the error if there is one (results still go to standard output)")
 	// A bad flag still gets its one JSON document when JSON was asked for.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		if wantsJSON(cmd, os.Args[1:]) {
@@ -49,6 +51,8 @@ type commonFlags struct {
 	output     outputFormat
 	// quick is set on the commands that build without a recipe file.
 	quick *quickFlags
+	// printer is the progress display, once made (status).
+	printer *status.Printer
 }
 
 // quickFlags are --base and --with: a recipe made from flags.
@@ -104,7 +108,7 @@ func (c *commonFlags) open(cmd *cobra.Command, env getenv) (*build.Session, erro
 		return nil, err
 	}
 	cfg := build.Config{
-		RecipeFile: c.file, Recipe: r, CacheDir: c.cacheDir, Env: env, Log: cmd.ErrOrStderr(),
+		RecipeFile: c.file, Recipe: r, CacheDir: c.cacheDir, Env: env, Status: c.status(cmd, env),
 		GitMirrors: c.gitMirrors, RegistryMirrors: c.regMirrors, InsecureRegistries: c.insecure,
 		Platforms: c.platforms, RegistryTimeout: c.timeout, Offline: c.offline,
 	}

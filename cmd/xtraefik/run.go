@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -53,13 +54,19 @@ restarts Traefik; a rebuild that fails leaves the running Traefik as it was.
 			if err != nil {
 				return fail(err)
 			}
-			cfg := build.Config{RecipeFile: c.file, Recipe: r, CacheDir: c.cacheDir, Env: env, Log: cmd.ErrOrStderr(),
+			// --quiet drops the build's progress; what run says of the
+			// server it runs (and Traefik's log) is what run is for.
+			progress := cmd.ErrOrStderr()
+			if quiet(cmd) {
+				progress = io.Discard
+			}
+			cfg := build.Config{RecipeFile: c.file, Recipe: r, CacheDir: c.cacheDir, Env: env, Log: progress,
 				GitMirrors: c.gitMirrors, RegistryMirrors: c.regMirrors, InsecureRegistries: c.insecure,
 				Platforms: c.platforms, RegistryTimeout: c.timeout, TraefikVersion: vf.traefik}
 			if r != nil {
 				cfg.RecipeFile = ""
 			}
-			req := build.RunRequest{Verify: vf.options(cmd, c.cacheDir), Watch: watch, Interval: interval, Log: cmd.ErrOrStderr(),
+			req := build.RunRequest{Verify: vf.options(progress, c.cacheDir), Watch: watch, Interval: interval, Log: cmd.ErrOrStderr(),
 				Serve: runcheck.ServeOptions{Dynamic: dynamic, EntryPoints: eps, ExtraArgs: rt.extraArgs,
 					Isolation: string(rt.isolation), Timeout: rt.timeout, Log: cmd.ErrOrStderr()}}
 			if err := build.Run(cmd.Context(), cfg, req); err != nil {
