@@ -445,26 +445,15 @@ func resetFile(f *os.File) error {
 	return err
 }
 
-// zipCheckError marks a zip that breaks the module zip rules.
-type zipCheckError struct{ err error }
-
-func (e *zipCheckError) Error() string { return e.err.Error() }
-func (e *zipCheckError) Unwrap() error { return e.err }
-
-func isZipError(err error) bool {
-	var z *zipCheckError
-	return errors.As(err, &z)
-}
-
 // hashZip checks the zip against the module zip rules (paths, sizes,
 // case collisions: what Unzip would refuse) and returns its h1: hash.
 func hashZip(m module.Version, file string) (string, error) {
 	if _, err := modzip.CheckZip(m, file); err != nil {
-		return "", &zipCheckError{fmt.Errorf("invalid module zip: %w", err)}
+		return "", fmt.Errorf("invalid module zip: %w", err)
 	}
 	sum, err := dirhash.HashZip(file, dirhash.Hash1)
 	if err != nil {
-		return "", &zipCheckError{fmt.Errorf("hash module zip: %w", err)}
+		return "", fmt.Errorf("hash module zip: %w", err)
 	}
 	return sum, nil
 }
