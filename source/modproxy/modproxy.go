@@ -232,7 +232,7 @@ func (c *Client) Fetch(ctx context.Context, mod, version, wantSum string) (*Modu
 	check := func(sum string) error {
 		if wantSum != "" {
 			if sum != wantSum {
-				return fmt.Errorf("%w: downloaded %s, but the lock says %s: the same version now has other content", ErrChecksum, sum, wantSum)
+				return fmt.Errorf("%w: the zip hashes to %s, but the lock says %s: the same version now has other content", ErrChecksum, sum, wantSum)
 			}
 			return nil
 		}

@@ -193,7 +193,7 @@ func (c *Client) vendorOne(ctx context.Context, by string, vm vendorModule, sums
 	}
 	z, err := c.verifiedZip(ctx, src, func(sum string) error {
 		if sum != want {
-			return fmt.Errorf("%w: downloaded %s, but the plugin's go.sum says %s", ErrChecksum, sum, want)
+			return fmt.Errorf("%w: the zip hashes to %s, but the plugin's go.sum says %s", ErrChecksum, sum, want)
 		}
 		return nil
 	}, false)
