@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
@@ -92,8 +96,9 @@ func TestOfflineEmptyCache(t *testing.T) {
 	}
 }
 
-// damageRepo damages the cache repository of u in the way named.
-func damageRepo(t *testing.T, f *Fetcher, u, how string) {
+// damageRepo damages the cache repository of u in the way named; "blob
+// damaged" garbles the compressed data of the object blob only.
+func damageRepo(t *testing.T, f *Fetcher, u, how, blob string) {
 	t.Helper()
 	r, err := parseRemote(u)
 	if err != nil {
@@ -119,6 +124,12 @@ func damageRepo(t *testing.T, f *Fetcher, u, how string) {
 			err = os.Remove(p)
 		case "index damaged":
 			err = os.WriteFile(strings.TrimSuffix(p, ".pack")+".idx", []byte("not an index"), 0o600)
+		case "blob damaged":
+			off := packOffset(t, strings.TrimSuffix(p, ".pack")+".idx", blob)
+			b, _ := os.ReadFile(p)
+			// Past the object header and the zlib header: deflate data.
+			copy(b[off+8:off+40], bytes.Repeat([]byte{0xff}, 32))
+			err = os.WriteFile(p, b, 0o600)
 		default:
 			t.Fatalf("unknown damage %q", how)
 		}
@@ -137,14 +148,17 @@ func TestDamagedCache(t *testing.T) {
 	u := srv.URL + p.Path
 	want := moduleHash(t)
 	ctx := context.Background()
-	for _, how := range []string{"truncated pack", "zeroed pack", "pack removed", "index damaged"} {
+	// A blob larger than an LFS pointer, which Tree reads through only to
+	// find damage.
+	license := p.Repo.Git("rev-parse", p.ReleaseCommit+":LICENSE")
+	for _, how := range []string{"truncated pack", "zeroed pack", "pack removed", "index damaged", "blob damaged"} {
 		t.Run(how, func(t *testing.T) {
 			cache := t.TempDir()
 			f := newFetcher(t, cache)
 			if _, err := f.Tree(ctx, u, p.ReleaseCommit); err != nil {
 				t.Fatal(err)
 			}
-			damageRepo(t, f, u, how)
+			damageRepo(t, f, u, how, license)
 
 			before := srv.Requests()
 			_, err := newOfflineFetcher(t, cache).Tree(ctx, u, p.ReleaseCommit)
@@ -182,6 +196,25 @@ func TestDamagedCache(t *testing.T) {
 	}
 }
 
+// packOffset is the offset of object h in the pack of index idx.
+func packOffset(t testing.TB, idx, h string) int64 {
+	t.Helper()
+	f, err := os.Open(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	mi := idxfile.NewMemoryIndex()
+	if err := idxfile.NewDecoder(f).Decode(mi); err != nil {
+		t.Fatal(err)
+	}
+	off, err := mi.FindOffset(plumbing.NewHash(h))
+	if err != nil {
+		t.Fatalf("object %s in %s: %v", h, idx, err)
+	}
+	return off
+}
+
 func mustRemote(t testing.TB, u string) remote {
 	t.Helper()
 	r, err := parseRemote(u)
@@ -210,18 +243,21 @@ func assertNoDebris(t *testing.T, cache string) {
 // it too.
 func TestDamagedCacheResolve(t *testing.T) {
 	p, _, u := demo(t)
-	cache := t.TempDir()
-	f := newFetcher(t, cache)
 	ctx := context.Background()
-	if _, err := f.Resolve(ctx, u, demoVersion); err != nil {
-		t.Fatal(err)
-	}
-	damageRepo(t, f, u, "zeroed pack")
-	if res, err := f.Resolve(ctx, u, demoVersion); err != nil || res.Commit != p.ReleaseCommit {
-		t.Fatalf("Resolve on a damaged cache = %+v, %v", res, err)
-	}
-	if _, err := f.Tree(ctx, u, p.ReleaseCommit); err != nil {
-		t.Fatal(err)
+	for _, how := range []string{"truncated pack", "zeroed pack", "pack removed", "index damaged"} {
+		t.Run(how, func(t *testing.T) {
+			f := newFetcher(t, "")
+			if _, err := f.Resolve(ctx, u, demoVersion); err != nil {
+				t.Fatal(err)
+			}
+			damageRepo(t, f, u, how, "")
+			if res, err := f.Resolve(ctx, u, demoVersion); err != nil || res.Commit != p.ReleaseCommit {
+				t.Fatalf("Resolve on a damaged cache = %+v, %v", res, err)
+			}
+			if _, err := f.Tree(ctx, u, p.ReleaseCommit); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
@@ -233,7 +269,7 @@ func TestDamagedCacheConcurrent(t *testing.T) {
 	if _, err := newFetcher(t, cache).Tree(context.Background(), u, p.ReleaseCommit); err != nil {
 		t.Fatal(err)
 	}
-	damageRepo(t, newFetcher(t, cache), u, "truncated pack")
+	damageRepo(t, newFetcher(t, cache), u, "truncated pack", "")
 	want := moduleHash(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 6)

@@ -8,6 +8,11 @@
 // checked out, so nothing of git's own (.git, hooks, config) can reach an
 // image.
 //
+// An offline Fetcher (Options.Offline) never opens a connection: Tree reads
+// cached commits only, Resolve and ListTags fail, and what the cache lacks
+// is an error wrapping ErrNotCached. A cache repository found damaged is
+// fetched afresh online, and reported as not cached offline.
+//
 // Transports are go-git's: http(s), git://, ssh, file:// and local paths (the
 // last two run the git-upload-pack program, so they need git installed).
 // Credentials follow FromEnv unless Options.Auth says otherwise.

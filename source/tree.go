@@ -118,15 +118,16 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 	if err != nil {
 		return &damage{fmt.Errorf("read %s: %w", p, err)}
 	}
-	b, err := tr.content(h)
-	if err == nil && int64(len(b)) != size {
-		err = fmt.Errorf("blob %s holds %d bytes, its header says %d", h, len(b), size)
-	}
-	if err != nil {
+	if size <= lfsMaxPointer {
+		b, err := tr.content(h)
+		if err != nil {
+			return &damage{fmt.Errorf("read %s: %w", p, err)}
+		}
+		if bytes.HasPrefix(b, []byte(lfsPrefix)) {
+			return wrapf(ErrUnsupported, "%s is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself", p)
+		}
+	} else if err := tr.readThrough(h, size); err != nil {
 		return &damage{fmt.Errorf("read %s: %w", p, err)}
-	}
-	if size <= lfsMaxPointer && bytes.HasPrefix(b, []byte(lfsPrefix)) {
-		return wrapf(ErrUnsupported, "%s is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself", p)
 	}
 	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Open: func() (io.ReadCloser, error) {
 		tr.mu.Lock()
@@ -168,4 +169,23 @@ func (tr *treeReader) content(h plumbing.Hash) ([]byte, error) {
 	}
 	defer rc.Close()
 	return io.ReadAll(rc)
+}
+
+// readThrough decodes a blob to nowhere: damage in its pack data shows
+// now rather than when the file is read.
+func (tr *treeReader) readThrough(h plumbing.Hash, size int64) error {
+	b, err := tr.repo.BlobObject(h)
+	if err != nil {
+		return err
+	}
+	rc, err := b.Reader()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	n, err := io.Copy(io.Discard, rc)
+	if err == nil && n != size {
+		err = fmt.Errorf("blob %s holds %d bytes, its header says %d", h, n, size)
+	}
+	return err
 }

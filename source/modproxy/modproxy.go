@@ -12,9 +12,14 @@
 // has ignored it since Go 1.17 removed the flag.
 //
 // What is checked: a module's zip against the caller's expected h1: hash
-// (its lock) and the checksum database unless GONOSUMDB/GOPRIVATE match or
-// GOSUMDB=off; every re-vendored dependency against the module's go.sum,
-// always. The cache is never trusted: zips are hashed again at each use.
+// (its lock) when there is one, else against the checksum database unless
+// GONOSUMDB/GOPRIVATE match or GOSUMDB=off; every re-vendored dependency
+// against the module's go.sum, always. The cache is never trusted: zips
+// are hashed again at each use, and a damaged one is downloaded again.
+//
+// An offline Client (Options.Offline) uses the cache alone: zips, .info
+// files and the checksum database's records; what is missing or damaged is
+// an error wrapping ErrNotCached that names module@version.
 package modproxy
 
 import (
