@@ -83,7 +83,8 @@ func TestOffline(t *testing.T) {
 
 // TestOfflineEmptyCache: nothing cached, nothing written.
 func TestOfflineEmptyCache(t *testing.T) {
-	cache := t.TempDir()
+	parent := t.TempDir()
+	cache := filepath.Join(parent, "cache")
 	f := newOfflineFetcher(t, cache)
 	const u = "https://git.example.test/team/plugin.git"
 	commit := strings.Repeat("ab", 20)
@@ -91,8 +92,8 @@ func TestOfflineEmptyCache(t *testing.T) {
 	if want := "commit " + commit + " of " + u + " is not in the cache (offline)"; !errors.Is(err, ErrNotCached) || err.Error() != want {
 		t.Errorf("err = %v, want ErrNotCached saying %q", err, want)
 	}
-	if ents, err := os.ReadDir(cache); err != nil || len(ents) != 0 {
-		t.Errorf("offline Tree wrote into the cache: %v %v", ents, err)
+	if ents, err := os.ReadDir(parent); err != nil || len(ents) != 0 {
+		t.Errorf("offline Fetcher wrote a cache: %v %v", ents, err)
 	}
 }
 

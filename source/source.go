@@ -103,7 +103,7 @@ type Fetcher struct {
 	offline  bool
 }
 
-// New checks opts and creates the cache directory.
+// New checks opts and creates the cache directory (unless offline).
 func New(opts Options) (*Fetcher, error) {
 	if opts.CacheDir == "" {
 		return nil, errors.New("source: Options.CacheDir is required")
@@ -112,9 +112,12 @@ func New(opts Options) (*Fetcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source: cache directory: %w", err)
 	}
-	// Private plugins end up here: keep the cache to its owner.
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("source: create cache directory: %w", err)
+	// Private plugins end up here: keep the cache to its owner. Offline,
+	// nothing is written: a missing cache is only a cache without commits.
+	if !opts.Offline {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("source: create cache directory: %w", err)
+		}
 	}
 	auth := opts.Auth
 	if auth == nil {

@@ -185,7 +185,8 @@ type Client struct {
 	sumOps    *sumOps
 }
 
-// New reads the environment and creates the cache directory.
+// New reads the environment and creates the cache directory (unless
+// offline).
 func New(o Options) (*Client, error) {
 	if o.CacheDir == "" {
 		return nil, errors.New("modproxy: Options.CacheDir is required")
@@ -202,9 +203,12 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("module cache directory: %w", err)
 	}
-	// Private modules end up here: keep the cache to its owner.
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create module cache directory: %w", err)
+	// Private modules end up here: keep the cache to its owner. Offline,
+	// nothing is written: a missing cache is only an empty one.
+	if !o.Offline {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create module cache directory: %w", err)
+		}
 	}
 	hc := o.HTTPClient
 	if hc == nil {

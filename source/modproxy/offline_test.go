@@ -100,7 +100,8 @@ func TestLockedFetchSkipsSumDB(t *testing.T) {
 // and no request.
 func TestOfflineNotCached(t *testing.T) {
 	p := testenv.GoProxy(t, demo+"@"+demoVersion)
-	cache := t.TempDir()
+	parent := t.TempDir()
+	cache := filepath.Join(parent, "mod")
 	c := newClient(t, Options{CacheDir: cache, Env: envOf(t, "GOPROXY", p.URL, "GOSUMDB", "off"), Offline: true})
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -126,8 +127,8 @@ func TestOfflineNotCached(t *testing.T) {
 	if reqs := p.Requests(); len(reqs) != 0 {
 		t.Errorf("offline client made requests: %v", reqs)
 	}
-	if ents, err := os.ReadDir(cache); err != nil || len(ents) != 0 {
-		t.Errorf("offline client wrote into the cache: %v %v", ents, err)
+	if ents, err := os.ReadDir(parent); err != nil || len(ents) != 0 {
+		t.Errorf("offline client wrote a cache: %v %v", ents, err)
 	}
 }
 
@@ -310,5 +311,25 @@ func TestOfflineSumDBNotCached(t *testing.T) {
 	}
 	if len(p.Requests()) != before {
 		t.Errorf("offline fetches made requests: %v", p.Requests()[before:])
+	}
+}
+
+// TestOfflineDirect: a module fetched from its repository (GOPRIVATE) is
+// served offline from the cache without calling the direct source.
+func TestOfflineDirect(t *testing.T) {
+	cache := t.TempDir()
+	d := &moduleDirect{t: t}
+	env := envOf(t, "GOPROXY", "off", "GOPRIVATE", demo)
+	ctx := context.Background()
+	online, err := newClient(t, Options{CacheDir: cache, Env: env, Direct: d.fetch}).Fetch(ctx, demo, demoVersion, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := newClient(t, Options{CacheDir: cache, Env: env, Direct: d.fetch, Offline: true}).Fetch(ctx, demo, demoVersion, online.Sum)
+	if err != nil || m.Sum != online.Sum || mustFilesHash(t, m) != mustFilesHash(t, online) {
+		t.Errorf("offline fetch = %v, %v; online sum %s", m, err, online.Sum)
+	}
+	if len(d.calls) != 1 {
+		t.Errorf("direct source called %d times, want once (online)", len(d.calls))
 	}
 }
