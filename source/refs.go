@@ -49,8 +49,30 @@ func isFullHash(s string) bool {
 	return true
 }
 
-func hasObject(repo *git.Repository, h plumbing.Hash) bool {
-	return repo.Storer.HasEncodedObject(h) == nil
+// hasObject reports whether the cache repository has object h; an error
+// other than "not found" (an unreadable pack index) is damage.
+func hasObject(repo *git.Repository, h plumbing.Hash) (bool, error) {
+	switch err := repo.Storer.HasEncodedObject(h); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, plumbing.ErrObjectNotFound):
+		return false, nil
+	default:
+		return false, &damage{fmt.Errorf("look up object %s: %w", h, err)}
+	}
+}
+
+// damage marks a failure to read the cache repository's own data (a
+// damaged pack, index or configuration), as opposed to what the plugin
+// holds: the cache is at fault, and a fresh fetch repairs it.
+type damage struct{ err error }
+
+func (d *damage) Error() string { return d.err.Error() }
+func (d *damage) Unwrap() error { return d.err }
+
+func isDamage(err error) bool {
+	var d *damage
+	return errors.As(err, &d)
 }
 
 // peel follows annotated tags (possibly tags of tags) to a commit.
@@ -58,7 +80,7 @@ func peel(repo *git.Repository, h plumbing.Hash) (plumbing.Hash, error) {
 	for range 16 {
 		obj, err := repo.Object(plumbing.AnyObject, h)
 		if err != nil {
-			return plumbing.ZeroHash, fmt.Errorf("read object %s: %w", h, err)
+			return plumbing.ZeroHash, &damage{fmt.Errorf("read object %s: %w", h, err)}
 		}
 		switch o := obj.(type) {
 		case *object.Commit:
@@ -77,8 +99,8 @@ func peel(repo *git.Repository, h plumbing.Hash) (plumbing.Hash, error) {
 // after a fetch. A commit left in the cache by an earlier fetch, since
 // force-pushed away, is not reachable.
 func reachable(ctx context.Context, repo *git.Repository, h plumbing.Hash) (bool, error) {
-	if !hasObject(repo, h) {
-		return false, nil
+	if ok, err := hasObject(repo, h); !ok {
+		return false, err
 	}
 	refs, err := repo.References()
 	if err != nil {
@@ -113,7 +135,7 @@ func reachable(ctx context.Context, repo *git.Repository, h plumbing.Hash) (bool
 		}
 		commit, err := repo.CommitObject(c)
 		if err != nil {
-			return false, fmt.Errorf("read commit %s: %w", c, err)
+			return false, &damage{fmt.Errorf("read commit %s: %w", c, err)}
 		}
 		queue = append(queue, commit.ParentHashes...)
 	}

@@ -97,7 +97,7 @@ func openRepo(dir string) (*git.Repository, error) {
 	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(), filesystem.Options{})
 	repo, err := git.Open(st, nil)
 	if err != nil {
-		return nil, fmt.Errorf("open cache repository %s (delete it to start afresh): %w", dir, err)
+		return nil, fmt.Errorf("open cache repository %s: %w", dir, err)
 	}
 	return repo, nil
 }
@@ -114,4 +114,15 @@ func initRepo(dir string) error {
 		return err
 	}
 	return os.Rename(tmp, dir)
+}
+
+// discardRepo moves a damaged cache repository out of the way in one
+// rename (a reader sees it whole or not at all), then deletes it.
+func discardRepo(dir string) error {
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".damaged-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	return os.Rename(dir, filepath.Join(tmp, "repo"))
 }

@@ -8,6 +8,11 @@
 // checked out, so nothing of git's own (.git, hooks, config) can reach an
 // image.
 //
+// An offline Fetcher (Options.Offline) never opens a connection: Tree reads
+// cached commits only, Resolve and ListTags fail, and what the cache lacks
+// is an error wrapping ErrNotCached. A cache repository found damaged is
+// fetched afresh online, and reported as not cached offline.
+//
 // Transports are go-git's: http(s), git://, ssh, file:// and local paths (the
 // last two run the git-upload-pack program, so they need git installed).
 // Credentials follow FromEnv unless Options.Auth says otherwise.
@@ -42,6 +47,11 @@ type Options struct {
 	// Progress, if set, receives human-readable progress (the server's
 	// messages included).
 	Progress io.Writer
+	// Offline forbids every network connection: Tree answers from the
+	// cache only, and Resolve and ListTags, which must ask the remote,
+	// fail. What the cache lacks (or holds damaged) is an error wrapping
+	// ErrNotCached.
+	Offline bool
 }
 
 // Kind says what a ref resolved to.
@@ -78,6 +88,10 @@ var (
 	// ErrUnsupported marks content a plugin must not rely on: submodules,
 	// Git LFS pointers, .git entries, unknown file modes.
 	ErrUnsupported = errors.New("unsupported plugin content")
+	// ErrNotCached marks what an offline Fetcher cannot do from its cache:
+	// a commit not cached (or cached damaged), and anything that must ask
+	// the remote (Resolve, ListTags).
+	ErrNotCached = errors.New("not in the cache (offline)")
 )
 
 // Fetcher fetches from remotes through its cache. It is safe for concurrent
@@ -86,9 +100,10 @@ type Fetcher struct {
 	cacheDir string
 	auth     AuthFunc
 	progress io.Writer
+	offline  bool
 }
 
-// New checks opts and creates the cache directory.
+// New checks opts and creates the cache directory (unless offline).
 func New(opts Options) (*Fetcher, error) {
 	if opts.CacheDir == "" {
 		return nil, errors.New("source: Options.CacheDir is required")
@@ -97,24 +112,37 @@ func New(opts Options) (*Fetcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source: cache directory: %w", err)
 	}
-	// Private plugins end up here: keep the cache to its owner.
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("source: create cache directory: %w", err)
+	// Private plugins end up here: keep the cache to its owner. Offline,
+	// nothing is written: a missing cache is only a cache without commits.
+	if !opts.Offline {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("source: create cache directory: %w", err)
+		}
 	}
 	auth := opts.Auth
 	if auth == nil {
 		auth = FromEnv(os.Getenv)
 	}
-	return &Fetcher{cacheDir: dir, auth: auth, progress: opts.Progress}, nil
+	return &Fetcher{cacheDir: dir, auth: auth, progress: opts.Progress, offline: opts.Offline}, nil
 }
 
 // update fetches every branch and tag of r into its cache repository (force,
 // prune) and runs then with the repository while still holding the lock.
-func (f *Fetcher) update(ctx context.Context, r remote, then func(*git.Repository) error) error {
+// A cache repository that cannot be opened, or that damaged (when not nil)
+// finds damaged, is replaced by an empty one first, so the fetch brings
+// everything afresh; damaged looks under the lock, so a repair another
+// process made meanwhile is kept.
+func (f *Fetcher) update(ctx context.Context, r remote, damaged func(*git.Repository) bool, then func(*git.Repository) error) error {
+	if f.offline {
+		// Every caller refuses earlier, with its own words; this keeps the
+		// no-network promise should one forget.
+		return wrapf(ErrNotCached, "fetch %s: no network access (offline)", r.display)
+	}
 	dir := f.repoDir(r)
 	// Processes sharing the cache serialise their fetches into one
 	// repository; readers need no lock: git writes packs under a temporary
-	// name, and the cache never deletes objects.
+	// name, and the cache deletes objects only when it replaces a damaged
+	// repository, which readers fail on anyway.
 	unlock, err := filelock.Lock(ctx, dir+".lock", f.progress)
 	if err != nil {
 		return err
@@ -122,10 +150,23 @@ func (f *Fetcher) update(ctx context.Context, r remote, then func(*git.Repositor
 	defer unlock()
 
 	repo, err := openRepo(dir)
-	if err != nil {
-		return err
+	if err != nil || (repo != nil && damaged != nil && damaged(repo)) {
+		if f.progress != nil {
+			fmt.Fprintf(f.progress, "cache repository %s is damaged: fetching %s afresh\n", dir, r.display)
+		}
+		if err := discardRepo(dir); err != nil {
+			return fmt.Errorf("remove damaged cache repository %s: %w", dir, err)
+		}
+		repo = nil
 	}
 	if repo == nil {
+		if _, err := os.Stat(dir); err == nil {
+			// A directory without objects/ is a cache repository half
+			// deleted by hand: it would block the rename into place.
+			if err := discardRepo(dir); err != nil {
+				return fmt.Errorf("remove damaged cache repository %s: %w", dir, err)
+			}
+		}
 		if err := initRepo(dir); err != nil {
 			return fmt.Errorf("create cache repository for %s: %w", r.display, err)
 		}
@@ -197,8 +238,12 @@ func (f *Fetcher) Resolve(ctx context.Context, rawURL, ref string) (Resolved, er
 		}
 	}
 
+	if f.offline {
+		return Resolved{}, wrapf(ErrNotCached, "%s of %s cannot be resolved offline: only the remote knows what it points to now", ref, r.display)
+	}
+
 	var res Resolved
-	err = f.update(ctx, r, func(repo *git.Repository) error {
+	resolve := func(repo *git.Repository) error {
 		if names == nil {
 			h := plumbing.NewHash(strings.ToLower(ref))
 			ok, err := reachable(ctx, repo, h)
@@ -217,7 +262,7 @@ func (f *Fetcher) Resolve(ctx context.Context, rawURL, ref string) (Resolved, er
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("read %s of %s: %w", n, r.display, err)
+				return fmt.Errorf("read %s of %s: %w", n, r.display, &damage{err})
 			}
 			h, err := peel(repo, got.Hash())
 			if err != nil {
@@ -234,12 +279,20 @@ func (f *Fetcher) Resolve(ctx context.Context, rawURL, ref string) (Resolved, er
 			return wrapf(ErrNotFound, "%s does not exist on %s", ref, r.display)
 		}
 		return wrapf(ErrNotFound, "neither a tag nor a branch named %q exists on %s%s", ref, r.display, hint(repo, ref))
-	})
+	}
+	err = f.update(ctx, r, nil, resolve)
+	if isDamage(err) {
+		// Objects the fetch did not bring again are unreadable: start the
+		// cache repository afresh, once.
+		err = f.update(ctx, r, func(*git.Repository) bool { return true }, resolve)
+	}
 	return res, err
 }
 
 // Tree returns the files of commit (a full hex hash) on the remote. A commit
-// already in the cache is read without any network access.
+// already in the cache is read without any network access. A cache
+// repository found damaged (the commit's objects unreadable) is fetched
+// afresh; offline, the commit is then reported as not cached.
 func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error) {
 	r, err := parseRemote(rawURL)
 	if err != nil {
@@ -250,31 +303,70 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 	}
 	h := plumbing.NewHash(strings.ToLower(commit))
 	dir := f.repoDir(r)
-	repo, err := openRepo(dir)
+	t, err := cachedTree(dir, h)
+	switch {
+	case t != nil:
+		return t, nil
+	case err != nil && !isDamage(err):
+		return nil, fmt.Errorf("commit %s of %s: %w", h, r.display, err)
+	case f.offline && err != nil:
+		return nil, wrapf(ErrNotCached, "commit %s of %s is not in the cache (offline): cache repository %s is damaged: %s", h, r.display, dir, oneLine(err))
+	case f.offline:
+		return nil, wrapf(ErrNotCached, "commit %s of %s is not in the cache (offline)", h, r.display)
+	}
+	var damaged func(*git.Repository) bool
+	if err != nil {
+		damaged = func(repo *git.Repository) bool {
+			_, err := readTree(repo, h)
+			return isDamage(err)
+		}
+	}
+	err = f.update(ctx, r, damaged, func(repo *git.Repository) error {
+		if ok, _ := hasObject(repo, h); !ok {
+			return wrapf(ErrNotFound, "commit %s not found on %s", h, r.display)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if repo == nil || !hasObject(repo, h) {
-		err := f.update(ctx, r, func(repo *git.Repository) error {
-			if !hasObject(repo, h) {
-				return wrapf(ErrNotFound, "commit %s not found on %s", h, r.display)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		// A fresh handle sees the new pack files.
-		if repo, err = openRepo(dir); err != nil {
-			return nil, err
-		}
-		if repo == nil {
-			return nil, fmt.Errorf("cache repository %s vanished", dir)
-		}
+	// A fresh handle sees the new pack files.
+	if t, err = cachedTree(dir, h); t == nil && err == nil {
+		err = fmt.Errorf("cache repository %s vanished", dir)
 	}
-	t, err := readTree(repo, h)
 	if err != nil {
 		return nil, fmt.Errorf("commit %s of %s: %w", h, r.display, err)
 	}
 	return t, nil
+}
+
+// cachedTree reads commit h from the cache repository at dir: nil, nil
+// when it is not there; an error marked as damage when the repository or
+// the commit's objects cannot be read.
+func cachedTree(dir string, h plumbing.Hash) (*Tree, error) {
+	repo, err := openRepo(dir)
+	if err != nil {
+		return nil, &damage{err}
+	}
+	if repo == nil {
+		return nil, nil
+	}
+	ok, err := hasObject(repo, h)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return readTree(repo, h)
+}
+
+// ListTags is the package's ListTags with the Fetcher's credentials. The
+// tags are the remote's, never the cache's: an offline Fetcher refuses.
+func (f *Fetcher) ListTags(ctx context.Context, rawURL string) ([]Tag, error) {
+	if f.offline {
+		r, err := parseRemote(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		return nil, wrapf(ErrNotCached, "tags of %s cannot be listed offline: only the remote knows its tags now", r.display)
+	}
+	return ListTags(ctx, rawURL, f.auth)
 }

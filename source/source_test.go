@@ -661,16 +661,31 @@ func TestSharedCache(t *testing.T) {
 
 // TestSharedCacheProcesses runs real processes (this test binary, see
 // TestMain) fetching into one cache at once: the lock must hold across
-// processes, not only goroutines.
+// processes, not only goroutines. Then they meet a damaged cache
+// repository at once, and last they read the repaired cache offline with
+// the server stopped.
 func TestSharedCacheProcesses(t *testing.T) {
-	p, _, u := demo(t)
+	p, srv, u := demo(t)
 	cache := t.TempDir()
 	want := p.ReleaseCommit + " " + moduleHash(t)
+	runChildren(t, u, cache, demoVersion, false, want)
+	damageRepo(t, newFetcher(t, cache), u, "zeroed pack", "")
+	runChildren(t, u, cache, demoVersion, false, want)
+	srv.Stop()
+	runChildren(t, u, cache, p.ReleaseCommit, true, want)
+}
+
+// runChildren runs four fetchChild processes at once; each must print want.
+func runChildren(t *testing.T, u, cache, ref string, offline bool, want string) {
+	t.Helper()
 	var cmds []*exec.Cmd
 	var outs []*bytes.Buffer
 	for range 4 {
 		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), childURL+"="+u, childCache+"="+cache, childRef+"="+demoVersion)
+		cmd.Env = append(os.Environ(), childURL+"="+u, childCache+"="+cache, childRef+"="+ref)
+		if offline {
+			cmd.Env = append(cmd.Env, childOffline+"=1")
+		}
 		out := new(bytes.Buffer)
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
@@ -690,30 +705,34 @@ func TestSharedCacheProcesses(t *testing.T) {
 }
 
 const (
-	childURL   = "XTRAEFIK_SOURCE_TEST_CHILD_URL"
-	childCache = "XTRAEFIK_SOURCE_TEST_CHILD_CACHE"
-	childRef   = "XTRAEFIK_SOURCE_TEST_CHILD_REF"
+	childURL     = "XTRAEFIK_SOURCE_TEST_CHILD_URL"
+	childCache   = "XTRAEFIK_SOURCE_TEST_CHILD_CACHE"
+	childRef     = "XTRAEFIK_SOURCE_TEST_CHILD_REF"
+	childOffline = "XTRAEFIK_SOURCE_TEST_CHILD_OFFLINE"
 )
 
 func TestMain(m *testing.M) {
 	if u := os.Getenv(childURL); u != "" {
-		os.Exit(fetchChild(u, os.Getenv(childCache), os.Getenv(childRef)))
+		os.Exit(fetchChild(u, os.Getenv(childCache), os.Getenv(childRef), os.Getenv(childOffline) != ""))
 	}
 	os.Exit(m.Run())
 }
 
-// fetchChild is the body of a TestSharedCacheProcesses child: resolve,
-// read the tree, print the commit and content hash.
-func fetchChild(u, cache, ref string) int {
+// fetchChild is the body of a TestSharedCacheProcesses child: resolve
+// (offline, ref is the commit), read the tree, print the commit and
+// content hash.
+func fetchChild(u, cache, ref string, offline bool) int {
 	err := func() error {
-		f, err := New(Options{CacheDir: cache, Auth: FromEnv(noEnv)})
+		f, err := New(Options{CacheDir: cache, Auth: FromEnv(noEnv), Offline: offline})
 		if err != nil {
 			return err
 		}
 		ctx := context.Background()
-		res, err := f.Resolve(ctx, u, ref)
-		if err != nil {
-			return err
+		res := Resolved{Commit: ref}
+		if !offline {
+			if res, err = f.Resolve(ctx, u, ref); err != nil {
+				return err
+			}
 		}
 		tree, err := f.Tree(ctx, u, res.Commit)
 		if err != nil {

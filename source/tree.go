@@ -16,7 +16,7 @@ import (
 )
 
 // lfsPrefix starts every Git LFS pointer file; the specification caps
-// pointers at 1024 bytes, so only small blobs need a look.
+// pointers at 1024 bytes, so only small blobs can be one.
 const (
 	lfsPrefix     = "version https://git-lfs.github.com/spec/v1"
 	lfsMaxPointer = 1024
@@ -31,14 +31,25 @@ type treeReader struct {
 	files []fileset.File
 }
 
+// readTree reads commit h, which the repository has. Failures to read its
+// objects are marked as damage; every blob is read through once, so a
+// damaged pack shows here, where a fresh fetch can still repair it, not
+// when the files are read later (the object cache keeps what was read).
 func readTree(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
-	c, err := repo.CommitObject(h)
+	obj, err := repo.Storer.EncodedObject(plumbing.AnyObject, h)
 	if err != nil {
-		return nil, fmt.Errorf("read commit: %w", err)
+		return nil, &damage{fmt.Errorf("read commit: %w", err)}
+	}
+	if obj.Type() != plumbing.CommitObject {
+		return nil, fmt.Errorf("%s is a %s, not a commit", h, obj.Type())
+	}
+	c, err := object.DecodeCommit(repo.Storer, obj)
+	if err != nil {
+		return nil, &damage{fmt.Errorf("read commit: %w", err)}
 	}
 	root, err := c.Tree()
 	if err != nil {
-		return nil, fmt.Errorf("read root tree: %w", err)
+		return nil, &damage{fmt.Errorf("read root tree: %w", err)}
 	}
 	tr := &treeReader{repo: repo}
 	if err := tr.walk(root, ""); err != nil {
@@ -74,7 +85,7 @@ func (tr *treeReader) walk(t *object.Tree, dir string) error {
 		case filemode.Dir:
 			sub, err := tr.repo.TreeObject(e.Hash)
 			if err != nil {
-				return fmt.Errorf("read tree %s: %w", p, err)
+				return &damage{fmt.Errorf("read tree %s: %w", p, err)}
 			}
 			if err := tr.walk(sub, p); err != nil {
 				return err
@@ -90,7 +101,7 @@ func (tr *treeReader) walk(t *object.Tree, dir string) error {
 		case filemode.Symlink:
 			target, err := tr.content(e.Hash)
 			if err != nil {
-				return fmt.Errorf("read symlink %s: %w", p, err)
+				return &damage{fmt.Errorf("read symlink %s: %w", p, err)}
 			}
 			tr.files = append(tr.files, fileset.File{Path: p, Kind: fileset.Symlink, Link: string(target), Size: int64(len(target))})
 		case filemode.Submodule:
@@ -105,16 +116,18 @@ func (tr *treeReader) walk(t *object.Tree, dir string) error {
 func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) error {
 	size, err := tr.size(h)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", p, err)
+		return &damage{fmt.Errorf("read %s: %w", p, err)}
 	}
 	if size <= lfsMaxPointer {
 		b, err := tr.content(h)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", p, err)
+			return &damage{fmt.Errorf("read %s: %w", p, err)}
 		}
 		if bytes.HasPrefix(b, []byte(lfsPrefix)) {
 			return wrapf(ErrUnsupported, "%s is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself", p)
 		}
+	} else if err := tr.readThrough(h, size); err != nil {
+		return &damage{fmt.Errorf("read %s: %w", p, err)}
 	}
 	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Open: func() (io.ReadCloser, error) {
 		tr.mu.Lock()
@@ -156,4 +169,23 @@ func (tr *treeReader) content(h plumbing.Hash) ([]byte, error) {
 	}
 	defer rc.Close()
 	return io.ReadAll(rc)
+}
+
+// readThrough decodes a blob to nowhere: damage in its pack data shows
+// now rather than when the file is read.
+func (tr *treeReader) readThrough(h plumbing.Hash, size int64) error {
+	b, err := tr.repo.BlobObject(h)
+	if err != nil {
+		return err
+	}
+	rc, err := b.Reader()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	n, err := io.Copy(io.Discard, rc)
+	if err == nil && n != size {
+		err = fmt.Errorf("blob %s holds %d bytes, its header says %d", h, n, size)
+	}
+	return err
 }

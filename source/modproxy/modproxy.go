@@ -12,9 +12,14 @@
 // has ignored it since Go 1.17 removed the flag.
 //
 // What is checked: a module's zip against the caller's expected h1: hash
-// (its lock) and the checksum database unless GONOSUMDB/GOPRIVATE match or
-// GOSUMDB=off; every re-vendored dependency against the module's go.sum,
-// always. The cache is never trusted: zips are hashed again at each use.
+// (its lock) when there is one, else against the checksum database unless
+// GONOSUMDB/GOPRIVATE match or GOSUMDB=off; every re-vendored dependency
+// against the module's go.sum, always. The cache is never trusted: zips
+// are hashed again at each use, and a damaged one is downloaded again.
+//
+// An offline Client (Options.Offline) uses the cache alone: zips, .info
+// files and the checksum database's records; what is missing or damaged is
+// an error wrapping ErrNotCached that names module@version.
 package modproxy
 
 import (
@@ -52,7 +57,38 @@ var (
 	// module zips (a nested module, a local replacement, a missing go.sum
 	// line).
 	ErrVendor = errors.New("cannot re-vendor")
+	// ErrNotCached marks what an offline Client cannot do from its cache:
+	// a module or dependency zip (or its .info, or the checksum database's
+	// record) not cached or cached damaged, and the queries only a proxy
+	// answers (Resolve, Versions).
+	ErrNotCached = errors.New("not in the cache (offline)")
 )
+
+// notCached is an ErrNotCached error saying in one line which module
+// version is missing, and why when the cache holds a damaged copy.
+type notCached struct {
+	mod module.Version
+	by  string // the module that vendors mod, for a dependency
+	why string
+	msg string // replaces the rest when set
+}
+
+func (e *notCached) Error() string {
+	if e.msg != "" {
+		return e.msg
+	}
+	s := e.mod.String()
+	if e.by != "" {
+		s += " (vendored by " + e.by + ")"
+	}
+	s += " is not in the cache (offline)"
+	if e.why != "" {
+		s += ": " + e.why
+	}
+	return s
+}
+
+func (e *notCached) Unwrap() error { return ErrNotCached }
 
 // Options configure a Client.
 type Options struct {
@@ -71,6 +107,11 @@ type Options struct {
 	// HTTPClient is used for proxies and the checksum database; nil means
 	// http.DefaultClient.
 	HTTPClient *http.Client
+	// Offline forbids every network access (proxies, the checksum
+	// database, Direct): Fetch uses only the cached zips and .info files,
+	// and the checksum database's cached records; Resolve and Versions
+	// fail. What is missing or damaged is an error wrapping ErrNotCached.
+	Offline bool
 }
 
 // DirectRequest asks the direct source for a module at a version or query.
@@ -137,13 +178,15 @@ type Client struct {
 	cacheDir string
 	direct   DirectFunc
 	http     *http.Client
+	offline  bool
 
 	sumOnce   sync.Once
 	sumClient *sumdb.Client
 	sumOps    *sumOps
 }
 
-// New reads the environment and creates the cache directory.
+// New reads the environment and creates the cache directory (unless
+// offline).
 func New(o Options) (*Client, error) {
 	if o.CacheDir == "" {
 		return nil, errors.New("modproxy: Options.CacheDir is required")
@@ -160,15 +203,18 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("module cache directory: %w", err)
 	}
-	// Private modules end up here: keep the cache to its owner.
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create module cache directory: %w", err)
+	// Private modules end up here: keep the cache to its owner. Offline,
+	// nothing is written: a missing cache is only an empty one.
+	if !o.Offline {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create module cache directory: %w", err)
+		}
 	}
 	hc := o.HTTPClient
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{env: e, cacheDir: dir, direct: o.Direct, http: hc}, nil
+	return &Client{env: e, cacheDir: dir, direct: o.Direct, http: hc, offline: o.Offline}, nil
 }
 
 // info is the .info answer of the GOPROXY protocol.
@@ -178,32 +224,44 @@ type info struct {
 }
 
 // Fetch downloads module@version (an exact, canonical version), checks the
-// zip's hash against wantSum when it is not empty (the lock's h1: hash)
-// and against the checksum database when one applies, and re-vendors it.
+// zip's hash and re-vendors it. The hash is checked against wantSum when it
+// is not empty (the lock's h1: hash), else against the checksum database
+// when one applies: the lock is the plugin's go.sum, and like the go
+// command with a go.sum line, Fetch then does not ask the database again
+// (the lock was checked against it when written).
+//
+// Offline, a missing or damaged zip (or .info, or dependency zip) is an
+// ErrNotCached error naming module@version; when several dependencies are
+// missing, the error joins one such line per dependency (errors.Join).
 func (c *Client) Fetch(ctx context.Context, mod, version, wantSum string) (*Module, error) {
 	if err := checkVersion(mod, version); err != nil {
 		return nil, err
 	}
 	m := module.Version{Path: mod, Version: version}
 	check := func(sum string) error {
-		if wantSum != "" && sum != wantSum {
-			return fmt.Errorf("%w: downloaded %s, but the lock says %s: the same version now has other content", ErrChecksum, sum, wantSum)
+		if wantSum != "" {
+			if sum != wantSum {
+				return fmt.Errorf("%w: the zip hashes to %s, but the lock says %s: the same version now has other content", ErrChecksum, sum, wantSum)
+			}
+			return nil
 		}
 		if c.env.checkSum(mod) {
 			return c.checkSumDB(ctx, mod, version, sum)
 		}
 		return nil
 	}
-	z, err := c.verifiedZip(ctx, m, check)
+	z, err := c.verifiedZip(ctx, m, check, true)
+	if errors.Is(err, ErrNotCached) {
+		return nil, err // names module@version already
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s@%s: %w", mod, version, err)
 	}
-	files, err := readZip(m, z.path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s@%s: %w", mod, version, err)
-	}
+	files := z.files
 	out := &Module{Path: mod, Version: version, Sum: z.sum, Time: z.time}
-	if out.Vendored, out.VendorMissing, files, err = c.revendor(ctx, files); err != nil {
+	if out.Vendored, out.VendorMissing, files, err = c.revendor(ctx, m.String(), files); errors.Is(err, ErrNotCached) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("%s@%s: %w", mod, version, err)
 	}
 	if out.Files, err = fileset.New(files); err != nil {
@@ -222,10 +280,12 @@ func checkVersion(mod, version string) error {
 	return nil
 }
 
-// cachedZip is a zip in the cache whose hash passed the checks.
+// cachedZip is a zip in the cache whose hash passed the checks, and its
+// files, read while the zip was locked.
 type cachedZip struct {
-	path, sum string
-	time      time.Time
+	sum   string
+	time  time.Time
+	files []fileset.File
 }
 
 // zipPath is where module@version's zip is cached, in the go command's
@@ -242,30 +302,42 @@ func (c *Client) zipPath(m module.Version) (string, error) {
 	return filepath.Join(c.cacheDir, "download", filepath.FromSlash(emod), "@v", ev+".zip"), nil
 }
 
-// verifiedZip returns m's zip from the cache or downloads it, hashes it and
-// runs check on the hash. A cached zip that fails is removed and
-// downloaded once more (a damaged cache must not wedge a build); a new one
-// is renamed into the cache only after it passed.
-func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(sum string) error) (*cachedZip, error) {
+// verifiedZip returns m's zip from the cache or downloads it, hashes it,
+// runs check on the hash and reads the files; needTime asks for the .info
+// too. A cached zip (or .info) that fails is replaced by a download (a
+// damaged cache must not wedge a build); offline, it is reported as not
+// cached. A new zip is renamed into the cache only after it passed.
+//
+// Processes sharing the cache hold <version>.lock (as the go command
+// does) from the check to the reading: a zip is never read other than it
+// was checked, nor downloaded by two at once.
+func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(sum string) error, needTime bool) (*cachedZip, error) {
 	zp, err := c.zipPath(m)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(zp); err == nil {
-		sum, herr := hashZip(m, zp)
-		if herr == nil {
-			if herr = check(sum); herr == nil {
-				t, _ := c.readInfoCache(zp)
-				return &cachedZip{path: zp, sum: sum, time: t}, nil
-			}
+	if c.offline {
+		if _, err := os.Stat(zp); err != nil {
+			return nil, &notCached{mod: m}
 		}
-		if !errors.Is(herr, ErrChecksum) && herr != nil && !isZipError(herr) {
-			return nil, herr
-		}
-		os.Remove(zp)
-	}
-	if err := os.MkdirAll(filepath.Dir(zp), 0o700); err != nil {
+	} else if err := os.MkdirAll(filepath.Dir(zp), 0o700); err != nil {
 		return nil, err
+	}
+	unlock, err := filelock.Lock(ctx, strings.TrimSuffix(zp, ".zip")+".lock", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	z, damaged, err := c.fromCache(m, zp, check, needTime)
+	switch {
+	case z != nil:
+		return z, nil
+	case err != nil:
+		return nil, err
+	case c.offline:
+		return nil, &notCached{mod: m, why: damaged}
+	case damaged != "":
+		os.Remove(zp)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(zp), ".tmp-*.zip")
 	if err != nil {
@@ -328,14 +400,51 @@ func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(s
 	if err := check(sum); err != nil {
 		return nil, err
 	}
+	files, err := readZip(m, tmp.Name())
+	if err != nil {
+		return nil, err
+	}
 	if err := c.writeInfoCache(zp, t); err != nil {
 		return nil, err
 	}
 	if err := os.Rename(tmp.Name(), zp); err != nil {
 		return nil, err
 	}
-	return &cachedZip{path: zp, sum: sum, time: t}, nil
+	return &cachedZip{sum: sum, time: t, files: files}, nil
 }
+
+// fromCache returns m's cached zip if it passes check (and its .info,
+// when needTime, can be read). Otherwise damaged says what is wrong with
+// the cached copy ("" when there is none), and err is a failure that says
+// nothing about the copy (the checksum database unreachable).
+func (c *Client) fromCache(m module.Version, zp string, check func(sum string) error, needTime bool) (z *cachedZip, damaged string, err error) {
+	if _, err := os.Stat(zp); err != nil {
+		return nil, "", nil
+	}
+	sum, err := hashZip(m, zp)
+	if err != nil {
+		return nil, "its cached zip is damaged: " + oneLine(err), nil
+	}
+	if err := check(sum); errors.Is(err, ErrChecksum) {
+		return nil, "its cached zip is damaged: " + oneLine(err), nil
+	} else if err != nil {
+		return nil, "", err
+	}
+	var t time.Time
+	if needTime {
+		if t, err = readInfoCache(zp); err != nil {
+			return nil, "its cached .info is missing or damaged", nil
+		}
+	}
+	files, err := readZip(m, zp)
+	if err != nil {
+		return nil, "its cached zip is damaged: " + oneLine(err), nil
+	}
+	return &cachedZip{sum: sum, time: t, files: files}, "", nil
+}
+
+// oneLine flattens an error for a one-line message.
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 func resetFile(f *os.File) error {
 	if err := f.Truncate(0); err != nil {
@@ -345,26 +454,15 @@ func resetFile(f *os.File) error {
 	return err
 }
 
-// zipCheckError marks a zip that breaks the module zip rules.
-type zipCheckError struct{ err error }
-
-func (e *zipCheckError) Error() string { return e.err.Error() }
-func (e *zipCheckError) Unwrap() error { return e.err }
-
-func isZipError(err error) bool {
-	var z *zipCheckError
-	return errors.As(err, &z)
-}
-
 // hashZip checks the zip against the module zip rules (paths, sizes,
 // case collisions: what Unzip would refuse) and returns its h1: hash.
 func hashZip(m module.Version, file string) (string, error) {
 	if _, err := modzip.CheckZip(m, file); err != nil {
-		return "", &zipCheckError{fmt.Errorf("invalid module zip: %w", err)}
+		return "", fmt.Errorf("invalid module zip: %w", err)
 	}
 	sum, err := dirhash.HashZip(file, dirhash.Hash1)
 	if err != nil {
-		return "", &zipCheckError{fmt.Errorf("hash module zip: %w", err)}
+		return "", fmt.Errorf("hash module zip: %w", err)
 	}
 	return sum, nil
 }
@@ -390,7 +488,7 @@ func (c *Client) proxyTime(ctx context.Context, proxy string, m module.Version) 
 	return i.Time, nil
 }
 
-func (c *Client) readInfoCache(zipPath string) (time.Time, error) {
+func readInfoCache(zipPath string) (time.Time, error) {
 	b, err := os.ReadFile(strings.TrimSuffix(zipPath, ".zip") + ".info")
 	if err != nil {
 		return time.Time{}, err

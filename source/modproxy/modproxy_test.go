@@ -520,6 +520,11 @@ func TestConcurrentFetch(t *testing.T) {
 			t.Errorf("fetch %d: files hash %s, fetch 0: %s", i, hashes[i], hashes[0])
 		}
 	}
+	// The zip lock lets one client download each zip; the others find it
+	// cached.
+	if got := zipRequests(p.Requests()); got != 2 {
+		t.Errorf("%d zip downloads, want 2 (the module and its dependency): %v", got, p.Requests())
+	}
 	// No temporary file is left behind.
 	filepath.WalkDir(cache, func(path string, d os.DirEntry, err error) error {
 		if err == nil && strings.HasPrefix(d.Name(), ".tmp-") {
@@ -527,6 +532,16 @@ func TestConcurrentFetch(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func zipRequests(reqs []string) int {
+	n := 0
+	for _, r := range reqs {
+		if strings.HasSuffix(r, ".zip") {
+			n++
+		}
+	}
+	return n
 }
 
 func moduleVersion(path, version string) module.Version {
@@ -629,24 +644,25 @@ func TestParseEnv(t *testing.T) {
 
 // Child processes of TestConcurrentFetchProcesses get their work here.
 const (
-	childProxy  = "XTRAEFIK_MODPROXY_TEST_CHILD_GOPROXY"
-	childSumDB  = "XTRAEFIK_MODPROXY_TEST_CHILD_GOSUMDB"
-	childCache  = "XTRAEFIK_MODPROXY_TEST_CHILD_CACHE"
-	childModule = "XTRAEFIK_MODPROXY_TEST_CHILD_MODULE"
+	childProxy   = "XTRAEFIK_MODPROXY_TEST_CHILD_GOPROXY"
+	childSumDB   = "XTRAEFIK_MODPROXY_TEST_CHILD_GOSUMDB"
+	childCache   = "XTRAEFIK_MODPROXY_TEST_CHILD_CACHE"
+	childModule  = "XTRAEFIK_MODPROXY_TEST_CHILD_MODULE"
+	childOffline = "XTRAEFIK_MODPROXY_TEST_CHILD_OFFLINE"
 )
 
 func TestMain(m *testing.M) {
 	if p := os.Getenv(childProxy); p != "" {
-		os.Exit(fetchChild(p, os.Getenv(childSumDB), os.Getenv(childCache), os.Getenv(childModule)))
+		os.Exit(fetchChild(p, os.Getenv(childSumDB), os.Getenv(childCache), os.Getenv(childModule), os.Getenv(childOffline) != ""))
 	}
 	os.Exit(m.Run())
 }
 
 // fetchChild fetches module@version and prints its sum and files hash.
-func fetchChild(goproxy, gosumdb, cache, mv string) int {
+func fetchChild(goproxy, gosumdb, cache, mv string, offline bool) int {
 	err := func() error {
 		env := map[string]string{"GOPROXY": goproxy, "GOSUMDB": gosumdb, "HOME": cache}
-		c, err := New(Options{CacheDir: cache, Env: func(k string) string { return env[k] }})
+		c, err := New(Options{CacheDir: cache, Env: func(k string) string { return env[k] }, Offline: offline})
 		if err != nil {
 			return err
 		}
@@ -671,17 +687,37 @@ func fetchChild(goproxy, gosumdb, cache, mv string) int {
 
 // TestConcurrentFetchProcesses runs separate processes on one cache: the
 // zips, .info files and the checksum database's signed tree head are each
-// written by several at once.
+// written by several at once; then offline processes read it at once.
 func TestConcurrentFetchProcesses(t *testing.T) {
 	mod, version := "github.com/traefik/pluginproviderdemo", "v0.3.0"
 	p := testenv.GoProxy(t, append([]string{mod + "@" + version}, testenv.VendoredModules(t, mod, version)...)...)
 	db := testenv.SumDB(t, p)
 	cache := t.TempDir()
+	first := runFetchChildren(t, p.URL, db.GOSUMDB, cache, mod+"@"+version, false)
+	if got := zipRequests(p.Requests()); got != 2 {
+		t.Errorf("%d zip downloads, want 2 (the module and its dependency): %v", got, p.Requests())
+	}
+	before := len(p.Requests())
+	if offline := runFetchChildren(t, p.URL, db.GOSUMDB, cache, mod+"@"+version, true); offline != first {
+		t.Errorf("offline children printed %q, online %q", offline, first)
+	}
+	if len(p.Requests()) != before {
+		t.Errorf("offline children made requests: %v", p.Requests()[before:])
+	}
+}
+
+// runFetchChildren runs four fetchChild processes at once and returns what
+// they all printed.
+func runFetchChildren(t *testing.T, goproxy, gosumdb, cache, mv string, offline bool) string {
+	t.Helper()
 	var cmds []*exec.Cmd
 	var outs []*bytes.Buffer
 	for range 4 {
 		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), childProxy+"="+p.URL, childSumDB+"="+db.GOSUMDB, childCache+"="+cache, childModule+"="+mod+"@"+version)
+		cmd.Env = append(os.Environ(), childProxy+"="+goproxy, childSumDB+"="+gosumdb, childCache+"="+cache, childModule+"="+mv)
+		if offline {
+			cmd.Env = append(cmd.Env, childOffline+"=1")
+		}
 		out := new(bytes.Buffer)
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
@@ -703,6 +739,7 @@ func TestConcurrentFetchProcesses(t *testing.T) {
 			t.Errorf("child %d printed %q, child 0 %q", i, got, first)
 		}
 	}
+	return first
 }
 
 // TestInvalidZipRefused serves zips that break the module zip rules: a

@@ -27,6 +27,9 @@ func (c *Client) Resolve(ctx context.Context, mod, query string) (string, error)
 	if query == "" {
 		query = "latest"
 	}
+	if c.offline {
+		return "", &notCached{msg: fmt.Sprintf("%s@%s cannot be resolved offline: only the module proxy answers version queries", mod, query)}
+	}
 	v, err := c.resolve(ctx, mod, query)
 	if err != nil {
 		return "", fmt.Errorf("resolve %s@%s: %w", mod, query, err)
@@ -249,6 +252,9 @@ func (c *Client) proxyInfo(ctx context.Context, proxy, mod, query string) (*info
 // the first GOPROXY entry that knows the module lists them; for `xtraefik
 // outdated`. A module fetched directly (GOPRIVATE, "direct") is not listed.
 func (c *Client) Versions(ctx context.Context, mod string) ([]string, error) {
+	if c.offline {
+		return nil, &notCached{msg: fmt.Sprintf("the versions of %s cannot be listed offline: only the module proxy lists them", mod)}
+	}
 	var out []string
 	err := c.tryRoute(ctx, mod, func(proxy string) error {
 		vs, err := c.proxyList(ctx, proxy, mod)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb"
 
 	"github.com/xtraefik/xtraefik/internal/filelock"
@@ -38,6 +39,11 @@ func (o *sumOps) dir() string { return filepath.Join(o.c.cacheDir, "sumdb") }
 // says it proxies it (<proxy>/sumdb/<name>/supported), as the go command
 // does (cmd/go/internal/modfetch.dbClient.initBase).
 func (o *sumOps) ReadRemote(p string) ([]byte, error) {
+	if o.c.offline {
+		// Offline, lookups are answered from the cached records and
+		// tiles only.
+		return nil, ErrNotCached
+	}
 	o.baseOnce.Do(o.initBase)
 	if o.baseErr != nil {
 		return nil, o.baseErr
@@ -182,6 +188,11 @@ func (c *Client) checkSumDB(ctx context.Context, mod, version, sum string) error
 	if err != nil {
 		if errors.Is(err, sumdb.ErrSecurity) {
 			return fmt.Errorf("%w: checksum database %s misbehaves: %s", ErrChecksum, c.env.sumDB.name, ops.securityText())
+		}
+		if c.offline {
+			// The sumdb package flattens its errors: any failure offline
+			// is a record or tile that was never cached.
+			return &notCached{mod: module.Version{Path: mod, Version: version}, why: "checksum database " + c.env.sumDB.name + " has no cached record of it (lock its h1: hash, or fetch it online once)"}
 		}
 		return fmt.Errorf("look up %s@%s in checksum database %s (set GONOSUMDB or GOPRIVATE for private modules, GOSUMDB=off to skip): %w", mod, version, c.env.sumDB.name, err)
 	}

@@ -101,7 +101,7 @@ func parseGoSum(data []byte) map[string]string {
 // revendor restores vendor/ when the module has vendor/modules.txt and
 // returns the modules it restored and all files. Without modules.txt,
 // missing reports whether go.mod requires other modules all the same.
-func (c *Client) revendor(ctx context.Context, files []fileset.File) (deps []Dep, missing bool, _ []fileset.File, _ error) {
+func (c *Client) revendor(ctx context.Context, by string, files []fileset.File) (deps []Dep, missing bool, _ []fileset.File, _ error) {
 	byName := map[string][]byte{}
 	for _, f := range files {
 		if f.Path == "vendor/modules.txt" || f.Path == "go.mod" || f.Path == "go.sum" {
@@ -134,15 +134,23 @@ func (c *Client) revendor(ctx context.Context, files []fileset.File) (deps []Dep
 	}
 	sums := parseGoSum(byName["go.sum"])
 	out := map[string][]byte{}
+	var notCached []error // offline, every missing dependency is named at once
 	for _, vm := range mods {
 		if len(vm.pkgs) == 0 {
 			continue
 		}
-		dep, err := c.vendorOne(ctx, vm, sums, goVersion, out)
+		dep, err := c.vendorOne(ctx, by, vm, sums, goVersion, out)
+		if c.offline && errors.Is(err, ErrNotCached) {
+			notCached = append(notCached, err)
+			continue
+		}
 		if err != nil {
 			return nil, false, nil, err
 		}
 		deps = append(deps, dep)
+	}
+	if len(notCached) > 0 {
+		return nil, false, nil, errors.Join(notCached...)
 	}
 	// `go mod vendor` empties vendor/ before writing it; of a module zip's
 	// vendor/ files only modules.txt, the module's own, stays.
@@ -166,7 +174,7 @@ func (c *Client) revendor(ctx context.Context, files []fileset.File) (deps []Dep
 
 // vendorOne fetches one module of modules.txt, checks it against go.sum
 // and copies its listed packages into out (vendor path -> content).
-func (c *Client) vendorOne(ctx context.Context, vm vendorModule, sums map[string]string, goVersion string, out map[string][]byte) (Dep, error) {
+func (c *Client) vendorOne(ctx context.Context, by string, vm vendorModule, sums map[string]string, goVersion string, out map[string][]byte) (Dep, error) {
 	dep := Dep{Path: vm.path, Version: vm.version}
 	if vm.replaceLocal != "" {
 		return dep, fmt.Errorf("%w: vendor/modules.txt replaces %s with the directory %s, which is not in the module and no proxy serves", ErrVendor, vm.path, vm.replaceLocal)
@@ -185,18 +193,21 @@ func (c *Client) vendorOne(ctx context.Context, vm vendorModule, sums map[string
 	}
 	z, err := c.verifiedZip(ctx, src, func(sum string) error {
 		if sum != want {
-			return fmt.Errorf("%w: downloaded %s, but the plugin's go.sum says %s", ErrChecksum, sum, want)
+			return fmt.Errorf("%w: the zip hashes to %s, but the plugin's go.sum says %s", ErrChecksum, sum, want)
 		}
 		return nil
-	})
+	}, false)
+	var nc *notCached
+	if errors.As(err, &nc) {
+		named := *nc
+		named.by = by
+		return dep, &named
+	}
 	if err != nil {
 		return dep, fmt.Errorf("fetch dependency %s@%s: %w", src.Path, src.Version, err)
 	}
 	dep.Sum = z.sum
-	files, err := readZip(src, z.path)
-	if err != nil {
-		return dep, fmt.Errorf("read dependency %s@%s: %w", src.Path, src.Version, err)
-	}
+	files := z.files
 	mfs := fstest.MapFS{}
 	for _, f := range files {
 		b, err := readAll(f)

@@ -1,0 +1,300 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
+)
+
+func newOfflineFetcher(t testing.TB, cache string) *Fetcher {
+	t.Helper()
+	f, err := New(Options{CacheDir: cache, Auth: FromEnv(noEnv), Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestOffline fills a cache online, then reads it offline: the same files,
+// no request to the server, and ErrNotCached, with a message naming the
+// commit or ref and the remote, for all the cache cannot answer.
+func TestOffline(t *testing.T) {
+	root := t.TempDir()
+	p := testenv.PluginRepo(t, root, demoModule, demoVersion)
+	srv := testenv.StartGitHTTP(t, root, "", "")
+	u := srv.URL + p.Path
+	cache := t.TempDir()
+	ctx := context.Background()
+	online, err := newFetcher(t, cache).Tree(ctx, u, p.ReleaseCommit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := p.Repo.Commit("after the cache was filled")
+	before := srv.Requests()
+
+	f := newOfflineFetcher(t, cache)
+	tree, err := f.Tree(ctx, u, p.ReleaseCommit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mustHash(t, tree.Files), mustHash(t, online.Files); got != want || !tree.Time.Equal(online.Time) || tree.Commit != online.Commit {
+		t.Errorf("offline tree %s %v %s, online %s %v %s", got, tree.Time, tree.Commit, want, online.Time, online.Commit)
+	}
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"uncached commit", func() error { _, err := f.Tree(ctx, u, later); return err },
+			"commit " + later + " of " + u + " is not in the cache (offline)"},
+		{"resolve", func() error { _, err := f.Resolve(ctx, u, "main"); return err },
+			"main of " + u + " cannot be resolved offline: only the remote knows what it points to now"},
+		{"resolve a cached commit", func() error { _, err := f.Resolve(ctx, u, p.ReleaseCommit); return err },
+			p.ReleaseCommit + " of " + u + " cannot be resolved offline: only the remote knows what it points to now"},
+		{"list tags", func() error { _, err := f.ListTags(ctx, u); return err },
+			"tags of " + u + " cannot be listed offline: only the remote knows its tags now"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if !errors.Is(err, ErrNotCached) || err.Error() != tc.want {
+				t.Errorf("err = %v, want ErrNotCached saying %q", err, tc.want)
+			}
+		})
+	}
+	if n := srv.Requests(); n != before {
+		t.Errorf("offline Fetcher made %d requests", n-before)
+	}
+	// With the server gone, the cached commit is still there.
+	srv.Stop()
+	if tree, err := newOfflineFetcher(t, cache).Tree(ctx, u, p.HeadCommit); err != nil || tree.Commit != p.HeadCommit {
+		t.Errorf("offline Tree of the cached head with the server stopped: %v", err)
+	}
+}
+
+// TestOfflineEmptyCache: nothing cached, nothing written.
+func TestOfflineEmptyCache(t *testing.T) {
+	parent := t.TempDir()
+	cache := filepath.Join(parent, "cache")
+	f := newOfflineFetcher(t, cache)
+	const u = "https://git.example.test/team/plugin.git"
+	commit := strings.Repeat("ab", 20)
+	_, err := f.Tree(context.Background(), "https://bob:hunter2@git.example.test/team/plugin.git", commit)
+	if want := "commit " + commit + " of " + u + " is not in the cache (offline)"; !errors.Is(err, ErrNotCached) || err.Error() != want {
+		t.Errorf("err = %v, want ErrNotCached saying %q", err, want)
+	}
+	if ents, err := os.ReadDir(parent); err != nil || len(ents) != 0 {
+		t.Errorf("offline Fetcher wrote a cache: %v %v", ents, err)
+	}
+}
+
+// damageRepo damages the cache repository of u in the way named; "blob
+// damaged" garbles the compressed data of the object blob only.
+func damageRepo(t *testing.T, f *Fetcher, u, how, blob string) {
+	t.Helper()
+	r, err := parseRemote(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := f.repoDir(r)
+	packs, err := filepath.Glob(filepath.Join(dir, "objects", "pack", "*.pack"))
+	if err != nil || len(packs) == 0 {
+		t.Fatalf("no pack in %s: %v", dir, err)
+	}
+	for _, p := range packs {
+		switch how {
+		case "truncated pack":
+			err = os.Truncate(p, 12) // the header only: the index still lists every object
+		case "zeroed pack":
+			var fi os.FileInfo
+			if fi, err = os.Stat(p); err == nil {
+				b, _ := os.ReadFile(p)
+				copy(b[12:], make([]byte, fi.Size()-12))
+				err = os.WriteFile(p, b, 0o600)
+			}
+		case "pack removed":
+			err = os.Remove(p)
+		case "index damaged":
+			err = os.WriteFile(strings.TrimSuffix(p, ".pack")+".idx", []byte("not an index"), 0o600)
+		case "blob damaged":
+			off := packOffset(t, strings.TrimSuffix(p, ".pack")+".idx", blob)
+			b, _ := os.ReadFile(p)
+			// Past the object header and the zlib header: deflate data.
+			copy(b[off+8:off+40], bytes.Repeat([]byte{0xff}, 32))
+			err = os.WriteFile(p, b, 0o600)
+		default:
+			t.Fatalf("unknown damage %q", how)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestDamagedCache: a cache repository whose objects cannot be read is
+// reported offline, and replaced by a fresh fetch online.
+func TestDamagedCache(t *testing.T) {
+	root := t.TempDir()
+	p := testenv.PluginRepo(t, root, demoModule, demoVersion)
+	srv := testenv.StartGitHTTP(t, root, "", "")
+	u := srv.URL + p.Path
+	want := moduleHash(t)
+	ctx := context.Background()
+	// A blob larger than an LFS pointer, which Tree reads through only to
+	// find damage.
+	license := p.Repo.Git("rev-parse", p.ReleaseCommit+":LICENSE")
+	for _, how := range []string{"truncated pack", "zeroed pack", "pack removed", "index damaged", "blob damaged"} {
+		t.Run(how, func(t *testing.T) {
+			cache := t.TempDir()
+			f := newFetcher(t, cache)
+			if _, err := f.Tree(ctx, u, p.ReleaseCommit); err != nil {
+				t.Fatal(err)
+			}
+			damageRepo(t, f, u, how, license)
+
+			before := srv.Requests()
+			_, err := newOfflineFetcher(t, cache).Tree(ctx, u, p.ReleaseCommit)
+			prefix := "commit " + p.ReleaseCommit + " of " + u + " is not in the cache (offline)"
+			if how != "pack removed" {
+				// go-git reads the packs present: without its pack, the
+				// commit is simply not cached.
+				prefix += ": cache repository " + f.repoDir(mustRemote(t, u)) + " is damaged: "
+			}
+			if !errors.Is(err, ErrNotCached) || !strings.HasPrefix(err.Error(), prefix) || strings.Contains(err.Error(), "\n") || (how == "pack removed" && err.Error() != prefix) {
+				t.Errorf("offline: err = %v, want one line of ErrNotCached starting %q", err, prefix)
+			}
+			if n := srv.Requests(); n != before {
+				t.Errorf("offline Fetcher made %d requests", n-before)
+			}
+
+			tree, err := newFetcher(t, cache).Tree(ctx, u, p.ReleaseCommit)
+			if err != nil {
+				t.Fatalf("online Tree of a damaged cache: %v", err)
+			}
+			if got := mustHash(t, tree.Files); got != want {
+				t.Errorf("refetched tree hash %s, want %s", got, want)
+			}
+			if srv.Requests() == before {
+				t.Error("the damaged repository was not fetched again")
+			}
+			if _, err := newOfflineFetcher(t, cache).Tree(ctx, u, p.EarlyCommit); err != nil {
+				t.Errorf("offline after the repair: %v", err)
+			}
+			if res, err := newFetcher(t, cache).Resolve(ctx, u, demoVersion); err != nil || res.Commit != p.ReleaseCommit {
+				t.Errorf("Resolve after the repair = %+v, %v", res, err)
+			}
+			assertNoDebris(t, cache)
+		})
+	}
+}
+
+// packOffset is the offset of object h in the pack of index idx.
+func packOffset(t testing.TB, idx, h string) int64 {
+	t.Helper()
+	f, err := os.Open(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	mi := idxfile.NewMemoryIndex()
+	if err := idxfile.NewDecoder(f).Decode(mi); err != nil {
+		t.Fatal(err)
+	}
+	off, err := mi.FindOffset(plumbing.NewHash(h))
+	if err != nil {
+		t.Fatalf("object %s in %s: %v", h, idx, err)
+	}
+	return off
+}
+
+func mustRemote(t testing.TB, u string) remote {
+	t.Helper()
+	r, err := parseRemote(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// assertNoDebris checks that no damaged repository or half-made one is
+// left beside the cache repositories.
+func assertNoDebris(t *testing.T, cache string) {
+	t.Helper()
+	ents, err := os.ReadDir(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("left over: %s", e.Name())
+		}
+	}
+}
+
+// TestDamagedCacheResolve: Resolve on a damaged cache repository repairs
+// it too.
+func TestDamagedCacheResolve(t *testing.T) {
+	p, _, u := demo(t)
+	ctx := context.Background()
+	for _, how := range []string{"truncated pack", "zeroed pack", "pack removed", "index damaged"} {
+		t.Run(how, func(t *testing.T) {
+			f := newFetcher(t, "")
+			if _, err := f.Resolve(ctx, u, demoVersion); err != nil {
+				t.Fatal(err)
+			}
+			damageRepo(t, f, u, how, "")
+			if res, err := f.Resolve(ctx, u, demoVersion); err != nil || res.Commit != p.ReleaseCommit {
+				t.Fatalf("Resolve on a damaged cache = %+v, %v", res, err)
+			}
+			if _, err := f.Tree(ctx, u, p.ReleaseCommit); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestDamagedCacheConcurrent: fetchers of "different processes" meet one
+// damaged repository at once; all end with the right files.
+func TestDamagedCacheConcurrent(t *testing.T) {
+	p, _, u := demo(t)
+	cache := t.TempDir()
+	if _, err := newFetcher(t, cache).Tree(context.Background(), u, p.ReleaseCommit); err != nil {
+		t.Fatal(err)
+	}
+	damageRepo(t, newFetcher(t, cache), u, "truncated pack", "")
+	want := moduleHash(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	hashes := make([]string, 6)
+	for i := range errs {
+		wg.Go(func() {
+			f, err := New(Options{CacheDir: cache, Auth: FromEnv(noEnv)})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			tree, err := f.Tree(context.Background(), u, p.ReleaseCommit)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			hashes[i], errs[i] = tree.Files.Hash()
+		})
+	}
+	wg.Wait()
+	for i := range errs {
+		if errs[i] != nil || hashes[i] != want {
+			t.Errorf("fetcher %d: %s, %v; want %s", i, hashes[i], errs[i], want)
+		}
+	}
+	assertNoDebris(t, cache)
+}
