@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/source"
+	"github.com/xtraefik/xtraefik/source/modproxy"
 	"github.com/xtraefik/xtraefik/verify"
 )
 
@@ -72,6 +74,9 @@ type Options struct {
 	// Status hears of each stage and plugin as it starts and ends; nil
 	// discards.
 	Status Status
+	// Trees is a tree cache a fleet shares (package cacherepo): a locked
+	// plugin the local caches lack is read from it before its source.
+	Trees TreeCache
 }
 
 // reresolve says whether pinned sources are asked again (Frozen online).
@@ -103,7 +108,7 @@ func (e *NotCachedError) Is(target error) bool { return target == ErrNotCached }
 
 // notCached tells the errors of a source that lacked something offline.
 func notCached(err error) bool {
-	return errors.Is(err, images.ErrNotCached)
+	return errors.Is(err, images.ErrNotCached) || errors.Is(err, source.ErrNotCached) || errors.Is(err, modproxy.ErrNotCached)
 }
 
 // ErrFrozen is the error of a frozen resolution (Options.Frozen) that finds
@@ -235,15 +240,20 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 		o.done(StageResolve, r.Base, "", err)
 	}
 
-	fetcher := o.Fetcher
-	if fetcher == nil {
-		f, err := source.New(source.Options{CacheDir: o.CacheDir, Auth: o.GitAuth})
-		if err != nil {
+	src := &sources{o: o, git: o.Fetcher, modules: o.Modules}
+	if src.git == nil {
+		if src.git, err = source.New(source.Options{CacheDir: o.CacheDir, Auth: o.GitAuth, Offline: o.Offline}); err != nil {
 			return nil, fmt.Errorf("git cache: %w", err)
 		}
-		fetcher = f
+		if o.Trees != nil && !o.Offline && o.Modules == nil {
+			if src.gitLocal, err = source.New(source.Options{CacheDir: o.CacheDir, Auth: o.GitAuth, Offline: true}); err != nil {
+				return nil, fmt.Errorf("git cache: %w", err)
+			}
+			if src.modulesLocal, err = modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod"), Offline: true}); err != nil {
+				return nil, fmt.Errorf("module proxy: %w", err)
+			}
+		}
 	}
-	src := &sources{o: o, git: fetcher, modules: o.Modules}
 	for _, alias := range r.Aliases() {
 		o.start(StageFetch, alias)
 		p, warnings, err := src.resolve(ctx, alias, res.Traefik.Version)

@@ -182,7 +182,7 @@ func runBuild(ctx context.Context, cfg Config, req RunRequest, logf func(string,
 	// The session's caches: a restart with the same plugin files verifies
 	// nothing again.
 	var rep Report
-	vo := s.verifyOptions(req.Verify, false, &rep)
+	vo, _ := s.verifyOptions(ctx, req.Verify, false, &rep)
 	for _, w := range rep.Warnings {
 		logf("warning: %s", w)
 	}

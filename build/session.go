@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/xtraefik/xtraefik/cacherepo"
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/images/blobstore"
 	"github.com/xtraefik/xtraefik/outdated"
@@ -72,6 +73,12 @@ type Config struct {
 	// Status hears of each stage, plugin and output as it starts and ends,
 	// and of the bytes pushed (internal/status renders it); nil discards.
 	Status Status
+	// CacheRepo is a registry repository a fleet of runners shares
+	// (package cacherepo; "" means $XTRAEFIK_CACHE_REPO): verified plugin
+	// trees and verdicts are stored there and read back, so a runner
+	// with an empty cache builds a locked recipe without the plugins'
+	// sources. Offline, it is not used.
+	CacheRepo string
 }
 
 // Session is one recipe and its lock merged with a Config: every command
@@ -83,6 +90,8 @@ type Session struct {
 	Locked   *recipe.Lock
 	LockFile string
 	opts     Options
+	// fleet is the cache repository, nil without one or offline.
+	fleet *cacherepo.Store
 }
 
 // Open reads the recipe and its lock and merges them with cfg: recipe
@@ -164,7 +173,18 @@ func Open(cfg Config) (*Session, error) {
 	if o.Epoch, err = EpochFromEnv(env("SOURCE_DATE_EPOCH")); err != nil {
 		return nil, err
 	}
-	return &Session{Recipe: r, Locked: lock, LockFile: lockFile, opts: o}, nil
+	sess := &Session{Recipe: r, Locked: lock, LockFile: lockFile, opts: o}
+	repo := cfg.CacheRepo
+	if repo == "" {
+		repo = env(EnvCacheRepo)
+	}
+	if repo != "" && !o.Offline {
+		if sess.fleet, err = cacherepo.New(repo, o.Images); err != nil {
+			return nil, fmt.Errorf("cache repository: %w", err)
+		}
+		sess.opts.Trees = sess.fleet
+	}
+	return sess, nil
 }
 
 // Options is a copy of the merged options, for the lower-level functions
@@ -319,7 +339,8 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 	}
 	// After the outputs are checked: a refused build creates nothing, the
 	// cache directory included.
-	req.Verify = s.verifyOptions(req.Verify, req.NoVerdictCache, rep)
+	var verdicts *cacherepo.Verdicts
+	req.Verify, verdicts = s.verifyOptions(ctx, req.Verify, req.NoVerdictCache, rep)
 	if req.Runtime != nil {
 		iso, err := RuntimeIsolation(req.Runtime.Isolation, req.Verify.Sandbox)
 		if err != nil {
@@ -342,9 +363,11 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 	if res != nil {
 		rep.setResult(res)
 	}
+	noteVerdicts(verdicts, rep)
 	if err != nil {
 		return rep.fail(err)
 	}
+	shareTrees(ctx, o, res.Resolution, rep)
 	if req.Runtime != nil {
 		if err := runtimeCheck(ctx, o, res, *req.Runtime, rep); err != nil {
 			return rep.fail(err)
@@ -397,7 +420,8 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 	if err := withBlobCache(o); err != nil {
 		return rep.fail(err)
 	}
-	req.Verify = s.verifyOptions(req.Verify, req.NoVerdictCache, rep)
+	var verdicts *cacherepo.Verdicts
+	req.Verify, verdicts = s.verifyOptions(ctx, req.Verify, req.NoVerdictCache, rep)
 	if req.Runtime != nil {
 		iso, err := RuntimeIsolation(req.Runtime.Isolation, req.Verify.Sandbox)
 		if err != nil {
@@ -424,12 +448,14 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 	rs, err := verifyWith(ctx, o, v, res)
 	rep.Timings.Verify = ms(time.Since(start))
 	rep.Verify = rs
+	noteVerdicts(verdicts, rep)
 	if err != nil {
 		return rep.fail(err)
 	}
 	if failed := Failed(rs); len(failed) > 0 {
 		return rep.fail(fmt.Errorf("verification failed: %s", strings.Join(failed, "; ")))
 	}
+	shareTrees(ctx, o, res, rep)
 	if req.Runtime == nil {
 		return rep.done(), nil
 	}
@@ -475,32 +501,61 @@ func runtimeCheck(ctx context.Context, o *Options, res *Result, opts runcheck.Op
 // directory (keyed by everything that decides them, and authenticated with
 // a key kept in the user's configuration directory: verify.DirCache). A
 // cache that cannot be trusted is not used, with a warning.
-func (s *Session) verifyOptions(vo verify.Options, noCache bool, rep *Report) verify.Options {
+func (s *Session) verifyOptions(ctx context.Context, vo verify.Options, noCache bool, rep *Report) (verify.Options, *cacherepo.Verdicts) {
 	if vo.WorkerCache == "" {
 		vo.WorkerCache = s.opts.CacheDir
 	}
 	if vo.Cache != nil || noCache {
-		return vo
+		return vo, nil
 	}
 	env := s.opts.Env
 	if env == nil {
 		env = os.Getenv
 	}
-	config := env("XDG_CONFIG_HOME")
-	if config == "" && env("HOME") != "" {
-		config = filepath.Join(env("HOME"), ".config")
+	dir := filepath.Join(s.opts.CacheDir, "verdicts")
+	key, err := verdictKey(env)
+	var c *verify.DirCache
+	switch {
+	case err != nil:
+	case key != nil:
+		c, err = verify.OpenDirCache(dir, key)
+	default:
+		config := env("XDG_CONFIG_HOME")
+		if config == "" && env("HOME") != "" {
+			config = filepath.Join(env("HOME"), ".config")
+		}
+		if config == "" {
+			err = fmt.Errorf("no configuration directory for its key (set HOME, XDG_CONFIG_HOME or %s)", EnvVerdictKey)
+			break
+		}
+		c, err = verify.NewDirCache(dir, filepath.Join(config, "xtraefik", "verdict-cache.key"))
 	}
-	if config == "" {
-		rep.Warnings = append(rep.Warnings, "verdict cache not used: no configuration directory for its key (set HOME or XDG_CONFIG_HOME)")
-		return vo
-	}
-	c, err := verify.NewDirCache(filepath.Join(s.opts.CacheDir, "verdicts"), filepath.Join(config, "xtraefik", "verdict-cache.key"))
 	if err != nil {
 		rep.Warnings = append(rep.Warnings, "verdict cache not used: "+err.Error())
-		return vo
+		return vo, nil
 	}
 	vo.Cache = c
-	return vo
+	if s.fleet == nil {
+		return vo, nil
+	}
+	layered, verdicts, err := fleetVerdicts(ctx, s.fleet, c)
+	if err != nil {
+		rep.Warnings = append(rep.Warnings, "cache repository verdicts not used: "+err.Error())
+		return vo, nil
+	}
+	vo.Cache = layered
+	return vo, verdicts
+}
+
+// noteVerdicts adds what the cache repository's verdicts ignored (records
+// sealed with another key, a registry that failed) to the report.
+func noteVerdicts(v *cacherepo.Verdicts, rep *Report) {
+	if v == nil {
+		return
+	}
+	for _, err := range v.Warnings() {
+		rep.Warnings = append(rep.Warnings, "cache repository: "+err.Error())
+	}
 }
 
 // RuntimeIsolation is the isolation the runtime check may use under the

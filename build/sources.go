@@ -31,6 +31,11 @@ type sources struct {
 	o       *Options
 	git     Fetcher
 	modules ModuleFetcher
+	// gitLocal and modulesLocal read the local caches only: a locked
+	// plugin is looked for there before the shared tree cache, and the
+	// origin comes last. Nil without a tree cache.
+	gitLocal     Fetcher
+	modulesLocal ModuleFetcher
 }
 
 // resolve resolves one plugin: its files from its source (pinned by the
@@ -46,25 +51,41 @@ func (s *sources) resolve(ctx context.Context, alias, traefikVersion string) (*p
 	var (
 		err      error
 		warnings []string
+		shared   bool
 	)
-	switch spec.Source() {
-	case recipe.SourceModule:
-		var missing bool
-		if missing, err = s.module(ctx, spec, pl, locked, p); missing {
-			warnings = append(warnings, where+": go.mod requires modules but the module zip has no vendor/modules.txt "+
-				"(zips of modules declaring go 1.24 or later never keep it): Traefik finds those dependencies only if the plugin needs none of them")
+	// A locked plugin comes from the local caches, else from the tree
+	// cache a fleet shares (checked against the lock's hash), else from
+	// its source.
+	if locked && !o.reresolve() && o.Trees != nil && spec.Source() != recipe.SourcePath && pl.ContentHash != "" && s.gitLocal != nil {
+		local := *s
+		local.git, local.modules = s.gitLocal, s.modulesLocal
+		var w []string
+		if where, w, err = local.fetch(ctx, spec, pl, locked, p, where); err == nil {
+			warnings = append(warnings, w...)
+		} else if notCached(err) {
+			shared, w = s.fromTrees(ctx, where, pl.ContentHash, p)
+			warnings = append(warnings, w...)
+			if shared {
+				p.Source, err = lockedSource(spec, pl), nil
+			} else {
+				where, w, err = s.fetch(ctx, spec, pl, locked, p, where)
+				warnings = append(warnings, w...)
+			}
 		}
-	case recipe.SourcePath:
-		err = s.path(spec, p)
-	default:
-		where, err = s.gitTree(ctx, spec, pl, locked, p, where)
+	} else {
+		var w []string
+		where, w, err = s.fetch(ctx, spec, pl, locked, p, where)
+		warnings = append(warnings, w...)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", where, err)
 	}
 	where += " at " + p.Source.Revision()
-	if p.Files, _, err = p.Files.Exclude(spec.Exclude); err != nil {
-		return nil, nil, fmt.Errorf("%s: exclude: %w", where, err)
+	// A shared tree is stored as hashed: its exclusions are applied.
+	if !shared {
+		if p.Files, _, err = p.Files.Exclude(spec.Exclude); err != nil {
+			return nil, nil, fmt.Errorf("%s: exclude: %w", where, err)
+		}
 	}
 	if p.Hash, err = p.Files.Hash(); err != nil {
 		return nil, nil, fmt.Errorf("%s: hash: %w", where, err)
@@ -90,6 +111,32 @@ func (s *sources) resolve(ctx context.Context, alias, traefikVersion string) (*p
 	p.Manifest = m
 	p.UseUnsafe = plugin.GrantsUnsafe(o.Recipe.AllowUnsafe, m, traefikVersion)
 	return p, warnings, nil
+}
+
+// fetch reads a plugin's files from its source.
+func (s *sources) fetch(ctx context.Context, spec *recipe.Plugin, pl recipe.PluginLock, locked bool, p *plugin.Plugin, where string) (string, []string, error) {
+	switch spec.Source() {
+	case recipe.SourceModule:
+		missing, err := s.module(ctx, spec, pl, locked, p)
+		if missing {
+			return where, []string{where + ": go.mod requires modules but the module zip has no vendor/modules.txt " +
+				"(zips of modules declaring go 1.24 or later never keep it): Traefik finds those dependencies only if the plugin needs none of them"}, err
+		}
+		return where, nil, err
+	case recipe.SourcePath:
+		return where, nil, s.path(spec, p)
+	}
+	where, err := s.gitTree(ctx, spec, pl, locked, p, where)
+	return where, nil, err
+}
+
+// lockedSource is where a locked plugin came from, as its lock says: the
+// source of files read from a shared tree cache.
+func lockedSource(spec *recipe.Plugin, pl recipe.PluginLock) plugin.Source {
+	if spec.Source() == recipe.SourceModule {
+		return plugin.Source{Query: spec.Version, Version: pl.Version, Sum: pl.Sum, Vendored: pl.Vendored, Time: pl.CommitTime}
+	}
+	return plugin.Source{Git: spec.LockedGit(), Ref: spec.Ref, Subdir: spec.Subdir, Commit: pl.Commit, Time: pl.CommitTime}
 }
 
 // gitTree fetches a git plugin at its locked commit, or at what its ref
@@ -170,7 +217,7 @@ func (s *sources) moduleFetcher() (ModuleFetcher, error) {
 		return s.modules, nil
 	}
 	o := s.o
-	c, err := modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod"), Direct: s.direct})
+	c, err := modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod"), Direct: s.direct, Offline: o.Offline})
 	if err != nil {
 		return nil, fmt.Errorf("module proxy: %w", err)
 	}

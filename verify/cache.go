@@ -132,6 +132,18 @@ func NewDirCache(dir, keyFile string) (*DirCache, error) {
 	return &DirCache{Dir: dir, Secret: secret}, nil
 }
 
+// OpenDirCache opens the verdict cache in dir with a secret the caller
+// holds (a fleet's shared key, from a CI secret) instead of a key file.
+func OpenDirCache(dir string, secret []byte) (*DirCache, error) {
+	if len(secret) < minSecret {
+		return nil, fmt.Errorf("verdict cache key: shorter than %d bytes", minSecret)
+	}
+	if err := privateDir(dir); err != nil {
+		return nil, fmt.Errorf("verdict cache %s: %w", dir, err)
+	}
+	return &DirCache{Dir: dir, Secret: append([]byte(nil), secret...)}, nil
+}
+
 // cacheEntry is one sealed verdict record: a file of a DirCache, a record
 // of a shared cache (SealVerdict).
 type cacheEntry struct {

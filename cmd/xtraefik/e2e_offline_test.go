@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,10 +11,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/xtraefik/xtraefik/build"
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/recipe"
 )
 
 // offlineWorld is the example recipe's world with a registry and a git
@@ -167,4 +172,93 @@ func TestConcurrentBuildsShareACache(t *testing.T) {
 	if err != nil {
 		t.Fatalf("offline build from the shared cache: %v", err)
 	}
+}
+
+// TestCacheRepo runs a fleet: runner A fills a cache repository; a stale
+// entry there is ignored and reported (and replaced); runner B, with an
+// empty cache and the git server down, builds the same digest from the
+// repository, and takes A's verdict because it holds the same key; runner
+// C, with another key, verifies again.
+func TestCacheRepo(t *testing.T) {
+	w := newOfflineWorld(t)
+	rp := w.exampleRecipe()
+	w.mustRun("lock", "-f", rp)
+	repo := w.registry + "/fleet/xtraefik-cache"
+	keyA := strings.Repeat("ab", 32)
+	w.env["XTRAEFIK_VERDICT_KEY"] = keyA
+
+	report := func(cache string, args ...string) build.Report {
+		t.Helper()
+		out, errOut, err := w.runIn(cache, append(args, "-o", "json")...)
+		var rep build.Report
+		if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil {
+			t.Fatalf("xtraefik %s: %v / %v\n%s\n%s", strings.Join(args, " "), err, jerr, out, errOut)
+		}
+		if err != nil {
+			t.Fatalf("xtraefik %s: %v\n%s", strings.Join(args, " "), err, errOut)
+		}
+		return rep
+	}
+	a := report(filepath.Join(w.dir, "cache-a"), "build", "-f", rp, "--cache-repo", repo, "--oci-layout", filepath.Join(w.dir, "a"))
+	if len(a.Warnings) != 0 {
+		t.Fatalf("runner A: %v", a.Warnings)
+	}
+	lock, err := recipe.ReadLock(recipe.LockPath(rp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := repo + ":tree-" + strings.TrimPrefix(lock.Plugins[0].ContentHash, "sha256:")
+
+	// A stale entry (here: not a tree at all) is ignored, said, replaced.
+	stale, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(mustTag(t, tag), stale); err != nil {
+		t.Fatal(err)
+	}
+	d := report(filepath.Join(w.dir, "cache-d"), "build", "-f", rp, "--cache-repo", repo, "--oci-layout", filepath.Join(w.dir, "d"))
+	if d.Image.Digest != a.Image.Digest {
+		t.Fatalf("runner D built %s, A %s", d.Image.Digest, a.Image.Digest)
+	}
+	if !strings.Contains(strings.Join(d.Warnings, "\n"), "is not what the lock pins, ignored") {
+		t.Fatalf("a stale cache entry was not reported: %v", d.Warnings)
+	}
+
+	// The sources are gone: B builds from the cache repository alone.
+	w.git.Stop()
+	b := report(filepath.Join(w.dir, "cache-b"), "build", "-f", rp, "--cache-repo", repo, "--oci-layout", filepath.Join(w.dir, "b"))
+	if b.Image.Digest != a.Image.Digest {
+		t.Fatalf("runner B built %s from the cache repository, A %s", b.Image.Digest, a.Image.Digest)
+	}
+	if len(b.Warnings) != 0 {
+		t.Fatalf("runner B: %v", b.Warnings)
+	}
+	if len(b.Verify) != 1 || !b.Verify[0].Cached || !b.Verify[0].OK {
+		t.Fatalf("runner B did not take A's verdict: %+v", b.Verify)
+	}
+
+	// Another key: the records are not trusted, the plugin is verified.
+	w.env["XTRAEFIK_VERDICT_KEY"] = strings.Repeat("cd", 32)
+	c := report(filepath.Join(w.dir, "cache-c"), "build", "-f", rp, "--cache-repo", repo, "--oci-layout", filepath.Join(w.dir, "c"))
+	if c.Image.Digest != a.Image.Digest || len(c.Verify) != 1 || c.Verify[0].Cached || !c.Verify[0].OK {
+		t.Fatalf("runner C (another key): digest %s, verdicts %+v", c.Image.Digest, c.Verify)
+	}
+	if !strings.Contains(strings.Join(c.Warnings, "\n"), "not sealed with this key") {
+		t.Fatalf("a record sealed with another key was not reported: %v", c.Warnings)
+	}
+
+	// Without the cache repository, an empty cache needs the git server.
+	if _, _, err := w.runIn(filepath.Join(w.dir, "cache-e"), "build", "-f", rp, "--oci-layout", filepath.Join(w.dir, "e")); err == nil {
+		t.Fatal("built with the git server down, no cache and no cache repository")
+	}
+}
+
+func mustTag(t *testing.T, ref string) name.Tag {
+	t.Helper()
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tag
 }

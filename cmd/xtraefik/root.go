@@ -48,6 +48,7 @@ type commonFlags struct {
 	platforms  platformsFlag
 	timeout    time.Duration
 	offline    bool
+	cacheRepo  string
 	output     outputFormat
 	// quick is set on the commands that build without a recipe file.
 	quick *quickFlags
@@ -96,6 +97,7 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&c.insecure, "insecure-registry", nil, "registry host that may be reached over plain HTTP (loopback always may; also $XTRAEFIK_INSECURE_REGISTRIES)")
 	f.Var(&c.platforms, "platform", "narrow a multi-platform base to these platforms (os/arch[/variant], repeatable)")
 	f.VarP(&c.output, "output", "o", "what to print on standard output: text, or json (one document, errors included, for CI)")
+	f.StringVar(&c.cacheRepo, "cache-repo", "", "registry repository a fleet of runners shares: verified plugin trees and verdicts are stored there and read back, so a runner with an empty cache builds a locked recipe without the plugins' sources (also $"+build.EnvCacheRepo+"; runners trust each other's verdicts only with the same $"+build.EnvVerdictKey+")")
 	f.BoolVar(&c.offline, "offline", false, "never touch the network: build from the lock and the cache directory alone (one error lists whatever is missing)")
 	f.DurationVar(&c.timeout, "registry-timeout", images.DefaultRequestTimeout, "how long a registry request may go without progress before it is tried again, three times in all (negative: no bound)")
 }
@@ -110,7 +112,7 @@ func (c *commonFlags) open(cmd *cobra.Command, env getenv) (*build.Session, erro
 	cfg := build.Config{
 		RecipeFile: c.file, Recipe: r, CacheDir: c.cacheDir, Env: env, Status: c.status(cmd, env),
 		GitMirrors: c.gitMirrors, RegistryMirrors: c.regMirrors, InsecureRegistries: c.insecure,
-		Platforms: c.platforms, RegistryTimeout: c.timeout, Offline: c.offline,
+		Platforms: c.platforms, RegistryTimeout: c.timeout, Offline: c.offline, CacheRepo: c.cacheRepo,
 	}
 	if r != nil {
 		cfg.RecipeFile = ""

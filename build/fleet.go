@@ -1,0 +1,92 @@
+package build
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/xtraefik/xtraefik/cacherepo"
+	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/verify"
+)
+
+// Environment variables of a fleet of runners sharing a cache repository.
+const (
+	// EnvCacheRepo names the cache repository (Config.CacheRepo).
+	EnvCacheRepo = "XTRAEFIK_CACHE_REPO"
+	// EnvVerdictKey is the verdict key, hex-encoded (at least 32 bytes),
+	// in place of the key file: runners holding the same key trust each
+	// other's verdicts in the cache repository; without it, each runner
+	// verifies again.
+	EnvVerdictKey = "XTRAEFIK_VERDICT_KEY"
+)
+
+// TreeCache is a store of verified plugin trees shared by a fleet of
+// runners, keyed by content hash; *cacherepo.Store is the implementation.
+// Nothing it returns is trusted: a tree counts only if it hashes to what
+// the lock pins.
+type TreeCache interface {
+	GetTree(ctx context.Context, contentHash string) (fileset.Set, error)
+	PutTree(ctx context.Context, p plugin.Plugin) error
+}
+
+// fromTrees reads a locked plugin's files from the shared tree cache. It
+// reports whether it found them; an entry that does not match the lock, or
+// a cache that fails, is a warning and a miss.
+func (s *sources) fromTrees(ctx context.Context, where, hash string, p *plugin.Plugin) (bool, []string) {
+	files, err := s.o.Trees.GetTree(ctx, hash)
+	switch {
+	case err == nil:
+		// GetTree checked the hash; checked again with the rest below.
+		p.Files = files
+		return true, nil
+	case errors.Is(err, cacherepo.ErrNotFound):
+		return false, nil
+	case errors.Is(err, cacherepo.ErrMismatch):
+		return false, []string{fmt.Sprintf("%s: the cache repository's entry is not what the lock pins, ignored (fetched from the source, and the entry replaced): %v", where, err)}
+	}
+	return false, []string{fmt.Sprintf("%s: cache repository not used: %v", where, err)}
+}
+
+// shareTrees stores the verified plugin trees in the cache repository
+// (those already there cost one manifest request each). A failure is a
+// warning: the build does not depend on the cache.
+func shareTrees(ctx context.Context, o *Options, res *Resolution, rep *Report) {
+	if o.Trees == nil {
+		return
+	}
+	for _, p := range res.Plugins {
+		if err := o.Trees.PutTree(ctx, p); err != nil {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("plugin %s (%s): not stored in the cache repository: %v", p.Alias, p.Module, err))
+			if ctx.Err() != nil {
+				return
+			}
+		}
+	}
+}
+
+// verdictKey reads EnvVerdictKey; nil when unset.
+func verdictKey(env func(string) string) ([]byte, error) {
+	v := strings.TrimSpace(env(EnvVerdictKey))
+	if v == "" {
+		return nil, nil
+	}
+	key, err := hex.DecodeString(v)
+	if err != nil || len(key) < 32 {
+		return nil, fmt.Errorf("%s must be at least 32 bytes, hex-encoded (openssl rand -hex 32)", EnvVerdictKey)
+	}
+	return key, nil
+}
+
+// fleetVerdicts layers the cache repository's verdicts under the local
+// cache c, sealed with c's key.
+func fleetVerdicts(ctx context.Context, store *cacherepo.Store, c *verify.DirCache) (verify.Cache, *cacherepo.Verdicts, error) {
+	v, err := store.Verdicts(ctx, c.Secret)
+	if err != nil {
+		return nil, nil, err
+	}
+	return verify.Layered{Local: c, Remote: v}, v, nil
+}
