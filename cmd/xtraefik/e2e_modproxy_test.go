@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/xtraefik/xtraefik/build"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/recipe"
 )
@@ -52,8 +54,21 @@ func TestModuleProxyPlugins(t *testing.T) {
 			t.Errorf("provider: no re-vendored modules in the lock")
 		}
 	}
-	if out := w.mustRun("build", "-f", rp, "--frozen", "--oci-layout", filepath.Join(w.dir, "layout")); digestLine(t, out) == "" {
-		t.Fatal("no digest")
+	online := digestLine(t, w.mustRun("build", "-f", rp, "--frozen", "--oci-layout", filepath.Join(w.dir, "layout")))
+
+	// Offline: the same digest from the cache, and not one request to the
+	// proxy (nor its checksum database); an empty cache lists both modules.
+	asked := len(proxy.Requests())
+	if d := digestLine(t, w.mustRun("build", "-f", rp, "--frozen", "--offline", "--oci-layout", filepath.Join(w.dir, "offline"))); d != online {
+		t.Errorf("offline build gave %s, online %s", d, online)
+	}
+	if n := len(proxy.Requests()) - asked; n != 0 {
+		t.Errorf("an offline build sent %d requests to the module proxy: %v", n, proxy.Requests()[asked:])
+	}
+	_, _, err = w.runIn(filepath.Join(w.dir, "empty-cache"), "build", "-f", rp, "--offline")
+	if !errors.Is(err, build.ErrNotCached) || !strings.Contains(err.Error(), "3 thing(s)") ||
+		!strings.Contains(err.Error(), demoModule+"@"+demoVersion+" is not in the cache") || !strings.Contains(err.Error(), provider+"@"+providerVersion+" is not in the cache") {
+		t.Errorf("offline with an empty cache: %v", err)
 	}
 
 	// The same version now serves other bytes: a frozen build names both
