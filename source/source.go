@@ -306,6 +306,9 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 	t, err := cachedTree(dir, h)
 	switch {
 	case t != nil:
+		// Marks the use for xtraefik cache prune.
+		now := time.Now()
+		_ = os.Chtimes(dir, now, now)
 		return t, nil
 	case err != nil && !isDamage(err):
 		return nil, fmt.Errorf("commit %s of %s: %w", h, r.display, err)

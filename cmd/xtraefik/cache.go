@@ -30,12 +30,13 @@ func newCachePrune(env getenv) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "prune",
-		Short: "Remove base image blobs and verdicts not used for a while, and bound the blobs' size",
+		Short: "Remove what the cache directory has not used for a while, and bound its base blobs' size",
 		Long: `Removes base image blobs (layers, configs, manifests) not used for --max-age,
-then the least recently used ones until the rest fit in --max-size, and verdicts
-not used for --max-age. Builds may run meanwhile: one that needs a removed blob
-fetches it again (an --offline build then lists it as missing). Git
-repositories, module downloads and verification workers are kept.`,
+then the least recently used ones until the rest fit in --max-size; and git
+repositories, module versions and verdicts not used for --max-age. Builds may
+run meanwhile: a repository or module is removed under the lock its fetches
+take, and a build that needs something removed fetches it again (an --offline
+build lists it as missing). Verification workers are kept.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := build.CacheDir(dir, env)
@@ -43,7 +44,7 @@ repositories, module downloads and verification workers are kept.`,
 				return err
 			}
 			opts.MaxSize = int64(size)
-			rep, err := build.PruneCache(d, opts)
+			rep, err := build.PruneCache(cmd.Context(), d, opts)
 			if err != nil {
 				return err
 			}
@@ -56,8 +57,9 @@ repositories, module downloads and verification workers are kept.`,
 			if opts.DryRun {
 				verb = "would remove"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %d blob(s), %s; kept %d, %s; %d verdict(s) removed\n",
-				rep.Dir, verb, rep.Blobs.Removed, byteSize(rep.Blobs.RemovedBytes), rep.Blobs.Kept, byteSize(rep.Blobs.KeptBytes), rep.Verdicts)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %d base blob(s) (%s, %d kept: %s), %d git repositories, %d module versions, %d verdicts\n",
+				rep.Dir, verb, rep.Blobs.Removed, byteSize(rep.Blobs.RemovedBytes), rep.Blobs.Kept, byteSize(rep.Blobs.KeptBytes),
+				rep.GitRepositories, rep.Modules, rep.Verdicts)
 			return nil
 		},
 	}

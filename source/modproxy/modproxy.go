@@ -331,6 +331,9 @@ func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(s
 	z, damaged, err := c.fromCache(m, zp, check, needTime)
 	switch {
 	case z != nil:
+		// Marks the use for xtraefik cache prune.
+		now := time.Now()
+		_ = os.Chtimes(zp, now, now)
 		return z, nil
 	case err != nil:
 		return nil, err
