@@ -105,12 +105,22 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 // open reads the recipe and its lock, merged with the flags and the
 // environment (the library decides how: build.Open).
 func (c *commonFlags) open(cmd *cobra.Command, env getenv) (*build.Session, error) {
-	r, err := c.quick.recipe(cmd)
+	cfg, err := c.config(cmd, env)
 	if err != nil {
 		return nil, err
 	}
+	cfg.Status = c.status(cmd, env)
+	return build.Open(cfg)
+}
+
+// config is the session configuration the flags say (progress aside).
+func (c *commonFlags) config(cmd *cobra.Command, env getenv) (build.Config, error) {
+	r, err := c.quick.recipe(cmd)
+	if err != nil {
+		return build.Config{}, err
+	}
 	cfg := build.Config{
-		RecipeFile: c.file, Recipe: r, CacheDir: c.cacheDir, Env: env, Status: c.status(cmd, env),
+		RecipeFile: c.file, Recipe: r, CacheDir: c.cacheDir, Env: env,
 		GitMirrors: c.gitMirrors, RegistryMirrors: c.regMirrors, InsecureRegistries: c.insecure,
 		Platforms: c.platforms, RegistryTimeout: c.timeout, Offline: c.offline, CacheRepo: c.cacheRepo,
 	}
@@ -120,7 +130,7 @@ func (c *commonFlags) open(cmd *cobra.Command, env getenv) (*build.Session, erro
 	if f := cmd.Flags().Lookup("traefik-version"); f != nil {
 		cfg.TraefikVersion = f.Value.String()
 	}
-	return build.Open(cfg)
+	return cfg, nil
 }
 
 // platformsFlag is --platform: each value checked when given, so that

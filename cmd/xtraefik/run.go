@@ -50,7 +50,7 @@ restarts Traefik; a rebuild that fails leaves the running Traefik as it was.
 				}
 				eps = append(eps, ep)
 			}
-			r, err := c.quick.recipe(cmd)
+			cfg, err := c.config(cmd, env)
 			if err != nil {
 				return fail(err)
 			}
@@ -60,12 +60,7 @@ restarts Traefik; a rebuild that fails leaves the running Traefik as it was.
 			if quiet(cmd) {
 				progress = io.Discard
 			}
-			cfg := build.Config{RecipeFile: c.file, Recipe: r, CacheDir: c.cacheDir, Env: env, Log: progress,
-				GitMirrors: c.gitMirrors, RegistryMirrors: c.regMirrors, InsecureRegistries: c.insecure,
-				Platforms: c.platforms, RegistryTimeout: c.timeout, TraefikVersion: vf.traefik}
-			if r != nil {
-				cfg.RecipeFile = ""
-			}
+			cfg.Log = progress
 			req := build.RunRequest{Verify: vf.options(progress, c.cacheDir), Watch: watch, Interval: interval, Log: cmd.ErrOrStderr(),
 				Serve: runcheck.ServeOptions{Dynamic: dynamic, EntryPoints: eps, ExtraArgs: rt.extraArgs,
 					Isolation: string(rt.isolation), Timeout: rt.timeout, Log: cmd.ErrOrStderr()}}

@@ -222,9 +222,7 @@ func (w *Writer) Commit() error {
 	if err := os.Rename(w.f.Name(), w.dest); err != nil {
 		return err
 	}
-	if fi, err := os.Stat(w.dest); err == nil {
-		_ = filelock.WriteFile(w.dest+".ok", []byte(stampOf(fi)))
-	}
+	restampFile(w.dest)
 	return nil
 }
 
@@ -248,6 +246,9 @@ func (s *Store) Link(h v1.Hash, dst string) error {
 		return nil
 	}
 	if err := os.Link(p, dst); err == nil {
+		// A new link changes the inode's ctime: stamp the file again (it
+		// was verified just now) or the next reader would hash it.
+		restampFile(p)
 		return nil
 	}
 	rc, err := s.Open(h)
@@ -267,6 +268,13 @@ func (s *Store) Link(h v1.Hash, dst string) error {
 		os.Remove(dst)
 	}
 	return err
+}
+
+// restampFile records p as verified as it is now.
+func restampFile(p string) {
+	if fi, err := os.Stat(p); err == nil {
+		_ = filelock.WriteFile(p+".ok", []byte(stampOf(fi)))
+	}
 }
 
 func (s *Store) remove(h v1.Hash) {

@@ -177,6 +177,13 @@ func TestLink(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("linked blob differs: %v", err)
 	}
+	// Linking (a new hard link changes the ctime) leaves the blob stamped
+	// as verified: the next build does not hash it again.
+	p, _ := s.path(h)
+	fi, _ := os.Stat(p)
+	if stamp, _ := os.ReadFile(p + ".ok"); string(stamp) != stampOf(fi) {
+		t.Errorf("after Link the stamp %q no longer describes the file (%q)", stamp, stampOf(fi))
+	}
 	if err := s.Link(h, dst); err == nil {
 		t.Fatal("Link replaced an existing file")
 	}
