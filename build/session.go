@@ -505,6 +505,7 @@ func (s *Session) verifyOptions(ctx context.Context, vo verify.Options, noCache 
 	if vo.WorkerCache == "" {
 		vo.WorkerCache = s.opts.CacheDir
 	}
+	vo.Offline = vo.Offline || s.opts.Offline
 	if vo.Cache != nil || noCache {
 		return vo, nil
 	}

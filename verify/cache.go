@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/internal/private"
 	"github.com/xtraefik/xtraefik/manifest"
 	"github.com/xtraefik/xtraefik/plugin"
 )
@@ -90,10 +91,10 @@ type DirCache struct {
 // key file owned by another user or open to others: whoever can write
 // there can make a plugin pass.
 func NewDirCache(dir, keyFile string) (*DirCache, error) {
-	if err := privateDir(dir); err != nil {
+	if err := private.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("verdict cache %s: %w", dir, err)
 	}
-	if err := privateDir(filepath.Dir(keyFile)); err != nil {
+	if err := private.MkdirAll(filepath.Dir(keyFile)); err != nil {
 		return nil, fmt.Errorf("verdict cache key %s: %w", keyFile, err)
 	}
 	secret, err := os.ReadFile(keyFile)
@@ -123,7 +124,7 @@ func NewDirCache(dir, keyFile string) (*DirCache, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("verdict cache key: %w", err)
 	}
-	if err := private(keyFile); err != nil {
+	if err := private.Check(keyFile); err != nil {
 		return nil, fmt.Errorf("verdict cache key %s: %w", keyFile, err)
 	}
 	if len(secret) < minSecret {
@@ -138,7 +139,7 @@ func OpenDirCache(dir string, secret []byte) (*DirCache, error) {
 	if len(secret) < minSecret {
 		return nil, fmt.Errorf("verdict cache key: shorter than %d bytes", minSecret)
 	}
-	if err := privateDir(dir); err != nil {
+	if err := private.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("verdict cache %s: %w", dir, err)
 	}
 	return &DirCache{Dir: dir, Secret: append([]byte(nil), secret...)}, nil
@@ -290,13 +291,6 @@ func (d *DirCache) Prune(maxAge time.Duration) (int, error) {
 	return n, nil
 }
 
-// privateDir makes dir (0700) when missing and checks it is private.
-func privateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return private(dir)
-}
 
 // cacheKey is the hash of everything that decides p's verdict: its files
 // and those of every other plugin of the tree (Yaegi's GOPATH lookup sees

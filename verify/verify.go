@@ -71,6 +71,9 @@ type Options struct {
 	// Cache keeps OK verdicts across runs (see Cache); nil verifies every
 	// plugin every time.
 	Cache Cache
+	// Offline builds a missing verification worker from the Go module
+	// cache only, never through a module proxy.
+	Offline bool
 	// AcceptApproximate keeps the verdict of an interpreter other than the
 	// target's (marked Approximate, with a note) instead of UNVERIFIED.
 	AcceptApproximate bool

@@ -188,13 +188,16 @@ func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, mis
 			fmt.Fprintf(opts.Log, "building the verification worker for %s into %s (first use; needs the Go toolchain and module proxy; it takes a minute or two)\n", want, cache)
 		}
 	}
-	exe, err := provision.Build(ctx, cache, target)
+	exe, err := provision.Build(ctx, cache, target, opts.Offline)
 	switch {
 	case errors.Is(err, provision.ErrNoToolchain):
 		return nil, fmt.Sprintf("no %s is installed and there is no Go toolchain to build it. Fix: install Go (https://go.dev/dl/) and run again (xtraefik builds the worker into %s on first use), or pass --yaegi-worker <path of %s>", name, cache, name), nil
 	case err != nil:
 		if ctx.Err() != nil {
 			return nil, "", ctx.Err()
+		}
+		if opts.Offline {
+			return nil, fmt.Sprintf("%s is not built and could not be built offline from the Go module cache: %v. Fix: run once online (or xtraefik workers --out DIR), or pass --yaegi-worker <path of %s>", name, err, name), nil
 		}
 		return nil, fmt.Sprintf("building %s failed: %v. Fix: make the Go module proxy reachable and run again, or pass --yaegi-worker <path of %s>", name, err, name), nil
 	}

@@ -65,7 +65,7 @@ func mapstructureFor(yaegi string) (string, bool) {
 func Install(ctx context.Context, cacheDir, dir string) ([]string, error) {
 	var out []string
 	for _, v := range Versions() {
-		exe, err := Build(ctx, cacheDir, v)
+		exe, err := Build(ctx, cacheDir, v, false)
 		if err != nil {
 			return out, err
 		}
@@ -120,7 +120,10 @@ func Path(cacheDir, yaegi string) (string, error) {
 // Build returns the worker for yaegi in cacheDir, building it first when it
 // is not there. It needs a Go toolchain (ErrNoToolchain) and the modules the
 // worker links, from the module cache or the module proxy.
-func Build(ctx context.Context, cacheDir, yaegi string) (string, error) {
+//
+// Offline, the go command reads modules from its module cache only
+// (GOPROXY=off) and uses the toolchain installed (GOTOOLCHAIN=local).
+func Build(ctx context.Context, cacheDir, yaegi string, offline bool) (string, error) {
 	ms, ok := mapstructureFor(yaegi)
 	if !ok {
 		return "", fmt.Errorf("xtraefik cannot build a worker for yaegi %s (only for %s)", yaegi, strings.Join(Versions(), ", "))
@@ -161,6 +164,9 @@ func Build(ctx context.Context, cacheDir, yaegi string) (string, error) {
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", tmp, ".")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false", "CGO_ENABLED=0")
+	if offline {
+		cmd.Env = append(cmd.Env, "GOPROXY=off", "GOTOOLCHAIN=local")
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
 		return "", fmt.Errorf("build the yaegi %s worker with %s: %w\n%s", yaegi, goBin, err, tail(out, 2000))

@@ -79,11 +79,25 @@ func TestPathKeyedByVersion(t *testing.T) {
 // Without a Go toolchain nothing is built, and the caller can tell why.
 func TestBuildWithoutToolchain(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	if _, err := Build(context.Background(), t.TempDir(), "v0.15.1"); !errors.Is(err, ErrNoToolchain) {
+	if _, err := Build(context.Background(), t.TempDir(), "v0.15.1", false); !errors.Is(err, ErrNoToolchain) {
 		t.Fatalf("err = %v, want ErrNoToolchain", err)
 	}
-	if _, err := Build(context.Background(), t.TempDir(), "v0.14.3"); err == nil || Buildable("v0.14.3") {
+	if _, err := Build(context.Background(), t.TempDir(), "v0.14.3", false); err == nil || Buildable("v0.14.3") {
 		t.Fatal("a worker for a Yaegi without checksums was attempted")
+	}
+}
+
+// Offline, a worker is built from the module cache alone: with an empty
+// one the go command refuses to download (GOPROXY=off) and says so.
+func TestBuildOffline(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no Go toolchain")
+	}
+	t.Setenv("GOMODCACHE", t.TempDir())
+	t.Setenv("GOPROXY", "http://127.0.0.1:1") // never reached either way
+	_, err := Build(context.Background(), t.TempDir(), "v0.15.1", true)
+	if err == nil || !strings.Contains(err.Error(), "GOPROXY=off") {
+		t.Fatalf("offline build with an empty module cache: %v", err)
 	}
 }
 
