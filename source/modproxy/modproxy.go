@@ -21,9 +21,11 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"os"
@@ -198,7 +200,8 @@ func (c *Client) Fetch(ctx context.Context, mod, version, wantSum string) (*Modu
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s@%s: %w", mod, version, err)
 	}
-	files, err := readZip(m, z.path)
+	// The zip stays open for as long as the module's files are used.
+	files, _, err := readZip(z, m)
 	if err != nil {
 		return nil, fmt.Errorf("read %s@%s: %w", mod, version, err)
 	}
@@ -225,6 +228,7 @@ func checkVersion(mod, version string) error {
 // cachedZip is a zip in the cache whose hash passed the checks.
 type cachedZip struct {
 	path, sum string
+	sums      zipSums
 	time      time.Time
 }
 
@@ -252,11 +256,11 @@ func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(s
 		return nil, err
 	}
 	if _, err := os.Stat(zp); err == nil {
-		sum, herr := hashZip(m, zp)
+		sum, sums, herr := hashZip(m, zp)
 		if herr == nil {
 			if herr = check(sum); herr == nil {
 				t, _ := c.readInfoCache(zp)
-				return &cachedZip{path: zp, sum: sum, time: t}, nil
+				return &cachedZip{path: zp, sum: sum, sums: sums, time: t}, nil
 			}
 		}
 		if !errors.Is(herr, ErrChecksum) && herr != nil && !isZipError(herr) {
@@ -321,7 +325,7 @@ func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(s
 	if err != nil {
 		return nil, err
 	}
-	sum, err := hashZip(m, tmp.Name())
+	sum, sums, err := hashZip(m, tmp.Name())
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +338,7 @@ func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(s
 	if err := os.Rename(tmp.Name(), zp); err != nil {
 		return nil, err
 	}
-	return &cachedZip{path: zp, sum: sum, time: t}, nil
+	return &cachedZip{path: zp, sum: sum, sums: sums, time: t}, nil
 }
 
 func resetFile(f *os.File) error {
@@ -356,17 +360,61 @@ func isZipError(err error) bool {
 	return errors.As(err, &z)
 }
 
+// zipSums holds the SHA-256 of every file of a module zip, by zip name, as
+// hashed for its h1: hash: what readZip's readers must give back.
+type zipSums map[string][sha256.Size]byte
+
 // hashZip checks the zip against the module zip rules (paths, sizes,
-// case collisions: what Unzip would refuse) and returns its h1: hash.
-func hashZip(m module.Version, file string) (string, error) {
+// case collisions: what Unzip would refuse) and returns its h1: hash
+// (dirhash.HashZip's) and the hash of each file.
+func hashZip(m module.Version, file string) (string, zipSums, error) {
 	if _, err := modzip.CheckZip(m, file); err != nil {
-		return "", &zipCheckError{fmt.Errorf("invalid module zip: %w", err)}
+		return "", nil, &zipCheckError{fmt.Errorf("invalid module zip: %w", err)}
 	}
-	sum, err := dirhash.HashZip(file, dirhash.Hash1)
+	zr, err := zip.OpenReader(file)
 	if err != nil {
-		return "", &zipCheckError{fmt.Errorf("hash module zip: %w", err)}
+		return "", nil, &zipCheckError{fmt.Errorf("hash module zip: %w", err)}
 	}
-	return sum, nil
+	defer zr.Close()
+	var names []string
+	byName := map[string]*zip.File{}
+	for _, zf := range zr.File {
+		names = append(names, zf.Name)
+		byName[zf.Name] = zf
+	}
+	sums := zipSums{}
+	sum, err := dirhash.Hash1(names, func(name string) (io.ReadCloser, error) {
+		rc, err := byName[name].Open()
+		if err != nil {
+			return nil, err
+		}
+		return &summing{ReadCloser: rc, h: sha256.New(), done: func(s [sha256.Size]byte) { sums[name] = s }}, nil
+	})
+	if err != nil {
+		return "", nil, &zipCheckError{fmt.Errorf("hash module zip: %w", err)}
+	}
+	return sum, sums, nil
+}
+
+// summing hashes what is read through it and hands the sum over at Close
+// (Hash1 reads each file to its end, then closes it).
+type summing struct {
+	io.ReadCloser
+	h    hash.Hash
+	done func([sha256.Size]byte)
+}
+
+func (s *summing) Read(p []byte) (int, error) {
+	n, err := s.ReadCloser.Read(p)
+	s.h.Write(p[:n])
+	return n, err
+}
+
+func (s *summing) Close() error {
+	var sum [sha256.Size]byte
+	s.h.Sum(sum[:0])
+	s.done(sum)
+	return s.ReadCloser.Close()
 }
 
 // proxyTime reads the version's .info from the proxy that served the zip.
@@ -420,37 +468,85 @@ func (c *Client) fetchDirect(ctx context.Context, mod, query string) (*DirectMod
 }
 
 // readZip returns the zip's regular files without the "module@version/"
-// prefix, contents in memory.
-func readZip(m module.Version, file string) ([]fileset.File, error) {
-	zr, err := zip.OpenReader(file)
+// prefix. Contents stay in the zip: each Open decompresses its entry from
+// the zip file opened here, and the reader fails unless the entry gives
+// exactly the declared size and the bytes hashZip hashed (sums), so a
+// cache file replaced or changed meanwhile cannot slip other content in.
+// The zip stays open while the files are used; close releases it (or the
+// garbage collector does, with the last file).
+func readZip(z *cachedZip, m module.Version) (files []fileset.File, closeZip func() error, _ error) {
+	f, err := os.Open(z.path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer zr.Close()
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	zr, err := zip.NewReader(f, info.Size())
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
 	prefix := m.Path + "@" + m.Version + "/"
-	var files []fileset.File
 	for _, zf := range zr.File {
 		name, ok := strings.CutPrefix(zf.Name, prefix)
 		if !ok || name == "" || strings.HasSuffix(name, "/") {
 			continue
 		}
-		// CheckZip vetted the declared sizes; read no more than declared.
-		rc, err := zf.Open()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+		want, ok := z.sums[zf.Name]
+		if !ok {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: not in the zip that was hashed", name)
 		}
-		b, err := io.ReadAll(io.LimitReader(rc, int64(zf.UncompressedSize64)+1))
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		if uint64(len(b)) != zf.UncompressedSize64 {
-			return nil, fmt.Errorf("%s: size differs from the zip's directory", name)
-		}
-		files = append(files, memFile(name, b))
+		// CheckZip vetted the declared sizes.
+		size := int64(zf.UncompressedSize64)
+		files = append(files, fileset.File{Path: name, Kind: fileset.Regular, Size: size,
+			Open: func() (io.ReadCloser, error) {
+				rc, err := zf.Open() // reads f with ReadAt: Opens share no offset
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+				return &checked{rc: rc, r: io.LimitReader(rc, size+1), h: sha256.New(), size: size, want: want, name: name}, nil
+			}})
 	}
-	return files, nil
+	return files, f.Close, nil
 }
+
+// checked passes an entry's content through and turns its end into an error
+// when the size or the hash differ from what was hashed.
+type checked struct {
+	rc   io.ReadCloser
+	r    io.Reader
+	h    hash.Hash
+	n    int64
+	size int64
+	want [sha256.Size]byte
+	name string
+}
+
+func (c *checked) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		return n, fmt.Errorf("%s: read from the module cache: %w", c.name, err)
+	}
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	if c.n > c.size {
+		return n, fmt.Errorf("%s: larger than the zip's directory says", c.name)
+	}
+	if err == io.EOF {
+		var sum [sha256.Size]byte
+		c.h.Sum(sum[:0])
+		if c.n != c.size || sum != c.want {
+			return n, fmt.Errorf("%s: changed in the module cache since it was hashed", c.name)
+		}
+	}
+	return n, err
+}
+
+func (c *checked) Close() error { return c.rc.Close() }
 
 func memFile(name string, b []byte) fileset.File {
 	return fileset.File{Path: name, Kind: fileset.Regular, Size: int64(len(b)),

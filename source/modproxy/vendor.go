@@ -193,10 +193,11 @@ func (c *Client) vendorOne(ctx context.Context, vm vendorModule, sums map[string
 		return dep, fmt.Errorf("fetch dependency %s@%s: %w", src.Path, src.Version, err)
 	}
 	dep.Sum = z.sum
-	files, err := readZip(src, z.path)
+	files, closeZip, err := readZip(z, src)
 	if err != nil {
 		return dep, fmt.Errorf("read dependency %s@%s: %w", src.Path, src.Version, err)
 	}
+	defer closeZip()
 	mfs := fstest.MapFS{}
 	for _, f := range files {
 		b, err := readAll(f)
