@@ -2,6 +2,8 @@
 # Memory of a build with a big plugin file and with --sbom-dir:
 #   small     xtraefik build --oci-layout, a directory plugin (plugindemo)
 #   big       the same plugin plus a 200 MB random data file
+#   git-cold  big from a git repository (git daemon), first fetch into the git cache
+#   git-big   the same again, the git cache warm
 #   big-verify big with --no-verdict-cache: verified again, the tree laid out
 #             for the interpreter
 #   sbom      the small build with --sbom-dir
@@ -115,6 +117,32 @@ plugins:
 EOF
 done
 
+# The big plugin as a git repository too.
+git init -q "$work/git-big"
+cp -R "$work/plugin-big/." "$work/git-big/"
+(
+	cd "$work/git-big"
+	export GIT_AUTHOR_DATE=@$EPOCH GIT_COMMITTER_DATE=@$EPOCH
+	git -c user.name=bench -c user.email=bench@example.invalid add -A
+	git -c user.name=bench -c user.email=bench@example.invalid commit -qm "plugindemo $PLUGIN_VERSION and data"
+	git -c user.name=bench -c user.email=bench@example.invalid tag -a -m "$PLUGIN_VERSION" "$PLUGIN_VERSION"
+)
+# Served by git daemon: a file:// URL would run go-git's own upload-pack in
+# the xtraefik process, and measure that.
+gport=$(free_port)
+git daemon --reuseaddr --export-all --base-path="$work" --listen=127.0.0.1 --port="$gport" "$work/git-big" >"$work/gitd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do git ls-remote "git://127.0.0.1:$gport/git-big" >/dev/null 2>&1 && break; sleep 0.1; done
+mkdir -p "$work/recipe-git-big"
+cat >"$work/recipe-git-big/recipe.yaml" <<EOF
+base: $base
+plugins:
+  demo:
+    module: $PLUGIN_MODULE
+    git: git://127.0.0.1:$gport/git-big
+    ref: $PLUGIN_VERSION
+EOF
+
 log "building xtraefik"
 (cd "$repo" && go build -o "$work/bin/xtraefik" ./cmd/xtraefik)
 export SOURCE_DATE_EPOCH=$EPOCH
@@ -131,7 +159,7 @@ for v in small big; do
 done
 
 declare -A RSS WALL
-order=(small big big-verify sbom)
+order=(small big git-cold git-big big-verify sbom)
 measure() { # NAME VARIANT ARGS...
 	local name=$1 v=$2
 	shift 2
@@ -143,13 +171,15 @@ measure() { # NAME VARIANT ARGS...
 log "measuring"
 measure small small
 measure big big
+measure git-cold git-big
+measure git-big git-big
 measure big-verify big --no-verdict-cache
 measure sbom small --sbom-dir "$work/sbom"
 [ -s "$work/sbom/sbom.spdx.json" ] || die "no SBOM written"
 
 printf '\nBase: %s; plugin %s@%s as a directory; big = the same plus a %s MB random file; %s CPU(s).\n' \
 	"$base_kind" "$PLUGIN_MODULE" "$PLUGIN_VERSION" "$BIG_MB" "$(nproc)"
-printf 'One run each after a warm-up build: xtraefik build --oci-layout (verdict cache warm but for big-verify).\n\n'
+printf 'One run each after a warm-up build: xtraefik build --oci-layout (verdict cache warm but for big-verify; git cache cold for git-cold).\n\n'
 printf '| %-10s | %-10s | %-9s |\n' run "peak RSS" "wall"
 printf '|%s|%s|%s|\n' ------------ ------------ -----------
 for n in "${order[@]}"; do
