@@ -248,37 +248,108 @@ func writeFile(dst string, f File) error {
 	return os.Chmod(dst, f.Mode().Perm())
 }
 
-// MaxDirBytes bounds what FromDir reads into memory: a plugin tree is
-// source code, rarely more than a few megabytes.
-const MaxDirBytes = 256 << 20
+// Bounds of FromDir. A directory plugin is read once (see FromDir): small
+// files into memory, larger ones into a private spool file, so memory stays
+// flat whatever the plugin weighs.
+const (
+	// MaxDirBytes bounds the whole tree. Memory is not the limit (large files
+	// are spooled to disk); this guards against a path: that names the wrong
+	// directory (a home directory, a build output) filling the disk and the
+	// image. Module zips are capped at 500 MiB; a plugin twice that is a mistake.
+	MaxDirBytes = 1 << 30
+	// SpoolThreshold: files larger than this go to the spool file.
+	SpoolThreshold = 1 << 20
+	// maxMemBytes bounds what small files keep in memory together; past it,
+	// small files are spooled too.
+	maxMemBytes = 16 << 20
+)
 
-// readOnce reads the regular file at p, refusing one that is no longer the
-// file info describes (replaced by a symlink or another file) or that takes
-// the total over MaxDirBytes.
-func readOnce(p string, info fs.FileInfo, total *int64) ([]byte, error) {
+// dirReader reads a directory's files once. Spooled contents go into one
+// temporary file, unlinked as soon as it is created: nobody can open it by
+// name, so what later stages read is exactly what was read here. It lives as
+// long as the Set's Open functions refer to it (closed by its finalizer).
+type dirReader struct {
+	spool        *os.File
+	spoolSize    int64
+	total, inMem int64
+}
+
+// read reads the regular file at p, refusing one that is no longer the file
+// info describes (replaced by a symlink or another file), that changes size
+// while read, or that takes the total over MaxDirBytes.
+func (r *dirReader) read(p string, info fs.FileInfo) (int64, func() (io.ReadCloser, error), error) {
 	f, err := openNoFollow(p)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	defer f.Close()
 	now, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if !now.Mode().IsRegular() || !os.SameFile(info, now) {
-		return nil, errors.New("changed while it was read")
+		return 0, nil, errors.New("changed while it was read")
 	}
-	if *total += now.Size(); *total > MaxDirBytes {
-		return nil, fmt.Errorf("the plugin directory holds more than %d MiB", MaxDirBytes>>20)
+	size := now.Size()
+	if r.total += size; r.total > MaxDirBytes {
+		return 0, nil, fmt.Errorf("the plugin directory holds more than %d MiB", MaxDirBytes>>20)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, now.Size()+1))
+	if size <= SpoolThreshold && r.inMem+size <= maxMemBytes {
+		r.inMem += size
+		data := make([]byte, size)
+		if _, err := io.ReadFull(f, data); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return 0, nil, errors.New("changed while it was read")
+			}
+			return 0, nil, err
+		}
+		var more [1]byte
+		if n, _ := f.Read(more[:]); n != 0 {
+			return 0, nil, errors.New("changed while it was read")
+		}
+		return size, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }, nil
+	}
+	if r.spool == nil {
+		if r.spool, err = newSpool(); err != nil {
+			return 0, nil, fmt.Errorf("spool file: %w", err)
+		}
+	}
+	off := r.spoolSize
+	// Only appended to (readers use ReadAt), so the write offset is the end;
+	// io.Copy lets the kernel copy (copy_file_range) where it can.
+	n, err := io.Copy(r.spool, io.LimitReader(f, size+1))
+	r.spoolSize += n
+	if err != nil {
+		return 0, nil, fmt.Errorf("copy to the spool file: %w", err)
+	}
+	if n != size {
+		return 0, nil, errors.New("changed while it was read")
+	}
+	spool := r.spool
+	// A SectionReader reads with ReadAt: concurrent Opens share no offset.
+	return size, func() (io.ReadCloser, error) { return io.NopCloser(io.NewSectionReader(spool, off, size)), nil }, nil
+}
+
+// newSpool creates the spool file and unlinks it at once: nothing is left
+// behind, and nothing can reach its contents by name.
+func newSpool() (*os.File, error) {
+	f, err := os.CreateTemp("", "xtraefik-plugin-*")
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(data)) != now.Size() {
-		return nil, errors.New("changed while it was read")
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
 	}
-	return data, nil
+	return f, nil
+}
+
+// close releases the spool after a failed read; a Set that was returned
+// keeps it.
+func (r *dirReader) close() {
+	if r.spool != nil {
+		r.spool.Close()
+	}
 }
 
 // FromDir reads a working copy (a plugin author's directory) into a Set, skipping
@@ -291,7 +362,7 @@ func FromDir(dir string) (Set, error) {
 	}
 	dir = resolved
 	var files []File
-	var total int64
+	var r dirReader
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -332,19 +403,23 @@ func FromDir(dir string) (Set, error) {
 			// Read once, now: every later stage (hash, manifest, verification,
 			// layer, SBOM) sees these bytes, whatever happens to the
 			// directory meanwhile, so what was verified is what is shipped.
-			data, err := readOnce(p, info, &total)
+			size, open, err := r.read(p, info)
 			if err != nil {
 				return fmt.Errorf("%s: %w", rel, err)
 			}
-			files = append(files, File{Path: rel, Kind: kind, Size: int64(len(data)),
-				Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }})
+			files = append(files, File{Path: rel, Kind: kind, Size: size, Open: open})
 		default:
 			return fmt.Errorf("%s: unsupported file type %s", rel, info.Mode().Type())
 		}
 		return nil
 	})
 	if err != nil {
+		r.close()
 		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}
-	return New(files)
+	s, err := New(files)
+	if err != nil {
+		r.close()
+	}
+	return s, err
 }

@@ -1,10 +1,14 @@
 package fileset
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,5 +127,156 @@ func TestFromDirMissingNamesIt(t *testing.T) {
 	_, err := FromDir("no-such-plugin-dir")
 	if err == nil || !strings.Contains(err.Error(), "read no-such-plugin-dir:") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// allocated is how many bytes of heap fn allocates (cumulative, so garbage
+// collections do not hide any).
+func allocated(t *testing.T, fn func()) uint64 {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// writeBig writes size bytes of a pattern that depends on seed, 1 MiB at a time.
+func writeBig(t *testing.T, p string, size int64, seed byte) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for written := int64(0); written < size; {
+		for i := range buf {
+			buf[i] = byte(i) ^ seed ^ byte(written>>20)
+		}
+		n := min(int64(len(buf)), size-written)
+		if _, err := f.Write(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		written += n
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sha(t *testing.T, open func() (io.ReadCloser, error)) string {
+	t.Helper()
+	rc, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TestFromDirStreamsLargeFiles: a 64 MiB file is read, hashed and laid out
+// without its content ever being on the heap, and what comes out is what
+// went in.
+func TestFromDirStreamsLargeFiles(t *testing.T) {
+	const size = 64 << 20
+	dir := t.TempDir()
+	writeBig(t, filepath.Join(dir, "big.bin"), size, 1)
+	os.WriteFile(filepath.Join(dir, "a.go"), []byte("package a\n"), 0o644)
+	want := sha(t, func() (io.ReadCloser, error) { return os.Open(filepath.Join(dir, "big.bin")) })
+
+	var s Set
+	var err error
+	if n := allocated(t, func() { s, err = FromDir(dir) }); n > 4<<20 {
+		t.Errorf("FromDir allocated %d bytes for a %d-byte file", n, size)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := s.Lookup("big.bin")
+	if !ok || f.Size != size {
+		t.Fatalf("big.bin: %+v, %v", f, ok)
+	}
+	if n := allocated(t, func() { _, err = s.Hash() }); n > 4<<20 || err != nil {
+		t.Errorf("Hash allocated %d bytes (%v)", n, err)
+	}
+	out := t.TempDir()
+	if n := allocated(t, func() { err = s.WriteDir(out) }); n > 4<<20 || err != nil {
+		t.Errorf("WriteDir allocated %d bytes (%v)", n, err)
+	}
+	if got := sha(t, func() (io.ReadCloser, error) { return os.Open(filepath.Join(out, "big.bin")) }); got != want {
+		t.Errorf("laid out big.bin has sha256 %s, want %s", got, want)
+	}
+	if got := sha(t, f.Open); got != want {
+		t.Errorf("big.bin reads back as sha256 %s, want %s", got, want)
+	}
+}
+
+// TestFromDirSpooledReadsOnce: a spooled file rewritten in place, truncated
+// or swapped for a symlink after FromDir still reads as it was read.
+func TestFromDirSpooledReadsOnce(t *testing.T) {
+	const size = SpoolThreshold + 4096
+	for _, change := range []string{"rewrite", "truncate", "symlink"} {
+		t.Run(change, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "big.bin")
+			writeBig(t, p, size, 1)
+			want := sha(t, func() (io.ReadCloser, error) { return os.Open(p) })
+			s, err := FromDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch change {
+			case "rewrite": // same inode, same size, other bytes
+				f, err := os.OpenFile(p, os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.WriteAt([]byte("EVIL"), 0)
+				f.WriteAt([]byte("EVIL"), size-4)
+				f.Close()
+			case "truncate":
+				os.Truncate(p, 10)
+			case "symlink":
+				secret := filepath.Join(t.TempDir(), "secret")
+				writeBig(t, secret, size, 2)
+				os.Remove(p)
+				os.Symlink(secret, p)
+			}
+			if sha(t, func() (io.ReadCloser, error) { return os.Open(p) }) == want {
+				t.Fatal("the change did not change the file")
+			}
+			f, _ := s.Lookup("big.bin")
+			if got := sha(t, f.Open); got != want {
+				t.Errorf("content read after the change has sha256 %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// TestFromDirBoundsMemory: small files stop being kept in memory once they
+// add up to maxMemBytes; the rest are spooled.
+func TestFromDirBoundsMemory(t *testing.T) {
+	dir := t.TempDir()
+	const n, size = 40, SpoolThreshold // 40 MiB of files small enough for memory
+	for i := range n {
+		writeBig(t, filepath.Join(dir, fmt.Sprintf("f%02d", i)), size, byte(i))
+	}
+	var s Set
+	var err error
+	if got := allocated(t, func() { s, err = FromDir(dir) }); got > maxMemBytes+8<<20 {
+		t.Errorf("FromDir allocated %d bytes for %d bytes of files, want at most %d", got, n*size, maxMemBytes+8<<20)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range s {
+		want := sha(t, func() (io.ReadCloser, error) { return os.Open(filepath.Join(dir, f.Path)) })
+		if got := sha(t, f.Open); got != want || f.Size != size {
+			t.Errorf("file %d (%s): size %d sha256 %s, want %d %s", i, f.Path, f.Size, got, size, want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"path"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -346,5 +347,58 @@ func TestTreeLayer(t *testing.T) {
 	}
 	if _, err := TreeLayer(fileset.Set{{Path: "../x", Open: files[0].Open}}); err == nil {
 		t.Error("a path out of the tree was written")
+	}
+}
+
+// patternReader yields n bytes of a fixed, incompressible sequence
+// (xorshift64).
+type patternReader struct {
+	off, n int64
+	x      uint64
+}
+
+func (r *patternReader) Read(p []byte) (int, error) {
+	if r.off >= r.n {
+		return 0, io.EOF
+	}
+	if r.x == 0 {
+		r.x = 88172645463325252
+	}
+	p = p[:min(int64(len(p)), r.n-r.off)]
+	for i := range p {
+		r.x ^= r.x << 13
+		r.x ^= r.x >> 7
+		r.x ^= r.x << 17
+		p[i] = byte(r.x)
+	}
+	r.off += int64(len(p))
+	return len(p), nil
+}
+
+// TestPluginLayerMemoryStaysFlat: rendering and reading back a layer with
+// a 64 MiB file allocates a few MiB, not the file or the compressed layer.
+func TestPluginLayerMemoryStaysFlat(t *testing.T) {
+	const size = 64 << 20
+	big := fileset.File{Path: "data.bin", Kind: fileset.Regular, Size: size,
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(&patternReader{n: size}), nil }}
+	plugins := []plugin.Plugin{{Module: "example.com/demo", Files: mustSet(t, big)}}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	l, err := newPluginLayer("/", plugins, nil, testEpoch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, rc)
+	rc.Close()
+	runtime.ReadMemStats(&after)
+	if err != nil || n < size/2 {
+		t.Fatalf("read %d compressed bytes: %v", n, err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
+		t.Errorf("a layer with a %d-byte file allocated %d bytes", size, got)
 	}
 }

@@ -125,7 +125,7 @@ func parseModuleLine(s string) (vendoredModule, error) {
 // modulePackage describes one vendored module. The vendored tree holds only
 // some of its files, so files are not analysed; the licence is read from the
 // licence files go mod vendor copies to vendor/<module path>/.
-func modulePackage(p plugin.Plugin, m vendoredModule, id common.ElementID) (*spdx.Package, error) {
+func modulePackage(sc *licenseScanner, p plugin.Plugin, m vendoredModule, id common.ElementID) (*spdx.Package, error) {
 	version, purlPath := m.Version, m.Path
 	if m.ReplaceVersion != "" {
 		// What is vendored is the replacement.
@@ -155,7 +155,7 @@ func modulePackage(p plugin.Plugin, m vendoredModule, id common.ElementID) (*spd
 	}
 	notes = append(notes, fmt.Sprintf("vendored by %s: packages %s", p.Module, strings.Join(m.Packages, ", ")))
 	pkg.PackageComment = strings.Join(notes, "; ")
-	lic, err := declaredLicense(p.Files, dir)
+	lic, err := declaredLicense(sc, p.Files, dir)
 	if err != nil {
 		return nil, err
 	}

@@ -82,6 +82,10 @@ func SPDX(in Input) ([]byte, error) {
 		},
 	}
 	ids := newIDs()
+	sc, err := newLicenseScanner()
+	if err != nil {
+		return nil, fmt.Errorf("sbom: %w", err)
+	}
 	image, err := imagePackage(in)
 	if err != nil {
 		return nil, err
@@ -109,7 +113,7 @@ func SPDX(in Input) ([]byte, error) {
 			return nil, fmt.Errorf("sbom: plugin %s appears twice", p.Module)
 		}
 		seen[p.Module] = true
-		pkg, err := pluginPackage(p, ids.next("Plugin-"+p.Module))
+		pkg, err := pluginPackage(sc, p, ids.next("Plugin-"+p.Module))
 		if err != nil {
 			return nil, fmt.Errorf("sbom: plugin %s: %w", p.Module, err)
 		}
@@ -124,7 +128,7 @@ func SPDX(in Input) ([]byte, error) {
 			key := m.key(p.Module)
 			id, ok := modules[key]
 			if !ok {
-				dep, err := modulePackage(p, m, ids.next("GoModule-"+m.Path+"-"+m.Version))
+				dep, err := modulePackage(sc, p, m, ids.next("GoModule-"+m.Path+"-"+m.Version))
 				if err != nil {
 					return nil, fmt.Errorf("sbom: plugin %s: vendored %s: %w", p.Module, m.Path, err)
 				}
@@ -241,7 +245,7 @@ func basePackage(in Input) (*spdx.Package, error) {
 
 // pluginPackage describes one plugin: its source, the verification code of
 // its files and its declared licence.
-func pluginPackage(p plugin.Plugin, id common.ElementID) (*spdx.Package, error) {
+func pluginPackage(sc *licenseScanner, p plugin.Plugin, id common.ElementID) (*spdx.Package, error) {
 	src := p.Source
 	if src.Commit != "" && !isHex(src.Commit) {
 		return nil, fmt.Errorf("commit %q is not a hexadecimal object name", src.Commit)
@@ -275,7 +279,7 @@ func pluginPackage(p plugin.Plugin, id common.ElementID) (*spdx.Package, error) 
 	}
 	pkg.FilesAnalyzed, pkg.IsFilesAnalyzedTagPresent = true, true
 	pkg.PackageVerificationCode = code
-	lic, err := declaredLicense(p.Files, "")
+	lic, err := declaredLicense(sc, p.Files, "")
 	if err != nil {
 		return nil, err
 	}

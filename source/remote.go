@@ -88,13 +88,22 @@ func (f *Fetcher) repoDir(r remote) string {
 	return filepath.Join(f.cacheDir, name+"-"+hex.EncodeToString(sum[:8])+".git")
 }
 
+// Memory bounds of a cache repository's object storage.
+const (
+	largeObject = 1 << 20
+	objectCache = 16 * cache.MiByte
+)
+
 // openRepo opens a cache repository read-only in spirit: object lookups
 // only, no lock. It returns nil, nil when the repository does not exist.
 func openRepo(dir string) (*git.Repository, error) {
 	if _, err := os.Stat(filepath.Join(dir, "objects")); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(), filesystem.Options{})
+	// Blobs over largeObject stream from the pack instead of being decoded
+	// into memory; the object cache holds small objects (trees, commits,
+	// delta bases) and need not be go-git's default 96 MiB.
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(objectCache), filesystem.Options{LargeObjectThreshold: largeObject})
 	repo, err := git.Open(st, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open cache repository %s: %w", dir, err)

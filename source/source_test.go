@@ -3,6 +3,8 @@ package source
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -827,6 +830,64 @@ func BenchmarkTreeHash(b *testing.B) {
 		}
 		if _, err := tree.Files.Hash(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestLargeBlobStreams: a 64 MiB blob is read from the pack as a stream, by
+// several readers at once, never decoded into memory whole.
+func TestLargeBlobStreams(t *testing.T) {
+	const size = 64 << 20
+	r := testenv.NewRepo(t, filepath.Join(t.TempDir(), "large"))
+	chunk := make([]byte, 1<<20)
+	var big strings.Builder
+	for i := range size / len(chunk) {
+		for j := range chunk {
+			chunk[j] = byte(j*7 + i*13 + j>>9)
+		}
+		big.Write(chunk)
+	}
+	want := sha256.Sum256([]byte(big.String()))
+	r.WriteFile("data.bin", big.String())
+	r.WriteFile("main.go", "package main\n")
+	commit := r.Commit("large")
+	big.Reset()
+	tree, err := newFetcher(t, "").Tree(context.Background(), "file://"+r.Dir, commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := tree.Files.Lookup("data.bin")
+	if !ok || f.Size != size {
+		t.Fatalf("data.bin: %+v, %v", f, ok)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var wg sync.WaitGroup
+	sums := make([]string, 2)
+	for i := range sums {
+		wg.Go(func() {
+			rc, err := f.Open()
+			if err != nil {
+				sums[i] = err.Error()
+				return
+			}
+			defer rc.Close()
+			h := sha256.New()
+			if _, err := io.Copy(h, rc); err != nil {
+				sums[i] = err.Error()
+				return
+			}
+			sums[i] = hex.EncodeToString(h.Sum(nil))
+		})
+	}
+	wg.Wait()
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Errorf("reading a %d-byte blob twice allocated %d bytes", size, n)
+	}
+	for i, s := range sums {
+		if s != hex.EncodeToString(want[:]) {
+			t.Errorf("reader %d: sha256 %s, want %x", i, s, want)
 		}
 	}
 }

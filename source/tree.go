@@ -24,7 +24,11 @@ const (
 
 // treeReader turns a commit's tree into fileset entries. Blob contents are
 // read lazily by File.Open; go-git's object storage is not safe for
-// concurrent use, so lookups share one mutex.
+// concurrent use, so lookups share one mutex. The readers they return are:
+// a small blob is decoded into memory, a large one (over the storage's
+// LargeObjectThreshold) streams from its own handle on the pack file, and
+// what it shares with the storage (the pack index, the delta base cache)
+// go-git locks itself.
 type treeReader struct {
 	repo  *git.Repository
 	mu    sync.Mutex
@@ -136,9 +140,8 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 		if err != nil {
 			return nil, fmt.Errorf("read %s (blob %s): %w", p, h, err)
 		}
-		// Reader decodes the object into memory (no large-object
-		// threshold is set), so the stream holds no storage state and may
-		// be read after the lock is released.
+		// The stream holds no unlocked storage state (see treeReader), so
+		// it may be read after the lock is released.
 		return b.Reader()
 	}})
 	return nil

@@ -26,9 +26,11 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"os"
@@ -396,14 +398,14 @@ func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(s
 	if err != nil {
 		return nil, err
 	}
-	sum, err := hashZip(m, tmp.Name())
+	sum, sums, err := hashZip(m, tmp.Name())
 	if err != nil {
 		return nil, err
 	}
 	if err := check(sum); err != nil {
 		return nil, err
 	}
-	files, err := readZip(m, tmp.Name())
+	files, err := readZip(tmp.Name(), sums, m)
 	if err != nil {
 		return nil, err
 	}
@@ -424,7 +426,7 @@ func (c *Client) fromCache(m module.Version, zp string, check func(sum string) e
 	if _, err := os.Stat(zp); err != nil {
 		return nil, "", nil
 	}
-	sum, err := hashZip(m, zp)
+	sum, sums, err := hashZip(m, zp)
 	if err != nil {
 		return nil, "its cached zip is damaged: " + oneLine(err), nil
 	}
@@ -439,7 +441,7 @@ func (c *Client) fromCache(m module.Version, zp string, check func(sum string) e
 			return nil, "its cached .info is missing or damaged", nil
 		}
 	}
-	files, err := readZip(m, zp)
+	files, err := readZip(zp, sums, m)
 	if err != nil {
 		return nil, "its cached zip is damaged: " + oneLine(err), nil
 	}
@@ -457,17 +459,61 @@ func resetFile(f *os.File) error {
 	return err
 }
 
+// zipSums holds the SHA-256 of every file of a module zip, by zip name, as
+// hashed for its h1: hash: what readZip's readers must give back.
+type zipSums map[string][sha256.Size]byte
+
 // hashZip checks the zip against the module zip rules (paths, sizes,
-// case collisions: what Unzip would refuse) and returns its h1: hash.
-func hashZip(m module.Version, file string) (string, error) {
+// case collisions: what Unzip would refuse) and returns its h1: hash
+// (dirhash.HashZip's) and the hash of each file.
+func hashZip(m module.Version, file string) (string, zipSums, error) {
 	if _, err := modzip.CheckZip(m, file); err != nil {
-		return "", fmt.Errorf("invalid module zip: %w", err)
+		return "", nil, fmt.Errorf("invalid module zip: %w", err)
 	}
-	sum, err := dirhash.HashZip(file, dirhash.Hash1)
+	zr, err := zip.OpenReader(file)
 	if err != nil {
-		return "", fmt.Errorf("hash module zip: %w", err)
+		return "", nil, fmt.Errorf("hash module zip: %w", err)
 	}
-	return sum, nil
+	defer zr.Close()
+	var names []string
+	byName := map[string]*zip.File{}
+	for _, zf := range zr.File {
+		names = append(names, zf.Name)
+		byName[zf.Name] = zf
+	}
+	sums := zipSums{}
+	sum, err := dirhash.Hash1(names, func(name string) (io.ReadCloser, error) {
+		rc, err := byName[name].Open()
+		if err != nil {
+			return nil, err
+		}
+		return &summing{ReadCloser: rc, h: sha256.New(), done: func(s [sha256.Size]byte) { sums[name] = s }}, nil
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("hash module zip: %w", err)
+	}
+	return sum, sums, nil
+}
+
+// summing hashes what is read through it and hands the sum over at Close
+// (Hash1 reads each file to its end, then closes it).
+type summing struct {
+	io.ReadCloser
+	h    hash.Hash
+	done func([sha256.Size]byte)
+}
+
+func (s *summing) Read(p []byte) (int, error) {
+	n, err := s.ReadCloser.Read(p)
+	s.h.Write(p[:n])
+	return n, err
+}
+
+func (s *summing) Close() error {
+	var sum [sha256.Size]byte
+	s.h.Sum(sum[:0])
+	s.done(sum)
+	return s.ReadCloser.Close()
 }
 
 // proxyTime reads the version's .info from the proxy that served the zip.
@@ -521,37 +567,86 @@ func (c *Client) fetchDirect(ctx context.Context, mod, query string) (*DirectMod
 }
 
 // readZip returns the zip's regular files without the "module@version/"
-// prefix, contents in memory.
-func readZip(m module.Version, file string) ([]fileset.File, error) {
-	zr, err := zip.OpenReader(file)
+// prefix. Contents stay in the zip: each Open decompresses its entry from
+// the zip file opened here, and the reader fails unless the entry gives
+// exactly the declared size and the bytes hashZip hashed (sums), so a
+// cache file replaced or changed meanwhile cannot slip other content in.
+// The zip stays open while the files are used: the garbage collector
+// closes it with the last file. Opened while the zip's lock is held, it is
+// the file that was hashed even if the cache replaces it later.
+func readZip(path string, sums zipSums, m module.Version) (files []fileset.File, _ error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer zr.Close()
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	zr, err := zip.NewReader(f, info.Size())
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
 	prefix := m.Path + "@" + m.Version + "/"
-	var files []fileset.File
 	for _, zf := range zr.File {
 		name, ok := strings.CutPrefix(zf.Name, prefix)
 		if !ok || name == "" || strings.HasSuffix(name, "/") {
 			continue
 		}
-		// CheckZip vetted the declared sizes; read no more than declared.
-		rc, err := zf.Open()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+		want, ok := sums[zf.Name]
+		if !ok {
+			f.Close()
+			return nil, fmt.Errorf("%s: not in the zip that was hashed", name)
 		}
-		b, err := io.ReadAll(io.LimitReader(rc, int64(zf.UncompressedSize64)+1))
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		if uint64(len(b)) != zf.UncompressedSize64 {
-			return nil, fmt.Errorf("%s: size differs from the zip's directory", name)
-		}
-		files = append(files, memFile(name, b))
+		// CheckZip vetted the declared sizes.
+		size := int64(zf.UncompressedSize64)
+		files = append(files, fileset.File{Path: name, Kind: fileset.Regular, Size: size,
+			Open: func() (io.ReadCloser, error) {
+				rc, err := zf.Open() // reads f with ReadAt: Opens share no offset
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+				return &checked{rc: rc, r: io.LimitReader(rc, size+1), h: sha256.New(), size: size, want: want, name: name}, nil
+			}})
 	}
 	return files, nil
 }
+
+// checked passes an entry's content through and turns its end into an error
+// when the size or the hash differ from what was hashed.
+type checked struct {
+	rc   io.ReadCloser
+	r    io.Reader
+	h    hash.Hash
+	n    int64
+	size int64
+	want [sha256.Size]byte
+	name string
+}
+
+func (c *checked) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		return n, fmt.Errorf("%s: read from the module cache: %w", c.name, err)
+	}
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	if c.n > c.size {
+		return n, fmt.Errorf("%s: larger than the zip's directory says", c.name)
+	}
+	if err == io.EOF {
+		var sum [sha256.Size]byte
+		c.h.Sum(sum[:0])
+		if c.n != c.size || sum != c.want {
+			return n, fmt.Errorf("%s: changed in the module cache since it was hashed", c.name)
+		}
+	}
+	return n, err
+}
+
+func (c *checked) Close() error { return c.rc.Close() }
 
 func memFile(name string, b []byte) fileset.File {
 	return fileset.File{Path: name, Kind: fileset.Regular, Size: int64(len(b)),

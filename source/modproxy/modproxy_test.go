@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
 	"golang.org/x/mod/module"
+	modzip "golang.org/x/mod/zip"
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/internal/testenv"
@@ -783,5 +785,121 @@ func TestInvalidZipRefused(t *testing.T) {
 				t.Error("a file escaped the cache")
 			}
 		})
+	}
+}
+
+// TestZipChangedInCache: a module's files are read from its cached zip when
+// opened; a zip rewritten in place since it was hashed gives an error,
+// never the other content.
+func TestZipChangedInCache(t *testing.T) {
+	p := testenv.GoProxy(t, demo+"@"+demoVersion)
+	c := newClient(t, Options{Env: envOf(t, "GOPROXY", p.URL, "GOSUMDB", "off")})
+	m, err := c.Fetch(context.Background(), demo, demoVersion, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := m.Files.Lookup("demo.go")
+	if !ok {
+		t.Fatal("no demo.go")
+	}
+	p.Tamper(t, demo, demoVersion, "demo.go", "package plugindemo\n// evil\n")
+	evil, err := os.ReadFile(p.ZipPath(t, demo, demoVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zp, err := c.zipPath(moduleVersion(demo, demoVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(zp, evil, 0o644); err != nil { // same inode
+		t.Fatal(err)
+	}
+	rc, err := f.Open()
+	if err == nil {
+		var got []byte
+		got, err = io.ReadAll(rc)
+		rc.Close()
+		if strings.Contains(string(got), "evil") {
+			t.Fatalf("read the rewritten content: %q (%v)", got, err)
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "demo.go: ") {
+		t.Errorf("err = %v, want an error naming demo.go", err)
+	}
+
+	// A zip whose entry passes the zip's own checks (CRC) but is not what
+	// was hashed: the hash check catches it.
+	if err := os.WriteFile(zp, evil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, sums, err := hashZip(moduleVersion(demo, demoVersion), zp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums[demo+"@"+demoVersion+"/demo.go"] = [32]byte{1}
+	_ = sum
+	files, err := readZip(zp, sums, moduleVersion(demo, demoVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := fileset.New(files)
+	if _, err := s.Hash(); err == nil || !strings.Contains(err.Error(), "demo.go: changed in the module cache since it was hashed") {
+		t.Errorf("err = %v, want demo.go changed in the module cache", err)
+	}
+}
+
+// TestZipEntriesStream: a 64 MiB file of a module zip is hashed without
+// being held in memory.
+func TestZipEntriesStream(t *testing.T) {
+	const size = 64 << 20
+	mv := module.Version{Path: "example.com/big", Version: "v1.0.0"}
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module example.com/big\n"), 0o644)
+	data, err := os.Create(filepath.Join(src, "data.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	for i := range size / len(chunk) {
+		for j := range chunk {
+			chunk[j] = byte(j*7 + i*13 + j>>9)
+		}
+		data.Write(chunk)
+	}
+	data.Close()
+	zp := filepath.Join(t.TempDir(), "big.zip")
+	zf, err := os.Create(zp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := modzip.CreateFromDir(zf, mv, src); err != nil {
+		t.Fatal(err)
+	}
+	zf.Close()
+	sum, sums, err := hashZip(mv, zp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sum
+	files, err := readZip(zp, sums, mv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := fileset.New(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = s.Hash()
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Errorf("hashing a module with a %d-byte file allocated %d bytes", size, n)
+	}
+	if f, ok := s.Lookup("data.bin"); !ok || f.Size != size {
+		t.Errorf("data.bin: %+v", f)
 	}
 }
