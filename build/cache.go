@@ -12,6 +12,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/images/blobstore"
 	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/source"
 	"github.com/xtraefik/xtraefik/verify"
 	"github.com/xtraefik/xtraefik/verify/provision"
 )
@@ -38,7 +39,8 @@ func CacheDir(dir string, env func(string) string) (string, error) {
 // PruneOptions bound a cache directory (PruneCache); zero values do not
 // bound.
 type PruneOptions struct {
-	// MaxAge removes base blobs and verdicts not used for longer.
+	// MaxAge removes base blobs, git repositories, module versions and
+	// verdicts not used for longer.
 	MaxAge time.Duration
 	// MaxSize bounds the base blobs, the bulk of a cache, removing the
 	// least recently used first.
@@ -49,7 +51,9 @@ type PruneOptions struct {
 
 // PruneReport says what PruneCache removed (or, dry, would remove).
 type PruneReport struct {
-	Dir      string                `json:"dir"`
+	Dir string `json:"dir"`
+	// Missing is true when Dir does not exist: nothing to prune.
+	Missing  bool                  `json:"missing,omitempty"`
 	Blobs    blobstore.PruneResult `json:"blobs"`
 	Verdicts int                   `json:"verdictsRemoved"`
 	// GitRepositories and Modules count the git repositories and module
@@ -63,13 +67,20 @@ type PruneReport struct {
 // last use). Builds may run meanwhile: a repository or module is removed
 // under the lock its fetches take, and a build that needs something
 // removed fetches it again. Verification workers are kept.
+//
+// Only what xtraefik puts there is touched, as dir may be shared (--cache-dir
+// .): repositories named as package source names them, never a symbolic
+// link, and nothing through a symbolically linked blobs, verdicts or mod.
 func PruneCache(ctx context.Context, dir string, opts PruneOptions) (*PruneReport, error) {
 	rep := &PruneReport{Dir: dir}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		rep.Missing = true
 		return rep, nil
 	}
 	blobs := filepath.Join(dir, "blobs")
-	if _, err := os.Stat(blobs); err == nil {
+	if ok, err := realDir(blobs); err != nil {
+		return nil, err
+	} else if ok {
 		store, err := blobstore.Open(blobs)
 		if err != nil {
 			return nil, err
@@ -81,63 +92,96 @@ func PruneCache(ctx context.Context, dir string, opts PruneOptions) (*PruneRepor
 	if opts.MaxAge <= 0 {
 		return rep, nil
 	}
-	if !opts.DryRun {
-		n, err := (&verify.DirCache{Dir: filepath.Join(dir, "verdicts")}).Prune(opts.MaxAge)
-		if err != nil {
-			return nil, fmt.Errorf("prune verdicts: %w", err)
+	verdicts := filepath.Join(dir, "verdicts")
+	if ok, err := realDir(verdicts); err != nil {
+		return nil, err
+	} else if ok {
+		if rep.Verdicts, err = (&verify.DirCache{Dir: verdicts}).Prune(opts.MaxAge, opts.DryRun); err != nil {
+			return nil, fmt.Errorf("prune %s: %w", verdicts, err)
 		}
-		rep.Verdicts = n
 	}
 	old := func(p string) bool {
-		fi, err := os.Stat(p)
+		fi, err := os.Lstat(p)
 		return err == nil && time.Since(fi.ModTime()) > opts.MaxAge
 	}
-	// remove deletes paths under lock, once nobody fetches into them.
-	remove := func(lock string, paths ...string) error {
+	// remove deletes paths under lock, once nobody fetches into them, and
+	// reports whether it did (a dry run: whether it would).
+	remove := func(lock string, paths ...string) (bool, error) {
 		if opts.DryRun {
-			return nil
+			return true, nil
 		}
 		unlock, err := filelock.Lock(ctx, lock, nil)
 		if err != nil {
-			return err
+			return false, err
 		}
 		defer unlock()
 		if !old(paths[0]) {
-			return nil // used while we waited
+			return false, nil // used while we waited
 		}
 		for _, p := range paths {
 			if err := os.RemoveAll(p); err != nil {
-				return err
+				return false, err
 			}
 		}
-		return nil
+		return true, nil
 	}
-	repos, _ := filepath.Glob(filepath.Join(dir, "*.git"))
-	for _, p := range repos {
-		if old(p) {
-			if err := remove(p+".lock", p); err != nil {
-				return nil, fmt.Errorf("prune %s: %w", p, err)
-			}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("prune %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !source.IsCacheRepo(e.Name()) { // IsDir is false for a symbolic link
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if !old(p) {
+			continue
+		}
+		removed, err := remove(p+".lock", p)
+		if err != nil {
+			return nil, fmt.Errorf("prune %s: %w", p, err)
+		}
+		if removed {
 			rep.GitRepositories++
 		}
 	}
 	downloads := filepath.Join(dir, "mod", "download")
-	err := filepath.WalkDir(downloads, func(p string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) {
-			return filepath.SkipDir
+	for _, d := range []string{filepath.Join(dir, "mod"), downloads} {
+		if ok, err := realDir(d); err != nil || !ok {
+			return rep, err
 		}
-		if err != nil || d.IsDir() || filepath.Ext(p) != ".zip" || !old(p) {
+	}
+	// WalkDir does not follow symbolic links below its root.
+	err = filepath.WalkDir(downloads, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || filepath.Ext(p) != ".zip" || !old(p) {
 			return err
 		}
 		stem := strings.TrimSuffix(p, ".zip")
-		if err := remove(stem+".lock", p, stem+".info", stem+".mod"); err != nil {
-			return err
+		removed, err := remove(stem+".lock", p, stem+".info", stem+".mod")
+		if removed {
+			rep.Modules++
 		}
-		rep.Modules++
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("prune %s: %w", downloads, err)
 	}
 	return rep, nil
+}
+
+// realDir reports whether p is a directory itself, not a symbolic link to
+// one; a missing p is not, anything else there is an error.
+func realDir(p string) (bool, error) {
+	fi, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("prune %s: %w", p, err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return false, nil
+	case !fi.IsDir():
+		return false, fmt.Errorf("prune %s: not a directory", p)
+	}
+	return true, nil
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/sandbox"
+	"github.com/xtraefik/xtraefik/verify"
 )
 
 // TestPruneCache ages a cache directory's entries and prunes it: what was
@@ -39,7 +41,7 @@ func TestPruneCache(t *testing.T) {
 		}
 		return p
 	}
-	oldRepo, newRepo := repo("old-host_repo-0011", old), repo("new-host_repo-2233", time.Now())
+	oldRepo, newRepo := repo("old-host_repo-0011223344556677", old), repo("new-host_repo-8899aabbccddeeff", time.Now())
 	oldZip := write("mod/download/example.com/old/@v/v1.0.0.zip", old)
 	oldInfo := write("mod/download/example.com/old/@v/v1.0.0.info", old)
 	newZip := write("mod/download/example.com/new/@v/v1.0.0.zip", time.Now())
@@ -52,7 +54,7 @@ func TestPruneCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.GitRepositories != 1 || rep.Modules != 1 || !exists(oldRepo) || !exists(oldZip) || !exists(oldVerdict) {
+	if rep.GitRepositories != 1 || rep.Modules != 1 || rep.Verdicts != 1 || !exists(oldRepo) || !exists(oldZip) || !exists(oldVerdict) {
 		t.Fatalf("dry run: %+v", rep)
 	}
 
@@ -86,5 +88,102 @@ func TestPruneCache(t *testing.T) {
 	none := filepath.Join(t.TempDir(), "none")
 	if _, err := PruneCache(t.Context(), none, PruneOptions{MaxAge: time.Hour}); err != nil || exists(none) {
 		t.Errorf("prune of a missing cache: %v, created %v", err, exists(none))
+	}
+}
+
+// TestPruneCacheOnlyOwn: in a directory shared with other things
+// (--cache-dir . in a checkout), prune removes only xtraefik's own
+// repositories, never a symbolic link, and nothing through a symbolically
+// linked subdirectory; a verdict read recently stays; a repository is
+// counted only once it is gone.
+func TestPruneCacheOnlyOwn(t *testing.T) {
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	old := time.Now().Add(-48 * time.Hour)
+	write := func(p string) string {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(p), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for q := p; q != filepath.Dir(dir) && q != filepath.Dir(elsewhere); q = filepath.Dir(q) {
+			if err := os.Chtimes(q, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	link := func(target, p string) string {
+		t.Helper()
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	userGit := filepath.Join(write(filepath.Join(dir, ".git", "HEAD")), "..")
+	project := filepath.Join(write(filepath.Join(dir, "project.git", "HEAD")), "..")
+	own := filepath.Join(write(filepath.Join(dir, "host_repo-0123456789abcdef.git", "HEAD")), "..")
+	// A link named as a cache repository, to someone's repository.
+	theirs := filepath.Join(write(filepath.Join(elsewhere, "theirs.git", "HEAD")), "..")
+	ownLink := link(theirs, filepath.Join(dir, "host_other-fedcba9876543210.git"))
+	// Linked subdirectories: what they hold is not the cache's.
+	linkedZip := write(filepath.Join(elsewhere, "mod", "download", "example.com", "m", "@v", "v1.0.0.zip"))
+	link(filepath.Join(elsewhere, "mod"), filepath.Join(dir, "mod"))
+	linkedVerdict := write(filepath.Join(elsewhere, "verdicts", "aa.json"))
+	link(filepath.Join(elsewhere, "verdicts"), filepath.Join(dir, "verdicts"))
+	linkedBlob := write(filepath.Join(elsewhere, "blobs", "sha256", "0123"))
+	link(filepath.Join(elsewhere, "blobs"), filepath.Join(dir, "blobs"))
+
+	rep, err := PruneCache(t.Context(), dir, PruneOptions{MaxAge: 24 * time.Hour, MaxSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+	for p, want := range map[string]bool{
+		userGit: true, project: true, own: false, ownLink: true, theirs: true,
+		linkedZip: true, linkedVerdict: true, linkedBlob: true,
+	} {
+		if exists(p) != want {
+			t.Errorf("%s: present %v, want %v", p, exists(p), want)
+		}
+	}
+	if rep.GitRepositories != 1 || rep.Modules != 0 || rep.Verdicts != 0 || rep.Blobs.Removed != 0 {
+		t.Errorf("report %+v", rep)
+	}
+}
+
+// TestPruneCacheVerdicts: a verdict read since it was written stays; a dry
+// run counts the others.
+func TestPruneCacheVerdicts(t *testing.T) {
+	dir := t.TempDir()
+	vc, err := verify.NewDirCache(filepath.Join(dir, "verdicts"), filepath.Join(t.TempDir(), "key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := verify.Result{Status: verify.StatusOK, OK: true, Containment: &sandbox.Report{Level: sandbox.LevelFull}}
+	old := time.Now().Add(-48 * time.Hour)
+	for _, k := range []string{"read", "unread"} {
+		if err := vc.Put(k, ok); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(filepath.Join(vc.Dir, k+".json"), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, hit := vc.Get("read"); !hit {
+		t.Fatal("no verdict")
+	}
+	for _, dry := range []bool{true, false} {
+		rep, err := PruneCache(t.Context(), dir, PruneOptions{MaxAge: 24 * time.Hour, DryRun: dry})
+		if err != nil || rep.Verdicts != 1 {
+			t.Fatalf("dry %v: %+v, %v; want 1 verdict", dry, rep, err)
+		}
+	}
+	if _, hit := vc.Get("read"); !hit {
+		t.Error("a verdict read a moment ago was pruned")
+	}
+	if _, hit := vc.Get("unread"); hit {
+		t.Error("a verdict unused for two days was kept")
 	}
 }

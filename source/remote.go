@@ -85,7 +85,33 @@ func (f *Fetcher) repoDir(r remote) string {
 	if len(name) > 64 {
 		name = name[len(name)-64:]
 	}
-	return filepath.Join(f.cacheDir, name+"-"+hex.EncodeToString(sum[:8])+".git")
+	return filepath.Join(f.cacheDir, name+"-"+hex.EncodeToString(sum[:repoHashHex/2])+".git")
+}
+
+// repoHashHex is the length of the hash that ends a cache repository's name.
+const repoHashHex = 16
+
+// IsCacheRepo reports whether name (a base name) is one repoDir gives a
+// cache repository: <prefix>-<16 lowercase hex digits>.git, the prefix made
+// of letters, digits, '.', '-' and '_'. Pruning removes only these, never a
+// user's repository (.git, project.git) sharing the directory.
+func IsCacheRepo(name string) bool {
+	stem, ok := strings.CutSuffix(name, ".git")
+	if !ok || len(stem) < repoHashHex+1 || stem[len(stem)-repoHashHex-1] != '-' {
+		return false
+	}
+	prefix, hash := stem[:len(stem)-repoHashHex-1], stem[len(stem)-repoHashHex:]
+	for _, c := range hash {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	for _, c := range prefix {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return !strings.HasPrefix(prefix, ".")
 }
 
 // Memory bounds of a cache repository's object storage.

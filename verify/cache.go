@@ -245,6 +245,10 @@ func (d *DirCache) Record(key string) (Result, time.Time, bool) {
 		os.Remove(d.path(key)) // corrupt, foreign or forged: verify again
 		return Result{}, time.Time{}, false
 	}
+	// The entry's time is its last use, which Prune goes by: a verdict
+	// read every day stays. Best effort: a read-only cache still answers.
+	now := time.Now()
+	_ = os.Chtimes(d.path(key), now, now)
 	return r, verified, true
 }
 
@@ -270,8 +274,9 @@ func (d *DirCache) PutRecord(key string, r Result, verified time.Time) error {
 }
 
 // Prune removes entries not used (read or written) for maxAge, and reports
-// how many it removed.
-func (d *DirCache) Prune(maxAge time.Duration) (int, error) {
+// how many it removed; dryRun counts them without removing. Only regular
+// files are entries: a symbolic link or directory put there is left alone.
+func (d *DirCache) Prune(maxAge time.Duration, dryRun bool) (int, error) {
 	entries, err := os.ReadDir(d.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
@@ -281,11 +286,15 @@ func (d *DirCache) Prune(maxAge time.Duration) (int, error) {
 	}
 	n := 0
 	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
 		info, err := e.Info()
-		if err == nil && time.Since(info.ModTime()) > maxAge {
-			if os.Remove(filepath.Join(d.Dir, e.Name())) == nil {
-				n++
-			}
+		if err != nil || time.Since(info.ModTime()) <= maxAge {
+			continue
+		}
+		if dryRun || os.Remove(filepath.Join(d.Dir, e.Name())) == nil {
+			n++
 		}
 	}
 	return n, nil

@@ -149,7 +149,7 @@ func TestDirCache(t *testing.T) {
 			t.Errorf("%s: left in the cache", k)
 		}
 	}
-	if n, err := d.Prune(0); err != nil || n != 1 {
+	if n, err := d.Prune(0, false); err != nil || n != 1 {
 		t.Errorf("Prune(0) = %d, %v; want the one entry left", n, err)
 	}
 
@@ -256,5 +256,49 @@ func TestLayeredCache(t *testing.T) {
 	}
 	if _, hit := l.Get("k3"); hit {
 		t.Error("Get(k3) hit in two empty caches")
+	}
+}
+
+// TestDirCachePrune: a verdict read recently stays however long ago it was
+// written; one not used for maxAge goes; a dry run counts without removing;
+// a symbolic link in the directory is not an entry.
+func TestDirCachePrune(t *testing.T) {
+	root := t.TempDir()
+	d, err := NewDirCache(filepath.Join(root, "verdicts"), filepath.Join(root, "config", "key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := Result{Alias: "demo", Status: StatusOK, OK: true, Containment: &sandbox.Report{Level: sandbox.LevelFull}}
+	old := time.Now().Add(-48 * time.Hour)
+	for _, k := range []string{"read", "unread"} {
+		if err := d.Put(k, ok); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(d.path(k), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := filepath.Join(root, "elsewhere.json")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(target, old, old)
+	if err := os.Symlink(target, d.path("link")); err != nil {
+		t.Fatal(err)
+	}
+	if _, hit := d.Get("read"); !hit {
+		t.Fatal("Get(read) missed")
+	}
+	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+	if n, err := d.Prune(24*time.Hour, true); err != nil || n != 1 || !exists(d.path("unread")) {
+		t.Fatalf("dry Prune = %d, %v (unread present %v); want 1 counted, nothing removed", n, err, exists(d.path("unread")))
+	}
+	if n, err := d.Prune(24*time.Hour, false); err != nil || n != 1 {
+		t.Errorf("Prune = %d, %v; want 1", n, err)
+	}
+	for p, want := range map[string]bool{d.path("read"): true, d.path("unread"): false, d.path("link"): true, target: true} {
+		if exists(p) != want {
+			t.Errorf("%s: present %v, want %v", p, exists(p), want)
+		}
 	}
 }

@@ -30,7 +30,9 @@ func newRoot(env getenv) *cobra.Command {
 	// A bad flag still gets its one JSON document when JSON was asked for.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		if wantsJSON(cmd, os.Args[1:]) {
-			return outputFormat("json").fail(cmd, cmd.Name(), err)
+			// A subcommand's name includes its parent's: "cache prune".
+			name := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+			return outputFormat("json").fail(cmd, name, err)
 		}
 		return err
 	})
