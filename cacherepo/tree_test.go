@@ -533,3 +533,23 @@ func TestReadTreeBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestCacheNewRedactsCredentials: a cache-repository value with credentials
+// is refused without echoing them.
+func TestCacheNewRedactsCredentials(t *testing.T) {
+	for _, ref := range []string{
+		"https://user:s3cret@reg.example/x",
+		"docker://user:s3cret@reg.example/x",
+		"http://s3cret@reg.example/x",
+		"https://reg.example/x?token=s3cret",
+	} {
+		_, err := New(ref, images.Options{})
+		if err == nil {
+			t.Errorf("New(%q) accepted", ref)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "reg.example/x") {
+			t.Errorf("New(%q): %v; want the repository named without its secret", ref, err)
+		}
+	}
+}
