@@ -32,6 +32,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/internal/redact"
 )
 
 // Artifact and layer media types.
@@ -91,7 +92,8 @@ const (
 func New(repo string, opts images.Options) (*Store, error) {
 	r, err := opts.Repository(repo)
 	if err != nil {
-		return nil, fmt.Errorf("cache repository %q: %w", repo, err)
+		// The value may carry credentials (https://user:token@reg/x).
+		return nil, fmt.Errorf("cache repository %q: %w", redact.URL(repo), redact.Error(err))
 	}
 	return &Store{repo: r, opts: opts, maxTree: MaxTreeBytes, maxRecord: maxRecordBytes}, nil
 }

@@ -134,15 +134,33 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Bounds of a tree layer beyond its content, which only a crafted layer
+// reaches: images.TreeLayer writes short names, little framing and no
+// trailing data.
+const (
+	// maxTreePath bounds an entry's name and link target (PATH_MAX).
+	maxTreePath = 4096
+	// treeSlack is what the unpacked stream may hold beyond max bytes of
+	// content and names: tar headers, padding and end blocks (about 1 KiB
+	// an entry), the gzip trailer.
+	treeSlack = 1 << 20
+	// maxTreeTrailer bounds what follows the tar's end in the stream.
+	maxTreeTrailer = 1 << 20
+)
+
 // readTree unpacks a tree layer into memory: regular files and symlinks
-// (directories are implied by paths), at most max bytes of content and
-// maxTreeEntries entries. Paths and links are checked by fileset.New.
+// (directories are implied by paths), at most max bytes of content and names
+// and maxTreeEntries entries, from a stream that unpacks to at most
+// max+max/4+treeSlack bytes (a gzip of zeros unpacks a thousandfold). Paths
+// and links are checked by fileset.New.
 func readTree(r io.Reader, max int64) ([]fileset.File, error) {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, err
 	}
-	tr := tar.NewReader(zr)
+	bound := max + max/4 + treeSlack
+	unpacked := &boundedReader{r: zr, left: bound, bound: bound}
+	tr := tar.NewReader(unpacked)
 	var files []fileset.File
 	var total int64
 	for n := 0; ; n++ {
@@ -155,6 +173,13 @@ func readTree(r io.Reader, max int64) ([]fileset.File, error) {
 		}
 		if n >= maxTreeEntries {
 			return nil, fmt.Errorf("more than %d entries", maxTreeEntries)
+		}
+		if len(hdr.Name) > maxTreePath || len(hdr.Linkname) > maxTreePath {
+			return nil, fmt.Errorf("an entry's name or link target is longer than %d bytes", maxTreePath)
+		}
+		// Names count too: a tree of empty files with long names is as large.
+		if total += int64(len(hdr.Name) + len(hdr.Linkname)); total > max {
+			return nil, fmt.Errorf("more than %d bytes of files", max)
 		}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
@@ -169,7 +194,7 @@ func readTree(r io.Reader, max int64) ([]fileset.File, error) {
 			}
 			data := make([]byte, hdr.Size)
 			if _, err := io.ReadFull(tr, data); err != nil {
-				return nil, fmt.Errorf("%s: %w", hdr.Name, err)
+				return nil, fmt.Errorf("%q: %w", hdr.Name, err)
 			}
 			kind := fileset.Regular
 			if hdr.Mode&0o111 != 0 {
@@ -178,12 +203,41 @@ func readTree(r io.Reader, max int64) ([]fileset.File, error) {
 			files = append(files, fileset.File{Path: hdr.Name, Kind: kind, Size: hdr.Size,
 				Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }})
 		default:
-			return nil, fmt.Errorf("%s: entry type %q is neither file, directory nor symlink", hdr.Name, hdr.Typeflag)
+			return nil, fmt.Errorf("%q: entry type %q is neither file, directory nor symlink", hdr.Name, hdr.Typeflag)
 		}
 	}
-	// The rest of the stream must be well-formed too (gzip's checksum).
-	if _, err := io.Copy(io.Discard, zr); err != nil {
+	// The rest of the stream must be well-formed too (gzip's checksum), and
+	// short: a tar writer pads to a record at most.
+	n, err := io.Copy(io.Discard, io.LimitReader(unpacked, maxTreeTrailer+1))
+	if err != nil {
 		return nil, err
 	}
+	if n > maxTreeTrailer {
+		return nil, fmt.Errorf("more than %d bytes after the end of the tar", maxTreeTrailer)
+	}
 	return files, nil
+}
+
+// boundedReader fails once more than left bytes are read from r.
+type boundedReader struct {
+	r     io.Reader
+	left  int64
+	bound int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// Exactly at the bound is fine if the stream ends there.
+		var one [1]byte
+		if n, err := b.r.Read(one[:]); n == 0 && err != nil {
+			return 0, err
+		}
+		return 0, fmt.Errorf("the layer unpacks to more than %d bytes", b.bound)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }

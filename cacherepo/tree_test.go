@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -320,17 +322,21 @@ func TestCacheTreeRefusesWhatIsNoTree(t *testing.T) {
 		mediaType    types.MediaType
 		artifactType string
 	}{
-		"symlink out":        {layer: tarGz(t, reg("a.go"), &tar.Header{Name: "out", Typeflag: tar.TypeSymlink, Linkname: "../../etc/passwd"})},
-		"absolute symlink":   {layer: tarGz(t, &tar.Header{Name: "out", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"})},
-		"dot-dot path":       {layer: tarGz(t, reg("../x.go"))},
-		"absolute path":      {layer: tarGz(t, reg("/etc/x.go"))},
-		"below a file":       {layer: tarGz(t, reg("a"), reg("a/b"))},
-		"twice":              {layer: tarGz(t, reg("a"), reg("a"))},
-		"hard link":          {layer: tarGz(t, reg("a"), &tar.Header{Name: "b", Typeflag: tar.TypeLink, Linkname: "a"})},
-		"device":             {layer: tarGz(t, &tar.Header{Name: "null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3})},
-		"not gzip":           {layer: []byte("plain text")},
-		"too large":          {layer: bytes.Repeat([]byte{0}, 5000)},
-		"files too large":    {layer: tarGz(t, &tar.Header{Name: "big", Typeflag: tar.TypeReg, Size: 5000})},
+		"symlink out":      {layer: tarGz(t, reg("a.go"), &tar.Header{Name: "out", Typeflag: tar.TypeSymlink, Linkname: "../../etc/passwd"})},
+		"absolute symlink": {layer: tarGz(t, &tar.Header{Name: "out", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"})},
+		"dot-dot path":     {layer: tarGz(t, reg("../x.go"))},
+		"absolute path":    {layer: tarGz(t, reg("/etc/x.go"))},
+		"below a file":     {layer: tarGz(t, reg("a"), reg("a/b"))},
+		"twice":            {layer: tarGz(t, reg("a"), reg("a"))},
+		"hard link":        {layer: tarGz(t, reg("a"), &tar.Header{Name: "b", Typeflag: tar.TypeLink, Linkname: "a"})},
+		"device":           {layer: tarGz(t, &tar.Header{Name: "null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3})},
+		"not gzip":         {layer: []byte("plain text")},
+		"too large":        {layer: bytes.Repeat([]byte{0}, 5000)},
+		"files too large":  {layer: tarGz(t, &tar.Header{Name: "big", Typeflag: tar.TypeReg, Size: 5000})},
+		"names too large": {layer: tarGz(t, reg("a"),
+			&tar.Header{Name: strings.Repeat("n", 2100), Typeflag: tar.TypeSymlink, Linkname: "a"},
+			&tar.Header{Name: strings.Repeat("m", 2100), Typeflag: tar.TypeSymlink, Linkname: "a"})},
+		"newline in a name":  {layer: tarGz(t, reg("a.go\nb.go"))},
 		"another artifact":   {layer: tarGz(t, reg("a.go")), artifactType: VerdictArtifactType},
 		"another layer type": {layer: tarGz(t, reg("a.go")), mediaType: types.DockerLayer},
 	} {
@@ -339,10 +345,7 @@ func TestCacheTreeRefusesWhatIsNoTree(t *testing.T) {
 			// all: only the checks of the entries can refuse them.
 			hash := "sha256:" + strings.Repeat("ab", 32)
 			if files, err := readTree(bytes.NewReader(c.layer), MaxTreeBytes); err == nil {
-				sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-				if hash, err = fileset.Set(files).Hash(); err != nil {
-					t.Fatal(err)
-				}
+				hash = rawHash(t, files)
 			}
 			tag, _ := s.treeTag(hash)
 			if c.mediaType == "" {
@@ -383,6 +386,170 @@ func TestCacheNewWantsRepository(t *testing.T) {
 			t.Errorf("New(%q): %v", ref, err)
 		case want != "" && s.String() != want:
 			t.Errorf("New(%q) = %s, want %s", ref, s, want)
+		}
+	}
+}
+
+// TestCacheTreeRefusesForgedPaths: one entry whose name holds a line break
+// and b.go's hash line hashes, without the path checks, exactly like the
+// two entries a.go and b.go. Stored under their hash, it is refused: a
+// writer of the repository cannot serve files the lock does not pin.
+func TestCacheTreeRefusesForgedPaths(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	const a, b = "package a\n", "package b\n"
+	honest, err := fileset.New([]fileset.File{
+		{Path: "a.go", Size: int64(len(a)), Open: content(a)},
+		{Path: "b.go", Size: int64(len(b)), Open: content(b)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := honest.Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sumB := sha256.Sum256([]byte(b))
+	forged := "a.go\n" + hex.EncodeToString(sumB[:]) + " 644 b.go"
+	// The premise: unchecked, the forged entry hashes like the honest two.
+	if h := rawHash(t, []fileset.File{{Path: forged, Size: int64(len(a)), Open: content(a)}}); h != hash {
+		t.Fatalf("the forged entry hashes to %s, the honest set to %s", h, hash)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: forged, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(a))}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte(a))
+	tw.Close()
+	zw.Close()
+	tag, _ := s.treeTag(hash)
+	if err := s.push(ctx, tag, TreeArtifactType, static.NewLayer(buf.Bytes(), types.OCILayer), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetTree(ctx, hash)
+	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "control character") {
+		t.Errorf("GetTree of the forged tree = %d files, %v; want ErrMismatch for the control character", len(got), err)
+	}
+}
+
+// rawHash is fileset.Set.Hash without its path checks: the hash files
+// would have if only the content hash guarded the cache.
+func rawHash(t *testing.T, files []fileset.File) string {
+	t.Helper()
+	files = append([]fileset.File(nil), files...)
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	h := sha256.New()
+	for _, f := range files {
+		c := sha256.New()
+		if f.Kind == fileset.Symlink {
+			io.WriteString(c, f.Link)
+		} else {
+			io.WriteString(c, readAll(t, f))
+		}
+		fmt.Fprintf(h, "%x %o %s\n", c.Sum(nil), f.Mode(), f.Path)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// gzipOf compresses raw as one gzip stream.
+func gzipOf(raw []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(raw)
+	zw.Close()
+	return buf.Bytes()
+}
+
+// tarOf is an uncompressed tar of hdrs; a regular file holds Size bytes
+// "x".
+func tarOf(t *testing.T, hdrs ...*tar.Header) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range hdrs {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			tw.Write(bytes.Repeat([]byte("x"), int(h.Size)))
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestReadTreeBounds: what a layer costs beyond its files' content is
+// bounded too: names and link targets count against max and are at most
+// 4096 bytes each, the unpacked stream is bounded (PAX records are read
+// whole but belong to no file), and so is the data after the tar's end.
+// Each layer is accepted by readTree without these bounds.
+func TestReadTreeBounds(t *testing.T) {
+	reg := func(name string, size int64) *tar.Header {
+		return &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: size}
+	}
+	link := func(name, target string) *tar.Header {
+		return &tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target}
+	}
+	var longNames []*tar.Header
+	for i := range 5 {
+		longNames = append(longNames, link(fmt.Sprintf("%04d", i)+strings.Repeat("n", 996), "a"))
+	}
+	longNames = append(longNames, reg("a", 1))
+	// Each entry carries a PAX record of 900 KiB that no check sees.
+	var pax []*tar.Header
+	for i := range 4 {
+		h := reg(fmt.Sprintf("f%d", i), 1)
+		h.PAXRecords = map[string]string{"comment": strings.Repeat("c", 900<<10)}
+		pax = append(pax, h)
+	}
+	valid := tarOf(t, reg("a.go", 10))
+	for _, tc := range []struct {
+		name  string
+		layer []byte
+		max   int64
+		want  string // "" = accepted
+	}{
+		{"long names", gzipOf(tarOf(t, longNames...)), 4096, "more than 4096 bytes of files"},
+		{"long names within max", gzipOf(tarOf(t, longNames...)), 8192, ""},
+		{"long path", gzipOf(tarOf(t, reg(strings.Repeat("d/", 2100)+"f", 1))), MaxTreeBytes, "longer than 4096 bytes"},
+		{"long link", gzipOf(tarOf(t, reg("a", 1), link("l", strings.Repeat("./", 2100)+"a"))), MaxTreeBytes, "longer than 4096 bytes"},
+		{"path of 4096 bytes", gzipOf(tarOf(t, reg(strings.Repeat("d/", 2047)+"ff", 1))), MaxTreeBytes, ""},
+		{"unpacks too large", gzipOf(tarOf(t, pax...)), 4096, fmt.Sprintf("unpacks to more than %d bytes", 4096+1024+treeSlack)},
+		{"trailing data", gzipOf(append(valid, make([]byte, 2<<20)...)), MaxTreeBytes, "more than 1048576 bytes after the end of the tar"},
+		{"a record of padding", gzipOf(append(valid, make([]byte, 10240)...)), MaxTreeBytes, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files, err := readTree(bytes.NewReader(tc.layer), tc.max)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("readTree = %d files, %v; want an error saying %q", len(files), err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCacheNewRedactsCredentials: a cache-repository value with credentials
+// is refused without echoing them.
+func TestCacheNewRedactsCredentials(t *testing.T) {
+	for _, ref := range []string{
+		"https://user:s3cret@reg.example/x",
+		"docker://user:s3cret@reg.example/x",
+		"http://s3cret@reg.example/x",
+		"https://reg.example/x?token=s3cret",
+	} {
+		_, err := New(ref, images.Options{})
+		if err == nil {
+			t.Errorf("New(%q) accepted", ref)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "reg.example/x") {
+			t.Errorf("New(%q): %v; want the repository named without its secret", ref, err)
 		}
 	}
 }

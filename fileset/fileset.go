@@ -137,8 +137,13 @@ func (s Set) resolveInside(link File) error {
 	return nil
 }
 
-// CheckPath refuses absolute paths, "..", empty elements and anything not clean.
+// CheckPath refuses absolute paths, "..", empty elements, anything not clean,
+// and control characters: a newline would let one path forge further lines
+// of the Hash input, and the Go module zip rules refuse them all anyway.
 func CheckPath(p string) error {
+	if i := controlByte(p); i >= 0 {
+		return fmt.Errorf("%w: %q holds the control character %q", ErrUnsafePath, p, p[i])
+	}
 	if p == "" || strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "." {
 		return fmt.Errorf("%w: %q is not a clean relative path", ErrUnsafePath, p)
 	}
@@ -153,6 +158,11 @@ func CheckPath(p string) error {
 // checkLink refuses symlinks whose target resolves outside the tree. An absolute
 // target would resolve against the image root, never inside the plugin.
 func checkLink(p, target string) error {
+	// Only its digest is hashed, but the target is written into tar
+	// headers and messages, and no real plugin has such a link.
+	if i := controlByte(target); i >= 0 {
+		return fmt.Errorf("%w: symlink %q points to %q, which holds the control character %q", ErrUnsafePath, p, target, target[i])
+	}
 	if target == "" || strings.HasPrefix(target, "/") {
 		return fmt.Errorf("%w: symlink %q points to %q, outside the plugin", ErrUnsafePath, p, target)
 	}
@@ -163,13 +173,30 @@ func checkLink(p, target string) error {
 	return nil
 }
 
+// controlByte is the index of the first byte of s that is an ASCII control
+// character (0x00-0x1f, 0x7f), or -1.
+func controlByte(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return i
+		}
+	}
+	return -1
+}
+
 // Hash is the content hash of exactly what goes into the image: for each entry, in
 // path order, its kind, path and the SHA-256 of its content (or link target).
+// One line per entry: New refuses paths with control characters, so no path
+// can hold a line break and pass for several entries.
 // It is independent of git objects, so the same files from another commit or
 // another mirror hash alike.
 func (s Set) Hash() (string, error) {
 	h := sha256.New()
 	for _, f := range s {
+		// A Set made without New must not forge lines either.
+		if err := CheckPath(f.Path); err != nil {
+			return "", err
+		}
 		sum, err := f.sum()
 		if err != nil {
 			return "", err

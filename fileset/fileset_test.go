@@ -39,6 +39,18 @@ func TestNewRefusesEscapes(t *testing.T) {
 		{"link loop", []File{{Path: "a", Kind: Symlink, Link: "b"}, {Path: "b", Kind: Symlink, Link: "a/c"}}, "leads outside the plugin"},
 		{"chain inside", []File{reg("d/f", "x"), {Path: "a", Kind: Symlink, Link: "d"}, {Path: "b", Kind: Symlink, Link: "a/f"}}, ""},
 		{"below a file", []File{reg("a", "x"), reg("a/b", "y")}, `"a/b" is below "a", which is not a directory`},
+		// Control characters: a newline would forge Hash lines, the others
+		// reach terminals and tar headers; the Go module zip rules refuse all.
+		{"newline", []File{reg("a.go\nb.go", "x")}, `"a.go\nb.go" holds the control character '\n'`},
+		{"carriage return", []File{reg("a\r", "x")}, `holds the control character '\r'`},
+		{"tab", []File{reg("a\tb", "x")}, `holds the control character '\t'`},
+		{"escape", []File{reg("sub/\x1b[2Ja", "x")}, `holds the control character '\x1b'`},
+		{"nul", []File{reg("a\x00", "x")}, `holds the control character '\x00'`},
+		{"del", []File{reg("a\x7f", "x")}, `holds the control character '\x7f'`},
+		{"unit separator", []File{reg("a\x1f", "x")}, `holds the control character '\x1f'`},
+		{"newline in a directory", []File{reg("d\n/a", "x")}, "control character"},
+		{"newline in a link", []File{reg("a", "x"), {Path: "l", Kind: Symlink, Link: "a\nb"}}, `symlink "l" points to "a\nb", which holds the control character '\n'`},
+		{"utf-8 and space", []File{reg("é dir/ünï code.go", "x")}, ""},
 		// y resolves above the root through sub/x; y/evil would be written there.
 		{"below a symlink", []File{{Path: "sub/x", Kind: Symlink, Link: ".."}, {Path: "y", Kind: Symlink, Link: "sub/x/.."}, reg("y/evil", "x")}, `"y/evil" is below "y", which is not a directory`},
 	}
@@ -79,6 +91,41 @@ func TestHash(t *testing.T) {
 		if h, _ := s.Hash(); h == ha {
 			t.Errorf("changing the %s kept the hash", name)
 		}
+	}
+}
+
+// TestHashOneLinePerEntry: one entry whose path holds a line break and the
+// next entry's hash line would hash exactly like the two real entries; such
+// a path is refused by New and by Hash, so the hash pins the files.
+func TestHashOneLinePerEntry(t *testing.T) {
+	honest, err := New([]File{reg("a.go", "package a\n"), reg("b.go", "package b\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := honest.Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sumB := sha256.Sum256([]byte("package b\n"))
+	forged := reg("a.go\n"+hex.EncodeToString(sumB[:])+" 644 b.go", "package a\n")
+	if _, err := New([]File{forged}); !errors.Is(err, ErrUnsafePath) {
+		t.Errorf("New accepted the forged entry: %v", err)
+	}
+	if got, err := (Set{forged}).Hash(); err == nil {
+		t.Errorf("Hash of the forged entry = %s (the honest set's is %s), want an error", got, want)
+	}
+}
+
+// TestFromDirRefusesControlCharacters: a working copy with a newline in a
+// file name is refused, naming the file.
+func TestFromDirRefusesControlCharacters(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.go\nb.go"), []byte("x"), 0o644); err != nil {
+		t.Skipf("this file system refuses a newline in a name: %v", err)
+	}
+	_, err := FromDir(dir)
+	if !errors.Is(err, ErrUnsafePath) || !strings.Contains(err.Error(), `"a.go\nb.go"`) {
+		t.Errorf("FromDir: %v, want ErrUnsafePath naming \"a.go\\nb.go\"", err)
 	}
 }
 

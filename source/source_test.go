@@ -429,6 +429,20 @@ func TestRefusedContent(t *testing.T) {
 		{"dot-git entry", func(r *testenv.Repo) string {
 			return handMadeCommit(r, ".GIT")
 		}, ErrUnsupported, ".GIT"},
+		// git allows any byte but NUL and "/" in a name; a newline would let
+		// one path pass for several lines of the content hash.
+		{"newline in a name", func(r *testenv.Repo) string {
+			r.WriteFile("a.go\n"+strings.Repeat("0", 64)+" 644 b.go", "package bad\n")
+			return r.Commit("newline")
+		}, fileset.ErrUnsafePath, `"a.go\n` + strings.Repeat("0", 64) + ` 644 b.go" holds the control character '\n'`},
+		{"escape in a directory name", func(r *testenv.Repo) string {
+			r.WriteFile("sub\x1b]0;owned\x07/x.go", "package bad\n")
+			return r.Commit("escape")
+		}, fileset.ErrUnsafePath, `"sub\x1b]0;owned\a" holds the control character '\x1b'`},
+		{"newline in a symlink target", func(r *testenv.Repo) string {
+			r.Symlink("l", "plugin.go\nx")
+			return r.Commit("link")
+		}, fileset.ErrUnsafePath, `symlink "l" points to "plugin.go\nx", which holds the control character '\n'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()

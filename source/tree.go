@@ -82,6 +82,11 @@ func (tr *treeReader) walk(t *object.Tree, dir string) error {
 			}
 			return fmt.Errorf("%w: tree entry %q in %s", fileset.ErrUnsafePath, e.Name, where)
 		}
+		// A control character (a newline, an escape) is refused now, before
+		// any blob is read, naming the path; fileset.New would refuse it too.
+		if err := fileset.CheckPath(p); err != nil {
+			return err
+		}
 		if strings.EqualFold(e.Name, ".git") {
 			return wrapf(ErrUnsupported, "%s: a committed .git entry (git itself refuses these)", p)
 		}

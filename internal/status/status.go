@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -180,6 +181,9 @@ func (p *Printer) Write(b []byte) (int, error) {
 	}
 	lines := strings.Split(string(p.part[:i]), "\n")
 	p.part = append(p.part[:0], p.part[i+1:]...)
+	for i, l := range lines {
+		lines[i] = escape(l, true)
+	}
 	switch p.o.Mode {
 	case Live:
 		p.logs = append(p.logs, lines...)
@@ -201,7 +205,7 @@ func (p *Printer) Close() error {
 		return nil
 	}
 	if len(p.part) > 0 {
-		line := string(p.part)
+		line := escape(string(p.part), true)
 		p.part = nil
 		if p.o.Mode == Plain {
 			p.plain(line)
@@ -291,16 +295,20 @@ func (p *Printer) draw() {
 
 // text is a step's line: "fetch demo ...", "push reg/x: 1.0 MiB / 4.0 MiB
 // (25%)", "verify demo: OK", "fetch demo: failed: <why>".
+//
+// Subjects, outcomes and errors may carry a plugin's words (a verifier's
+// panic message): their control characters are shown escaped, so that
+// none moves the cursor, retitles the terminal or starts a CI command line.
 func (s *step) text() string {
-	name := s.stage
+	name := escape(s.stage, false)
 	if s.subject != "" {
-		name += " " + s.subject
+		name += " " + escape(s.subject, false)
 	}
 	switch {
 	case s.err != nil:
-		return name + ": failed: " + s.err.Error()
+		return name + ": failed: " + escape(s.err.Error(), false)
 	case s.finished && s.outcome != "":
-		return name + ": " + s.outcome
+		return name + ": " + escape(s.outcome, false)
 	case s.finished:
 		return name + ": done"
 	case s.total > 0:
@@ -309,6 +317,40 @@ func (s *step) text() string {
 		return name + ": " + Bytes(s.done)
 	}
 	return name + " ..."
+}
+
+// escape writes the C0 and C1 control characters of s, DEL, and bytes that
+// are not UTF-8 (a lone 0x9b is CSI to some terminals) as Go escapes them
+// ("\x1b", "\n", "\u009b"); keepTab keeps tabs, which a log line may hold.
+func escape(s string, keepTab bool) string {
+	isControl := func(r rune) bool {
+		return (r < 0x20 && !(keepTab && r == '\t')) || (r >= 0x7f && r <= 0x9f)
+	}
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || isControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case isControl(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // clip cuts s to n runes, marking the cut, and flattens it to one line.

@@ -209,3 +209,50 @@ func TestLiveHeight(t *testing.T) {
 		t.Errorf("got\n%q\nwant\n%q", got, want)
 	}
 }
+
+// TestControlCharactersEscaped: a plugin's words (a verifier's panic message
+// as the error, an outcome, a subject, a line written) reach the terminal or
+// the CI log with their control characters escaped: none can clear the
+// line, retitle the terminal or start a GitHub Actions command line. A
+// written line keeps its tabs.
+func TestControlCharactersEscaped(t *testing.T) {
+	evs := []ev{
+		{kind: "done", stage: "verify", subject: "demo", err: errors.New("\r\x1b[2K\x1b]0;owned\x07verify demo: OK")},
+		{kind: "done", stage: "verify", subject: "x\x1b[1Ay", outcome: "OK\n::error file=a::forged"},
+		{kind: "done", stage: "fetch", subject: "c1", outcome: "\u009b2J\x7f\xff é"},
+		{kind: "write", text: "warn\x1b[31m\tred\r\n::error file=a::forged\n"},
+		{kind: "write", text: "half\x07"},
+		{kind: "close"},
+	}
+	lines := []string{
+		`verify demo: failed: \r\x1b[2K\x1b]0;owned\averify demo: OK`,
+		`verify x\x1b[1Ay: OK\n::error file=a::forged`,
+		`fetch c1: \u009b2J\x7f\xff é`,
+		"warn\\x1b[31m\tred\\r",
+		"::error file=a::forged",
+		`half\a`,
+	}
+	for _, mode := range []Mode{Plain, Live} {
+		c := &clock{time.Unix(0, 0)}
+		var out bytes.Buffer
+		p := New(&out, Options{Mode: mode, Now: c.now, Width: 200})
+		play(p, c, evs)
+		var want string
+		switch mode {
+		case Plain:
+			for _, l := range lines {
+				want += "1970-01-01T00:00:00Z " + l + "\n"
+			}
+		case Live:
+			for i, l := range lines[:3] {
+				want += "\r\x1b[J" + l + "\n"
+				if i == 2 {
+					want += "\r\x1b[J" + lines[3] + "\n" + lines[4] + "\n" + "\r\x1b[J" + lines[5] + "\n"
+				}
+			}
+		}
+		if got := out.String(); got != want {
+			t.Errorf("mode %d: got\n%q\nwant\n%q", mode, got, want)
+		}
+	}
+}
