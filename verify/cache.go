@@ -300,7 +300,6 @@ func (d *DirCache) Prune(maxAge time.Duration, dryRun bool) (int, error) {
 	return n, nil
 }
 
-
 // cacheKey is the hash of everything that decides p's verdict: its files
 // and those of every other plugin of the tree (Yaegi's GOPATH lookup sees
 // them), its configuration and expected status, the useUnsafe decision and
