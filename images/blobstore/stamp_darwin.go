@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"syscall"
+	"time"
 )
 
 // stampOf identifies the file a verification read: any write, chmod or
@@ -14,4 +15,12 @@ func stampOf(fi fs.FileInfo) string {
 		return fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
 	}
 	return fmt.Sprintf("%d %d %d %d.%d %d.%d", fi.Size(), st.Dev, st.Ino, st.Mtimespec.Sec, st.Mtimespec.Nsec, st.Ctimespec.Sec, st.Ctimespec.Nsec)
+}
+
+// changeTime is the inode's last change.
+func changeTime(fi fs.FileInfo) time.Time {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return time.Unix(st.Ctimespec.Sec, st.Ctimespec.Nsec)
+	}
+	return fi.ModTime()
 }

@@ -5,6 +5,7 @@ package blobstore
 import (
 	"fmt"
 	"io/fs"
+	"time"
 )
 
 // stampOf identifies the file a verification read. Without inode and ctime
@@ -13,3 +14,6 @@ import (
 func stampOf(fi fs.FileInfo) string {
 	return fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
 }
+
+// changeTime is the last modification (no ctime here).
+func changeTime(fi fs.FileInfo) time.Time { return fi.ModTime() }

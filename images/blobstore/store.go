@@ -26,6 +26,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/internal/private"
 )
 
 // ErrNotFound marks a blob the store does not hold (or held damaged).
@@ -40,16 +41,33 @@ type Store struct {
 	dir string
 }
 
-// Open opens (creating it 0700 if needed) the store in dir.
+// Open opens (creating it 0700 if needed) the store in dir, which must be
+// private: whoever else could write there could stamp a planted blob as
+// verified and have it linked into an output.
 func Open(dir string) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("blob cache %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(filepath.Join(abs, "sha256"), 0o700); err != nil {
-		return nil, fmt.Errorf("blob cache %s: %w", dir, err)
+	for _, d := range []string{abs, filepath.Join(abs, "sha256")} {
+		if err := private.MkdirAll(d); err != nil {
+			return nil, fmt.Errorf("blob cache %s: %w", d, err)
+		}
 	}
 	return &Store{dir: abs}, nil
+}
+
+// stat describes the blob file at p; anything but a regular file (a
+// symlink planted in the store) is not a blob.
+func stat(p string) (fs.FileInfo, error) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fs.ErrNotExist
+	}
+	return fi, nil
 }
 
 // Dir is the store's directory.
@@ -68,8 +86,8 @@ func (s *Store) Has(h v1.Hash) bool {
 	if err != nil {
 		return false
 	}
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
+	_, err = stat(p)
+	return err == nil
 }
 
 // Get returns a small blob, hashed as it is read; a damaged one is removed
@@ -78,6 +96,9 @@ func (s *Store) Get(h v1.Hash) ([]byte, error) {
 	p, err := s.path(h)
 	if err != nil {
 		return nil, err
+	}
+	if _, err := stat(p); err != nil {
+		return nil, fmt.Errorf("blob %s: %w", h, ErrNotFound)
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -143,7 +164,7 @@ func (s *Store) Verify(h v1.Hash) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	fi, err := os.Stat(p)
+	fi, err := stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("blob %s: %w", h, ErrNotFound)
 	}
@@ -163,10 +184,9 @@ func (s *Store) Verify(h v1.Hash) (string, error) {
 		return "", fmt.Errorf("blob %s: damaged in the cache (content is %s), removed: %w", h, got, ErrNotFound)
 	}
 	// Stamp the file just hashed: if it changed meanwhile, the stamp will
-	// not match it and the next reader hashes again.
-	if err := filelock.WriteFile(p+".ok", []byte(stampOf(fi))); err != nil {
-		return "", fmt.Errorf("cache blob %s: %w", h, err)
-	}
+	// not match it and the next reader hashes again. A store that cannot
+	// be written (a read-only, seeded cache) is hashed on every use.
+	stampFile(p, fi)
 	return p, nil
 }
 
@@ -272,9 +292,25 @@ func (s *Store) Link(h v1.Hash, dst string) error {
 
 // restampFile records p as verified as it is now.
 func restampFile(p string) {
-	if fi, err := os.Stat(p); err == nil {
-		_ = filelock.WriteFile(p+".ok", []byte(stampOf(fi)))
+	if fi, err := stat(p); err == nil {
+		stampFile(p, fi)
 	}
+}
+
+// racyWindow is how close to now a change may be and still be missed by
+// a stamp where timestamps have whole seconds only: a file changed within
+// it is not stamped there, so the next use hashes it again (git's
+// racy-clean rule). Nanosecond timestamps need no such wait.
+const racyWindow = 2 * time.Second
+
+// stampFile records fi, the file at p that was just verified.
+func stampFile(p string, fi fs.FileInfo) {
+	m, c := fi.ModTime(), changeTime(fi)
+	coarse := m.Nanosecond() == 0 && c.Nanosecond() == 0
+	if coarse && (time.Since(m) < racyWindow || time.Since(c) < racyWindow) {
+		return
+	}
+	_ = filelock.WriteFile(p+".ok", []byte(stampOf(fi)))
 }
 
 func (s *Store) remove(h v1.Hash) {

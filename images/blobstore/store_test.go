@@ -276,3 +276,49 @@ func TestPrune(t *testing.T) {
 		})
 	}
 }
+
+// TestUntrustedStoreContent: a store directory others may write is refused,
+// a symlink in it is no blob, and a stamp that cannot be written (a
+// read-only, seeded store) costs a hash, not the build.
+func TestUntrustedStoreContent(t *testing.T) {
+	open := filepath.Join(t.TempDir(), "shared")
+	if err := os.MkdirAll(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(open); err == nil || !strings.Contains(err.Error(), "writable by others") {
+		t.Errorf("a world-writable store was opened: %v", err)
+	}
+
+	s := newStore(t)
+	data, h := randomBlob(t, 4096)
+	elsewhere := filepath.Join(t.TempDir(), "planted")
+	if err := os.WriteFile(elsewhere, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.path(h)
+	if err := os.Symlink(elsewhere, p); err != nil {
+		t.Fatal(err)
+	}
+	if s.Has(h) {
+		t.Error("a symlink counts as a blob")
+	}
+	if _, err := s.Get(h); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get of a symlink: %v", err)
+	}
+	if err := s.Link(h, filepath.Join(t.TempDir(), "out")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Link of a symlink: %v", err)
+	}
+	os.Remove(p)
+
+	fill(t, s, data, h)
+	os.Remove(p + ".ok")
+	if err := os.Mkdir(p+".ok", 0o700); err != nil { // the stamp cannot be written
+		t.Fatal(err)
+	}
+	if got, err := readAll(t, s, h); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("a store that cannot take stamps: %v", err)
+	}
+}
