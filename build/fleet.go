@@ -19,8 +19,8 @@ const (
 	EnvCacheRepo = "XTRAEFIK_CACHE_REPO"
 	// EnvVerdictKey is the verdict key, hex-encoded (at least 32 bytes),
 	// in place of the key file: runners holding the same key trust each
-	// other's verdicts in the cache repository; without it, each runner
-	// verifies again.
+	// other's verdicts in the cache repository. Without it, verdicts stay
+	// on each runner (trees are still shared).
 	EnvVerdictKey = "XTRAEFIK_VERDICT_KEY"
 )
 
@@ -59,11 +59,13 @@ func shareTrees(ctx context.Context, o *Options, res *Resolution, rep *Report) {
 		return
 	}
 	for _, p := range res.Plugins {
+		if p.Source.Path != "" {
+			continue // a working copy is nobody else's to build, and never read back
+		}
 		if err := o.Trees.PutTree(ctx, p); err != nil {
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("plugin %s (%s): not stored in the cache repository: %v", p.Alias, p.Module, err))
-			if ctx.Err() != nil {
-				return
-			}
+			// One warning: read-only credentials would fail every plugin.
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("the cache repository did not take plugin %s, nor will it take the others in this build: %v", p.Alias, err))
+			return
 		}
 	}
 }
@@ -76,7 +78,7 @@ func verdictKey(env func(string) string) ([]byte, error) {
 	}
 	key, err := hex.DecodeString(v)
 	if err != nil || len(key) < 32 {
-		return nil, fmt.Errorf("%s must be at least 32 bytes, hex-encoded (openssl rand -hex 32)", EnvVerdictKey)
+		return nil, fmt.Errorf("$%s is not a verdict key: give 64 or more hex digits (openssl rand -hex 32)", EnvVerdictKey)
 	}
 	return key, nil
 }

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"errors"
 	"maps"
 	"slices"
 	"time"
@@ -37,7 +38,10 @@ type Report struct {
 	// Saved are the recipe and lock files Outputs.SaveRecipe wrote.
 	Saved    []string `json:"saved,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
-	Timings  Timings  `json:"timingsMs"`
+	// Missing lists, offline, what the cache directory lacked (the
+	// error's items, one each).
+	Missing []string `json:"missing,omitempty"`
+	Timings Timings  `json:"timingsMs"`
 
 	start time.Time
 }
@@ -130,6 +134,12 @@ func (s *Session) newReport(command string) *Report {
 
 // fail records err (redacted: it is shown and stored) and returns it.
 func (r *Report) fail(err error) (*Report, error) {
+	var nc *NotCachedError
+	if errors.As(err, &nc) {
+		for _, m := range nc.Missing {
+			r.Missing = append(r.Missing, redact.Text(m))
+		}
+	}
 	err = redact.Error(err)
 	r.OK, r.Error = false, err.Error()
 	r.Timings.Total = ms(time.Since(r.start))

@@ -93,18 +93,28 @@ func (o *Options) logf(format string, args ...any) {
 var ErrNotCached = errors.New("not in the cache")
 
 // NotCachedError lists everything an offline resolution needed and the
-// caches lacked, one line each.
+// caches lacked: Errs holds each source's error (errors.Is finds the
+// source's own sentinel: images.ErrNotCached, source.ErrNotCached...),
+// Missing one line each.
 type NotCachedError struct {
 	Missing []string
+	Errs    []error
 }
 
 func (e *NotCachedError) Error() string {
-	return fmt.Sprintf("offline: %d thing(s) this build needs are not in the cache (build once online with the same cache directory, or use a cache repository):\n  - %s",
-		len(e.Missing), strings.Join(e.Missing, "\n  - "))
+	things := "things are"
+	if len(e.Missing) == 1 {
+		things = "thing is"
+	}
+	return fmt.Sprintf("offline: %d %s not in the cache directory (run the same command once online with the same cache directory):\n  - %s",
+		len(e.Missing), things, strings.Join(e.Missing, "\n  - "))
 }
 
 // Is makes errors.Is(err, ErrNotCached) true.
 func (e *NotCachedError) Is(target error) bool { return target == ErrNotCached }
+
+// Unwrap gives the errors of the sources.
+func (e *NotCachedError) Unwrap() []error { return e.Errs }
 
 // notCached tells the errors of a source that lacked something offline.
 func notCached(err error) bool {
@@ -208,13 +218,15 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 		}
 	} else if o.Frozen {
 		return nil, fmt.Errorf("%w: there is no lock file for %s; run `xtraefik lock` first", ErrFrozen, r.Path)
+	} else if o.Offline {
+		return nil, &NotCachedError{Missing: []string{fmt.Sprintf("the lock of %s: offline, only what a lock pins can be built; lock the recipe online first", r.Path)}}
 	}
 
 	// Offline, every miss is gathered so that one error lists them all.
-	var missing []string
+	var missing NotCachedError
 	gather := func(err error) bool {
 		if o.Offline && notCached(err) {
-			missing = append(missing, err.Error())
+			missing.Missing, missing.Errs = append(missing.Missing, err.Error()), append(missing.Errs, err)
 			return true
 		}
 		return false
@@ -233,11 +245,13 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 			return nil, err
 		}
 		if o.Offline && o.NeedBaseLayers {
-			missing = append(missing, base.MissingLayers()...)
+			for _, l := range base.MissingLayers() {
+				missing.Missing, missing.Errs = append(missing.Missing, l), append(missing.Errs, fmt.Errorf("%s: %w", l, images.ErrNotCached))
+			}
 		}
 		o.done(StageResolve, r.Base, fmt.Sprintf("%s (%d platform(s))", base.Digest, len(base.Platforms)), nil)
 	} else {
-		o.done(StageResolve, r.Base, "", err)
+		o.done(StageResolve, r.Base, "not in the cache (listed at the end)", nil)
 	}
 
 	src := &sources{o: o, git: o.Fetcher, modules: o.Modules}
@@ -258,7 +272,7 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 		o.start(StageFetch, alias)
 		p, warnings, err := src.resolve(ctx, alias, res.Traefik.Version)
 		if gather(err) {
-			o.done(StageFetch, alias, "", err)
+			o.done(StageFetch, alias, "not in the cache (listed at the end)", nil)
 			continue
 		}
 		if err != nil {
@@ -270,8 +284,8 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 		res.Plugins = append(res.Plugins, *p)
 		res.Warnings = append(res.Warnings, warnings...)
 	}
-	if len(missing) > 0 {
-		return nil, &NotCachedError{Missing: missing}
+	if len(missing.Missing) > 0 {
+		return nil, &missing
 	}
 	res.Epoch = epoch(o, res.Plugins)
 	return res, nil
@@ -323,9 +337,11 @@ func resolveBase(ctx context.Context, o *Options) (*images.Base, error) {
 	if err != nil {
 		return nil, r.Errorf([]string{"base"}, "%v", err)
 	}
+	opts := o.Images
+	opts.Offline = opts.Offline || o.Offline // one switch: no registry either
 	locked := o.Lock != nil && o.Lock.Base.Ref == r.Base && !o.UpdateBase
 	if !locked || o.reresolve() {
-		base, err := bases.Resolve(ctx, ref, o.Images)
+		base, err := bases.Resolve(ctx, ref, opts)
 		if err != nil {
 			return nil, err // names the base, and the mirror if any
 		}
@@ -338,7 +354,7 @@ func resolveBase(ctx context.Context, o *Options) (*images.Base, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock: base digest %q: %w", o.Lock.Base.Digest, err)
 	}
-	base, err := bases.ResolveDigest(ctx, ref, d, o.Images)
+	base, err := bases.ResolveDigest(ctx, ref, d, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%w (the digest the lock pins)", err)
 	}

@@ -92,6 +92,9 @@ type Session struct {
 	opts     Options
 	// fleet is the cache repository, nil without one or offline.
 	fleet *cacherepo.Store
+	// verdictKey is the fleet's verdict key (EnvVerdictKey), nil when
+	// each runner keeps its own.
+	verdictKey []byte
 }
 
 // Open reads the recipe and its lock and merges them with cfg: recipe
@@ -174,15 +177,26 @@ func Open(cfg Config) (*Session, error) {
 		return nil, err
 	}
 	sess := &Session{Recipe: r, Locked: lock, LockFile: lockFile, opts: o}
+	if sess.verdictKey, err = verdictKey(env); err != nil {
+		return nil, err
+	}
 	repo := cfg.CacheRepo
 	if repo == "" {
 		repo = env(EnvCacheRepo)
 	}
-	if repo != "" && !o.Offline {
-		if sess.fleet, err = cacherepo.New(repo, o.Images); err != nil {
-			return nil, fmt.Errorf("cache repository: %w", err)
+	if repo != "" {
+		// Checked offline too (a typo should not wait for the next online
+		// run), but not used: a cache repository is on the network.
+		store, err := cacherepo.New(repo, o.Images)
+		if err != nil {
+			if cfg.CacheRepo == "" {
+				return nil, fmt.Errorf("$%s: %w", EnvCacheRepo, err)
+			}
+			return nil, err
 		}
-		sess.opts.Trees = sess.fleet
+		if !o.Offline {
+			sess.fleet, sess.opts.Trees = store, store
+		}
 	}
 	return sess, nil
 }
@@ -327,8 +341,11 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 	}
 	o := s.Options()
 	o.Frozen = req.Frozen
-	if o.Offline && (len(req.Outputs.Push) > 0 || req.Rebase) {
-		return rep.fail(errors.New("this build is offline: pushing and rebasing need the network"))
+	switch {
+	case o.Offline && req.Rebase:
+		return rep.fail(errors.New("offline: a rebase asks the registry where the base's tag points now, which needs the network"))
+	case o.Offline && len(req.Outputs.Push) > 0:
+		return rep.fail(errors.New("offline: pushing needs the network; write an OCI layout offline and push it later (crane push, skopeo copy)"))
 	}
 	if err := req.Outputs.Validate(ctx, o.Images); err != nil {
 		return rep.fail(err)
@@ -514,12 +531,13 @@ func (s *Session) verifyOptions(ctx context.Context, vo verify.Options, noCache 
 		env = os.Getenv
 	}
 	dir := filepath.Join(s.opts.CacheDir, "verdicts")
-	key, err := verdictKey(env)
-	var c *verify.DirCache
+	var (
+		c   *verify.DirCache
+		err error
+	)
 	switch {
-	case err != nil:
-	case key != nil:
-		c, err = verify.OpenDirCache(dir, key)
+	case s.verdictKey != nil:
+		c, err = verify.OpenDirCache(dir, s.verdictKey)
 	default:
 		config := env("XDG_CONFIG_HOME")
 		if config == "" && env("HOME") != "" {
@@ -536,7 +554,10 @@ func (s *Session) verifyOptions(ctx context.Context, vo verify.Options, noCache 
 		return vo, nil
 	}
 	vo.Cache = c
-	if s.fleet == nil {
+	// Verdicts are shared only between runners holding the fleet's key:
+	// with each runner's own key, every record would be one only its
+	// writer can open.
+	if s.fleet == nil || s.verdictKey == nil {
 		return vo, nil
 	}
 	layered, verdicts, err := fleetVerdicts(ctx, s.fleet, c)

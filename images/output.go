@@ -309,6 +309,9 @@ func CheckPushReference(ref string, r *Result, opts Options) (repo string, err e
 // uploaded; blobs of a base in the same registry are mounted across
 // repositories, never pulled.
 func Upload(ctx context.Context, repo string, r *Result, opts Options) error {
+	if opts.Offline {
+		return errors.New("offline: pushing needs the network")
+	}
 	target, err := opts.parseName(repo + "@" + r.Digest.String())
 	if err != nil {
 		return err

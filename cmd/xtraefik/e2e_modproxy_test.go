@@ -66,7 +66,7 @@ func TestModuleProxyPlugins(t *testing.T) {
 		t.Errorf("an offline build sent %d requests to the module proxy: %v", n, proxy.Requests()[asked:])
 	}
 	_, _, err = w.runIn(filepath.Join(w.dir, "empty-cache"), "build", "-f", rp, "--offline")
-	if !errors.Is(err, build.ErrNotCached) || !strings.Contains(err.Error(), "3 thing(s)") ||
+	if !errors.Is(err, build.ErrNotCached) || !strings.Contains(err.Error(), "3 things are") ||
 		!strings.Contains(err.Error(), demoModule+"@"+demoVersion+" is not in the cache") || !strings.Contains(err.Error(), provider+"@"+providerVersion+" is not in the cache") {
 		t.Errorf("offline with an empty cache: %v", err)
 	}

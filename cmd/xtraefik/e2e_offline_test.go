@@ -85,7 +85,7 @@ func TestOffline(t *testing.T) {
 	if !errors.Is(err, build.ErrNotCached) {
 		t.Fatalf("offline with an empty cache: %v", err)
 	}
-	for _, want := range []string{"2 thing(s)", w.base.String(), "plugindemo", "not in the cache"} {
+	for _, want := range []string{"2 things are not in the cache directory", w.base.String(), "plugindemo", "not in the cache"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not name %q:\n%v", want, err)
 		}
@@ -95,6 +95,17 @@ func TestOffline(t *testing.T) {
 	}
 	if now, _ := os.ReadFile(filepath.Join(w.dir, "example.lock")); string(now) != string(lock) {
 		t.Error("a failed offline build changed the lock")
+	}
+	// The JSON report lists the same items, for CI.
+	jout, _, _ := w.runIn(empty, "build", "-f", rp, "--offline", "-o", "json")
+	var rep build.Report
+	if err := json.Unmarshal([]byte(jout), &rep); err != nil || rep.OK || len(rep.Missing) != 2 {
+		t.Errorf("offline JSON report: %v, missing %q", err, rep.Missing)
+	}
+	// Without a lock, offline says so first.
+	unlocked := w.writeRecipe("unlocked.yaml", "base: docker.io/library/traefik:v3.6\nplugins:\n  demo:\n    module: "+demoModule+"\n    git: "+demoGit+"\n    ref: "+demoVersion+"\n")
+	if _, _, err := w.run("build", "-f", unlocked, "--offline"); !errors.Is(err, build.ErrNotCached) || !strings.Contains(err.Error(), "lock the recipe online first") {
+		t.Errorf("offline without a lock: %v", err)
 	}
 
 	// Only the layers are missing: the list says which.
@@ -108,7 +119,7 @@ func TestOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = w.run("build", "-f", rp, "--offline", "--oci-layout", missingOut)
-	if !errors.Is(err, build.ErrNotCached) || !strings.Contains(err.Error(), "1 thing(s)") || !strings.Contains(err.Error(), filepath.Base(victim)) {
+	if !errors.Is(err, build.ErrNotCached) || !strings.Contains(err.Error(), "1 thing is not") || !strings.Contains(err.Error(), filepath.Base(victim)) {
 		t.Fatalf("offline with a damaged layer: %v", err)
 	}
 }
