@@ -36,7 +36,8 @@ type Options struct {
 	UpdateBase bool
 	UpdateAll  bool
 	Update     []string
-	// CacheDir holds fetched git repositories.
+	// CacheDir holds fetched git repositories and module downloads
+	// (the default Fetcher's and Modules' caches).
 	CacheDir string
 	// GitAuth supplies git credentials; nil reads them from the environment.
 	GitAuth source.AuthFunc
@@ -76,6 +77,8 @@ type Options struct {
 	Status Status
 	// Trees is a tree cache a fleet shares (package cacherepo): a locked
 	// plugin the local caches lack is read from it before its source.
+	// Used with the default Fetcher and Modules only (a caller's own
+	// fetchers decide where files come from).
 	Trees TreeCache
 }
 

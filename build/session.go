@@ -42,8 +42,9 @@ type Config struct {
 	// instead of RecipeFile; with RecipeFile empty it has no lock, and
 	// Lock and rebase are refused.
 	Recipe *recipe.Recipe
-	// CacheDir holds git repositories and built verification workers;
-	// "" means $XTRAEFIK_CACHE, else the user cache directory's xtraefik.
+	// CacheDir holds git repositories, module downloads, base blobs
+	// (blobs/), verdicts (verdicts/) and built verification workers; ""
+	// means $XTRAEFIK_CACHE, else the user cache directory's xtraefik.
 	CacheDir string
 	// GitMirrors and RegistryMirrors (PREFIX=LOCATION) and
 	// InsecureRegistries (hosts) are added to the recipe's mirrors and to
@@ -71,7 +72,8 @@ type Config struct {
 	// touching the network (see Options.Offline); pushing is refused.
 	Offline bool
 	// Status hears of each stage, plugin and output as it starts and ends,
-	// and of the bytes pushed (internal/status renders it); nil discards.
+	// and of the bytes pushed (the CLI draws them as live or timestamped
+	// lines); nil discards.
 	Status Status
 	// CacheRepo is a registry repository a fleet of runners shares
 	// (package cacherepo; "" means $XTRAEFIK_CACHE_REPO): verified plugin

@@ -27,10 +27,10 @@ var ErrBadSeal = errors.New("verification record not sealed with this key")
 // HMAC made with a secret key, verify.SealVerdict), and a record counts only
 // if it opens with this runner's key: write access to the registry is not
 // enough to make a plugin pass. A fleet shares the key as it shares any
-// signing key: keep the bytes of one runner's verdict key file (32 or more,
-// see verify.NewDirCache) as a CI secret, write them to the key file (mode
-// 0600) before each build, and give every runner's DirCache.Secret here.
-// Whoever holds the key can make every runner skip verifying a plugin.
+// signing key, from a CI secret: the CLI reads it from
+// $XTRAEFIK_VERDICT_KEY (package build); in code, give every runner the
+// same key through verify.OpenDirCache and Store.Verdicts. Whoever holds
+// the key can make every runner skip verifying a plugin.
 //
 // verify.Cache has no context: Verdicts uses the one given to
 // Store.Verdicts for every request, so it lives as long as one build.

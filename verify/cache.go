@@ -80,7 +80,8 @@ func (l Layered) Put(key string, r Result) error {
 // cache directory, or another user, does not have. Dir must belong to the
 // caller and be writable by nobody else; an entry that does not decode,
 // holds another key or fails its MAC is ignored (and removed).
-// Runners that share verdicts (package cacherepo) share the key file too.
+// Runners that share verdicts (package cacherepo) share one key instead
+// (OpenDirCache).
 type DirCache struct {
 	Dir    string
 	Secret []byte
