@@ -28,7 +28,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/xtraefik/xtraefik/images"
@@ -144,7 +143,7 @@ func (s *Store) fetchArtifact(ctx context.Context, tag name.Tag, artifactType st
 // push writes an artifact of artifactType with the empty config and layer,
 // annotated, under tag. Blobs the repository holds are not uploaded again.
 func (s *Store) push(ctx context.Context, tag name.Tag, artifactType string, layer partial.CompressedLayer, layerAnnotations, annotations map[string]string) error {
-	img, err := newArtifact(artifactType, layer, layerAnnotations, annotations)
+	img, err := images.Artifact(images.ArtifactSpec{ArtifactType: artifactType, Layer: layer, LayerAnnotations: layerAnnotations, Annotations: annotations})
 	if err == nil {
 		err = remote.Write(tag, img, s.remote(ctx)...)
 	}
@@ -152,54 +151,4 @@ func (s *Store) push(ctx context.Context, tag name.Tag, artifactType string, lay
 		return fmt.Errorf("push %s: %w", tag, s.opts.Explain(err, tag))
 	}
 	return nil
-}
-
-// emptyJSON is the OCI empty descriptor's content, the config of an
-// artifact (image-spec v1.1).
-var emptyJSON = []byte("{}")
-
-// artifact is an OCI artifact as a v1.Image, for remote.Write:
-// go-containerregistry's mutate can neither set artifactType nor write a
-// config that is not an image configuration.
-type artifact struct {
-	manifest []byte
-	blobs    map[v1.Hash]partial.CompressedLayer
-}
-
-func newArtifact(artifactType string, layer partial.CompressedLayer, layerAnnotations, annotations map[string]string) (v1.Image, error) {
-	config := static.NewLayer(emptyJSON, types.OCIEmptyJSON)
-	cfgDesc, err := partial.Descriptor(config)
-	if err != nil {
-		return nil, err
-	}
-	layerDesc, err := partial.Descriptor(layer)
-	if err != nil {
-		return nil, err
-	}
-	layerDesc.Annotations = layerAnnotations
-	raw, err := json.Marshal(v1.Manifest{
-		SchemaVersion: 2,
-		MediaType:     types.OCIManifestSchema1,
-		ArtifactType:  artifactType,
-		Config:        *cfgDesc,
-		Layers:        []v1.Descriptor{*layerDesc},
-		Annotations:   annotations,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return partial.CompressedToImage(&artifact{
-		manifest: raw,
-		blobs:    map[v1.Hash]partial.CompressedLayer{cfgDesc.Digest: config, layerDesc.Digest: layer},
-	})
-}
-
-func (a *artifact) RawManifest() ([]byte, error)        { return a.manifest, nil }
-func (a *artifact) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
-func (a *artifact) RawConfigFile() ([]byte, error)      { return emptyJSON, nil }
-func (a *artifact) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
-	if l, ok := a.blobs[h]; ok {
-		return l, nil
-	}
-	return nil, fmt.Errorf("blob %s is not part of the artifact", h)
 }

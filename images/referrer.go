@@ -2,12 +2,10 @@ package images
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -20,10 +18,6 @@ const SPDXMediaType = "application/spdx+json"
 // annotationTitle names the layer's file for oras-style clients that pull
 // artifacts to disk.
 const annotationTitle = "org.opencontainers.image.title"
-
-// emptyJSON is the OCI empty descriptor's content: an artifact manifest has
-// no image configuration, and points at "{}" instead (image-spec v1.1).
-var emptyJSON = []byte("{}")
 
 // AttachSBOM pushes sbom as an OCI artifact that refers to subject (a
 // registry reference by digest, "name@sha256:..."): an image manifest whose
@@ -76,53 +70,11 @@ func AttachSBOM(ctx context.Context, subject string, sbom []byte, mediaType stri
 	return digest, nil
 }
 
-// artifact is the SBOM artifact as a v1.Image, so that remote.Write uploads
-// its two blobs and, seeing the subject, maintains the referrers tag.
-// go-containerregistry's mutate cannot set artifactType nor write a config
-// that is not an image configuration, hence this small core.
-type artifact struct {
-	manifest []byte
-	blobs    map[v1.Hash]partial.CompressedLayer
-}
-
+// newArtifact is the SBOM document as an artifact referring to subject.
 func newArtifact(doc []byte, mediaType types.MediaType, subject v1.Descriptor) (v1.Image, error) {
-	config := static.NewLayer(emptyJSON, types.OCIEmptyJSON)
-	layer := static.NewLayer(doc, mediaType)
-	cfgDesc, err := partial.Descriptor(config)
-	if err != nil {
-		return nil, err
-	}
-	layerDesc, err := partial.Descriptor(layer)
-	if err != nil {
-		return nil, err
-	}
+	spec := ArtifactSpec{ArtifactType: string(mediaType), Layer: static.NewLayer(doc, mediaType), Subject: &subject}
 	if mediaType == SPDXMediaType {
-		layerDesc.Annotations = map[string]string{annotationTitle: "sbom.spdx.json"}
+		spec.LayerAnnotations = map[string]string{annotationTitle: "sbom.spdx.json"}
 	}
-	m := v1.Manifest{
-		SchemaVersion: 2,
-		MediaType:     types.OCIManifestSchema1,
-		ArtifactType:  string(mediaType),
-		Config:        *cfgDesc,
-		Layers:        []v1.Descriptor{*layerDesc},
-		Subject:       &subject,
-	}
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	return partial.CompressedToImage(&artifact{
-		manifest: raw,
-		blobs:    map[v1.Hash]partial.CompressedLayer{cfgDesc.Digest: config, layerDesc.Digest: layer},
-	})
-}
-
-func (a *artifact) RawManifest() ([]byte, error)        { return a.manifest, nil }
-func (a *artifact) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
-func (a *artifact) RawConfigFile() ([]byte, error)      { return emptyJSON, nil }
-func (a *artifact) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
-	if l, ok := a.blobs[h]; ok {
-		return l, nil
-	}
-	return nil, fmt.Errorf("blob %s is not part of the SBOM artifact", h)
+	return Artifact(spec)
 }
