@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/xtraefik/xtraefik/images"
@@ -117,19 +118,25 @@ func verifyWith(ctx context.Context, o *Options, v *verify.Verifier, res *Resolu
 	// The recipe alone decides the trust given to plugin code: the image's
 	// flags grant what verification allowed.
 	v.Target(res.Traefik.Version, res.Traefik.Yaegi, res.Recipe.AllowUnsafe)
-	// The plugins are verified side by side; verify tells only when all are.
+	// The plugins are verified side by side: each line ends with its
+	// verdict, as soon as it is known.
 	for _, p := range res.Plugins {
 		o.start(StageVerify, p.Alias)
 	}
+	told := make([]atomic.Bool, len(res.Plugins))
+	v.OnVerdict(func(i int, r verify.Result) {
+		told[i].Store(true)
+		o.done(StageVerify, res.Plugins[i].Alias, verdict(r), nil)
+	})
 	// verify's errors name the verification already.
 	rs, err := v.Verify(ctx, res.Plugins)
 	for i, p := range res.Plugins {
-		switch {
-		case i < len(rs) && rs[i].Status != "" && (err == nil || rs[i].Duration > 0 || rs[i].Cached):
-			o.done(StageVerify, p.Alias, verdict(rs[i]), nil)
-		case err != nil:
+		if told[i].Load() {
+			continue
+		}
+		if err != nil {
 			o.done(StageVerify, p.Alias, "", err)
-		default:
+		} else {
 			o.done(StageVerify, p.Alias, "no verdict", nil)
 		}
 	}

@@ -139,7 +139,15 @@ type Verifier struct {
 	goPath  string
 	contain *containment
 	pool    *pool
+	// onVerdict hears each plugin's verdict as soon as it is final.
+	onVerdict func(i int, r Result)
 }
+
+// OnVerdict has f told each plugin's verdict (its index in Verify's
+// plugins, and the result) as soon as it is final, from the goroutine that
+// reached it: plugins are verified side by side, so a caller can show each
+// one end while the others run. f must be safe for concurrent use.
+func (v *Verifier) OnVerdict(f func(i int, r Result)) { v.onVerdict = f }
 
 // NewVerifier creates the work directory and the worker pool; Close removes
 // them.
@@ -264,6 +272,7 @@ func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 	sem := make(chan struct{}, opts.Parallel)
 	var wg sync.WaitGroup
 	errs := make([]error, len(plugins))
+	told := make([]bool, len(plugins)) // each written by its own goroutine only
 	for i := range plugins {
 		if !laidOut[i] || cached[i] != "" && results[i].Status == StatusOK {
 			continue
@@ -281,14 +290,23 @@ func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 			start := time.Now()
 			errs[i] = v.verifyOne(ctx, plugins[i], pl, &results[i])
 			results[i].Duration = time.Since(start)
+			if errs[i] == nil && ctx.Err() == nil {
+				settle(&results[i])
+				told[i] = true
+				if v.onVerdict != nil {
+					v.onVerdict(i, results[i])
+				}
+			}
 		}()
 	}
 	wg.Wait()
 	for i := range results {
-		if results[i].Status == "" {
-			results[i].Status = StatusFail
-			if results[i].OK {
-				results[i].Status = StatusOK
+		settle(&results[i])
+	}
+	if v.onVerdict != nil && ctx.Err() == nil {
+		for i := range results {
+			if !told[i] && errs[i] == nil {
+				v.onVerdict(i, results[i])
 			}
 		}
 	}
@@ -305,6 +323,16 @@ func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 		return results, fmt.Errorf("verify: %w", err)
 	}
 	return results, nil
+}
+
+// settle gives a result without a status the one its OK says.
+func settle(r *Result) {
+	if r.Status == "" {
+		r.Status = StatusFail
+		if r.OK {
+			r.Status = StatusOK
+		}
+	}
 }
 
 // layoutConflict reports why plugin i cannot have its own directory under

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -346,4 +347,45 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http
 
 	alone := verifyOneFor(t, user, Options{TraefikVersion: "v3.6.12"})
 	checkVerdict(t, alone, false, "not vendored: "+demo.Module)
+}
+
+// TestOnVerdict: every plugin's verdict is told once, as Verify returns
+// it, whether verified, refused before running, or failing.
+func TestOnVerdict(t *testing.T) {
+	var plugins []plugin.Plugin
+	for _, f := range testenv.Fixtures() {
+		if f.Name == "vendored-ok" || f.Name == "not-vendored" {
+			plugins = append(plugins, plugin.Plugin{Alias: f.Name, Module: f.Module, Files: testenv.FixtureFiles(t, f)})
+		}
+	}
+	plugins = append(plugins, plugin.Plugin{Alias: "dup", Module: plugins[0].Module, Files: plugins[0].Files})
+	v, err := NewVerifier(Options{TraefikVersion: "v3.6.12", Parallel: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	var mu sync.Mutex
+	told := map[int][]Result{}
+	v.OnVerdict(func(i int, r Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		told[i] = append(told[i], r)
+	})
+	res, err := v.Verify(context.Background(), plugins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		got := told[i]
+		if len(got) != 1 {
+			t.Errorf("%s: told %d times", r.Alias, len(got))
+			continue
+		}
+		if got[0].Status != r.Status || got[0].OK != r.OK || got[0].Reason != r.Reason || r.Status == "" {
+			t.Errorf("%s: told %s %q, returned %s %q", r.Alias, got[0].Status, got[0].Reason, r.Status, r.Reason)
+		}
+	}
+	if res[0].OK == res[1].OK {
+		t.Fatalf("fixtures changed: %v %v", res[0].OK, res[1].OK)
+	}
 }
