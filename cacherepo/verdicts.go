@@ -123,15 +123,15 @@ func (v *Verdicts) Record(key string) (verify.Result, time.Time, bool) {
 	case errors.Is(err, ErrNotFound):
 		return verify.Result{}, time.Time{}, false
 	case errors.Is(err, ErrMismatch):
-		v.warn(fmt.Errorf("verdict cache: ignored: %w", err), false)
+		v.warn(fmt.Errorf("verdict ignored: %w", err), false)
 		return verify.Result{}, time.Time{}, false
 	case err != nil:
-		v.warn(fmt.Errorf("verdict cache %s: not used for the rest of this build: %w", v.store, err), true)
+		v.warn(fmt.Errorf("verdicts in %s not read for the rest of this build, as it failed: %w", v.store, err), true)
 		return verify.Result{}, time.Time{}, false
 	}
 	r, verified, ok := verify.OpenVerdict(v.secret, key, data)
 	if !ok {
-		v.warn(fmt.Errorf("verdict cache: ignored %s: %w (another fleet's key, or edited)", tag, ErrBadSeal), false)
+		v.warn(fmt.Errorf("verdict %s ignored, the plugin is verified here again: %w (sealed with another key, or edited; give this runner the fleet's key)", tag.TagStr(), ErrBadSeal), false)
 		return verify.Result{}, time.Time{}, false
 	}
 	return r, verified, true
