@@ -11,93 +11,16 @@ set -euo pipefail
 
 RUNS=${RUNS:-10}
 COLD_RUNS=${COLD_RUNS:-3}
-TRAEFIK_VERSION=${TRAEFIK_VERSION:-v3.6.12}
 PLUGIN_MODULE=github.com/traefik/plugindemo
 PLUGIN_VERSION=v0.2.2
-EPOCH=1704164645 # 2024-01-02T03:04:05Z, the base's and the layers' time
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d "${TMPDIR:-/tmp}/xtraefik-bench.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	# buildah's overlay storage may hold mounts.
-	if [ -d "$work/buildah" ]; then
-		buildah --root "$work/buildah/root" --runroot "$work/buildah/run" rm --all >/dev/null 2>&1 || true
-		umount -R "$work/buildah" 2>/dev/null || true
-	fi
-	rm -rf "$work" 2>/dev/null || true
-}
-trap cleanup EXIT
-log() { printf '== %s\n' "$*" >&2; }
-die() { printf 'peers.sh: %s\n' "$*" >&2; exit 1; }
-
-# --- tools -------------------------------------------------------------------
-apt_install() {
-	[ "$(id -u)" = 0 ] || return 1
-	command -v apt-get >/dev/null || return 1
-	log "installing $* with apt-get"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 ||
-		{ apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1; }
-}
-command -v buildah >/dev/null || apt_install buildah || die "buildah is missing (apt-get install buildah)"
-command -v hyperfine >/dev/null || apt_install hyperfine || log "hyperfine unavailable: timing with /usr/bin/time loops"
-[ -x /usr/bin/time ] || apt_install time || die "/usr/bin/time (GNU time) is missing"
-command -v docker-registry >/dev/null || apt_install docker-registry || die "docker-registry is missing"
-command -v git >/dev/null || die "git is missing"
-crane=$(command -v crane || echo "$(go env GOPATH)/bin/crane")
-if [ ! -x "$crane" ]; then
-	log "installing crane"
-	(cd "$repo" && go install github.com/google/go-containerregistry/cmd/crane)
-	crane="$(go env GOPATH)/bin/crane"
-fi
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-		(for p in $(shuf -i 20000-60000 -n 50); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; break; }; done)
-}
-
-# --- registry ----------------------------------------------------------------
-port=$(free_port)
-reg=127.0.0.1:$port
-mkdir -p "$work/registry"
-cat >"$work/registry/config.yml" <<EOF
-version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: $work/registry/storage
-  delete:
-    enabled: true
-http:
-  addr: $reg
-  secret: bench
-EOF
-docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do curl -fsS "http://$reg/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fsS "http://$reg/v2/" >/dev/null || die "registry did not start: $(tail -5 "$work/registry/log")"
-
-# uploads_during CMD...: runs CMD and prints how many blobs it uploaded (PUTs
-# that complete an upload, from the registry's access log).
-uploads_during() {
-	local before after
-	before=$(grep -c 'PUT /v2/[^ ]*/blobs/uploads/' "$work/registry/log" || true)
-	"$@" >/dev/null 2>&1
-	sleep 0.2
-	after=$(grep -c 'PUT /v2/[^ ]*/blobs/uploads/' "$work/registry/log" || true)
-	echo $((after - before))
-}
+start_registry
 
 # --- the plugin --------------------------------------------------------------
 log "plugin $PLUGIN_MODULE@$PLUGIN_VERSION from the Go module proxy"
-moddir=$(cd "$work" && GOWORK=off GOFLAGS=-mod=mod go mod download -json "$PLUGIN_MODULE@$PLUGIN_VERSION" |
-	sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-[ -d "$moddir" ] || die "go mod download $PLUGIN_MODULE@$PLUGIN_VERSION failed"
+moddir=$(go_module "$PLUGIN_MODULE@$PLUGIN_VERSION")
 ctx=$work/ctx
 plugin=$ctx/plugins-local/src/$PLUGIN_MODULE
 mkdir -p "$plugin"
@@ -111,50 +34,17 @@ tar --sort=name --mtime=@$EPOCH --owner=0 --group=0 --numeric-owner --format=gnu
 	-C "$ctx" -cf "$work/plugins.tar" plugins-local
 
 # --- the base ----------------------------------------------------------------
-traefik_bin=${XTRAEFIK_TRAEFIK_BINARY:-${XDG_CACHE_HOME:-$HOME/.cache}/xtraefik/traefik/$TRAEFIK_VERSION/traefik}
-root=$work/baseroot
-mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/tmp"
-chmod 1777 "$root/tmp"
-if [ -x "$traefik_bin" ]; then
-	cp "$traefik_bin" "$root/usr/local/bin/traefik"
-	base_kind="real Traefik $TRAEFIK_VERSION binary"
-else
-	log "no Traefik binary at $traefik_bin (scripts/traefik-binary $TRAEFIK_VERSION builds it): using a 64 MiB stand-in"
-	head -c $((64 << 20)) /dev/urandom >"$root/usr/local/bin/traefik"
-	chmod 0755 "$root/usr/local/bin/traefik"
-	base_kind="64 MiB stand-in binary"
-fi
-[ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
-base_size=$(du -sh "$root" | cut -f1)
-tar --sort=name --mtime=@$EPOCH --owner=0 --group=0 --numeric-owner -C "$root" -cf "$work/base.tar" .
 base=$reg/library/traefik:$TRAEFIK_VERSION
+base_root
 log "base image ($base_kind, $base_size) -> $base"
-"$crane" append --oci-empty-base -f "$work/base.tar" -t "$base" >/dev/null 2>&1 || die "crane append (base) failed"
-"$crane" mutate "$base" --set-platform "linux/$(go env GOARCH)" --entrypoint traefik \
-	--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-	--exposed-ports 80/tcp --label org.opencontainers.image.version="$TRAEFIK_VERSION" -t "$base" >/dev/null 2>&1 ||
-	die "crane mutate (base) failed"
-rm -f "$work/base.tar"
+make_base "$base" "linux/$(go env GOARCH)"
 
 # --- xtraefik ----------------------------------------------------------------
-log "building xtraefik and bench/assemble"
-(cd "$repo" && go build -o "$work/bin/xtraefik" ./cmd/xtraefik && go build -o "$work/bin/assemble" ./bench/assemble)
+build_xtraefik
 # A git repository of the plugin, served by git daemon, for the CLI.
 gitroot=$work/git
-git init -q "$gitroot/plugindemo"
-cp -R "$moddir/." "$gitroot/plugindemo/"
-chmod -R u+w "$gitroot/plugindemo"
-(
-	cd "$gitroot/plugindemo"
-	export GIT_AUTHOR_DATE=@$EPOCH GIT_COMMITTER_DATE=@$EPOCH
-	git -c user.name=bench -c user.email=bench@example.invalid add -A
-	git -c user.name=bench -c user.email=bench@example.invalid commit -qm "plugindemo $PLUGIN_VERSION"
-	git -c user.name=bench -c user.email=bench@example.invalid tag -a -m "$PLUGIN_VERSION" "$PLUGIN_VERSION"
-)
-gport=$(free_port)
-git daemon --reuseaddr --export-all --base-path="$gitroot" --listen=127.0.0.1 --port="$gport" "$gitroot" >"$work/gitd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do git ls-remote "git://127.0.0.1:$gport/plugindemo" >/dev/null 2>&1 && break; sleep 0.1; done
+git_repo "$gitroot/plugindemo" "$moddir" "$PLUGIN_VERSION"
+start_gitd "$gitroot" plugindemo
 mkdir -p "$work/recipe"
 cat >"$work/recipe/recipe.yaml" <<EOF
 base: $base
