@@ -4,9 +4,9 @@
 //
 // Nothing read from the store is trusted: small blobs are hashed on every
 // read, and a large blob is hashed again whenever its file is not the one
-// the store last verified (size, inode, mtime and ctime differ, as after an
-// edit through a hard link). A blob that fails is removed, so the caller
-// fetches it again. Writers go through a temporary file renamed into place,
+// the store last verified (size, inode or mtime differ, as after an edit
+// through a hard link), and checked again by every reader that streams it.
+// A blob that fails is removed, so the caller fetches it again. Writers go through a temporary file renamed into place,
 // so concurrent processes sharing a store see a whole blob or none.
 package blobstore
 

@@ -187,6 +187,13 @@ func TestLink(t *testing.T) {
 	if err := s.Link(h, dst); err == nil {
 		t.Fatal("Link replaced an existing file")
 	}
+	// Removing the output (an --overwrite build does) leaves the blob
+	// verified too.
+	os.Remove(dst)
+	fi, _ = os.Stat(p)
+	if stamp, _ := os.ReadFile(p + ".ok"); string(stamp) != stampOf(fi) {
+		t.Errorf("after the link is removed the stamp %q no longer describes the file (%q)", stamp, stampOf(fi))
+	}
 	_, missing := randomBlob(t, 10)
 	if err := s.Link(missing, filepath.Join(t.TempDir(), "x")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing blob: %v", err)
