@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -72,6 +73,9 @@ type Store struct {
 	// maxTree bounds a tree, compressed and unpacked; maxRecord a verdict
 	// record. Fields so tests can lower them.
 	maxTree, maxRecord int64
+
+	reuseOnce sync.Once
+	reuse     []remote.Option
 }
 
 // Bounds of what is read from the registry.
@@ -100,9 +104,21 @@ func New(repo string, opts images.Options) (*Store, error) {
 // String is the repository's name.
 func (s *Store) String() string { return s.repo.Name() }
 
+// remote is how a call reaches the registry: one puller and one pusher
+// for the Store's life, so that the registry is pinged and a token asked
+// for once per build, not once per request.
 func (s *Store) remote(ctx context.Context) []remote.Option {
 	ropts, _ := s.opts.RemoteAccess(ctx)
-	return ropts
+	s.reuseOnce.Do(func() {
+		base, _ := s.opts.RemoteAccess(context.Background())
+		if puller, err := remote.NewPuller(base...); err == nil {
+			s.reuse = append(s.reuse, remote.Reuse(puller))
+		}
+		if pusher, err := remote.NewPusher(base...); err == nil {
+			s.reuse = append(s.reuse, remote.Reuse(pusher))
+		}
+	})
+	return append(ropts, s.reuse...)
 }
 
 // isNotFound reports a registry's "no such manifest or repository".

@@ -553,3 +553,31 @@ func TestCacheNewRedactsCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheStorePingsOnce: a Store reuses its connections' authorisation,
+// so a build asking for many trees pings the registry once per direction
+// (pull, push), not once per request.
+func TestCacheStorePingsOnce(t *testing.T) {
+	s, log := testStore(t)
+	for i := range 5 {
+		p := testPlugin(t, fmt.Sprint("marker", i))
+		if _, err := s.GetTree(t.Context(), p.Hash); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("empty repository: %v", err)
+		}
+		if err := s.PutTree(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetTree(t.Context(), p.Hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pings := 0
+	for _, r := range log.Requests() {
+		if r.Path == "/v2/" {
+			pings++
+		}
+	}
+	if pings > 2 {
+		t.Errorf("%d pings for 15 operations, want at most 2", pings)
+	}
+}
