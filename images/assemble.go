@@ -82,7 +82,7 @@ func Assemble(ctx context.Context, base *Base, add Addition) (*Result, error) {
 		wd := normaliseWorkdir(bp.WorkingDir)
 		layer, ok := layers[wd]
 		if !ok {
-			layer, err = newPluginLayer(wd, add.Plugins, add.Files, epoch)
+			layer, err = newPluginLayer(wd, add.Plugins, add.Files, epoch, base.cache())
 			if err != nil {
 				return nil, err
 			}

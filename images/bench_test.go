@@ -29,7 +29,7 @@ func BenchmarkPluginLayerDigest(b *testing.B) {
 	plugins := plugindemo(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		l, err := newPluginLayer("/", plugins, nil, testEpoch())
+		l, err := newPluginLayer("/", plugins, nil, testEpoch(), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

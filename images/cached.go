@@ -409,3 +409,12 @@ func (b *Base) MissingLayers() []string {
 
 // ConfigLayer is mounted too: an attestation carried over keeps its config.
 func (m *mountable) ConfigLayer() (v1.Layer, error) { return m.mount(partial.ConfigLayer(m.Image)) }
+
+// cache is the blob cache a registry base was read through, nil for
+// others.
+func (b *Base) cache() *blobstore.Store {
+	if b.blobs == nil {
+		return nil
+	}
+	return b.blobs.store
+}

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -20,6 +21,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/images/blobstore"
+	"github.com/xtraefik/xtraefik/internal/buildid"
 	"github.com/xtraefik/xtraefik/plugin"
 )
 
@@ -63,15 +66,29 @@ type pluginLayer struct {
 // while both digests are computed: every later read (digest, upload, layout,
 // tarball, for every platform) is a plain file read, and memory stays flat
 // whatever the plugins weigh.
-func newPluginLayer(workdir string, plugins []plugin.Plugin, extra []ExtraFile, epoch time.Time) (v1.Layer, error) {
+//
+// With a blob cache, a layer rendered before from the same inputs (the
+// plugins' content hashes, the extra files, the epoch, the WORKDIR and
+// this xtraefik build) is read from it instead: a rebuild of an unchanged
+// lock renders nothing.
+func newPluginLayer(workdir string, plugins []plugin.Plugin, extra []ExtraFile, epoch time.Time, cache *blobstore.Store) (v1.Layer, error) {
 	entries, err := layerEntries(workdir, plugins, extra)
 	if err != nil {
 		return nil, err
+	}
+	key, keyed := renderKey(workdir, plugins, extra, epoch)
+	if keyed && cache != nil {
+		if l, ok := renderedLayer(cache, key); ok {
+			return l, nil
+		}
 	}
 	l := &pluginLayer{entries: entries, epoch: epoch}
 	spool, err := l.spool()
 	if err != nil {
 		return nil, fmt.Errorf("plugin layer for WORKDIR %s: %w", workdir, err)
+	}
+	if keyed && cache != nil {
+		keepRendered(cache, key, spool)
 	}
 	layer, err := partial.CompressedToLayer(spool)
 	if err != nil {
@@ -79,6 +96,82 @@ func newPluginLayer(workdir string, plugins []plugin.Plugin, extra []ExtraFile, 
 	}
 	return layer, nil
 }
+
+// renderKey names everything a plugin layer's bytes depend on; a plugin
+// without a content hash (Plugin.Hash, as package build resolves it) makes
+// the layer uncacheable.
+func renderKey(workdir string, plugins []plugin.Plugin, extra []ExtraFile, epoch time.Time) (string, bool) {
+	h := sha256.New()
+	fmt.Fprintf(h, "xtraefik plugin layer\n%s\n%q\n%d\n", buildid.Self(), workdir, epoch.Unix())
+	for _, p := range plugins {
+		if p.Hash == "" {
+			return "", false
+		}
+		fmt.Fprintf(h, "plugin %q %s\n", p.Module, p.Hash)
+	}
+	for _, x := range extra {
+		sum := sha256.Sum256(x.Content)
+		fmt.Fprintf(h, "extra %q %o %v %x\n", x.Path, x.Mode, x.Whiteout, sum)
+	}
+	return hex.EncodeToString(h.Sum(nil)), true
+}
+
+// rendered is the record of a rendered layer kept in the blob cache.
+type rendered struct {
+	Digest v1.Hash `json:"digest"`
+	DiffID v1.Hash `json:"diffID"`
+	Size   int64   `json:"size"`
+}
+
+// renderedLayer is the layer rendered before under key, if the cache still
+// holds it intact.
+func renderedLayer(cache *blobstore.Store, key string) (v1.Layer, bool) {
+	data, ok := cache.Ref(key)
+	if !ok {
+		return nil, false
+	}
+	var r rendered
+	if json.Unmarshal(data, &r) != nil || r.Size <= 0 {
+		return nil, false
+	}
+	if _, err := cache.Verify(r.Digest); err != nil {
+		return nil, false
+	}
+	l, err := partial.CompressedToLayer(&storedLayer{cache: cache, r: r})
+	return l, err == nil
+}
+
+// keepRendered copies a layer just rendered into the cache; a cache that
+// cannot take it costs a render next time, nothing more.
+func keepRendered(cache *blobstore.Store, key string, s *spooledLayer) {
+	w, err := cache.Writer(s.digest)
+	if err != nil {
+		return
+	}
+	if _, err := io.Copy(w, io.NewSectionReader(s.f, 0, s.size)); err != nil {
+		w.Abort()
+		return
+	}
+	if w.Commit() != nil {
+		return
+	}
+	if data, err := json.Marshal(rendered{Digest: s.digest, DiffID: s.diffID, Size: s.size}); err == nil {
+		_ = cache.SetRef(key, data)
+	}
+}
+
+// storedLayer is a rendered layer read from the blob cache (checked by
+// digest as it is read).
+type storedLayer struct {
+	cache *blobstore.Store
+	r     rendered
+}
+
+func (s *storedLayer) Digest() (v1.Hash, error)            { return s.r.Digest, nil }
+func (s *storedLayer) DiffID() (v1.Hash, error)            { return s.r.DiffID, nil }
+func (s *storedLayer) Size() (int64, error)                { return s.r.Size, nil }
+func (s *storedLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
+func (s *storedLayer) Compressed() (io.ReadCloser, error)  { return s.cache.Open(s.r.Digest) }
 
 // spooledLayer is a rendered layer held in an unlinked file; the file goes away
 // with its last descriptor.

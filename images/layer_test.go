@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"sort"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/images/blobstore"
 	"github.com/xtraefik/xtraefik/plugin"
 )
 
@@ -24,11 +27,11 @@ const goldenLayer = "sha256:a90c6847acfa281ef7a322bef82b56235e77883546abae80d5cf
 
 func TestPluginLayerIsDeterministic(t *testing.T) {
 	add := demoAddition(t)
-	a, err := newPluginLayer("/", add.Plugins, add.Files, add.Epoch)
+	a, err := newPluginLayer("/", add.Plugins, add.Files, add.Epoch, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := newPluginLayer("", demoAddition(t).Plugins, add.Files, add.Epoch)
+	b, err := newPluginLayer("", demoAddition(t).Plugins, add.Files, add.Epoch, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +43,7 @@ func TestPluginLayerIsDeterministic(t *testing.T) {
 	if da.String() != goldenLayer {
 		t.Errorf("plugin layer digest %s, want %s", da, goldenLayer)
 	}
-	later, err := newPluginLayer("/", add.Plugins, add.Files, add.Epoch.Add(time.Second))
+	later, err := newPluginLayer("/", add.Plugins, add.Files, add.Epoch.Add(time.Second), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +54,7 @@ func TestPluginLayerIsDeterministic(t *testing.T) {
 
 func TestPluginLayerGzipHeader(t *testing.T) {
 	add := demoAddition(t)
-	l, err := newPluginLayer("/", add.Plugins, add.Files, add.Epoch)
+	l, err := newPluginLayer("/", add.Plugins, add.Files, add.Epoch, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +95,7 @@ func TestPluginLayerEntries(t *testing.T) {
 		{"relative", "relative/plugins-local"},
 	} {
 		t.Run(tc.workdir, func(t *testing.T) {
-			l, err := newPluginLayer(tc.workdir, add.Plugins, add.Files, add.Epoch)
+			l, err := newPluginLayer(tc.workdir, add.Plugins, add.Files, add.Epoch, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,7 +175,7 @@ func describeEntry(h *tar.Header) string {
 func TestPluginLayerLongNamesUseGNUNotPAX(t *testing.T) {
 	long := strings.Repeat("a", 120) + "/" + strings.Repeat("b", 120) + ".go"
 	plugins := []plugin.Plugin{{Module: "example.com/long", Files: mustSet(t, memFile(long, fileset.Regular, "package b\n"))}}
-	l, err := newPluginLayer("/", plugins, nil, testEpoch())
+	l, err := newPluginLayer("/", plugins, nil, testEpoch(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +200,7 @@ func TestPluginLayerStreamsFromTheFileset(t *testing.T) {
 	var calls atomic.Int32
 	f := countingOpen(memFile("demo.go", fileset.Regular, "package demo\n"), &calls, 0)
 	plugins := []plugin.Plugin{{Module: "example.com/demo", Files: mustSet(t, f)}}
-	l, err := newPluginLayer("/", plugins, nil, testEpoch())
+	l, err := newPluginLayer("/", plugins, nil, testEpoch(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +252,7 @@ func TestPluginLayerRefusesBadInput(t *testing.T) {
 		{"no content", []plugin.Plugin{{Module: "github.com/a", Files: fileset.Set{{Path: "x.go"}}}}, nil, "no content"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := newPluginLayer("/", tc.plugins, tc.extra, testEpoch())
+			_, err := newPluginLayer("/", tc.plugins, tc.extra, testEpoch(), nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
@@ -261,7 +264,7 @@ func TestPluginLayerChecksSizes(t *testing.T) {
 	for _, size := range []int64{3, 100} {
 		f := memFile("demo.go", fileset.Regular, "package demo\n")
 		f.Size = size
-		_, err := newPluginLayer("/", []plugin.Plugin{{Module: "example.com/demo", Files: fileset.Set{f}}}, nil, testEpoch())
+		_, err := newPluginLayer("/", []plugin.Plugin{{Module: "example.com/demo", Files: fileset.Set{f}}}, nil, testEpoch(), nil)
 		if err == nil || !strings.Contains(err.Error(), "demo.go") {
 			t.Errorf("recorded size %d for 13 bytes: error %v, want one naming the file", size, err)
 		}
@@ -270,7 +273,7 @@ func TestPluginLayerChecksSizes(t *testing.T) {
 
 func TestFileAboveDirIsRefused(t *testing.T) {
 	// A file that another entry needs as a directory: /x is a file, /x/y too.
-	_, err := newPluginLayer("/", nil, []ExtraFile{{Path: "/x"}, {Path: "/x/y"}}, testEpoch())
+	_, err := newPluginLayer("/", nil, []ExtraFile{{Path: "/x"}, {Path: "/x/y"}}, testEpoch(), nil)
 	if err == nil || !strings.Contains(err.Error(), "needs it to be a directory") {
 		t.Fatalf("error %v", err)
 	}
@@ -281,7 +284,7 @@ func TestLayerWhiteout(t *testing.T) {
 		{Path: "/etc/traefik/traefik.toml", Whiteout: true},
 		{Path: "/etc/traefik/traefik.yml", Content: []byte("log: {}\n")},
 	}
-	l, err := newPluginLayer("/", nil, extra, testEpoch())
+	l, err := newPluginLayer("/", nil, extra, testEpoch(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +387,7 @@ func TestPluginLayerMemoryStaysFlat(t *testing.T) {
 	plugins := []plugin.Plugin{{Module: "example.com/demo", Files: mustSet(t, big)}}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	l, err := newPluginLayer("/", plugins, nil, testEpoch())
+	l, err := newPluginLayer("/", plugins, nil, testEpoch(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,5 +403,77 @@ func TestPluginLayerMemoryStaysFlat(t *testing.T) {
 	}
 	if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
 		t.Errorf("a layer with a %d-byte file allocated %d bytes", size, got)
+	}
+}
+
+// TestRenderedLayerCache: with a blob cache, a layer rendered once is read
+// back for the same inputs without opening a plugin file; other inputs, or
+// a damaged cached blob, render again, to the same bytes.
+func TestRenderedLayerCache(t *testing.T) {
+	store, err := blobstore.Open(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := demoAddition(t)
+	for i := range add.Plugins { // as package build resolves them
+		if add.Plugins[i].Hash, err = add.Plugins[i].Files.Hash(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := newPluginLayer("/", add.Plugins, add.Files, add.Epoch, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := first.Digest()
+
+	// Every plugin file now fails to open: only the cache can answer.
+	var calls atomic.Int32
+	failing := func() []plugin.Plugin {
+		ps := append([]plugin.Plugin(nil), add.Plugins...)
+		for i := range ps {
+			files := append(fileset.Set(nil), ps[i].Files...)
+			for j := range files {
+				if files[j].Kind != fileset.Symlink {
+					files[j] = countingOpen(files[j], &calls, 1)
+				}
+			}
+			ps[i].Files = files
+		}
+		return ps
+	}
+	again, err := newPluginLayer("/", failing(), add.Files, add.Epoch, store)
+	if err != nil {
+		t.Fatalf("the cached render was not used: %v", err)
+	}
+	if got, _ := again.Digest(); got != want || calls.Load() != 0 {
+		t.Fatalf("cached layer %s (want %s), %d file opens", got, want, calls.Load())
+	}
+	if a, b := readLayer(t, first), readLayer(t, again); !reflect.DeepEqual(a, b) {
+		t.Fatal("the cached layer reads back differently")
+	}
+	// Another epoch is another layer: rendered, so the files are read.
+	if _, err := newPluginLayer("/", failing(), add.Files, add.Epoch.Add(time.Hour), store); err == nil {
+		t.Fatal("a layer for another epoch came from the cache")
+	}
+	// A plugin without a content hash is never taken from the cache.
+	unhashed := failing()
+	unhashed[0].Hash = ""
+	if _, err := newPluginLayer("/", unhashed, add.Files, add.Epoch, store); err == nil {
+		t.Fatal("a plugin without a content hash was taken from the cache")
+	}
+	// A damaged cached layer is not used: rendered again, same digest.
+	p := filepath.Join(store.Dir(), "sha256", want.Hex)
+	if err := os.WriteFile(p, []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := newPluginLayer("/", add.Plugins, add.Files, add.Epoch, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := fresh.Digest(); got != want {
+		t.Fatalf("re-rendered %s, want %s", got, want)
+	}
+	if _, err := store.Verify(want); err != nil {
+		t.Errorf("the re-rendered layer is not back in the cache: %v", err)
 	}
 }

@@ -11,12 +11,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/xtraefik/xtraefik/internal/buildid"
 	"github.com/xtraefik/xtraefik/internal/filelock"
 	"github.com/xtraefik/xtraefik/internal/private"
 	"github.com/xtraefik/xtraefik/manifest"
@@ -344,37 +344,6 @@ func contentHash(p plugin.Plugin) (string, error) {
 	return p.Files.Hash()
 }
 
-// buildIdentity names this xtraefik build: its module version and commit
-// when it has them, else (a development build) its executable's size and
-// time, so a rebuilt binary never reuses an older one's verdicts.
-func buildIdentity() string {
-	id := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		id = bi.Main.Version
-		revision, modified := "", true
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				revision = s.Value
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-		switch {
-		case revision != "" && !modified:
-			return id + "+" + revision
-		case id != "(devel)" && id != "" && revision == "":
-			return id // go install module@version
-		}
-	}
-	if exe, err := os.Executable(); err == nil {
-		if info, err := os.Stat(exe); err == nil {
-			id += fmt.Sprintf("+exe:%d:%d", info.Size(), info.ModTime().UnixNano())
-		}
-	}
-	return id
-}
-
 // fromCache fills the results the cache holds and returns each laid-out
 // plugin's cache key ("" without a cache); the others are verified.
 func (v *Verifier) fromCache(plugins []plugin.Plugin, laidOut []bool, pl *plan, results []Result) []string {
@@ -382,7 +351,7 @@ func (v *Verifier) fromCache(plugins []plugin.Plugin, laidOut []bool, pl *plan, 
 	if v.opts.Cache == nil {
 		return keys
 	}
-	self := buildIdentity()
+	self := buildid.Self()
 	for i, p := range plugins {
 		if !laidOut[i] {
 			continue

@@ -77,6 +77,14 @@ func (s *Store) Prune(opts PruneOptions) (PruneResult, error) {
 			blobs = append(blobs, e)
 		}
 	}
+	// Records (Ref) are hints a few bytes long: they go by age only.
+	if refs, err := os.ReadDir(filepath.Join(s.dir, "refs")); err == nil && opts.MaxAge > 0 && !opts.DryRun {
+		for _, de := range refs {
+			if fi, err := de.Info(); err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) > opts.MaxAge {
+				os.Remove(filepath.Join(s.dir, "refs", de.Name()))
+			}
+		}
+	}
 	sort.Slice(blobs, func(i, j int) bool { return blobs[i].used.After(blobs[j].used) })
 	var total int64
 	full := false

@@ -364,3 +364,41 @@ func hashFile(p string) (v1.Hash, error) {
 	}
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, nil
 }
+
+// Ref returns the small record kept under name (see SetRef); ok is false
+// when there is none.
+func (s *Store) Ref(name string) (data []byte, ok bool) {
+	p, err := s.refPath(name)
+	if err != nil {
+		return nil, false
+	}
+	if _, err := stat(p); err != nil {
+		return nil, false
+	}
+	data, err = os.ReadFile(p)
+	if err == nil {
+		s.touch(p)
+	}
+	return data, err == nil && len(data) <= MaxSmall
+}
+
+// SetRef keeps a small record under name (hex): what a blob was made
+// from, for instance, so that it need not be made again. A record is a
+// hint: the blob it names is checked by digest when it is used.
+func (s *Store) SetRef(name string, data []byte) error {
+	p, err := s.refPath(name)
+	if err != nil {
+		return err
+	}
+	if err := private.MkdirAll(filepath.Dir(p)); err != nil {
+		return err
+	}
+	return filelock.WriteFile(p, data)
+}
+
+func (s *Store) refPath(name string) (string, error) {
+	if name == "" || len(name) > 128 || strings.Trim(name, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("blob cache record %q: want a hex name", name)
+	}
+	return filepath.Join(s.dir, "refs", name), nil
+}
