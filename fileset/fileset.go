@@ -42,6 +42,10 @@ type File struct {
 	Link string
 	// Open returns the content. Unused for symlinks.
 	Open func() (io.ReadCloser, error)
+	// Sum, when the producer read the content already, is its SHA-256
+	// (hex): Hash uses it instead of reading again, so the producer's
+	// Open must give exactly those bytes (and fail otherwise).
+	Sum string
 }
 
 // Mode is the normalised permission set the layer and the checkout use.
@@ -207,6 +211,9 @@ func (s Set) Hash() (string, error) {
 }
 
 func (f File) sum() (string, error) {
+	if f.Sum != "" && f.Kind != Symlink {
+		return f.Sum, nil
+	}
 	h := sha256.New()
 	if f.Kind == Symlink {
 		io.WriteString(h, f.Link)

@@ -327,3 +327,17 @@ func TestFromDirBoundsMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestHashUsesKeptSums: a file whose producer kept its content's hash is
+// not read again to hash the set.
+func TestHashUsesKeptSums(t *testing.T) {
+	opened := 0
+	s, err := New([]File{{Path: "a.go", Size: 3, Sum: strings.Repeat("ab", 32),
+		Open: func() (io.ReadCloser, error) { opened++; return io.NopCloser(strings.NewReader("abc")), nil }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Hash(); err != nil || opened != 0 {
+		t.Fatalf("hash: %v, %d opens", err, opened)
+	}
+}

@@ -158,6 +158,18 @@ func TestTreeMatchesModule(t *testing.T) {
 	if got, want := mustHash(t, tree.Files), moduleHash(t); got != want {
 		t.Errorf("release tree hash %s, module %s", got, want)
 	}
+	// Each file's content was hashed as the tree was read (Sum), and the
+	// hash is the content's: the tree hashes the same read afresh.
+	fresh := append(fileset.Set(nil), tree.Files...)
+	for i := range fresh {
+		if fresh[i].Kind != fileset.Symlink && fresh[i].Sum == "" {
+			t.Errorf("%s: no sum kept from reading the tree", fresh[i].Path)
+		}
+		fresh[i].Sum = ""
+	}
+	if got, want := mustHash(t, fresh), mustHash(t, tree.Files); got != want {
+		t.Errorf("hashed from the kept sums %s, from the content %s", want, got)
+	}
 	if tree.Commit != p.ReleaseCommit {
 		t.Errorf("Commit = %s, want %s", tree.Commit, p.ReleaseCommit)
 	}

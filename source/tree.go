@@ -2,7 +2,11 @@ package source
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
 	"sync"
@@ -127,6 +131,7 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 	if err != nil {
 		return &damage{fmt.Errorf("read %s: %w", p, err)}
 	}
+	var sum [sha256.Size]byte
 	if size <= lfsMaxPointer {
 		b, err := tr.content(h)
 		if err != nil {
@@ -135,10 +140,14 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 		if bytes.HasPrefix(b, []byte(lfsPrefix)) {
 			return wrapf(ErrUnsupported, "%s is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself", p)
 		}
-	} else if err := tr.readThrough(h, size); err != nil {
+		sum = sha256.Sum256(b)
+	} else if sum, err = tr.readThrough(h, size); err != nil {
 		return &damage{fmt.Errorf("read %s: %w", p, err)}
 	}
-	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Open: func() (io.ReadCloser, error) {
+	// The content was just read (damage shows now, not later): its hash
+	// is kept, so hashing the tree reads nothing again, and every later
+	// read must give the same bytes.
+	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Sum: hex.EncodeToString(sum[:]), Open: func() (io.ReadCloser, error) {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
 		b, err := tr.repo.BlobObject(h)
@@ -147,10 +156,36 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 		}
 		// The stream holds no unlocked storage state (see treeReader), so
 		// it may be read after the lock is released.
-		return b.Reader()
+		rc, err := b.Reader()
+		if err != nil {
+			return nil, err
+		}
+		return &sameBytes{rc: rc, h: sha256.New(), want: sum, name: p}, nil
 	}})
 	return nil
 }
+
+// sameBytes fails a read that ends with other bytes than were hashed.
+type sameBytes struct {
+	rc   io.ReadCloser
+	h    hash.Hash
+	want [sha256.Size]byte
+	name string
+}
+
+func (s *sameBytes) Read(p []byte) (int, error) {
+	n, err := s.rc.Read(p)
+	s.h.Write(p[:n])
+	if errors.Is(err, io.EOF) {
+		var got [sha256.Size]byte
+		if s.h.Sum(got[:0]); got != s.want {
+			return n, fmt.Errorf("%s: changed in the git cache since it was read", s.name)
+		}
+	}
+	return n, err
+}
+
+func (s *sameBytes) Close() error { return s.rc.Close() }
 
 // size reads a blob's size from the pack header when the storage can.
 func (tr *treeReader) size(h plumbing.Hash) (int64, error) {
@@ -179,21 +214,23 @@ func (tr *treeReader) content(h plumbing.Hash) ([]byte, error) {
 	return io.ReadAll(rc)
 }
 
-// readThrough decodes a blob to nowhere: damage in its pack data shows
+// readThrough decodes a blob and hashes it: damage in its pack data shows
 // now rather than when the file is read.
-func (tr *treeReader) readThrough(h plumbing.Hash, size int64) error {
+func (tr *treeReader) readThrough(h plumbing.Hash, size int64) (sum [sha256.Size]byte, err error) {
 	b, err := tr.repo.BlobObject(h)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	rc, err := b.Reader()
 	if err != nil {
-		return err
+		return sum, err
 	}
 	defer rc.Close()
-	n, err := io.Copy(io.Discard, rc)
+	d := sha256.New()
+	n, err := io.Copy(d, rc)
 	if err == nil && n != size {
 		err = fmt.Errorf("blob %s holds %d bytes, its header says %d", h, n, size)
 	}
-	return err
+	d.Sum(sum[:0])
+	return sum, err
 }
