@@ -95,8 +95,9 @@ type Session struct {
 	// fleet is the cache repository, nil without one or offline.
 	fleet *cacherepo.Store
 	// verdictKey is the fleet's verdict key (EnvVerdictKey), nil when
-	// each runner keeps its own.
+	// each runner keeps its own; key is this user's, read once.
 	verdictKey []byte
+	key        []byte
 }
 
 // Open reads the recipe and its lock and merges them with cfg: recipe
@@ -212,8 +213,9 @@ func (s *Session) Options() *Options {
 
 // withBlobCache gives o the blob cache in the cache directory's blobs/,
 // created on first use: called once a command is past its checks, so
-// that a refused command creates nothing.
-func withBlobCache(o *Options) error {
+// that a refused command creates nothing. Its records (rendered layers)
+// are sealed with the session's cache key; without one it keeps none.
+func (s *Session) withBlobCache(o *Options, rep *Report) error {
 	if o.Images.Cache != nil {
 		return nil
 	}
@@ -221,8 +223,43 @@ func withBlobCache(o *Options) error {
 	if err != nil {
 		return err
 	}
+	if key := s.cacheKey(rep); key != nil {
+		store = store.WithSecret(key)
+	}
 	o.Images.Cache = store
 	return nil
+}
+
+// cacheKey is the secret the caches that decide what is trusted seal
+// their entries with: the fleet's ($XTRAEFIK_VERDICT_KEY), else this
+// user's key file (made on first use). Nil, with a warning, when there is
+// none: those caches then keep nothing.
+func (s *Session) cacheKey(rep *Report) []byte {
+	if s.verdictKey != nil {
+		return s.verdictKey
+	}
+	if s.key != nil {
+		return s.key
+	}
+	env := s.opts.Env
+	if env == nil {
+		env = os.Getenv
+	}
+	config := env("XDG_CONFIG_HOME")
+	if config == "" && env("HOME") != "" {
+		config = filepath.Join(env("HOME"), ".config")
+	}
+	var err error
+	if config == "" {
+		err = fmt.Errorf("no configuration directory for its key (set HOME, XDG_CONFIG_HOME or %s)", EnvVerdictKey)
+	} else {
+		s.key, err = verify.LoadKey(filepath.Join(config, "xtraefik", "verdict-cache.key"))
+	}
+	if err != nil {
+		rep.Warnings = append(rep.Warnings, "verdict and layer caches not used: "+err.Error())
+		return nil
+	}
+	return s.key
 }
 
 func splitList(s string) []string {
@@ -253,7 +290,7 @@ func (s *Session) Lock(ctx context.Context, req LockRequest) (*Report, error) {
 	}
 	o := s.Options()
 	o.UpdateBase, o.UpdateAll, o.Update = req.UpdateBase, req.UpdateAll, req.Update
-	if err := withBlobCache(o); err != nil {
+	if err := s.withBlobCache(o, rep); err != nil {
 		return rep.fail(err)
 	}
 	res, l, err := s.resolveLock(ctx, o, rep)
@@ -353,7 +390,7 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 		return rep.fail(err)
 	}
 	o.NeedBaseLayers = req.Outputs.OCILayout != "" || req.Outputs.Tarball != "" || req.Runtime != nil
-	if err := withBlobCache(o); err != nil {
+	if err := s.withBlobCache(o, rep); err != nil {
 		return rep.fail(err)
 	}
 	// After the outputs are checked: a refused build creates nothing, the
@@ -436,7 +473,7 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 	rep := s.newReport("verify")
 	o := s.Options()
 	o.NeedBaseLayers = req.Runtime != nil
-	if err := withBlobCache(o); err != nil {
+	if err := s.withBlobCache(o, rep); err != nil {
 		return rep.fail(err)
 	}
 	var verdicts *cacherepo.Verdicts
@@ -528,29 +565,11 @@ func (s *Session) verifyOptions(ctx context.Context, vo verify.Options, noCache 
 	if vo.Cache != nil || noCache {
 		return vo, nil
 	}
-	env := s.opts.Env
-	if env == nil {
-		env = os.Getenv
+	key := s.cacheKey(rep)
+	if key == nil {
+		return vo, nil
 	}
-	dir := filepath.Join(s.opts.CacheDir, "verdicts")
-	var (
-		c   *verify.DirCache
-		err error
-	)
-	switch {
-	case s.verdictKey != nil:
-		c, err = verify.OpenDirCache(dir, s.verdictKey)
-	default:
-		config := env("XDG_CONFIG_HOME")
-		if config == "" && env("HOME") != "" {
-			config = filepath.Join(env("HOME"), ".config")
-		}
-		if config == "" {
-			err = fmt.Errorf("no configuration directory for its key (set HOME, XDG_CONFIG_HOME or %s)", EnvVerdictKey)
-			break
-		}
-		c, err = verify.NewDirCache(dir, filepath.Join(config, "xtraefik", "verdict-cache.key"))
-	}
+	c, err := verify.OpenDirCache(filepath.Join(s.opts.CacheDir, "verdicts"), key)
 	if err != nil {
 		rep.Warnings = append(rep.Warnings, "verdict cache not used: "+err.Error())
 		return vo, nil

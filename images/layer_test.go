@@ -2,6 +2,7 @@ package images
 
 import (
 	"archive/tar"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -410,10 +411,11 @@ func TestPluginLayerMemoryStaysFlat(t *testing.T) {
 // back for the same inputs without opening a plugin file; other inputs, or
 // a damaged cached blob, render again, to the same bytes.
 func TestRenderedLayerCache(t *testing.T) {
-	store, err := blobstore.Open(filepath.Join(t.TempDir(), "blobs"))
+	plain, err := blobstore.Open(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	store := plain.WithSecret(bytes.Repeat([]byte{7}, 32))
 	add := demoAddition(t)
 	for i := range add.Plugins { // as package build resolves them
 		if add.Plugins[i].Hash, err = add.Plugins[i].Files.Hash(); err != nil {
@@ -450,6 +452,11 @@ func TestRenderedLayerCache(t *testing.T) {
 	}
 	if a, b := readLayer(t, first), readLayer(t, again); !reflect.DeepEqual(a, b) {
 		t.Fatal("the cached layer reads back differently")
+	}
+	// The record is sealed: a store with another secret (a cache restored
+	// from elsewhere) does not take it, and renders.
+	if _, err := newPluginLayer("/", failing(), add.Files, add.Epoch, plain.WithSecret(bytes.Repeat([]byte{8}, 32))); err == nil {
+		t.Fatal("a record sealed with another secret was used")
 	}
 	// Another epoch is another layer: rendered, so the files are read.
 	if _, err := newPluginLayer("/", failing(), add.Files, add.Epoch.Add(time.Hour), store); err == nil {

@@ -95,6 +95,18 @@ func NewDirCache(dir, keyFile string) (*DirCache, error) {
 	if err := private.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("verdict cache %s: %w", dir, err)
 	}
+	secret, err := LoadKey(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &DirCache{Dir: dir, Secret: secret}, nil
+}
+
+// LoadKey reads the secret in keyFile, making it (0600, in a 0700
+// directory) when missing; it refuses a key or directory another user
+// owns or may write. The caches that decide what is trusted (verdicts,
+// rendered layers) seal their entries with it.
+func LoadKey(keyFile string) ([]byte, error) {
 	if err := private.MkdirAll(filepath.Dir(keyFile)); err != nil {
 		return nil, fmt.Errorf("verdict cache key %s: %w", keyFile, err)
 	}
@@ -131,7 +143,7 @@ func NewDirCache(dir, keyFile string) (*DirCache, error) {
 	if len(secret) < minSecret {
 		return nil, fmt.Errorf("verdict cache key %s: too short", keyFile)
 	}
-	return &DirCache{Dir: dir, Secret: secret}, nil
+	return secret, nil
 }
 
 // OpenDirCache opens the verdict cache in dir with a secret the caller

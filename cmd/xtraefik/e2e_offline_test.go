@@ -77,6 +77,32 @@ func TestOffline(t *testing.T) {
 	}
 	tool(t, "skopeo", "inspect", "--raw", "oci:"+out+":latest")
 
+	// The plugin layer was rendered once and kept, sealed. A record
+	// planted by a restored cache (here: the real one, pointed at a base
+	// layer without the key) is not used: the layer is rendered again.
+	refs, _ := filepath.Glob(filepath.Join(w.dir, "cache", "blobs", "refs", "*"))
+	layers, _ := filepath.Glob(filepath.Join(w.dir, "cache", "blobs", "sha256", "*.ok"))
+	if len(refs) == 0 || len(layers) == 0 {
+		t.Fatalf("no rendered layer kept (%d records, %d blobs)", len(refs), len(layers))
+	}
+	for _, r := range refs {
+		raw, _ := os.ReadFile(r)
+		mac, data, _ := strings.Cut(string(raw), "\n")
+		var rec struct {
+			Digest v1.Hash `json:"digest"`
+		}
+		if err := json.Unmarshal([]byte(data), &rec); err != nil {
+			t.Fatalf("record %s: %v", r, err)
+		}
+		planted := strings.Replace(data, rec.Digest.Hex, strings.TrimSuffix(filepath.Base(layers[0]), ".ok"), 1)
+		if err := os.WriteFile(r, []byte(mac+"\n"+planted), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if again := digestLine(t, w.mustRun("build", "-f", rp, "--offline")); again != online {
+		t.Fatalf("with a planted layer record the build gave %s, want %s", again, online)
+	}
+
 	// A fresh cache offline: one error lists the base and the plugin, and
 	// nothing is written (no layout, the lock as it was).
 	empty := filepath.Join(w.dir, "empty-cache")
@@ -110,7 +136,7 @@ func TestOffline(t *testing.T) {
 
 	// Only the layers are missing: the list says which.
 	blobs := filepath.Join(w.dir, "cache", "blobs", "sha256")
-	layers, _ := filepath.Glob(filepath.Join(blobs, "*.ok"))
+	layers, _ = filepath.Glob(filepath.Join(blobs, "*.ok"))
 	if len(layers) == 0 {
 		t.Fatal("no verified layer in the cache after two layout builds")
 	}

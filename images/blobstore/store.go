@@ -11,6 +11,8 @@
 package blobstore
 
 import (
+	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -36,9 +38,22 @@ var ErrNotFound = errors.New("not in the cache")
 const MaxSmall = 16 << 20
 
 // Store is a directory of blobs: <dir>/sha256/<hex>, with <hex>.ok beside
-// each verified one recording the file it verified.
+// each verified one recording the file it verified, and records (Ref) in
+// <dir>/refs.
 type Store struct {
 	dir string
+	// secret seals the records: nil keeps none.
+	secret []byte
+}
+
+// WithSecret returns the store keeping records (Ref, SetRef) sealed with
+// secret. A record says which blob was made from what, which no digest
+// can check: a cache directory restored from elsewhere (a poisoned CI
+// cache) must not be able to plant one.
+func (s *Store) WithSecret(secret []byte) *Store {
+	c := *s
+	c.secret = append([]byte(nil), secret...)
+	return &c
 }
 
 // Open opens (creating it 0700 if needed) the store in dir, which must be
@@ -365,35 +380,50 @@ func hashFile(p string) (v1.Hash, error) {
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// Ref returns the small record kept under name (see SetRef); ok is false
-// when there is none.
+// Ref returns the record kept under name (see SetRef); ok is false when
+// there is none, or none sealed with this store's secret.
 func (s *Store) Ref(name string) (data []byte, ok bool) {
 	p, err := s.refPath(name)
-	if err != nil {
+	if err != nil || s.secret == nil {
 		return nil, false
 	}
 	if _, err := stat(p); err != nil {
 		return nil, false
 	}
-	data, err = os.ReadFile(p)
-	if err == nil {
-		s.touch(p)
+	raw, err := os.ReadFile(p)
+	if err != nil || len(raw) > MaxSmall {
+		return nil, false
 	}
-	return data, err == nil && len(data) <= MaxSmall
+	mac, data, found := bytes.Cut(raw, []byte("\n"))
+	if !found || !hmac.Equal(mac, s.seal(name, data)) {
+		os.Remove(p) // forged, or sealed with another key
+		return nil, false
+	}
+	s.touch(p)
+	return data, true
 }
 
 // SetRef keeps a small record under name (hex): what a blob was made
-// from, for instance, so that it need not be made again. A record is a
-// hint: the blob it names is checked by digest when it is used.
+// from, for instance, so that it need not be made again. It is sealed
+// with the store's secret; without one nothing is kept.
 func (s *Store) SetRef(name string, data []byte) error {
 	p, err := s.refPath(name)
-	if err != nil {
+	if err != nil || s.secret == nil {
 		return err
 	}
 	if err := private.MkdirAll(filepath.Dir(p)); err != nil {
 		return err
 	}
-	return filelock.WriteFile(p, data)
+	return filelock.WriteFile(p, append(append(s.seal(name, data), '\n'), data...))
+}
+
+// seal is the hex HMAC-SHA256 of a record and its name.
+func (s *Store) seal(name string, data []byte) []byte {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte(name))
+	m.Write([]byte{0})
+	m.Write(data)
+	return []byte(hex.EncodeToString(m.Sum(nil)))
 }
 
 func (s *Store) refPath(name string) (string, error) {
