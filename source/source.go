@@ -320,7 +320,7 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 	var damaged func(*git.Repository) bool
 	if err != nil {
 		damaged = func(repo *git.Repository) bool {
-			_, err := readTree(repo, h)
+			_, err := readTree(repo, dir, h)
 			return isDamage(err)
 		}
 	}
@@ -358,7 +358,7 @@ func cachedTree(dir string, h plumbing.Hash) (*Tree, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return readTree(repo, h)
+	return readTree(repo, dir, h)
 }
 
 // ListTags is the package's ListTags with the Fetcher's credentials. The

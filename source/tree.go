@@ -33,17 +33,40 @@ const (
 // LargeObjectThreshold) streams from its own handle on the pack file, and
 // what it shares with the storage (the pack index, the delta base cache)
 // go-git locks itself.
+//
+// Once the tree is read, the repository is let go (dir reopens it on the
+// first Open): a build holding twenty trees whose files it never reads
+// again (the verdict and the layer came from the caches) does not hold
+// twenty repositories' caches in memory.
 type treeReader struct {
 	repo  *git.Repository
+	dir   string
 	mu    sync.Mutex
 	files []fileset.File
+}
+
+// repository is the repository to read blobs from, reopened from dir
+// after release; call with mu held.
+func (tr *treeReader) repository() (*git.Repository, error) {
+	if tr.repo == nil {
+		repo, err := openRepo(tr.dir)
+		if err == nil && repo == nil {
+			err = fmt.Errorf("cache repository %s vanished", tr.dir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		tr.repo = repo
+	}
+	return tr.repo, nil
 }
 
 // readTree reads commit h, which the repository has. Failures to read its
 // objects are marked as damage; every blob is read through once, so a
 // damaged pack shows here, where a fresh fetch can still repair it, not
 // when the files are read later (the object cache keeps what was read).
-func readTree(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
+// readTree reads commit h's tree from repo, the cache repository in dir.
+func readTree(repo *git.Repository, dir string, h plumbing.Hash) (*Tree, error) {
 	obj, err := repo.Storer.EncodedObject(plumbing.AnyObject, h)
 	if err != nil {
 		return nil, &damage{fmt.Errorf("read commit: %w", err)}
@@ -59,10 +82,11 @@ func readTree(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
 	if err != nil {
 		return nil, &damage{fmt.Errorf("read root tree: %w", err)}
 	}
-	tr := &treeReader{repo: repo}
+	tr := &treeReader{repo: repo, dir: dir}
 	if err := tr.walk(root, ""); err != nil {
 		return nil, err
 	}
+	tr.repo = nil // see treeReader
 	set, err := fileset.New(tr.files)
 	if err != nil {
 		return nil, err
@@ -150,7 +174,11 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Sum: hex.EncodeToString(sum[:]), Open: func() (io.ReadCloser, error) {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
-		b, err := tr.repo.BlobObject(h)
+		repo, err := tr.repository()
+		if err != nil {
+			return nil, fmt.Errorf("read %s (blob %s): %w", p, h, err)
+		}
+		b, err := repo.BlobObject(h)
 		if err != nil {
 			return nil, fmt.Errorf("read %s (blob %s): %w", p, h, err)
 		}
