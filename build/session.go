@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,7 +220,11 @@ func (s *Session) withBlobCache(o *Options, rep *Report) error {
 	if o.Images.Cache != nil {
 		return nil
 	}
-	store, err := blobstore.Open(filepath.Join(o.CacheDir, "blobs"))
+	dir := filepath.Join(o.CacheDir, "blobs")
+	if o.Offline && !exists(dir) {
+		return nil // nothing cached: everything is reported missing, nothing made
+	}
+	store, err := blobstore.Open(dir)
 	if err != nil {
 		return err
 	}
@@ -250,16 +255,27 @@ func (s *Session) cacheKey(rep *Report) []byte {
 		config = filepath.Join(env("HOME"), ".config")
 	}
 	var err error
-	if config == "" {
+	keyFile := filepath.Join(config, "xtraefik", "verdict-cache.key")
+	switch {
+	case config == "":
 		err = fmt.Errorf("no configuration directory for its key (set HOME, XDG_CONFIG_HOME or %s)", EnvVerdictKey)
-	} else {
-		s.key, err = verify.LoadKey(filepath.Join(config, "xtraefik", "verdict-cache.key"))
+	case s.opts.Offline && !exists(keyFile):
+		return nil // an offline run makes no key: nothing it could read is sealed with one
+	default:
+		s.key, err = verify.LoadKey(keyFile)
 	}
 	if err != nil {
 		rep.Warnings = append(rep.Warnings, "verdict and layer caches not used: "+err.Error())
 		return nil
 	}
 	return s.key
+}
+
+// exists reports whether path is there (anything but a missing entry
+// counts).
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 func splitList(s string) []string {
@@ -566,10 +582,11 @@ func (s *Session) verifyOptions(ctx context.Context, vo verify.Options, noCache 
 		return vo, nil
 	}
 	key := s.cacheKey(rep)
-	if key == nil {
+	dir := filepath.Join(s.opts.CacheDir, "verdicts")
+	if key == nil || s.opts.Offline && !exists(dir) {
 		return vo, nil
 	}
-	c, err := verify.OpenDirCache(filepath.Join(s.opts.CacheDir, "verdicts"), key)
+	c, err := verify.OpenDirCache(dir, key)
 	if err != nil {
 		rep.Warnings = append(rep.Warnings, "verdict cache not used: "+err.Error())
 		return vo, nil

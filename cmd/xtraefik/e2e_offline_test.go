@@ -119,6 +119,9 @@ func TestOffline(t *testing.T) {
 	if _, err := os.Stat(missingOut); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a failed offline build wrote its layout: %v", err)
 	}
+	if entries, err := os.ReadDir(empty); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed offline build made its cache directory: %v %v", err, entries)
+	}
 	if now, _ := os.ReadFile(filepath.Join(w.dir, "example.lock")); string(now) != string(lock) {
 		t.Error("a failed offline build changed the lock")
 	}
