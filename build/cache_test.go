@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,5 +186,47 @@ func TestPruneCacheVerdicts(t *testing.T) {
 	}
 	if _, hit := vc.Get("unread"); hit {
 		t.Error("a verdict unused for two days was kept")
+	}
+}
+
+// TestVerdictKeySources: the fleet's key from the environment or a file,
+// never both, and nothing else than 32 or more hex-encoded bytes.
+func TestVerdictKeySources(t *testing.T) {
+	good := strings.Repeat("ab", 32)
+	file := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(file, []byte(good+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(t.TempDir(), "short")
+	os.WriteFile(short, []byte("abcd"), 0o600)
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    bool   // a key
+		wantErr string // "" for none
+	}{
+		{"unset", nil, false, ""},
+		{"environment", map[string]string{EnvVerdictKey: good}, true, ""},
+		{"file", map[string]string{EnvVerdictKeyFile: file}, true, ""},
+		{"both", map[string]string{EnvVerdictKey: good, EnvVerdictKeyFile: file}, false, "both"},
+		{"short", map[string]string{EnvVerdictKey: "abcd"}, false, "64 or more hex digits"},
+		{"not hex", map[string]string{EnvVerdictKey: strings.Repeat("zz", 32)}, false, "not a verdict key"},
+		{"short file", map[string]string{EnvVerdictKeyFile: short}, false, short + " is not a verdict key"},
+		{"missing file", map[string]string{EnvVerdictKeyFile: filepath.Join(t.TempDir(), "none")}, false, "no such file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key, err := verdictKey(func(k string) string { return tc.env[k] })
+			switch {
+			case tc.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case (key != nil) != tc.want:
+				t.Fatalf("key %x", key)
+			}
+		})
 	}
 }

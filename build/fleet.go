@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/xtraefik/xtraefik/cacherepo"
@@ -22,6 +23,10 @@ const (
 	// other's verdicts in the cache repository. Without it, verdicts stay
 	// on each runner (trees are still shared).
 	EnvVerdictKey = "XTRAEFIK_VERDICT_KEY"
+	// EnvVerdictKeyFile names a file holding that key instead: unlike the
+	// environment, a file can be kept from code running as the same user
+	// (a process's environment is readable in /proc).
+	EnvVerdictKeyFile = "XTRAEFIK_VERDICT_KEY_FILE"
 )
 
 // TreeCache is a store of verified plugin trees shared by a fleet of
@@ -70,15 +75,26 @@ func shareTrees(ctx context.Context, o *Options, res *Resolution, rep *Report) {
 	}
 }
 
-// verdictKey reads EnvVerdictKey; nil when unset.
+// verdictKey reads EnvVerdictKey, or the file EnvVerdictKeyFile names;
+// nil when neither is set.
 func verdictKey(env func(string) string) ([]byte, error) {
-	v := strings.TrimSpace(env(EnvVerdictKey))
+	v, from := strings.TrimSpace(env(EnvVerdictKey)), "$"+EnvVerdictKey
+	if file := env(EnvVerdictKeyFile); file != "" {
+		if v != "" {
+			return nil, fmt.Errorf("both $%s and $%s are set: give the fleet's key once", EnvVerdictKey, EnvVerdictKeyFile)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("$%s: %w", EnvVerdictKeyFile, err)
+		}
+		v, from = strings.TrimSpace(string(data)), file
+	}
 	if v == "" {
 		return nil, nil
 	}
 	key, err := hex.DecodeString(v)
 	if err != nil || len(key) < 32 {
-		return nil, fmt.Errorf("$%s is not a verdict key: give 64 or more hex digits (openssl rand -hex 32)", EnvVerdictKey)
+		return nil, fmt.Errorf("%s is not a verdict key: give 64 or more hex digits (openssl rand -hex 32)", from)
 	}
 	return key, nil
 }
