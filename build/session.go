@@ -99,6 +99,7 @@ type Session struct {
 	// each runner keeps its own; key is this user's, read once.
 	verdictKey []byte
 	key        []byte
+	keyErr     error
 }
 
 // Open reads the recipe and its lock and merges them with cfg: recipe
@@ -216,7 +217,7 @@ func (s *Session) Options() *Options {
 // created on first use: called once a command is past its checks, so
 // that a refused command creates nothing. Its records (rendered layers)
 // are sealed with the session's cache key; without one it keeps none.
-func (s *Session) withBlobCache(o *Options, rep *Report) error {
+func (s *Session) withBlobCache(o *Options, rep *Report, sealed bool) error {
 	if o.Images.Cache != nil {
 		return nil
 	}
@@ -227,6 +228,10 @@ func (s *Session) withBlobCache(o *Options, rep *Report) error {
 	store, err := blobstore.Open(dir)
 	if err != nil {
 		return err
+	}
+	if !sealed {
+		o.Images.Cache = store
+		return nil
 	}
 	if key := s.cacheKey(rep); key != nil {
 		store = store.WithSecret(key)
@@ -243,7 +248,7 @@ func (s *Session) cacheKey(rep *Report) []byte {
 	if s.verdictKey != nil {
 		return s.verdictKey
 	}
-	if s.key != nil {
+	if s.key != nil || s.keyErr != nil {
 		return s.key
 	}
 	env := s.opts.Env
@@ -265,6 +270,7 @@ func (s *Session) cacheKey(rep *Report) []byte {
 		s.key, err = verify.LoadKey(keyFile)
 	}
 	if err != nil {
+		s.keyErr = err
 		rep.Warnings = append(rep.Warnings, "verdict and layer caches not used: "+err.Error())
 		return nil
 	}
@@ -306,7 +312,7 @@ func (s *Session) Lock(ctx context.Context, req LockRequest) (*Report, error) {
 	}
 	o := s.Options()
 	o.UpdateBase, o.UpdateAll, o.Update = req.UpdateBase, req.UpdateAll, req.Update
-	if err := s.withBlobCache(o, rep); err != nil {
+	if err := s.withBlobCache(o, rep, false); err != nil {
 		return rep.fail(err)
 	}
 	res, l, err := s.resolveLock(ctx, o, rep)
@@ -406,7 +412,7 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 		return rep.fail(err)
 	}
 	o.NeedBaseLayers = req.Outputs.OCILayout != "" || req.Outputs.Tarball != "" || req.Runtime != nil
-	if err := s.withBlobCache(o, rep); err != nil {
+	if err := s.withBlobCache(o, rep, true); err != nil {
 		return rep.fail(err)
 	}
 	// After the outputs are checked: a refused build creates nothing, the
@@ -489,7 +495,7 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 	rep := s.newReport("verify")
 	o := s.Options()
 	o.NeedBaseLayers = req.Runtime != nil
-	if err := s.withBlobCache(o, rep); err != nil {
+	if err := s.withBlobCache(o, rep, true); err != nil {
 		return rep.fail(err)
 	}
 	var verdicts *cacherepo.Verdicts

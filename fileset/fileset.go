@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -43,9 +44,11 @@ type File struct {
 	// Open returns the content. Unused for symlinks.
 	Open func() (io.ReadCloser, error)
 	// Sum, when the producer read the content already, is its SHA-256
-	// (hex): Hash uses it instead of reading again, so the producer's
-	// Open must give exactly those bytes (and fail otherwise).
+	// (hex): in a set made by New, Hash uses it instead of reading again,
+	// and Open fails at the end of a read that gave other bytes.
 	Sum string
+	// sumChecked marks an Open that New made check Sum.
+	sumChecked bool
 }
 
 // Mode is the normalised permission set the layer and the checkout use.
@@ -89,6 +92,9 @@ func New(files []File) (Set, error) {
 			if err := checkLink(f.Path, f.Link); err != nil {
 				return nil, err
 			}
+		}
+		if f.Sum != "" && f.Kind != Symlink && !f.sumChecked && f.Open != nil {
+			s[i].Open, s[i].sumChecked = checkSum(f), true
 		}
 	}
 	// Each link on its own stays inside; through one another (a -> b/..,
@@ -211,7 +217,7 @@ func (s Set) Hash() (string, error) {
 }
 
 func (f File) sum() (string, error) {
-	if f.Sum != "" && f.Kind != Symlink {
+	if f.Sum != "" && f.sumChecked && f.Kind != Symlink {
 		return f.Sum, nil
 	}
 	h := sha256.New()
@@ -457,3 +463,35 @@ func FromDir(dir string) (Set, error) {
 	}
 	return s, err
 }
+
+// checkSum wraps f's Open so that a read ending with other bytes than f.Sum
+// fails: whatever is made of the content (a layer, a verification copy)
+// is what the set's hash stands for.
+func checkSum(f File) func() (io.ReadCloser, error) {
+	open, want, name := f.Open, f.Sum, f.Path
+	return func() (io.ReadCloser, error) {
+		rc, err := open()
+		if err != nil {
+			return nil, err
+		}
+		return &sumReader{rc: rc, h: sha256.New(), want: want, name: name}, nil
+	}
+}
+
+type sumReader struct {
+	rc   io.ReadCloser
+	h    hash.Hash
+	want string
+	name string
+}
+
+func (r *sumReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	r.h.Write(p[:n])
+	if errors.Is(err, io.EOF) && hex.EncodeToString(r.h.Sum(nil)) != r.want {
+		return n, fmt.Errorf("%s: the content changed since it was hashed", r.name)
+	}
+	return n, err
+}
+
+func (r *sumReader) Close() error { return r.rc.Close() }

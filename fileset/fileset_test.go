@@ -340,4 +340,22 @@ func TestHashUsesKeptSums(t *testing.T) {
 	if _, err := s.Hash(); err != nil || opened != 0 {
 		t.Fatalf("hash: %v, %d opens", err, opened)
 	}
+	// The kept sum is not the content's: a read to the end says so, so
+	// nothing made of these bytes passes for what the hash stands for.
+	rc, err := s[0].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(rc); err == nil || !strings.Contains(err.Error(), "changed since it was hashed") {
+		t.Errorf("reading content other than the sum: %v", err)
+	}
+	// A set not made by New does not get its sums trusted.
+	lit := Set{{Path: "a.go", Size: 3, Sum: strings.Repeat("ab", 32),
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("abc")), nil }}}
+	honest, _ := New([]File{{Path: "a.go", Size: 3, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("abc")), nil }}})
+	got, err := lit.Hash()
+	want, _ := honest.Hash()
+	if err != nil || got != want {
+		t.Errorf("a literal set hashed its claimed sums: %s, want %s (%v)", got, want, err)
+	}
 }

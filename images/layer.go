@@ -76,8 +76,14 @@ func newPluginLayer(workdir string, plugins []plugin.Plugin, extra []ExtraFile, 
 	if err != nil {
 		return nil, err
 	}
-	key, keyed := renderKey(workdir, plugins, extra, epoch)
-	if keyed && cache != nil {
+	var (
+		key   string
+		keyed bool
+	)
+	if cache != nil {
+		key, keyed = renderKey(workdir, plugins, extra, epoch)
+	}
+	if keyed {
 		if l, ok := renderedLayer(cache, key); ok {
 			return l, nil
 		}
@@ -87,7 +93,7 @@ func newPluginLayer(workdir string, plugins []plugin.Plugin, extra []ExtraFile, 
 	if err != nil {
 		return nil, fmt.Errorf("plugin layer for WORKDIR %s: %w", workdir, err)
 	}
-	if keyed && cache != nil {
+	if keyed {
 		keepRendered(cache, key, spool)
 	}
 	layer, err := partial.CompressedToLayer(spool)
@@ -97,17 +103,20 @@ func newPluginLayer(workdir string, plugins []plugin.Plugin, extra []ExtraFile, 
 	return layer, nil
 }
 
-// renderKey names everything a plugin layer's bytes depend on; a plugin
-// without a content hash (Plugin.Hash, as package build resolves it) makes
-// the layer uncacheable.
+// renderKey names everything a plugin layer's bytes depend on: the
+// plugins' files as hashed now (a git tree's are hashed as it was read,
+// others are read once here, still cheaper than rendering), never a hash
+// a caller claims. A plugin whose Hash is not its files' makes the layer
+// uncacheable.
 func renderKey(workdir string, plugins []plugin.Plugin, extra []ExtraFile, epoch time.Time) (string, bool) {
 	h := sha256.New()
 	fmt.Fprintf(h, "xtraefik plugin layer\n%s\n%q\n%d\n", buildid.Self(), workdir, epoch.Unix())
 	for _, p := range plugins {
-		if p.Hash == "" {
+		sum, err := p.Files.Hash()
+		if err != nil || p.Hash != sum {
 			return "", false
 		}
-		fmt.Fprintf(h, "plugin %q %s\n", p.Module, p.Hash)
+		fmt.Fprintf(h, "plugin %q %q\n", p.Module, sum)
 	}
 	for _, x := range extra {
 		sum := sha256.Sum256(x.Content)

@@ -3,6 +3,8 @@ package images
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -417,7 +419,8 @@ func TestRenderedLayerCache(t *testing.T) {
 	}
 	store := plain.WithSecret(bytes.Repeat([]byte{7}, 32))
 	add := demoAddition(t)
-	for i := range add.Plugins { // as package build resolves them
+	for i := range add.Plugins { // as package build resolves a git tree
+		add.Plugins[i].Files = withSums(t, add.Plugins[i].Files)
 		if add.Plugins[i].Hash, err = add.Plugins[i].Files.Hash(); err != nil {
 			t.Fatal(err)
 		}
@@ -462,11 +465,22 @@ func TestRenderedLayerCache(t *testing.T) {
 	if _, err := newPluginLayer("/", failing(), add.Files, add.Epoch.Add(time.Hour), store); err == nil {
 		t.Fatal("a layer for another epoch came from the cache")
 	}
-	// A plugin without a content hash is never taken from the cache.
+	// A plugin whose Hash is not its files' is never taken from the
+	// cache: the key is the files' hash, not the one claimed.
 	unhashed := failing()
 	unhashed[0].Hash = ""
 	if _, err := newPluginLayer("/", unhashed, add.Files, add.Epoch, store); err == nil {
 		t.Fatal("a plugin without a content hash was taken from the cache")
+	}
+	other := withSums(t, mustSet(t, memFile(".traefik.yml", fileset.Regular, "displayName: Evil\n"), memFile("main.go", fileset.Regular, "package evil\n")))
+	claims := append([]plugin.Plugin(nil), add.Plugins...)
+	claims[0].Files = other // and still the honest plugin's Hash
+	evil, err := newPluginLayer("/", claims, add.Files, add.Epoch, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := evil.Digest(); d == want {
+		t.Fatal("other files claiming the cached layer's hash got the cached layer")
 	}
 	// A damaged cached layer is not used: rendered again, same digest.
 	p := filepath.Join(store.Dir(), "sha256", want.Hex)
@@ -483,4 +497,29 @@ func TestRenderedLayerCache(t *testing.T) {
 	if _, err := store.Verify(want); err != nil {
 		t.Errorf("the re-rendered layer is not back in the cache: %v", err)
 	}
+}
+
+// withSums gives a set's files the hash of their content, as a git tree's
+// have (fileset.File.Sum).
+func withSums(t *testing.T, s fileset.Set) fileset.Set {
+	t.Helper()
+	files := append([]fileset.File(nil), s...)
+	for i, f := range files {
+		if f.Kind == fileset.Symlink {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		io.Copy(h, rc)
+		rc.Close()
+		files[i].Sum = hex.EncodeToString(h.Sum(nil))
+	}
+	out, err := fileset.New(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

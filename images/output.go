@@ -105,7 +105,9 @@ func WriteLayoutDir(ctx context.Context, dir string, r *Result, tag string) erro
 		if err != nil {
 			return err
 		}
-		if info.Mode().Perm() == mode {
+		// Blobs linked from the cache are read-only (0444): readable, and
+		// left as they are.
+		if perm := info.Mode().Perm(); perm == mode || !d.IsDir() && perm == 0o444 {
 			return nil
 		}
 		return os.Chmod(p, mode)

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"strings"
 	"sync"
@@ -170,7 +168,7 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 	}
 	// The content was just read (damage shows now, not later): its hash
 	// is kept, so hashing the tree reads nothing again, and every later
-	// read must give the same bytes.
+	// read must give the same bytes (fileset.New sees to it).
 	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Sum: hex.EncodeToString(sum[:]), Open: func() (io.ReadCloser, error) {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
@@ -184,36 +182,11 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 		}
 		// The stream holds no unlocked storage state (see treeReader), so
 		// it may be read after the lock is released.
-		rc, err := b.Reader()
-		if err != nil {
-			return nil, err
-		}
-		return &sameBytes{rc: rc, h: sha256.New(), want: sum, name: p}, nil
+		// fileset.New makes the reader check the content against Sum.
+		return b.Reader()
 	}})
 	return nil
 }
-
-// sameBytes fails a read that ends with other bytes than were hashed.
-type sameBytes struct {
-	rc   io.ReadCloser
-	h    hash.Hash
-	want [sha256.Size]byte
-	name string
-}
-
-func (s *sameBytes) Read(p []byte) (int, error) {
-	n, err := s.rc.Read(p)
-	s.h.Write(p[:n])
-	if errors.Is(err, io.EOF) {
-		var got [sha256.Size]byte
-		if s.h.Sum(got[:0]); got != s.want {
-			return n, fmt.Errorf("%s: changed in the git cache since it was read", s.name)
-		}
-	}
-	return n, err
-}
-
-func (s *sameBytes) Close() error { return s.rc.Close() }
 
 // size reads a blob's size from the pack header when the storage can.
 func (tr *treeReader) size(h plumbing.Hash) (int64, error) {

@@ -34,6 +34,11 @@ import (
 // ErrNotFound marks a blob the store does not hold (or held damaged).
 var ErrNotFound = errors.New("not in the cache")
 
+// blobMode is every blob's: readable by all (an output may link it), and
+// written by nobody, so that a tool editing a layout output in place fails
+// rather than changing the cached blob through the link.
+const blobMode = 0o444
+
 // MaxSmall bounds a blob read whole (manifests, configs).
 const MaxSmall = 16 << 20
 
@@ -150,7 +155,7 @@ func (s *Store) Put(h v1.Hash, data []byte) error {
 	if err := filelock.WriteFile(p, data); err != nil {
 		return fmt.Errorf("cache blob %s: %w", h, err)
 	}
-	return os.Chmod(p, 0o644)
+	return os.Chmod(p, blobMode)
 }
 
 // Open returns a large blob for reading. The file is hashed first unless it
@@ -243,7 +248,7 @@ func (w *Writer) Commit() error {
 	}
 	w.done = true
 	defer os.Remove(w.f.Name())
-	if err := w.f.Chmod(0o644); err != nil {
+	if err := w.f.Chmod(blobMode); err != nil {
 		w.f.Close()
 		return err
 	}
@@ -396,7 +401,8 @@ func (s *Store) Ref(name string) (data []byte, ok bool) {
 	}
 	mac, data, found := bytes.Cut(raw, []byte("\n"))
 	if !found || !hmac.Equal(mac, s.seal(name, data)) {
-		os.Remove(p) // forged, or sealed with another key
+		// Forged, or sealed with another key (a runner alternating
+		// between the fleet's key and its own): not used, left alone.
 		return nil, false
 	}
 	s.touch(p)
