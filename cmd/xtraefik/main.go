@@ -21,7 +21,7 @@ import (
 // The process also maps its own binary (about 45 MiB of it is touched), so
 // the whole stays under 64 MB. A soft limit: a build that needs more gets
 // it, at the price of more frequent collections.
-const memoryTarget = 16 << 20
+const memoryTarget = 24 << 20
 
 // stopGrace is how long a run cancelled by SIGINT or SIGTERM may take to
 // stop cleanly. Work that does not watch its context (a blocked read, a
