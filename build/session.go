@@ -412,19 +412,11 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 		return rep.fail(err)
 	}
 	o.NeedBaseLayers = req.Outputs.OCILayout != "" || req.Outputs.Tarball != "" || req.Runtime != nil
-	if err := s.withBlobCache(o, rep, true); err != nil {
-		return rep.fail(err)
-	}
 	// After the outputs are checked: a refused build creates nothing, the
 	// cache directory included.
-	var verdicts *cacherepo.Verdicts
-	req.Verify, verdicts = s.verifyOptions(ctx, req.Verify, req.NoVerdictCache, rep)
-	if req.Runtime != nil {
-		iso, err := RuntimeIsolation(req.Runtime.Isolation, req.Verify.Sandbox)
-		if err != nil {
-			return rep.fail(err)
-		}
-		req.Runtime.Isolation = iso
+	verdicts, err := s.prepare(ctx, o, &req.Verify, req.NoVerdictCache, req.Runtime, rep)
+	if err != nil {
+		return rep.fail(err)
 	}
 	var newLock *recipe.Lock
 	if req.Rebase {
@@ -495,17 +487,9 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 	rep := s.newReport("verify")
 	o := s.Options()
 	o.NeedBaseLayers = req.Runtime != nil
-	if err := s.withBlobCache(o, rep, true); err != nil {
+	verdicts, err := s.prepare(ctx, o, &req.Verify, req.NoVerdictCache, req.Runtime, rep)
+	if err != nil {
 		return rep.fail(err)
-	}
-	var verdicts *cacherepo.Verdicts
-	req.Verify, verdicts = s.verifyOptions(ctx, req.Verify, req.NoVerdictCache, rep)
-	if req.Runtime != nil {
-		iso, err := RuntimeIsolation(req.Runtime.Isolation, req.Verify.Sandbox)
-		if err != nil {
-			return rep.fail(err)
-		}
-		req.Runtime.Isolation = iso
 	}
 	v, err := verify.NewVerifier(req.Verify)
 	if err != nil {
@@ -611,6 +595,25 @@ func (s *Session) verifyOptions(ctx context.Context, vo verify.Options, noCache 
 	}
 	vo.Cache = layered
 	return vo, verdicts
+}
+
+// prepare opens a command's caches (base blobs and rendered layers,
+// verdicts, the cache repository's verdicts) and holds the runtime
+// check's isolation to what the verifier's containment allows.
+func (s *Session) prepare(ctx context.Context, o *Options, vo *verify.Options, noCache bool, rt *runcheck.Options, rep *Report) (*cacherepo.Verdicts, error) {
+	if err := s.withBlobCache(o, rep, true); err != nil {
+		return nil, err
+	}
+	var verdicts *cacherepo.Verdicts
+	*vo, verdicts = s.verifyOptions(ctx, *vo, noCache, rep)
+	if rt != nil {
+		iso, err := RuntimeIsolation(rt.Isolation, vo.Sandbox)
+		if err != nil {
+			return nil, err
+		}
+		rt.Isolation = iso
+	}
+	return verdicts, nil
 }
 
 // noteVerdicts adds what the cache repository's verdicts ignored (records
