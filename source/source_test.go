@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -707,27 +706,12 @@ func TestSharedCacheProcesses(t *testing.T) {
 // runChildren runs four fetchChild processes at once; each must print want.
 func runChildren(t *testing.T, u, cache, ref string, offline bool, want string) {
 	t.Helper()
-	var cmds []*exec.Cmd
-	var outs []*bytes.Buffer
-	for range 4 {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), childURL+"="+u, childCache+"="+cache, childRef+"="+ref)
-		if offline {
-			cmd.Env = append(cmd.Env, childOffline+"=1")
-		}
-		out := new(bytes.Buffer)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds, outs = append(cmds, cmd), append(outs, out)
+	env := []string{childURL + "=" + u, childCache + "=" + cache, childRef + "=" + ref}
+	if offline {
+		env = append(env, childOffline+"=1")
 	}
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("child %d: %v\n%s", i, err, outs[i])
-			continue
-		}
-		if got := strings.TrimSpace(outs[i].String()); got != want {
+	for i, got := range testenv.Children(t, 4, env...) {
+		if got != want {
 			t.Errorf("child %d printed %q, want %q", i, got, want)
 		}
 	}

@@ -712,36 +712,17 @@ func TestConcurrentFetchProcesses(t *testing.T) {
 // they all printed.
 func runFetchChildren(t *testing.T, goproxy, gosumdb, cache, mv string, offline bool) string {
 	t.Helper()
-	var cmds []*exec.Cmd
-	var outs []*bytes.Buffer
-	for range 4 {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), childProxy+"="+goproxy, childSumDB+"="+gosumdb, childCache+"="+cache, childModule+"="+mv)
-		if offline {
-			cmd.Env = append(cmd.Env, childOffline+"=1")
-		}
-		out := new(bytes.Buffer)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds, outs = append(cmds, cmd), append(outs, out)
+	env := []string{childProxy + "=" + goproxy, childSumDB + "=" + gosumdb, childCache + "=" + cache, childModule + "=" + mv}
+	if offline {
+		env = append(env, childOffline+"=1")
 	}
-	var first string
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("child %d: %v\n%s", i, err, outs[i])
-			continue
-		}
-		got := strings.TrimSpace(outs[i].String())
-		if first == "" {
-			first = got
-		}
-		if got != first || !strings.HasPrefix(got, "h1:") {
-			t.Errorf("child %d printed %q, child 0 %q", i, got, first)
+	got := testenv.Children(t, 4, env...)
+	for i := range got {
+		if got[i] != got[0] || !strings.HasPrefix(got[i], "h1:") {
+			t.Errorf("child %d printed %q, child 0 %q", i, got[i], got[0])
 		}
 	}
-	return first
+	return got[0]
 }
 
 // TestInvalidZipRefused serves zips that break the module zip rules: a
