@@ -12,8 +12,6 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
-
-	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
 func newOfflineFetcher(t testing.TB, cache string) *Fetcher {
@@ -29,10 +27,7 @@ func newOfflineFetcher(t testing.TB, cache string) *Fetcher {
 // no request to the server, and ErrNotCached, with a message naming the
 // commit or ref and the remote, for all the cache cannot answer.
 func TestOffline(t *testing.T) {
-	root := t.TempDir()
-	p := testenv.PluginRepo(t, root, demoModule, demoVersion)
-	srv := testenv.StartGitHTTP(t, root, "", "")
-	u := srv.URL + p.Path
+	p, srv, u := demoHTTP(t)
 	cache := t.TempDir()
 	ctx := context.Background()
 	online, err := newFetcher(t, cache).Tree(ctx, u, p.ReleaseCommit)
@@ -143,10 +138,7 @@ func damageRepo(t *testing.T, f *Fetcher, u, how, blob string) {
 // TestDamagedCache: a cache repository whose objects cannot be read is
 // reported offline, and replaced by a fresh fetch online.
 func TestDamagedCache(t *testing.T) {
-	root := t.TempDir()
-	p := testenv.PluginRepo(t, root, demoModule, demoVersion)
-	srv := testenv.StartGitHTTP(t, root, "", "")
-	u := srv.URL + p.Path
+	p, srv, u := demoHTTP(t)
 	want := moduleHash(t)
 	ctx := context.Background()
 	// A blob larger than an LFS pointer, which Tree reads through only to

@@ -52,6 +52,15 @@ func demo(t *testing.T) (*testenv.Plugin, *testenv.GitServer, string) {
 	return p, srv, srv.URL + p.Path
 }
 
+// demoHTTP is demo served over smart HTTP, whose server counts requests.
+func demoHTTP(t *testing.T) (*testenv.Plugin, *testenv.GitServer, string) {
+	t.Helper()
+	root := t.TempDir()
+	p := testenv.PluginRepo(t, root, demoModule, demoVersion)
+	srv := testenv.StartGitHTTP(t, root, "", "")
+	return p, srv, srv.URL + p.Path
+}
+
 // moduleHash is the content hash of the module as the proxy serves it.
 func moduleHash(t testing.TB) string {
 	t.Helper()
@@ -596,10 +605,7 @@ func assertNoSecret(t *testing.T, dir, secret string) {
 
 // TestWarmCache proves a rebuild from a warm cache never touches the network.
 func TestWarmCache(t *testing.T) {
-	root := t.TempDir()
-	p := testenv.PluginRepo(t, root, demoModule, demoVersion)
-	srv := testenv.StartGitHTTP(t, root, "", "")
-	u := srv.URL + p.Path
+	p, srv, u := demoHTTP(t)
 	cache := t.TempDir()
 	ctx := context.Background()
 	f := newFetcher(t, cache)
