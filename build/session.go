@@ -26,8 +26,9 @@ import (
 )
 
 // Environment variables a Session reads (through Config.Env), besides
-// SOURCE_DATE_EPOCH, $XTRAEFIK_CACHE and the git credential variables
-// (source.FromEnv).
+// SOURCE_DATE_EPOCH, $XTRAEFIK_CACHE, the fleet's (EnvCacheRepo,
+// EnvVerdictKey, EnvVerdictKeyFile), the go command's for module-proxy
+// plugins (GOPROXY...) and the git credential variables (source.FromEnv).
 const (
 	EnvGitMirrors         = "XTRAEFIK_GIT_MIRRORS"
 	EnvRegistryMirrors    = "XTRAEFIK_REGISTRY_MIRRORS"

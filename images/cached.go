@@ -2,7 +2,6 @@ package images
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,7 +27,6 @@ var ErrNotCached = errors.New("not in the cache")
 // cache when it holds them (checked by digest), else from the repository,
 // keeping a copy; offline, a miss is ErrNotCached.
 type blobSource struct {
-	ctx     context.Context
 	store   *blobstore.Store // nil: no cache
 	repo    name.Repository
 	ropts   []remote.Option

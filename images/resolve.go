@@ -141,7 +141,7 @@ func resolveRemote(ctx context.Context, ref Reference, pull, mirror string, opts
 	if err != nil {
 		return nil, fmt.Errorf("base image %s: %w", b.describe(), err)
 	}
-	src := &blobSource{ctx: ctx, store: opts.Cache, repo: pref.Context(), ropts: opts.remoteOptions(ctx),
+	src := &blobSource{store: opts.Cache, repo: pref.Context(), ropts: opts.remoteOptions(ctx),
 		offline: opts.Offline, what: b.describe(), opts: opts}
 	b.blobs = src
 	var raw []byte
