@@ -4,10 +4,15 @@
 // libraries (Kyverno's verifyImages, sigstore policy-controller, Connaisseur)
 // accept them.
 //
-// The formats are not written here: cosign's own packages build them (the
-// simple-signing payload, the `sha256-<hex>.sig` and `.att` tags, the
-// dev.cosignproject.cosign/signature annotation, DSSE envelopes), the way
-// cosign v2's `sign` and `attest` commands do by default. Nothing is sent to a
+// The signed formats come from sigstore's signing library (the simple-signing
+// payload, DSSE envelopes, the keys); go-containerregistry places them where
+// cosign v2's `sign` and `attest` commands do by default (the
+// `sha256-<hex>.sig` and `.att` tags, one layer per signature, the
+// dev.cosignproject.cosign/signature annotation). Cosign's own OCI packages
+// are not linked: through its bundle package they pull in a transparency-log
+// client, gRPC and their package initialisers, which every xtraefik command
+// would pay for at start-up and in memory. Tests check the result with the
+// real cosign client. Nothing is sent to a
 // transparency log (Rekor) or a certificate authority (Fulcio): verify with
 // `--insecure-ignore-tlog`, or see Keyless in the README for the extension
 // point.
@@ -21,15 +26,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
-	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
-	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 	ctypes "github.com/sigstore/cosign/v2/pkg/types"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -151,10 +156,9 @@ func (s *Signer) PublicKeyPEM(ctx context.Context) ([]byte, error) {
 	return cryptoutils.MarshalPublicKeyToPEM(pub)
 }
 
-func (s *Signer) ociOptions(ctx context.Context) []ociremote.Option {
-	opts := append([]remote.Option{}, s.remote...)
-	opts = append(opts, remote.WithContext(ctx))
-	return []ociremote.Option{ociremote.WithRemoteOptions(opts...)}
+// remoteOptions are the caller's registry options, with ctx.
+func (s *Signer) remoteOptions(ctx context.Context) []remote.Option {
+	return append(append([]remote.Option{}, s.remote...), remote.WithContext(ctx))
 }
 
 // Sign signs the image at ref with a simple-signing payload naming it
@@ -170,20 +174,51 @@ func (s *Signer) Sign(ctx context.Context, ref name.Digest, annotations map[stri
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", ref, err)
 	}
-	sig, err := static.NewSignature(body, base64.StdEncoding.EncodeToString(raw))
+	opts := s.remoteOptions(ctx)
+	tag, err := attachedTag(ref, signatureSuffix)
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", ref, err)
 	}
-	opts := s.ociOptions(ctx)
-	se := ociremote.SignedUnknown(ref, opts...)
-	se, err = mutate.AttachSignatureToEntity(se, sig, mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv)))
+	sigs, err := readAttached(tag, opts)
 	if err != nil {
 		return fmt.Errorf("sign %s: read existing signatures: %w", ref, err)
 	}
-	if err := ociremote.WriteSignatures(ref.Repository, se, opts...); err != nil {
+	if s.signedBefore(ctx, sigs, body) {
+		return nil
+	}
+	sigs = append(sigs, mutate.Addendum{
+		Layer:       static.NewLayer(body, ctypes.SimpleSigningMediaType),
+		Annotations: map[string]string{signatureAnnotation: base64.StdEncoding.EncodeToString(raw)},
+	})
+	if err := writeAttached(tag, sigs, opts); err != nil {
 		return fmt.Errorf("sign %s: write signature: %w", ref, err)
 	}
 	return nil
+}
+
+// signedBefore reports whether sigs hold a signature by this key of the same
+// payload, as cosign's duplicate check does: signing twice adds nothing.
+func (s *Signer) signedBefore(ctx context.Context, sigs []mutate.Addendum, body []byte) bool {
+	want, _, err := v1.SHA256(bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	for _, sig := range sigs {
+		if mt, err := sig.Layer.MediaType(); err != nil || mt != ctypes.SimpleSigningMediaType {
+			continue
+		}
+		if d, err := sig.Layer.Digest(); err != nil || d != want {
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(sig.Annotations[signatureAnnotation])
+		if err != nil || len(raw) == 0 {
+			continue
+		}
+		if s.sv.VerifySignature(bytes.NewReader(raw), bytes.NewReader(body), sigopts.WithContext(ctx)) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Statement is an in-toto statement about an image (package attest builds
@@ -199,9 +234,9 @@ type Statement struct {
 // digest does not pile up attestations. Every statement's subject must name
 // ref's digest.
 func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Statement) error {
-	opts := s.ociOptions(ctx)
-	se := ociremote.SignedUnknown(ref, opts...)
 	wrapped := dsse.WrapSigner(s.sv, ctypes.IntotoPayloadType)
+	adds := make([]mutate.Addendum, 0, len(statements))
+	replaced := map[string]bool{}
 	for _, st := range statements {
 		if err := checkSubject(st, ref); err != nil {
 			return fmt.Errorf("attest %s: %w", ref, err)
@@ -210,23 +245,59 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Stat
 		if err != nil {
 			return fmt.Errorf("attest %s: sign %s: %w", ref, st.PredicateType, err)
 		}
-		att, err := static.NewAttestation(env,
-			static.WithLayerMediaType(ctypes.DssePayloadType),
-			static.WithAnnotations(map[string]string{"predicateType": st.PredicateType}))
-		if err != nil {
-			return fmt.Errorf("attest %s: %w", ref, err)
-		}
-		se, err = mutate.AttachAttestationToEntity(se, att,
-			mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv)),
-			mutate.WithReplaceOp(cremote.NewReplaceOp(st.PredicateType)))
-		if err != nil {
-			return fmt.Errorf("attest %s: read existing attestations: %w", ref, err)
+		// The signature is inside the envelope; cosign still writes the
+		// (empty) signature annotation on attestation layers.
+		adds = append(adds, mutate.Addendum{
+			Layer:       static.NewLayer(env, ctypes.DssePayloadType),
+			Annotations: map[string]string{"predicateType": st.PredicateType, signatureAnnotation: ""},
+		})
+		replaced[st.PredicateType] = true
+	}
+	opts := s.remoteOptions(ctx)
+	tag, err := attachedTag(ref, attestationSuffix)
+	if err != nil {
+		return fmt.Errorf("attest %s: %w", ref, err)
+	}
+	atts, err := readAttached(tag, opts)
+	if err != nil {
+		return fmt.Errorf("attest %s: read existing attestations: %w", ref, err)
+	}
+	kept := atts[:0]
+	for _, att := range atts {
+		if !replaced[predicateType(att.Layer)] {
+			kept = append(kept, att)
 		}
 	}
-	if err := ociremote.WriteAttestations(ref.Repository, se, opts...); err != nil {
+	if err := writeAttached(tag, append(kept, adds...), opts); err != nil {
 		return fmt.Errorf("attest %s: write attestations: %w", ref, err)
 	}
 	return nil
+}
+
+// predicateType is the predicate type of the in-toto statement in a DSSE
+// attestation layer, or "" when the layer is not one: such a layer is kept.
+func predicateType(l v1.Layer) string {
+	if mt, err := l.MediaType(); err != nil || mt != ctypes.DssePayloadType {
+		return ""
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	var env struct {
+		Payload []byte `json:"payload"` // base64 in JSON
+	}
+	if err := json.NewDecoder(io.LimitReader(rc, maxAttachedLayer)).Decode(&env); err != nil {
+		return ""
+	}
+	var st struct {
+		PredicateType string `json:"predicateType"`
+	}
+	if err := json.Unmarshal(env.Payload, &st); err != nil {
+		return ""
+	}
+	return st.PredicateType
 }
 
 // checkSubject refuses a statement that is not about ref: signing it would

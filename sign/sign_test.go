@@ -261,3 +261,171 @@ func TestAttestRefusesOtherSubject(t *testing.T) {
 		t.Errorf("Attest with another subject: %v", err)
 	}
 }
+
+// keyPEM writes the public key of s for `cosign verify --key`.
+func keyPEM(t *testing.T, s *sign.Signer) string {
+	t.Helper()
+	pem, err := s.PublicKeyPEM(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(t.TempDir(), "key.pub")
+	if err := os.WriteFile(pub, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
+// TestSecondKeyAddsSignature: a signature by another key is added beside the
+// first (both verify with cosign); signing again with either adds nothing.
+func TestSecondKeyAddsSignature(t *testing.T) {
+	cosign := testenv.Cosign(t)
+	host := testenv.Registry(t, testenv.RegistryOptions{})
+	ref := pushRandom(t, host, "twokeys/traefik")
+	ctx := context.Background()
+	key, pub := testenv.CosignKeyPair(t, cosign, password)
+	sv, err := sign.LoadKey(ctx, key, sign.Password(password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := sign.New(sv)
+	kms, err := sign.LoadKey(ctx, fake.ReferenceScheme+"second", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := sign.New(kms)
+	for _, s := range []*sign.Signer{first, second, first, second} {
+		if err := s.Sign(ctx, ref, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, _ := sigManifest(t, ref)
+	if len(m.Layers) != 2 {
+		t.Fatalf("two keys, each signing twice, gave %d signatures, want 2", len(m.Layers))
+	}
+	if m.MediaType != "application/vnd.oci.image.manifest.v1+json" || m.Config.MediaType != "application/vnd.oci.image.config.v1+json" {
+		t.Errorf("signature image media types %s, %s; want cosign's OCI defaults", m.MediaType, m.Config.MediaType)
+	}
+	for _, p := range []string{pub, keyPEM(t, second)} {
+		if r := verify(t, cosign, p, ref); r.Err != nil {
+			t.Errorf("cosign verify --key %s: %v\n%s", p, r.Err, r.Stderr)
+		}
+	}
+}
+
+// statement is an in-toto statement of predicate type typ about ref.
+func statement(ref name.Digest, typ, value string) sign.Statement {
+	hex := strings.TrimPrefix(ref.DigestStr(), "sha256:")
+	return sign.Statement{PredicateType: typ, JSON: []byte(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"` + typ +
+		`","subject":[{"name":"x","digest":{"sha256":"` + hex + `"}}],"predicate":{"v":"` + value + `"}}`)}
+}
+
+// TestAttestKeepsOtherAttachments: attesting replaces only the attestation
+// of the same predicate type; another type and a layer that is not an
+// attestation at all (another tool's) stay, and cosign verifies the new one.
+func TestAttestKeepsOtherAttachments(t *testing.T) {
+	cosign := testenv.Cosign(t)
+	host := testenv.Registry(t, testenv.RegistryOptions{})
+	ref := pushRandom(t, host, "attest/traefik")
+	ctx := context.Background()
+	sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"att", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sign.New(sv)
+	const other, ours = "https://example.com/other", "https://example.com/ours"
+	if err := s.Attest(ctx, ref, statement(ref, other, "1")); err != nil {
+		t.Fatal(err)
+	}
+	h, err := v1.NewHash(ref.DigestStr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := ref.Context().Tag(h.Algorithm + "-" + h.Hex + ".att")
+	img, err := remote.Image(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := static.NewLayer([]byte("not an envelope"), "application/vnd.example.note")
+	img, err = mutate.Append(img, mutate.Addendum{Layer: foreign, Annotations: map[string]string{"org.example/note": "keep"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"2", "3"} {
+		if err := s.Attest(ctx, ref, statement(ref, ours, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img, err = remote.Image(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, l := range m.Layers {
+		types = append(types, l.Annotations["predicateType"]+"|"+string(l.MediaType))
+	}
+	want := []string{other + "|application/vnd.dsse.envelope.v1+json", "|application/vnd.example.note", ours + "|application/vnd.dsse.envelope.v1+json"}
+	if strings.Join(types, " ") != strings.Join(want, " ") {
+		t.Fatalf(".att layers %q, want %q", types, want)
+	}
+	r := testenv.RunCosign(t, cosign, t.TempDir(), "", "verify-attestation", "--key", keyPEM(t, s), "--type", ours,
+		"--insecure-ignore-tlog", "--allow-http-registry", "--allow-insecure-registry", ref.String())
+	if r.Err != nil {
+		t.Fatalf("cosign verify-attestation: %v\n%s", r.Err, r.Stderr)
+	}
+	if !strings.Contains(string(r.Stdout), "eyJ") || strings.Count(strings.TrimSpace(string(r.Stdout)), "\n") != 0 {
+		t.Errorf("cosign verify-attestation --type %s printed %d envelopes, want 1:\n%s", ours, strings.Count(string(r.Stdout), "\n"), r.Stdout)
+	}
+}
+
+// TestHostileAttachmentImage: a registry holding a .sig image of more layers
+// than cosign allows gets an error naming the bound, and the tag is left as
+// it was.
+func TestHostileAttachmentImage(t *testing.T) {
+	host := testenv.Registry(t, testenv.RegistryOptions{})
+	ref := pushRandom(t, host, "hostile/traefik")
+	h, err := v1.NewHash(ref.DigestStr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := ref.Context().Tag(h.Algorithm + "-" + h.Hex + ".sig")
+	one := static.NewLayer([]byte("x"), "application/vnd.dev.cosign.simplesigning.v1+json")
+	adds := make([]mutate.Addendum, 1001)
+	for i := range adds {
+		adds[i] = mutate.Addendum{Layer: one}
+	}
+	img, err := mutate.Append(empty.Image, adds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	before, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"hostile", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sign.New(sv).Sign(ctx, ref, nil)
+	if err == nil || !strings.Contains(err.Error(), "1001 layers, more than 1000") {
+		t.Fatalf("Sign over a 1001-layer .sig image: %v", err)
+	}
+	desc, err := remote.Head(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc.Digest != before {
+		t.Errorf("the .sig tag moved to %s after a refused signing", desc.Digest)
+	}
+}
