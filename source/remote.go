@@ -114,22 +114,34 @@ func IsCacheRepo(name string) bool {
 	return !strings.HasPrefix(prefix, ".")
 }
 
-// Memory bounds of a cache repository's object storage.
+// Memory bounds of a cache repository's object storage. A fetch and the
+// first read of a tree walk every object once: the cache keeps delta bases
+// and trees. A tree reopened for its files' contents (a layer, an SBOM,
+// verification) reads each blob once per consumer, while up to one
+// repository per plugin stays open: its cache is kept small, or twenty
+// plugins hold twenty caches full of blobs nobody reads again.
 const (
 	largeObject = 1 << 20
 	objectCache = 16 * cache.MiByte
+	reopenCache = 256 * cache.KiByte
 )
 
 // openRepo opens a cache repository read-only in spirit: object lookups
-// only, no lock. It returns nil, nil when the repository does not exist.
+// only, no lock, an object cache of objectCache bytes. It returns nil, nil
+// when the repository does not exist.
 func openRepo(dir string) (*git.Repository, error) {
+	return openRepoCache(dir, objectCache)
+}
+
+// openRepoCache is openRepo with an object cache of size bytes.
+func openRepoCache(dir string, size cache.FileSize) (*git.Repository, error) {
 	if _, err := os.Stat(filepath.Join(dir, "objects")); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	// Blobs over largeObject stream from the pack instead of being decoded
 	// into memory; the object cache holds small objects (trees, commits,
 	// delta bases) and need not be go-git's default 96 MiB.
-	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(objectCache), filesystem.Options{LargeObjectThreshold: largeObject})
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(size), filesystem.Options{LargeObjectThreshold: largeObject})
 	repo, err := git.Open(st, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open cache repository %s: %w", dir, err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -906,4 +907,44 @@ func TestLargeBlobStreams(t *testing.T) {
 			t.Errorf("reader %d: sha256 %s, want %x", i, s, want)
 		}
 	}
+}
+
+// TestReadFilesKeepsLittle: once a tree's files have all been read (an SBOM,
+// a layer), the reopened repository keeps little of them in memory: a build
+// holds one such repository per plugin until it ends.
+func TestReadFilesKeepsLittle(t *testing.T) {
+	const files, size = 64, 64 << 10
+	r := testenv.NewRepo(t, filepath.Join(t.TempDir(), "many"))
+	rnd := rand.New(rand.NewPCG(1, 2))
+	buf := make([]byte, size)
+	for i := range files {
+		for j := range buf {
+			buf[j] = byte(rnd.Uint32())
+		}
+		r.WriteFile(fmt.Sprintf("f%02d.go", i), string(buf))
+	}
+	commit := r.Commit("many")
+	tree, err := newFetcher(t, "").Tree(context.Background(), "file://"+r.Dir, commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, f := range tree.Files {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+		rc.Close()
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if n := int64(after.HeapAlloc) - int64(before.HeapAlloc); n > 1<<20 {
+		t.Errorf("reading %d files of %d bytes each left %d bytes live", files, size, n)
+	}
+	runtime.KeepAlive(tree)
 }
