@@ -52,9 +52,10 @@ type Options struct {
 	// progress before it is tried again (three times in all); 0 means
 	// DefaultRequestTimeout, a negative value no bound.
 	RequestTimeout time.Duration
-	// Progress, when set, is told how far Upload has moved the image to
+	// Progress, when set, is told how far a Pusher has moved the image to
 	// repo: bytes complete of total, blobs the registry already has counted
-	// as done. It is called from Upload's goroutine, one call at a time.
+	// as done. It is called from a goroutine of the Pusher, one call at a
+	// time, never after Pusher.Close returns.
 	Progress func(repo string, complete, total int64)
 }
 

@@ -277,10 +277,12 @@ func Push(ctx context.Context, ref string, r *Result, opts Options) (v1.Hash, er
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}
-	if err := Upload(ctx, repo, r, opts); err != nil {
+	p := NewPusher(opts)
+	defer p.Close()
+	if err := p.Upload(ctx, repo, r); err != nil {
 		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}
-	if err := Tag(ctx, ref, r, opts); err != nil {
+	if err := p.Tag(ctx, ref, r); err != nil {
 		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}
 	return r.Digest, nil
@@ -306,46 +308,86 @@ func CheckPushReference(ref string, r *Result, opts Options) (repo string, err e
 	return target.Context().Name(), nil
 }
 
+// Pusher writes built images to registries: Upload, then Tag. It keeps one
+// go-containerregistry pusher per repository, so that the repository's ping
+// and token serve its blobs, its manifests and its tags alike. Close it when
+// done. A Pusher is for one goroutine at a time.
+type Pusher struct {
+	opts  Options
+	repos map[string]*repoPusher
+}
+
+// repoPusher pushes to one repository and forwards its progress.
+type repoPusher struct {
+	p       *remote.Pusher
+	updates chan v1.Update // nil without Options.Progress
+	done    chan struct{}
+}
+
+// NewPusher returns a Pusher with opts' registry settings and progress.
+func NewPusher(opts Options) *Pusher {
+	return &Pusher{opts: opts, repos: map[string]*repoPusher{}}
+}
+
+// repo returns the pusher of repository repo, made on first use.
+func (p *Pusher) repo(ctx context.Context, repo string) (*repoPusher, error) {
+	if rp := p.repos[repo]; rp != nil {
+		return rp, nil
+	}
+	if p.opts.Offline {
+		return nil, errors.New("offline: pushing needs the network")
+	}
+	rp := &repoPusher{}
+	ropts := p.opts.remoteOptions(ctx)
+	if p.opts.Progress != nil {
+		// remote sends on the channel while it writes (blocking when it is
+		// full); a remote.Pusher never closes it: Close does, once no push
+		// is running.
+		rp.updates = make(chan v1.Update, 64)
+		rp.done = make(chan struct{})
+		go func() {
+			defer close(rp.done)
+			for u := range rp.updates {
+				if u.Error == nil {
+					p.opts.Progress(repo, u.Complete, u.Total)
+				}
+			}
+		}()
+		ropts = append(ropts, remote.WithProgress(rp.updates))
+	}
+	rem, err := remote.NewPusher(ropts...)
+	if err != nil {
+		if rp.updates != nil {
+			close(rp.updates)
+			<-rp.done
+		}
+		return nil, err
+	}
+	rp.p = rem
+	p.repos[repo] = rp
+	return rp, nil
+}
+
 // Upload writes r's blobs and manifests to the repository repo ("host/path"),
 // by digest, so that no tag moves yet. Only blobs the registry lacks are
 // uploaded; blobs of a base in the same registry are mounted across
 // repositories, never pulled.
-func Upload(ctx context.Context, repo string, r *Result, opts Options) error {
-	if opts.Offline {
-		return errors.New("offline: pushing needs the network")
-	}
-	target, err := opts.parseName(repo + "@" + r.Digest.String())
+func (p *Pusher) Upload(ctx context.Context, repo string, r *Result) error {
+	target, err := p.opts.parseName(repo + "@" + r.Digest.String())
 	if err != nil {
 		return err
 	}
-	ropts := opts.remoteOptions(ctx)
-	if opts.Progress != nil {
-		// remote sends on the channel while it writes (blocking when it is
-		// full) and closes it when it returns: it leaves it open only when
-		// its options are refused, which remoteOptions' never are.
-		updates := make(chan v1.Update, 64)
-		forwarded := make(chan struct{})
-		go func() {
-			defer close(forwarded)
-			for u := range updates {
-				if u.Error == nil {
-					opts.Progress(repo, u.Complete, u.Total)
-				}
-			}
-		}()
-		defer func() { <-forwarded }()
-		ropts = append(ropts, remote.WithProgress(updates))
+	rp, err := p.repo(ctx, target.Context().Name())
+	if err != nil {
+		return err
 	}
-	if r.index != nil {
-		return opts.explain(remote.WriteIndex(target, r.index, ropts...), target)
-	}
-	return opts.explain(remote.Write(target, r.images[0], ropts...), target)
+	return p.opts.explain(rp.p.Push(ctx, target, r.taggable()), target)
 }
 
 // Tag points the registry reference ref at r, which Upload put in ref's
 // repository: only the top manifest is written. A reference by digest names
 // what Upload wrote already.
-func Tag(ctx context.Context, ref string, r *Result, opts Options) error {
+func (p *Pusher) Tag(ctx context.Context, ref string, r *Result) error {
 	parsed, err := ParseReference(ref)
 	if err != nil {
 		return err
@@ -353,13 +395,32 @@ func Tag(ctx context.Context, ref string, r *Result, opts Options) error {
 	if parsed.Digest != "" {
 		return nil
 	}
-	target, err := opts.parseName(parsed.registryString())
+	target, err := p.opts.parseName(parsed.registryString())
 	if err != nil {
 		return err
 	}
-	var t remote.Taggable = r.index
-	if r.index == nil {
-		t = r.images[0]
+	rp, err := p.repo(ctx, target.Context().Name())
+	if err != nil {
+		return err
 	}
-	return opts.explain(remote.Put(target, t, opts.remoteOptions(ctx)...), target)
+	return p.opts.explain(rp.p.Put(ctx, target, r.taggable()), target)
+}
+
+// Close ends progress reporting; p pushes no more.
+func (p *Pusher) Close() {
+	for repo, rp := range p.repos {
+		if rp.updates != nil {
+			close(rp.updates)
+			<-rp.done
+		}
+		delete(p.repos, repo)
+	}
+}
+
+// taggable is what a push writes at the top: the index, else the image.
+func (r *Result) taggable() remote.Taggable {
+	if r.index != nil {
+		return r.index
+	}
+	return r.images[0]
 }

@@ -1,7 +1,10 @@
 package images
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
@@ -43,9 +46,11 @@ func TestUploadProgress(t *testing.T) {
 			}
 			got = append(got, update{done, total})
 		}}
-		if err := Upload(ctx(t), repo, res, opts); err != nil {
+		p := NewPusher(opts)
+		if err := p.Upload(ctx(t), repo, res); err != nil {
 			t.Fatal(err)
 		}
+		p.Close()
 		if len(got) == 0 {
 			if round == "first" {
 				t.Fatal("first: no progress")
@@ -59,6 +64,49 @@ func TestUploadProgress(t *testing.T) {
 		}
 		if last := got[len(got)-1]; last.done != last.total || last.total < plugin {
 			t.Errorf("%s: last update %v, want every byte done of at least the plugin layers' %d", round, last, plugin)
+		}
+	}
+}
+
+// TestPusherTagsWithoutPing: tags reuse the connection (ping, token) their
+// repository's upload set up: tagging three references in two repositories
+// after the uploads sends no ping (GET /v2/), only the three manifests.
+func TestPusherTagsWithoutPing(t *testing.T) {
+	host := testenv.Registry(t, testenv.RegistryOptions{})
+	proxy, log := testenv.RecordingProxy(t, host)
+	testenv.PushBase(t, proxy+"/library/traefik:v3", testenv.BaseOptions{OCI: true})
+	res, err := Assemble(ctx(t), mustResolve(t, proxy+"/library/traefik:v3", Options{}), demoAddition(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPusher(Options{})
+	defer p.Close()
+	for _, repo := range []string{proxy + "/team/a", proxy + "/team/b"} {
+		if err := p.Upload(ctx(t), repo, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log.Reset()
+	for _, ref := range []string{proxy + "/team/a:v1", proxy + "/team/a:v2", proxy + "/team/b:v1"} {
+		if err := p.Tag(ctx(t), ref, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, r := range log.Requests() {
+		got = append(got, r.Method+" "+r.Path)
+	}
+	want := []string{"PUT /v2/team/a/manifests/v1", "PUT /v2/team/a/manifests/v2", "PUT /v2/team/b/manifests/v1"}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("tagging sent %q, want %q", got, want)
+	}
+	for _, tag := range []string{"team/a:v1", "team/a:v2", "team/b:v1"} {
+		desc, err := remote.Head(mustName(t, proxy+"/"+tag))
+		if err != nil {
+			t.Fatalf("%s: %v", tag, err)
+		}
+		if desc.Digest != res.Digest {
+			t.Errorf("%s is %s, want %s", tag, desc.Digest, res.Digest)
 		}
 	}
 }

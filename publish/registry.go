@@ -57,8 +57,10 @@ func (r *Registry) Publish(ctx context.Context, a *Artifact) error {
 		return err
 	}
 	r.Pushed = nil
+	p := images.NewPusher(r.Options)
+	defer p.Close()
 	for _, repo := range repos {
-		if err := images.Upload(ctx, repo, a.Image, r.Options); err != nil {
+		if err := p.Upload(ctx, repo, a.Image); err != nil {
 			return fmt.Errorf("push %s: %w", repo, err)
 		}
 		pushed := repo + "@" + a.Image.Digest.String()
@@ -70,7 +72,7 @@ func (r *Registry) Publish(ctx context.Context, a *Artifact) error {
 		r.Pushed = append(r.Pushed, pushed)
 	}
 	for _, ref := range r.Refs {
-		if err := images.Tag(ctx, ref, a.Image, r.Options); err != nil {
+		if err := p.Tag(ctx, ref, a.Image); err != nil {
 			return fmt.Errorf("push %s: tag: %w", ref, err)
 		}
 	}
