@@ -56,14 +56,21 @@ func verify(t *testing.T, cosign, pub string, ref name.Digest) testenv.CosignRes
 		"--insecure-ignore-tlog", "--allow-http-registry", "--allow-insecure-registry", "--output", "json", ref.String())
 }
 
-// sigManifest returns the manifest at the image's .sig tag, and the tag.
-func sigManifest(t *testing.T, ref name.Digest) (*v1.Manifest, name.Tag) {
+// attachedTag is where cosign looks for ref's signatures (suffix "sig") or
+// attestations ("att"): written out here, not taken from package sign.
+func attachedTag(t *testing.T, ref name.Digest, suffix string) name.Tag {
 	t.Helper()
 	h, err := v1.NewHash(ref.DigestStr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag := ref.Context().Tag(h.Algorithm + "-" + h.Hex + ".sig")
+	return ref.Context().Tag(h.Algorithm + "-" + h.Hex + "." + suffix)
+}
+
+// sigManifest returns the manifest at the image's .sig tag, and the tag.
+func sigManifest(t *testing.T, ref name.Digest) (*v1.Manifest, name.Tag) {
+	t.Helper()
+	tag := attachedTag(t, ref, "sig")
 	img, err := remote.Image(tag)
 	if err != nil {
 		t.Fatalf("read %s: %v", tag, err)
@@ -337,11 +344,7 @@ func TestAttestKeepsOtherAttachments(t *testing.T) {
 	if err := s.Attest(ctx, ref, statement(ref, other, "1")); err != nil {
 		t.Fatal(err)
 	}
-	h, err := v1.NewHash(ref.DigestStr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag := ref.Context().Tag(h.Algorithm + "-" + h.Hex + ".att")
+	tag := attachedTag(t, ref, "att")
 	img, err := remote.Image(tag)
 	if err != nil {
 		t.Fatal(err)
@@ -391,11 +394,7 @@ func TestAttestKeepsOtherAttachments(t *testing.T) {
 func TestHostileAttachmentImage(t *testing.T) {
 	host := testenv.Registry(t, testenv.RegistryOptions{})
 	ref := pushRandom(t, host, "hostile/traefik")
-	h, err := v1.NewHash(ref.DigestStr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag := ref.Context().Tag(h.Algorithm + "-" + h.Hex + ".sig")
+	tag := attachedTag(t, ref, "sig")
 	one := static.NewLayer([]byte("x"), "application/vnd.dev.cosign.simplesigning.v1+json")
 	adds := make([]mutate.Addendum, 1001)
 	for i := range adds {
