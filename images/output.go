@@ -313,8 +313,9 @@ func CheckPushReference(ref string, r *Result, opts Options) (repo string, err e
 // and token serve its blobs, its manifests and its tags alike. Close it when
 // done. A Pusher is for one goroutine at a time.
 type Pusher struct {
-	opts  Options
-	repos map[string]*repoPusher
+	opts   Options
+	repos  map[string]*repoPusher
+	closed bool
 }
 
 // repoPusher pushes to one repository and forwards its progress.
@@ -331,6 +332,9 @@ func NewPusher(opts Options) *Pusher {
 
 // repo returns the pusher of repository repo, made on first use.
 func (p *Pusher) repo(ctx context.Context, repo string) (*repoPusher, error) {
+	if p.closed {
+		return nil, errors.New("the pusher is closed")
+	}
 	if rp := p.repos[repo]; rp != nil {
 		return rp, nil
 	}
@@ -408,6 +412,7 @@ func (p *Pusher) Tag(ctx context.Context, ref string, r *Result) error {
 
 // Close ends progress reporting; p pushes no more.
 func (p *Pusher) Close() {
+	p.closed = true
 	for repo, rp := range p.repos {
 		if rp.updates != nil {
 			close(rp.updates)

@@ -92,6 +92,10 @@ func TestPusherTagsWithoutPing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	p.Close()
+	if err := p.Tag(ctx(t), proxy+"/team/a:v3", res); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("Tag after Close: %v", err)
+	}
 	var got []string
 	for _, r := range log.Requests() {
 		got = append(got, r.Method+" "+r.Path)

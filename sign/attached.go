@@ -1,8 +1,10 @@
 package sign
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -24,10 +26,13 @@ const (
 )
 
 // Bounds on what an existing attachment image may hold, as cosign bounds
-// it: the registry is not trusted to keep it small.
+// it: the registry is not trusted to keep it small. A manifest is counted
+// before it is parsed, and layers are read only up to their declared size.
 const (
-	maxAttachedLayers = 1000
-	maxAttachedLayer  = 16 << 20
+	maxAttachedLayers   = 1000
+	maxAttachedLayer    = 16 << 20
+	maxAttachedManifest = 8 << 20
+	maxSignature        = 64 << 10
 )
 
 // attachedTag is the tag holding ref's attachments of one kind.
@@ -40,9 +45,10 @@ func attachedTag(ref name.Digest, suffix string) (name.Tag, error) {
 }
 
 // readAttached returns the layers of the attachment image at tag with their
-// annotations, none when the tag does not exist.
+// annotations, none when the tag does not exist. The image's config is never
+// read (see attachedLayer).
 func readAttached(tag name.Tag, opts []remote.Option) ([]mutate.Addendum, error) {
-	img, err := remote.Image(tag, opts...)
+	desc, err := remote.Get(tag, opts...)
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
 		return nil, nil
@@ -50,30 +56,58 @@ func readAttached(tag name.Tag, opts []remote.Option) ([]mutate.Addendum, error)
 	if err != nil {
 		return nil, err
 	}
+	if len(desc.Manifest) > maxAttachedManifest {
+		return nil, fmt.Errorf("%s: a manifest of %d bytes, more than %d", tag, len(desc.Manifest), maxAttachedManifest)
+	}
+	// Elements of size zero: counting allocates nothing per layer.
+	var count struct {
+		Layers []struct{} `json:"layers"`
+	}
+	if err := json.Unmarshal(desc.Manifest, &count); err != nil {
+		return nil, fmt.Errorf("%s: %w", tag, err)
+	}
+	if len(count.Layers) > maxAttachedLayers {
+		return nil, fmt.Errorf("%s holds %d layers, more than %d", tag, len(count.Layers), maxAttachedLayers)
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tag, err)
+	}
 	m, err := img.Manifest()
 	if err != nil {
 		return nil, err
 	}
-	if len(m.Layers) > maxAttachedLayers {
-		return nil, fmt.Errorf("%s holds %d layers, more than %d", tag, len(m.Layers), maxAttachedLayers)
-	}
 	adds := make([]mutate.Addendum, 0, len(m.Layers))
-	for _, desc := range m.Layers {
-		if desc.Size > maxAttachedLayer {
-			return nil, fmt.Errorf("%s: layer %s is %d bytes, more than %d", tag, desc.Digest, desc.Size, maxAttachedLayer)
+	for _, d := range m.Layers {
+		if d.Size < 0 || d.Size > maxAttachedLayer {
+			return nil, fmt.Errorf("%s: layer %s is said to be %d bytes, not 0 to %d", tag, d.Digest, d.Size, maxAttachedLayer)
 		}
-		l, err := img.LayerByDigest(desc.Digest)
+		l, err := img.LayerByDigest(d.Digest)
 		if err != nil {
 			return nil, err
 		}
-		adds = append(adds, mutate.Addendum{Layer: l, Annotations: desc.Annotations, MediaType: desc.MediaType})
+		adds = append(adds, mutate.Addendum{Layer: attachedLayer{l}, Annotations: d.Annotations, MediaType: d.MediaType})
 	}
 	return adds, nil
 }
 
+// attachedLayer is a layer of an attachment image. Cosign stores
+// signatures and attestations uncompressed: the blob is the content and its
+// digest the diff ID, so the image's config (unbounded, the registry's to
+// make up) need not be read to rewrite the image. Reads are checked
+// against the digest and the declared size.
+type attachedLayer struct{ v1.Layer }
+
+func (l attachedLayer) DiffID() (v1.Hash, error)             { return l.Digest() }
+func (l attachedLayer) Uncompressed() (io.ReadCloser, error) { return l.Compressed() }
+
 // writeAttached writes layers as the attachment image at tag, in the OCI
 // media types cosign writes by default.
 func writeAttached(tag name.Tag, layers []mutate.Addendum, opts []remote.Option) error {
+	if len(layers) > maxAttachedLayers {
+		// cosign would refuse to verify any of them.
+		return fmt.Errorf("%s would hold %d layers, more than %d", tag, len(layers), maxAttachedLayers)
+	}
 	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
 	img, err := mutate.Append(base, layers...)

@@ -163,8 +163,8 @@ func (s *Signer) remoteOptions(ctx context.Context) []remote.Option {
 
 // Sign signs the image at ref with a simple-signing payload naming it
 // (optional annotations go into the payload, as `cosign sign -a`), and adds
-// the signature to the image's `sha256-<hex>.sig` tag. Signing again with the
-// same key keeps one signature.
+// the signature to the image's `sha256-<hex>.sig` tag, after the signatures
+// already there. Signing again with the same key keeps one signature.
 func (s *Signer) Sign(ctx context.Context, ref name.Digest, annotations map[string]any) error {
 	body, err := (&payload.Cosign{Image: ref, Annotations: annotations}).MarshalJSON()
 	if err != nil {
@@ -196,6 +196,12 @@ func (s *Signer) Sign(ctx context.Context, ref name.Digest, annotations map[stri
 	return nil
 }
 
+// maxChecks bounds the signature checks one Sign or Attest makes of what
+// the registry holds: a KMS key may check remotely, and a hostile registry
+// can serve a thousand look-alike layers. Past it, a layer counts as not
+// this key's (a signature may be added twice; an attestation is kept).
+const maxChecks = 16
+
 // signedBefore reports whether sigs hold a signature by this key of the same
 // payload, as cosign's duplicate check does: signing twice adds nothing.
 func (s *Signer) signedBefore(ctx context.Context, sigs []mutate.Addendum, body []byte) bool {
@@ -203,6 +209,7 @@ func (s *Signer) signedBefore(ctx context.Context, sigs []mutate.Addendum, body 
 	if err != nil {
 		return false
 	}
+	checks := 0
 	for _, sig := range sigs {
 		if mt, err := sig.Layer.MediaType(); err != nil || mt != ctypes.SimpleSigningMediaType {
 			continue
@@ -210,9 +217,16 @@ func (s *Signer) signedBefore(ctx context.Context, sigs []mutate.Addendum, body 
 		if d, err := sig.Layer.Digest(); err != nil || d != want {
 			continue
 		}
-		raw, err := base64.StdEncoding.DecodeString(sig.Annotations[signatureAnnotation])
-		if err != nil || len(raw) == 0 {
+		b64 := sig.Annotations[signatureAnnotation]
+		if b64 == "" || len(b64) > maxSignature {
 			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			continue
+		}
+		if checks++; checks > maxChecks {
+			return false
 		}
 		if s.sv.VerifySignature(bytes.NewReader(raw), bytes.NewReader(body), sigopts.WithContext(ctx)) == nil {
 			return true
@@ -230,10 +244,14 @@ type Statement struct {
 
 // Attest signs each statement as a DSSE envelope and adds it to the image's
 // `sha256-<hex>.att` tag, replacing an earlier attestation of the same
-// predicate type (what `cosign attest --replace` does): rebuilding the same
-// digest does not pile up attestations. Every statement's subject must name
-// ref's digest.
+// predicate type signed with the same key (what `cosign attest --replace`
+// does, but keeping other signers' attestations): rebuilding the same digest
+// does not pile up attestations. As in cosign, the new attestations come
+// first. Every statement's subject must name ref's digest.
 func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Statement) error {
+	if len(statements) == 0 {
+		return nil
+	}
 	wrapped := dsse.WrapSigner(s.sv, ctypes.IntotoPayloadType)
 	adds := make([]mutate.Addendum, 0, len(statements))
 	replaced := map[string]bool{}
@@ -262,42 +280,59 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Stat
 	if err != nil {
 		return fmt.Errorf("attest %s: read existing attestations: %w", ref, err)
 	}
-	kept := atts[:0]
+	verifier := dsse.WrapVerifier(s.sv)
+	checks := 0
 	for _, att := range atts {
-		if !replaced[predicateType(att.Layer)] {
-			kept = append(kept, att)
+		env, typ, err := attestation(att.Layer)
+		if err != nil {
+			return fmt.Errorf("attest %s: read existing attestations: %w", ref, err)
 		}
+		if replaced[typ] && checks < maxChecks {
+			checks++
+			if verifier.VerifySignature(bytes.NewReader(env), nil, sigopts.WithContext(ctx)) == nil {
+				continue
+			}
+		}
+		adds = append(adds, att)
 	}
-	if err := writeAttached(tag, append(kept, adds...), opts); err != nil {
+	if err := writeAttached(tag, adds, opts); err != nil {
 		return fmt.Errorf("attest %s: write attestations: %w", ref, err)
 	}
 	return nil
 }
 
-// predicateType is the predicate type of the in-toto statement in a DSSE
-// attestation layer, or "" when the layer is not one: such a layer is kept.
-func predicateType(l v1.Layer) string {
+// attestation reads a DSSE attestation layer: the envelope and the
+// predicate type of the in-toto statement in it. A layer of another media
+// type, or one that is not an envelope of a statement, gives none: it is
+// kept as it is. A layer that cannot be read is an error: keeping an
+// attestation it should have replaced would leave two.
+func attestation(l v1.Layer) (env []byte, predicateType string, err error) {
 	if mt, err := l.MediaType(); err != nil || mt != ctypes.DssePayloadType {
-		return ""
+		return nil, "", nil
 	}
 	rc, err := l.Uncompressed()
 	if err != nil {
-		return ""
+		return nil, "", err
 	}
 	defer rc.Close()
-	var env struct {
-		Payload []byte `json:"payload"` // base64 in JSON
+	// Read to the end: the layer's digest is checked there.
+	env, err = io.ReadAll(io.LimitReader(rc, maxAttachedLayer+1))
+	if err != nil {
+		return nil, "", err
 	}
-	if err := json.NewDecoder(io.LimitReader(rc, maxAttachedLayer)).Decode(&env); err != nil {
-		return ""
+	if len(env) > maxAttachedLayer {
+		return nil, "", fmt.Errorf("an attestation is over %d bytes", maxAttachedLayer)
+	}
+	var e struct {
+		Payload []byte `json:"payload"` // base64 in JSON
 	}
 	var st struct {
 		PredicateType string `json:"predicateType"`
 	}
-	if err := json.Unmarshal(env.Payload, &st); err != nil {
-		return ""
+	if json.Unmarshal(env, &e) != nil || json.Unmarshal(e.Payload, &st) != nil {
+		return nil, "", nil
 	}
-	return st.PredicateType
+	return env, st.PredicateType, nil
 }
 
 // checkSubject refuses a statement that is not about ref: signing it would

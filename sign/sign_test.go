@@ -374,7 +374,8 @@ func TestAttestKeepsOtherAttachments(t *testing.T) {
 	for _, l := range m.Layers {
 		types = append(types, l.Annotations["predicateType"]+"|"+string(l.MediaType))
 	}
-	want := []string{other + "|application/vnd.dsse.envelope.v1+json", "|application/vnd.example.note", ours + "|application/vnd.dsse.envelope.v1+json"}
+	// cosign's order: the new attestation first, then those kept.
+	want := []string{ours + "|application/vnd.dsse.envelope.v1+json", other + "|application/vnd.dsse.envelope.v1+json", "|application/vnd.example.note"}
 	if strings.Join(types, " ") != strings.Join(want, " ") {
 		t.Fatalf(".att layers %q, want %q", types, want)
 	}
@@ -426,5 +427,93 @@ func TestHostileAttachmentImage(t *testing.T) {
 	}
 	if desc.Digest != before {
 		t.Errorf("the .sig tag moved to %s after a refused signing", desc.Digest)
+	}
+}
+
+// TestAttestKeepsOtherSigners: an attestation of the same predicate type by
+// another key is not this signer's to replace: both stay, and each key's
+// attestation verifies with cosign.
+func TestAttestKeepsOtherSigners(t *testing.T) {
+	cosign := testenv.Cosign(t)
+	host := testenv.Registry(t, testenv.RegistryOptions{})
+	ref := pushRandom(t, host, "signers/traefik")
+	ctx := context.Background()
+	const typ = "https://example.com/sbom"
+	var signers []*sign.Signer
+	for _, k := range []string{"a", "b"} {
+		sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+k, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := sign.New(sv)
+		signers = append(signers, s)
+		if err := s.Attest(ctx, ref, statement(ref, typ, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b again: its own attestation is replaced, a's stays.
+	if err := signers[1].Attest(ctx, ref, statement(ref, typ, "b2")); err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(attachedTag(t, ref, "att"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Layers) != 2 {
+		t.Errorf(".att holds %d layers, want a's and b's latest", len(m.Layers))
+	}
+	for i, s := range signers {
+		r := testenv.RunCosign(t, cosign, t.TempDir(), "", "verify-attestation", "--key", keyPEM(t, s), "--type", typ,
+			"--insecure-ignore-tlog", "--allow-http-registry", "--allow-insecure-registry", ref.String())
+		if r.Err != nil {
+			t.Errorf("cosign verify-attestation with key %d: %v\n%s", i, r.Err, r.Stderr)
+		}
+	}
+}
+
+// TestSignAfterCosign: a signature cosign itself attached stays beside
+// xtraefik's, both verify, and the existing image's config is never read
+// (the registry's to make up: it is not needed to add a layer).
+func TestSignAfterCosign(t *testing.T) {
+	cosign := testenv.Cosign(t)
+	host := testenv.Registry(t, testenv.RegistryOptions{})
+	proxy, log := testenv.RecordingProxy(t, host)
+	ref := pushRandom(t, proxy, "cosigned/traefik")
+	key, pub := testenv.CosignKeyPair(t, cosign, password)
+	r := testenv.RunCosign(t, cosign, t.TempDir(), password, "sign", "--key", key, "--yes", "--tlog-upload=false",
+		"--allow-http-registry", "--allow-insecure-registry", ref.String())
+	if r.Err != nil {
+		t.Fatalf("cosign sign: %v\n%s", r.Err, r.Stderr)
+	}
+	m, tag := sigManifest(t, ref)
+	if len(m.Layers) != 1 {
+		t.Fatalf("cosign sign left %d layers", len(m.Layers))
+	}
+	ctx := context.Background()
+	sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"after", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sign.New(sv)
+	log.Reset()
+	if err := s.Sign(ctx, ref, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range log.Requests() {
+		if req.Method == "GET" && strings.HasSuffix(req.Path, "/blobs/"+m.Config.Digest.String()) {
+			t.Errorf("Sign read the existing image's config: %s %s", req.Method, req.Path)
+		}
+	}
+	if m, _ := sigManifest(t, ref); len(m.Layers) != 2 {
+		t.Errorf("%s holds %d signatures, want cosign's and xtraefik's", tag, len(m.Layers))
+	}
+	for _, p := range []string{pub, keyPEM(t, s)} {
+		if r := verify(t, cosign, p, ref); r.Err != nil {
+			t.Errorf("cosign verify --key %s: %v\n%s", p, r.Err, r.Stderr)
+		}
 	}
 }
