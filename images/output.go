@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/xtraefik/xtraefik/internal/place"
 )
@@ -422,8 +423,14 @@ func (p *Pusher) Close() {
 	}
 }
 
+// topManifest is what a push writes at the top: an index or an image.
+type topManifest interface {
+	RawManifest() ([]byte, error)
+	MediaType() (types.MediaType, error)
+}
+
 // taggable is what a push writes at the top: the index, else the image.
-func (r *Result) taggable() remote.Taggable {
+func (r *Result) taggable() topManifest {
 	if r.index != nil {
 		return r.index
 	}

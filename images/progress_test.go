@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
@@ -68,9 +69,10 @@ func TestUploadProgress(t *testing.T) {
 	}
 }
 
-// TestPusherTagsWithoutPing: tags reuse the connection (ping, token) their
-// repository's upload set up: tagging three references in two repositories
-// after the uploads sends no ping (GET /v2/), only the three manifests.
+// TestPusherTagsWithoutPing: the SBOM and the tags reuse the connection
+// (ping, token) their repository's upload set up: attaching an SBOM sends no
+// ping and no HEAD of the image, and tagging three references in two
+// repositories sends only the three manifests.
 func TestPusherTagsWithoutPing(t *testing.T) {
 	host := testenv.Registry(t, testenv.RegistryOptions{})
 	proxy, log := testenv.RecordingProxy(t, host)
@@ -85,6 +87,22 @@ func TestPusherTagsWithoutPing(t *testing.T) {
 		if err := p.Upload(ctx(t), repo, res); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The SBOM goes through the same connection, with r's own descriptor
+	// as its subject (no HEAD of the image).
+	log.Reset()
+	sbom, err := p.AttachSBOM(ctx(t), proxy+"/team/a", res, testSBOM("pusher"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range log.Requests() {
+		if r.Path == "/v2/" || r.Method == "HEAD" && strings.HasSuffix(r.Path, "/manifests/"+res.Digest.String()) {
+			t.Errorf("attaching the SBOM sent %s %s", r.Method, r.Path)
+		}
+	}
+	refs := referrers(t, mustName(t, proxy+"/team/a@"+res.Digest.String()).(name.Digest))
+	if len(refs) != 1 || refs[0].Digest != sbom {
+		t.Errorf("referrers of the image: %+v, want the SBOM %s", refs, sbom)
 	}
 	log.Reset()
 	for _, ref := range []string{proxy + "/team/a:v1", proxy + "/team/a:v2", proxy + "/team/b:v1"} {

@@ -46,26 +46,70 @@ func AttachSBOM(ctx context.Context, subject string, sbom []byte, mediaType stri
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("attach SBOM to %s: %w", subject, err)
 	}
-	ropts := opts.remoteOptions(ctx)
 	// The subject descriptor needs the manifest's media type and size; the
 	// registry also proves here that the subject exists.
-	desc, err := remote.Head(ref, ropts...)
+	desc, err := remote.Head(ref, opts.remoteOptions(ctx)...)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("attach SBOM to %s: subject: %w", subject, opts.explain(err, ref))
 	}
 	if desc.Digest.String() != parsed.Digest {
 		return v1.Hash{}, fmt.Errorf("attach SBOM to %s: the registry answered with %s", subject, desc.Digest)
 	}
-	art, err := newArtifact(sbom, types.MediaType(mediaType), v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest})
+	p := NewPusher(opts)
+	defer p.Close()
+	digest, err := p.attach(ctx, ref.Context().Name(), v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest}, sbom, mediaType)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("attach SBOM to %s: %w", subject, err)
+	}
+	return digest, nil
+}
+
+// AttachSBOM is the package function AttachSBOM for r, which Upload put in
+// repo: the subject's descriptor is r's, and the artifact goes through the
+// repository's connection.
+func (p *Pusher) AttachSBOM(ctx context.Context, repo string, r *Result, sbom []byte, mediaType string) (v1.Hash, error) {
+	if len(sbom) == 0 {
+		return v1.Hash{}, errors.New("attach SBOM: the document is empty")
+	}
+	if mediaType == "" {
+		mediaType = SPDXMediaType
+	}
+	t := r.taggable()
+	mt, err := t.MediaType()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	raw, err := t.RawManifest()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	digest, err := p.attach(ctx, repo, v1.Descriptor{MediaType: mt, Size: int64(len(raw)), Digest: r.Digest}, sbom, mediaType)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("attach SBOM to %s@%s: %w", repo, r.Digest, err)
+	}
+	return digest, nil
+}
+
+// attach pushes sbom to repo as an artifact referring to subject.
+func (p *Pusher) attach(ctx context.Context, repo string, subject v1.Descriptor, sbom []byte, mediaType string) (v1.Hash, error) {
+	art, err := newArtifact(sbom, types.MediaType(mediaType), subject)
+	if err != nil {
+		return v1.Hash{}, err
 	}
 	digest, err := art.Digest()
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("attach SBOM to %s: %w", subject, err)
+		return v1.Hash{}, err
 	}
-	if err := remote.Write(ref.Context().Digest(digest.String()), art, ropts...); err != nil {
-		return v1.Hash{}, fmt.Errorf("attach SBOM to %s: push artifact %s: %w", subject, digest, opts.explain(err, ref))
+	target, err := p.opts.parseName(repo + "@" + digest.String())
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	rp, err := p.repo(ctx, target.Context().Name())
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if err := rp.p.Push(ctx, target, art); err != nil {
+		return v1.Hash{}, fmt.Errorf("push artifact %s: %w", digest, p.opts.explain(err, target))
 	}
 	return digest, nil
 }

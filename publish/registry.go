@@ -65,7 +65,7 @@ func (r *Registry) Publish(ctx context.Context, a *Artifact) error {
 		}
 		pushed := repo + "@" + a.Image.Digest.String()
 		if r.AttachSBOM && a.SBOM != nil {
-			if r.SBOMDigest, err = images.AttachSBOM(ctx, pushed, a.SBOM, images.SPDXMediaType, r.Options); err != nil {
+			if r.SBOMDigest, err = p.AttachSBOM(ctx, repo, a.Image, a.SBOM, images.SPDXMediaType); err != nil {
 				return fmt.Errorf("push %s: %w", repo, err)
 			}
 		}
