@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -130,23 +131,40 @@ const (
 // only, no lock, an object cache of objectCache bytes. It returns nil, nil
 // when the repository does not exist.
 func openRepo(dir string) (*git.Repository, error) {
-	return openRepoCache(dir, objectCache)
+	return openRepoWith(dir, repoOptions{cache: objectCache})
 }
 
-// openRepoCache is openRepo with an object cache of size bytes.
-func openRepoCache(dir string, size cache.FileSize) (*git.Repository, error) {
+// repoOptions say how a cache repository is opened.
+type repoOptions struct {
+	cache cache.FileSize
+	// keep holds the pack files open from one object to the next (one
+	// open and one decoder per pack, not per object) until closeRepo: only
+	// for a caller that closes the repository when done.
+	keep bool
+}
+
+// openRepoWith is openRepo with o.
+func openRepoWith(dir string, o repoOptions) (*git.Repository, error) {
 	if _, err := os.Stat(filepath.Join(dir, "objects")); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	// Blobs over largeObject stream from the pack instead of being decoded
 	// into memory; the object cache holds small objects (trees, commits,
 	// delta bases) and need not be go-git's default 96 MiB.
-	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(size), filesystem.Options{LargeObjectThreshold: largeObject})
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(o.cache), filesystem.Options{LargeObjectThreshold: largeObject, KeepDescriptors: o.keep})
 	repo, err := git.Open(st, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open cache repository %s: %w", dir, err)
 	}
 	return repo, nil
+}
+
+// closeRepo releases what an open repository holds (the pack files of
+// repoOptions.keep).
+func closeRepo(repo *git.Repository) {
+	if c, ok := repo.Storer.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 // initRepo creates the bare cache repository under a temporary name and

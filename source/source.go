@@ -347,13 +347,15 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 // when it is not there; an error marked as damage when the repository or
 // the commit's objects cannot be read.
 func cachedTree(dir string, h plumbing.Hash) (*Tree, error) {
-	repo, err := openRepo(dir)
+	// The walk reads every object once: the packs stay open for it.
+	repo, err := openRepoWith(dir, repoOptions{cache: objectCache, keep: true})
 	if err != nil {
 		return nil, &damage{err}
 	}
 	if repo == nil {
 		return nil, nil
 	}
+	defer closeRepo(repo)
 	ok, err := hasObject(repo, h)
 	if err != nil || !ok {
 		return nil, err

@@ -948,3 +948,40 @@ func TestReadFilesKeepsLittle(t *testing.T) {
 	}
 	runtime.KeepAlive(tree)
 }
+
+// TestWarmTreeClosesPacks: reading a tree from the cache holds the pack
+// files open for the walk (one open per pack, not per object) and closes
+// them after: a long-lived caller reading many trees does not run out of
+// file descriptors.
+func TestWarmTreeClosesPacks(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("no /proc/self/fd to count open files")
+	}
+	root := t.TempDir()
+	p := testenv.PluginRepo(t, root, demoModule, demoVersion)
+	u := "file://" + filepath.Join(root, p.Path)
+	f := newFetcher(t, "")
+	ctx := context.Background()
+	if _, err := f.Tree(ctx, u, p.ReleaseCommit); err != nil {
+		t.Fatal(err)
+	}
+	packs := func() int {
+		n := 0
+		fds, _ := os.ReadDir("/proc/self/fd")
+		for _, fd := range fds {
+			if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasSuffix(target, ".pack") {
+				n++
+			}
+		}
+		return n
+	}
+	before := packs()
+	for range 3 {
+		if _, err := f.Tree(ctx, u, p.ReleaseCommit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := packs(); after != before {
+		t.Errorf("three warm tree reads left %d pack files open (%d before)", after, before)
+	}
+}

@@ -47,7 +47,7 @@ type treeReader struct {
 // after release; call with mu held.
 func (tr *treeReader) repository() (*git.Repository, error) {
 	if tr.repo == nil {
-		repo, err := openRepoCache(tr.dir, reopenCache)
+		repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache})
 		if err == nil && repo == nil {
 			err = fmt.Errorf("cache repository %s vanished", tr.dir)
 		}
