@@ -54,8 +54,9 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Progress, when set, is told how far a Pusher has moved the image to
 	// repo: bytes complete of total, blobs the registry already has counted
-	// as done. It is called from a goroutine of the Pusher, one call at a
-	// time, never after Pusher.Close returns.
+	// as done, adding up over every Upload, AttachSBOM and Tag to repo. It
+	// is called one call at a time per repository (calls for different
+	// repositories may overlap), never after Pusher.Close returns.
 	Progress func(repo string, complete, total int64)
 }
 

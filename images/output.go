@@ -309,10 +309,13 @@ func CheckPushReference(ref string, r *Result, opts Options) (repo string, err e
 	return target.Context().Name(), nil
 }
 
-// Pusher writes built images to registries: Upload, then Tag. It keeps one
-// go-containerregistry pusher per repository, so that the repository's ping
-// and token serve its blobs, its manifests and its tags alike. Close it when
-// done. A Pusher is for one goroutine at a time.
+// Pusher writes built images to registries: Upload, then AttachSBOM and
+// Tag. It keeps one go-containerregistry pusher per repository, made on the
+// repository's first call (its ping and token lookup use that call's ctx),
+// so that the ping and token serve its blobs, its manifests, the SBOM and the
+// tags alike. A Pusher is for one goroutine at a time. Close it when done:
+// with Options.Progress it holds a goroutine per repository until then.
+// After Close every method returns an error; closing twice is harmless.
 type Pusher struct {
 	opts   Options
 	repos  map[string]*repoPusher

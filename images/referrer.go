@@ -64,8 +64,10 @@ func AttachSBOM(ctx context.Context, subject string, sbom []byte, mediaType stri
 	return digest, nil
 }
 
-// AttachSBOM is the package function AttachSBOM for r, which Upload put in
-// repo: the subject's descriptor is r's, and the artifact goes through the
+// AttachSBOM is the package function AttachSBOM for r, and returns the
+// artifact's digest. Unlike it, nothing asks the registry whether r is
+// there: call it after Upload(ctx, repo, r) with the same repo ("host/path").
+// The subject's descriptor is r's, and the artifact goes through the
 // repository's connection.
 func (p *Pusher) AttachSBOM(ctx context.Context, repo string, r *Result, sbom []byte, mediaType string) (v1.Hash, error) {
 	if len(sbom) == 0 {

@@ -7,12 +7,14 @@
 // The signed formats come from sigstore's signing library (the simple-signing
 // payload, DSSE envelopes, the keys); go-containerregistry places them where
 // cosign v2's `sign` and `attest` commands do by default (the
-// `sha256-<hex>.sig` and `.att` tags, one layer per signature, the
-// dev.cosignproject.cosign/signature annotation). Cosign's own OCI packages
-// are not linked: through its bundle package they pull in a transparency-log
-// client, gRPC and their package initialisers, which every xtraefik command
-// would pay for at start-up and in memory. Tests check the result with the
-// real cosign client. Nothing is sent to a
+// `sha256-<hex>.sig` and `.att` tags, one layer per signature or
+// attestation, the dev.cosignproject.cosign/signature annotation). Of
+// cosign only the media type constants of its pkg/types are linked: its OCI
+// packages pull in, through its bundle package, a transparency-log client,
+// gRPC and their package initialisers, which every xtraefik command would
+// pay for at start-up and in memory. What the registry already holds at
+// those tags is read within bounds (attached.go). Tests check the result
+// with the real cosign client. Nothing is sent to a
 // transparency log (Rekor) or a certificate authority (Fulcio): verify with
 // `--insecure-ignore-tlog`, or see Keyless in the README for the extension
 // point.
@@ -164,7 +166,10 @@ func (s *Signer) remoteOptions(ctx context.Context) []remote.Option {
 // Sign signs the image at ref with a simple-signing payload naming it
 // (optional annotations go into the payload, as `cosign sign -a`), and adds
 // the signature to the image's `sha256-<hex>.sig` tag, after the signatures
-// already there. Signing again with the same key keeps one signature.
+// already there. Signing again with the same key and annotations adds
+// nothing (see maxChecks). The tag is read and rewritten whole, not
+// atomically: sign a digest from one process at a time. On an error nothing
+// is written.
 func (s *Signer) Sign(ctx context.Context, ref name.Digest, annotations map[string]any) error {
 	body, err := (&payload.Cosign{Image: ref, Annotations: annotations}).MarshalJSON()
 	if err != nil {
@@ -246,8 +251,11 @@ type Statement struct {
 // `sha256-<hex>.att` tag, replacing an earlier attestation of the same
 // predicate type signed with the same key (what `cosign attest --replace`
 // does, but keeping other signers' attestations): rebuilding the same digest
-// does not pile up attestations. As in cosign, the new attestations come
-// first. Every statement's subject must name ref's digest.
+// does not pile up attestations (see maxChecks). As in cosign, the new
+// attestations come first; two statements of one type in one call are both
+// kept. Every statement's subject must name ref's digest. An .att image
+// over the bounds of attached.go, or one that cannot be read, is an error,
+// and nothing is written.
 func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Statement) error {
 	if len(statements) == 0 {
 		return nil
@@ -262,6 +270,10 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Stat
 		env, err := wrapped.SignMessage(bytes.NewReader(st.JSON), sigopts.WithContext(ctx))
 		if err != nil {
 			return fmt.Errorf("attest %s: sign %s: %w", ref, st.PredicateType, err)
+		}
+		if len(env) > maxAttachedLayer {
+			// Every later attest of this digest would refuse to read it.
+			return fmt.Errorf("attest %s: the %s attestation is %d bytes, more than %d", ref, st.PredicateType, len(env), maxAttachedLayer)
 		}
 		// The signature is inside the envelope; cosign still writes the
 		// (empty) signature annotation on attestation layers.

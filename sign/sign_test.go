@@ -517,3 +517,22 @@ func TestSignAfterCosign(t *testing.T) {
 		}
 	}
 }
+
+// TestAttestRefusesOversizeStatement: an attestation over the size every
+// later attest would accept is not written (the registry is not even asked).
+func TestAttestRefusesOversizeStatement(t *testing.T) {
+	ctx := context.Background()
+	sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"big", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewDigest("127.0.0.1:1/x@sha256:" + strings.Repeat("a", 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := statement(ref, "https://example.com/big", strings.Repeat("x", 13<<20)) // 4/3 of it in base64
+	err = sign.New(sv).Attest(ctx, ref, st)
+	if err == nil || !strings.Contains(err.Error(), "more than 16777216") {
+		t.Errorf("Attest of a %d-byte statement: %v", len(st.JSON), err)
+	}
+}
