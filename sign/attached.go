@@ -45,50 +45,50 @@ func attachedTag(ref name.Digest, suffix string) (name.Tag, error) {
 }
 
 // readAttached returns the layers of the attachment image at tag with their
-// annotations, none when the tag does not exist. The image's config is never
-// read (see attachedLayer).
-func readAttached(tag name.Tag, opts []remote.Option) ([]mutate.Addendum, error) {
+// annotations, and the image's manifest media type; none when the tag does
+// not exist. The image's config is never read (see attachedLayer).
+func readAttached(tag name.Tag, opts []remote.Option) ([]mutate.Addendum, types.MediaType, error) {
 	desc, err := remote.Get(tag, opts...)
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
-		return nil, nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if len(desc.Manifest) > maxAttachedManifest {
-		return nil, fmt.Errorf("%s: a manifest of %d bytes, more than %d", tag, len(desc.Manifest), maxAttachedManifest)
+		return nil, "", fmt.Errorf("%s: a manifest of %d bytes, more than %d", tag, len(desc.Manifest), maxAttachedManifest)
 	}
 	// Elements of size zero: counting allocates nothing per layer.
 	var count struct {
 		Layers []struct{} `json:"layers"`
 	}
 	if err := json.Unmarshal(desc.Manifest, &count); err != nil {
-		return nil, fmt.Errorf("%s: %w", tag, err)
+		return nil, "", fmt.Errorf("%s: %w", tag, err)
 	}
 	if len(count.Layers) > maxAttachedLayers {
-		return nil, fmt.Errorf("%s holds %d layers, more than %d", tag, len(count.Layers), maxAttachedLayers)
+		return nil, "", fmt.Errorf("%s holds %d layers, more than %d", tag, len(count.Layers), maxAttachedLayers)
 	}
 	img, err := desc.Image()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", tag, err)
+		return nil, "", fmt.Errorf("%s: %w", tag, err)
 	}
 	m, err := img.Manifest()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	adds := make([]mutate.Addendum, 0, len(m.Layers))
 	for _, d := range m.Layers {
 		if d.Size < 0 || d.Size > maxAttachedLayer {
-			return nil, fmt.Errorf("%s: layer %s is said to be %d bytes, not 0 to %d", tag, d.Digest, d.Size, maxAttachedLayer)
+			return nil, "", fmt.Errorf("%s: layer %s is said to be %d bytes, not 0 to %d", tag, d.Digest, d.Size, maxAttachedLayer)
 		}
 		l, err := img.LayerByDigest(d.Digest)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		adds = append(adds, mutate.Addendum{Layer: attachedLayer{l}, Annotations: d.Annotations, MediaType: d.MediaType})
 	}
-	return adds, nil
+	return adds, desc.MediaType, nil
 }
 
 // attachedLayer is a layer of an attachment image. Cosign stores
@@ -101,15 +101,20 @@ type attachedLayer struct{ v1.Layer }
 func (l attachedLayer) DiffID() (v1.Hash, error)             { return l.Digest() }
 func (l attachedLayer) Uncompressed() (io.ReadCloser, error) { return l.Compressed() }
 
-// writeAttached writes layers as the attachment image at tag, in the OCI
-// media types cosign writes by default.
-func writeAttached(tag name.Tag, layers []mutate.Addendum, opts []remote.Option) error {
+// writeAttached writes layers as the attachment image at tag: in the media
+// types of the image it replaces when that was a Docker one (cosign writes
+// those under COSIGN_DOCKER_MEDIA_TYPES, for registries without OCI
+// manifests), else in the OCI ones cosign writes by default.
+func writeAttached(tag name.Tag, layers []mutate.Addendum, was types.MediaType, opts []remote.Option) error {
 	if len(layers) > maxAttachedLayers {
 		// cosign would refuse to verify any of them.
 		return fmt.Errorf("%s would hold %d layers, more than %d", tag, len(layers), maxAttachedLayers)
 	}
-	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
+	base := empty.Image // Docker media types
+	if was != types.DockerManifestSchema2 {
+		base = mutate.MediaType(base, types.OCIManifestSchema1)
+		base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
+	}
 	img, err := mutate.Append(base, layers...)
 	if err != nil {
 		return err

@@ -184,7 +184,7 @@ func (s *Signer) Sign(ctx context.Context, ref name.Digest, annotations map[stri
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", ref, err)
 	}
-	sigs, err := readAttached(tag, opts)
+	sigs, was, err := readAttached(tag, opts)
 	if err != nil {
 		return fmt.Errorf("sign %s: read existing signatures: %w", ref, err)
 	}
@@ -195,7 +195,7 @@ func (s *Signer) Sign(ctx context.Context, ref name.Digest, annotations map[stri
 		Layer:       static.NewLayer(body, ctypes.SimpleSigningMediaType),
 		Annotations: map[string]string{signatureAnnotation: base64.StdEncoding.EncodeToString(raw)},
 	})
-	if err := writeAttached(tag, sigs, opts); err != nil {
+	if err := writeAttached(tag, sigs, was, opts); err != nil {
 		return fmt.Errorf("sign %s: write signature: %w", ref, err)
 	}
 	return nil
@@ -288,7 +288,7 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Stat
 	if err != nil {
 		return fmt.Errorf("attest %s: %w", ref, err)
 	}
-	atts, err := readAttached(tag, opts)
+	atts, was, err := readAttached(tag, opts)
 	if err != nil {
 		return fmt.Errorf("attest %s: read existing attestations: %w", ref, err)
 	}
@@ -307,7 +307,7 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Stat
 		}
 		adds = append(adds, att)
 	}
-	if err := writeAttached(tag, adds, opts); err != nil {
+	if err := writeAttached(tag, adds, was, opts); err != nil {
 		return fmt.Errorf("attest %s: write attestations: %w", ref, err)
 	}
 	return nil

@@ -476,45 +476,78 @@ func TestAttestKeepsOtherSigners(t *testing.T) {
 }
 
 // TestSignAfterCosign: a signature cosign itself attached stays beside
-// xtraefik's, both verify, and the existing image's config is never read
-// (the registry's to make up: it is not needed to add a layer).
+// xtraefik's, both verify, the image keeps its manifest media type (cosign
+// writes Docker ones under COSIGN_DOCKER_MEDIA_TYPES, for registries without
+// OCI manifests), and the existing image's config is never read (the
+// registry's to make up: it is not needed to add a layer).
 func TestSignAfterCosign(t *testing.T) {
 	cosign := testenv.Cosign(t)
 	host := testenv.Registry(t, testenv.RegistryOptions{})
 	proxy, log := testenv.RecordingProxy(t, host)
-	ref := pushRandom(t, proxy, "cosigned/traefik")
 	key, pub := testenv.CosignKeyPair(t, cosign, password)
-	r := testenv.RunCosign(t, cosign, t.TempDir(), password, "sign", "--key", key, "--yes", "--tlog-upload=false",
-		"--allow-http-registry", "--allow-insecure-registry", ref.String())
-	if r.Err != nil {
-		t.Fatalf("cosign sign: %v\n%s", r.Err, r.Stderr)
-	}
-	m, tag := sigManifest(t, ref)
-	if len(m.Layers) != 1 {
-		t.Fatalf("cosign sign left %d layers", len(m.Layers))
-	}
-	ctx := context.Background()
-	sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"after", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sign.New(sv)
-	log.Reset()
-	if err := s.Sign(ctx, ref, nil); err != nil {
-		t.Fatal(err)
-	}
-	for _, req := range log.Requests() {
-		if req.Method == "GET" && strings.HasSuffix(req.Path, "/blobs/"+m.Config.Digest.String()) {
-			t.Errorf("Sign read the existing image's config: %s %s", req.Method, req.Path)
-		}
-	}
-	if m, _ := sigManifest(t, ref); len(m.Layers) != 2 {
-		t.Errorf("%s holds %d signatures, want cosign's and xtraefik's", tag, len(m.Layers))
-	}
-	for _, p := range []string{pub, keyPEM(t, s)} {
-		if r := verify(t, cosign, p, ref); r.Err != nil {
-			t.Errorf("cosign verify --key %s: %v\n%s", p, r.Err, r.Stderr)
-		}
+	for _, tt := range []struct {
+		name   string
+		docker bool
+	}{{"oci", false}, {"docker", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ref := pushRandom(t, proxy, "cosigned/"+tt.name)
+			r := testenv.RunCosign(t, cosign, t.TempDir(), password, "sign", "--key", key, "--yes", "--tlog-upload=false",
+				"--allow-http-registry", "--allow-insecure-registry", ref.String())
+			if r.Err != nil {
+				t.Fatalf("cosign sign: %v\n%s", r.Err, r.Stderr)
+			}
+			m, tag := sigManifest(t, ref)
+			if len(m.Layers) != 1 {
+				t.Fatalf("cosign sign left %d layers", len(m.Layers))
+			}
+			want := m.MediaType
+			if tt.docker {
+				// What cosign writes with COSIGN_DOCKER_MEDIA_TYPES=1.
+				img, err := remote.Image(tag)
+				if err != nil {
+					t.Fatal(err)
+				}
+				layers, err := img.Layers()
+				if err != nil {
+					t.Fatal(err)
+				}
+				docker, err := mutate.Append(empty.Image, mutate.Addendum{Layer: layers[0], Annotations: m.Layers[0].Annotations, MediaType: m.Layers[0].MediaType})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := remote.Write(tag, docker); err != nil {
+					t.Fatal(err)
+				}
+				if m, _ = sigManifest(t, ref); m.MediaType != "application/vnd.docker.distribution.manifest.v2+json" {
+					t.Fatalf("the Docker-typed .sig is %s", m.MediaType)
+				}
+				want = m.MediaType
+			}
+			ctx := context.Background()
+			sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"after", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := sign.New(sv)
+			log.Reset()
+			if err := s.Sign(ctx, ref, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, req := range log.Requests() {
+				if req.Method == "GET" && strings.HasSuffix(req.Path, "/blobs/"+m.Config.Digest.String()) {
+					t.Errorf("Sign read the existing image's config: %s %s", req.Method, req.Path)
+				}
+			}
+			after, _ := sigManifest(t, ref)
+			if len(after.Layers) != 2 || after.MediaType != want {
+				t.Errorf("%s: %d signatures in a %s, want cosign's and xtraefik's in a %s", tag, len(after.Layers), after.MediaType, want)
+			}
+			for _, p := range []string{pub, keyPEM(t, s)} {
+				if r := verify(t, cosign, p, ref); r.Err != nil {
+					t.Errorf("cosign verify --key %s: %v\n%s", p, r.Err, r.Stderr)
+				}
+			}
+		})
 	}
 }
 
