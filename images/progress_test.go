@@ -10,10 +10,11 @@ import (
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
-// TestUploadProgress: Upload to a real registry tells Options.Progress how
-// far it is, for the repository it writes, never going back, and ending with
-// every byte done; a second upload, with the image already there, moves
-// nothing and says nothing short of done.
+// TestUploadProgress: Upload and Tag to a real registry tell
+// Options.Progress how far they are, for the repository they write, never
+// going back, never past the total, and ending with every byte done; a
+// second upload, with the image already there, moves only the tag's
+// manifest and says nothing short of done.
 func TestUploadProgress(t *testing.T) {
 	host := testenv.Registry(t, testenv.RegistryOptions{})
 	testenv.PushBase(t, host+"/library/traefik:v3", testenv.BaseOptions{OCI: true})
@@ -51,6 +52,10 @@ func TestUploadProgress(t *testing.T) {
 		if err := p.Upload(ctx(t), repo, res); err != nil {
 			t.Fatal(err)
 		}
+		// The tag goes through the same connection and progress.
+		if err := p.Tag(ctx(t), repo+":"+round, res); err != nil {
+			t.Fatal(err)
+		}
 		p.Close()
 		if len(got) == 0 {
 			if round == "first" {
@@ -58,13 +63,17 @@ func TestUploadProgress(t *testing.T) {
 			}
 			continue
 		}
-		for i := 1; i < len(got); i++ {
-			if got[i].done < got[i-1].done {
+		for i := range got {
+			if i > 0 && got[i].done < got[i-1].done {
 				t.Errorf("%s: progress went back: %v then %v", round, got[i-1], got[i])
 			}
+			if got[i].done > got[i].total {
+				t.Errorf("%s: %d of %d bytes done", round, got[i].done, got[i].total)
+			}
 		}
-		if last := got[len(got)-1]; last.done != last.total || last.total < plugin {
-			t.Errorf("%s: last update %v, want every byte done of at least the plugin layers' %d", round, last, plugin)
+		// Again, only the tag's manifest moves.
+		if last := got[len(got)-1]; last.done != last.total || round == "first" && last.total < plugin {
+			t.Errorf("%s: last update %v, want every byte done (the first time, of at least the plugin layers' %d)", round, last, plugin)
 		}
 	}
 }
