@@ -201,10 +201,11 @@ func (s *Signer) Sign(ctx context.Context, ref name.Digest, annotations map[stri
 	return nil
 }
 
-// maxChecks bounds the signature checks one Sign or Attest makes of what
-// the registry holds: a KMS key may check remotely, and a hostile registry
-// can serve a thousand look-alike layers. Past it, a layer counts as not
-// this key's (a signature may be added twice; an attestation is kept).
+// maxChecks bounds the existing layers one Sign or Attest reads and checks
+// against the key: a KMS key may check remotely, and a hostile registry can
+// serve a thousand look-alike layers of 16 MiB each. Past it, a layer counts
+// as not this key's (a signature may be added twice; an attestation is
+// kept).
 const maxChecks = 16
 
 // signedBefore reports whether sigs hold a signature by this key of the same
@@ -295,15 +296,20 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Stat
 	verifier := dsse.WrapVerifier(s.sv)
 	checks := 0
 	for _, att := range atts {
+		// Only a layer that may be one this key replaces is read (cosign
+		// annotates each with its predicate type), and only maxChecks of
+		// them: the registry decides how many there are and how big.
+		if typ := att.Annotations["predicateType"]; typ != "" && !replaced[typ] || checks >= maxChecks {
+			adds = append(adds, att)
+			continue
+		}
+		checks++
 		env, typ, err := attestation(att.Layer)
 		if err != nil {
 			return fmt.Errorf("attest %s: read existing attestations: %w", ref, err)
 		}
-		if replaced[typ] && checks < maxChecks {
-			checks++
-			if verifier.VerifySignature(bytes.NewReader(env), nil, sigopts.WithContext(ctx)) == nil {
-				continue
-			}
+		if replaced[typ] && verifier.VerifySignature(bytes.NewReader(env), nil, sigopts.WithContext(ctx)) == nil {
+			continue
 		}
 		adds = append(adds, att)
 	}

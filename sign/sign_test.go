@@ -3,6 +3,7 @@ package sign_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -567,5 +568,59 @@ func TestAttestRefusesOversizeStatement(t *testing.T) {
 	err = sign.New(sv).Attest(ctx, ref, st)
 	if err == nil || !strings.Contains(err.Error(), "more than 16777216") {
 		t.Errorf("Attest of a %d-byte statement: %v", len(st.JSON), err)
+	}
+}
+
+// TestAttestReadsFewExistingLayers: a registry holding many look-alike
+// attestations of the type being replaced gets at most 16 of them read,
+// and keeps them all (they are not this key's to drop).
+func TestAttestReadsFewExistingLayers(t *testing.T) {
+	host := testenv.Registry(t, testenv.RegistryOptions{})
+	proxy, log := testenv.RecordingProxy(t, host)
+	ref := pushRandom(t, proxy, "lookalike/traefik")
+	const typ, n = "https://example.com/sbom", 40
+	adds := make([]mutate.Addendum, n)
+	for i := range adds {
+		adds[i] = mutate.Addendum{
+			Layer:       static.NewLayer([]byte(fmt.Sprintf("junk %d", i)), "application/vnd.dsse.envelope.v1+json"),
+			Annotations: map[string]string{"predicateType": typ},
+		}
+	}
+	img, err := mutate.Append(empty.Image, adds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := attachedTag(t, ref, "att")
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"few", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	if err := sign.New(sv).Attest(ctx, ref, statement(ref, typ, "1")); err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	for _, r := range log.Requests() {
+		if r.Method == "GET" && strings.Contains(r.Path, "/blobs/") {
+			reads++
+		}
+	}
+	if reads > 16 {
+		t.Errorf("Attest read %d existing layers, want at most 16", reads)
+	}
+	after, err := remote.Image(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf, err := after.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mf.Layers) != n+1 {
+		t.Errorf(".att after Attest holds %d layers, want the %d kept and the new one", len(mf.Layers), n)
 	}
 }
