@@ -31,6 +31,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -137,10 +138,17 @@ func ParseKey(pemBytes []byte, password PasswordFunc) (signature.SignerVerifier,
 }
 
 // Signer signs images and attestations with one key and writes them next to
-// the image in its registry.
+// the image in its registry. Its calls share one reading and one writing
+// connection per repository (a ping and a token each, not one per call).
+// A Signer is safe for concurrent use, but two calls on one digest must not
+// overlap (see Sign).
 type Signer struct {
 	sv     signature.SignerVerifier
 	remote []remote.Option
+
+	mu     sync.Mutex
+	puller *remote.Puller
+	pusher *remote.Pusher
 }
 
 // New returns a Signer with key sv; remoteOpts reach the registry (auth,
@@ -158,9 +166,24 @@ func (s *Signer) PublicKeyPEM(ctx context.Context) ([]byte, error) {
 	return cryptoutils.MarshalPublicKeyToPEM(pub)
 }
 
-// remoteOptions are the caller's registry options, with ctx.
-func (s *Signer) remoteOptions(ctx context.Context) []remote.Option {
-	return append(append([]remote.Option{}, s.remote...), remote.WithContext(ctx))
+// connections returns the options that read (read) and write (write) the
+// registry through the Signer's shared connections, made on first use.
+func (s *Signer) connections(ctx context.Context) (read, write []remote.Option, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.puller == nil {
+		puller, err := remote.NewPuller(s.remote...)
+		if err != nil {
+			return nil, nil, err
+		}
+		pusher, err := remote.NewPusher(s.remote...)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.puller, s.pusher = puller, pusher
+	}
+	return []remote.Option{remote.Reuse(s.puller), remote.WithContext(ctx)},
+		[]remote.Option{remote.Reuse(s.pusher), remote.WithContext(ctx)}, nil
 }
 
 // Sign signs the image at ref with a simple-signing payload naming it
@@ -179,12 +202,15 @@ func (s *Signer) Sign(ctx context.Context, ref name.Digest, annotations map[stri
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", ref, err)
 	}
-	opts := s.remoteOptions(ctx)
+	read, write, err := s.connections(ctx)
+	if err != nil {
+		return fmt.Errorf("sign %s: %w", ref, err)
+	}
 	tag, err := attachedTag(ref, signatureSuffix)
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", ref, err)
 	}
-	sigs, was, err := readAttached(tag, opts)
+	sigs, was, err := readAttached(tag, read)
 	if err != nil {
 		return fmt.Errorf("sign %s: read existing signatures: %w", ref, err)
 	}
@@ -195,7 +221,7 @@ func (s *Signer) Sign(ctx context.Context, ref name.Digest, annotations map[stri
 		Layer:       static.NewLayer(body, ctypes.SimpleSigningMediaType),
 		Annotations: map[string]string{signatureAnnotation: base64.StdEncoding.EncodeToString(raw)},
 	})
-	if err := writeAttached(tag, sigs, was, opts); err != nil {
+	if err := writeAttached(tag, sigs, was, write); err != nil {
 		return fmt.Errorf("sign %s: write signature: %w", ref, err)
 	}
 	return nil
@@ -284,12 +310,15 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Stat
 		})
 		replaced[st.PredicateType] = true
 	}
-	opts := s.remoteOptions(ctx)
+	read, write, err := s.connections(ctx)
+	if err != nil {
+		return fmt.Errorf("attest %s: %w", ref, err)
+	}
 	tag, err := attachedTag(ref, attestationSuffix)
 	if err != nil {
 		return fmt.Errorf("attest %s: %w", ref, err)
 	}
-	atts, was, err := readAttached(tag, opts)
+	atts, was, err := readAttached(tag, read)
 	if err != nil {
 		return fmt.Errorf("attest %s: read existing attestations: %w", ref, err)
 	}
@@ -313,7 +342,7 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Stat
 		}
 		adds = append(adds, att)
 	}
-	if err := writeAttached(tag, adds, was, opts); err != nil {
+	if err := writeAttached(tag, adds, was, write); err != nil {
 		return fmt.Errorf("attest %s: write attestations: %w", ref, err)
 	}
 	return nil

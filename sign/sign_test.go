@@ -624,3 +624,36 @@ func TestAttestReadsFewExistingLayers(t *testing.T) {
 		t.Errorf(".att after Attest holds %d layers, want the %d kept and the new one", len(mf.Layers), n)
 	}
 }
+
+// TestSignerSharesConnections: signing and attesting one image sets up one
+// reading and one writing connection (a ping each), not one per call.
+func TestSignerSharesConnections(t *testing.T) {
+	host := testenv.Registry(t, testenv.RegistryOptions{})
+	proxy, log := testenv.RecordingProxy(t, host)
+	ref := pushRandom(t, proxy, "shared/traefik")
+	ctx := context.Background()
+	sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"shared", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sign.New(sv)
+	log.Reset()
+	if err := s.Sign(ctx, ref, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Attest(ctx, ref, statement(ref, "https://example.com/a", "1"), statement(ref, "https://example.com/b", "1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Attest(ctx, ref, statement(ref, "https://example.com/a", "2")); err != nil {
+		t.Fatal(err)
+	}
+	pings := 0
+	for _, r := range log.Requests() {
+		if r.Method == "GET" && r.Path == "/v2/" {
+			pings++
+		}
+	}
+	if pings != 2 {
+		t.Errorf("a signature and two attests pinged the registry %d times, want 2 (one to read, one to write)", pings)
+	}
+}
