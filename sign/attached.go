@@ -101,6 +101,19 @@ type attachedLayer struct{ v1.Layer }
 func (l attachedLayer) DiffID() (v1.Hash, error)             { return l.Digest() }
 func (l attachedLayer) Uncompressed() (io.ReadCloser, error) { return l.Compressed() }
 
+// attachment is what one attachment tag holds, to be rewritten.
+type attachment struct {
+	tag    name.Tag
+	layers []mutate.Addendum
+	was    types.MediaType // the manifest media type found, "" for none
+	opts   []remote.Option // writes through the Signer's connection
+}
+
+// write replaces the tag's image with one of layers.
+func (a *attachment) write(layers []mutate.Addendum) error {
+	return writeAttached(a.tag, layers, a.was, a.opts)
+}
+
 // writeAttached writes layers as the attachment image at tag: in the media
 // types of the image it replaces when that was a Docker one (cosign writes
 // those under COSIGN_DOCKER_MEDIA_TYPES, for registries without OCI

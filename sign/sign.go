@@ -166,6 +166,24 @@ func (s *Signer) PublicKeyPEM(ctx context.Context) ([]byte, error) {
 	return cryptoutils.MarshalPublicKeyToPEM(pub)
 }
 
+// attachment reads what ref's tag of suffix holds, through the Signer's
+// connections.
+func (s *Signer) attachment(ctx context.Context, ref name.Digest, suffix string) (*attachment, error) {
+	read, write, err := s.connections(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := attachedTag(ref, suffix)
+	if err != nil {
+		return nil, err
+	}
+	layers, was, err := readAttached(tag, read)
+	if err != nil {
+		return nil, err
+	}
+	return &attachment{tag: tag, layers: layers, was: was, opts: write}, nil
+}
+
 // connections returns the options that read (read) and write (write) the
 // registry through the Signer's shared connections, made on first use.
 func (s *Signer) connections(ctx context.Context) (read, write []remote.Option, err error) {
@@ -202,26 +220,17 @@ func (s *Signer) Sign(ctx context.Context, ref name.Digest, annotations map[stri
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", ref, err)
 	}
-	read, write, err := s.connections(ctx)
-	if err != nil {
-		return fmt.Errorf("sign %s: %w", ref, err)
-	}
-	tag, err := attachedTag(ref, signatureSuffix)
-	if err != nil {
-		return fmt.Errorf("sign %s: %w", ref, err)
-	}
-	sigs, was, err := readAttached(tag, read)
+	sigs, err := s.attachment(ctx, ref, signatureSuffix)
 	if err != nil {
 		return fmt.Errorf("sign %s: read existing signatures: %w", ref, err)
 	}
-	if s.signedBefore(ctx, sigs, body) {
+	if s.signedBefore(ctx, sigs.layers, body) {
 		return nil
 	}
-	sigs = append(sigs, mutate.Addendum{
+	if err := sigs.write(append(sigs.layers, mutate.Addendum{
 		Layer:       static.NewLayer(body, ctypes.SimpleSigningMediaType),
 		Annotations: map[string]string{signatureAnnotation: base64.StdEncoding.EncodeToString(raw)},
-	})
-	if err := writeAttached(tag, sigs, was, write); err != nil {
+	})); err != nil {
 		return fmt.Errorf("sign %s: write signature: %w", ref, err)
 	}
 	return nil
@@ -310,21 +319,13 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Stat
 		})
 		replaced[st.PredicateType] = true
 	}
-	read, write, err := s.connections(ctx)
-	if err != nil {
-		return fmt.Errorf("attest %s: %w", ref, err)
-	}
-	tag, err := attachedTag(ref, attestationSuffix)
-	if err != nil {
-		return fmt.Errorf("attest %s: %w", ref, err)
-	}
-	atts, was, err := readAttached(tag, read)
+	atts, err := s.attachment(ctx, ref, attestationSuffix)
 	if err != nil {
 		return fmt.Errorf("attest %s: read existing attestations: %w", ref, err)
 	}
 	verifier := dsse.WrapVerifier(s.sv)
 	checks := 0
-	for _, att := range atts {
+	for _, att := range atts.layers {
 		// Only a layer that may be one this key replaces is read (cosign
 		// annotates each with its predicate type), and only maxChecks of
 		// them: the registry decides how many there are and how big.
@@ -342,7 +343,7 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Stat
 		}
 		adds = append(adds, att)
 	}
-	if err := writeAttached(tag, adds, was, write); err != nil {
+	if err := atts.write(adds); err != nil {
 		return fmt.Errorf("attest %s: write attestations: %w", ref, err)
 	}
 	return nil

@@ -255,16 +255,13 @@ func TestLoadKey(t *testing.T) {
 // signed.
 func TestAttestRefusesOtherSubject(t *testing.T) {
 	ctx := context.Background()
-	sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"key", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := kmsSigner(t, "key")
 	ref, err := name.NewDigest("127.0.0.1:1/x@sha256:" + strings.Repeat("a", 64))
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := sign.Statement{PredicateType: "https://example.com/p", JSON: []byte(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://example.com/p","subject":[{"name":"x","digest":{"sha256":"` + strings.Repeat("b", 64) + `"}}],"predicate":{}}`)}
-	err = sign.New(sv).Attest(ctx, ref, st)
+	err = s.Attest(ctx, ref, st)
 	if err == nil || !strings.Contains(err.Error(), "is not about") {
 		t.Errorf("Attest with another subject: %v", err)
 	}
@@ -297,11 +294,7 @@ func TestSecondKeyAddsSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := sign.New(sv)
-	kms, err := sign.LoadKey(ctx, fake.ReferenceScheme+"second", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second := sign.New(kms)
+	second := kmsSigner(t, "second")
 	for _, s := range []*sign.Signer{first, second, first, second} {
 		if err := s.Sign(ctx, ref, nil); err != nil {
 			t.Fatal(err)
@@ -336,11 +329,7 @@ func TestAttestKeepsOtherAttachments(t *testing.T) {
 	host := testenv.Registry(t, testenv.RegistryOptions{})
 	ref := pushRandom(t, host, "attest/traefik")
 	ctx := context.Background()
-	sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"att", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sign.New(sv)
+	s := kmsSigner(t, "att")
 	const other, ours = "https://example.com/other", "https://example.com/ours"
 	if err := s.Attest(ctx, ref, statement(ref, other, "1")); err != nil {
 		t.Fatal(err)
@@ -414,11 +403,8 @@ func TestHostileAttachmentImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"hostile", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = sign.New(sv).Sign(ctx, ref, nil)
+	s := kmsSigner(t, "hostile")
+	err = s.Sign(ctx, ref, nil)
 	if err == nil || !strings.Contains(err.Error(), "1001 layers, more than 1000") {
 		t.Fatalf("Sign over a 1001-layer .sig image: %v", err)
 	}
@@ -442,11 +428,7 @@ func TestAttestKeepsOtherSigners(t *testing.T) {
 	const typ = "https://example.com/sbom"
 	var signers []*sign.Signer
 	for _, k := range []string{"a", "b"} {
-		sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+k, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := sign.New(sv)
+		s := kmsSigner(t, k)
 		signers = append(signers, s)
 		if err := s.Attest(ctx, ref, statement(ref, typ, k)); err != nil {
 			t.Fatal(err)
@@ -525,11 +507,7 @@ func TestSignAfterCosign(t *testing.T) {
 				want = m.MediaType
 			}
 			ctx := context.Background()
-			sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"after", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := sign.New(sv)
+			s := kmsSigner(t, "after")
 			log.Reset()
 			if err := s.Sign(ctx, ref, nil); err != nil {
 				t.Fatal(err)
@@ -556,16 +534,13 @@ func TestSignAfterCosign(t *testing.T) {
 // later attest would accept is not written (the registry is not even asked).
 func TestAttestRefusesOversizeStatement(t *testing.T) {
 	ctx := context.Background()
-	sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"big", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := kmsSigner(t, "big")
 	ref, err := name.NewDigest("127.0.0.1:1/x@sha256:" + strings.Repeat("a", 64))
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := statement(ref, "https://example.com/big", strings.Repeat("x", 13<<20)) // 4/3 of it in base64
-	err = sign.New(sv).Attest(ctx, ref, st)
+	err = s.Attest(ctx, ref, st)
 	if err == nil || !strings.Contains(err.Error(), "more than 16777216") {
 		t.Errorf("Attest of a %d-byte statement: %v", len(st.JSON), err)
 	}
@@ -595,12 +570,9 @@ func TestAttestReadsFewExistingLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"few", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := kmsSigner(t, "few")
 	log.Reset()
-	if err := sign.New(sv).Attest(ctx, ref, statement(ref, typ, "1")); err != nil {
+	if err := s.Attest(ctx, ref, statement(ref, typ, "1")); err != nil {
 		t.Fatal(err)
 	}
 	reads := 0
@@ -632,11 +604,7 @@ func TestSignerSharesConnections(t *testing.T) {
 	proxy, log := testenv.RecordingProxy(t, host)
 	ref := pushRandom(t, proxy, "shared/traefik")
 	ctx := context.Background()
-	sv, err := sign.LoadKey(ctx, fake.ReferenceScheme+"shared", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sign.New(sv)
+	s := kmsSigner(t, "shared")
 	log.Reset()
 	if err := s.Sign(ctx, ref, nil); err != nil {
 		t.Fatal(err)
@@ -656,4 +624,14 @@ func TestSignerSharesConnections(t *testing.T) {
 	if pings != 2 {
 		t.Errorf("a signature and two attests pinged the registry %d times, want 2 (one to read, one to write)", pings)
 	}
+}
+
+// kmsSigner is a Signer with the key name of sigstore's fake KMS provider.
+func kmsSigner(t *testing.T, name string) *sign.Signer {
+	t.Helper()
+	sv, err := sign.LoadKey(context.Background(), fake.ReferenceScheme+name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sign.New(sv)
 }
