@@ -1,0 +1,361 @@
+package source
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/go-git/go-git/v5/plumbing/hash"
+	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// A fetch writes its pack through packStorage rather than go-git's own pack
+// writer: go-git v5 indexes a fetched pack by inflating every object whole
+// into memory, even one that no delta needs (go-git#1774), so a 200 MB file
+// cost 200 MB on its first fetch. packStorage writes the pack to disk as it
+// arrives and indexes it from there: whole objects are hashed as streams,
+// and only delta resolution holds bytes (a delta's base and its result, with
+// a small cache of bases), as git's own index-pack does.
+type packStorage struct {
+	*filesystem.Storage
+	dir string // the repository's objects/pack directory
+}
+
+// fetchStorer returns the storage a fetch into repo, the bare repository at
+// dir, writes through: packStorage over the cache's own filesystem storage.
+func fetchStorer(repo *git.Repository, dir string) storage.Storer {
+	st, ok := repo.Storer.(*filesystem.Storage)
+	if !ok {
+		return repo.Storer
+	}
+	return packStorage{Storage: st, dir: filepath.Join(dir, "objects", "pack")}
+}
+
+// PackfileWriter implements storer.PackfileWriter. Only a fetch holding
+// the repository's lock may call it.
+func (s packStorage) PackfileWriter() (io.WriteCloser, error) {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return nil, err
+	}
+	// Under the lock, a temporary file already here is what a killed
+	// fetch left behind.
+	if debris, err := filepath.Glob(filepath.Join(s.dir, "tmp_*")); err == nil {
+		for _, p := range debris {
+			_ = os.Remove(p)
+		}
+	}
+	f, err := os.CreateTemp(s.dir, "tmp_pack_")
+	if err != nil {
+		return nil, err
+	}
+	return &packWriter{s: s, f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+}
+
+// packWriter spools a fetched pack to a temporary file; Close indexes it and
+// moves both into place, or removes the file.
+type packWriter struct {
+	s packStorage
+	f *os.File
+	w *bufio.Writer
+	n int64
+}
+
+func (w *packWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *packWriter) Close() (err error) {
+	defer func() {
+		if cerr := w.f.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		_ = os.Remove(w.f.Name()) // gone already once renamed into place
+	}()
+	if err := w.w.Flush(); err != nil {
+		return err
+	}
+	if w.n == 0 {
+		return nil // go-git reports the empty pack itself
+	}
+	sum, idx, err := indexPack(w.f)
+	if err != nil {
+		return fmt.Errorf("index fetched pack: %w", err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	// The index goes into place first, under a temporary name and renamed
+	// whole, and the pack after it: a pack is only ever seen with its
+	// index, and a crash leaves no half-written index behind a good name.
+	base := filepath.Join(w.s.dir, "pack-"+sum.String())
+	if err := writeIndex(base+".idx", w.s.dir, idx); err != nil {
+		return err
+	}
+	if err := os.Rename(w.f.Name(), base+".pack"); err != nil {
+		return err
+	}
+	// The storage read its pack indexes before the fetch; it must see
+	// this one for the lookups that follow.
+	w.s.Reindex()
+	return nil
+}
+
+func writeIndex(path, dir string, idx *idxfile.MemoryIndex) (err error) {
+	f, err := os.CreateTemp(dir, "tmp_idx_")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+		}
+	}()
+	bw := bufio.NewWriter(f)
+	if _, err := idxfile.NewEncoder(bw).Encode(idx); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// maxDeltaDepth bounds a delta chain in a fetched pack: git's own limit on
+// what it reads, and go-git's.
+const maxDeltaDepth = 4095
+
+var errPackMalformed = errors.New("malformed pack")
+
+// packEntry is one object of a pack under indexing.
+type packEntry struct {
+	offset int64
+	crc    uint32
+	typ    plumbing.ObjectType // for a delta, its base's type once resolved
+	hash   plumbing.Hash       // known once resolved; at once for a whole object
+	delta  bool
+	done   bool
+	base   int64         // an OFS delta's base offset
+	ref    plumbing.Hash // a REF delta's base hash
+}
+
+// packIndexer builds the index of one pack file.
+type packIndexer struct {
+	f       *os.File
+	entries []packEntry
+	sc      *packfile.Scanner // random access, after the first pass
+	end     int64             // where the trailing checksum starts
+}
+
+// indexPack reads the pack in f and returns its checksum and index. The
+// pack must stand on its own: go-git never asks for a thin pack (one with
+// deltas against objects the repository already holds), so a delta whose
+// base is not in the pack is an error.
+func indexPack(f *os.File) (plumbing.Hash, *idxfile.MemoryIndex, error) {
+	ix := &packIndexer{f: f}
+	if err := ix.scan(); err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	ix.sc = packfile.NewScanner(f)
+	if err := ix.resolve(); err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	var sum plumbing.Hash
+	if _, err := f.ReadAt(sum[:], ix.end); err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	var w idxfile.Writer
+	if err := w.OnHeader(uint32(len(ix.entries))); err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	for _, e := range ix.entries {
+		w.Add(e.hash, uint64(e.offset), e.crc)
+	}
+	if err := w.OnFooter(sum); err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	idx, err := w.Index()
+	return sum, idx, err
+}
+
+// scan reads the pack once from the start: each entry's place, CRC and, for
+// whole objects, hash (streamed, never held), then the trailer's checksum of
+// all of it.
+func (ix *packIndexer) scan() error {
+	if _, err := ix.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	sc := packfile.NewScanner(ix.f)
+	fi, err := ix.f.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	_, count, err := sc.Header()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errPackMalformed, err)
+	}
+	// The count is the sender's word: it bounds the loop, not what is
+	// reserved up front.
+	hint := int(min(count, 1<<16))
+	ix.entries = make([]packEntry, 0, hint)
+	for i := uint32(0); i < count; i++ {
+		oh, err := sc.NextObjectHeader()
+		if err != nil {
+			return fmt.Errorf("%w: object %d: %w", errPackMalformed, i, err)
+		}
+		e := packEntry{offset: oh.Offset, typ: oh.Type}
+		var w io.Writer = io.Discard
+		var h plumbing.Hasher
+		switch oh.Type {
+		case plumbing.CommitObject, plumbing.TreeObject, plumbing.BlobObject, plumbing.TagObject:
+			h = plumbing.NewHasher(oh.Type, oh.Length)
+			w = h
+		case plumbing.OFSDeltaObject:
+			e.delta, e.base = true, oh.OffsetReference
+		case plumbing.REFDeltaObject:
+			e.delta, e.ref = true, oh.Reference
+		default:
+			return fmt.Errorf("%w: object %d at %d has type %d", errPackMalformed, i, oh.Offset, oh.Type)
+		}
+		n, crc, err := sc.NextObject(w)
+		if err != nil {
+			return fmt.Errorf("%w: object %d at %d: %w", errPackMalformed, i, oh.Offset, err)
+		}
+		if n != oh.Length {
+			return fmt.Errorf("%w: object %d at %d inflates to %d bytes, not %d", errPackMalformed, i, oh.Offset, n, oh.Length)
+		}
+		e.crc = crc
+		if !e.delta {
+			e.hash, e.done = h.Sum(), true
+		}
+		ix.entries = append(ix.entries, e)
+	}
+	if _, err := sc.Checksum(); err != nil {
+		return fmt.Errorf("%w: %w", errPackMalformed, err)
+	}
+	pos, err := sc.SeekFromStart(0)
+	if err != nil {
+		return err
+	}
+	if pos != size {
+		return fmt.Errorf("%w: %d bytes after the checksum", errPackMalformed, size-pos)
+	}
+	ix.end = size - hash.Size
+	return nil
+}
+
+// resolve works out every delta from its base down, as git index-pack
+// does: each whole object that deltas stand on is read once, then its
+// deltas are applied depth first. A base's bytes are dropped once its last
+// delta is applied, so a chain of versions of one file holds two of them at
+// a time, however long the chain.
+func (ix *packIndexer) resolve() error {
+	byBase := map[int64][]int{}        // OFS deltas by their base's offset
+	byRef := map[plumbing.Hash][]int{} // REF deltas by their base's hash
+	for i, e := range ix.entries {
+		switch {
+		case !e.delta:
+		case e.ref.IsZero():
+			byBase[e.base] = append(byBase[e.base], i)
+		default:
+			byRef[e.ref] = append(byRef[e.ref], i)
+		}
+	}
+	children := func(i int) []int {
+		e := ix.entries[i]
+		kids := byBase[e.offset]
+		if refs := byRef[e.hash]; len(refs) > 0 {
+			kids = append(slices.Clip(kids), refs...)
+			delete(byRef, e.hash) // a duplicate object gives them no second time
+		}
+		return kids
+	}
+	type frame struct {
+		data  []byte
+		typ   plumbing.ObjectType
+		kids  []int
+		depth int
+	}
+	var stack []frame
+	for i := range ix.entries {
+		if ix.entries[i].delta {
+			continue
+		}
+		kids := children(i)
+		if len(kids) == 0 {
+			continue
+		}
+		data, err := ix.read(i)
+		if err != nil {
+			return err
+		}
+		stack = append(stack[:0], frame{data: data, typ: ix.entries[i].typ, kids: kids})
+		for len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			k := top.kids[0]
+			base, typ, depth := top.data, top.typ, top.depth+1
+			if top.kids = top.kids[1:]; len(top.kids) == 0 {
+				stack[len(stack)-1] = frame{}
+				stack = stack[:len(stack)-1]
+			}
+			if depth > maxDeltaDepth {
+				return fmt.Errorf("%w: delta chain at %d deeper than %d", errPackMalformed, ix.entries[k].offset, maxDeltaDepth)
+			}
+			d, err := ix.read(k)
+			if err != nil {
+				return err
+			}
+			target, err := packfile.PatchDelta(base, d)
+			if err != nil {
+				return fmt.Errorf("%w: delta at %d: %w", errPackMalformed, ix.entries[k].offset, err)
+			}
+			e := &ix.entries[k]
+			e.typ, e.hash, e.done = typ, plumbing.ComputeHash(typ, target), true
+			if kids := children(k); len(kids) > 0 {
+				stack = append(stack, frame{data: target, typ: typ, kids: kids, depth: depth})
+			}
+		}
+	}
+	for _, e := range ix.entries {
+		switch {
+		case e.done:
+		case e.ref.IsZero():
+			return fmt.Errorf("%w: delta at %d has no object at its base offset %d", errPackMalformed, e.offset, e.base)
+		default:
+			return fmt.Errorf("%w: delta base %s is not in the pack", errPackMalformed, e.ref)
+		}
+	}
+	return nil
+}
+
+// read inflates entry i as stored: a whole object's content or a delta's
+// instructions.
+func (ix *packIndexer) read(i int) ([]byte, error) {
+	if _, err := ix.sc.SeekObjectHeader(ix.entries[i].offset); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if _, _, err := ix.sc.NextObject(&b); err != nil {
+		return nil, fmt.Errorf("%w: object at %d: %w", errPackMalformed, ix.entries[i].offset, err)
+	}
+	return b.Bytes(), nil
+}
