@@ -3,9 +3,11 @@ package source
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,8 +26,9 @@ import (
 // into memory, even one that no delta needs (go-git#1774), so a 200 MB file
 // cost 200 MB on its first fetch. packStorage writes the pack to disk as it
 // arrives and indexes it from there: whole objects are hashed as streams,
-// and only delta resolution holds bytes (a delta's base and its result, with
-// a small cache of bases), as git's own index-pack does.
+// and deltas are applied base first, as git's own index-pack does, with
+// only the bases still needed kept, small ones in memory and large ones in
+// temporary files.
 type packStorage struct {
 	*filesystem.Storage
 	dir string // the repository's objects/pack directory
@@ -163,6 +166,10 @@ type packIndexer struct {
 	entries []packEntry
 	sc      *packfile.Scanner // random access, after the first pass
 	end     int64             // where the trailing checksum starts
+	// Bases too large for memory are kept in tmpDir; inMemory counts the
+	// bytes of those kept in memory.
+	tmpDir   string
+	inMemory int64
 }
 
 // indexPack reads the pack in f and returns its checksum and index. The
@@ -170,7 +177,7 @@ type packIndexer struct {
 // deltas against objects the repository already holds), so a delta whose
 // base is not in the pack is an error.
 func indexPack(f *os.File) (plumbing.Hash, *idxfile.MemoryIndex, error) {
-	ix := &packIndexer{f: f}
+	ix := &packIndexer{f: f, tmpDir: filepath.Dir(f.Name())}
 	if err := ix.scan(); err != nil {
 		return plumbing.ZeroHash, nil, err
 	}
@@ -265,9 +272,10 @@ func (ix *packIndexer) scan() error {
 
 // resolve works out every delta from its base down, as git index-pack
 // does: each whole object that deltas stand on is read once, then its
-// deltas are applied depth first. A base's bytes are dropped once its last
-// delta is applied, so a chain of versions of one file holds two of them at
-// a time, however long the chain.
+// deltas are applied depth first, each result streamed into its hasher. A
+// base is kept (see hold) only while deltas remain to be applied to it, so
+// a chain of versions of one file holds two of them at a time, however long
+// the chain.
 func (ix *packIndexer) resolve() error {
 	byBase := map[int64][]int{}        // OFS deltas by their base's offset
 	byRef := map[plumbing.Hash][]int{} // REF deltas by their base's hash
@@ -290,12 +298,16 @@ func (ix *packIndexer) resolve() error {
 		return kids
 	}
 	type frame struct {
-		data  []byte
-		typ   plumbing.ObjectType
+		base  *heldObject
 		kids  []int
 		depth int
 	}
 	var stack []frame
+	defer func() {
+		for _, fr := range stack {
+			ix.release(fr.base)
+		}
+	}()
 	for i := range ix.entries {
 		if ix.entries[i].delta {
 			continue
@@ -304,34 +316,37 @@ func (ix *packIndexer) resolve() error {
 		if len(kids) == 0 {
 			continue
 		}
-		data, err := ix.read(i)
+		base, err := ix.readWhole(i)
 		if err != nil {
 			return err
 		}
-		stack = append(stack[:0], frame{data: data, typ: ix.entries[i].typ, kids: kids})
+		stack = append(stack, frame{base: base, kids: kids})
 		for len(stack) > 0 {
 			top := &stack[len(stack)-1]
-			k := top.kids[0]
-			base, typ, depth := top.data, top.typ, top.depth+1
-			if top.kids = top.kids[1:]; len(top.kids) == 0 {
-				stack[len(stack)-1] = frame{}
+			k, base, depth := top.kids[0], top.base, top.depth+1
+			top.kids = top.kids[1:]
+			last := len(top.kids) == 0
+			if last {
 				stack = stack[:len(stack)-1]
 			}
 			if depth > maxDeltaDepth {
+				ix.release(base)
 				return fmt.Errorf("%w: delta chain at %d deeper than %d", errPackMalformed, ix.entries[k].offset, maxDeltaDepth)
 			}
-			d, err := ix.read(k)
+			// A REF delta names its base by a hash known only once the
+			// base is resolved: while any wait, every result is kept.
+			keep := len(byBase[ix.entries[k].offset]) > 0 || len(byRef) > 0
+			target, err := ix.applyDelta(k, base, keep)
+			if last {
+				ix.release(base)
+			}
 			if err != nil {
 				return err
 			}
-			target, err := packfile.PatchDelta(base, d)
-			if err != nil {
-				return fmt.Errorf("%w: delta at %d: %w", errPackMalformed, ix.entries[k].offset, err)
-			}
-			e := &ix.entries[k]
-			e.typ, e.hash, e.done = typ, plumbing.ComputeHash(typ, target), true
 			if kids := children(k); len(kids) > 0 {
-				stack = append(stack, frame{data: target, typ: typ, kids: kids, depth: depth})
+				stack = append(stack, frame{base: target, kids: kids, depth: depth})
+			} else if target != nil {
+				ix.release(target)
 			}
 		}
 	}
@@ -347,15 +362,173 @@ func (ix *packIndexer) resolve() error {
 	return nil
 }
 
-// read inflates entry i as stored: a whole object's content or a delta's
-// instructions.
-func (ix *packIndexer) read(i int) ([]byte, error) {
-	if _, err := ix.sc.SeekObjectHeader(ix.entries[i].offset); err != nil {
+// readWhole reads whole object i into a heldObject, for its deltas.
+func (ix *packIndexer) readWhole(i int) (*heldObject, error) {
+	e := ix.entries[i]
+	oh, err := ix.sc.SeekObjectHeader(e.offset)
+	if err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	if _, _, err := ix.sc.NextObject(&b); err != nil {
-		return nil, fmt.Errorf("%w: object at %d: %w", errPackMalformed, ix.entries[i].offset, err)
+	o, err := ix.hold(e.typ, oh.Length)
+	if err != nil {
+		return nil, err
 	}
-	return b.Bytes(), nil
+	w, _ := o.Writer()
+	if _, _, err := ix.sc.NextObject(w); err != nil {
+		ix.release(o)
+		return nil, fmt.Errorf("%w: object at %d: %w", errPackMalformed, e.offset, err)
+	}
+	return o, nil
 }
+
+// applyDelta applies delta k to base, streaming the result into its hasher
+// and, when keep says deltas stand on it, into a heldObject it returns.
+func (ix *packIndexer) applyDelta(k int, base *heldObject, keep bool) (_ *heldObject, err error) {
+	e := &ix.entries[k]
+	malformed := func(err error) error {
+		return fmt.Errorf("%w: delta at %d: %w", errPackMalformed, e.offset, err)
+	}
+	// The delta is read out of the pack first (into memory or a file, as
+	// a base is): the patcher reads it from its own goroutine, which must
+	// not share the scanner.
+	oh, err := ix.sc.SeekObjectHeader(e.offset)
+	if err != nil {
+		return nil, err
+	}
+	d, err := ix.hold(e.typ, oh.Length)
+	if err != nil {
+		return nil, err
+	}
+	defer ix.release(d)
+	dw, _ := d.Writer()
+	if _, _, err := ix.sc.NextObject(dw); err != nil {
+		return nil, malformed(err)
+	}
+	dr, _ := d.Reader()
+	// The result's size, which its hash begins with, is the delta's second
+	// number; the patcher reads both again.
+	delta := bufio.NewReader(dr)
+	head, _ := delta.Peek(2 * binary.MaxVarintLen64)
+	_, n := binary.Uvarint(head)
+	var size uint64
+	if n > 0 {
+		size, n = binary.Uvarint(head[n:])
+	}
+	if n <= 0 || size > math.MaxInt64 {
+		return nil, malformed(packfile.ErrInvalidDelta)
+	}
+	if base.buf != nil && base.size > 0 && d.buf != nil && size <= memObject && (!keep || ix.inMemory+int64(size) <= memBudget) {
+		// Small, all in memory: patched in one call, no goroutine.
+		b, err := packfile.PatchDelta(base.buf.Bytes(), d.buf.Bytes())
+		if err != nil {
+			return nil, malformed(err)
+		}
+		e.typ, e.hash, e.done = base.typ, plumbing.ComputeHash(base.typ, b), true
+		if !keep {
+			return nil, nil
+		}
+		ix.inMemory += int64(len(b))
+		return &heldObject{typ: base.typ, size: int64(len(b)), buf: bytes.NewBuffer(b)}, nil
+	}
+	var target *heldObject
+	h := plumbing.NewHasher(base.typ, int64(size))
+	var w io.Writer = h
+	if keep {
+		if target, err = ix.hold(base.typ, int64(size)); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				ix.release(target)
+			}
+		}()
+		tw, _ := target.Writer()
+		w = io.MultiWriter(h, tw)
+	}
+	rc, err := packfile.ReaderFromDelta(base, delta)
+	if err != nil {
+		return nil, malformed(err)
+	}
+	written, err := io.Copy(w, rc)
+	_ = rc.Close() // ends the patcher, should it not be done
+
+	if err != nil {
+		return nil, malformed(err)
+	}
+	if written != int64(size) {
+		return nil, malformed(packfile.ErrInvalidDelta)
+	}
+	e.typ, e.hash, e.done = base.typ, h.Sum(), true
+	return target, nil
+}
+
+// Where a base is kept while deltas are applied to it: in memory when it
+// is small and the bases in memory stay within memBudget, else in a
+// temporary file beside the pack. A large file with many versions then
+// costs disk, not memory.
+const (
+	memObject = 4 << 20
+	memBudget = 16 << 20
+)
+
+// hold makes an empty heldObject of the given type and size.
+func (ix *packIndexer) hold(typ plumbing.ObjectType, size int64) (*heldObject, error) {
+	o := &heldObject{typ: typ, size: size}
+	if size <= memObject && ix.inMemory+size <= memBudget {
+		ix.inMemory += size
+		o.buf = bytes.NewBuffer(make([]byte, 0, size))
+		return o, nil
+	}
+	f, err := os.CreateTemp(ix.tmpDir, "tmp_base_")
+	if err != nil {
+		return nil, err
+	}
+	o.f = f
+	return o, nil
+}
+
+// release drops what o holds.
+func (ix *packIndexer) release(o *heldObject) {
+	if o.f != nil {
+		_ = o.f.Close()
+		_ = os.Remove(o.f.Name())
+		return
+	}
+	ix.inMemory -= o.size
+	o.buf = nil
+}
+
+// heldObject is a delta base's content, in memory or in a temporary file.
+// It is the plumbing.EncodedObject go-git's streaming delta patcher reads
+// its base from: each Reader starts at the beginning.
+type heldObject struct {
+	typ  plumbing.ObjectType
+	size int64
+	buf  *bytes.Buffer
+	f    *os.File
+}
+
+func (o *heldObject) Hash() plumbing.Hash           { return plumbing.ZeroHash }
+func (o *heldObject) Type() plumbing.ObjectType     { return o.typ }
+func (o *heldObject) SetType(t plumbing.ObjectType) { o.typ = t }
+func (o *heldObject) Size() int64                   { return o.size }
+func (o *heldObject) SetSize(s int64)               { o.size = s }
+
+func (o *heldObject) Reader() (io.ReadCloser, error) {
+	if o.f != nil {
+		return io.NopCloser(io.NewSectionReader(o.f, 0, o.size)), nil
+	}
+	return io.NopCloser(bytes.NewReader(o.buf.Bytes())), nil
+}
+
+// Writer appends to the content; it is filled once, before any Reader.
+func (o *heldObject) Writer() (io.WriteCloser, error) {
+	if o.f != nil {
+		return o.f, nil
+	}
+	return nopWriteCloser{o.buf}, nil
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }

@@ -316,6 +316,14 @@ func TestPackWriterRefuses(t *testing.T) {
 		sum := sha1.Sum(p)
 		return append(p, sum[:]...)
 	}
+	// The same past its base, of a base large enough to be kept in a file
+	// and patched as a stream.
+	large := craftEntry(plumbing.BlobObject, make([]byte, 5<<20))
+	off := 5<<20 - 2
+	streamDelta := binary.AppendUvarint(nil, 5<<20)
+	streamDelta = binary.AppendUvarint(streamDelta, 10)
+	streamDelta = append(streamDelta, 0x80|0x07|0x10, byte(off), byte(off>>8), byte(off>>16), 10)
+	badStream := craftEntry(plumbing.OFSDeltaObject, streamDelta, ofsDistance(len(large))...)
 	for _, tc := range []struct {
 		name, want string
 		pack       []byte
@@ -326,6 +334,7 @@ func TestPackWriterRefuses(t *testing.T) {
 		{"more objects claimed", "malformed pack: object 1", withCount(good, 2)},
 		{"reserved type", "has type 5", craftPack(1, craftEntry(plumbing.ObjectType(5), []byte("x")))},
 		{"delta past its base", fmt.Sprint("delta at ", 12+len(blob)), craftPack(2, blob, badDelta)},
+		{"streamed delta past its base", fmt.Sprint("delta at ", 12+len(large), ": invalid delta"), craftPack(2, large, badStream)},
 		{"base nowhere", "delta base " + unknown.String() + " is not in the pack", craftPack(2, blob, refDelta)},
 		{"not a pack", "malformed pack", []byte("<html>502 Bad Gateway</html>")},
 	} {
@@ -460,58 +469,83 @@ func TestPackWriterDeltaOrder(t *testing.T) {
 	gitOut(t, dir, "", "fsck", "--full", "--strict", "--no-dangling")
 }
 
-// TestPackWriterLongChain: thirty versions of a 2 MiB file, each a delta
-// on the one before, are resolved each once: a base's bytes go as soon as
-// its delta is applied, never read again from the start of the chain. (git
-// pack-objects builds such chains for real histories; it is crafted here
-// because git picks bases by its own heuristics.)
+// TestPackWriterLongChain: versions of a file, each a delta on the one
+// before, are each resolved once, streamed from their base: small ones
+// kept in memory only while a delta stands on them, large ones kept on
+// disk, so a long history of a large file costs little memory. (git
+// pack-objects builds such chains for real histories; they are crafted
+// here because git picks bases by its own heuristics.)
 func TestPackWriterLongChain(t *testing.T) {
-	const size, versions = 2 << 20, 30
+	for _, tc := range []struct {
+		name           string
+		size, versions int
+		byHash         bool
+		maxAlloc       uint64
+	}{
+		// About versions × size in all: resolving each from the start of
+		// the chain would be versions²/2 × size.
+		{"small versions", 2 << 20, 30, false, 3 * 30 * 2 << 20},
+		// Bases over memObject live in files: a few buffers in all.
+		{"large versions", 12 << 20, 10, false, 4 << 20},
+		// REF deltas: every result is kept until its hash is known.
+		{"large versions by hash", 12 << 20, 6, true, 4 << 20},
+		{"small versions by hash", 64 << 10, 200, true, 3 * 200 * 64 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pack, want := chainPack(tc.size, tc.versions, tc.byHash)
+			dir, repo := emptyCacheRepo(t)
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			if err := writePack(t, repo, dir, pack); err != nil {
+				t.Fatal(err)
+			}
+			runtime.ReadMemStats(&after)
+			if n := after.TotalAlloc - before.TotalAlloc; n > tc.maxAlloc {
+				t.Errorf("resolving %d versions of %d bytes allocated %d bytes", tc.versions, tc.size, n)
+			}
+			for v, h := range want {
+				if _, err := repo.Storer.EncodedObject(plumbing.BlobObject, h); err != nil {
+					t.Fatalf("version %d: %v", v, err)
+				}
+			}
+			if got := packFiles(t, dir); len(got) != 2 {
+				t.Errorf("pack directory holds %v, want the pack and its index", got)
+			}
+			gitOut(t, dir, "", "fsck", "--full", "--strict", "--no-dangling")
+			v := string(gitOut(t, filepath.Join(dir, "objects", "pack"), "", "verify-pack", "-v", packIndex(t, dir)))
+			if !strings.Contains(v, fmt.Sprintf("chain length = %d: 1 object", tc.versions-1)) {
+				t.Fatalf("git does not see a chain of %d deltas:\n%s", tc.versions-1, v)
+			}
+		})
+	}
+}
+
+// chainPack crafts a pack of versions of a size-byte blob, each a delta on
+// the one before that keeps all but the last byte (naming its base by hash
+// if byHash, else by offset), and returns it with the versions' hashes.
+func chainPack(size, versions int, byHash bool) ([]byte, []plumbing.Hash) {
 	data := make([]byte, size)
 	for i := range data {
 		data[i] = byte(i*31 + i>>11)
 	}
 	entries := [][]byte{craftEntry(plumbing.BlobObject, data)}
-	offsets := []int{12}
 	want := []plumbing.Hash{plumbing.ComputeHash(plumbing.BlobObject, data)}
 	for v := 1; v < versions; v++ {
-		// Keep all but the last byte of the version before; end in v.
-		delta := binary.AppendUvarint(nil, size)
-		delta = binary.AppendUvarint(delta, size)
+		delta := binary.AppendUvarint(nil, uint64(size))
+		delta = binary.AppendUvarint(delta, uint64(size))
 		keep := size - 1
 		delta = append(delta, 0x80|0x10|0x20|0x40, byte(keep), byte(keep>>8), byte(keep>>16), 1, byte(v))
-		prev := offsets[len(offsets)-1]
-		here := prev + len(entries[len(entries)-1])
-		entries = append(entries, craftEntry(plumbing.OFSDeltaObject, delta, ofsDistance(here-prev)...))
-		offsets = append(offsets, here)
+		if byHash {
+			prev := want[len(want)-1]
+			entries = append(entries, craftEntry(plumbing.REFDeltaObject, delta, prev[:]...))
+		} else {
+			entries = append(entries, craftEntry(plumbing.OFSDeltaObject, delta, ofsDistance(len(entries[len(entries)-1]))...))
+		}
 		data[size-1] = byte(v)
 		want = append(want, plumbing.ComputeHash(plumbing.BlobObject, data))
 	}
-	pack := craftPack(versions, entries...)
-
-	dir, repo := emptyCacheRepo(t)
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	if err := writePack(t, repo, dir, pack); err != nil {
-		t.Fatal(err)
-	}
-	runtime.ReadMemStats(&after)
-	// Each version is inflated or patched once: about versions × size in
-	// all. Resolving each from the chain's start would be versions²/2 ×
-	// size.
-	if n := after.TotalAlloc - before.TotalAlloc; n > 3*versions*size {
-		t.Errorf("resolving %d versions of %d bytes allocated %d bytes", versions, size, n)
-	}
-	for v, h := range want {
-		if _, err := repo.Storer.EncodedObject(plumbing.BlobObject, h); err != nil {
-			t.Fatalf("version %d: %v", v, err)
-		}
-	}
-	gitOut(t, dir, "", "fsck", "--full", "--strict", "--no-dangling")
-	if v := string(gitOut(t, filepath.Join(dir, "objects", "pack"), "", "verify-pack", "-v", packIndex(t, dir))); !strings.Contains(v, fmt.Sprintf("chain length = %d: 1 object", versions-1)) {
-		t.Fatalf("git does not see a chain of %d deltas:\n%s", versions-1, v)
-	}
+	return craftPack(uint32(versions), entries...), want
 }
 
 // ofsDistance encodes how far back an OFS delta's base is, as git does.
