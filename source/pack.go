@@ -3,6 +3,7 @@ package source
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -31,17 +32,18 @@ import (
 // temporary files.
 type packStorage struct {
 	*filesystem.Storage
-	dir string // the repository's objects/pack directory
+	ctx context.Context // the fetch's: indexing stops when it is done
+	dir string          // the repository's objects/pack directory
 }
 
 // fetchStorer returns the storage a fetch into repo, the bare repository at
 // dir, writes through: packStorage over the cache's own filesystem storage.
-func fetchStorer(repo *git.Repository, dir string) storage.Storer {
+func fetchStorer(ctx context.Context, repo *git.Repository, dir string) storage.Storer {
 	st, ok := repo.Storer.(*filesystem.Storage)
 	if !ok {
 		return repo.Storer
 	}
-	return packStorage{Storage: st, dir: filepath.Join(dir, "objects", "pack")}
+	return packStorage{Storage: st, ctx: ctx, dir: filepath.Join(dir, "objects", "pack")}
 }
 
 // PackfileWriter implements storer.PackfileWriter. Only a fetch holding
@@ -50,9 +52,10 @@ func (s packStorage) PackfileWriter() (io.WriteCloser, error) {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, err
 	}
-	// Under the lock, a temporary file already here is what a killed
-	// fetch left behind.
-	if debris, err := filepath.Glob(filepath.Join(s.dir, "tmp_*")); err == nil {
+	// Under the lock, a temporary file of ours already here is what a
+	// killed fetch left behind.
+	for _, prefix := range []string{"tmp_pack_", "tmp_idx_", "tmp_base_"} {
+		debris, _ := filepath.Glob(filepath.Join(s.dir, prefix+"*"))
 		for _, p := range debris {
 			_ = os.Remove(p)
 		}
@@ -92,9 +95,16 @@ func (w *packWriter) Close() (err error) {
 	if w.n == 0 {
 		return nil // go-git reports the empty pack itself
 	}
-	sum, idx, err := indexPack(w.f)
+	sum, idx, err := indexPack(w.s.ctx, w.f)
 	if err != nil {
 		return fmt.Errorf("index fetched pack: %w", err)
+	}
+	base := filepath.Join(w.s.dir, "pack-"+sum.String())
+	if regularFile(base+".pack") && regularFile(base+".idx") {
+		return nil // the same pack, fetched before
+	}
+	if err := w.f.Chmod(0o444); err != nil {
+		return err
 	}
 	if err := w.f.Sync(); err != nil {
 		return err
@@ -102,11 +112,13 @@ func (w *packWriter) Close() (err error) {
 	// The index goes into place first, under a temporary name and renamed
 	// whole, and the pack after it: a pack is only ever seen with its
 	// index, and a crash leaves no half-written index behind a good name.
-	base := filepath.Join(w.s.dir, "pack-"+sum.String())
 	if err := writeIndex(base+".idx", w.s.dir, idx); err != nil {
 		return err
 	}
 	if err := os.Rename(w.f.Name(), base+".pack"); err != nil {
+		return err
+	}
+	if err := syncDir(w.s.dir); err != nil {
 		return err
 	}
 	// The storage read its pack indexes before the fetch; it must see
@@ -133,18 +145,47 @@ func writeIndex(path, dir string, idx *idxfile.MemoryIndex) (err error) {
 	if err := bw.Flush(); err != nil {
 		return err
 	}
+	if err := f.Chmod(0o444); err != nil {
+		return err
+	}
 	if err := f.Sync(); err != nil {
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	// The pack's rename must not reach the disk before the index's.
+	return syncDir(dir)
 }
 
-// maxDeltaDepth bounds a delta chain in a fetched pack: git's own limit on
-// what it reads, and go-git's.
-const maxDeltaDepth = 4095
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func regularFile(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// Bounds on a fetched pack. maxDeltaDepth is git's own limit on what it
+// reads, and go-git's. A pack may expand, all its objects inflated and its
+// deltas applied, to maxExpandFixed plus maxExpandRatio times its size: far
+// beyond a plugin's history (a source tree's pack expands some tens of
+// times), far short of what a pack of crafted deltas (each a few bytes
+// that copy megabytes) would cost in time and temporary files.
+const (
+	maxDeltaDepth  = 4095
+	maxExpandFixed = 1 << 30
+	maxExpandRatio = 100
+)
 
 var errPackMalformed = errors.New("malformed pack")
 
@@ -162,6 +203,7 @@ type packEntry struct {
 
 // packIndexer builds the index of one pack file.
 type packIndexer struct {
+	ctx     context.Context
 	f       *os.File
 	entries []packEntry
 	sc      *packfile.Scanner // random access, after the first pass
@@ -170,14 +212,17 @@ type packIndexer struct {
 	// bytes of those kept in memory.
 	tmpDir   string
 	inMemory int64
+	// The pack may expand to maxBytes (see maxExpandFixed); budget is
+	// what is left.
+	maxBytes, budget int64
 }
 
 // indexPack reads the pack in f and returns its checksum and index. The
 // pack must stand on its own: go-git never asks for a thin pack (one with
 // deltas against objects the repository already holds), so a delta whose
 // base is not in the pack is an error.
-func indexPack(f *os.File) (plumbing.Hash, *idxfile.MemoryIndex, error) {
-	ix := &packIndexer{f: f, tmpDir: filepath.Dir(f.Name())}
+func indexPack(ctx context.Context, f *os.File) (plumbing.Hash, *idxfile.MemoryIndex, error) {
+	ix := &packIndexer{ctx: ctx, f: f, tmpDir: filepath.Dir(f.Name())}
 	if err := ix.scan(); err != nil {
 		return plumbing.ZeroHash, nil, err
 	}
@@ -193,7 +238,14 @@ func indexPack(f *os.File) (plumbing.Hash, *idxfile.MemoryIndex, error) {
 	if err := w.OnHeader(uint32(len(ix.entries))); err != nil {
 		return plumbing.ZeroHash, nil, err
 	}
+	// git refuses a pack that holds an object twice (its index would list
+	// fewer objects than the pack), and no server sends one.
+	seen := make(map[plumbing.Hash]struct{}, len(ix.entries))
 	for _, e := range ix.entries {
+		if _, dup := seen[e.hash]; dup {
+			return plumbing.ZeroHash, nil, fmt.Errorf("%w: object %s appears twice", errPackMalformed, e.hash)
+		}
+		seen[e.hash] = struct{}{}
 		w.Add(e.hash, uint64(e.offset), e.crc)
 	}
 	if err := w.OnFooter(sum); err != nil {
@@ -216,6 +268,8 @@ func (ix *packIndexer) scan() error {
 		return err
 	}
 	size := fi.Size()
+	ix.maxBytes = maxExpandFixed + maxExpandRatio*size
+	ix.budget = ix.maxBytes
 	_, count, err := sc.Header()
 	if err != nil {
 		return fmt.Errorf("%w: %w", errPackMalformed, err)
@@ -225,6 +279,9 @@ func (ix *packIndexer) scan() error {
 	hint := int(min(count, 1<<16))
 	ix.entries = make([]packEntry, 0, hint)
 	for i := uint32(0); i < count; i++ {
+		if err := ix.ctx.Err(); err != nil {
+			return err
+		}
 		oh, err := sc.NextObjectHeader()
 		if err != nil {
 			return fmt.Errorf("%w: object %d: %w", errPackMalformed, i, err)
@@ -243,9 +300,9 @@ func (ix *packIndexer) scan() error {
 		default:
 			return fmt.Errorf("%w: object %d at %d has type %d", errPackMalformed, i, oh.Offset, oh.Type)
 		}
-		n, crc, err := sc.NextObject(w)
+		n, crc, err := sc.NextObject(ix.spend(w))
 		if err != nil {
-			return fmt.Errorf("%w: object %d at %d: %w", errPackMalformed, i, oh.Offset, err)
+			return ix.malformed(err, "object %d at %d", i, oh.Offset)
 		}
 		if n != oh.Length {
 			return fmt.Errorf("%w: object %d at %d inflates to %d bytes, not %d", errPackMalformed, i, oh.Offset, n, oh.Length)
@@ -322,6 +379,9 @@ func (ix *packIndexer) resolve() error {
 		}
 		stack = append(stack, frame{base: base, kids: kids})
 		for len(stack) > 0 {
+			if err := ix.ctx.Err(); err != nil {
+				return err
+			}
 			top := &stack[len(stack)-1]
 			k, base, depth := top.kids[0], top.base, top.depth+1
 			top.kids = top.kids[1:]
@@ -374,9 +434,9 @@ func (ix *packIndexer) readWhole(i int) (*heldObject, error) {
 		return nil, err
 	}
 	w, _ := o.Writer()
-	if _, _, err := ix.sc.NextObject(w); err != nil {
+	if _, _, err := ix.sc.NextObject(ix.spend(w)); err != nil {
 		ix.release(o)
-		return nil, fmt.Errorf("%w: object at %d: %w", errPackMalformed, e.offset, err)
+		return nil, ix.malformed(err, "object at %d", e.offset)
 	}
 	return o, nil
 }
@@ -385,9 +445,7 @@ func (ix *packIndexer) readWhole(i int) (*heldObject, error) {
 // and, when keep says deltas stand on it, into a heldObject it returns.
 func (ix *packIndexer) applyDelta(k int, base *heldObject, keep bool) (_ *heldObject, err error) {
 	e := &ix.entries[k]
-	malformed := func(err error) error {
-		return fmt.Errorf("%w: delta at %d: %w", errPackMalformed, e.offset, err)
-	}
+	malformed := func(err error) error { return ix.malformed(err, "delta at %d", e.offset) }
 	// The delta is read out of the pack first (into memory or a file, as
 	// a base is): the patcher reads it from its own goroutine, which must
 	// not share the scanner.
@@ -401,7 +459,7 @@ func (ix *packIndexer) applyDelta(k int, base *heldObject, keep bool) (_ *heldOb
 	}
 	defer ix.release(d)
 	dw, _ := d.Writer()
-	if _, _, err := ix.sc.NextObject(dw); err != nil {
+	if _, _, err := ix.sc.NextObject(ix.spend(dw)); err != nil {
 		return nil, malformed(err)
 	}
 	dr, _ := d.Reader()
@@ -419,6 +477,9 @@ func (ix *packIndexer) applyDelta(k int, base *heldObject, keep bool) (_ *heldOb
 	}
 	if base.buf != nil && base.size > 0 && d.buf != nil && size <= memObject && (!keep || ix.inMemory+int64(size) <= memBudget) {
 		// Small, all in memory: patched in one call, no goroutine.
+		if err := ix.charge(int64(size)); err != nil {
+			return nil, malformed(err)
+		}
 		b, err := packfile.PatchDelta(base.buf.Bytes(), d.buf.Bytes())
 		if err != nil {
 			return nil, malformed(err)
@@ -449,7 +510,7 @@ func (ix *packIndexer) applyDelta(k int, base *heldObject, keep bool) (_ *heldOb
 	if err != nil {
 		return nil, malformed(err)
 	}
-	written, err := io.Copy(w, rc)
+	written, err := io.Copy(ix.spend(w), rc)
 	_ = rc.Close() // ends the patcher, should it not be done
 
 	if err != nil {
@@ -532,3 +593,39 @@ func (o *heldObject) Writer() (io.WriteCloser, error) {
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
+
+// errTooLarge says a pack expands past its budget (see maxExpandFixed).
+var errTooLarge = errors.New("expands too far")
+
+// charge takes n bytes from what the pack may still expand to, and says
+// when the fetch is cancelled.
+func (ix *packIndexer) charge(n int64) error {
+	if ix.budget -= n; ix.budget < 0 {
+		return fmt.Errorf("%w: more than %d bytes once inflated (%d times its size plus 1 GiB)", errTooLarge, ix.maxBytes, maxExpandRatio)
+	}
+	return ix.ctx.Err()
+}
+
+// spend is w charging what is written to it (see charge).
+func (ix *packIndexer) spend(w io.Writer) io.Writer { return spendWriter{ix, w} }
+
+type spendWriter struct {
+	ix *packIndexer
+	w  io.Writer
+}
+
+func (s spendWriter) Write(p []byte) (int, error) {
+	if err := s.ix.charge(int64(len(p))); err != nil {
+		return 0, err
+	}
+	return s.w.Write(p)
+}
+
+// malformed wraps err, from reading the pack at what, as the pack's fault,
+// unless the fetch was cancelled.
+func (ix *packIndexer) malformed(err error, what string, args ...any) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %w", errPackMalformed, fmt.Sprintf(what, args...), err)
+}

@@ -13,9 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -57,7 +60,12 @@ func emptyCacheRepo(t testing.TB) (string, *git.Repository) {
 // uses.
 func writePack(t testing.TB, repo *git.Repository, dir string, pack []byte) error {
 	t.Helper()
-	w, err := fetchStorer(repo, dir).(storer.PackfileWriter).PackfileWriter()
+	return writePackContext(context.Background(), t, repo, dir, pack)
+}
+
+func writePackContext(ctx context.Context, t testing.TB, repo *git.Repository, dir string, pack []byte) error {
+	t.Helper()
+	w, err := fetchStorer(ctx, repo, dir).(storer.PackfileWriter).PackfileWriter()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +154,19 @@ func TestPackWriterMatchesGit(t *testing.T) {
 			}
 			gitOut(t, dir, "", "fsck", "--full", "--strict", "--no-dangling")
 			assertReadsAll(t, repo, r.Dir, "--all")
+			// Read-only, as git and go-git leave packs; the same pack
+			// fetched again changes nothing.
+			for _, n := range packFiles(t, dir) {
+				if fi, err := os.Stat(filepath.Join(dir, "objects", "pack", n)); err != nil || fi.Mode().Perm() != 0o444 {
+					t.Errorf("%s: %v, %v; want mode 0444", n, fi.Mode(), err)
+				}
+			}
+			if err := writePack(t, repo, dir, pack); err != nil {
+				t.Fatalf("the same pack again: %v", err)
+			}
+			if got := packFiles(t, dir); len(got) != 2 {
+				t.Errorf("after the same pack again the pack directory holds %v", got)
+			}
 		})
 	}
 	// The fixture must hold deltas of both kinds for the cases above to
@@ -167,7 +188,7 @@ func TestPackWriterMatchesGit(t *testing.T) {
 func entryKinds(t *testing.T, pack []byte) (ofs, ref int) {
 	t.Helper()
 	f := tempFile(t, pack)
-	ix := &packIndexer{f: f}
+	ix := &packIndexer{ctx: context.Background(), f: f}
 	if err := ix.scan(); err != nil {
 		t.Fatal(err)
 	}
@@ -568,4 +589,130 @@ func packIndex(t testing.TB, dir string) string {
 	}
 	t.Fatal("no pack index")
 	return ""
+}
+
+// copyDelta is a delta on a size-byte base that copies all of it k times,
+// then inserts b.
+func copyDelta(size, k int, b byte) []byte {
+	d := binary.AppendUvarint(nil, uint64(size))
+	d = binary.AppendUvarint(d, uint64(size*k+1))
+	for range k {
+		d = append(d, 0x80|0x10|0x20|0x40, byte(size), byte(size>>8), byte(size>>16))
+	}
+	return append(d, 1, b)
+}
+
+// TestPackWriterBombs: packs crafted to cost far more than their size, and
+// a fetch cancelled while its pack is indexed, stop with what happened and
+// leave nothing behind.
+func TestPackWriterBombs(t *testing.T) {
+	const mib = 1 << 20
+	blob := craftEntry(plumbing.BlobObject, make([]byte, mib))
+	// 5 KB of delta that copies the 1 MiB base 1100 times: 1.1 GiB.
+	expand := craftEntry(plumbing.OFSDeltaObject, copyDelta(mib, 1100, 1), ofsDistance(len(blob))...)
+	small := craftEntry(plumbing.BlobObject, []byte("hello, world\n"))
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name  string
+		ctx   context.Context
+		pack  []byte
+		is    error
+		wants string
+	}{
+		{"expanding delta", context.Background(), craftPack(2, blob, expand), errTooLarge, "expands too far: more than"},
+		{"object twice", context.Background(), craftPack(2, small, small), errPackMalformed, "appears twice"},
+		{"cancelled", cancelled, craftPack(2, blob, craftEntry(plumbing.OFSDeltaObject, copyDelta(mib, 1, 1), ofsDistance(len(blob))...)), context.Canceled, "context canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, repo := emptyCacheRepo(t)
+			err := writePackContext(tc.ctx, t, repo, dir, tc.pack)
+			if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.wants) {
+				t.Fatalf("error %v, want %v with %q", err, tc.is, tc.wants)
+			}
+			if got := packFiles(t, dir); len(got) != 0 {
+				t.Errorf("left in the pack directory: %v", got)
+			}
+		})
+	}
+}
+
+// peakHeap runs f and returns the largest live heap seen meanwhile, the GC
+// kept close behind.
+func peakHeap(f func()) uint64 {
+	old := debug.SetGCPercent(10)
+	defer debug.SetGCPercent(old)
+	runtime.GC()
+	var peak atomic.Uint64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapAlloc > peak.Load() {
+				peak.Store(m.HeapAlloc)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	f()
+	close(stop)
+	<-done
+	return peak.Load()
+}
+
+// combPack crafts a chain of n versions of a size-byte blob in which every
+// version also has a leaf delta. With the chain's next link first in the
+// pack, every version waits for its leaf while the chain goes on.
+func combPack(size, n int, chainFirst bool) []byte {
+	entries := [][]byte{craftEntry(plumbing.BlobObject, make([]byte, size))}
+	off, baseOff, baseSize := 12+len(entries[0]), 12, size
+	for i := 1; i <= n; i++ {
+		next, leaf := copyDelta(baseSize, 1, byte(i)), copyDelta(baseSize, 1, ^byte(i))
+		order := [][]byte{leaf, next}
+		if chainFirst {
+			order = [][]byte{next, leaf}
+		}
+		nextOff := off
+		for j, d := range order {
+			if j == 1 && !chainFirst {
+				nextOff = off
+			}
+			e := craftEntry(plumbing.OFSDeltaObject, d, ofsDistance(off-baseOff)...)
+			off += len(e)
+			entries = append(entries, e)
+		}
+		baseOff, baseSize = nextOff, baseSize+1
+	}
+	return craftPack(uint32(len(entries)), entries...)
+}
+
+// TestPackWriterManyWaitingBases: however many bases wait for their
+// deltas, those kept in memory stay within memBudget; the rest wait in
+// temporary files, removed once done.
+func TestPackWriterManyWaitingBases(t *testing.T) {
+	for _, chainFirst := range []bool{false, true} {
+		t.Run(fmt.Sprint("chain first ", chainFirst), func(t *testing.T) {
+			pack := combPack(1<<20, 100, chainFirst)
+			dir, repo := emptyCacheRepo(t)
+			var err error
+			peak := peakHeap(func() { err = writePack(t, repo, dir, pack) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			// memBudget of bases, a delta and its result, the GC's slack.
+			if peak > 40<<20 {
+				t.Errorf("peak heap %d MiB for 201 objects of 1 MiB", peak>>20)
+			}
+			if got := packFiles(t, dir); len(got) != 2 {
+				t.Errorf("pack directory holds %v, want the pack and its index", got)
+			}
+			gitOut(t, dir, "", "fsck", "--full", "--strict", "--no-dangling")
+		})
+	}
 }

@@ -184,7 +184,7 @@ func (f *Fetcher) update(ctx context.Context, r remote, damaged func(*git.Reposi
 	if f.progress != nil {
 		fmt.Fprintf(f.progress, "fetching %s\n", r.display)
 	}
-	rem := git.NewRemote(fetchStorer(repo, dir), &config.RemoteConfig{Name: "origin", URLs: []string{r.fetchURL}})
+	rem := git.NewRemote(fetchStorer(ctx, repo, dir), &config.RemoteConfig{Name: "origin", URLs: []string{r.fetchURL}})
 	err = rem.FetchContext(ctx, &git.FetchOptions{
 		RefSpecs: []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
 		Tags:     git.NoTags, // the refspec already takes every tag
