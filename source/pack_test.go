@@ -398,14 +398,12 @@ func TestPackWriterStreamsLargeObjects(t *testing.T) {
 	pack := gitOut(t, r.Dir, "", "pack-objects", "--stdout", "--revs", "--all", "-q")
 	dir, repo := emptyCacheRepo(t)
 
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	if err := writePack(t, repo, dir, pack); err != nil {
+	var err error
+	n := allocated(func() { err = writePack(t, repo, dir, pack) })
+	if err != nil {
 		t.Fatal(err)
 	}
-	runtime.ReadMemStats(&after)
-	if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+	if n > 4<<20 {
 		t.Errorf("indexing a pack with a %d-byte blob allocated %d bytes", size, n)
 	}
 	if _, err := repo.Storer.EncodedObject(plumbing.BlobObject, want); err != nil {
@@ -515,14 +513,12 @@ func TestPackWriterLongChain(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pack, want := chainPack(tc.size, tc.versions, tc.byHash)
 			dir, repo := emptyCacheRepo(t)
-			runtime.GC()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			if err := writePack(t, repo, dir, pack); err != nil {
+			var err error
+			n := allocated(func() { err = writePack(t, repo, dir, pack) })
+			if err != nil {
 				t.Fatal(err)
 			}
-			runtime.ReadMemStats(&after)
-			if n := after.TotalAlloc - before.TotalAlloc; n > tc.maxAlloc {
+			if n > tc.maxAlloc {
 				t.Errorf("resolving %d versions of %d bytes allocated %d bytes", tc.versions, tc.size, n)
 			}
 			for v, h := range want {
@@ -635,6 +631,16 @@ func TestPackWriterBombs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// allocated runs f and returns the bytes it allocated, freed or not.
+func allocated(f func()) uint64 {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
 
 // peakHeap runs f and returns the largest live heap seen meanwhile, the GC
