@@ -2,6 +2,8 @@
 # Memory of a build with a big plugin file and with --sbom-dir:
 #   small     xtraefik build --oci-layout, a directory plugin (plugindemo)
 #   big       the same plugin plus a 200 MB random data file
+#   git-small small from a git repository (git daemon), first fetch into the git
+#             cache: the baseline of git-cold
 #   git-cold  big from a git repository (git daemon), first fetch into the git cache
 #   git-big   the same again, the git cache warm
 #   big-verify big with --no-verdict-cache: verified again, the tree laid out
@@ -48,17 +50,21 @@ done
 # The big plugin as a git repository too, served by git daemon: a file://
 # URL would run go-git's own upload-pack in the xtraefik process, and
 # measure that.
-git_repo "$work/git-big" "$work/plugin-big" "$PLUGIN_VERSION"
+for v in small big; do
+	git_repo "$work/git-$v" "$work/plugin-$v" "$PLUGIN_VERSION"
+done
 start_gitd "$work" git-big
-mkdir -p "$work/recipe-git-big"
-cat >"$work/recipe-git-big/recipe.yaml" <<EOF
+for v in small big; do
+	mkdir -p "$work/recipe-git-$v"
+	cat >"$work/recipe-git-$v/recipe.yaml" <<EOF
 base: $base
 plugins:
   demo:
     module: $PLUGIN_MODULE
-    git: git://127.0.0.1:$gport/git-big
+    git: git://127.0.0.1:$gport/git-$v
     ref: $PLUGIN_VERSION
 EOF
+done
 
 build_xtraefik
 
@@ -76,7 +82,7 @@ for v in small big; do
 done
 
 declare -A RSS WALL
-order=(small big git-cold git-big big-verify sbom)
+order=(small big git-small git-cold git-big big-verify sbom)
 measure() { # NAME VARIANT ARGS...
 	local name=$1 v=$2
 	shift 2
@@ -88,6 +94,7 @@ measure() { # NAME VARIANT ARGS...
 log "measuring"
 measure small small
 measure big big
+measure git-small git-small
 measure git-cold git-big
 measure git-big git-big
 measure big-verify big --no-verdict-cache
@@ -96,7 +103,7 @@ measure sbom small --sbom-dir "$work/sbom"
 
 printf '\nBase: %s; plugin %s@%s as a directory; big = the same plus a %s MB random file; %s CPU(s).\n' \
 	"$base_kind" "$PLUGIN_MODULE" "$PLUGIN_VERSION" "$BIG_MB" "$(nproc)"
-printf 'One run each after a warm-up build: xtraefik build --oci-layout (verdict cache warm but for big-verify; git cache cold for git-cold).\n\n'
+printf 'One run each after a warm-up build: xtraefik build --oci-layout (verdict cache warm but for big-verify; git cache cold for git-small and git-cold).\n\n'
 printf '| %-10s | %-10s | %-9s |\n' run "peak RSS" "wall"
 printf '|%s|%s|%s|\n' ------------ ------------ -----------
 for n in "${order[@]}"; do

@@ -390,7 +390,9 @@ func (ix *packIndexer) resolve() error {
 				stack = stack[:len(stack)-1]
 			}
 			if depth > maxDeltaDepth {
-				ix.release(base)
+				if last {
+					ix.release(base)
+				}
 				return fmt.Errorf("%w: delta chain at %d deeper than %d", errPackMalformed, ix.entries[k].offset, maxDeltaDepth)
 			}
 			// A REF delta names its base by a hash known only once the
@@ -429,12 +431,15 @@ func (ix *packIndexer) readWhole(i int) (*heldObject, error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := ix.hold(e.typ, oh.Length)
+	o, w, err := ix.hold(e.typ, oh.Length)
 	if err != nil {
 		return nil, err
 	}
-	w, _ := o.Writer()
-	if _, _, err := ix.sc.NextObject(ix.spend(w)); err != nil {
+	_, _, err = ix.sc.NextObject(ix.spend(w))
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		ix.release(o)
 		return nil, ix.malformed(err, "object at %d", e.offset)
 	}
@@ -442,157 +447,225 @@ func (ix *packIndexer) readWhole(i int) (*heldObject, error) {
 }
 
 // applyDelta applies delta k to base, streaming the result into its hasher
-// and, when keep says deltas stand on it, into a heldObject it returns.
+// and, when keep says deltas may stand on it, into a heldObject it returns.
 func (ix *packIndexer) applyDelta(k int, base *heldObject, keep bool) (_ *heldObject, err error) {
 	e := &ix.entries[k]
-	malformed := func(err error) error { return ix.malformed(err, "delta at %d", e.offset) }
-	// The delta is read out of the pack first (into memory or a file, as
-	// a base is): the patcher reads it from its own goroutine, which must
-	// not share the scanner.
 	oh, err := ix.sc.SeekObjectHeader(e.offset)
 	if err != nil {
 		return nil, err
 	}
-	d, err := ix.hold(e.typ, oh.Length)
+	d, dw, err := ix.hold(e.typ, oh.Length)
 	if err != nil {
 		return nil, err
 	}
 	defer ix.release(d)
-	dw, _ := d.Writer()
-	if _, _, err := ix.sc.NextObject(ix.spend(dw)); err != nil {
-		return nil, malformed(err)
+	_, _, err = ix.sc.NextObject(ix.spend(dw))
+	if cerr := dw.Close(); err == nil {
+		err = cerr
 	}
-	dr, _ := d.Reader()
-	// The result's size, which its hash begins with, is the delta's second
-	// number; the patcher reads both again.
-	delta := bufio.NewReader(dr)
-	head, _ := delta.Peek(2 * binary.MaxVarintLen64)
-	_, n := binary.Uvarint(head)
-	var size uint64
-	if n > 0 {
-		size, n = binary.Uvarint(head[n:])
+	if err != nil {
+		return nil, ix.malformed(err, "delta at %d", e.offset)
 	}
-	if n <= 0 || size > math.MaxInt64 {
-		return nil, malformed(packfile.ErrInvalidDelta)
+	src, err := base.open()
+	if err != nil {
+		return nil, err
 	}
-	if base.buf != nil && base.size > 0 && d.buf != nil && size <= memObject && (!keep || ix.inMemory+int64(size) <= memBudget) {
-		// Small, all in memory: patched in one call, no goroutine.
-		if err := ix.charge(int64(size)); err != nil {
-			return nil, malformed(err)
+	defer src.Close()
+	delta, err := d.open()
+	if err != nil {
+		return nil, err
+	}
+	defer delta.Close()
+
+	var (
+		target *heldObject
+		tw     io.WriteCloser
+		h      plumbing.Hasher
+	)
+	defer func() {
+		if err != nil && target != nil {
+			ix.release(target)
 		}
-		b, err := packfile.PatchDelta(base.buf.Bytes(), d.buf.Bytes())
-		if err != nil {
-			return nil, malformed(err)
-		}
-		e.typ, e.hash, e.done = base.typ, plumbing.ComputeHash(base.typ, b), true
+	}()
+	err = ix.patch(src, base.size, bufio.NewReader(delta), func(size int64) (io.Writer, error) {
+		h = plumbing.NewHasher(base.typ, size)
 		if !keep {
-			return nil, nil
+			return h, nil
 		}
-		ix.inMemory += int64(len(b))
-		return &heldObject{typ: base.typ, size: int64(len(b)), buf: bytes.NewBuffer(b)}, nil
-	}
-	var target *heldObject
-	h := plumbing.NewHasher(base.typ, int64(size))
-	var w io.Writer = h
-	if keep {
-		if target, err = ix.hold(base.typ, int64(size)); err != nil {
+		var err error
+		if target, tw, err = ix.hold(base.typ, size); err != nil {
 			return nil, err
 		}
-		defer func() {
-			if err != nil {
-				ix.release(target)
-			}
-		}()
-		tw, _ := target.Writer()
-		w = io.MultiWriter(h, tw)
+		return io.MultiWriter(h, tw), nil
+	})
+	if tw != nil {
+		if cerr := tw.Close(); err == nil {
+			err = cerr
+		}
 	}
-	rc, err := packfile.ReaderFromDelta(base, delta)
 	if err != nil {
-		return nil, malformed(err)
-	}
-	written, err := io.Copy(ix.spend(w), rc)
-	_ = rc.Close() // ends the patcher, should it not be done
-
-	if err != nil {
-		return nil, malformed(err)
-	}
-	if written != int64(size) {
-		return nil, malformed(packfile.ErrInvalidDelta)
+		return nil, ix.malformed(err, "delta at %d", e.offset)
 	}
 	e.typ, e.hash, e.done = base.typ, h.Sum(), true
 	return target, nil
 }
 
-// Where a base is kept while deltas are applied to it: in memory when it
-// is small and the bases in memory stay within memBudget, else in a
-// temporary file beside the pack. A large file with many versions then
-// costs disk, not memory.
+// patchCommand is what the patcher charges a delta's command beyond the
+// bytes it writes: a delta of many one-byte copies costs time per command.
+const patchCommand = 64
+
+// patch applies a delta in git's format (the base's size, the result's,
+// then commands that copy a range of the base or insert bytes of the delta)
+// to a base read at offsets, writing the result to the writer start gives
+// it once the result's size is known. It is go-git's PatchDelta for a base
+// and a result too large for memory (go-git's own streaming patcher reads
+// its base again from the start for every copy that goes backwards), and
+// charges each command and every byte written.
+func (ix *packIndexer) patch(base io.ReaderAt, baseSize int64, delta *bufio.Reader, start func(size int64) (io.Writer, error)) error {
+	srcSize, err := binary.ReadUvarint(delta)
+	if err != nil || srcSize != uint64(baseSize) {
+		return packfile.ErrInvalidDelta
+	}
+	size, err := binary.ReadUvarint(delta)
+	if err != nil || size > math.MaxInt64 {
+		return packfile.ErrInvalidDelta
+	}
+	w, err := start(int64(size))
+	if err != nil {
+		return err
+	}
+	w = ix.spend(w)
+	buf := make([]byte, 32<<10)
+	for left := int64(size); left > 0; {
+		if err := ix.charge(patchCommand); err != nil {
+			return err
+		}
+		cmd, err := delta.ReadByte()
+		if err != nil {
+			return packfile.ErrInvalidDelta
+		}
+		var n int64
+		switch {
+		case cmd&0x80 != 0: // copy from the base
+			var off int64
+			for i := range 7 {
+				if cmd&(1<<i) == 0 {
+					continue
+				}
+				b, err := delta.ReadByte()
+				if err != nil {
+					return packfile.ErrInvalidDelta
+				}
+				if i < 4 {
+					off |= int64(b) << (8 * i)
+				} else {
+					n |= int64(b) << (8 * (i - 4))
+				}
+			}
+			if n == 0 {
+				n = 0x10000
+			}
+			if n > left || off+n > baseSize {
+				return packfile.ErrInvalidDelta
+			}
+			if _, err := io.CopyBuffer(w, io.NewSectionReader(base, off, n), buf); err != nil {
+				return err
+			}
+		case cmd != 0: // insert the next cmd bytes of the delta
+			if n = int64(cmd); n > left {
+				return packfile.ErrInvalidDelta
+			}
+			if _, err := io.ReadFull(delta, buf[:n]); err != nil {
+				return packfile.ErrInvalidDelta
+			}
+			if _, err := w.Write(buf[:n]); err != nil {
+				return err
+			}
+		default:
+			return packfile.ErrDeltaCmd
+		}
+		left -= n
+	}
+	if _, err := delta.ReadByte(); err != io.EOF {
+		return packfile.ErrInvalidDelta // the delta goes on past its result
+	}
+	return nil
+}
+
+// Where an object is kept while deltas are applied to it (or while it is
+// applied, for a delta): in memory when it is small and those in memory
+// stay within memBudget, else in a temporary file beside the pack. A large
+// file with many versions then costs disk, not memory.
 const (
 	memObject = 4 << 20
 	memBudget = 16 << 20
 )
 
-// hold makes an empty heldObject of the given type and size.
-func (ix *packIndexer) hold(typ plumbing.ObjectType, size int64) (*heldObject, error) {
+// hold makes a heldObject of the given type and size and returns the
+// writer that fills it, to be closed once it is full.
+func (ix *packIndexer) hold(typ plumbing.ObjectType, size int64) (*heldObject, io.WriteCloser, error) {
 	o := &heldObject{typ: typ, size: size}
 	if size <= memObject && ix.inMemory+size <= memBudget {
 		ix.inMemory += size
-		o.buf = bytes.NewBuffer(make([]byte, 0, size))
-		return o, nil
+		b := bytes.NewBuffer(make([]byte, 0, size))
+		return o, &memFiller{o: o, b: b}, nil
 	}
 	f, err := os.CreateTemp(ix.tmpDir, "tmp_base_")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	o.f = f
-	return o, nil
+	// Only the name is kept: a file is opened while it is read, so bases
+	// waiting in files hold no descriptors.
+	o.path = f.Name()
+	return o, f, nil
 }
 
 // release drops what o holds.
 func (ix *packIndexer) release(o *heldObject) {
-	if o.f != nil {
-		_ = o.f.Close()
-		_ = os.Remove(o.f.Name())
+	if o.path != "" {
+		_ = os.Remove(o.path)
 		return
 	}
 	ix.inMemory -= o.size
-	o.buf = nil
+	o.mem = nil
 }
 
-// heldObject is a delta base's content, in memory or in a temporary file.
-// It is the plumbing.EncodedObject go-git's streaming delta patcher reads
-// its base from: each Reader starts at the beginning.
+// heldObject is an object's content, in memory or in a temporary file.
 type heldObject struct {
 	typ  plumbing.ObjectType
 	size int64
-	buf  *bytes.Buffer
-	f    *os.File
+	mem  []byte
+	path string
 }
 
-func (o *heldObject) Hash() plumbing.Hash           { return plumbing.ZeroHash }
-func (o *heldObject) Type() plumbing.ObjectType     { return o.typ }
-func (o *heldObject) SetType(t plumbing.ObjectType) { o.typ = t }
-func (o *heldObject) Size() int64                   { return o.size }
-func (o *heldObject) SetSize(s int64)               { o.size = s }
-
-func (o *heldObject) Reader() (io.ReadCloser, error) {
-	if o.f != nil {
-		return io.NopCloser(io.NewSectionReader(o.f, 0, o.size)), nil
+// open returns the content for reading.
+func (o *heldObject) open() (interface {
+	io.Reader
+	io.ReaderAt
+	io.Closer
+}, error) {
+	if o.path != "" {
+		return os.Open(o.path)
 	}
-	return io.NopCloser(bytes.NewReader(o.buf.Bytes())), nil
+	return memReader{bytes.NewReader(o.mem)}, nil
 }
 
-// Writer appends to the content; it is filled once, before any Reader.
-func (o *heldObject) Writer() (io.WriteCloser, error) {
-	if o.f != nil {
-		return o.f, nil
-	}
-	return nopWriteCloser{o.buf}, nil
+type memReader struct{ *bytes.Reader }
+
+func (memReader) Close() error { return nil }
+
+// memFiller fills a heldObject kept in memory.
+type memFiller struct {
+	o *heldObject
+	b *bytes.Buffer
 }
 
-type nopWriteCloser struct{ io.Writer }
+func (m *memFiller) Write(p []byte) (int, error) { return m.b.Write(p) }
 
-func (nopWriteCloser) Close() error { return nil }
+func (m *memFiller) Close() error {
+	m.o.mem = m.b.Bytes()
+	return nil
+}
 
 // errTooLarge says a pack expands past its budget (see maxExpandFixed).
 var errTooLarge = errors.New("expands too far")

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bufio"
 	"bytes"
 	"compress/zlib"
 	"context"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
@@ -720,5 +722,77 @@ func TestPackWriterManyWaitingBases(t *testing.T) {
 			}
 			gitOut(t, dir, "", "fsck", "--full", "--strict", "--no-dangling")
 		})
+	}
+}
+
+// FuzzPatch: the patcher that applies deltas to bases read at offsets
+// agrees with go-git's PatchDelta, result and refusal alike.
+func FuzzPatch(f *testing.F) {
+	base := []byte("hello, world\n")
+	f.Add(base, []byte{13, 14, 0x90, 12, 2, '!', '\n'})
+	f.Add(base, []byte{13, 20, 0x90, 20})                                                     // past the base
+	f.Add(base, []byte{13, 13, 0x91, 1, 12, 1, 'h'})                                          // offset byte
+	f.Add(base, []byte{13, 3, 0x90, 1, 0x90, 1, 0x90, 1})                                     // backwards, thrice
+	f.Add(base, []byte{13, 2, 0x90, 1, 0x90, 1, 0x90, 1})                                     // more than the result
+	f.Add(base, []byte{13, 1, 0x90, 1, 7})                                                    // trailing bytes
+	f.Add(base, []byte{13, 1, 0})                                                             // reserved command
+	f.Add(bytes.Repeat([]byte{7}, 70000), []byte{0xf0, 0xa2, 4, 0x81, 0x80, 4, 0x80, 1, 'x'}) // size 0 is 64 KiB
+	f.Fuzz(func(t *testing.T, base, delta []byte) {
+		if len(base) == 0 || len(delta) < 4 {
+			return // PatchDelta refuses these outright; git never makes them
+		}
+		want, wantErr := packfile.PatchDelta(base, delta)
+		ix := &packIndexer{ctx: context.Background(), budget: 1 << 40}
+		var got bytes.Buffer
+		err := ix.patch(bytes.NewReader(base), int64(len(base)), bufio.NewReader(bytes.NewReader(delta)), func(size int64) (io.Writer, error) {
+			if size > 1<<20 {
+				return nil, errors.New("too large for the test")
+			}
+			return &got, nil
+		})
+		if err != nil && err.Error() == "too large for the test" {
+			return
+		}
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("patch: %v; PatchDelta: %v", err, wantErr)
+		}
+		if err == nil && !bytes.Equal(got.Bytes(), want) {
+			t.Fatalf("patch gave %q, PatchDelta %q", got.Bytes(), want)
+		}
+	})
+}
+
+// TestPatchChargesCommands: a delta of many one-byte copies from far into a
+// large base (read from a file at each copy's offset, never again from its
+// start) is charged for every command, so its time stays within the
+// pack's budget however small the pack.
+func TestPatchChargesCommands(t *testing.T) {
+	const baseSize, commands = 8 << 20, 5000
+	off := baseSize - 1
+	d := binary.AppendUvarint(nil, baseSize)
+	d = binary.AppendUvarint(d, commands)
+	for range commands {
+		d = append(d, 0x80|0x07|0x10, byte(off), byte(off>>8), byte(off>>16), 1)
+	}
+	blob := craftEntry(plumbing.BlobObject, append(make([]byte, baseSize-1), 7))
+	pack := craftPack(2, blob, craftEntry(plumbing.OFSDeltaObject, d, ofsDistance(len(blob))...))
+
+	ix := &packIndexer{ctx: context.Background(), f: tempFile(t, pack), tmpDir: t.TempDir()}
+	if err := ix.scan(); err != nil {
+		t.Fatal(err)
+	}
+	ix.sc = packfile.NewScanner(ix.f)
+	before := ix.budget
+	if err := ix.resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if want := plumbing.ComputeHash(plumbing.BlobObject, bytes.Repeat([]byte{7}, commands)); ix.entries[1].hash != want {
+		t.Errorf("result %s, want %s", ix.entries[1].hash, want)
+	}
+	if charged := before - ix.budget; charged < commands*patchCommand {
+		t.Errorf("%d commands charged %d bytes, want at least %d", commands, charged, commands*patchCommand)
+	}
+	if ents, _ := os.ReadDir(ix.tmpDir); len(ents) != 0 {
+		t.Errorf("temporary files left: %v", ents)
 	}
 }
