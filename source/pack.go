@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -487,7 +486,11 @@ func (ix *packIndexer) applyDelta(k int, base *heldObject, keep bool) (_ *heldOb
 			ix.release(target)
 		}
 	}()
-	err = ix.patch(src, base.size, bufio.NewReader(delta), func(size int64) (io.Writer, error) {
+	cost := int64(patchCommand)
+	if base.path != "" {
+		cost = patchCommandFile
+	}
+	err = ix.patch(src, base.size, cost, bufio.NewReader(delta), func(size int64) (io.Writer, error) {
 		h = plumbing.NewHasher(base.typ, size)
 		if !keep {
 			return h, nil
@@ -510,9 +513,31 @@ func (ix *packIndexer) applyDelta(k int, base *heldObject, keep bool) (_ *heldOb
 	return target, nil
 }
 
-// patchCommand is what the patcher charges a delta's command beyond the
-// bytes it writes: a delta of many one-byte copies costs time per command.
-const patchCommand = 64
+// What the patcher charges a delta's command beyond the bytes it writes: a
+// delta of many one-byte copies costs time per command, a system call each
+// when its base is in a file.
+const (
+	patchCommand     = 64
+	patchCommandFile = 1024
+)
+
+// deltaSize reads one of the two sizes a delta starts with, as go-git reads
+// them back (at most nine bytes: git writes no more, and go-git refuses an
+// object that has more, so the cache must too).
+func deltaSize(r io.ByteReader) (uint64, error) {
+	var x uint64
+	for shift := 0; shift < 63; shift += 7 {
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, packfile.ErrInvalidDelta
+		}
+		x |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			return x, nil
+		}
+	}
+	return 0, packfile.ErrInvalidDelta
+}
 
 // patch applies a delta in git's format (the base's size, the result's,
 // then commands that copy a range of the base or insert bytes of the delta)
@@ -520,13 +545,13 @@ const patchCommand = 64
 // it once the result's size is known. It is go-git's PatchDelta for a base
 // and a result too large for memory (go-git's own streaming patcher reads
 // its base again from the start for every copy that goes backwards), and
-// charges each command and every byte written.
-func (ix *packIndexer) patch(base io.ReaderAt, baseSize int64, delta *bufio.Reader, start func(size int64) (io.Writer, error)) error {
-	srcSize, err := binary.ReadUvarint(delta)
+// charges each command (cost) and every byte written.
+func (ix *packIndexer) patch(base io.ReaderAt, baseSize, cost int64, delta *bufio.Reader, start func(size int64) (io.Writer, error)) error {
+	srcSize, err := deltaSize(delta)
 	if err != nil || srcSize != uint64(baseSize) {
 		return packfile.ErrInvalidDelta
 	}
-	size, err := binary.ReadUvarint(delta)
+	size, err := deltaSize(delta)
 	if err != nil || size > math.MaxInt64 {
 		return packfile.ErrInvalidDelta
 	}
@@ -537,7 +562,7 @@ func (ix *packIndexer) patch(base io.ReaderAt, baseSize int64, delta *bufio.Read
 	w = ix.spend(w)
 	buf := make([]byte, 32<<10)
 	for left := int64(size); left > 0; {
-		if err := ix.charge(patchCommand); err != nil {
+		if err := ix.charge(cost); err != nil {
 			return err
 		}
 		cmd, err := delta.ReadByte()
@@ -568,8 +593,10 @@ func (ix *packIndexer) patch(base io.ReaderAt, baseSize int64, delta *bufio.Read
 			if n > left || off+n > baseSize {
 				return packfile.ErrInvalidDelta
 			}
-			if _, err := io.CopyBuffer(w, io.NewSectionReader(base, off, n), buf); err != nil {
+			if m, err := io.CopyBuffer(w, io.NewSectionReader(base, off, n), buf); err != nil {
 				return err
+			} else if m != n {
+				return packfile.ErrInvalidDelta
 			}
 		case cmd != 0: // insert the next cmd bytes of the delta
 			if n = int64(cmd); n > left {
