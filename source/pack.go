@@ -372,7 +372,7 @@ func (ix *packIndexer) resolve() error {
 		if len(kids) == 0 {
 			continue
 		}
-		base, err := ix.readWhole(i)
+		base, err := ix.readEntry(i)
 		if err != nil {
 			return err
 		}
@@ -423,8 +423,9 @@ func (ix *packIndexer) resolve() error {
 	return nil
 }
 
-// readWhole reads whole object i into a heldObject, for its deltas.
-func (ix *packIndexer) readWhole(i int) (*heldObject, error) {
+// readEntry reads entry i as stored, a whole object's content or a delta's
+// instructions, into a heldObject.
+func (ix *packIndexer) readEntry(i int) (*heldObject, error) {
 	e := ix.entries[i]
 	oh, err := ix.sc.SeekObjectHeader(e.offset)
 	if err != nil {
@@ -449,22 +450,11 @@ func (ix *packIndexer) readWhole(i int) (*heldObject, error) {
 // and, when keep says deltas may stand on it, into a heldObject it returns.
 func (ix *packIndexer) applyDelta(k int, base *heldObject, keep bool) (_ *heldObject, err error) {
 	e := &ix.entries[k]
-	oh, err := ix.sc.SeekObjectHeader(e.offset)
-	if err != nil {
-		return nil, err
-	}
-	d, dw, err := ix.hold(e.typ, oh.Length)
+	d, err := ix.readEntry(k)
 	if err != nil {
 		return nil, err
 	}
 	defer ix.release(d)
-	_, _, err = ix.sc.NextObject(ix.spend(dw))
-	if cerr := dw.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, ix.malformed(err, "delta at %d", e.offset)
-	}
 	src, err := base.open()
 	if err != nil {
 		return nil, err
