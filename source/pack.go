@@ -174,12 +174,13 @@ func regularFile(path string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// Bounds on a fetched pack. maxDeltaDepth is git's own limit on what it
-// reads, and go-git's. A pack may expand, all its objects inflated and its
-// deltas applied, to maxExpandFixed plus maxExpandRatio times its size: far
-// beyond a plugin's history (a source tree's pack expands some tens of
-// times), far short of what a pack of crafted deltas (each a few bytes
-// that copy megabytes) would cost in time and temporary files.
+// Bounds on a fetched pack. maxDeltaDepth is the deepest delta chain git
+// writes (pack-objects caps --depth at 4095) and go-git reads. Everything
+// inflated, read again or written while a pack is indexed, plus a charge per
+// delta command, may total maxExpandFixed plus maxExpandRatio times the
+// pack's size: far beyond a plugin's history (a source tree's pack expands
+// some tens of times), far short of what a pack of crafted deltas (each a
+// few bytes that copy megabytes) would cost in time and temporary files.
 const (
 	maxDeltaDepth  = 4095
 	maxExpandFixed = 1 << 30
@@ -327,11 +328,11 @@ func (ix *packIndexer) scan() error {
 }
 
 // resolve works out every delta from its base down, as git index-pack
-// does: each whole object that deltas stand on is read once, then its
-// deltas are applied depth first, each result streamed into its hasher. A
-// base is kept (see hold) only while deltas remain to be applied to it, so
-// a chain of versions of one file holds two of them at a time, however long
-// the chain.
+// does: each whole object that deltas stand on is read a second time, then
+// its deltas are applied depth first, each result streamed into its hasher.
+// A base is kept (see hold) only while deltas remain to be applied to it,
+// so a chain of versions of one file holds two of them at a time, plus one
+// delta's instructions, however long the chain.
 func (ix *packIndexer) resolve() error {
 	byBase := map[int64][]int{}        // OFS deltas by their base's offset
 	byRef := map[plumbing.Hash][]int{} // REF deltas by their base's hash
@@ -503,9 +504,10 @@ func (ix *packIndexer) applyDelta(k int, base *heldObject, keep bool) (_ *heldOb
 	return target, nil
 }
 
-// What the patcher charges a delta's command beyond the bytes it writes: a
-// delta of many one-byte copies costs time per command, a system call each
-// when its base is in a file.
+// What the patcher charges each command of a delta beyond the bytes it
+// writes: a delta of many one-byte copies costs time per command, and when
+// its base is in a file every command costs patchCommandFile, since each
+// copy from it is a read system call.
 const (
 	patchCommand     = 64
 	patchCommandFile = 1024
@@ -531,8 +533,8 @@ func deltaSize(r io.ByteReader) (uint64, error) {
 
 // patch applies a delta in git's format (the base's size, the result's,
 // then commands that copy a range of the base or insert bytes of the delta)
-// to a base read at offsets, writing the result to the writer start gives
-// it once the result's size is known. It is go-git's PatchDelta for a base
+// to a base read at offsets, writing the result to the writer that start
+// returns once the result's size is known. It is go-git's PatchDelta for a base
 // and a result too large for memory (go-git's own streaming patcher reads
 // its base again from the start for every copy that goes backwards), and
 // charges each command (cost) and every byte written.
