@@ -8,10 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/xtraefik/xtraefik/internal/memstat"
 )
 
 func content(s string) func() (io.ReadCloser, error) {
@@ -177,17 +178,6 @@ func TestFromDirMissingNamesIt(t *testing.T) {
 	}
 }
 
-// allocated is how many bytes of heap fn allocates (cumulative, so garbage
-// collections do not hide any).
-func allocated(t *testing.T, fn func()) uint64 {
-	t.Helper()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 // writeBig writes size bytes of a pattern that depends on seed, 1 MiB at a time.
 func writeBig(t *testing.T, p string, size int64, seed byte) {
 	t.Helper()
@@ -237,7 +227,7 @@ func TestFromDirStreamsLargeFiles(t *testing.T) {
 
 	var s Set
 	var err error
-	if n := allocated(t, func() { s, err = FromDir(dir) }); n > 4<<20 {
+	if n := memstat.Allocated(func() { s, err = FromDir(dir) }); n > 4<<20 {
 		t.Errorf("FromDir allocated %d bytes for a %d-byte file", n, size)
 	}
 	if err != nil {
@@ -247,11 +237,11 @@ func TestFromDirStreamsLargeFiles(t *testing.T) {
 	if !ok || f.Size != size {
 		t.Fatalf("big.bin: %+v, %v", f, ok)
 	}
-	if n := allocated(t, func() { _, err = s.Hash() }); n > 4<<20 || err != nil {
+	if n := memstat.Allocated(func() { _, err = s.Hash() }); n > 4<<20 || err != nil {
 		t.Errorf("Hash allocated %d bytes (%v)", n, err)
 	}
 	out := t.TempDir()
-	if n := allocated(t, func() { err = s.WriteDir(out) }); n > 4<<20 || err != nil {
+	if n := memstat.Allocated(func() { err = s.WriteDir(out) }); n > 4<<20 || err != nil {
 		t.Errorf("WriteDir allocated %d bytes (%v)", n, err)
 	}
 	if got := sha(t, func() (io.ReadCloser, error) { return os.Open(filepath.Join(out, "big.bin")) }); got != want {
@@ -314,7 +304,7 @@ func TestFromDirBoundsMemory(t *testing.T) {
 	}
 	var s Set
 	var err error
-	if got := allocated(t, func() { s, err = FromDir(dir) }); got > maxMemBytes+8<<20 {
+	if got := memstat.Allocated(func() { s, err = FromDir(dir) }); got > maxMemBytes+8<<20 {
 		t.Errorf("FromDir allocated %d bytes for %d bytes of files, want at most %d", got, n*size, maxMemBytes+8<<20)
 	}
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 
+	"github.com/xtraefik/xtraefik/internal/memstat"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
@@ -403,7 +404,7 @@ func TestPackWriterStreamsLargeObjects(t *testing.T) {
 	dir, repo := emptyCacheRepo(t)
 
 	var err error
-	n := allocated(func() { err = writePack(t, repo, dir, pack) })
+	n := memstat.Allocated(func() { err = writePack(t, repo, dir, pack) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,7 +519,7 @@ func TestPackWriterLongChain(t *testing.T) {
 			pack, want := chainPack(tc.size, tc.versions, tc.byHash)
 			dir, repo := emptyCacheRepo(t)
 			var err error
-			n := allocated(func() { err = writePack(t, repo, dir, pack) })
+			n := memstat.Allocated(func() { err = writePack(t, repo, dir, pack) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -635,16 +636,6 @@ func TestPackWriterBombs(t *testing.T) {
 			}
 		})
 	}
-}
-
-// allocated runs f and returns the bytes it allocated, freed or not.
-func allocated(f func()) uint64 {
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }
 
 // peakHeap runs f and returns the largest live heap seen meanwhile, the GC

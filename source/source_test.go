@@ -21,6 +21,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/internal/memstat"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
@@ -879,7 +880,7 @@ func TestLargeBlobStreams(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	sums := make([]string, 2)
-	n := allocated(func() {
+	n := memstat.Allocated(func() {
 		for i := range sums {
 			wg.Go(func() {
 				rc, err := f.Open()
