@@ -192,7 +192,17 @@ func TestDamagedCache(t *testing.T) {
 // packOffset is the offset of object h in the pack of index idx.
 func packOffset(t testing.TB, idx, h string) int64 {
 	t.Helper()
-	f, err := os.Open(idx)
+	off, err := readIndex(t, idx).FindOffset(plumbing.NewHash(h))
+	if err != nil {
+		t.Fatalf("object %s in %s: %v", h, idx, err)
+	}
+	return off
+}
+
+// readIndex decodes the pack index at path.
+func readIndex(t testing.TB, path string) *idxfile.MemoryIndex {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,11 +211,7 @@ func packOffset(t testing.TB, idx, h string) int64 {
 	if err := idxfile.NewDecoder(f).Decode(mi); err != nil {
 		t.Fatal(err)
 	}
-	off, err := mi.FindOffset(plumbing.NewHash(h))
-	if err != nil {
-		t.Fatalf("object %s in %s: %v", h, idx, err)
-	}
-	return off
+	return mi
 }
 
 func mustRemote(t testing.TB, u string) remote {

@@ -23,7 +23,6 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 
@@ -840,16 +839,7 @@ func FuzzIndexPack(f *testing.F) {
 			}
 			return
 		}
-		fh, err := os.Open(filepath.Join(dir, "objects", "pack", packIndex(t, dir)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fh.Close()
-		idx := idxfile.NewMemoryIndex()
-		if err := idxfile.NewDecoder(fh).Decode(idx); err != nil {
-			t.Fatal(err)
-		}
-		entries, err := idx.Entries()
+		entries, err := readIndex(t, filepath.Join(dir, "objects", "pack", packIndex(t, dir))).Entries()
 		if err != nil {
 			t.Fatal(err)
 		}
