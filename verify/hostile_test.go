@@ -663,7 +663,8 @@ func TestHostileUnprivileged(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "verify.test")
-	if err := errors.Join(os.Chmod(dir, 0o755), os.WriteFile(bin, data, 0o755)); err != nil {
+	// Writable by nobody too, so that a worker can be planted next to it.
+	if err := errors.Join(os.Chmod(dir, 0o777), os.WriteFile(bin, data, 0o755)); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--", bin, "-test.run=^TestHostile$", "-test.count=1")
