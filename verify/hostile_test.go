@@ -486,7 +486,7 @@ func testPlantedWorkers(t *testing.T, fallback bool) {
 	}
 	name := "xtraefik-yaegi-v0.15.1"
 	p := hostilePlugin(t, "probe", nil, nil)
-	run := func(t *testing.T, opts Options) (Result, error, string) {
+	run := func(t *testing.T, opts Options) (Result, string, error) {
 		t.Helper()
 		var log strings.Builder
 		opts.TraefikVersion, opts.Log = "v2.11.0", &log
@@ -507,7 +507,7 @@ func testPlantedWorkers(t *testing.T, fallback bool) {
 		if len(res) == 1 {
 			r = res[0]
 		}
-		return r, err, log.String()
+		return r, log.String(), err
 	}
 	contained := func(t *testing.T, err error) {
 		t.Helper()
@@ -523,7 +523,7 @@ func testPlantedWorkers(t *testing.T, fallback bool) {
 	}
 	t.Setenv("PATH", t.TempDir()) // no toolchain, no other worker
 	t.Run("yaegi-worker", func(t *testing.T) {
-		_, err, _ := run(t, Options{Workers: []string{planted}})
+		_, _, err := run(t, Options{Workers: []string{planted}})
 		contained(t, err)
 	})
 	t.Run("PATH", func(t *testing.T) {
@@ -532,7 +532,7 @@ func testPlantedWorkers(t *testing.T, fallback bool) {
 			t.Fatal(err)
 		}
 		t.Setenv("PATH", dir)
-		_, err, _ := run(t, Options{})
+		_, _, err := run(t, Options{})
 		contained(t, err)
 	})
 	t.Run("next to xtraefik", func(t *testing.T) {
@@ -545,7 +545,7 @@ func testPlantedWorkers(t *testing.T, fallback bool) {
 			t.Skipf("the test binary's directory is not writable: %v", err)
 		}
 		defer os.Remove(next)
-		_, err, _ = run(t, Options{})
+		_, _, err = run(t, Options{})
 		contained(t, err)
 	})
 	t.Run("cache", func(t *testing.T) {
@@ -582,7 +582,7 @@ func testPlantedWorkers(t *testing.T, fallback bool) {
 					t.Fatal(err)
 				}
 				tc.record(exe)
-				r, err, log := run(t, Options{WorkerCache: cache})
+				r, log, err := run(t, Options{WorkerCache: cache})
 				if err != nil {
 					t.Fatalf("Verify: %v", err)
 				}
