@@ -139,6 +139,11 @@ func enterRoot(s Spec) error {
 			return fmt.Errorf("mount %s: %w", zoneinfo, err)
 		}
 	}
+	if s.Exec != "" {
+		if err := bindReadOnly(s.Exec, filepath.Join(root, s.ExecInside()), false); err != nil {
+			return fmt.Errorf("mount the executable %s: %w", s.Exec, err)
+		}
+	}
 	for _, d := range devices {
 		if err := bindReadOnly(d, filepath.Join(root, d), false); err != nil {
 			return fmt.Errorf("mount %s: %w", d, err)
@@ -261,8 +266,9 @@ func landlockABI() int {
 	return v
 }
 
-// applyLandlock allows reading and executing the tree, writing the scratch
-// directory and the device nodes, and nothing else; it denies TCP and scopes
+// applyLandlock allows reading and executing the tree (and Exec), writing
+// the scratch directory and the device nodes, and nothing else — /proc
+// included, so /proc/self/mem and the parent's /proc entries are out of reach; it denies TCP and scopes
 // signals and abstract sockets to the sandbox. It returns what it applied,
 // "" when the kernel has no Landlock.
 func applyLandlock(s Spec) (string, error) {
@@ -270,14 +276,18 @@ func applyLandlock(s Spec) (string, error) {
 	if abi < 1 {
 		return "", nil
 	}
-	err := landlock.V7.BestEffort().Restrict(
+	rules := []landlock.Rule{
 		landlock.RODirs(s.TreeInside()),
 		landlock.RWDirs(s.ScratchInside()),
 		landlock.RODirs(zoneinfo).IgnoreIfMissing(),
 		landlock.RWFiles("/dev/null", "/dev/full").IgnoreIfMissing(),
 		landlock.ROFiles("/dev/zero", "/dev/random", "/dev/urandom").IgnoreIfMissing(),
-	)
-	if err != nil {
+	}
+	if s.Exec != "" {
+		// Read and execute: the one program Exec names, nothing beside it.
+		rules = append(rules, landlock.ROFiles(s.Exec))
+	}
+	if err := landlock.V7.BestEffort().Restrict(rules...); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("landlock ABI v%d (files, TCP, signals)", abi), nil

@@ -72,7 +72,24 @@ type Spec struct {
 	Namespaces bool `json:"namespaces"`
 	// HostUID is set by Configure: the host user the sandbox runs as.
 	HostUID int `json:"hostUID"`
+	// Exec is a host file (a static executable) the contained process may
+	// execute once it is contained, as ExecInside: the only way a program
+	// other than the one Configure started runs in the sandbox. Inside the
+	// namespaces it is bound read-only into the new root; without them
+	// Landlock lets it be read and executed. "" for none.
+	Exec string `json:"exec,omitempty"`
 }
+
+// ExecInside is where the contained process finds Exec.
+func (s Spec) ExecInside() string {
+	if s.Exec == "" || !s.Namespaces {
+		return s.Exec
+	}
+	return execDir + "/" + baseName(s.Exec)
+}
+
+// execDir is the directory of the new root that holds Exec.
+const execDir = "/.exec"
 
 // TreeInside is where the contained process sees Tree.
 func (s Spec) TreeInside() string {

@@ -32,7 +32,8 @@ func Configure(cmd *exec.Cmd, spec Spec, namespaces bool) error {
 	// A root caller's sandbox runs as nobody, so that neither an escape from
 	// the namespaces nor the host without them leaves plugin code root; the
 	// sandbox user must reach the executable and the tree for that.
-	asNobody := os.Getuid() == 0 && reachableByOthers(filepath.Dir(cmd.Path)) && reachableByOthers(spec.Tree) && reachableByOthers(spec.Private)
+	asNobody := os.Getuid() == 0 && reachableByOthers(filepath.Dir(cmd.Path)) && reachableByOthers(spec.Tree) && reachableByOthers(spec.Private) &&
+		(spec.Exec == "" || reachableByOthers(filepath.Dir(spec.Exec)))
 	spec.HostUID = os.Getuid()
 	if asNobody {
 		spec.HostUID = nobody

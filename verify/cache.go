@@ -102,6 +102,19 @@ func NewDirCache(dir, keyFile string) (*DirCache, error) {
 	return &DirCache{Dir: dir, Secret: secret}, nil
 }
 
+// DefaultKeyFile is where a host keeps the key its caches are sealed with:
+// $XDG_CONFIG_HOME/xtraefik/verdict-cache.key, else under $HOME/.config.
+func DefaultKeyFile() (string, error) {
+	config := os.Getenv("XDG_CONFIG_HOME")
+	if config == "" && os.Getenv("HOME") != "" {
+		config = filepath.Join(os.Getenv("HOME"), ".config")
+	}
+	if config == "" {
+		return "", errors.New("no configuration directory for the host key (set HOME or XDG_CONFIG_HOME)")
+	}
+	return filepath.Join(config, "xtraefik", "verdict-cache.key"), nil
+}
+
 // LoadKey reads the secret in keyFile, making it (0600, in a 0700
 // directory) when missing; it refuses a key or directory another user
 // owns or may write. The caches that decide what is trusted (verdicts,

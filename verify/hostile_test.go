@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/sandbox"
+	"github.com/xtraefik/xtraefik/verify/provision"
 )
 
 // hostileChildEnv marks the re-run of the hostile suite as another user.
@@ -116,6 +118,10 @@ func TestHostile(t *testing.T) {
 			t.Run("runaway", func(t *testing.T) { testRunaway(t, fallback) })
 			t.Run("foreign ABI", func(t *testing.T) { testForeignABI(t, fallback) })
 			t.Run("raw memory", func(t *testing.T) { testRawMemory(t, fallback) })
+			t.Run("heap dump", func(t *testing.T) { testHeapDump(t, fallback) })
+			t.Run("own memory", func(t *testing.T) { testOwnMemory(t, fallback) })
+			t.Run("forged compile", func(t *testing.T) { testForgedCompile(t, fallback) })
+			t.Run("planted workers", func(t *testing.T) { testPlantedWorkers(t, fallback) })
 		})
 	}
 }
@@ -364,7 +370,7 @@ func testForeignABI(t *testing.T, fallback bool) {
 func testRawMemory(t *testing.T, fallback bool) {
 	p := hostilePlugin(t, "rawmem", nil, nil)
 	r := hostileVerify(t, p, Options{}, fallback)
-	if r.Status != StatusUnverified || !strings.Contains(r.Reason, "calls reflect.NewAt or reflect.SliceAt (example.com/hostile/rawmem)") {
+	if r.Status != StatusUnverified || !strings.Contains(r.Reason, "calls reflect.NewAt (example.com/hostile/rawmem)") {
 		t.Fatalf("a plugin calling reflect.NewAt was %s: %q", r.Status, r.Reason)
 	}
 	if r.Containment != nil {
@@ -372,6 +378,231 @@ func testRawMemory(t *testing.T, fallback bool) {
 	}
 	r = hostileVerify(t, p, Options{AllowUnsafe: true}, fallback)
 	checkVerdict(t, r, true, "")
+}
+
+// runtime/debug.WriteHeapDump writes the worker's heap, report key
+// included, to a file the plugin reads back: such code is not run unless the
+// recipe trusts plugins with memory, and the worker's interpreter does not
+// even offer the function.
+func testHeapDump(t *testing.T, fallback bool) {
+	p := hostilePlugin(t, "heapdump", nil, nil)
+	r := hostileVerify(t, p, Options{}, fallback)
+	if r.Status != StatusUnverified || !strings.Contains(r.Reason, "calls runtime/debug.WriteHeapDump (example.com/hostile/heapdump)") {
+		t.Fatalf("a plugin calling debug.WriteHeapDump was %s: %q", r.Status, r.Reason)
+	}
+	if r.Containment != nil {
+		t.Fatal("its code ran")
+	}
+	if _, ok := guardedSymbols()["runtime/debug/debug"]["WriteHeapDump"]; ok {
+		t.Fatal("the worker's interpreter offers WriteHeapDump")
+	}
+	if _, ok := guardedSymbols()["runtime/debug/debug"]["Stack"]; !ok {
+		t.Fatal("runtime/debug lost more than its memory functions")
+	}
+}
+
+// /proc/self/mem reads the worker's memory, report key included, and
+// /proc/self/maps says where to look: neither is reachable, with or without
+// namespaces (Landlock).
+func testOwnMemory(t *testing.T, fallback bool) {
+	rep := probeReport(t, hostileVerify(t, hostilePlugin(t, "probe", map[string]any{"mem": true}, nil), Options{}, fallback))
+	for _, k := range []string{"mem", "read /proc/self/maps"} {
+		if got := rep[k]; got == "ok" || got == "" {
+			t.Errorf("%s: %q, want refused", k, got)
+		}
+	}
+}
+
+// A plugin whose code does not compile under Yaegi, but whose imported
+// package's init runs first and forges (with guessed keys) a compiled
+// message and an OK on every descriptor: FAIL for the compile error.
+func testForgedCompile(t *testing.T, fallback bool) {
+	r := hostileVerify(t, hostilePlugin(t, "compilefail", nil, nil), Options{}, fallback)
+	checkVerdict(t, r, false, `failed to import plugin code "example.com/hostile/compilefail"`)
+	if !strings.Contains(r.Reason+r.Detail, "undefinedHandler") {
+		t.Errorf("reason %q does not name the compile error", r.Reason)
+	}
+	if !strings.Contains(strings.Join(r.Notes, "\n"), "line(s) on the report channel that the verifier did not write") {
+		t.Fatalf("forged lines not noted: %v", r.Notes)
+	}
+}
+
+// plantedWorker compiles testdata/hostile/native/planted.c (static) with the
+// given -D definitions and returns its path; it skips without gcc.
+func plantedWorker(t *testing.T, defines ...string) string {
+	t.Helper()
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		if os.Getenv("XTRAEFIK_E2E") != "" {
+			t.Fatal("gcc is needed")
+		}
+		t.Skip("gcc not installed")
+	}
+	bin := filepath.Join(t.TempDir(), "planted")
+	args := []string{"-static", "-O1", "-o", bin}
+	for _, d := range defines {
+		args = append(args, "-D"+d)
+	}
+	args = append(args, filepath.Join(testenv.FixturesDir(t), "hostile", "native", "planted.c"))
+	if out, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// A worker binary planted where xtraefik looks for one — --yaegi-worker,
+// next to xtraefik, $PATH — starts only inside the sandbox, executed by
+// xtraefik once contained: it neither writes on the host nor reads the
+// user's credentials, and its forged answer is not believed. One planted in
+// the worker cache (no record, a record sealed elsewhere, or bytes that
+// differ from a record sealed here) is removed with a warning and rebuilt,
+// never run.
+func testPlantedWorkers(t *testing.T, fallback bool) {
+	const secret = "planted-s3cr3t-42"
+	home := t.TempDir()
+	dockerCfg := filepath.Join(home, ".docker", "config.json")
+	if err := os.MkdirAll(filepath.Dir(dockerCfg), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dockerCfg, []byte(secret), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	if err := os.Chmod(outside, 0o777); err != nil { // permissions are not what stops it
+		t.Fatal(err)
+	}
+	marker := filepath.Join(outside, "marker")
+	planted := plantedWorker(t, `MARKER="`+marker+`"`, `SECRET="`+dockerCfg+`"`)
+	data, err := os.ReadFile(planted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Outside the sandbox it does both: the test would prove nothing otherwise.
+	if out, err := exec.Command(planted).CombinedOutput(); err != nil || !strings.Contains(string(out), secret) {
+		t.Fatalf("the planted worker does not read the secret outside the sandbox: %v\n%s", err, out)
+	}
+	if err := os.Remove(marker); err != nil {
+		t.Fatalf("the planted worker wrote no marker outside the sandbox: %v", err)
+	}
+	name := "xtraefik-yaegi-v0.15.1"
+	p := hostilePlugin(t, "probe", nil, nil)
+	run := func(t *testing.T, opts Options) (Result, string, error) {
+		t.Helper()
+		var log strings.Builder
+		opts.TraefikVersion, opts.Log = "v2.11.0", &log
+		if opts.WorkerCache == "" {
+			opts.WorkerCache = t.TempDir()
+		}
+		opts.WorkerKey = testWorkerKey(t)
+		v, err := NewVerifier(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		if fallback {
+			v.contain.refuse()
+		}
+		res, err := v.Verify(context.Background(), []plugin.Plugin{asResolved(p, opts)})
+		var r Result
+		if len(res) == 1 {
+			r = res[0]
+		}
+		return r, log.String(), err
+	}
+	contained := func(t *testing.T, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "did not describe its interpreter") {
+			t.Fatalf("err = %v, want the planted worker's answer refused", err)
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Fatalf("the planted worker read the secret: %v", err)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Fatal("the planted worker wrote on the host")
+		}
+	}
+	t.Setenv("PATH", t.TempDir()) // no toolchain, no other worker
+	t.Run("yaegi-worker", func(t *testing.T) {
+		_, _, err := run(t, Options{Workers: []string{planted}})
+		contained(t, err)
+	})
+	t.Run("PATH", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("PATH", dir)
+		_, _, err := run(t, Options{})
+		contained(t, err)
+	})
+	t.Run("next to xtraefik", func(t *testing.T) {
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := filepath.Join(filepath.Dir(self), name)
+		if err := os.WriteFile(next, data, 0o755); err != nil {
+			t.Skipf("the test binary's directory is not writable: %v", err)
+		}
+		defer os.Remove(next)
+		_, _, err = run(t, Options{})
+		contained(t, err)
+	})
+	t.Run("cache", func(t *testing.T) {
+		other := bytes.Repeat([]byte{3}, 32)
+		for _, tc := range []struct {
+			name, warning string
+			record        func(exe string)
+		}{
+			{"no record", "it has no record sealed by this host", func(string) {}},
+			{"record sealed elsewhere", "not sealed by this host", func(exe string) {
+				if _, err := provision.Seal(other, exe, "v0.15.1"); err != nil {
+					t.Fatal(err)
+				}
+			}},
+			{"bytes changed after sealing", "does not match its sealed record", func(exe string) {
+				if _, err := provision.Seal(testWorkerKey(t), exe, "v0.15.1"); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(exe, append(bytes.Clone(data), 0), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				cache := t.TempDir()
+				exe, err := provision.Path(cache, "v0.15.1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.MkdirAll(filepath.Dir(exe), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(exe, data, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				tc.record(exe)
+				r, log, err := run(t, Options{WorkerCache: cache})
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				// Rebuilt — here, with no toolchain, not at all: no verdict,
+				// and the planted binary never ran.
+				if r.Status != StatusUnverified || !strings.Contains(r.Reason, "there is no Go toolchain to build it") {
+					t.Fatalf("result %s %q, want UNVERIFIED for the missing rebuild", r.Status, r.Reason)
+				}
+				if !strings.Contains(log, "warning: ") || !strings.Contains(log, tc.warning) || !strings.Contains(log, "rebuilding it") {
+					t.Fatalf("log %q lacks the warning %q", log, tc.warning)
+				}
+				if _, err := os.Stat(exe); err == nil {
+					t.Fatal("the planted worker is still in the cache")
+				}
+				if _, err := os.Stat(marker); err == nil {
+					t.Fatal("the planted worker ran")
+				}
+			})
+		}
+	})
 }
 
 func fixtureByName(t *testing.T, name string) testenv.Fixture {
@@ -432,7 +663,8 @@ func TestHostileUnprivileged(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "verify.test")
-	if err := errors.Join(os.Chmod(dir, 0o755), os.WriteFile(bin, data, 0o755)); err != nil {
+	// Writable by nobody too, so that a worker can be planted next to it.
+	if err := errors.Join(os.Chmod(dir, 0o777), os.WriteFile(bin, data, 0o755)); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--", bin, "-test.run=^TestHostile$", "-test.count=1")

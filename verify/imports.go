@@ -37,9 +37,11 @@ type importGraph struct {
 	// fromGOPATH are packages found in another plugin of the same
 	// plugins-local tree, where Yaegi's GOPATH lookup finds them too.
 	fromGOPATH []string
-	// rawMemory are packages calling reflect.NewAt or reflect.SliceAt,
-	// which turn any address into memory access without importing unsafe.
-	rawMemory []string
+	// rawMemory are packages calling a memoryFuncs function (reflect.NewAt,
+	// runtime/debug.WriteHeapDump, …), which reach any memory of the
+	// process without importing unsafe; rawMemoryCalls the functions.
+	rawMemory      []string
+	rawMemoryCalls []string
 	// packages counts the packages walked.
 	packages int
 }
@@ -143,13 +145,19 @@ func walkImports(root, module, importPath string, pkgs packageSet) (*importGraph
 		if err != nil {
 			return nil, err
 		}
-		if slices.Contains(imports, "reflect") {
-			raw, err := usesRawMemory(&ctx, abs, srcRoot)
+		if slices.ContainsFunc(imports, func(p string) bool { return memoryFuncs[p] != nil }) {
+			calls, err := usesRawMemory(&ctx, abs, srcRoot)
 			if err != nil {
 				return nil, err
 			}
-			if raw {
+			if len(calls) > 0 {
 				g.rawMemory = append(g.rawMemory, it.pkg)
+				for _, c := range calls {
+					if !slices.Contains(g.rawMemoryCalls, c) {
+						g.rawMemoryCalls = append(g.rawMemoryCalls, c)
+					}
+				}
+				sort.Strings(g.rawMemoryCalls)
 			}
 		}
 		for _, imp := range imports {
@@ -275,49 +283,82 @@ func packageImports(ctx *build.Context, dir, srcRoot string) ([]string, error) {
 	return sortedKeys(set), nil
 }
 
-// rawMemoryFuncs are reflect's functions that make a Value of any address.
-var rawMemoryFuncs = []string{"NewAt", "SliceAt"}
+// memoryFuncs are the standard library functions that expose the memory of
+// the worker, its report key included, to code without unsafe; the worker's
+// interpreter does not offer them (guardedSymbols) unless the recipe trusts
+// plugins with any memory (allowUnsafe):
+//   - reflect.NewAt and reflect.SliceAt make a Value of any address;
+//   - runtime/debug.WriteHeapDump writes the whole heap to a file the code
+//     can read back, and SetCrashOutput (Go 1.23+) sends a crash's dump of
+//     every goroutine to such a file.
+//
+// Left in: runtime.Stack and runtime/pprof's goroutine profile (stacks and
+// argument words, not memory contents), heap and CPU profiles (sizes and
+// stacks); /proc/self/mem and /proc/self/maps are the sandbox's to deny.
+var memoryFuncs = map[string][]string{
+	"reflect":       {"NewAt", "SliceAt"},
+	"runtime/debug": {"WriteHeapDump", "SetCrashOutput"},
+}
 
-// usesRawMemory reports whether a package's files call reflect.NewAt or
-// reflect.SliceAt; only files that mention them are parsed whole.
-func usesRawMemory(ctx *build.Context, dir, srcRoot string) (bool, error) {
+// usesRawMemory returns the memoryFuncs a package's files call
+// ("reflect.NewAt"); only files that mention one are parsed whole. A dot
+// import of such a package counts as calling all of its.
+func usesRawMemory(ctx *build.Context, dir, srcRoot string) ([]string, error) {
+	var calls []string
+	add := func(c string) {
+		if !slices.Contains(calls, c) {
+			calls = append(calls, c)
+		}
+	}
 	for _, f := range goFiles(ctx, dir) {
 		src, err := os.ReadFile(f)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		if !bytes.Contains(src, []byte("NewAt")) && !bytes.Contains(src, []byte("SliceAt")) {
+		mentions := false
+		for _, names := range memoryFuncs {
+			for _, n := range names {
+				mentions = mentions || bytes.Contains(src, []byte(n))
+			}
+		}
+		if !mentions {
 			continue
 		}
 		af, err := parser.ParseFile(token.NewFileSet(), imageName(srcRoot, f), src, parser.SkipObjectResolution)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		name := ""
+		local := map[string]string{} // name in the file -> import path
 		for _, is := range af.Imports {
-			if is.Path.Value == `"reflect"` {
-				name = "reflect"
-				if is.Name != nil {
-					name = is.Name.Name
-				}
+			p, _ := strconv.Unquote(is.Path.Value)
+			if memoryFuncs[p] == nil {
+				continue
 			}
+			name := path.Base(p)
+			if is.Name != nil {
+				name = is.Name.Name
+			}
+			if name == "." {
+				for _, n := range memoryFuncs[p] {
+					add(p + "." + n)
+				}
+				continue
+			}
+			local[name] = p
 		}
-		found := false
 		ast.Inspect(af, func(n ast.Node) bool {
 			sel, ok := n.(*ast.SelectorExpr)
 			if !ok {
-				return !found
+				return true
 			}
-			if id, ok := sel.X.(*ast.Ident); ok && id.Name == name && slices.Contains(rawMemoryFuncs, sel.Sel.Name) {
-				found = true
+			if id, ok := sel.X.(*ast.Ident); ok && local[id.Name] != "" && slices.Contains(memoryFuncs[local[id.Name]], sel.Sel.Name) {
+				add(local[id.Name] + "." + sel.Sel.Name)
 			}
-			return !found
+			return true
 		})
-		if found || name == "." {
-			return true, nil
-		}
 	}
-	return false, nil
+	sort.Strings(calls)
+	return calls, nil
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -36,6 +36,8 @@ const maxReportLine = 4 << 20
 // the one job it will run. Starting workers ahead of their jobs hides the
 // cost of a process and its sandbox behind other work.
 type proc struct {
+	// exe names the worker in messages: the worker binary's origin, or
+	// this executable.
 	exe         string
 	contain     *containment
 	cmd         *exec.Cmd
@@ -72,21 +74,25 @@ func (c *containment) refuse() {
 	c.mu.Unlock()
 }
 
-// startWorker starts exe ("" for this executable) contained to the plugin
-// tree goPath, and waits for its hello: the sandbox it runs under. The
-// worker then waits for its job; kill it with stop when it gets none.
-func startWorker(ctx context.Context, exe, goPath, work string, c *containment, memoryLimit int64) (*proc, error) {
+// startWorker starts a worker contained to the plugin tree goPath, and waits
+// for its hellos: the sandbox it runs under, then the worker's protocol.
+// The process started is always this executable, which contains itself
+// first (serveWorker); w's binary, when it has one, is then executed inside
+// the sandbox, never outside. The worker then waits for its job; kill it
+// with stop when it gets none.
+func startWorker(ctx context.Context, w *worker, goPath, work string, c *containment, memoryLimit int64) (*proc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable for the worker: %w", err)
+	}
 	var args []string
-	if exe == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("find own executable for the worker: %w", err)
-		}
-		exe = self
-		if flag.Lookup("test.run") != nil {
-			// In a test binary whose TestMain forgot MaybeRunWorker, run no tests.
-			args = []string{"-test.run=^$", "-test.bench=^$"}
-		}
+	if flag.Lookup("test.run") != nil {
+		// In a test binary whose TestMain forgot MaybeRunWorker, run no tests.
+		args = []string{"-test.run=^$", "-test.bench=^$"}
+	}
+	name := self
+	if w != nil && w.exe != "" {
+		name = w.origin
 	}
 	private, err := os.MkdirTemp(work, "sandbox-")
 	if err != nil {
@@ -97,9 +103,12 @@ func startWorker(ctx context.Context, exe, goPath, work string, c *containment, 
 		return nil, fmt.Errorf("create the worker's private directory: %w", err)
 	}
 	spec := sandbox.Spec{Tree: goPath, Private: private, Mode: c.mode}
+	if w != nil {
+		spec.Exec = w.exe
+	}
 	for {
 		ns := c.namespaces()
-		p, err := spawn(exe, args, spec, ns, memoryLimit)
+		p, err := spawn(self, name, args, spec, ns, memoryLimit)
 		if err != nil && ns && sandbox.NamespacesRefused(err) {
 			if c.mode == sandbox.ModeRequire {
 				os.RemoveAll(private)
@@ -122,12 +131,12 @@ func startWorker(ctx context.Context, exe, goPath, work string, c *containment, 
 	}
 }
 
-func spawn(exe string, args []string, spec sandbox.Spec, namespaces bool, memoryLimit int64) (*proc, error) {
-	cmd := exec.Command(exe, args...)
+func spawn(self, name string, args []string, spec sandbox.Spec, namespaces bool, memoryLimit int64) (*proc, error) {
+	cmd := exec.Command(self, args...)
 	// The worker runs plugin code: it gets nothing of the caller's
 	// environment, which may hold registry, git or signing credentials.
 	cmd.Env = []string{
-		workerEnv + "=1",
+		workerEnv + "=" + entryMode,
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		// Make the collector work hard before the watchdog has to kill.
 		"GOMEMLIMIT=" + strconv.FormatInt(memoryLimit*3/4, 10),
@@ -152,29 +161,34 @@ func spawn(exe string, args []string, spec sandbox.Spec, namespaces bool, memory
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
-		return nil, fmt.Errorf("start worker %s: %w", exe, err)
+		return nil, fmt.Errorf("start worker %s: %w", name, err)
 	}
 	pw.Close()
-	p := &proc{exe: exe, cmd: cmd, stdin: stdin, report: pr, reader: bufio.NewReaderSize(pr, 64<<10),
+	p := &proc{exe: name, cmd: cmd, stdin: stdin, report: pr, reader: bufio.NewReaderSize(pr, 64<<10),
 		output: output, spec: spec, waitDone: make(chan error, 1)}
 	go func() { p.waitDone <- cmd.Wait() }()
 	return p, nil
 }
 
-// hello reads the worker's first line: written before it reads its job,
-// hence before any plugin code runs, it is the one unauthenticated line
-// believed.
+// hello reads the two lines before the job: the first, written by this
+// executable once contained and before any other code runs in the sandbox,
+// is the one unauthenticated line believed; the second is the worker's
+// protocol.
 func (p *proc) hello(ctx context.Context) error {
 	_ = p.report.SetReadDeadline(time.Now().Add(helloTimeout))
 	defer func() { _ = p.report.SetReadDeadline(time.Time{}) }()
 	type result struct {
-		line []byte
-		err  error
+		entry, worker hello
+		err           error
 	}
 	got := make(chan result, 1)
 	go func() {
-		line, err := p.reader.ReadSlice('\n')
-		got <- result{append([]byte(nil), line...), err}
+		var r result
+		r.entry, r.err = p.readHello()
+		if r.err == nil && r.entry.Error == "" {
+			r.worker, r.err = p.readHello()
+		}
+		got <- r
 	}()
 	var r result
 	select {
@@ -183,23 +197,35 @@ func (p *proc) hello(ctx context.Context) error {
 		return ctx.Err()
 	}
 	if r.err != nil {
-		return fmt.Errorf("worker %s did not start: %v; output: %s", p.exe, r.err, truncate(p.output.String(), 500))
+		return r.err
 	}
-	var h hello
-	if err := json.Unmarshal(r.line, &h); err != nil {
-		return fmt.Errorf("worker %s did not start: unreadable hello %q", p.exe, truncate(string(r.line), 200))
+	if r.entry.Error != "" {
+		return fmt.Errorf("worker %s could not contain itself: %s", p.exe, r.entry.Error)
 	}
-	if h.Protocol != workerProtocol {
-		return fmt.Errorf("worker %s speaks protocol %d, this xtraefik speaks %d: rebuild the worker from the same xtraefik source", p.exe, h.Protocol, workerProtocol)
-	}
-	if h.Error != "" {
-		return fmt.Errorf("worker %s could not contain itself: %s", p.exe, h.Error)
-	}
-	if h.Containment == nil {
+	if r.entry.Containment == nil {
 		return fmt.Errorf("worker %s reported no containment", p.exe)
 	}
-	p.containment = *h.Containment
+	if r.worker.Protocol != workerProtocol {
+		return fmt.Errorf("worker %s speaks protocol %d, this xtraefik speaks %d: rebuild the worker from the same xtraefik source", p.exe, r.worker.Protocol, workerProtocol)
+	}
+	p.containment = *r.entry.Containment
 	return nil
+}
+
+// readHello reads one hello line.
+func (p *proc) readHello() (hello, error) {
+	line, err := p.reader.ReadSlice('\n')
+	if err != nil {
+		return hello{}, fmt.Errorf("worker %s did not start: %v; output: %s", p.exe, err, truncate(p.output.String(), 500))
+	}
+	var h hello
+	if err := json.Unmarshal(line, &h); err != nil {
+		return hello{}, fmt.Errorf("worker %s did not start: unreadable hello %q", p.exe, truncate(string(line), 200))
+	}
+	if h.Protocol != workerProtocol {
+		return hello{}, fmt.Errorf("worker %s speaks protocol %d, this xtraefik speaks %d: rebuild the worker from the same xtraefik source", p.exe, h.Protocol, workerProtocol)
+	}
+	return h, nil
 }
 
 // stop kills the worker and everything it started, and removes its
@@ -281,7 +307,7 @@ loop:
 				<-reportDone
 				p.stop()
 			}()
-			return forgedNote(*r.result, r.forged), nil
+			return forgedNote(sealedOutcome(r, j), r.forged), nil
 		case <-timer.C:
 			killed = fmt.Sprintf("timed out after %s during %s", opts.Timeout, currentPhase())
 			sandbox.Kill(p.cmd.Process)
@@ -307,7 +333,11 @@ loop:
 		p.report.Close()
 		<-reportDone
 	}
-	res := rep.result
+	var res *outcome
+	if rep.result != nil {
+		o := sealedOutcome(rep, j)
+		res = &o
+	}
 	switch {
 	case killed != "":
 		res = &outcome{Reason: killed, Detail: detailFrom(p.output.String(), peak)}
@@ -339,8 +369,8 @@ func forgedNote(out outcome, forged int) outcome {
 }
 
 // runWorker starts a worker for one job and runs it.
-func runWorker(ctx context.Context, exe string, j *job, opts Options, goPath, work string, c *containment) (outcome, sandbox.Report, error) {
-	p, err := startWorker(ctx, exe, goPath, work, c, opts.MemoryLimit)
+func runWorker(ctx context.Context, w *worker, j *job, opts Options, goPath, work string, c *containment) (outcome, sandbox.Report, error) {
+	p, err := startWorker(ctx, w, goPath, work, c, opts.MemoryLimit)
 	if err != nil {
 		return outcome{}, sandbox.Report{}, err
 	}
@@ -351,8 +381,28 @@ func runWorker(ctx context.Context, exe string, j *job, opts Options, goPath, wo
 // report is what the parent took from the report channel.
 type report struct {
 	result *outcome
+	// compiled is the first compile message, nil when none came.
+	compiled *compiled
 	// forged counts lines that failed authentication.
 	forged int
+}
+
+// sealedOutcome is the verdict the worker's sealed messages add up to for
+// j: a compile failure stays the verdict whatever result follows it, and a
+// Yaegi plugin is OK only when the worker said it compiled first.
+func sealedOutcome(r report, j *job) outcome {
+	out := *r.result
+	if j.Describe || j.Runtime == "wasm" || !out.OK {
+		return out
+	}
+	switch {
+	case r.compiled == nil:
+		return outcome{Interpreter: out.Interpreter, Reason: "the worker reported OK without reporting that the plugin compiled: its report is not believed", Detail: out.Detail}
+	case !r.compiled.OK:
+		return outcome{Interpreter: out.Interpreter, Reason: r.compiled.Reason, Detail: r.compiled.Detail,
+			Notes: []string{"an OK reported after the plugin failed to compile was ignored"}}
+	}
+	return out
 }
 
 // readReport reads worker messages until EOF, believing only those whose
@@ -378,6 +428,9 @@ func readReport(r *bufio.Reader, key []byte, onPhase func(string), onResult func
 		}
 		if m.Phase != "" {
 			onPhase(m.Phase)
+		}
+		if m.Compiled != nil && rep.compiled == nil && rep.result == nil {
+			rep.compiled = m.Compiled
 		}
 		if m.Result != nil && rep.result == nil {
 			rep.result = m.Result

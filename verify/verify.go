@@ -32,8 +32,8 @@ import (
 // Options tune a verification.
 type Options struct {
 	// AllowUnsafe is the trust the recipe's allowUnsafe gives plugin code:
-	// with it, interpreted code may use reflect.NewAt and reflect.SliceAt,
-	// which reach any memory. Whether a plugin gets unsafe and syscall is
+	// with it, interpreted code may use reflect.NewAt, reflect.SliceAt and
+	// runtime/debug.WriteHeapDump (memoryFuncs), which reach any memory. Whether a plugin gets unsafe and syscall is
 	// its Plugin.UseUnsafe, decided at resolution.
 	AllowUnsafe bool
 	// Timeout bounds the interpretation of one plugin, worker start to last
@@ -59,6 +59,11 @@ type Options struct {
 	// WorkerCache is where workers are built on first use (default
 	// provision.DefaultCacheDir).
 	WorkerCache string
+	// WorkerKey seals the record (SHA-256) of each worker built into
+	// WorkerCache, which is checked before the worker runs: the host key
+	// kept outside the cache, as for verdicts. nil: the key in
+	// DefaultKeyFile.
+	WorkerKey []byte
 	// Sandbox is how much containment plugin code must run under:
 	// sandbox.ModeAuto (default) contains it as well as the host allows and
 	// says what was missing in each Result; sandbox.ModeRequire refuses to
@@ -139,6 +144,7 @@ type Verifier struct {
 	goPath  string
 	contain *containment
 	pool    *pool
+	bins    binaries
 	// onVerdict hears each plugin's verdict as soon as it is final.
 	onVerdict func(i int, r Result)
 }
@@ -183,7 +189,7 @@ func NewVerifier(opts Options) (*Verifier, error) {
 	}
 	v := &Verifier{opts: opts, work: work, goPath: goPath, contain: &containment{mode: mode}}
 	v.pool = newPool(opts.Parallel, func(ctx context.Context) (*proc, error) {
-		return startWorker(ctx, "", goPath, work, v.contain, opts.MemoryLimit)
+		return startWorker(ctx, nil, goPath, work, v.contain, opts.MemoryLimit)
 	})
 	return v, nil
 }
@@ -432,7 +438,7 @@ func (v *Verifier) verifyOne(ctx context.Context, p plugin.Plugin, pl *plan, r *
 	if w.exe == "" {
 		proc, err = v.pool.take(ctx)
 	} else {
-		proc, err = startWorker(ctx, w.exe, goPath, v.work, v.contain, opts.MemoryLimit)
+		proc, err = startWorker(ctx, w, goPath, v.work, v.contain, opts.MemoryLimit)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Module, err)
@@ -517,9 +523,9 @@ func staticYaegiChecks(root string, p plugin.Plugin, m *manifest.Manifest, opts 
 	}
 	if len(g.rawMemory) > 0 && !opts.AllowUnsafe {
 		r.Status = StatusUnverified
-		r.Reason = "calls reflect.NewAt or reflect.SliceAt (" + strings.Join(g.rawMemory, ", ") + "): xtraefik does not run code that can reach any memory unless the recipe allows useUnsafe"
-		r.Detail = "with either function and a pointer to a crafted slice header, interpreted code reads and writes any address without importing unsafe: " +
-			"during verification it could forge its own verdict. Traefik itself loads such plugins. Allow it with allowUnsafe in the recipe (the trust given to unsafe plugins) to verify it."
+		r.Reason = "calls " + strings.Join(g.rawMemoryCalls, ", ") + " (" + strings.Join(g.rawMemory, ", ") + "): xtraefik does not run code that can reach any memory of the verifier unless the recipe allows useUnsafe"
+		r.Detail = "reflect.NewAt or reflect.SliceAt on a crafted slice header read and write any address without importing unsafe; runtime/debug.WriteHeapDump and SetCrashOutput write the process's memory to a file the code can read: " +
+			"during verification it could lift the report key and forge its own verdict. Traefik itself loads such plugins. Allow it with allowUnsafe in the recipe (the trust given to unsafe plugins) to verify it."
 		return false
 	}
 	return true

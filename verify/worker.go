@@ -6,15 +6,30 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/xtraefik/xtraefik/sandbox"
 )
 
-// workerEnv marks a process started by Verify to interpret one plugin.
+// workerEnv marks a process started by Verify to interpret one plugin. Its
+// value says which side of the sandbox entry the process is on: entryMode for
+// this very executable, started by the parent, which contains itself and
+// then runs the job or executes the worker binary the sandbox names; and
+// containedMode for that worker binary, which finds itself contained already.
 const workerEnv = "XTRAEFIK_VERIFY_WORKER"
+
+const (
+	entryMode     = "1"
+	containedMode = "contained"
+)
+
+// treeEnv tells an executed worker binary where the plugin tree is inside
+// the sandbox, so that it can prepare its interpreter before its job.
+const treeEnv = "XTRAEFIK_VERIFY_TREE"
 
 // workerFailed is the worker's exit code for its own failures (no job, no
 // report pipe), told apart from a Go crash (2) caused by the plugin.
@@ -24,7 +39,7 @@ const workerFailed = 3
 // (the Traefik v2 one) may come from another xtraefik source than the parent:
 // both sides refuse a mismatch rather than misread each other. Bump it when
 // hello, job, message, envelope or outcome change meaning.
-const workerProtocol = 3
+const workerProtocol = 4
 
 // job is what the parent sends the worker on stdin.
 type job struct {
@@ -61,9 +76,12 @@ type job struct {
 	ExpectStatus int `json:"expectStatus,omitempty"`
 }
 
-// hello is the worker's first line on its report pipe (fd 3), written
-// before it reads its job and so before any plugin code runs: the sandbox it
-// runs under, or why it could not contain itself.
+// hello is a line on the report pipe (fd 3) before the job. The first is
+// written by xtraefik itself once contained — before any other program runs
+// in the sandbox — and says which protections are in force, or why it could
+// not contain itself. The second is the worker's (xtraefik's own, or the
+// worker binary it executed): its protocol, so that neither side misreads
+// the other.
 type hello struct {
 	Protocol    int             `json:"protocol"`
 	Containment *sandbox.Report `json:"containment,omitempty"`
@@ -79,10 +97,22 @@ type envelope struct {
 }
 
 // message is the body of an envelope: a phase announcement, so that a kill
-// can say where the plugin was stuck, or the final outcome.
+// can say where the plugin was stuck, whether the plugin compiled, or the
+// final outcome.
 type message struct {
-	Phase  string   `json:"phase,omitempty"`
-	Result *outcome `json:"result,omitempty"`
+	Phase    string    `json:"phase,omitempty"`
+	Compiled *compiled `json:"compiled,omitempty"`
+	Result   *outcome  `json:"result,omitempty"`
+}
+
+// compiled is what the target Yaegi made of the plugin's import: sent as
+// soon as the import returns, it is final. A compile failure stays the
+// verdict whatever comes later, and a Yaegi plugin's OK counts only after
+// a compiled OK.
+type compiled struct {
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }
 
 type outcome struct {
@@ -101,17 +131,21 @@ type outcome struct {
 }
 
 // MaybeRunWorker turns the process into a verification worker when Verify
-// started it (XTRAEFIK_VERIFY_WORKER=1), and never returns in that case. Call
-// it first thing in main() and in TestMain of packages whose tests call Verify.
-// Otherwise it returns at once.
+// started it (XTRAEFIK_VERIFY_WORKER set), and never returns in that case.
+// Call it first thing in main() and in TestMain of packages whose tests call
+// Verify. Otherwise it returns at once.
 func MaybeRunWorker() {
-	if os.Getenv(workerEnv) != "1" {
-		return
+	switch os.Getenv(workerEnv) {
+	case entryMode:
+		os.Exit(serveWorker(os.Stdin, os.NewFile(3, "report")))
+	case containedMode:
+		os.Exit(serveContained(os.Stdin, os.NewFile(3, "report")))
 	}
-	os.Exit(serveWorker(os.Stdin, os.NewFile(3, "report")))
 }
 
-// serveWorker contains the process, says so, then runs one job.
+// serveWorker is the sandbox's entry: this executable contains the process,
+// says so, then runs one job itself or executes the worker binary the spec
+// names, inside the sandbox. Nothing but this code runs before containment.
 func serveWorker(in io.Reader, report *os.File) int {
 	if report == nil {
 		fmt.Fprintln(os.Stderr, "xtraefik verify worker: no report pipe on fd 3")
@@ -120,14 +154,56 @@ func serveWorker(in io.Reader, report *os.File) int {
 	spec, containment, err := sandbox.Enter()
 	h := hello{Protocol: workerProtocol, Containment: &containment}
 	var pre *prepared
-	if err != nil {
+	switch {
+	case err != nil:
 		h = hello{Protocol: workerProtocol, Error: err.Error()}
-	} else {
+	case spec.Exec == "":
 		// Made before the hello, so that a worker said ready is ready.
 		pre = prepare(spec.TreeInside())
 	}
 	if err := json.NewEncoder(report).Encode(h); err != nil || h.Error != "" {
 		fmt.Fprintf(os.Stderr, "xtraefik verify worker: %s %v\n", h.Error, err)
+		return workerFailed
+	}
+	if spec.Exec != "" {
+		return execWorker(spec)
+	}
+	if err := json.NewEncoder(report).Encode(hello{Protocol: workerProtocol}); err != nil {
+		fmt.Fprintf(os.Stderr, "xtraefik verify worker: %v\n", err)
+		return workerFailed
+	}
+	return serveJob(in, report, pre)
+}
+
+// execWorker replaces the contained process by the worker binary: it keeps
+// the namespaces, Landlock domain, seccomp filter, rlimits and the report
+// pipe, and gets the environment the parent gave, marked contained.
+func execWorker(spec sandbox.Spec) int {
+	env := []string{workerEnv + "=" + containedMode, treeEnv + "=" + spec.TreeInside()}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != workerEnv && k != treeEnv {
+			env = append(env, kv)
+		}
+	}
+	path := spec.ExecInside()
+	err := syscall.Exec(path, []string{filepath.Base(path)}, env)
+	fmt.Fprintf(os.Stderr, "xtraefik verify worker: execute the worker binary inside the sandbox: %v\n", err)
+	return workerFailed
+}
+
+// serveContained is a worker binary executed by the sandbox's entry: already
+// contained, it says which protocol it speaks, then runs one job.
+func serveContained(in io.Reader, report *os.File) int {
+	if report == nil {
+		fmt.Fprintln(os.Stderr, "xtraefik verify worker: no report pipe on fd 3")
+		return workerFailed
+	}
+	var pre *prepared
+	if tree := os.Getenv(treeEnv); tree != "" {
+		pre = prepare(tree)
+	}
+	if err := json.NewEncoder(report).Encode(hello{Protocol: workerProtocol}); err != nil {
+		fmt.Fprintf(os.Stderr, "xtraefik verify worker: %v\n", err)
 		return workerFailed
 	}
 	return serveJob(in, report, pre)
@@ -218,7 +294,14 @@ func work(ctx context.Context, j *job, r *reporter, pre *prepared) (out outcome)
 	case "wasm":
 		return checkWasm(ctx, j, setPhase, logs)
 	default:
-		return checkYaegi(ctx, j, pre, setPhase, logs)
+		// Sent the moment the import returns, before New: what the target
+		// Yaegi made of the plugin is settled before its later code runs.
+		compile := func(c compiled) {
+			c.Reason = strings.ReplaceAll(c.Reason, j.GoPath, "plugins-local")
+			c.Detail = strings.ReplaceAll(c.Detail, j.GoPath, "plugins-local")
+			_ = r.send(message{Compiled: &c})
+		}
+		return checkYaegi(ctx, j, pre, setPhase, compile, logs)
 	}
 }
 

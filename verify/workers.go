@@ -2,11 +2,16 @@ package verify
 
 import (
 	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -29,8 +34,11 @@ const acceptFlag = "--accept-approximate-verdict"
 
 // worker is a kind of process plugins are interpreted in.
 type worker struct {
-	// exe is the worker binary; "" for this executable.
+	// exe is the private copy of the worker binary, executed only inside
+	// the sandbox by this executable; "" for this executable.
 	exe string
+	// origin is where the worker binary was found, for messages.
+	origin string
 	// interpreter is what the worker interprets Yaegi plugins with.
 	interpreter string
 	// pkgs is what its Yaegi offers plugins to import.
@@ -133,6 +141,8 @@ func (p *plan) yaegiWorker(ctx context.Context) (w *worker, missing string, err 
 // findWorker returns a worker interpreting with yaegi version target: given
 // in opts.Workers, installed next to the executable or in $PATH, or built
 // into the cache. When there is none, missing says why and how to get it.
+// Whatever its origin, a worker binary runs only as a private copy executed
+// inside the sandbox (v.binary, startWorker).
 func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, missing string, err error) {
 	opts := v.opts
 	want := "yaegi " + target
@@ -144,7 +154,7 @@ func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, mis
 		if abs, err := filepath.Abs(exe); err == nil {
 			exe = abs
 		}
-		w, err := describe(ctx, exe, v)
+		w, err := describe(ctx, exe, "", v)
 		if err != nil {
 			return nil, "", err
 		}
@@ -165,7 +175,7 @@ func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, mis
 		installed = append(installed, p)
 	}
 	if len(installed) > 0 {
-		w, err := describe(ctx, installed[0], v)
+		w, err := describe(ctx, installed[0], "", v)
 		if err != nil {
 			return nil, "", err
 		}
@@ -183,15 +193,47 @@ func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, mis
 			return nil, err.Error(), nil
 		}
 	}
+	key := opts.WorkerKey
+	if key == nil {
+		file, err := DefaultKeyFile()
+		if err == nil {
+			key, err = LoadKey(file)
+		}
+		if err != nil {
+			return nil, fmt.Sprintf("a worker built into the cache runs only when its record is sealed with this host's key, and there is none: %v. Fix: pass --yaegi-worker <path of %s>", err, name), nil
+		}
+	}
+	warn := func(msg string) {
+		if opts.Log != nil {
+			fmt.Fprintln(opts.Log, "warning: "+msg)
+		}
+	}
 	if path, err := provision.Path(cache, target); err == nil && opts.Log != nil {
 		if _, err := os.Stat(path); err != nil {
 			fmt.Fprintf(opts.Log, "building the verification worker for %s into %s (first use; needs the Go toolchain and module proxy; it takes a minute or two)\n", want, cache)
 		}
 	}
-	exe, err := provision.Build(ctx, cache, target, opts.Offline)
+	// The bytes run are the private copy's, hashed as they were copied: a
+	// cached binary that differs from its sealed record is rebuilt, once.
+	var exe, sum string
+	for attempt := 0; ; attempt++ {
+		exe, sum, err = provision.Build(ctx, cache, target, opts.Offline, key, warn)
+		if err != nil {
+			break
+		}
+		if _, err = v.binary(exe, sum); !errors.Is(err, errMismatch) || attempt > 0 {
+			break
+		}
+		warn(fmt.Sprintf("the cached verification worker %s does not match its sealed record: rebuilding it", exe))
+		if err = provision.Discard(cache, target); err != nil {
+			break
+		}
+	}
 	switch {
 	case errors.Is(err, provision.ErrNoToolchain):
 		return nil, fmt.Sprintf("no %s is installed and there is no Go toolchain to build it. Fix: install Go (https://go.dev/dl/) and run again (xtraefik builds the worker into %s on first use), or pass --yaegi-worker <path of %s>", name, cache, name), nil
+	case errors.Is(err, errMismatch):
+		return nil, "", err
 	case err != nil:
 		if ctx.Err() != nil {
 			return nil, "", ctx.Err()
@@ -201,7 +243,7 @@ func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, mis
 		}
 		return nil, fmt.Sprintf("building %s failed: %v. Fix: make the Go module proxy reachable and run again, or pass --yaegi-worker <path of %s>", name, err, name), nil
 	}
-	if w, err = describe(ctx, exe, v); err != nil {
+	if w, err = describe(ctx, exe, sum, v); err != nil {
 		return nil, "", err
 	}
 	if w.interpreter != want {
@@ -210,16 +252,128 @@ func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, mis
 	return w, "", nil
 }
 
-// describe asks a worker binary what it interprets with.
-func describe(ctx context.Context, exe string, v *Verifier) (*worker, error) {
-	out, _, err := runWorker(ctx, exe, &job{Describe: true}, v.opts, v.goPath, v.work, v.contain)
+// describe asks a worker binary what it interprets with, running its
+// private copy (sum: the SHA-256 it must have; "" for any).
+func describe(ctx context.Context, exe, sum string, v *Verifier) (*worker, error) {
+	b, err := v.binary(exe, sum)
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{exe: b, origin: exe}
+	out, _, err := runWorker(ctx, w, &job{Describe: true}, v.opts, v.goPath, v.work, v.contain)
 	if err != nil {
 		return nil, fmt.Errorf("verification worker %s: %w", exe, err)
 	}
 	if !out.OK || out.Interpreter == "" || len(out.Std) == 0 {
 		return nil, fmt.Errorf("verification worker %s did not describe its interpreter: %s", exe, strings.TrimSpace(out.Reason+" "+out.Detail))
 	}
-	return &worker{exe: exe, interpreter: out.Interpreter, pkgs: packageSet{std: setOf(out.Std), restricted: setOf(out.Restricted)}}, nil
+	w.interpreter, w.pkgs = out.Interpreter, packageSet{std: setOf(out.Std), restricted: setOf(out.Restricted)}
+	return w, nil
+}
+
+// errMismatch is a worker binary whose bytes are not those its record names.
+var errMismatch = errors.New("verification worker does not match its sealed record")
+
+// maxWorkerBytes bounds a worker binary's copy.
+const maxWorkerBytes = 512 << 20
+
+// binaries are the private copies of worker binaries a Verifier made: each
+// is copied and hashed once, into the work directory only this user can
+// write, and the copy is what runs — whatever later happens to the file it
+// came from.
+type binaries struct {
+	mu     sync.Mutex
+	copies map[string]binaryCopy
+}
+
+type binaryCopy struct{ path, sum string }
+
+// binary returns the private copy of the worker binary exe, made on first
+// use; sum, when not "", is the SHA-256 it must have (errMismatch).
+func (v *Verifier) binary(exe, sum string) (string, error) {
+	v.bins.mu.Lock()
+	defer v.bins.mu.Unlock()
+	c, ok := v.bins.copies[exe]
+	if !ok {
+		dir, err := os.MkdirTemp(v.work, "worker-")
+		if err != nil {
+			return "", fmt.Errorf("copy verification worker %s: %w", exe, err)
+		}
+		// The sandbox's user must reach the copy; only this user may change it.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			return "", fmt.Errorf("copy verification worker %s: %w", exe, err)
+		}
+		c.path = filepath.Join(dir, filepath.Base(exe))
+		if c.sum, err = copyHashed(exe, c.path); err != nil {
+			return "", fmt.Errorf("copy verification worker %s: %w", exe, err)
+		}
+		if err := staticExecutable(c.path); err != nil {
+			return "", fmt.Errorf("verification worker %s: %w", exe, err)
+		}
+		if v.bins.copies == nil {
+			v.bins.copies = map[string]binaryCopy{}
+		}
+		v.bins.copies[exe] = c
+	}
+	if sum != "" && c.sum != sum {
+		delete(v.bins.copies, exe)
+		os.Remove(c.path)
+		return "", fmt.Errorf("%w: %s has SHA-256 %s, its record says %s", errMismatch, exe, c.sum, sum)
+	}
+	return c.path, nil
+}
+
+// staticExecutable refuses what cannot start inside the sandbox, which holds
+// no dynamic loader and no script interpreter: on Linux a worker must be a
+// static ELF executable (xtraefik builds its workers so).
+func staticExecutable(path string) error {
+	if runtime.GOOS != "linux" {
+		return nil
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return errors.New("not a static executable (a worker runs inside the sandbox, where only a static executable can start; build it with CGO_ENABLED=0, as xtraefik workers does)")
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return errors.New("dynamically linked (a worker runs inside the sandbox, where there is no dynamic loader; build it with CGO_ENABLED=0, as xtraefik workers does)")
+		}
+	}
+	return nil
+}
+
+// copyHashed copies the regular file src to dst (read and execute only),
+// returning the SHA-256 of the bytes written.
+func copyHashed(src, dst string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	if fi, err := in.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("not a regular file")
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o700)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(out, h), io.LimitReader(in, maxWorkerBytes+1))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n > maxWorkerBytes {
+		err = fmt.Errorf("larger than %d MB", maxWorkerBytes>>20)
+	}
+	if err == nil {
+		err = os.Chmod(dst, 0o555)
+	}
+	if err != nil {
+		os.Remove(dst)
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func setOf(l []string) map[string]bool {

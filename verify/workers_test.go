@@ -37,6 +37,12 @@ func slowTest(t *testing.T) {
 	t.Skip("builds Yaegi workers: runs with XTRAEFIK_E2E=1 or -run " + t.Name())
 }
 
+// testWorkerKey is the host key test caches seal worker records with.
+func testWorkerKey(t *testing.T) []byte {
+	t.Helper()
+	return bytes.Repeat([]byte{9}, 32)
+}
+
 func fixture(t *testing.T, name string) plugin.Plugin {
 	t.Helper()
 	for _, f := range testenv.Fixtures() {
@@ -73,7 +79,7 @@ func TestProvisionedWorkers(t *testing.T) {
 
 	for _, v := range []struct{ traefik, yaegi string }{{"v2.9.9", "v0.15.0"}, {"v2.11.0", "v0.15.1"}} {
 		t.Run(v.traefik, func(t *testing.T) {
-			opts := Options{TraefikVersion: v.traefik, WorkerCache: cache}
+			opts := Options{TraefikVersion: v.traefik, WorkerCache: cache, WorkerKey: testWorkerKey(t)}
 			// Two verifications at once: one builds, the other waits on the lock.
 			var wg sync.WaitGroup
 			rs := make([]Result, 2)
@@ -166,7 +172,7 @@ func TestProvisionedWorkers(t *testing.T) {
 
 	t.Run("install for a release archive", func(t *testing.T) {
 		dir := t.TempDir()
-		paths, err := provision.Install(context.Background(), cache, dir)
+		paths, err := provision.Install(context.Background(), cache, dir, testWorkerKey(t), func(w string) { t.Errorf("warning: %s", w) })
 		if err != nil || len(paths) != len(provision.Versions()) {
 			t.Fatalf("Install = %v, %v", paths, err)
 		}
@@ -233,7 +239,7 @@ func TestUnverified(t *testing.T) {
 		{"wasm v3.6.12", wasm, Options{TraefikVersion: "v3.6.12"}, StatusOK, "wazero v1.8.0, http-wasm-host-go v0.7.0", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.opts.WorkerCache = t.TempDir()
+			tc.opts.WorkerCache, tc.opts.WorkerKey = t.TempDir(), testWorkerKey(t)
 			r := verifyOneFor(t, tc.plugin, tc.opts)
 			if r.Status != tc.wantStatus || r.OK != (tc.wantStatus == StatusOK) || r.Interpreter != tc.wantInterp || r.Approximate {
 				t.Fatalf("status %s OK %v interpreter %q approximate %v; want %s from %s\nreason: %s\nnotes: %v",
@@ -276,8 +282,7 @@ func TestWorkerBroken(t *testing.T) {
 		name, worker, want string
 	}{
 		{"missing", filepath.Join(dir, "absent", "xtraefik-yaegi-v0.15.1"), "verification worker " + filepath.Join(dir, "absent", "xtraefik-yaegi-v0.15.1")},
-		{"not a worker", script("true", "exit 0"), "did not start: EOF"},
-		{"old protocol", script("old", `echo '{"result":{"ok":true,"interpreter":"yaegi v0.15.1"}}' >&3`), "speaks protocol 0, this xtraefik speaks 3"},
+		{"not a worker", script("true", "exit 0"), "not a static executable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Verify(context.Background(), []plugin.Plugin{p}, Options{TraefikVersion: "v2.11.0", Workers: []string{tc.worker}, WorkerCache: t.TempDir()})
@@ -286,8 +291,17 @@ func TestWorkerBroken(t *testing.T) {
 			}
 		})
 	}
+	t.Run("old protocol", func(t *testing.T) {
+		old := plantedWorker(t, "PROTO=0", "MARKER=\"/nonexistent\"")
+		_, err := Verify(context.Background(), []plugin.Plugin{p}, Options{TraefikVersion: "v2.11.0", Workers: []string{old}, WorkerCache: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "speaks protocol 0, this xtraefik speaks 4") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 	// One in $PATH that describes another interpreter than its name says: a
-	// genuine worker (this test binary) of yaegi v0.16.1 under v0.15.1's name.
+	// genuine worker (this test binary) of yaegi v0.16.1 under v0.15.1's name
+	// — unless, linked dynamically as test binaries with cgo are, it cannot
+	// start inside the sandbox at all.
 	liar := filepath.Join(t.TempDir(), "xtraefik-yaegi-v0.15.1")
 	self, err := os.Executable()
 	if err != nil {
@@ -302,7 +316,7 @@ func TestWorkerBroken(t *testing.T) {
 	}
 	t.Setenv("PATH", filepath.Dir(liar))
 	_, err = Verify(context.Background(), []plugin.Plugin{p}, Options{TraefikVersion: "v2.11.0", WorkerCache: t.TempDir()})
-	if err == nil || !strings.Contains(err.Error(), "interprets with yaegi v0.16.1, not yaegi v0.15.1") {
+	if err == nil || !strings.Contains(err.Error(), "interprets with yaegi v0.16.1, not yaegi v0.15.1") && !strings.Contains(err.Error(), "dynamically linked") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -318,10 +332,10 @@ func TestServeJobProtocol(t *testing.T) {
 		job  string
 		want int
 	}{
-		{`{"protocol":2,"describe":true,"key":` + string(keyJSON) + `}`, workerFailed},
-		{`{"protocol":4,"describe":true,"key":` + string(keyJSON) + `}`, workerFailed},
-		{`{"protocol":3,"describe":true}`, workerFailed},
-		{`{"protocol":3,"describe":true,"key":` + string(keyJSON) + `}`, 0},
+		{`{"protocol":3,"describe":true,"key":` + string(keyJSON) + `}`, workerFailed},
+		{`{"protocol":5,"describe":true,"key":` + string(keyJSON) + `}`, workerFailed},
+		{`{"protocol":4,"describe":true}`, workerFailed},
+		{`{"protocol":4,"describe":true,"key":` + string(keyJSON) + `}`, 0},
 	} {
 		if got := serveJob(strings.NewReader(tc.job), &buf, nil); got != tc.want {
 			t.Errorf("%s: exit %d, want %d", tc.job, got, tc.want)
@@ -346,5 +360,42 @@ func TestServeJobProtocol(t *testing.T) {
 	}
 	if !std["net/http"] || !std["slices"] || std["unsafe"] || len(res.Restricted) == 0 {
 		t.Fatalf("describe lists std %v, restricted %v", res.Std, res.Restricted)
+	}
+}
+
+// Even with the job's key (plugin code that lifted it), a compile failure
+// the worker sealed stays the verdict, and a Yaegi plugin's OK without a
+// sealed compiled OK before it is not believed.
+func TestSealedCompileIsFinal(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	lines := func(msgs ...message) *bufio.Reader {
+		var b bytes.Buffer
+		for i, m := range msgs {
+			body, _ := json.Marshal(m)
+			line, err := seal(key, int64(i+1), body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Write(append(line, '\n'))
+		}
+		return bufio.NewReader(&b)
+	}
+	ok := &outcome{OK: true, Interpreter: "yaegi v0.16.1"}
+	yaegiJob := &job{Runtime: "yaegi"}
+	rep := readReport(lines(message{Compiled: &compiled{Reason: "failed to import plugin code: undefined: x"}},
+		message{Compiled: &compiled{OK: true}}, message{Result: ok}), key, func(string) {}, nil)
+	if out := sealedOutcome(rep, yaegiJob); out.OK || out.Reason != "failed to import plugin code: undefined: x" {
+		t.Fatalf("an OK after a compile failure: %+v", out)
+	}
+	rep = readReport(lines(message{Result: ok}), key, func(string) {}, nil)
+	if out := sealedOutcome(rep, yaegiJob); out.OK || !strings.Contains(out.Reason, "without reporting that the plugin compiled") {
+		t.Fatalf("an OK without a compile report: %+v", out)
+	}
+	rep = readReport(lines(message{Compiled: &compiled{OK: true}}, message{Result: ok}), key, func(string) {}, nil)
+	if out := sealedOutcome(rep, yaegiJob); !out.OK {
+		t.Fatalf("a compiled plugin's OK was refused: %+v", out)
+	}
+	if out := sealedOutcome(readReport(lines(message{Result: ok}), key, func(string) {}, nil), &job{Describe: true}); !out.OK {
+		t.Fatalf("a describe answer was refused: %+v", out)
 	}
 }

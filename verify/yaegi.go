@@ -140,35 +140,43 @@ func prepare(goPath string) *prepared {
 	return &prepared{goPath: goPath, logs: logs, i: i}
 }
 
-// reflectSymbols is reflect's key in Yaegi's symbol tables.
-const reflectSymbols = "reflect/reflect"
+// symbolKey is a package's key in Yaegi's symbol tables ("reflect/reflect").
+func symbolKey(pkg string) string { return pkg + "/" + path.Base(pkg) }
 
-// guardedSymbols is Yaegi's standard library without reflect.NewAt and
-// reflect.SliceAt (walkImports' rawMemoryFuncs): with either and a pointer to
-// a crafted slice header, interpreted code reads and writes any address —
-// the worker's report key included — without importing unsafe.
+// guardedSymbols is Yaegi's standard library without memoryFuncs
+// (reflect.NewAt, reflect.SliceAt, runtime/debug.WriteHeapDump, …): with
+// them, interpreted code reads any memory of the worker — its report key
+// included — without importing unsafe.
 func guardedSymbols() interp.Exports {
 	out := make(interp.Exports, len(stdlib.Symbols))
 	for k, v := range stdlib.Symbols {
 		out[k] = v
 	}
-	r := make(map[string]reflect.Value, len(stdlib.Symbols[reflectSymbols]))
-	for k, v := range stdlib.Symbols[reflectSymbols] {
-		if !slices.Contains(rawMemoryFuncs, k) {
-			r[k] = v
+	for pkg, names := range memoryFuncs {
+		k := symbolKey(pkg)
+		r := make(map[string]reflect.Value, len(stdlib.Symbols[k]))
+		for name, v := range stdlib.Symbols[k] {
+			if !slices.Contains(names, name) {
+				r[name] = v
+			}
 		}
+		out[k] = r
 	}
-	out[reflectSymbols] = r
 	return out
 }
 
 // rawMemorySymbols are the functions guardedSymbols leaves out.
-func rawMemorySymbols() map[string]reflect.Value {
-	out := map[string]reflect.Value{}
-	for _, k := range rawMemoryFuncs {
-		if v, ok := stdlib.Symbols[reflectSymbols][k]; ok {
-			out[k] = v
+func rawMemorySymbols() interp.Exports {
+	out := interp.Exports{}
+	for pkg, names := range memoryFuncs {
+		k := symbolKey(pkg)
+		m := map[string]reflect.Value{}
+		for _, name := range names {
+			if v, ok := stdlib.Symbols[k][name]; ok {
+				m[name] = v
+			}
 		}
+		out[k] = m
 	}
 	return out
 }
@@ -204,8 +212,8 @@ func newInterpreter(j *job, pre *prepared, logs *tail) (*interp.Interpreter, err
 		}
 	}
 	if j.RawMemory {
-		if err := i.Use(interp.Exports{reflectSymbols: rawMemorySymbols()}); err != nil {
-			return nil, fmt.Errorf("failed to load reflect symbols: %w", err)
+		if err := i.Use(rawMemorySymbols()); err != nil {
+			return nil, fmt.Errorf("failed to load memory symbols: %w", err)
 		}
 	}
 	if j.UseUnsafe {
@@ -229,7 +237,12 @@ func eval(i *interp.Interpreter, src string) (v reflect.Value, err error) {
 	return i.Eval(src)
 }
 
-func checkYaegi(ctx context.Context, j *job, pre *prepared, phase func(string), logs *tail) outcome {
+// checkYaegi interprets the plugin of j; compile hears whether its import
+// compiled, as soon as that is known. Yaegi runs a package's variable
+// initialisers and init functions as soon as that package has compiled,
+// before the packages importing it compile: plugin code may run before a
+// compile error further up is found.
+func checkYaegi(ctx context.Context, j *job, pre *prepared, phase func(string), compile func(compiled), logs *tail) outcome {
 	config, err := parseConfig(j.Config)
 	if err != nil {
 		return failure("invalid configuration", err)
@@ -241,8 +254,11 @@ func checkYaegi(ctx context.Context, j *job, pre *prepared, phase func(string), 
 	}
 	phase("import")
 	if _, err := eval(i, fmt.Sprintf(`import %q`, j.Import)); err != nil {
-		return failure(fmt.Sprintf("failed to import plugin code %q", j.Import), err)
+		o := failure(fmt.Sprintf("failed to import plugin code %q", j.Import), err)
+		compile(compiled{Reason: o.Reason, Detail: o.Detail})
+		return o
 	}
+	compile(compiled{OK: true})
 	if j.Type == "provider" {
 		return checkProvider(ctx, i, j, config, phase)
 	}

@@ -362,7 +362,18 @@ func newWorkers() *cobra.Command {
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return fmt.Errorf("--out: %w", err)
 			}
-			paths, err := provision.Install(cmd.Context(), cacheDir, out)
+			// A cached worker is copied out only when its record is sealed
+			// with this host's key (the verdict cache's).
+			keyFile, err := verify.DefaultKeyFile()
+			if err != nil {
+				return err
+			}
+			key, err := verify.LoadKey(keyFile)
+			if err != nil {
+				return err
+			}
+			warn := func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+msg) }
+			paths, err := provision.Install(cmd.Context(), cacheDir, out, key, warn)
 			for _, p := range paths {
 				fmt.Fprintln(cmd.OutOrStdout(), p)
 			}

@@ -89,6 +89,14 @@ testData:
 	if err := os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), data, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A worker binary planted next to xtraefik: run outside the sandbox it
+	// would write /written-by-planted and print the container's secret.
+	gcc := requireTool(t, "gcc")
+	planted := filepath.Join(rootfs, "xtraefik-yaegi-v0.15.1")
+	if out, err := exec.Command(gcc, "-static", "-O1", "-o", planted, `-DMARKER="/written-by-planted"`, `-DSECRET="/etc/secret"`,
+		filepath.Join(testenv.FixturesDir(t), "hostile", "native", "planted.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
 	image := fmt.Sprintf("xtraefik-sandbox-test:%d", time.Now().UnixNano())
 	imp := exec.Command("sh", "-c", `tar -C "$1" -c . | "$2" import - "$3"`, "sh", rootfs, docker, image)
 	if out, err := imp.CombinedOutput(); err != nil {
@@ -138,6 +146,18 @@ testData:
 	}
 	if !strings.Contains(probe["listen 127.0.0.1:18080"], "operation not permitted") {
 		t.Errorf("listen: %q, want no sockets without a network namespace", probe["listen 127.0.0.1:18080"])
+	}
+
+	// Found next to xtraefik for Traefik v2.11.0 (yaegi v0.15.1), the planted
+	// worker starts only inside the sandbox xtraefik entered first.
+	cmd := exec.Command(docker, "run", "--rm", "--network", "none", "-e", "TMPDIR=/tmp", image, "/bin/busybox", "sh", "-c",
+		"/xtraefik verify --dir /plugin --traefik-version v2.11.0; echo; /bin/busybox cat /written-by-planted && echo MARKER-WRITTEN")
+	both, _ := cmd.CombinedOutput()
+	if strings.Contains(string(both), secret) || strings.Contains(string(both), "MARKER-WRITTEN") {
+		t.Fatalf("the planted worker ran outside the sandbox:\n%s", both)
+	}
+	if !strings.Contains(string(both), "did not describe its interpreter") {
+		t.Fatalf("the planted worker's answer was not refused:\n%s", both)
 	}
 
 	_, errOut, err = run("--sandbox", "require")

@@ -59,19 +59,33 @@ func mapstructureFor(yaegi string) (string, bool) {
 	return "", false
 }
 
-// Install builds (or takes from cacheDir) the worker of every version in
-// Versions and copies it into dir, where xtraefik finds it when dir is its
-// own directory or in $PATH: a release archive or an image ships them so.
-func Install(ctx context.Context, cacheDir, dir string) ([]string, error) {
+// Install builds (or takes from cacheDir, when its record sealed with key
+// matches) the worker of every version in Versions and copies it into dir,
+// where xtraefik finds it when dir is its own directory or in $PATH: a
+// release archive or an image ships them so. The bytes copied are the bytes
+// hashed.
+func Install(ctx context.Context, cacheDir, dir string, key []byte, warn func(string)) ([]string, error) {
 	var out []string
 	for _, v := range Versions() {
-		exe, err := Build(ctx, cacheDir, v, false)
+		exe, sum, err := Build(ctx, cacheDir, v, false, key, warn)
 		if err != nil {
 			return out, err
 		}
 		data, err := os.ReadFile(exe)
 		if err != nil {
 			return out, fmt.Errorf("read the yaegi %s worker: %w", v, err)
+		}
+		if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sum {
+			warn(fmt.Sprintf("the cached yaegi %s worker %s does not match its sealed record: rebuilding it", v, exe))
+			if err := Discard(cacheDir, v); err != nil {
+				return out, err
+			}
+			if exe, _, err = Build(ctx, cacheDir, v, false, key, warn); err != nil {
+				return out, err
+			}
+			if data, err = os.ReadFile(exe); err != nil {
+				return out, fmt.Errorf("read the yaegi %s worker: %w", v, err)
+			}
 		}
 		dst := filepath.Join(dir, WorkerName(v))
 		tmp := dst + ".tmp"
@@ -117,48 +131,62 @@ func Path(cacheDir, yaegi string) (string, error) {
 	return filepath.Join(cacheDir, "workers", yaegi+"-"+key, WorkerName(yaegi)), nil
 }
 
-// Build returns the worker for yaegi in cacheDir, building it first when it
-// is not there. It needs a Go toolchain (ErrNoToolchain) and the modules the
-// worker links, from the module cache or the module proxy.
+// Build returns the worker for yaegi in cacheDir and the SHA-256 its record
+// holds, building it first when it is not there. A cached worker whose
+// record was not sealed with key (the host key kept outside the cache) is
+// removed and rebuilt, and warn says so; the caller checks the bytes it runs
+// against the SHA-256. It needs a Go toolchain (ErrNoToolchain) and the
+// modules the worker links, from the module cache or the module proxy.
 //
 // Offline, the go command reads modules from its module cache only
 // (GOPROXY=off) and uses the toolchain installed (GOTOOLCHAIN=local).
-func Build(ctx context.Context, cacheDir, yaegi string, offline bool) (string, error) {
+func Build(ctx context.Context, cacheDir, yaegi string, offline bool, key []byte, warn func(string)) (exe, sum string, err error) {
 	ms, ok := mapstructureFor(yaegi)
 	if !ok {
-		return "", fmt.Errorf("xtraefik cannot build a worker for yaegi %s (only for %s)", yaegi, strings.Join(Versions(), ", "))
+		return "", "", fmt.Errorf("xtraefik cannot build a worker for yaegi %s (only for %s)", yaegi, strings.Join(Versions(), ", "))
 	}
-	exe, err := Path(cacheDir, yaegi)
-	if err != nil {
-		return "", err
+	if len(key) < minKey {
+		return "", "", fmt.Errorf("no host key (at least %d bytes) to seal the record of the yaegi %s worker with", minKey, yaegi)
+	}
+	if exe, err = Path(cacheDir, yaegi); err != nil {
+		return "", "", err
 	}
 	if _, err := os.Stat(exe); err == nil {
-		return exe, nil
+		if sum, err := open(key, exe, yaegi); err == nil {
+			return exe, sum, nil
+		}
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return "", ErrNoToolchain
-	}
+	goBin, lookErr := exec.LookPath("go")
 	dir := filepath.Dir(exe)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("create worker cache %s: %w", dir, err)
+		return "", "", fmt.Errorf("create worker cache %s: %w", dir, err)
 	}
 	unlock, err := lock(dir + ".lock")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer unlock()
 	// Another process may have built it while this one waited.
 	if _, err := os.Stat(exe); err == nil {
-		return exe, nil
+		sum, why := open(key, exe, yaegi)
+		if why == nil {
+			return exe, sum, nil
+		}
+		warn(fmt.Sprintf("the cached yaegi %s worker %s is not run: %v; rebuilding it", yaegi, exe, why))
+		if err := errors.Join(remove(exe), remove(recordPath(exe))); err != nil {
+			return "", "", fmt.Errorf("remove the untrusted worker %s: %w", exe, err)
+		}
+	}
+	if lookErr != nil {
+		return "", "", ErrNoToolchain
 	}
 	src, err := os.MkdirTemp(dir, "src-")
 	if err != nil {
-		return "", fmt.Errorf("create worker build directory: %w", err)
+		return "", "", fmt.Errorf("create worker build directory: %w", err)
 	}
 	defer os.RemoveAll(src)
 	if err := writeModule(src, yaegi, ms); err != nil {
-		return "", fmt.Errorf("write the source of the yaegi %s worker into %s: %w", yaegi, src, err)
+		return "", "", fmt.Errorf("write the source of the yaegi %s worker into %s: %w", yaegi, src, err)
 	}
 	tmp := exe + ".tmp"
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", tmp, ".")
@@ -169,12 +197,15 @@ func Build(ctx context.Context, cacheDir, yaegi string, offline bool) (string, e
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		return "", fmt.Errorf("build the yaegi %s worker with %s: %w\n%s", yaegi, goBin, err, tail(out, 2000))
+		return "", "", fmt.Errorf("build the yaegi %s worker with %s: %w\n%s", yaegi, goBin, err, tail(out, 2000))
 	}
 	if err := os.Rename(tmp, exe); err != nil {
-		return "", fmt.Errorf("install the yaegi %s worker: %w", yaegi, err)
+		return "", "", fmt.Errorf("install the yaegi %s worker: %w", yaegi, err)
 	}
-	return exe, nil
+	if sum, err = Seal(key, exe, yaegi); err != nil {
+		return "", "", fmt.Errorf("record the yaegi %s worker: %w", yaegi, err)
+	}
+	return exe, sum, nil
 }
 
 // lock takes an exclusive lock on file, waiting for it.

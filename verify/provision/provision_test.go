@@ -1,7 +1,11 @@
 package provision
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -79,10 +83,10 @@ func TestPathKeyedByVersion(t *testing.T) {
 // Without a Go toolchain nothing is built, and the caller can tell why.
 func TestBuildWithoutToolchain(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	if _, err := Build(context.Background(), t.TempDir(), "v0.15.1", false); !errors.Is(err, ErrNoToolchain) {
+	if _, _, err := Build(context.Background(), t.TempDir(), "v0.15.1", false, testKey, noWarn(t)); !errors.Is(err, ErrNoToolchain) {
 		t.Fatalf("err = %v, want ErrNoToolchain", err)
 	}
-	if _, err := Build(context.Background(), t.TempDir(), "v0.14.3", false); err == nil || Buildable("v0.14.3") {
+	if _, _, err := Build(context.Background(), t.TempDir(), "v0.14.3", false, testKey, noWarn(t)); err == nil || Buildable("v0.14.3") {
 		t.Fatal("a worker for a Yaegi without checksums was attempted")
 	}
 }
@@ -95,9 +99,102 @@ func TestBuildOffline(t *testing.T) {
 	}
 	t.Setenv("GOMODCACHE", t.TempDir())
 	t.Setenv("GOPROXY", "http://127.0.0.1:1") // never reached either way
-	_, err := Build(context.Background(), t.TempDir(), "v0.15.1", true)
+	_, _, err := Build(context.Background(), t.TempDir(), "v0.15.1", true, testKey, noWarn(t))
 	if err == nil || !strings.Contains(err.Error(), "GOPROXY=off") {
 		t.Fatalf("offline build with an empty module cache: %v", err)
+	}
+}
+
+var testKey = bytes.Repeat([]byte{1}, 32)
+
+func noWarn(t *testing.T) func(string) {
+	return func(w string) { t.Errorf("unexpected warning: %s", w) }
+}
+
+// A worker in the cache runs only with a record sealed by this host's key
+// naming its hash: one planted there (no record, a record under another
+// key, an edited record) is removed with a warning and rebuilt, never
+// returned; one with its own record is returned with the hash to check.
+func TestBuildTrustsOnlySealedRecords(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no toolchain: a rebuild stops at ErrNoToolchain
+	cache := t.TempDir()
+	exe, err := Path(cache, "v0.15.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plant := func() {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(exe), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(exe, []byte("#!/bin/sh\ntouch /tmp/planted\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	otherKey := bytes.Repeat([]byte{2}, 32)
+	for _, tc := range []struct {
+		name   string
+		record func()
+		want   string
+	}{
+		{"no record", func() {}, "it has no record sealed by this host"},
+		{"another key", func() {
+			if _, err := Seal(otherKey, exe, "v0.15.1"); err != nil {
+				t.Fatal(err)
+			}
+		}, "not sealed by this host"},
+		{"edited record", func() {
+			if _, err := Seal(testKey, exe, "v0.15.1"); err != nil {
+				t.Fatal(err)
+			}
+			data, _ := os.ReadFile(recordPath(exe))
+			var r record
+			_ = json.Unmarshal(data, &r)
+			r.SHA256 = strings.Repeat("0", 64)
+			data, _ = json.Marshal(r)
+			if err := os.WriteFile(recordPath(exe), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "not sealed by this host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plant()
+			tc.record()
+			var warned []string
+			_, _, err := Build(context.Background(), cache, "v0.15.1", false, testKey, func(w string) { warned = append(warned, w) })
+			if !errors.Is(err, ErrNoToolchain) {
+				t.Fatalf("err = %v, want a rebuild (ErrNoToolchain here)", err)
+			}
+			if len(warned) != 1 || !strings.Contains(warned[0], tc.want) || !strings.Contains(warned[0], "rebuilding it") {
+				t.Fatalf("warnings %q, want one saying %q", warned, tc.want)
+			}
+			if _, err := os.Stat(exe); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("the planted worker is still in the cache: %v", err)
+			}
+		})
+	}
+	t.Run("sealed here", func(t *testing.T) {
+		plant()
+		sum, err := Seal(testKey, exe, "v0.15.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, gotSum, err := Build(context.Background(), cache, "v0.15.1", false, testKey, noWarn(t))
+		want := sha256.Sum256([]byte("#!/bin/sh\ntouch /tmp/planted\n"))
+		if err != nil || got != exe || gotSum != sum || gotSum != hex.EncodeToString(want[:]) {
+			t.Fatalf("Build = %s, %s, %v; want %s with its hash", got, gotSum, err, exe)
+		}
+		if err := Discard(cache, "v0.15.1"); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{exe, recordPath(exe)} {
+			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("Discard left %s", p)
+			}
+		}
+	})
+	if _, _, err := Build(context.Background(), cache, "v0.15.1", false, nil, noWarn(t)); err == nil || !strings.Contains(err.Error(), "no host key") {
+		t.Fatalf("Build without a key: %v", err)
 	}
 }
 

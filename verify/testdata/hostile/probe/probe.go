@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"time"
 )
 
@@ -31,7 +32,12 @@ type Config struct {
 	Spawn   string
 	// Hog runs `busybox dd bs=<Hog>` and waits for it.
 	Hog string
+	// Mem reads the plugin's own memory through /proc/self/mem at the
+	// address of a known pattern (what would lift the verifier's key).
+	Mem bool
 }
+
+var pattern = []byte("xtraefik-probe-pattern-0123456789")
 
 // CreateConfig returns the default configuration.
 func CreateConfig() *Config { return &Config{} }
@@ -57,6 +63,24 @@ func New(_ context.Context, _ http.Handler, cfg *Config, _ string) (http.Handler
 		if err == nil {
 			res["content "+f] = string(data)
 		}
+	}
+	if cfg.Mem {
+		func() {
+			f, err := os.Open("/proc/self/mem")
+			if err != nil {
+				try("mem", err)
+				return
+			}
+			defer f.Close()
+			buf := make([]byte, len(pattern))
+			_, err = f.ReadAt(buf, int64(reflect.ValueOf(&pattern[0]).Pointer()))
+			if err == nil && string(buf) != string(pattern) {
+				err = errors.New("read other bytes than the pattern")
+			}
+			try("mem", err)
+		}()
+		_, err := os.ReadFile("/proc/self/maps")
+		try("read /proc/self/maps", err)
 	}
 	for _, f := range cfg.Write {
 		try("write "+f, os.WriteFile(f, []byte("written by a plugin under verification\n"), 0o644))

@@ -1,0 +1,3 @@
+module example.com/hostile/compilefail
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/hostile/heapdump
+
+go 1.22
