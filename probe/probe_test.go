@@ -9,29 +9,34 @@ import (
 
 func TestJudge(t *testing.T) {
 	tests := []struct {
-		name   string
-		a      Answer
-		e      Expect
-		ok     bool
-		reason string
+		name    string
+		a       Answer
+		e       Expect
+		ok      bool
+		reason  string
+		warning string
 	}{
-		{"passed on", Answer{Status: 200, Reached: true}, Expect{}, true, "passed the request on (200)"},
-		{"answered itself", Answer{Status: 403}, Expect{}, true, "answered 403 itself"},
-		{"redirect itself", Answer{Status: 302}, Expect{}, true, "answered 302 itself"},
-		{"not found itself", Answer{Status: 404}, Expect{}, true, "answered 404 itself"},
-		{"server error itself", Answer{Status: 500}, Expect{}, false, "the plugin answered 500 itself: a server error"},
-		{"server error after next", Answer{Status: 502, Reached: true}, Expect{}, false, "the plugin passed the request on (502): a server error"},
-		{"expected status itself", Answer{Status: 418}, Expect{Status: 418}, true, "answered 418 itself, as expected"},
-		{"expected status passed on", Answer{Status: 200, Reached: true}, Expect{Status: 200}, true, "passed the request on (200), as expected"},
-		{"expected 5xx", Answer{Status: 503}, Expect{Status: 503}, true, "answered 503 itself, as expected"},
-		{"expected other", Answer{Status: 403}, Expect{Status: 200}, false, "expected status 200, but the plugin answered 403 itself"},
-		{"expected block, passed on", Answer{Status: 200, Reached: true}, Expect{Status: 403}, false, "expected status 403, but the plugin passed the request on (200)"},
+		{"passed on", Answer{Status: 200, Reached: true}, Expect{}, true, "passed the request on (200)", ""},
+		{"answered itself", Answer{Status: 403}, Expect{}, true, "answered 403 itself", ""},
+		{"redirect itself", Answer{Status: 302}, Expect{}, true, "answered 302 itself", ""},
+		{"not found itself", Answer{Status: 404}, Expect{}, true, "answered 404 itself", ""},
+		// Traefik serves a plugin's own server error: it works, with a warning.
+		{"server error itself", Answer{Status: 503}, Expect{}, true, "answered 503 itself", "the plugin answered 503 itself: a server error (HTTP 503)"},
+		{"500 itself", Answer{Status: 500}, Expect{}, true, "answered 500 itself", "(HTTP 500)"},
+		{"server error after next", Answer{Status: 502, Reached: true}, Expect{}, true, "passed the request on (502)", "the plugin passed the request on (502): a server error (HTTP 502)"},
+		{"expected status itself", Answer{Status: 418}, Expect{Status: 418}, true, "answered 418 itself, as expected", ""},
+		{"expected status passed on", Answer{Status: 200, Reached: true}, Expect{Status: 200}, true, "passed the request on (200), as expected", ""},
+		{"expected 5xx", Answer{Status: 503}, Expect{Status: 503}, true, "answered 503 itself, as expected", ""},
+		// expectStatus stays strict: a server error it did not ask for fails.
+		{"expected 200, server error", Answer{Status: 503}, Expect{Status: 200}, false, "expected status 200, but the plugin answered 503 itself", ""},
+		{"expected other", Answer{Status: 403}, Expect{Status: 200}, false, "expected status 200, but the plugin answered 403 itself", ""},
+		{"expected block, passed on", Answer{Status: 200, Reached: true}, Expect{Status: 403}, false, "expected status 403, but the plugin passed the request on (200)", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ok, reason := Judge(tt.a, tt.e)
-			if ok != tt.ok || reason != tt.reason {
-				t.Errorf("Judge(%+v, %+v) = %v, %q; want %v, %q", tt.a, tt.e, ok, reason, tt.ok, tt.reason)
+			ok, reason, warning := Judge(tt.a, tt.e)
+			if ok != tt.ok || reason != tt.reason || (tt.warning == "") != (warning == "") || !strings.Contains(warning, tt.warning) {
+				t.Errorf("Judge(%+v, %+v) = %v, %q, %q; want %v, %q, a warning with %q", tt.a, tt.e, ok, reason, warning, tt.ok, tt.reason, tt.warning)
 			}
 		})
 	}

@@ -326,16 +326,20 @@ func endToEnd(t *testing.T, version string) {
 	fails := module{failsModule, writeTree(t, failsFiles)}
 	teapot := module{teapotModule, writeTree(t, teapotFiles)}
 	panics := module{panicsModule, writeTree(t, panicsFiles)}
+	// Answers 503 with its own page: its identity provider is unreachable.
+	const oidcModule = "example.com/fixtures/upstream-unreachable"
+	oidc := module{oidcModule, filepath.Join(testenv.FixturesDir(t), "upstream-unreachable")}
 	ctx := context.Background()
 
 	// Flags mode: a non-root user and a WORKDIR, as many hardened bases have.
 	flagsBase := testenv.TraefikBase(t, bin, testenv.TraefikBaseOptions{Version: version, WorkingDir: "/srv/traefik", User: "nonroot"})
-	flagsImg := withLayer(t, flagsBase, imageLayer(t, "/srv/traefik", []module{demo, fails, teapot, panics}, nil), nil)
+	flagsImg := withLayer(t, flagsBase, imageLayer(t, "/srv/traefik", []module{demo, fails, teapot, panics, oidc}, nil), nil)
 	flagsPlugins := []plugin.Plugin{
 		{Alias: "demo", Module: demoModule},
 		{Alias: "fails", Module: failsModule},
 		{Alias: "teapot", Module: teapotModule, ExpectStatus: 418},
 		{Alias: "panics", Module: panicsModule},
+		{Alias: "oidc", Module: oidcModule},
 	}
 
 	// Env mode on the official image's layout (/entrypoint.sh, CMD traefik).
@@ -368,8 +372,14 @@ func endToEnd(t *testing.T, version string) {
 		if tp := result(t, rep, "teapot"); !tp.OK || tp.Status != 418 {
 			t.Errorf("teapot: OK=%v status %d reason %q", tp.OK, tp.Status, tp.Reason)
 		}
-		if p := result(t, rep, "panics"); p.OK || p.Status != 500 || !strings.Contains(p.Reason, "boom from the panics plugin") {
-			t.Errorf("panics: OK=%v status %d reason %q; want a FAIL quoting Traefik's log", p.OK, p.Status, p.Reason)
+		if p := result(t, rep, "panics"); p.OK || p.Status != 500 || p.Warning != "" || !strings.Contains(p.Reason, "the plugin panicked serving the request; Traefik's recovery answered 500") ||
+			!strings.Contains(p.Reason, "boom from the panics plugin") {
+			t.Errorf("panics: OK=%v status %d reason %q warning %q; want a FAIL quoting Traefik's log", p.OK, p.Status, p.Reason, p.Warning)
+		}
+		// The plugin's own 503 is what Traefik serves: a PASS with a warning.
+		if o := result(t, rep, "oidc"); !o.OK || o.Status != 503 || !strings.Contains(o.Warning, "the plugin answered 503 itself: a server error") ||
+			!strings.Contains(o.Warning, "Sign-in unavailable") {
+			t.Errorf("oidc: OK=%v status %d reason %q warning %q; want a PASS with a warning", o.OK, o.Status, o.Reason, o.Warning)
 		}
 		if rep.OK() {
 			t.Error("report is OK with a failing plugin")

@@ -134,14 +134,44 @@ func (c *checker) request(ctx context.Context, pc *pluginCheck) error {
 			return nil
 		}
 	}
-	ok, verdict := probe.Judge(probe.Answer{Status: resp.StatusCode, Reached: reached}, probe.Expect{Status: pc.ExpectStatus})
+	ok, verdict, warning := probe.Judge(probe.Answer{Status: resp.StatusCode, Reached: reached}, probe.Expect{Status: pc.ExpectStatus})
 	if ok {
 		pc.pass("enabled by Traefik; " + verdict)
+		if warning != "" {
+			// Until Traefik's log says it was no panic (judgePanics).
+			pc.res.Warning = warning + "; Traefik answered " + quote(strings.TrimSpace(string(body)))
+		}
 		return nil
 	}
 	pc.requestFailed = true
 	pc.fail(verdict + "; Traefik answered " + quote(strings.TrimSpace(string(body))))
 	return nil
+}
+
+// recoveredPanic is how Traefik's recovery middleware logs a panic of a
+// handler (pkg/middlewares/recovery, v2.11 and v3.6.12 alike), followed by
+// "[<client> - <URL>]: <value>".
+const recoveredPanic = "Recovered from panic in HTTP handler"
+
+// judgePanics fails the plugins whose server error was Traefik's recovery
+// answering for a panic, not the plugin's own answer: a panic FAILs, as in
+// static verification. Call it once Traefik has stopped (as
+// explainRequestFailures), before it.
+func (c *checker) judgePanics() {
+	errs := c.sink.state().errors
+	for _, pc := range c.plugins {
+		if !pc.res.OK || pc.res.Warning == "" {
+			continue
+		}
+		for _, e := range errs {
+			if strings.Contains(e, recoveredPanic) && strings.Contains(e, probe.Path(pc.Alias)+"]") {
+				pc.res.Warning = ""
+				pc.requestFailed = true
+				pc.fail(fmt.Sprintf("the plugin panicked serving the request; Traefik's recovery answered %d", pc.res.Status))
+				break
+			}
+		}
+	}
 }
 
 // explainRequestFailures adds to failed requests what Traefik logged about

@@ -73,6 +73,9 @@ type PluginResult struct {
 	Reason              string
 	// Status is Traefik's answer to the request through the plugin's router.
 	Status int
+	// Warning qualifies a PASS: the plugin answered with a server error of
+	// its own (probe.Judge), which Traefik serves.
+	Warning string `json:",omitempty"`
 	// BackendHeaders are the request headers the backend received.
 	BackendHeaders http.Header
 }
@@ -129,6 +132,9 @@ func (r *Report) Summary() string {
 			verdict = "FAIL"
 		}
 		fmt.Fprintf(&b, "%s %s (%s): %s\n", verdict, p.Alias, p.Module, p.Reason)
+		if p.Warning != "" {
+			fmt.Fprintf(&b, "  warning: %s\n", p.Warning)
+		}
 	}
 	return b.String()
 }
@@ -251,6 +257,7 @@ func Run(ctx context.Context, img v1.Image, opts Options) (rep *Report, err erro
 	}
 	rep.EntryPoints = c.entryPoints(waitCtx)
 	proc.stop()
+	c.judgePanics()
 	c.explainRequestFailures()
 	rep.LoadedPlugins = sink.state().static
 	for _, r := range rep.Plugins {
@@ -259,6 +266,9 @@ func Run(ctx context.Context, img v1.Image, opts Options) (rep *Report, err erro
 			verdict = "FAIL"
 		}
 		logf("%s %s (%s): %s", verdict, r.Alias, r.Module, r.Reason)
+		if r.Warning != "" {
+			logf("warning for %s: %s", r.Alias, r.Warning)
+		}
 	}
 	return rep, nil
 }

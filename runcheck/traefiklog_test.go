@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 func TestTraefikLog(t *testing.T) {
@@ -59,5 +61,46 @@ func TestTraefikLog(t *testing.T) {
 	_, _ = v2.Write([]byte(`{"level":"debug","msg":"Static configuration loaded {\"experimental\":{\"localPlugins\":{\"d\":{\"moduleName\":\"m\"}}}}"}` + "\n"))
 	if got := v2.state(); got.pluginsDisabled != "demo: boom" || got.static["d"] != "m" {
 		t.Errorf("v2 disabled = %q, static = %v", got.pluginsDisabled, got.static)
+	}
+}
+
+// A 5xx through an enabled router passes with a warning, unless Traefik's log
+// says its recovery answered for a panic of that plugin's request: then FAIL,
+// quoting the panic. Another plugin's panic changes nothing.
+func TestJudgePanics(t *testing.T) {
+	sink := newTraefikLog(nil)
+	for _, l := range []string{
+		`{"level":"error","middlewareName":"traefik-internal-recovery","middlewareType":"Recovery","message":"Recovered from panic in HTTP handler [127.0.0.1:41234 - /xtraefik-check/panics]: boom from the panics plugin"}`,
+		`{"level":"error","message":"Stack: goroutine 85 [running]:\n..."}`,
+		`{"level":"error","message":"Recovered from panic in HTTP handler [127.0.0.1:41236 - /xtraefik-check/quiet]: not judged, it answered 200"}`,
+	} {
+		if _, err := sink.Write([]byte(l + "\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &checker{sink: sink}
+	for _, p := range []PluginResult{
+		{Alias: "panics", OK: true, Status: 500, Reason: "enabled by Traefik; answered 500 itself", Warning: "the plugin answered 500 itself: a server error"},
+		{Alias: "oidc", OK: true, Status: 503, Reason: "enabled by Traefik; answered 503 itself", Warning: "the plugin answered 503 itself: a server error"},
+		{Alias: "quiet", OK: true, Status: 200, Reason: "enabled by Traefik; passed the request on (200)"},
+	} {
+		c.plugins = append(c.plugins, &pluginCheck{Plugin: plugin.Plugin{Alias: p.Alias}, res: &p, done: true})
+	}
+	c.judgePanics()
+	c.explainRequestFailures()
+	panics, oidc, quiet := c.plugins[0].res, c.plugins[1].res, c.plugins[2].res
+	if panics.OK || panics.Warning != "" || !strings.Contains(panics.Reason, "the plugin panicked serving the request; Traefik's recovery answered 500") ||
+		!strings.Contains(panics.Reason, "boom from the panics plugin") {
+		t.Errorf("panics: OK %v, warning %q, reason %q; want a FAIL quoting the panic", panics.OK, panics.Warning, panics.Reason)
+	}
+	if !oidc.OK || !strings.Contains(oidc.Warning, "503") || strings.Contains(oidc.Reason, "panic") {
+		t.Errorf("oidc: OK %v, warning %q, reason %q; want a PASS with its warning", oidc.OK, oidc.Warning, oidc.Reason)
+	}
+	if !quiet.OK || quiet.Warning != "" {
+		t.Errorf("quiet: %+v", quiet)
+	}
+	rep := &Report{Plugins: []PluginResult{*oidc}}
+	if s := rep.Summary(); !strings.Contains(s, "PASS oidc") || !strings.Contains(s, "\n  warning: the plugin answered 503 itself") {
+		t.Errorf("summary %q does not show the warning", s)
 	}
 }

@@ -68,9 +68,13 @@ func writeText(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ALIAS\tMODULE\tREVISION\tRUNTIME\tINTERPRETER\tCONTAINED\tRESULT\tTIME")
 	count := map[string]int{}
+	warned := 0
 	for _, r := range results {
 		verdict := status(r)
 		count[strings.TrimSuffix(verdict, approximateMark)]++
+		if r.OK && len(r.Warnings) > 0 {
+			warned++
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(r.Alias), dash(r.Module), dash(revision(r)),
 			dash(r.Runtime), dash(r.Interpreter), containmentLevel(r), verdict, roundDuration(r.Duration))
 	}
@@ -80,7 +84,7 @@ func writeText(w io.Writer, results []Result) error {
 	var b strings.Builder
 	for _, r := range results {
 		partial := r.Containment != nil && !r.Containment.Full()
-		if r.OK && len(r.Notes) == 0 && !partial {
+		if r.OK && len(r.Notes) == 0 && len(r.Warnings) == 0 && !partial {
 			continue
 		}
 		fmt.Fprintf(&b, "\n%s (%s): %s\n", dash(r.Alias), dash(r.Module), status(r))
@@ -90,6 +94,9 @@ func writeText(w io.Writer, results []Result) error {
 		if r.Detail != "" {
 			fmt.Fprintf(&b, "  detail:\n%s\n", indent(r.Detail, "    "))
 		}
+		for _, w := range r.Warnings {
+			fmt.Fprintf(&b, "  warning: %s\n", w)
+		}
 		for _, n := range r.Notes {
 			fmt.Fprintf(&b, "  note: %s\n", n)
 		}
@@ -97,7 +104,11 @@ func writeText(w io.Writer, results []Result) error {
 			fmt.Fprintf(&b, "  containment: %s\n", r.Containment)
 		}
 	}
-	fmt.Fprintf(&b, "\n%d plugin(s): %d OK, %d FAIL", len(results), count[StatusOK], count[StatusFail])
+	fmt.Fprintf(&b, "\n%d plugin(s): %d OK", len(results), count[StatusOK])
+	if warned > 0 {
+		fmt.Fprintf(&b, " (%d with a warning)", warned)
+	}
+	fmt.Fprintf(&b, ", %d FAIL", count[StatusFail])
 	if n := count[StatusUnverified]; n > 0 {
 		fmt.Fprintf(&b, ", %d UNVERIFIED (no verdict: not checked with the interpreter Traefik uses)", n)
 	}

@@ -26,7 +26,8 @@ const clientPort = 40000
 
 // serve sends the probe request through h, as Traefik hands it to a router's
 // middlewares, and judges the answer with the criterion the runtime check
-// uses. A panic is a FAIL (Traefik recovers it into a 500).
+// uses. A panic is a FAIL (Traefik recovers it into a 500), told apart from
+// a 500 the plugin writes itself, which passes with a warning.
 func serve(ctx context.Context, h http.Handler, next *recorder, j *job) (out outcome, rec *httptest.ResponseRecorder) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -36,8 +37,8 @@ func serve(ctx context.Context, h http.Handler, next *recorder, j *job) (out out
 	req := probe.Request(ctx, j.Name, probe.RemoteAddr(clientPort), probe.ServerHostname)
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	ok, verdict := probe.Judge(probe.Answer{Status: rec.Code, Reached: next.called}, probe.Expect{Status: j.ExpectStatus})
-	out = outcome{OK: ok, Status: rec.Code}
+	ok, verdict, warning := probe.Judge(probe.Answer{Status: rec.Code, Reached: next.called}, probe.Expect{Status: j.ExpectStatus})
+	out = outcome{OK: ok, Status: rec.Code, Warning: warning}
 	line := fmt.Sprintf("request %s %s: %s", probe.Method, req.URL.Path, verdict)
 	if ok {
 		out.Notes = []string{line}

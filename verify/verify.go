@@ -106,7 +106,10 @@ type Result struct {
 	// Detail is the rest of the evidence: full errors, plugin output.
 	Detail   string        `json:"detail,omitempty"`
 	Duration time.Duration `json:"-"`
-	Notes    []string      `json:"notes,omitempty"`
+	// Warnings qualify an OK: what Traefik will serve but a user should see
+	// (a server error the plugin answered by itself, see probe.Judge).
+	Warnings []string `json:"warnings,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
 	// Containment is the sandbox the plugin's code ran in; nil when no
 	// plugin code ran (a static check failed first).
 	Containment *sandbox.Report `json:"containment,omitempty"`
@@ -413,7 +416,8 @@ func (v *Verifier) verifyOne(ctx context.Context, p plugin.Plugin, pl *plan, r *
 	} else {
 		// The walk uses the target's standard library when xtraefik knows it:
 		// its FAIL is a verdict even when the target's worker is missing.
-		// Otherwise the worker's own list is the best there is.
+		// Otherwise the target's worker says what its Yaegi offers (describe);
+		// without one, this binary's list gives an approximate verdict.
 		pkgs, exact := pl.pkgs, pl.exactPkgs
 		if !exact {
 			if w, missing, err = pl.yaegiWorker(ctx); err != nil {
@@ -455,6 +459,9 @@ func (v *Verifier) verifyOne(ctx context.Context, p plugin.Plugin, pl *plan, r *
 		r.Interpreter = out.Interpreter
 	}
 	r.Notes = append(r.Notes, out.Notes...)
+	if out.Warning != "" {
+		r.Warnings = append(r.Warnings, out.Warning)
+	}
 	if missing != "" {
 		approximate(r, missing, opts)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -72,12 +74,19 @@ func checkVerdict(t *testing.T, r Result, wantOK bool, wantReason string) {
 
 func TestFixtures(t *testing.T) {
 	for _, f := range testenv.Fixtures() {
-		t.Run(f.Name+"/"+f.TraefikVersion+map[bool]string{true: "/unsafe-allowed"}[f.AllowUnsafe], func(t *testing.T) {
+		name := f.Name + "/" + f.TraefikVersion + map[bool]string{true: "/unsafe-allowed"}[f.AllowUnsafe]
+		if f.ExpectStatus != 0 {
+			name += fmt.Sprintf("/expect%d", f.ExpectStatus)
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			p := plugin.Plugin{Alias: strings.ReplaceAll(f.Name, "-", ""), Module: f.Module, Source: plugin.Source{Commit: "0123456789abcdef"}, Files: testenv.FixtureFiles(t, f)}
+			p := plugin.Plugin{Alias: strings.ReplaceAll(f.Name, "-", ""), Module: f.Module, Source: plugin.Source{Commit: "0123456789abcdef"}, Files: testenv.FixtureFiles(t, f), ExpectStatus: f.ExpectStatus}
 			r := verifyOneFor(t, p, Options{AllowUnsafe: f.AllowUnsafe, TraefikVersion: f.TraefikVersion,
 				Timeout: f.Timeout, MemoryLimit: f.MemoryLimit})
 			checkVerdict(t, r, f.WantOK, f.WantReason)
+			if w := strings.Join(r.Warnings, "\n"); (f.WantWarning == "") != (w == "") || !strings.Contains(w, f.WantWarning) {
+				t.Errorf("warnings %q, want %q", r.Warnings, f.WantWarning)
+			}
 			if r.Alias != p.Alias || r.Module != p.Module || r.Commit != p.Source.Commit {
 				t.Errorf("identity not reported: %+v", r)
 			}
@@ -387,5 +396,76 @@ func TestOnVerdict(t *testing.T) {
 	}
 	if res[0].OK == res[1].OK {
 		t.Fatalf("fixtures changed: %v %v", res[0].OK, res[1].OK)
+	}
+}
+
+// A plugin that loaded, was built and answered a server error by itself is
+// what Traefik serves: OK with a warning naming the status, in both reports.
+// A panic stays a FAIL even though Traefik would answer 500 for it too, and
+// expectStatus stays strict.
+func TestOwnServerError(t *testing.T) {
+	var oidc, panics testenv.Fixture
+	for _, f := range testenv.Fixtures() {
+		switch {
+		case f.Name == "upstream-unreachable" && f.ExpectStatus == 0:
+			oidc = f
+		case f.Name == "serve-panic":
+			panics = f
+		}
+	}
+	mk := func(alias string, f testenv.Fixture, config map[string]any, expect int) plugin.Plugin {
+		return plugin.Plugin{Alias: alias, Module: f.Module, Files: testenv.FixtureFiles(t, f), Config: config, ExpectStatus: expect}
+	}
+	unreachable := "http://127.0.0.1:1/realms/demo"
+	opts := Options{TraefikVersion: "v3.6.12"}
+	for _, tc := range []struct {
+		name           string
+		p              plugin.Plugin
+		wantOK         bool
+		wantStatus     int
+		wantReason     string
+		wantWarning    string
+		wantNoWarnings bool
+	}{
+		{"503 itself", mk("oidc", oidc, nil, 0), true, 503, "", "the plugin answered 503 itself: a server error (HTTP 503)", false},
+		{"500 written itself", mk("oidc", oidc, map[string]any{"issuerURL": unreachable, "status": 500}, 0), true, 500, "", "the plugin answered 500 itself: a server error (HTTP 500)", false},
+		{"500 from a panic", mk("panics", panics, nil, 0), false, 0, "panic serving a request: serving exploded", "", true},
+		{"503 expected", mk("oidc", oidc, nil, 503), true, 503, "", "", true},
+		{"200 expected", mk("oidc", oidc, nil, 200), false, 503, "expected status 200, but the plugin answered 503 itself", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := verifyOneFor(t, tc.p, opts)
+			checkVerdict(t, r, tc.wantOK, tc.wantReason)
+			if r.HTTPStatus != tc.wantStatus {
+				t.Errorf("status %d, want %d", r.HTTPStatus, tc.wantStatus)
+			}
+			w := strings.Join(r.Warnings, "\n")
+			if tc.wantNoWarnings && w != "" || !strings.Contains(w, tc.wantWarning) {
+				t.Fatalf("warnings %q, want %q", r.Warnings, tc.wantWarning)
+			}
+			if tc.wantWarning == "" {
+				return
+			}
+			var text, js bytes.Buffer
+			if err := errors.Join(WriteReport(&text, []Result{r}, "text"), WriteReport(&js, []Result{r}, "json")); err != nil {
+				t.Fatal(err)
+			}
+			if s := text.String(); !strings.Contains(s, "\n  warning: "+tc.wantWarning) || !strings.Contains(s, "1 plugin(s): 1 OK (1 with a warning), 0 FAIL") {
+				t.Errorf("text report does not show the warning:\n%s", s)
+			}
+			var rep struct {
+				OK      bool `json:"ok"`
+				Plugins []struct {
+					Status   string   `json:"status"`
+					Warnings []string `json:"warnings"`
+				} `json:"plugins"`
+			}
+			if err := json.Unmarshal(js.Bytes(), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK || len(rep.Plugins) != 1 || rep.Plugins[0].Status != StatusOK || len(rep.Plugins[0].Warnings) != 1 || !strings.Contains(rep.Plugins[0].Warnings[0], tc.wantWarning) {
+				t.Errorf("JSON report: %s", js.String())
+			}
+		})
 	}
 }

@@ -74,8 +74,9 @@ func checkWasm(ctx context.Context, j *job, phase func(string), logs *tail) outc
 	h := mw.NewHandler(ctx, next)
 	out, rec := serve(ctx, wrapCtx(h, applyCtx), next, j)
 	// http-wasm's net/http handler turns a guest error (a trap) into a 500
-	// whose body is the error: the request failed inside the plugin.
-	if !out.OK && rec != nil && rec.Code == http.StatusInternalServerError && !next.called && strings.Contains(rec.Body.String(), "wasm") {
+	// whose body is the error: the request failed inside the plugin, the
+	// wasm form of a panic, a FAIL whatever the recipe expects.
+	if rec != nil && rec.Code == http.StatusInternalServerError && !next.called && strings.Contains(rec.Body.String(), "wasm") {
 		first, rest, _ := strings.Cut(strings.TrimSpace(rec.Body.String()), "\n")
 		return outcome{Reason: "wasm guest failed handling a request (HTTP 500): " + first, Detail: rest}
 	}

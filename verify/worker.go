@@ -38,7 +38,9 @@ const workerFailed = 3
 // workerProtocol numbers the job/message format. A worker binary of its own
 // (the Traefik v2 one) may come from another xtraefik source than the parent:
 // both sides refuse a mismatch rather than misread each other. Bump it when
-// hello, job, message, envelope or outcome change meaning.
+// hello, job, message, envelope or outcome change meaning (4: workers start
+// contained by xtraefik, a sealed compile result is final, and a plugin's own
+// server error is OK with outcome.Warning).
 const workerProtocol = 4
 
 // job is what the parent sends the worker on stdin.
@@ -72,7 +74,8 @@ type job struct {
 	// configuration), leaving the parent's hard kill as the last resort.
 	Deadline time.Time `json:"deadline"`
 	// ExpectStatus is the status the middleware's answer must have (0: any
-	// answer without a server error; see probe.Judge).
+	// answer of a plugin that ran, a server error with a warning; see
+	// probe.Judge).
 	ExpectStatus int `json:"expectStatus,omitempty"`
 }
 
@@ -125,6 +128,9 @@ type outcome struct {
 	Notes       []string `json:"notes,omitempty"`
 	// Status is the middleware's answer to the probe request.
 	Status int `json:"status,omitempty"`
+	// Warning qualifies an OK: the plugin answered with a server error of
+	// its own (probe.Judge).
+	Warning string `json:"warning,omitempty"`
 	// Std and Restricted answer a Describe job (packageSet).
 	Std        []string `json:"std,omitempty"`
 	Restricted []string `json:"restricted,omitempty"`

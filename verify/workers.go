@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -58,8 +59,10 @@ type plan struct {
 	target, unknown string
 	// source says how target is known ("Traefik v2.11.0").
 	source string
-	// pkgs is the standard library of target when xtraefik knows it
-	// (exactPkgs), else this binary's.
+	// pkgs is the standard library of target when xtraefik's table knows it
+	// (exactPkgs). Otherwise the target's worker says (its describe answer,
+	// worker.pkgs): a Yaegi newer than this xtraefik is never walked with
+	// this binary's list.
 	pkgs      packageSet
 	exactPkgs bool
 	// wasmMissing says why wasm plugins are not run with the target's wazero
@@ -82,7 +85,7 @@ type plan struct {
 // opts.TraefikVersion.
 func newPlan(opts Options, v *Verifier) *plan {
 	self := selfWorker()
-	p := &plan{opts: opts, v: v, self: self, pkgs: self.pkgs}
+	p := &plan{opts: opts, v: v, self: self}
 	in, known := interpreters.ForTraefik(opts.TraefikVersion)
 	p.target, p.source = in.Yaegi, "Traefik "+opts.TraefikVersion
 	if opts.Yaegi != "" {
@@ -185,7 +188,7 @@ func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, mis
 		return w, "", nil
 	}
 	if !provision.Buildable(target) {
-		return nil, "xtraefik has no worker for it and cannot build one (it can for yaegi v0.15.0 and v0.15.1)", nil
+		return nil, fmt.Sprintf("xtraefik has no worker for it and cannot build one (%q is not a Yaegi version from %s on)", target, provision.Floor), nil
 	}
 	cache := opts.WorkerCache
 	if cache == "" {
@@ -210,7 +213,11 @@ func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, mis
 	}
 	if path, err := provision.Path(cache, target); err == nil && opts.Log != nil {
 		if _, err := os.Stat(path); err != nil {
-			fmt.Fprintf(opts.Log, "building the verification worker for %s into %s (first use; needs the Go toolchain and module proxy; it takes a minute or two)\n", want, cache)
+			trust := ""
+			if !slices.Contains(provision.Versions(), target) {
+				trust = "; xtraefik pins no checksums for this Yaegi, the go command checks them against the checksum database (GOSUMDB)"
+			}
+			fmt.Fprintf(opts.Log, "building the verification worker for %s into %s (first use; needs the Go toolchain and module proxy; it takes a minute or two%s)\n", want, cache, trust)
 		}
 	}
 	// The bytes run are the private copy's, hashed as they were copied: a
@@ -229,7 +236,12 @@ func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, mis
 			break
 		}
 	}
+	var buildErr *provision.BuildError
 	switch {
+	case errors.As(err, &buildErr):
+		return nil, fmt.Sprintf("xtraefik cannot build %s: its worker source does not compile with %s (%s). Fix: use an xtraefik release that supports %s, or pass --yaegi-worker <path of %s>", name, want, buildErr.Line, want, name), nil
+	case errors.Is(err, provision.ErrChecksum):
+		return nil, fmt.Sprintf("xtraefik refused to build %s: %v. Fix: check GOPROXY and GOSUMDB (the proxy served a module the checksum database does not vouch for), or pass --yaegi-worker <path of %s>", name, err, name), nil
 	case errors.Is(err, provision.ErrNoToolchain):
 		return nil, fmt.Sprintf("no %s is installed and there is no Go toolchain to build it. Fix: install Go (https://go.dev/dl/) and run again (xtraefik builds the worker into %s on first use), or pass --yaegi-worker <path of %s>", name, cache, name), nil
 	case errors.Is(err, errMismatch):

@@ -197,6 +197,86 @@ func TestProvisionedWorkers(t *testing.T) {
 	})
 }
 
+// A Traefik whose Yaegi is in no table of this xtraefik (its binary's build
+// info names it) gets a worker built on first use the same way, checksums
+// from the checksum database; the static walk takes that Yaegi's standard
+// library from the worker's own describe answer. A Yaegi the worker source
+// does not compile with leaves its plugins UNVERIFIED, with the compiler's
+// line: no crash, no OK.
+func TestUnknownYaegiWorkers(t *testing.T) {
+	slowTest(t)
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Fatal(err)
+	}
+	demo := corpusPlugin(t, "github.com/traefik/plugindemo", "")
+	slog := fixture(t, "stdlib-slog")
+	oidc := fixture(t, "upstream-unreachable")
+	cache := t.TempDir() // shared by the subtests: one build per version
+
+	// Yaegi v0.14.3 (Traefik v2.9.0–v2.9.6, outside the table) compiles with
+	// the worker source; it has no log/slog, which this binary's v0.16.1 has.
+	t.Run("v0.14.3 builds", func(t *testing.T) {
+		var log bytes.Buffer
+		opts := Options{TraefikVersion: "v2.9.6", Yaegi: "v0.14.3", WorkerCache: cache, Log: &log}
+		r := verifyOneFor(t, demo, opts)
+		if r.Status != StatusOK || r.Interpreter != "yaegi v0.14.3" || r.Approximate {
+			t.Fatalf("result %+v: want an exact OK from yaegi v0.14.3", r)
+		}
+		if l := log.String(); !strings.Contains(l, "building the verification worker for yaegi v0.14.3") || !strings.Contains(l, "checks them against the checksum database (GOSUMDB)") {
+			t.Errorf("log %q does not say what it builds and how it is trusted", l)
+		}
+		exe, err := provision.Path(cache, "v0.14.3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := os.Stat(exe)
+		if err != nil {
+			t.Fatalf("worker not cached: %v", err)
+		}
+		// The walk used the worker's standard library, not this binary's:
+		// an exact FAIL, not UNVERIFIED.
+		s := verifyOneFor(t, slog, opts)
+		checkVerdict(t, s, false, "not available in Yaegi: log/slog")
+		if s.Status != StatusFail || s.Interpreter != "yaegi v0.14.3" {
+			t.Errorf("slog: %+v", s)
+		}
+		// Judged in that worker as in this one.
+		o := verifyOneFor(t, oidc, opts)
+		if o.Status != StatusOK || o.Interpreter != "yaegi v0.14.3" || len(o.Warnings) != 1 || !strings.Contains(o.Warnings[0], "answered 503 itself") {
+			t.Errorf("upstream-unreachable: %+v", o)
+		}
+		after, err := os.Stat(exe)
+		if err != nil || !after.ModTime().Equal(before.ModTime()) {
+			t.Errorf("worker rebuilt: %v", err)
+		}
+	})
+
+	// Yaegi v0.9.23 (Traefik v2.3) predates interp.Options.Env.
+	t.Run("v0.9.23 does not compile", func(t *testing.T) {
+		r := verifyOneFor(t, demo, Options{TraefikVersion: "v2.3.0", Yaegi: "v0.9.23", WorkerCache: cache})
+		if r.Status != StatusUnverified || r.OK {
+			t.Fatalf("result %+v: want UNVERIFIED", r)
+		}
+		for _, want := range []string{
+			"the base's Traefik binary embeds yaegi v0.9.23",
+			"its worker source does not compile with yaegi v0.9.23 (xtraefik/verify/yaegi.go:",
+			"unknown field Env in struct literal",
+		} {
+			if !strings.Contains(r.Reason, want) {
+				t.Errorf("reason %q lacks %q", r.Reason, want)
+			}
+		}
+		if strings.Contains(r.Reason, "\n") {
+			t.Errorf("reason is not one line: %q", r.Reason)
+		}
+		if exe, _ := provision.Path(cache, "v0.9.23"); fileExists(exe) {
+			t.Error("a worker was left for yaegi v0.9.23")
+		}
+	})
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
 // Without the target's worker and without a Go toolchain to build it, a
 // plugin has no verdict: UNVERIFIED with the fix, unless approximate verdicts
 // are accepted, loudly. A FAIL the static walk finds with the target's
@@ -230,7 +310,10 @@ func TestUnverified(t *testing.T) {
 			[]string{"the base's Traefik binary embeds yaegi v0.15.1"}},
 		{"version unknown", demo, Options{}, StatusUnverified, "yaegi v0.16.1", []string{"Traefik version unknown", "--traefik-version"}},
 		{"version not in table", demo, Options{TraefikVersion: "v3.99.0"}, StatusUnverified, "yaegi v0.16.1", []string{"Traefik v3.99.0 is not in xtraefik's interpreter table"}},
-		{"no worker for v0.14", demo, Options{TraefikVersion: "v3.6.12", Yaegi: "v0.14.3"}, StatusUnverified, "yaegi v0.16.1", []string{"cannot build one"}},
+		// A Yaegi outside the table is built like the others, given a toolchain.
+		{"v0.14 no worker", demo, Options{TraefikVersion: "v3.6.12", Yaegi: "v0.14.3"}, StatusUnverified, "yaegi v0.16.1",
+			[]string{"the base's Traefik binary embeds yaegi v0.14.3", "no xtraefik-yaegi-v0.14.3 is installed and there is no Go toolchain"}},
+		{"no worker for v0.8", demo, Options{TraefikVersion: "v3.6.12", Yaegi: "v0.8.14"}, StatusUnverified, "yaegi v0.16.1", []string{"cannot build one", `"v0.8.14" is not a Yaegi version from v0.9.0 on`}},
 		// The target's standard library is known: a FAIL without any worker.
 		{"slog v2.11.0", slog, Options{TraefikVersion: "v2.11.0"}, StatusFail, "yaegi v0.15.1", []string{"not available in Yaegi: log/slog"}},
 		{"slog v2.9.9", slog, Options{TraefikVersion: "v2.9.9"}, StatusFail, "yaegi v0.15.0", []string{"not available in Yaegi: log/slog"}},

@@ -220,10 +220,14 @@ type Fixture struct {
 	MemoryLimit    int64
 	// WasmFrom names a test binary of github.com/http-wasm/http-wasm-host-go
 	// (a dependency) to add as plugin.wasm.
-	WasmFrom   string
-	WantOK     bool
-	WantReason string
-	Why        string
+	WasmFrom string
+	// ExpectStatus is the recipe's expectStatus for it (0: none).
+	ExpectStatus int
+	WantOK       bool
+	WantReason   string
+	// WantWarning is in the OK verdict's warning ("": no warning).
+	WantWarning string
+	Why         string
 }
 
 // HTTPWasmHostVersion is the http-wasm-host-go version whose test binaries
@@ -265,6 +269,11 @@ func Fixtures() []Fixture {
 		fx("new-error", false, "New returned an error: headers must not be empty", "New refuses the configuration"),
 		fx("new-panic", false, "New failed: panic: assignment to entry in nil map", "New panics"),
 		fx("serve-panic", false, "panic serving a request: serving exploded", "the handler panics on the first request"),
+		// Traefik serves a plugin's own server error: OK, with a warning.
+		with(fx("upstream-unreachable", true, "", "an OIDC-like middleware whose identity provider (testData issuerURL, a loopback port that refuses) is unreachable answers 503 with its own page: it loaded and ran"),
+			func(f *Fixture) { f.WantWarning = "the plugin answered 503 itself: a server error (HTTP 503)" }),
+		with(fx("upstream-unreachable", false, "expected status 200, but the plugin answered 503 itself", "expectStatus stays strict: the 503 is not the 200 the recipe asks for"),
+			func(f *Fixture) { f.ExpectStatus = 200 }),
 		fx("non-handler", false, "invalid handler type: string", "New returns something that is not an http.Handler"),
 		with(fx("hang-init", false, "timed out after 5s during import", "endless loop in init: the worker is killed"), func(f *Fixture) { f.Timeout = 5 * time.Second }),
 		with(fx("hang-serve", false, "timed out after 5s during request", "the handler never returns"), func(f *Fixture) { f.Timeout = 5 * time.Second }),

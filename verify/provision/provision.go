@@ -1,9 +1,18 @@
 // Package provision builds xtraefik's verification workers for the Yaegi
-// versions it does not link (Traefik v2.9–v2.11.0 embed yaegi v0.15.x), on
-// first use, from the source embedded in the xtraefik binary itself
-// (xtraefik.WorkerSource) and the Go module proxy: a plain install needs no
-// manual step beyond having a Go toolchain. Workers are cached per xtraefik
-// source and Yaegi version; a file lock serialises concurrent builds.
+// versions it does not link (Traefik v2.9–v2.11.0 embed yaegi v0.15.x, and a
+// future release may embed a Yaegi no xtraefik knows yet), on first use, from
+// the source embedded in the xtraefik binary itself (xtraefik.WorkerSource)
+// and the Go module proxy: a plain install needs no manual step beyond having
+// a Go toolchain. Workers are cached per xtraefik source and Yaegi version; a
+// file lock serialises concurrent builds.
+//
+// Trust: every module a worker links is checked against a hash before the go
+// command compiles it. For the versions in Versions the hashes are pinned in
+// xtraefik's source (go.sum, worker.sum). Any other Yaegi is checked by the go
+// command against the checksum database (GOSUMDB, sum.golang.org unless the
+// user's environment names another), exactly as `go get` would; the user's
+// GONOSUMDB/GOPRIVATE patterns are honoured, as the go command honours them,
+// and GOSUMDB=off is refused: then nothing would vouch for the code.
 package provision
 
 import (
@@ -18,10 +27,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 
 	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/semver"
 
 	"github.com/xtraefik/xtraefik"
 )
@@ -44,14 +55,24 @@ const modulePath = "github.com/xtraefik/xtraefik"
 // ("xtraefik-yaegi-v0.15.1"), built here or shipped next to xtraefik.
 func WorkerName(yaegi string) string { return "xtraefik-yaegi-" + yaegi }
 
-// Versions are the Yaegi versions workers can be built for: those Traefik
-// releases embed (verify/interpreters) other than the one xtraefik links.
+// Versions are the Yaegi versions whose worker checksums xtraefik pins
+// (worker.sum): those Traefik releases in the table embed
+// (verify/interpreters) other than the one xtraefik links. Install builds
+// these; Build takes any Buildable version.
 func Versions() []string { return []string{"v0.15.0", "v0.15.1"} }
 
+// Floor is the oldest Yaegi a worker build is attempted for: Traefik v2.3,
+// the first release with plugins, embeds yaegi v0.9.x. Whether the worker
+// source still compiles against an old (or a new) Yaegi is the build's to say
+// (BuildError).
+const Floor = "v0.9.0"
+
 // mapstructureFor is the mapstructure the Traefik releases embedding a Yaegi
-// version decode plugin configurations with (their go.mod), or false when
-// no worker can be built for that Yaegi.
-func mapstructureFor(yaegi string) (string, bool) {
+// version decode plugin configurations with (their go.mod), and whether the
+// worker's checksums are pinned. A Yaegi outside the table keeps the
+// mapstructure xtraefik links ("": no replacement), the one Traefik v2.11.1
+// and v3 use.
+func mapstructureFor(yaegi string) (version string, pinned bool) {
 	switch yaegi {
 	case "v0.15.0", "v0.15.1": // Traefik v2.9.8–v2.11.0
 		return "v1.5.0", true
@@ -100,11 +121,81 @@ func Install(ctx context.Context, cacheDir, dir string, key []byte, warn func(st
 	return out, nil
 }
 
-// Buildable reports whether a worker can be built for a Yaegi version: its
-// checksums are in worker.sum and its pairing is known.
+// Buildable reports whether a worker build is attempted for a Yaegi version:
+// a canonical semantic version (a pseudo-version included) no older than
+// Floor. Its checksums are pinned (Versions) or come from the checksum
+// database.
 func Buildable(yaegi string) bool {
-	_, ok := mapstructureFor(yaegi)
-	return ok
+	return semver.IsValid(yaegi) && semver.Canonical(yaegi) == yaegi && semver.Compare(yaegi, Floor) >= 0
+}
+
+// BuildError is a worker that the go command could not compile: the embedded
+// worker source does not build against that Yaegi (its API changed). A new
+// xtraefik is the fix, not the network.
+type BuildError struct {
+	Yaegi string
+	// Line is the compiler's first error, paths relative to the worker module
+	// ("xtraefik/verify/yaegi.go:191:3: unknown field Env in struct literal").
+	Line string
+	// Output is the tail of the go command's output.
+	Output string
+}
+
+func (e *BuildError) Error() string {
+	return fmt.Sprintf("xtraefik's worker source does not compile with yaegi %s: %s", e.Yaegi, e.Line)
+}
+
+// compileLine matches a compiler diagnostic ("dir/file.go:12:3: message").
+var compileLine = regexp.MustCompile(`^\S+\.go:\d+(:\d+)?: `)
+
+// compileError returns the go command's first compiler diagnostic in out,
+// with the build directory src made relative; false when out holds none.
+// The compiler's diagnostics follow a "# <package>" header; a download or
+// checksum failure is reported at an import's position too
+// ("x.go:19:2: github.com/traefik/yaegi@v0.16.0: verifying module: …"), but
+// without that header.
+func compileError(out []byte, src string) (string, bool) {
+	compiling := false
+	for _, l := range strings.Split(string(out), "\n") {
+		l = strings.TrimSpace(strings.ReplaceAll(l, src+string(filepath.Separator), ""))
+		switch {
+		case strings.HasPrefix(l, "# "):
+			compiling = true
+		case compiling && compileLine.MatchString(l):
+			return l, true
+		}
+	}
+	return "", false
+}
+
+// checksumError returns the go command's first checksum refusal in out
+// ("github.com/traefik/yaegi@v0.16.0: verifying module: checksum mismatch").
+func checksumError(out []byte) (string, bool) {
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "checksum mismatch") || strings.Contains(l, "SECURITY ERROR") {
+			return compileLine.ReplaceAllString(strings.TrimSpace(l), ""), true
+		}
+	}
+	return "", false
+}
+
+// ErrChecksum is a module whose content is not what its checksum (go.sum,
+// the checksum database) says: the go command refused it before compiling.
+var ErrChecksum = errors.New("a module's checksum does not match")
+
+// checkSumDB refuses to build an unpinned worker when the user's environment
+// turns the checksum database off: nothing would vouch for the Yaegi module.
+func checkSumDB(ctx context.Context, goBin string, env []string) error {
+	cmd := exec.CommandContext(ctx, goBin, "env", "GOSUMDB")
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("read GOSUMDB with %s env: %w", goBin, err)
+	}
+	if strings.TrimSpace(string(out)) == "off" {
+		return errors.New("GOSUMDB=off: xtraefik pins no checksums for this Yaegi and builds a worker only from modules the checksum database vouches for. Fix: unset GOSUMDB (or name a checksum database), or pass --yaegi-worker")
+	}
+	return nil
 }
 
 // DefaultCacheDir is $XTRAEFIK_CACHE, else xtraefik under the user cache
@@ -140,14 +231,19 @@ func Path(cacheDir, yaegi string) (string, error) {
 //
 // Offline, the go command reads modules from its module cache only
 // (GOPROXY=off) and uses the toolchain installed (GOTOOLCHAIN=local).
+//
+// A Yaegi whose checksums are not pinned (not in Versions) is built with
+// GOFLAGS=-mod=mod: the go command adds its go.sum lines after checking them
+// against GOSUMDB. A worker source that does not compile against it is a
+// *BuildError.
 func Build(ctx context.Context, cacheDir, yaegi string, offline bool, key []byte, warn func(string)) (exe, sum string, err error) {
-	ms, ok := mapstructureFor(yaegi)
-	if !ok {
-		return "", "", fmt.Errorf("xtraefik cannot build a worker for yaegi %s (only for %s)", yaegi, strings.Join(Versions(), ", "))
+	if !Buildable(yaegi) {
+		return "", "", fmt.Errorf("xtraefik cannot build a worker for yaegi %q: not a Go module version from %s on", yaegi, Floor)
 	}
 	if len(key) < minKey {
 		return "", "", fmt.Errorf("no host key (at least %d bytes) to seal the record of the yaegi %s worker with", minKey, yaegi)
 	}
+	ms, pinned := mapstructureFor(yaegi)
 	if exe, err = Path(cacheDir, yaegi); err != nil {
 		return "", "", err
 	}
@@ -189,14 +285,32 @@ func Build(ctx context.Context, cacheDir, yaegi string, offline bool, key []byte
 		return "", "", fmt.Errorf("write the source of the yaegi %s worker into %s: %w", yaegi, src, err)
 	}
 	tmp := exe + ".tmp"
+	// GOFLAGS replaces the user's (no -insecure can come in); -mod=mod only
+	// lets the go command add checksums it verified itself.
+	mod := "-mod=readonly"
+	if !pinned {
+		mod = "-mod=mod"
+	}
+	env := append(os.Environ(), "GOWORK=off", "GOFLAGS="+mod+" -buildvcs=false", "CGO_ENABLED=0")
+	if offline {
+		env = append(env, "GOPROXY=off", "GOTOOLCHAIN=local")
+	}
+	if !pinned {
+		if err := checkSumDB(ctx, goBin, env); err != nil {
+			return "", "", fmt.Errorf("build the yaegi %s worker: %w", yaegi, err)
+		}
+	}
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", tmp, ".")
 	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false", "CGO_ENABLED=0")
-	if offline {
-		cmd.Env = append(cmd.Env, "GOPROXY=off", "GOTOOLCHAIN=local")
-	}
+	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
+		if line, ok := compileError(out, src); ok && ctx.Err() == nil {
+			return "", "", &BuildError{Yaegi: yaegi, Line: line, Output: tail(out, 2000)}
+		}
+		if line, ok := checksumError(out); ok {
+			return "", "", fmt.Errorf("build the yaegi %s worker: %w, the go command refused it before compiling: %s", yaegi, ErrChecksum, line)
+		}
 		return "", "", fmt.Errorf("build the yaegi %s worker with %s: %w\n%s", yaegi, goBin, err, tail(out, 2000))
 	}
 	if err := os.Rename(tmp, exe); err != nil {
@@ -270,8 +384,9 @@ func main() {
 
 // writeModule writes the worker module into dir: main.go, a go.mod requiring
 // xtraefik (replaced by its embedded source in dir/xtraefik) with every
-// requirement of xtraefik's go.mod, Yaegi and mapstructure replaced by the
-// versions the target Traefik links, and a go.sum covering all of them.
+// requirement of xtraefik's go.mod, Yaegi and mapstructure (unless "")
+// replaced by the versions the target Traefik links, and a go.sum covering
+// all of them but an unpinned Yaegi.
 // Replacements only apply in the main module: that is why the worker is a
 // module of its own.
 func writeModule(dir, yaegi, mapstructure string) error {
@@ -309,6 +424,9 @@ func writeModule(dir, yaegi, mapstructure string) error {
 		{"github.com/traefik/yaegi", "github.com/traefik/yaegi", yaegi},
 		{"github.com/mitchellh/mapstructure", "github.com/mitchellh/mapstructure", mapstructure},
 	} {
+		if r.newPath != "./xtraefik" && r.newVersion == "" {
+			continue
+		}
 		if err := mod.AddReplace(r.old, "", r.newPath, r.newVersion); err != nil {
 			return err
 		}

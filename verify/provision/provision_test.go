@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"golang.org/x/mod/modfile"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
 // The worker module replaces xtraefik with its embedded source and pins the
@@ -68,6 +70,37 @@ func TestWriteModule(t *testing.T) {
 	}
 }
 
+// A Yaegi outside the table keeps xtraefik's mapstructure, and its go.sum
+// lines are left for the go command to add after checking them.
+func TestWriteModuleUnpinned(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeModule(dir, "v0.16.0", ""); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := modfile.Parse("go.mod", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaced := map[string]string{}
+	for _, r := range mod.Replace {
+		replaced[r.Old.Path] = r.New.Path + "@" + r.New.Version
+	}
+	if len(replaced) != 2 || replaced["github.com/traefik/yaegi"] != "github.com/traefik/yaegi@v0.16.0" || replaced[modulePath] != "./xtraefik@" {
+		t.Errorf("replacements %v", replaced)
+	}
+	sum, err := os.ReadFile(filepath.Join(dir, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(sum), "github.com/traefik/yaegi v0.16.0 ") {
+		t.Error("go.sum holds lines for v0.16.0 that xtraefik does not pin")
+	}
+}
+
 func TestPathKeyedByVersion(t *testing.T) {
 	a, err := Path("/c", "v0.15.0")
 	if err != nil {
@@ -86,9 +119,117 @@ func TestBuildWithoutToolchain(t *testing.T) {
 	if _, _, err := Build(context.Background(), t.TempDir(), "v0.15.1", false, testKey, noWarn(t)); !errors.Is(err, ErrNoToolchain) {
 		t.Fatalf("err = %v, want ErrNoToolchain", err)
 	}
-	if _, _, err := Build(context.Background(), t.TempDir(), "v0.14.3", false, testKey, noWarn(t)); err == nil || Buildable("v0.14.3") {
-		t.Fatal("a worker for a Yaegi without checksums was attempted")
+	// A version no Traefik with plugins embeds is refused before the toolchain is looked for.
+	if _, _, err := Build(context.Background(), t.TempDir(), "v0.8.14", false, testKey, noWarn(t)); err == nil || errors.Is(err, ErrNoToolchain) || !strings.Contains(err.Error(), "from v0.9.0 on") {
+		t.Fatalf("a worker for yaegi v0.8.14 was attempted: %v", err)
 	}
+}
+
+// Any canonical Go module version from Floor on is attempted: released,
+// pre-release or pseudo-version; nothing else reaches the go command.
+func TestBuildable(t *testing.T) {
+	for v, want := range map[string]bool{
+		"v0.15.1": true, "v0.16.0": true, "v0.14.3": true, "v0.9.0": true, "v0.17.0": true, "v1.0.0": true,
+		"v0.17.0-rc.1":                          true,
+		"v0.16.2-0.20250101120000-0123456789ab": true,
+		"v0.8.14":                               false,
+		"0.16.0":                                false,
+		"v0.16":                                 false,
+		"v0.16.0+incompatible":                  false,
+		"":                                      false,
+		"latest":                                false,
+		"v0.16.0 -toolexec=/bin/sh":             false,
+	} {
+		if got := Buildable(v); got != want {
+			t.Errorf("Buildable(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// The compiler's first diagnostic is a BuildError's line, relative to the
+// worker module; download and checksum failures have none.
+func TestCompileError(t *testing.T) {
+	src := "/tmp/cache/workers/v0.9.23-0123/src-42"
+	out := "go: downloading github.com/traefik/yaegi v0.9.23\n# github.com/xtraefik/xtraefik/verify\n" +
+		src + "/xtraefik/verify/yaegi.go:181:3: unknown field Env in struct literal of type interp.Options\n" +
+		src + "/xtraefik/verify/yaegi.go:190:9: i.Use undefined\n"
+	line, ok := compileError([]byte(out), src)
+	if !ok || line != "xtraefik/verify/yaegi.go:181:3: unknown field Env in struct literal of type interp.Options" {
+		t.Errorf("compileError = %q, %v", line, ok)
+	}
+	for _, out := range []string{
+		"go: github.com/traefik/yaegi@v0.16.0: verifying module: checksum mismatch\n\tdownloaded: h1:x\n\tsum.golang.org: h1:y\n\nSECURITY ERROR\n",
+		"go: github.com/traefik/yaegi@v0.99.0: reading https://proxy.golang.org/github.com/traefik/yaegi/@v/v0.99.0.mod: 404 Not Found\n",
+		// Package loading reports a refused module at the import's position.
+		src + "/xtraefik/verify/yaegi.go:19:2: github.com/traefik/yaegi@v0.16.0: verifying module: checksum mismatch\n",
+	} {
+		if line, ok := compileError([]byte(out), src); ok {
+			t.Errorf("%q taken for a compile error: %q", out, line)
+		}
+	}
+}
+
+// An unpinned Yaegi is built only from modules the checksum database
+// vouches for: with GOSUMDB=off nothing is attempted, and a proxy serving a
+// zip the database does not vouch for is refused by the go command.
+func TestBuildUnpinnedTrust(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no Go toolchain")
+	}
+	const yaegi = "v0.16.0"
+	t.Run("GOSUMDB=off", func(t *testing.T) {
+		cache := t.TempDir()
+		t.Setenv("GOSUMDB", "off")
+		_, _, err := Build(context.Background(), cache, yaegi, false, testKey, noWarn(t))
+		if err == nil || !strings.Contains(err.Error(), "GOSUMDB=off") || !strings.Contains(err.Error(), "checksum database") {
+			t.Fatalf("err = %v", err)
+		}
+		if exe, _ := Path(cache, yaegi); fileExists(exe) {
+			t.Fatal("a worker was built")
+		}
+	})
+	t.Run("zip the checksum database does not vouch for", func(t *testing.T) {
+		proxy := testenv.GoProxy(t, "github.com/traefik/yaegi@"+yaegi)
+		db := testenv.SumDB(t, proxy)
+		// The database records another zip hash than the one served.
+		db.Lie("github.com/traefik/yaegi", yaegi, "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+		// A module cache of the test's own (the go command caches the test
+		// database's tree there); every module but Yaegi comes from the
+		// user's download cache, pinned by go.sum.
+		downloads := filepath.Join(strings.TrimSpace(goEnv(t, "GOMODCACHE")), "cache", "download")
+		gopath := t.TempDir()
+		t.Setenv("GOPATH", gopath)
+		t.Setenv("GOMODCACHE", filepath.Join(gopath, "pkg", "mod"))
+		t.Setenv("GOPROXY", proxy.URL+",file://"+filepath.ToSlash(downloads))
+		t.Setenv("GOSUMDB", db.GOSUMDB)
+		t.Setenv("GONOSUMDB", "")
+		t.Setenv("GOPRIVATE", "")
+		t.Setenv("GOFLAGS", "-insecure") // the user's GOFLAGS never reach the build
+		cache := t.TempDir()
+		_, _, err := Build(context.Background(), cache, yaegi, false, testKey, noWarn(t))
+		var be *BuildError
+		if err == nil || errors.As(err, &be) || !errors.Is(err, ErrChecksum) ||
+			!strings.Contains(err.Error(), "github.com/traefik/yaegi@v0.16.0: verifying module: checksum mismatch") || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("err = %v; want the go command's checksum refusal", err)
+		}
+		if testing.Verbose() {
+			t.Log(err)
+		}
+		if exe, _ := Path(cache, yaegi); fileExists(exe) {
+			t.Fatal("a worker was built")
+		}
+	})
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func goEnv(t *testing.T, name string) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", name).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }
 
 // Offline, a worker is built from the module cache alone: with an empty

@@ -1,0 +1,3 @@
+module example.com/fixtures/upstream-unreachable
+
+go 1.22
