@@ -23,6 +23,7 @@ import (
 	"github.com/xtraefik/xtraefik/source"
 	"github.com/xtraefik/xtraefik/source/modproxy"
 	"github.com/xtraefik/xtraefik/verify"
+	"github.com/xtraefik/xtraefik/verify/interpreters"
 )
 
 // Environment variables a Session reads (through Config.Env), besides
@@ -702,9 +703,16 @@ func (s *Session) Outdated(ctx context.Context, pre bool) (*outdated.Report, err
 		return nil, errors.New("outdated asks every source what is new, which needs the network: it cannot run offline")
 	}
 	opts := outdated.Options{Git: outdated.NewGitLister(o.GitAuth), Images: outdated.NewImageLister(o.Images),
-		GitMirrors: o.GitMirrors, Pre: pre}
+		GitMirrors: o.GitMirrors, Pre: pre, Interpreter: releaseInterpreter}
 	if mods, err := modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod")}); err == nil {
 		opts.Modules = mods
 	}
 	return outdated.Check(ctx, s.Recipe, s.Locked, opts)
+}
+
+// releaseInterpreter is the Yaegi a Traefik release embeds, by version
+// alone (no base image is read): xtraefik's release table.
+func releaseInterpreter(_ context.Context, version string) (string, error) {
+	in, _ := interpreters.ForTraefik(version)
+	return in.Yaegi, nil
 }
