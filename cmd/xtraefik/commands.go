@@ -169,7 +169,10 @@ func newRebase(env getenv) *cobra.Command {
 		Short: "Move the image onto the base's current digest (a new Traefik patch release), keeping the plugins as locked",
 		Long: `Re-resolve the recipe's base (e.g. traefik:v3.6 after a patch release), build,
 and record the new digests in the lock (printing old -> new) once the build has
-succeeded. Plugins stay at their locked commits, so the plugin layer keeps its digest.`,
+succeeded. Plugins stay at their locked commits, so the plugin layer keeps its digest.
+When the new release embeds the same interpreter (Yaegi version), the verdicts come
+from the verdict cache; when it embeds another, the plugins are verified again with it
+first, and a FAIL changes neither the lock nor the outputs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return b.run(cmd, &c, env, true)
