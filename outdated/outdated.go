@@ -375,10 +375,10 @@ func interpreterChange(ctx context.Context, e *Entry, of InterpreterOf) *Interpr
 	var errs []error
 	var err error
 	if c.From, err = of(ctx, current); err != nil {
-		errs = append(errs, fmt.Errorf("Traefik %s: %w", current, err))
+		errs = append(errs, fmt.Errorf("the interpreter of Traefik %s: %w", current, err))
 	}
 	if c.To, err = of(ctx, update); err != nil {
-		errs = append(errs, fmt.Errorf("Traefik %s: %w", update, err))
+		errs = append(errs, fmt.Errorf("the interpreter of Traefik %s: %w", update, err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		c.Error = redact.Error(err).Error()

@@ -342,7 +342,7 @@ func TestOutdatedInterpreterChange(t *testing.T) {
 		{name: "unknown interpreter", base: "registry.example/traefik:v3.6.13", tags: []string{"v3.6.13", "v3.8.2"},
 			want: &InterpreterChange{Release: "v3.8.2", From: "v0.16.1"}, text: "yaegi v0.16.1 -> ?"},
 		{name: "lookup fails", base: "registry.example/traefik:v3.6.13", tags: []string{"v3.6.13", "v3.9.0"},
-			want: &InterpreterChange{Release: "v3.9.0", From: "v0.16.1", Error: "Traefik v3.9.0: go.mod of Traefik v3.9.0: not found"}, text: "yaegi v0.16.1 -> ?"},
+			want: &InterpreterChange{Release: "v3.9.0", From: "v0.16.1", Error: "the interpreter of Traefik v3.9.0: go.mod of Traefik v3.9.0: not found"}, text: "yaegi v0.16.1 -> ?"},
 		{name: "up to date", base: "registry.example/traefik:v3.6.13", tags: []string{"v3.6.13"}, text: "STATUS\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

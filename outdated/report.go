@@ -58,7 +58,7 @@ func writeText(w io.Writer, rep *Report) error {
 			notes = append(notes, fmt.Sprintf("%s: interpreter: %s embeds yaegi %s, the current release yaegi %s: the plugins' verdicts do not carry over (rebase verifies them again); check them first with `xtraefik verify --base %s`",
 				e.Name(), c.Release, c.To, c.From, retag(e.Ref, c.Release)))
 		} else if c != nil && c.Error != "" {
-			notes = append(notes, e.Name()+": interpreter: "+c.Error)
+			notes = append(notes, e.Name()+": "+c.Error)
 		}
 		// The table shows the newest in the current line and overall; the
 		// lines in between are worth a mention too (v3.7 between v3.6 and v4.0).
