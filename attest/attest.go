@@ -66,6 +66,10 @@ type Base struct {
 	Ref string
 	// Digest is what it resolved to, "sha256:<hex>".
 	Digest string
+	// URI locates it; "" means oci://<Ref>, a registry image. A base read
+	// from this machine (an OCI layout) has none that leaves it: its URI
+	// then names it, e.g. "oci-layout:traefik-layout@sha256:<hex>".
+	URI string
 }
 
 // Plugin is one plugin placed in the image. A plugin from git has Git and
@@ -73,7 +77,8 @@ type Base struct {
 type Plugin struct {
 	Alias  string
 	Module string
-	// Git is the repository URL, without credentials.
+	// Git is the repository URL, without credentials; a repository on
+	// this machine (file://) is named, not located: "local:<base name>".
 	Git string
 	// Ref is the tag, branch or commit the recipe names.
 	Ref string
@@ -167,9 +172,13 @@ func baseDescriptor(b Base) (*intoto.ResourceDescriptor, error) {
 	if err != nil {
 		return nil, err
 	}
+	uri := b.URI
+	if uri == "" {
+		uri = "oci://" + b.Ref
+	}
 	return &intoto.ResourceDescriptor{
 		Name:        b.Ref,
-		Uri:         "oci://" + b.Ref,
+		Uri:         uri,
 		Digest:      map[string]string{alg: hexd},
 		Annotations: ann,
 	}, nil

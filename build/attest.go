@@ -3,11 +3,15 @@ package build
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/xtraefik/xtraefik/attest"
+	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/internal/redact"
 	"github.com/xtraefik/xtraefik/recipe"
 )
@@ -17,7 +21,7 @@ import (
 func provenanceFor(res *Result, started time.Time) *attest.Build {
 	r := res.Resolution
 	b := &attest.Build{
-		Base:               attest.Base{Ref: r.Recipe.Base, Digest: r.Base.Digest.String()},
+		Base:               provenanceBase(r),
 		BuilderVersion:     toolVersion(),
 		ExternalParameters: map[string]any{},
 		InternalParameters: map[string]any{"epoch": r.Epoch.UTC().Format(time.RFC3339)},
@@ -35,11 +39,53 @@ func provenanceFor(res *Result, started time.Time) *attest.Build {
 	b.ExternalParameters["platforms"] = plats
 	for _, p := range r.Plugins {
 		// Signed metadata travels: no credentials, no host paths.
-		git, _ := redact.Public(p.Source.Git)
+		git := provenanceGit(p.Source.Git)
 		b.Plugins = append(b.Plugins, attest.Plugin{Alias: p.Alias, Module: p.Module, Git: git, Ref: p.Source.Ref,
 			Commit: p.Source.Commit, Version: p.Source.Version, Sum: p.Source.Sum, ContentHash: p.Hash})
 	}
 	return b
+}
+
+// provenanceBase names the base as signed metadata may: a registry
+// reference as the recipe writes it; a base on this machine by the base
+// name of its path (never a host path), located by its digest.
+func provenanceBase(r *Resolution) attest.Base {
+	b := attest.Base{Ref: r.Recipe.Base, Digest: r.Base.Digest.String()}
+	if !r.Base.Local() {
+		return b
+	}
+	b.Ref = r.Base.Ref.PublicName()
+	scheme := "oci-layout:"
+	if r.Base.Ref.Transport == images.TransportDockerArchive {
+		scheme = "docker-archive:"
+	}
+	b.URI = scheme + filepath.Base(r.Base.Ref.Path) + "@" + b.Digest
+	return b
+}
+
+// provenanceGit is a plugin repository as signed metadata may name it:
+// its URL without credentials, or for a repository on this machine
+// (file://, a path) "local:<base name>", which the commit pins all the
+// same. "" when it is neither.
+func provenanceGit(raw string) string {
+	if git, ok := redact.Public(raw); ok {
+		return git
+	}
+	if raw == "" {
+		return ""
+	}
+	p := raw
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
+		if u.Scheme != "file" {
+			return ""
+		}
+		p = u.Path
+	}
+	name := path.Base(strings.TrimSuffix(filepath.ToSlash(p), "/"))
+	if name == "." || name == "/" || name == "" {
+		name = "repository"
+	}
+	return "local:" + name
 }
 
 // fileParam names a file the build read by its base name (a host path

@@ -64,8 +64,10 @@ func recipeRepo(recipePath string) (source, revision string, err error) {
 	if !st.IsClean() {
 		return "", "", errors.New("work tree has changes")
 	}
+	// An origin on this machine (a path, file://) is no source a reader
+	// can reach, and a host path must not travel with the image.
 	if remote, err := repo.Remote("origin"); err == nil && len(remote.Config().URLs) > 0 {
-		source = redact.URL(remote.Config().URLs[0])
+		source, _ = redact.Public(remote.Config().URLs[0])
 	}
 	return source, head.Hash().String(), nil
 }

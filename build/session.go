@@ -23,6 +23,7 @@ import (
 	"github.com/xtraefik/xtraefik/source"
 	"github.com/xtraefik/xtraefik/source/modproxy"
 	"github.com/xtraefik/xtraefik/verify"
+	"github.com/xtraefik/xtraefik/verify/interpreters"
 )
 
 // Environment variables a Session reads (through Config.Env), besides
@@ -479,6 +480,12 @@ type VerifyRequest struct {
 	NoVerdictCache bool
 	// Runtime, when set, also assembles the image and runs its own Traefik.
 	Runtime *runcheck.Options
+	// Base, when set, checks the plugins as the lock pins them against
+	// this base (a tag or a digest) instead of the recipe's, with its
+	// Traefik's interpreter: will the locked plugins work on this
+	// release? The lock must exist and match the recipe; it is not
+	// changed.
+	Base string
 }
 
 // Verify resolves the recipe and checks every plugin the way Traefik will
@@ -487,6 +494,11 @@ type VerifyRequest struct {
 func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error) {
 	rep := s.newReport("verify")
 	o := s.Options()
+	if req.Base != "" {
+		if err := s.onBase(o, req.Base); err != nil {
+			return rep.fail(err)
+		}
+	}
 	o.NeedBaseLayers = req.Runtime != nil
 	verdicts, err := s.prepare(ctx, o, &req.Verify, req.NoVerdictCache, req.Runtime, rep)
 	if err != nil {
@@ -530,6 +542,25 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 		return rep.fail(err)
 	}
 	return rep.done(), nil
+}
+
+// onBase points o at base instead of the recipe's, keeping every plugin
+// as the lock pins it: the recipe and lock o holds become copies naming
+// base, which is resolved afresh.
+func (s *Session) onBase(o *Options, base string) error {
+	if _, err := images.ParseReference(base); err != nil {
+		return fmt.Errorf("--base: %w", err)
+	}
+	if s.Locked == nil {
+		return errors.New("checking against another base uses the plugins the lock pins, and there is no lock: run `xtraefik lock` first")
+	}
+	if stale := s.Locked.Stale(s.Recipe); len(stale) > 0 {
+		return fmt.Errorf("checking against another base uses the plugins the lock pins, and the lock does not match the recipe: %s; run `xtraefik lock`", strings.Join(stale, "; "))
+	}
+	r, l := *s.Recipe, *s.Locked
+	r.Base, l.Base = base, recipe.BaseLock{Ref: base}
+	o.Recipe, o.Lock, o.UpdateBase = &r, &l, true
+	return nil
 }
 
 // runtimeCheck runs the image's own Traefik, records the outcome in rep and
@@ -672,9 +703,16 @@ func (s *Session) Outdated(ctx context.Context, pre bool) (*outdated.Report, err
 		return nil, errors.New("outdated asks every source what is new, which needs the network: it cannot run offline")
 	}
 	opts := outdated.Options{Git: outdated.NewGitLister(o.GitAuth), Images: outdated.NewImageLister(o.Images),
-		GitMirrors: o.GitMirrors, Pre: pre}
+		GitMirrors: o.GitMirrors, Pre: pre, Interpreter: releaseInterpreter}
 	if mods, err := modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod")}); err == nil {
 		opts.Modules = mods
 	}
 	return outdated.Check(ctx, s.Recipe, s.Locked, opts)
+}
+
+// releaseInterpreter is the Yaegi a Traefik release embeds, by version
+// alone (no base image is read): xtraefik's release table.
+func releaseInterpreter(_ context.Context, version string) (string, error) {
+	in, _ := interpreters.ForTraefik(version)
+	return in.Yaegi, nil
 }

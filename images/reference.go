@@ -6,6 +6,7 @@ package images
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -133,6 +134,18 @@ func parseArchive(orig, rest string) (Reference, error) {
 		return Reference{}, fmt.Errorf("image reference %q: %w", orig, err)
 	}
 	return ref, nil
+}
+
+// PublicName is the reference as documents that leave this machine name
+// it (provenance, SBOM): a registry reference as written, and a base on
+// this machine (an OCI layout, a docker archive) by the base name of its
+// path, which names it without telling where the host keeps it.
+func (r Reference) PublicName() string {
+	switch r.Transport {
+	case TransportOCI, TransportDockerArchive:
+		r.Path = filepath.Base(r.Path)
+	}
+	return r.String()
 }
 
 // String renders the reference in the syntax ParseReference reads. Registry

@@ -50,6 +50,52 @@ type Options struct {
 	// Modules lists module-proxy plugins' versions (*modproxy.Client);
 	// nil reports them unknown.
 	Modules ModuleLister
+	// Interpreter tells which Yaegi a Traefik release embeds, for the
+	// base's entry to say whether an update changes the interpreter its
+	// plugins run in; nil leaves that out. It must not pull base images.
+	Interpreter InterpreterOf
+}
+
+// InterpreterOf returns the Yaegi version ("v0.16.1") Traefik release
+// version ("v3.6.12") embeds; "" (and no error) when it cannot tell.
+type InterpreterOf func(ctx context.Context, version string) (string, error)
+
+// InterpreterChange compares the Yaegi of the base's current release with
+// that of the update its entry proposes.
+type InterpreterChange struct {
+	// Release is the update compared: what a floating tag stands for now
+	// when newer, else the newest release of the line, else the newest.
+	Release string `json:"release"`
+	// From is the Yaegi of the current release, To that of Release; ""
+	// where unknown.
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+	// Changed is true when both are known and differ: the plugins run in
+	// another interpreter after the update, so their verdicts do not
+	// carry over (xtraefik rebase verifies them again).
+	Changed bool `json:"changed"`
+	// Error is why an interpreter could not be looked up.
+	Error string `json:"error,omitempty"`
+}
+
+// String is the change as the text report shows it: "yaegi v0.16.1 ->
+// v0.17.0", "yaegi v0.16.1" when unchanged, "?" for what is unknown.
+func (c *InterpreterChange) String() string {
+	if c == nil {
+		return ""
+	}
+	from, to := orUnknown(c.From), orUnknown(c.To)
+	if from == to && c.From != "" {
+		return "yaegi " + from
+	}
+	return "yaegi " + from + " -> " + to
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
 }
 
 // ModuleLister lists a module's released versions.
@@ -116,6 +162,9 @@ type Entry struct {
 	Note string `json:"note,omitempty"`
 	// Error is why this entry could not be checked.
 	Error string `json:"error,omitempty"`
+	// Interpreter says, for an outdated base, whether the update changes
+	// the Yaegi its plugins run in (Options.Interpreter); nil otherwise.
+	Interpreter *InterpreterChange `json:"interpreter,omitempty"`
 }
 
 // Name is how the entry is named to people: "base" or "plugin <alias>".
@@ -188,7 +237,10 @@ func Check(ctx context.Context, r *recipe.Recipe, lock *recipe.Lock, opts Option
 			f()
 		}()
 	}
-	run(func() { rep.Base = checkBase(ctx, r, lock, opts) })
+	run(func() {
+		rep.Base = checkBase(ctx, r, lock, opts)
+		rep.Base.Interpreter = interpreterChange(ctx, &rep.Base, opts.Interpreter)
+	})
 	for i, alias := range aliases {
 		run(func() { rep.Plugins[i] = checkPlugin(ctx, alias, r.Plugins[alias], lock, opts) })
 	}
@@ -306,6 +358,56 @@ func checkBase(ctx context.Context, r *recipe.Recipe, lock *recipe.Lock, opts Op
 	e.settle(current, compare(current, rels, minor, opts.Pre))
 	e.Note = note
 	return e
+}
+
+// interpreterChange compares the Yaegi of an outdated base's current
+// release with that of the update howToTake proposes; nil when there is
+// no update or no way to tell.
+func interpreterChange(ctx context.Context, e *Entry, of InterpreterOf) *InterpreterChange {
+	if of == nil || e.Status != StatusOutdated {
+		return nil
+	}
+	current, update := baseSemver(e.Current), baseSemver(proposed(e))
+	if current == "" || update == "" {
+		return nil
+	}
+	c := &InterpreterChange{Release: proposed(e)}
+	var errs []error
+	var err error
+	if c.From, err = of(ctx, current); err != nil {
+		errs = append(errs, fmt.Errorf("the interpreter of Traefik %s: %w", current, err))
+	}
+	if c.To, err = of(ctx, update); err != nil {
+		errs = append(errs, fmt.Errorf("the interpreter of Traefik %s: %w", update, err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		c.Error = redact.Error(err).Error()
+	}
+	c.Changed = c.From != "" && c.To != "" && c.From != c.To
+	return c
+}
+
+// proposed is the release an outdated entry's update takes: what a
+// floating tag stands for now when newer, else the newest of the current
+// line, else the newest (as howToTake says).
+func proposed(e *Entry) string {
+	if e.Floating && e.Now != "" && semver.Compare(baseSemver(e.Now), baseSemver(e.Current)) > 0 {
+		return e.Now
+	}
+	if e.LatestInLine != "" {
+		return e.LatestInLine
+	}
+	return e.Newest
+}
+
+// baseSemver reads a Traefik image tag or version ("3.6.12",
+// "v3.6.12-windowsservercore-ltsc2022") as the release it names
+// ("v3.6.12"); "" for anything else.
+func baseSemver(tag string) string {
+	if t, ok := parseImageTag(tag); ok {
+		return t.sem
+	}
+	return ""
 }
 
 func checkPlugin(ctx context.Context, alias string, p *recipe.Plugin, lock *recipe.Lock, opts Options) Entry {

@@ -13,6 +13,7 @@ import (
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/source"
+	"github.com/xtraefik/xtraefik/verify/interpreters"
 )
 
 // fakeGit serves fixed tag lists per URL and records the URLs asked for.
@@ -299,5 +300,94 @@ func TestOutdatedModulePlugins(t *testing.T) {
 		if e.Status != tt.status || e.Current != tt.current || e.Newest != tt.newest {
 			t.Errorf("%s: %+v; want %s, current %q, newest %q", tt.name, e, tt.status, tt.current, tt.newest)
 		}
+	}
+}
+
+// TestOutdatedInterpreterChange: an outdated base says whether the update
+// it proposes (what a floating tag stands for now, else the newest of the
+// line, else the newest) embeds another Yaegi than the current release,
+// in the JSON entry and the text table, with a note on what to do; the
+// update's interpreter may be unknown, and a failed lookup is said.
+func TestOutdatedInterpreterChange(t *testing.T) {
+	imgs := &fakeImages{
+		tags:     map[string][]string{"registry.example/traefik": {"v3.6", "v3.6.12", "v3.6.13", "v3.8.1", "v3.9.0"}},
+		versions: map[string]string{digestX: "v3.6.12", "registry.example/traefik:v3.6": "v3.6.13"},
+	}
+	git := &fakeGit{tags: map[string][]source.Tag{"https://git.example/p.git": testTags()}}
+	// The release table, and past it what Traefik's go.mod says (as the
+	// module proxy would tell).
+	goMod := map[string]string{"v3.8.1": "v0.17.0"}
+	of := func(_ context.Context, v string) (string, error) {
+		if v == "v3.9.0" {
+			return "", errors.New("go.mod of Traefik v3.9.0: not found")
+		}
+		if in, ok := interpreters.ForTraefik(v); ok {
+			return in.Yaegi, nil
+		}
+		return goMod[v], nil
+	}
+	for _, tc := range []struct {
+		name, base, lockRef string
+		tags                []string
+		want                *InterpreterChange
+		text                string
+	}{
+		{name: "patch, same Yaegi", base: "registry.example/traefik:v3.6.12", tags: []string{"v3.6.12", "v3.6.13"},
+			want: &InterpreterChange{Release: "v3.6.13", From: "v0.16.1", To: "v0.16.1"}, text: "yaegi v0.16.1"},
+		{name: "another Yaegi", base: "registry.example/traefik:v3.6.13", tags: []string{"v3.6.13", "v3.8.1"},
+			want: &InterpreterChange{Release: "v3.8.1", From: "v0.16.1", To: "v0.17.0", Changed: true}, text: "yaegi v0.16.1 -> v0.17.0"},
+		{name: "floating tag: what it stands for now", base: "registry.example/traefik:v3.6", lockRef: "registry.example/traefik:v3.6",
+			tags: []string{"v3.6", "v3.6.12", "v3.6.13", "v3.8.1"},
+			want: &InterpreterChange{Release: "v3.6.13", From: "v0.16.1", To: "v0.16.1"}, text: "yaegi v0.16.1"},
+		{name: "unknown interpreter", base: "registry.example/traefik:v3.6.13", tags: []string{"v3.6.13", "v3.8.2"},
+			want: &InterpreterChange{Release: "v3.8.2", From: "v0.16.1"}, text: "yaegi v0.16.1 -> ?"},
+		{name: "lookup fails", base: "registry.example/traefik:v3.6.13", tags: []string{"v3.6.13", "v3.9.0"},
+			want: &InterpreterChange{Release: "v3.9.0", From: "v0.16.1", Error: "the interpreter of Traefik v3.9.0: go.mod of Traefik v3.9.0: not found"}, text: "yaegi v0.16.1 -> ?"},
+		{name: "up to date", base: "registry.example/traefik:v3.6.13", tags: []string{"v3.6.13"}, text: "STATUS\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			imgs.tags["registry.example/traefik"] = tc.tags
+			r := parseRecipe(t, "base: "+tc.base+"\nplugins:\n"+plugin("p", "v0.3.0"))
+			var lock *recipe.Lock
+			if tc.lockRef != "" {
+				lock = &recipe.Lock{Version: 1, Base: recipe.BaseLock{Ref: tc.lockRef, Digest: digestX}}
+			}
+			rep, err := Check(context.Background(), r, lock, Options{Git: git, Images: imgs, Interpreter: of})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(rep.Base.Interpreter, tc.want) {
+				t.Errorf("interpreter %+v, want %+v", rep.Base.Interpreter, tc.want)
+			}
+			if rep.Plugins[0].Interpreter != nil {
+				t.Errorf("a plugin entry has an interpreter: %+v", rep.Plugins[0].Interpreter)
+			}
+			var text, doc strings.Builder
+			if err := WriteReport(&text, rep, "text"); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(text.String(), tc.text) {
+				t.Errorf("text report lacks %q:\n%s", tc.text, text.String())
+			}
+			note := "base: interpreter: v3.8.1 embeds yaegi v0.17.0, the current release yaegi v0.16.1: the plugins' verdicts do not carry over (rebase verifies them again); check them first with `xtraefik verify --base registry.example/traefik:v3.8.1`"
+			if changed := tc.want != nil && tc.want.Changed; strings.Contains(text.String(), note) != changed {
+				t.Errorf("note shown = %v, want %v:\n%s", !changed, changed, text.String())
+			}
+			if err := WriteReport(&doc, rep, "json"); err != nil {
+				t.Fatal(err)
+			}
+			var back Report
+			if err := json.Unmarshal([]byte(doc.String()), &back); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(back.Base.Interpreter, tc.want) {
+				t.Errorf("JSON interpreter %+v, want %+v:\n%s", back.Base.Interpreter, tc.want, doc.String())
+			}
+		})
+	}
+	// Without a way to tell, nothing is said.
+	rep, err := Check(context.Background(), parseRecipe(t, "base: registry.example/traefik:v3.6.12\nplugins:\n"+plugin("p", "v0.3.0")), nil, Options{Git: git, Images: imgs})
+	if err != nil || rep.Base.Status != StatusOutdated || rep.Base.Interpreter != nil {
+		t.Errorf("no Interpreter option: %+v, %v", rep.Base, err)
 	}
 }

@@ -29,9 +29,19 @@ func WriteReport(w io.Writer, rep *Report, format string) error {
 
 func writeText(w io.Writer, rep *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCURRENT\tLINE\tLATEST IN LINE\tNEWEST\tSTATUS")
+	// The interpreter column is there when an update was compared.
+	interp := rep.Base.Interpreter != nil
+	head := "NAME\tCURRENT\tLINE\tLATEST IN LINE\tNEWEST\tSTATUS"
+	if interp {
+		head += "\tINTERPRETER"
+	}
+	fmt.Fprintln(tw, head)
 	for _, e := range rep.Entries() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Name(), cell(e.Current), cell(e.Line), cell(e.LatestInLine), cell(e.Newest), e.Status)
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", e.Name(), cell(e.Current), cell(e.Line), cell(e.LatestInLine), cell(e.Newest), e.Status)
+		if interp {
+			row += "\t" + cell(e.Interpreter.String())
+		}
+		fmt.Fprintln(tw, row)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -43,6 +53,12 @@ func writeText(w io.Writer, rep *Report) error {
 			notes = append(notes, e.Name()+": "+e.Error)
 		case e.Note != "":
 			notes = append(notes, e.Name()+": "+e.Note)
+		}
+		if c := e.Interpreter; c != nil && c.Changed {
+			notes = append(notes, fmt.Sprintf("%s: interpreter: %s embeds yaegi %s, the current release yaegi %s: the plugins' verdicts do not carry over (rebase verifies them again); check them first with `xtraefik verify --base %s`",
+				e.Name(), c.Release, c.To, c.From, retag(e.Ref, c.Release)))
+		} else if c != nil && c.Error != "" {
+			notes = append(notes, e.Name()+": "+c.Error)
 		}
 		// The table shows the newest in the current line and overall; the
 		// lines in between are worth a mention too (v3.7 between v3.6 and v4.0).

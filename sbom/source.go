@@ -3,7 +3,6 @@ package sbom
 import (
 	"fmt"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -65,11 +64,7 @@ func baseDisplayName(s string) string {
 	if err != nil {
 		return s
 	}
-	switch ref.Transport {
-	case images.TransportOCI, images.TransportDockerArchive:
-		ref.Path = filepath.Base(ref.Path)
-	}
-	return ref.String()
+	return ref.PublicName()
 }
 
 // ociPURL is pkg:oci/<name>@<digest>?repository_url=...&tag=... for a

@@ -329,9 +329,11 @@ func (d *DirCache) Prune(maxAge time.Duration, dryRun bool) (int, error) {
 // cacheKey is the hash of everything that decides p's verdict: its files
 // and those of every other plugin of the tree (Yaegi's GOPATH lookup sees
 // them), its configuration and expected status, the useUnsafe decision and
-// the trust given, the Traefik version, the interpreter, the containment
-// asked for, and this xtraefik build.
-func cacheKey(p plugin.Plugin, all []plugin.Plugin, interpreter string, opts Options, self string) (string, error) {
+// the trust given, the interpreter and what else of the Traefik release
+// matters (traefik: plan.keyTraefik, the release itself only when the
+// interpreter is not exactly known), the containment asked for, and this
+// xtraefik build.
+func cacheKey(p plugin.Plugin, all []plugin.Plugin, interpreter, traefik string, opts Options, self string) (string, error) {
 	hashes := make([]string, 0, len(all))
 	for _, q := range all {
 		h, err := contentHash(q)
@@ -350,9 +352,9 @@ func cacheKey(p plugin.Plugin, all []plugin.Plugin, interpreter string, opts Opt
 		return "", err
 	}
 	data, err := json.Marshal(map[string]any{
-		"schema": 1, "xtraefik": self, "alias": p.Alias, "module": p.Module, "hash": own, "tree": hashes,
+		"schema": 2, "xtraefik": self, "alias": p.Alias, "module": p.Module, "hash": own, "tree": hashes,
 		"config": string(config), "expect": p.ExpectStatus, "useUnsafe": p.UseUnsafe, "allowUnsafe": opts.AllowUnsafe,
-		"traefik": opts.TraefikVersion, "yaegi": opts.Yaegi, "interpreter": interpreter, "sandbox": string(opts.Sandbox),
+		"traefik": traefik, "interpreter": interpreter, "sandbox": string(opts.Sandbox),
 		"approximate": opts.AcceptApproximate, "timeout": opts.Timeout.String(), "memory": opts.MemoryLimit,
 	})
 	if err != nil {
@@ -392,7 +394,7 @@ func (v *Verifier) fromCache(plugins []plugin.Plugin, laidOut []bool, pl *plan, 
 		if m.IsWasm() {
 			interpreter = interpreterName(true)
 		}
-		key, err := cacheKey(p, plugins, interpreter, v.opts, self)
+		key, err := cacheKey(p, plugins, interpreter, pl.keyTraefik(m.IsWasm()), v.opts, self)
 		if err != nil {
 			continue
 		}

@@ -20,7 +20,7 @@ func TestCacheKeyCoversEveryInput(t *testing.T) {
 	other := plugin.Plugin{Alias: "other", Module: "example.com/other", Hash: "sha256:bb"}
 	opts := Options{TraefikVersion: "v3.6.12", Timeout: DefaultTimeout, MemoryLimit: DefaultMemoryLimit}
 	key := func(p plugin.Plugin, all []plugin.Plugin, interp string, o Options, self string) string {
-		k, err := cacheKey(p, all, interp, o, self)
+		k, err := cacheKey(p, all, interp, newPlan(o, nil).keyTraefik(false), o, self)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,6 +95,56 @@ func TestCacheKeyCoversEveryInput(t *testing.T) {
 	} {
 		if got := edit(f); got == want {
 			t.Errorf("%s: same key", name)
+		}
+	}
+}
+
+// TestCacheKeyFollowsTheInterpreter: with the interpreter exactly known
+// (the release table, or the base's binary), a verdict's key holds the
+// interpreter and Traefik's major version, not the release: every patch
+// embedding the same Yaegi (or wazero and http-wasm) finds the verdict,
+// and a release embedding another, or one of the other major, does not.
+// Without an exactly known interpreter, or for an approximate verdict,
+// the release stays in the key.
+func TestCacheKeyFollowsTheInterpreter(t *testing.T) {
+	c := testenv.Corpus()[0]
+	p := plugin.Plugin{Alias: "demo", Module: c.Module, Files: testenv.CorpusFiles(t, c), Hash: "sha256:aa"}
+	key := func(version, yaegi string, wasm, approximate bool) string {
+		t.Helper()
+		o := Options{TraefikVersion: version, Yaegi: yaegi, AcceptApproximate: approximate, Timeout: DefaultTimeout, MemoryLimit: DefaultMemoryLimit}
+		pl := newPlan(o, nil)
+		interp := pl.yaegiName()
+		if wasm {
+			interp = interpreterName(true)
+		}
+		k, err := cacheKey(p, []plugin.Plugin{p}, interp, pl.keyTraefik(wasm), o, "v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	for _, tt := range []struct {
+		name              string
+		aVersion, aYaegi  string
+		bVersion, bYaegi  string
+		wasm, approximate bool
+		same              bool
+	}{
+		{"patch releases, both in the table", "v3.6.12", "", "v3.6.13", "", false, false, true},
+		{"a release the table knows, one only the binary names", "v3.6.12", "", "v3.8.1", "v0.16.1", false, false, true},
+		{"the binary's word on both", "v3.6.12", "v0.16.1", "v3.8.1", "v0.16.1", false, false, true},
+		{"another Yaegi", "v3.6.12", "", "v3.8.1", "v0.17.0", false, false, false},
+		{"another major, same Yaegi", "v2.11.1", "", "v3.6.12", "", false, false, false},
+		{"neither interpreter known", "v3.8.1", "", "v3.8.2", "", false, false, false},
+		{"one interpreter known", "v3.6.12", "", "v3.8.2", "", false, false, false},
+		{"approximate verdicts", "v3.6.12", "", "v3.6.13", "", false, true, false},
+		{"wasm: same wazero and http-wasm", "v3.6.12", "", "v3.7.1", "", true, false, true},
+		{"wasm: another wazero", "v3.0.4", "", "v3.6.12", "", true, false, false},
+		{"wasm: not in the table, whatever the binary's Yaegi", "v3.8.1", "v0.16.1", "v3.8.2", "v0.16.1", true, false, false},
+	} {
+		a, b := key(tt.aVersion, tt.aYaegi, tt.wasm, tt.approximate), key(tt.bVersion, tt.bYaegi, tt.wasm, tt.approximate)
+		if (a == b) != tt.same {
+			t.Errorf("%s: same key = %v, want %v", tt.name, a == b, tt.same)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/verify/interpreters"
 	"github.com/xtraefik/xtraefik/verify/provision"
 )
@@ -68,6 +69,9 @@ type plan struct {
 	// wasmMissing says why wasm plugins are not run with the target's wazero
 	// and http-wasm; "" when they are.
 	wasmMissing string
+	// wasmTarget names the wazero and http-wasm the target runs wasm
+	// plugins with, when the table knows them; "" otherwise.
+	wasmTarget string
 
 	// v runs the workers.
 	v *Verifier
@@ -99,6 +103,9 @@ func newPlan(opts Options, v *Verifier) *plan {
 	case in.Wazero != "" && (in.Wazero != moduleVersion(interpreters.WazeroModule) || in.HTTPWasm != interpreters.HTTPWasmModule+"@"+moduleVersion(interpreters.HTTPWasmModule)):
 		p.wasmMissing = fmt.Sprintf("Traefik %s runs wasm plugins with wazero %s and %s; xtraefik runs them with %s only", opts.TraefikVersion, in.Wazero, in.HTTPWasm, interpreterName(true))
 	}
+	if known && in.Wazero != "" {
+		p.wasmTarget = "wazero " + in.Wazero + ", " + in.HTTPWasm
+	}
 	if p.target == "" {
 		p.unknown = p.wasmMissing
 		return p
@@ -107,6 +114,27 @@ func newPlan(opts Options, v *Verifier) *plan {
 		p.pkgs, p.exactPkgs = packageSet{std: setOf(l.Std), restricted: setOf(l.Restricted)}, true
 	}
 	return p
+}
+
+// keyTraefik is what of the Traefik verified for goes into a verdict's
+// cache key besides the interpreter's name. When the interpreter is
+// exactly known (the Yaegi version, from the base's binary or the release
+// table, for a Yaegi plugin; the table's wazero and http-wasm for a wasm
+// plugin), all else the Traefik release decides is its major version
+// (manifest rules, the useUnsafe setting, restricted imports: v2 or v3),
+// so a verdict carries over to every release embedding the same
+// interpreter (a rebase onto a patch release). Otherwise, and for an
+// approximate verdict (its note names the release), the release itself.
+func (p *plan) keyTraefik(wasm bool) string {
+	major := fmt.Sprintf("v%d", plugin.TraefikMajor(p.opts.TraefikVersion))
+	switch {
+	case p.opts.AcceptApproximate:
+	case wasm && p.wasmTarget != "":
+		return major + ", " + p.wasmTarget
+	case !wasm && p.target != "":
+		return major + ", yaegi " + p.target
+	}
+	return "Traefik " + p.opts.TraefikVersion + ", yaegi " + p.opts.Yaegi
 }
 
 // linked reports whether Yaegi plugins run in this binary's own worker,

@@ -169,7 +169,10 @@ func newRebase(env getenv) *cobra.Command {
 		Short: "Move the image onto the base's current digest (a new Traefik patch release), keeping the plugins as locked",
 		Long: `Re-resolve the recipe's base (e.g. traefik:v3.6 after a patch release), build,
 and record the new digests in the lock (printing old -> new) once the build has
-succeeded. Plugins stay at their locked commits, so the plugin layer keeps its digest.`,
+succeeded. Plugins stay at their locked commits, so the plugin layer keeps its digest.
+When the new release embeds the same interpreter (Yaegi version), the verdicts come
+from the verdict cache; when it embeds another, the plugins are verified again with it
+first, and a FAIL changes neither the lock nor the outputs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return b.run(cmd, &c, env, true)
@@ -281,7 +284,7 @@ func (v *verifyFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&v.workers, "yaegi-v2-worker", nil, "former name of --yaegi-worker")
 	_ = f.MarkDeprecated("yaegi-v2-worker", "use --yaegi-worker")
 	f.Var(&v.sandbox, "sandbox", "containment of plugin code during verification: auto (the strongest the host allows; each result names what was missing) or require (refuse to run plugin code without full containment; for CI)")
-	f.BoolVar(&v.noCache, "no-verdict-cache", false, "verify every plugin again, even when the cache holds an OK verdict for the same files, configuration, interpreter, Traefik version and xtraefik build")
+	f.BoolVar(&v.noCache, "no-verdict-cache", false, "verify every plugin again, even when the cache holds an OK verdict for the same files, configuration, interpreter (and Traefik major version) and xtraefik build")
 	f.BoolVar(&v.acceptApproximate, "accept-approximate-verdict", false, "when the interpreter the base's Traefik embeds is unavailable or unknown, accept the verdict of another one (marked APPROXIMATE) instead of UNVERIFIED, which stops a build")
 }
 
@@ -299,11 +302,18 @@ func newVerify(env getenv) *cobra.Command {
 		rt     runtimeFlags
 		dir    string
 		expect int
+		base   string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check every plugin the way Traefik will load it (or one working copy with --dir)",
-		Args:  cobra.NoArgs,
+		Long: `Check every plugin of the recipe the way its base's Traefik will load it, or one
+plugin working copy with --dir. Nothing is written.
+
+--base REF checks the plugins as the lock pins them against another base (a tag
+or a digest, e.g. traefik:v3.7 before moving to it), with the interpreter that
+base's Traefik embeds, without building anything or changing the lock.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fail := func(err error) error { return c.output.fail(cmd, "verify", err) }
 			switch {
@@ -311,6 +321,10 @@ func newVerify(env getenv) *cobra.Command {
 				return fail(fmt.Errorf("--runtime needs a recipe (-f): it runs the image the recipe builds"))
 			case dir != "" && cmd.Flags().Changed("file"):
 				return fail(fmt.Errorf("--dir and -f are two ways to name what to verify: give one"))
+			case dir != "" && base != "":
+				return fail(fmt.Errorf("--base is for a recipe (-f): it checks the plugins its lock pins; for --dir, name the Traefik with --traefik-version"))
+			case base != "" && vf.traefik != "":
+				return fail(fmt.Errorf("--base and --traefik-version both name the Traefik to check for: give one"))
 			case expect != 0 && dir == "":
 				return fail(fmt.Errorf("--expect-status is for --dir; a recipe says expectStatus per plugin"))
 			case vf.allowUnsafe && dir == "":
@@ -326,7 +340,7 @@ func newVerify(env getenv) *cobra.Command {
 			if err != nil {
 				return fail(err)
 			}
-			req := build.VerifyRequest{Verify: vf.options(c.status(cmd, env), c.cacheDir), NoVerdictCache: vf.noCache}
+			req := build.VerifyRequest{Verify: vf.options(c.status(cmd, env), c.cacheDir), NoVerdictCache: vf.noCache, Base: base}
 			if rt.enabled {
 				req.Runtime = rt.options(c.status(cmd, env))
 			}
@@ -340,6 +354,7 @@ func newVerify(env getenv) *cobra.Command {
 	rt.register(cmd)
 	cmd.Flags().BoolVar(&vf.allowUnsafe, "allow-unsafe", false, "with --dir: let a plugin whose manifest says useUnsafe import unsafe/syscall (recipes use allowUnsafe)")
 	cmd.Flags().StringVar(&dir, "dir", "", "verify a plugin working copy (module name from its go.mod) instead of a recipe")
+	cmd.Flags().StringVar(&base, "base", "", "check the plugins the lock pins against this base image (tag or digest) instead of the recipe's, with its Traefik's interpreter; the lock is not changed")
 	cmd.Flags().IntVar(&expect, "expect-status", 0, "with --dir: the HTTP status the middleware must answer the verification request with (default: any answer that is not a server error), as a recipe's expectStatus")
 	return cmd
 }

@@ -32,9 +32,11 @@ func TestOutdatedCommand(t *testing.T) {
 
 	behind := w.writeRecipe("behind.yaml", fmt.Sprintf("base: docker.io/library/traefik:v3.6.1\nplugins:\n  demo:\n    module: %s\n    git: %s\n    ref: v0.2.2\n", demoModule, demoGit))
 	out := w.mustRun("outdated", "-f", behind)
-	want := "NAME         CURRENT  LINE  LATEST IN LINE  NEWEST  STATUS\n" +
-		"base         v3.6.1   v3.6  v3.6.4          v3.7.0  outdated\n" +
-		"plugin demo  v0.2.2   v0    v0.3.0          v0.3.0  outdated\n" +
+	// The interpreter column: Traefik v3.6.4, the update, embeds the
+	// same Yaegi as v3.6.1 (xtraefik's release table).
+	want := "NAME         CURRENT  LINE  LATEST IN LINE  NEWEST  STATUS    INTERPRETER\n" +
+		"base         v3.6.1   v3.6  v3.6.4          v3.7.0  outdated  yaegi v0.16.1\n" +
+		"plugin demo  v0.2.2   v0    v0.3.0          v0.3.0  outdated  -\n" +
 		"\n" +
 		"To take a newer version:\n" +
 		"  base: write docker.io/library/traefik:v3.6.4 in behind.yaml's base, then run `xtraefik lock`\n" +

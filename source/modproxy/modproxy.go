@@ -374,8 +374,13 @@ func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(s
 		if n > modzip.MaxZipFile {
 			return fmt.Errorf("%s is larger than the %d bytes a module zip may have", u, int64(modzip.MaxZipFile))
 		}
-		if t, err = c.proxyTime(ctx, proxy, m); err != nil {
-			return err
+		// The go command needs only .mod and .zip for a known version, so
+		// a proxy tree it filled may lack the .info of dependencies: it is
+		// asked for only when the time is wanted (the plugin itself).
+		if needTime {
+			if t, err = c.proxyTime(ctx, proxy, m); err != nil {
+				return err
+			}
 		}
 		return nil
 	}, func(ctx context.Context) error {
@@ -409,8 +414,10 @@ func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(s
 	if err != nil {
 		return nil, err
 	}
-	if err := c.writeInfoCache(zp, t); err != nil {
-		return nil, err
+	if needTime || !t.IsZero() {
+		if err := c.writeInfoCache(zp, t); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.Rename(tmp.Name(), zp); err != nil {
 		return nil, err
