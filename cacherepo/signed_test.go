@@ -309,4 +309,3 @@ func pushRecord(t *testing.T, s *Store, k string, data []byte) {
 		t.Fatal(err)
 	}
 }
-
