@@ -50,7 +50,8 @@ func (s *Store) Verdicts(ctx context.Context) *Verdicts {
 }
 
 // Warnings returns what was ignored so far: records that did not open
-// (ErrBadSeal), entries that are no records, a failing registry.
+// (ErrUntrusted, ErrForged), entries that are no records, a failing
+// registry.
 func (v *Verdicts) Warnings() []error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
