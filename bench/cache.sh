@@ -5,8 +5,9 @@
 #   2. CLI build -> push with cached verdicts <= 1.5x crane append
 #   3. 20 plugins x 3 platforms <= 1.3x 20 plugins x 1 platform; a rebuild of an
 #      unchanged lock with every cache warm <= 0.5 s, verification included
-#   4. a fresh runner (empty --cache-dir) from --cache-repo (same verdict key,
-#      and another key, which verifies again) against one from git
+#   4. a fresh runner (empty --cache-dir) from --cache-repo (trusting the
+#      writer's key, and another key, which fetches and verifies again)
+#      against one from git
 #   5. peak RSS <= 64 MB for every xtraefik build above, --sbom-dir included
 # Medians of RUNS runs (hyperfine), peak RSS of one run (/usr/bin/time -v).
 # Everything is on loopback: a Debian docker-registry, a git daemon.
@@ -20,10 +21,11 @@ SOURCES=(github.com/traefik/plugindemo@v0.2.2 github.com/tomMoulard/fail2ban@v0.
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 export SOURCE_DATE_EPOCH=$EPOCH
-# Verdict keys live in the environment (the fleet's way), never in ~/.config.
+# The local caches' key lives in the work directory, never in ~/.config.
 export XDG_CONFIG_HOME=$work/config
-KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export XTRAEFIK_VERDICT_KEY=$KEY
+# The fleet cache's writer signs with a key pair of its own.
+openssl genpkey -algorithm ed25519 -out "$work/cache.key" 2>/dev/null
+openssl pkey -in "$work/cache.key" -pubout -out "$work/cache.pub"
 
 start_registry
 arch=$(go env GOARCH)
@@ -173,20 +175,21 @@ row x20x3-push "$PLUGINS plugins x 3 platforms -> push, warm" "" \
 # Goal 5: the SBOM too.
 row x20x3-sbom "$PLUGINS x 3 -> OCI layout + --sbom-dir, warm" "" \
 	"$(xb 20x3) --oci-layout $work/out-sbom --sbom-dir $work/sbom --overwrite"
-# Goal 4: a fresh runner. Runner A (key KEY) fills the cache repository.
+# Goal 4: a fresh runner. Runner A (signing with cache.key) fills the cache
+# repository.
 crepo=$reg/bench/cache
 log "runner A fills $crepo"
-"$xt" build -q -f "$work/r-20x3/recipe.yaml" --cache-dir "$work/runner-a" --cache-repo "$crepo" \
+"$xt" build -q -f "$work/r-20x3/recipe.yaml" --cache-dir "$work/runner-a" --cache-repo "$crepo" --cache-key "$work/cache.key" \
 	--push "$reg/bench/runner-a:latest" >/dev/null 2>"$work/runner-a.err" || die "runner A: $(tail -3 "$work/runner-a.err")"
 fresh="rm -rf $work/fresh"
 xf="$xt build -q -f $work/r-20x3/recipe.yaml --cache-dir $work/fresh --push $reg/bench/fresh:latest"
 row fresh-git "fresh runner, git (every plugin fetched + verified)" "$fresh" "$xf"
-row fresh-repo "fresh runner, --cache-repo, same key" "$fresh" "$xf --cache-repo $crepo"
-# Another key every run: the records of the run before (sealed with its own
-# key) do not open either, so every run verifies again.
-row fresh-repo-key2 "fresh runner, --cache-repo, another key" \
-	"$fresh; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' >$work/key2" \
-	"XTRAEFIK_VERDICT_KEY=\$(cat $work/key2) $xf --cache-repo $crepo"
+row fresh-repo "fresh runner, --cache-repo, trusting A's key (reads only)" "$fresh" "$xf --cache-repo $crepo --cache-trust $work/cache.pub"
+# Trusting another key: A's trees and verdicts are ignored, so every run
+# fetches from git and verifies again (and, reading only, writes nothing).
+openssl genpkey -algorithm ed25519 2>/dev/null | openssl pkey -pubout -out "$work/key2.pub"
+row fresh-repo-key2 "fresh runner, --cache-repo, another key" "$fresh" \
+	"$xf --cache-repo $crepo --cache-trust $work/key2.pub"
 
 # --- report ------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a/b; else print "-" }'; }

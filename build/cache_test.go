@@ -5,12 +5,16 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/xtraefik/xtraefik/cacherepo"
 	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/sandbox"
+	"github.com/xtraefik/xtraefik/sign"
 	"github.com/xtraefik/xtraefik/verify"
 )
 
@@ -189,44 +193,98 @@ func TestPruneCacheVerdicts(t *testing.T) {
 	}
 }
 
-// TestVerdictKeySources: the fleet's key from the environment or a file,
-// never both, and nothing else than 32 or more hex-encoded bytes.
-func TestVerdictKeySources(t *testing.T) {
-	good := strings.Repeat("ab", 32)
-	file := filepath.Join(t.TempDir(), "key")
-	if err := os.WriteFile(file, []byte(good+"\n"), 0o600); err != nil {
+// TestFleetKeys: a Go caller and the environment name the cache
+// repository's keys alike (Config first, the environment's trusted keys
+// besides); the fleet secret of old is refused with the commands that
+// replace it; a cache repository without any key, or keys without a
+// repository, are refused.
+func TestFleetKeys(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "recipe.yaml")
+	if err := os.WriteFile(file, []byte("base: traefik:v3.6\nplugins:\n  demo: {module: example.com/demo, ref: v1}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	short := filepath.Join(t.TempDir(), "short")
-	os.WriteFile(short, []byte("abcd"), 0o600)
-	tests := []struct {
-		name    string
-		env     map[string]string
-		want    bool   // a key
-		wantErr string // "" for none
-	}{
-		{"unset", nil, false, ""},
-		{"environment", map[string]string{EnvVerdictKey: good}, true, ""},
-		{"file", map[string]string{EnvVerdictKeyFile: file}, true, ""},
-		{"both", map[string]string{EnvVerdictKey: good, EnvVerdictKeyFile: file}, false, "both"},
-		{"short", map[string]string{EnvVerdictKey: "abcd"}, false, "64 or more hex digits"},
-		{"not hex", map[string]string{EnvVerdictKey: strings.Repeat("zz", 32)}, false, "not a verdict key"},
-		{"short file", map[string]string{EnvVerdictKeyFile: short}, false, short + " is not a verdict key"},
-		{"missing file", map[string]string{EnvVerdictKeyFile: filepath.Join(t.TempDir(), "none")}, false, "no such file"},
+	keyA, pubA := testenv.OpenSSLKeyPair(t, testenv.KeyEd25519)
+	_, pubB := testenv.OpenSSLKeyPair(t, testenv.KeyP256)
+	_, pubC := testenv.OpenSSLKeyPair(t, testenv.KeyEd25519)
+	id := func(pub string) string {
+		v, err := sign.LoadPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp, err := cacherepo.Fingerprint(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fp
 	}
-	for _, tc := range tests {
+	const repo = "127.0.0.1:5000/fleet/cache"
+	open := func(cfg Config, env map[string]string) (*Session, error) {
+		cfg.RecipeFile = file
+		cfg.Env = func(k string) string {
+			if k == "XTRAEFIK_CACHE" {
+				return filepath.Join(dir, "cache")
+			}
+			return env[k]
+		}
+		return Open(cfg)
+	}
+	sorted := func(ids ...string) []string { return slices.Sorted(slices.Values(ids)) }
+
+	// A writer from Config, trusting B besides (and C from the environment).
+	s, err := open(Config{CacheRepo: repo, CacheKey: keyA, CacheTrust: []string{pubB}}, map[string]string{EnvCacheTrust: pubC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.fleet == nil || s.fleet.ReadOnly() || s.fleet.Signer() != id(pubA) || !slices.Equal(s.fleet.Trusted(), sorted(id(pubA), id(pubB), id(pubC))) {
+		t.Fatalf("fleet: %+v", s.fleet)
+	}
+	rep := s.newReport("build")
+	if c := rep.CacheRepo; c == nil || c.ReadOnly || c.Signer != id(pubA) || len(c.Trusted) != 3 {
+		t.Errorf("report: %+v", rep.CacheRepo)
+	}
+	// A reader from the environment alone: two trusted keys, a path list.
+	s, err = open(Config{}, map[string]string{EnvCacheRepo: repo, EnvCacheTrust: pubB + string(os.PathListSeparator) + pubC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.fleet.ReadOnly() || !slices.Equal(s.fleet.Trusted(), sorted(id(pubB), id(pubC))) {
+		t.Fatalf("reader: read-only %v, trusted %v", s.fleet.ReadOnly(), s.fleet.Trusted())
+	}
+	if c := s.newReport("build").CacheRepo; c == nil || !c.ReadOnly || c.Signer != "" {
+		t.Errorf("reader's report: %+v", c)
+	}
+
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		env  map[string]string
+		want []string
+	}{
+		{"fleet secret", Config{CacheRepo: repo, CacheKey: keyA}, map[string]string{EnvVerdictKey: strings.Repeat("ab", 32)},
+			[]string{"$XTRAEFIK_VERDICT_KEY is no longer read", "openssl genpkey -algorithm ed25519", "--cache-key", "--cache-trust"}},
+		{"fleet secret file", Config{}, map[string]string{EnvVerdictKeyFile: pubA}, []string{"$XTRAEFIK_VERDICT_KEY_FILE is no longer read"}},
+		{"no key", Config{CacheRepo: repo}, nil, []string{"give a key", "--cache-key", "--cache-trust", "openssl genpkey"}},
+		{"keys without a repository", Config{CacheTrust: []string{pubB}}, nil, []string{"name one too"}},
+		{"missing trust file", Config{CacheRepo: repo, CacheTrust: []string{filepath.Join(dir, "none.pub")}}, nil, []string{"none.pub", "no such file"}},
+		{"private key as trust", Config{CacheRepo: repo, CacheTrust: []string{keyA}}, nil, []string{keyA}},
+		{"public key as signing key", Config{CacheRepo: repo, CacheKey: pubA}, nil, []string{"--cache-key", pubA}},
+		{"signing key from the environment", Config{CacheRepo: repo}, map[string]string{EnvCacheKey: pubA}, []string{"$XTRAEFIK_CACHE_KEY", pubA}},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			key, err := verdictKey(func(k string) string { return tc.env[k] })
-			switch {
-			case tc.wantErr != "":
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			_, err := open(tc.cfg, tc.env)
+			if err == nil {
+				t.Fatal("opened")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
 				}
-			case err != nil:
-				t.Fatal(err)
-			case (key != nil) != tc.want:
-				t.Fatalf("key %x", key)
 			}
 		})
+	}
+	// Offline, the cache repository is not used and its keys not loaded.
+	if s, err := open(Config{CacheRepo: repo, Offline: true}, nil); err != nil || s.fleet != nil {
+		t.Errorf("offline: %v, fleet %v", err, s)
 	}
 }

@@ -2,15 +2,14 @@ package build
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
+	"path/filepath"
 
 	"github.com/xtraefik/xtraefik/cacherepo"
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/sign"
 	"github.com/xtraefik/xtraefik/verify"
 )
 
@@ -18,16 +17,62 @@ import (
 const (
 	// EnvCacheRepo names the cache repository (Config.CacheRepo).
 	EnvCacheRepo = "XTRAEFIK_CACHE_REPO"
-	// EnvVerdictKey is the verdict key, hex-encoded (at least 32 bytes),
-	// in place of the key file: runners holding the same key trust each
-	// other's verdicts in the cache repository. Without it, verdicts stay
-	// on each runner (trees are still shared).
-	EnvVerdictKey = "XTRAEFIK_VERDICT_KEY"
-	// EnvVerdictKeyFile names a file holding that key instead: unlike the
-	// environment, a file can be kept from code running as the same user
-	// (a process's environment is readable in /proc).
+	// EnvCacheKey names the private key that signs what this runner
+	// writes to the cache repository (Config.CacheKey).
+	EnvCacheKey = "XTRAEFIK_CACHE_KEY"
+	// EnvCacheTrust lists public key files (separated by
+	// os.PathListSeparator) whose entries this runner reads
+	// (Config.CacheTrust).
+	EnvCacheTrust = "XTRAEFIK_CACHE_TRUST"
+	// EnvVerdictKey and EnvVerdictKeyFile were a secret the fleet shared
+	// to seal its verdicts. They are refused (legacyVerdictKey): any
+	// runner holding the secret could write verdicts all others trusted.
+	EnvVerdictKey     = "XTRAEFIK_VERDICT_KEY"
 	EnvVerdictKeyFile = "XTRAEFIK_VERDICT_KEY_FILE"
 )
+
+// legacyVerdictKey refuses a fleet secret from before signed cache
+// entries, saying what replaces it.
+func legacyVerdictKey(env func(string) string) error {
+	for _, v := range []string{EnvVerdictKey, EnvVerdictKeyFile} {
+		if env(v) != "" {
+			return fmt.Errorf("$%s is no longer read: a key the fleet shares lets every runner holding it write verdicts every other runner trusts. "+
+				"Make a key pair (openssl genpkey -algorithm ed25519 -out cache.key && openssl pkey -in cache.key -pubout -out cache.pub), "+
+				"give the runners that may write the cache --cache-key cache.key ($%s), every runner --cache-trust cache.pub ($%s), and unset $%s",
+				v, EnvCacheKey, EnvCacheTrust, v)
+		}
+	}
+	return nil
+}
+
+// fleetKeys loads the signing key (password from $COSIGN_PASSWORD, as
+// cosign reads it) and the trusted public keys: keyRef, else $XTRAEFIK_CACHE_KEY;
+// trust and $XTRAEFIK_CACHE_TRUST.
+func fleetKeys(ctx context.Context, keyRef string, trust []string, env func(string) string) (cacherepo.Keys, error) {
+	var keys cacherepo.Keys
+	from := "--cache-key"
+	if keyRef == "" {
+		keyRef, from = env(EnvCacheKey), "$"+EnvCacheKey
+	}
+	if keyRef != "" {
+		sv, err := sign.LoadKey(ctx, keyRef, func() ([]byte, error) { return []byte(env("COSIGN_PASSWORD")), nil })
+		if err != nil {
+			return keys, fmt.Errorf("%s: %w", from, err)
+		}
+		keys.Signer = sv
+	}
+	for _, f := range append(filepath.SplitList(env(EnvCacheTrust)), trust...) {
+		if f == "" {
+			continue
+		}
+		v, err := sign.LoadPublicKey(f)
+		if err != nil {
+			return keys, fmt.Errorf("cache trust: %w", err)
+		}
+		keys.Trust = append(keys.Trust, v)
+	}
+	return keys, nil
+}
 
 // TreeCache is a store of verified plugin trees shared by a fleet of
 // runners, keyed by content hash; *cacherepo.Store is the implementation.
@@ -52,6 +97,8 @@ func (s *sources) fromTrees(ctx context.Context, where, hash string, p *plugin.P
 		return false, nil
 	case errors.Is(err, cacherepo.ErrMismatch):
 		return false, []string{fmt.Sprintf("%s: the cache repository's entry is not what the lock pins, ignored (fetched from the source, and the entry replaced): %v", where, err)}
+	case errors.Is(err, cacherepo.ErrUntrusted), errors.Is(err, cacherepo.ErrForged):
+		return false, []string{fmt.Sprintf("%s: the cache repository's entry is ignored, fetched from the source: %v", where, err)}
 	}
 	return false, []string{fmt.Sprintf("%s: cache repository not used: %v", where, err)}
 }
@@ -75,36 +122,9 @@ func shareTrees(ctx context.Context, o *Options, res *Resolution, rep *Report) {
 	}
 }
 
-// verdictKey reads EnvVerdictKey, or the file EnvVerdictKeyFile names;
-// nil when neither is set.
-func verdictKey(env func(string) string) ([]byte, error) {
-	v, from := strings.TrimSpace(env(EnvVerdictKey)), "$"+EnvVerdictKey
-	if file := env(EnvVerdictKeyFile); file != "" {
-		if v != "" {
-			return nil, fmt.Errorf("both $%s and $%s are set: give the fleet's key once", EnvVerdictKey, EnvVerdictKeyFile)
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("$%s: %w", EnvVerdictKeyFile, err)
-		}
-		v, from = strings.TrimSpace(string(data)), file
-	}
-	if v == "" {
-		return nil, nil
-	}
-	key, err := hex.DecodeString(v)
-	if err != nil || len(key) < 32 {
-		return nil, fmt.Errorf("%s is not a verdict key: give 64 or more hex digits (openssl rand -hex 32)", from)
-	}
-	return key, nil
-}
-
 // fleetVerdicts layers the cache repository's verdicts under the local
-// cache c, sealed with c's key.
-func fleetVerdicts(ctx context.Context, store *cacherepo.Store, c *verify.DirCache) (verify.Cache, *cacherepo.Verdicts, error) {
-	v, err := store.Verdicts(ctx, c.Secret)
-	if err != nil {
-		return nil, nil, err
-	}
-	return verify.Layered{Local: c, Remote: v}, v, nil
+// cache c.
+func fleetVerdicts(ctx context.Context, store *cacherepo.Store, c *verify.DirCache) (verify.Cache, *cacherepo.Verdicts) {
+	v := store.Verdicts(ctx)
+	return verify.Layered{Local: c, Remote: v}, v
 }

@@ -35,6 +35,8 @@ type Report struct {
 	Flags []string `json:"flags,omitempty"`
 
 	Lock *LockReport `json:"lock,omitempty"`
+	// CacheRepo is the cache repository the command read (and wrote).
+	CacheRepo *CacheRepoReport `json:"cacheRepo,omitempty"`
 	// Saved are the recipe and lock files Outputs.SaveRecipe wrote.
 	Saved    []string `json:"saved,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
@@ -108,6 +110,17 @@ type RuntimeReport struct {
 	OK           bool                    `json:"ok"`
 }
 
+// CacheRepoReport is a cache repository and the keys it is used with.
+type CacheRepoReport struct {
+	Repository string `json:"repository"`
+	// Signer is the fingerprint of the key what the runner writes is
+	// signed with; ReadOnly (no signing key) says it writes nothing.
+	Signer   string `json:"signer,omitempty"`
+	ReadOnly bool   `json:"readOnly"`
+	// Trusted are the fingerprints of the keys whose entries are read.
+	Trusted []string `json:"trusted"`
+}
+
 // LockReport says how the lock moved.
 type LockReport struct {
 	File string `json:"file"`
@@ -129,7 +142,11 @@ type Timings struct {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func (s *Session) newReport(command string) *Report {
-	return &Report{Command: command, Recipe: s.Recipe.Path, start: time.Now()}
+	rep := &Report{Command: command, Recipe: s.Recipe.Path, start: time.Now()}
+	if f := s.fleet; f != nil {
+		rep.CacheRepo = &CacheRepoReport{Repository: f.String(), Signer: f.Signer(), ReadOnly: f.ReadOnly(), Trusted: f.Trusted()}
+	}
+	return rep
 }
 
 // fail records err (redacted: it is shown and stored) and returns it.

@@ -16,6 +16,7 @@ import (
 	"github.com/xtraefik/xtraefik/cacherepo"
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/images/blobstore"
+	"github.com/xtraefik/xtraefik/internal/redact"
 	"github.com/xtraefik/xtraefik/outdated"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/runcheck"
@@ -28,7 +29,8 @@ import (
 
 // Environment variables a Session reads (through Config.Env), besides
 // SOURCE_DATE_EPOCH, $XTRAEFIK_CACHE, the fleet's (EnvCacheRepo,
-// EnvVerdictKey, EnvVerdictKeyFile), the go command's for module-proxy
+// EnvCacheKey, EnvCacheTrust, COSIGN_PASSWORD; EnvVerdictKey and
+// EnvVerdictKeyFile are refused), the go command's for module-proxy
 // plugins (GOPROXY...) and the git credential variables (source.FromEnv).
 const (
 	EnvGitMirrors         = "XTRAEFIK_GIT_MIRRORS"
@@ -82,8 +84,22 @@ type Config struct {
 	// (package cacherepo; "" means $XTRAEFIK_CACHE_REPO): verified plugin
 	// trees and verdicts are stored there and read back, so a runner
 	// with an empty cache builds a locked recipe without the plugins'
-	// sources. Offline, it is not used.
+	// sources. Offline, it is not used. It needs CacheKey or CacheTrust:
+	// every entry there is signed, and read only if a trusted key signed
+	// it.
 	CacheRepo string
+	// CacheKey signs what this runner writes to CacheRepo: a PEM private
+	// key file (PKCS#8 Ed25519 or ECDSA as `openssl genpkey` writes it,
+	// or cosign's encrypted key, its password from $COSIGN_PASSWORD) or a
+	// KMS URI (sign.LoadKey); its public key is trusted. "" means
+	// $XTRAEFIK_CACHE_KEY; without either the runner reads CacheRepo and
+	// never writes to it.
+	CacheKey string
+	// CacheTrust are PEM public key files (openssl pkey -pubout,
+	// cosign.pub) whose entries in CacheRepo are read, besides those the
+	// path list $XTRAEFIK_CACHE_TRUST names: entries signed by any other
+	// key are ignored, with a warning. Several keys let writers rotate.
+	CacheTrust []string
 }
 
 // Session is one recipe and its lock merged with a Config: every command
@@ -97,11 +113,9 @@ type Session struct {
 	opts     Options
 	// fleet is the cache repository, nil without one or offline.
 	fleet *cacherepo.Store
-	// verdictKey is the fleet's verdict key (EnvVerdictKey), nil when
-	// each runner keeps its own; key is this user's, read once.
-	verdictKey []byte
-	key        []byte
-	keyErr     error
+	// key is this user's cache key, read once.
+	key    []byte
+	keyErr error
 }
 
 // Open reads the recipe and its lock and merges them with cfg: recipe
@@ -184,28 +198,54 @@ func Open(cfg Config) (*Session, error) {
 		return nil, err
 	}
 	sess := &Session{Recipe: r, Locked: lock, LockFile: lockFile, opts: o}
-	if sess.verdictKey, err = verdictKey(env); err != nil {
+	if err := legacyVerdictKey(env); err != nil {
 		return nil, err
 	}
-	repo := cfg.CacheRepo
-	if repo == "" {
-		repo = env(EnvCacheRepo)
+	if sess.fleet, err = openFleet(cfg, o, env); err != nil {
+		return nil, err
 	}
-	if repo != "" {
-		// Checked offline too (a typo should not wait for the next online
-		// run), but not used: a cache repository is on the network.
-		store, err := cacherepo.New(repo, o.Images)
-		if err != nil {
-			if cfg.CacheRepo == "" {
-				return nil, fmt.Errorf("$%s: %w", EnvCacheRepo, err)
-			}
-			return nil, err
-		}
-		if !o.Offline {
-			sess.fleet, sess.opts.Trees = store, store
-		}
+	if sess.fleet != nil {
+		sess.opts.Trees = sess.fleet
 	}
 	return sess, nil
+}
+
+// openFleet opens the cache repository cfg or the environment names, with
+// its keys; nil without one, or offline.
+func openFleet(cfg Config, o Options, env func(string) string) (*cacherepo.Store, error) {
+	repo, from := cfg.CacheRepo, ""
+	if repo == "" {
+		repo, from = env(EnvCacheRepo), "$"+EnvCacheRepo+": "
+	}
+	if repo == "" {
+		if cfg.CacheKey != "" || len(cfg.CacheTrust) > 0 {
+			return nil, errors.New("a cache key and trusted keys sign and check the entries of a cache repository: name one too")
+		}
+		return nil, nil
+	}
+	if o.Offline {
+		// Checked offline too (a typo should not wait for the next
+		// online run), but not used: a cache repository is on the
+		// network, and so may be the signing key (KMS).
+		if _, err := o.Images.Repository(repo); err != nil {
+			// The value may carry credentials (https://user:token@reg/x).
+			return nil, fmt.Errorf("%scache repository %q: %w", from, redact.URL(repo), redact.Error(err))
+		}
+		return nil, nil
+	}
+	keys, err := fleetKeys(context.Background(), cfg.CacheKey, cfg.CacheTrust, env)
+	if err != nil {
+		return nil, err
+	}
+	if keys.Signer == nil && len(keys.Trust) == 0 {
+		return nil, fmt.Errorf("%scache repository %s: give a key: --cache-key (%s) to sign what this runner writes there, or --cache-trust (%s) to read entries signed with that public key and write nothing; make a pair with openssl genpkey -algorithm ed25519 -out cache.key && openssl pkey -in cache.key -pubout -out cache.pub",
+			from, redact.URL(repo), EnvCacheKey, EnvCacheTrust)
+	}
+	store, err := cacherepo.New(repo, o.Images, keys)
+	if err != nil {
+		return nil, fmt.Errorf("%s%w", from, err)
+	}
+	return store, nil
 }
 
 // Options is a copy of the merged options, for the lower-level functions
@@ -242,14 +282,11 @@ func (s *Session) withBlobCache(o *Options, rep *Report, sealed bool) error {
 	return nil
 }
 
-// cacheKey is the secret the caches that decide what is trusted seal
-// their entries with: the fleet's ($XTRAEFIK_VERDICT_KEY), else this
-// user's key file (made on first use). Nil, with a warning, when there is
-// none: those caches then keep nothing.
+// cacheKey is the secret the caches on this machine that decide what is
+// trusted seal their entries with: this user's key file (made on first
+// use). Nil, with a warning, when there is none: those caches then keep
+// nothing.
 func (s *Session) cacheKey(rep *Report) []byte {
-	if s.verdictKey != nil {
-		return s.verdictKey
-	}
 	if s.key != nil || s.keyErr != nil {
 		return s.key
 	}
@@ -265,7 +302,7 @@ func (s *Session) cacheKey(rep *Report) []byte {
 	keyFile := filepath.Join(config, "xtraefik", "verdict-cache.key")
 	switch {
 	case config == "":
-		err = fmt.Errorf("no configuration directory for its key (set HOME, XDG_CONFIG_HOME or %s)", EnvVerdictKey)
+		err = errors.New("no configuration directory for its key (set HOME or XDG_CONFIG_HOME)")
 	case s.opts.Offline && !exists(keyFile):
 		return nil // an offline run makes no key: nothing it could read is sealed with one
 	default:
@@ -614,17 +651,10 @@ func (s *Session) verifyOptions(ctx context.Context, vo verify.Options, noCache 
 		return vo, nil
 	}
 	vo.Cache = c
-	// Verdicts are shared only between runners holding the fleet's key:
-	// with each runner's own key, every record would be one only its
-	// writer can open.
-	if s.fleet == nil || s.verdictKey == nil {
+	if s.fleet == nil {
 		return vo, nil
 	}
-	layered, verdicts, err := fleetVerdicts(ctx, s.fleet, c)
-	if err != nil {
-		rep.Warnings = append(rep.Warnings, "cache repository verdicts not used: "+err.Error())
-		return vo, nil
-	}
+	layered, verdicts := fleetVerdicts(ctx, s.fleet, c)
 	vo.Cache = layered
 	return vo, verdicts
 }
@@ -649,7 +679,7 @@ func (s *Session) prepare(ctx context.Context, o *Options, vo *verify.Options, n
 }
 
 // noteVerdicts adds what the cache repository's verdicts ignored (records
-// sealed with another key, a registry that failed) to the report.
+// no trusted key signed, a registry that failed) to the report.
 func noteVerdicts(v *cacherepo.Verdicts, rep *Report) {
 	if v == nil {
 		return

@@ -9,11 +9,14 @@
 // layer — tagged by content, which Distribution (2.8 and later), Harbor,
 // GHCR and ECR all store; no referrers API, no other media type is needed.
 //
-// Nothing here is trusted for being in the registry: a tree counts only if
-// its files hash to the content hash the lock records (GetTree checks), a
-// verdict only if it carries the MAC made with the fleet's key (Verdicts
-// checks). Whoever can write to the repository can spoil the cache, never
-// make a build use other files or skip a verification.
+// Writers sign, readers verify: every entry carries a signature (a DSSE
+// envelope, signed.go) over what it says and the tag it is stored under,
+// made with the writer's private key (Keys.Signer), and a reader takes an
+// entry only if a key it trusts (Keys.Trust, or its own) signed it. A tree
+// counts, besides, only if its files hash to the content hash the lock
+// records (GetTree checks). Whoever can write to the repository without a
+// trusted key can spoil the cache, never make a build use other files or
+// skip a verification; a runner given only public keys never writes.
 package cacherepo
 
 import (
@@ -21,7 +24,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -41,9 +46,10 @@ const (
 	// ordinary gzip tar (types.OCILayer), so any tool can unpack it.
 	TreeArtifactType = "application/vnd.xtraefik.plugin-tree.v1"
 	// VerdictArtifactType is the artifactType of a verification record; its
-	// layer, of VerdictMediaType, is the sealed record (verify.SealVerdict).
-	VerdictArtifactType = "application/vnd.xtraefik.verdict.v1"
-	VerdictMediaType    = "application/vnd.xtraefik.verdict.v1+json"
+	// layer, of VerdictMediaType, is the signed record (a DSSE envelope).
+	// Version 1 was sealed with a key the fleet shared, and is not read.
+	VerdictArtifactType = "application/vnd.xtraefik.verdict.v2"
+	VerdictMediaType    = "application/vnd.dsse.envelope.v1+json"
 )
 
 // Annotations of a tree's manifest, for people and tools browsing the
@@ -52,6 +58,9 @@ const (
 	AnnotationModule   = "io.github.xtraefik.plugin.module"
 	AnnotationHash     = "io.github.xtraefik.plugin.hash"
 	AnnotationRevision = "io.github.xtraefik.plugin.revision"
+	// AnnotationSignature holds a tree's signed record (a DSSE envelope,
+	// JSON), which readers check before they read the tree.
+	AnnotationSignature = "io.github.xtraefik.signature"
 	// annotationTitle names a layer's file for ORAS-style clients.
 	annotationTitle = "org.opencontainers.image.title"
 )
@@ -70,6 +79,7 @@ var (
 type Store struct {
 	repo name.Repository
 	opts images.Options
+	keys *keyring
 	// maxTree bounds a tree, compressed and unpacked; maxRecord a verdict
 	// record. Fields so tests can lower them.
 	maxTree, maxRecord int64
@@ -90,19 +100,34 @@ const (
 )
 
 // New opens the cache repository repo (a repository, neither tag nor
-// digest), reached with opts (credentials, plain-HTTP rule, stall bounds).
-// It does not contact the registry.
-func New(repo string, opts images.Options) (*Store, error) {
+// digest), reached with opts (credentials, plain-HTTP rule, stall bounds),
+// signing and trusting with keys (a signer, trusted keys, or both). It
+// does not contact the registry.
+func New(repo string, opts images.Options, keys Keys) (*Store, error) {
 	r, err := opts.Repository(repo)
 	if err != nil {
 		// The value may carry credentials (https://user:token@reg/x).
 		return nil, fmt.Errorf("cache repository %q: %w", redact.URL(repo), redact.Error(err))
 	}
-	return &Store{repo: r, opts: opts, maxTree: MaxTreeBytes, maxRecord: maxRecordBytes}, nil
+	k, err := newKeyring(keys)
+	if err != nil {
+		return nil, fmt.Errorf("cache repository %s: %w", r.Name(), err)
+	}
+	return &Store{repo: r, opts: opts, keys: k, maxTree: MaxTreeBytes, maxRecord: maxRecordBytes}, nil
 }
 
 // String is the repository's name.
 func (s *Store) String() string { return s.repo.Name() }
+
+// ReadOnly reports whether the Store has no signing key: it then reads
+// and never writes.
+func (s *Store) ReadOnly() bool { return s.keys.signer == nil }
+
+// Signer is the fingerprint of the signing key, "" when read-only.
+func (s *Store) Signer() string { return s.keys.signerID }
+
+// Trusted are the fingerprints of the keys whose entries are read, sorted.
+func (s *Store) Trusted() []string { return slices.Sorted(maps.Keys(s.keys.trust)) }
 
 // remote is how a call reaches the registry: one puller and one pusher
 // for the Store's life, so that the registry is pinged and a token asked

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -28,11 +29,17 @@ func (s *Store) treeTag(contentHash string) (name.Tag, error) {
 	return s.repo.Tag("tree-" + hex), nil
 }
 
-// PutTree stores p's files under their content hash, unless the repository
-// already holds that very layer there (an entry that differs, such as a
-// spoiled one, is replaced). The layer is p.Files exactly as hashed (see
-// images.TreeLayer); module, content hash and revision go in annotations.
+// PutTree stores p's files under their content hash, signed, unless the
+// repository already holds that very layer there with a signature this
+// runner trusts (an entry that differs, such as a spoiled one or another
+// writer's this runner does not trust, is replaced). The layer is p.Files
+// exactly as hashed (see images.TreeLayer); module, content hash and
+// revision go in annotations, and in the signed record with the tag and
+// the layer's digest. A read-only Store writes nothing.
 func (s *Store) PutTree(ctx context.Context, p plugin.Plugin) error {
+	if s.ReadOnly() {
+		return nil
+	}
 	hash, err := p.Files.Hash()
 	if err != nil {
 		return fmt.Errorf("cache plugin %s: %w", p.Module, err)
@@ -55,23 +62,55 @@ func (s *Store) PutTree(ctx context.Context, p plugin.Plugin) error {
 	m, err := s.fetchArtifact(ctx, tag, TreeArtifactType, types.OCILayer, s.maxTree)
 	switch {
 	case err == nil && m.Layers[0].Digest == digest:
-		return nil // the same files, from this or another source
+		if _, err := s.treeRecord(tag, m, hash); err == nil {
+			return nil // the same files, from this or another trusted writer
+		}
 	case err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrMismatch):
+		return fmt.Errorf("cache plugin %s: %w", p.Module, err)
+	}
+	rev := p.Source.Revision()
+	sig, err := s.keys.seal(record{Kind: kindTree, Tag: tag.TagStr(), ContentHash: hash, Layer: digest.String(), Module: p.Module, Revision: rev})
+	if err != nil {
 		return fmt.Errorf("cache plugin %s: %w", p.Module, err)
 	}
 	err = s.push(ctx, tag, TreeArtifactType, layer,
 		map[string]string{annotationTitle: "tree.tar.gz"},
-		map[string]string{AnnotationModule: p.Module, AnnotationHash: hash, AnnotationRevision: p.Source.Revision()})
+		map[string]string{AnnotationModule: p.Module, AnnotationHash: hash, AnnotationRevision: rev, AnnotationSignature: string(sig)})
 	if err != nil {
 		return fmt.Errorf("cache plugin %s: %w", p.Module, err)
 	}
 	return nil
 }
 
-// GetTree reads back the tree stored under contentHash and checks that its
-// files hash to it. An absent tree is ErrNotFound; one that does not hash to
-// contentHash, or is no tree at all, is ErrMismatch (naming both hashes when
-// it has one); any other error is the registry's.
+// treeRecord checks the signed record of the tree manifest m found under
+// tag for contentHash: signed by a trusted key, for this tag and content
+// hash, and for the layer m names. Its errors wrap ErrUntrusted or
+// ErrForged.
+func (s *Store) treeRecord(tag name.Tag, m *v1.Manifest, contentHash string) (*record, error) {
+	sig, ok := m.Annotations[AnnotationSignature]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w: it carries no signature", tag, ErrUntrusted)
+	}
+	rec, err := s.keys.open([]byte(sig), kindTree, tag.TagStr())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tag, err)
+	}
+	switch {
+	case rec.ContentHash != contentHash:
+		return nil, fmt.Errorf("%s: %w: signed by %s for content hash %s", tag, ErrForged, rec.Signer, rec.ContentHash)
+	case rec.Layer != m.Layers[0].Digest.String():
+		return nil, fmt.Errorf("%s: %w: signed by %s for layer %s, the manifest names %s", tag, ErrForged, rec.Signer, rec.Layer, m.Layers[0].Digest)
+	}
+	return rec, nil
+}
+
+// GetTree reads back the tree stored under contentHash, checks its
+// signature before reading its layer, and checks that its files hash to
+// contentHash. An absent tree is ErrNotFound; one no trusted key signed is
+// ErrUntrusted (naming the key that did), one whose signature does not
+// hold for it ErrForged; one that does not hash to contentHash, or is no
+// tree at all, is ErrMismatch (naming both hashes when it has one); any
+// other error is the registry's.
 func (s *Store) GetTree(ctx context.Context, contentHash string) (fileset.Set, error) {
 	tag, err := s.treeTag(contentHash)
 	if err != nil {
@@ -79,6 +118,9 @@ func (s *Store) GetTree(ctx context.Context, contentHash string) (fileset.Set, e
 	}
 	m, err := s.fetchArtifact(ctx, tag, TreeArtifactType, types.OCILayer, s.maxTree)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := s.treeRecord(tag, m, contentHash); err != nil {
 		return nil, err
 	}
 	blob := tag.Context().Digest(m.Layers[0].Digest.String())

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/images"
@@ -31,11 +32,7 @@ import (
 func testStore(t *testing.T) (*Store, *testenv.RequestLog) {
 	t.Helper()
 	proxy, log := testenv.RecordingProxy(t, testenv.Registry(t, testenv.RegistryOptions{}))
-	s, err := New(proxy+"/fleet/cache", images.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, log
+	return withKeys(t, proxy+"/fleet/cache", Keys{Signer: fleetKey(t)}), log
 }
 
 func content(data string) func() (io.ReadCloser, error) {
@@ -145,7 +142,7 @@ func TestCacheTreePutTwiceUploadsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	retag(t, s, q.Hash, p.Hash)
-	if _, err := s.GetTree(ctx, p.Hash); !errors.Is(err, ErrMismatch) {
+	if _, err := s.GetTree(ctx, p.Hash); !errors.Is(err, ErrForged) {
 		t.Fatalf("spoiled entry: %v", err)
 	}
 	log.Reset()
@@ -184,9 +181,10 @@ func retag(t *testing.T, s *Store, from, to string) {
 	}
 }
 
-// TestCacheTreeMismatchAndNotFound: another tree under a tree's tag is
-// ErrMismatch naming both hashes; an absent tree, in an empty repository or
-// not, is ErrNotFound.
+// TestCacheTreeMismatchAndNotFound: another tree moved under a tree's tag
+// is ErrForged (its signature names the other tag); another tree signed for
+// the tag (a trusted writer's mistake) is ErrMismatch naming both hashes;
+// an absent tree, in an empty repository or not, is ErrNotFound.
 func TestCacheTreeMismatchAndNotFound(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
@@ -202,8 +200,18 @@ func TestCacheTreeMismatchAndNotFound(t *testing.T) {
 	}
 	retag(t, s, b.Hash, a.Hash)
 	_, err := s.GetTree(ctx, a.Hash)
+	if !errors.Is(err, ErrForged) || !strings.Contains(err.Error(), "record moved between tags") {
+		t.Errorf("another tree moved under a's tag: %v; want ErrForged, moved between tags", err)
+	}
+	tag, _ := s.treeTag(a.Hash)
+	layer, err := images.TreeLayer(b.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushSignedTree(t, s, tag, a.Hash, TreeArtifactType, layer)
+	_, err = s.GetTree(ctx, a.Hash)
 	if !errors.Is(err, ErrMismatch) || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), a.Hash) || !strings.Contains(err.Error(), b.Hash) {
-		t.Errorf("another tree under a's tag: %v; want ErrMismatch naming %s and %s", err, a.Hash, b.Hash)
+		t.Errorf("another tree signed for a's tag: %v; want ErrMismatch naming %s and %s", err, a.Hash, b.Hash)
 	}
 	if _, err := s.GetTree(ctx, "sha256:ABC"); err == nil || errors.Is(err, ErrNotFound) {
 		t.Errorf("a malformed content hash: %v", err)
@@ -354,9 +362,9 @@ func TestCacheTreeRefusesWhatIsNoTree(t *testing.T) {
 			if c.artifactType == "" {
 				c.artifactType = TreeArtifactType
 			}
-			if err := s.push(ctx, tag, c.artifactType, static.NewLayer(c.layer, c.mediaType), nil, nil); err != nil {
-				t.Fatal(err)
-			}
+			// Signed by the trusted key: the checks of the content
+			// must refuse it on their own.
+			pushSignedTree(t, s, tag, hash, c.artifactType, static.NewLayer(c.layer, c.mediaType))
 			_, err := s.GetTree(ctx, hash)
 			if !errors.Is(err, ErrMismatch) {
 				t.Errorf("%v, want ErrMismatch", err)
@@ -368,6 +376,7 @@ func TestCacheTreeRefusesWhatIsNoTree(t *testing.T) {
 // TestCacheNewWantsRepository: a registry repository is taken; a tag, a
 // digest or another transport is refused.
 func TestCacheNewWantsRepository(t *testing.T) {
+	keys := Keys{Trust: []signature.Verifier{newKey(t, testenv.KeyEd25519).pub}}
 	for ref, want := range map[string]string{
 		"127.0.0.1:5000/fleet/cache":                           "127.0.0.1:5000/fleet/cache",
 		"ghcr.io/acme/xtraefik-cache":                          "ghcr.io/acme/xtraefik-cache",
@@ -378,7 +387,7 @@ func TestCacheNewWantsRepository(t *testing.T) {
 		"":                                                     "",
 		"ghcr.io/Acme/cache":                                   "",
 	} {
-		s, err := New(ref, images.Options{})
+		s, err := New(ref, images.Options{}, keys)
 		switch {
 		case want == "" && err == nil:
 			t.Errorf("New(%q) = %s, want an error", ref, s)
@@ -425,9 +434,7 @@ func TestCacheTreeRefusesForgedPaths(t *testing.T) {
 	tw.Close()
 	zw.Close()
 	tag, _ := s.treeTag(hash)
-	if err := s.push(ctx, tag, TreeArtifactType, static.NewLayer(buf.Bytes(), types.OCILayer), nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	pushSignedTree(t, s, tag, hash, TreeArtifactType, static.NewLayer(buf.Bytes(), types.OCILayer))
 	got, err := s.GetTree(ctx, hash)
 	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "control character") {
 		t.Errorf("GetTree of the forged tree = %d files, %v; want ErrMismatch for the control character", len(got), err)
@@ -537,13 +544,14 @@ func TestReadTreeBounds(t *testing.T) {
 // TestCacheNewRedactsCredentials: a cache-repository value with credentials
 // is refused without echoing them.
 func TestCacheNewRedactsCredentials(t *testing.T) {
+	keys := Keys{Trust: []signature.Verifier{newKey(t, testenv.KeyEd25519).pub}}
 	for _, ref := range []string{
 		"https://user:s3cret@reg.example/x",
 		"docker://user:s3cret@reg.example/x",
 		"http://s3cret@reg.example/x",
 		"https://reg.example/x?token=s3cret",
 	} {
-		_, err := New(ref, images.Options{})
+		_, err := New(ref, images.Options{}, keys)
 		if err == nil {
 			t.Errorf("New(%q) accepted", ref)
 			continue

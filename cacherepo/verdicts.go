@@ -17,32 +17,25 @@ import (
 	"github.com/xtraefik/xtraefik/verify"
 )
 
-// ErrBadSeal is a verification record that does not open with this
-// runner's key: sealed with another key, edited, or moved from another tag.
-var ErrBadSeal = errors.New("verification record not sealed with this key")
-
 // Verdicts is a verify.Cache (a verify.RecordCache, for verify.Layered)
 // kept in the Store's repository, one record per verdict tagged
-// "verdict-<key>". Records are sealed as verify.DirCache's entries are (an
-// HMAC made with a secret key, verify.SealVerdict), and a record counts only
-// if it opens with this runner's key: write access to the registry is not
-// enough to make a plugin pass. A fleet shares the key as it shares any
-// signing key, from a CI secret: the CLI reads it from
-// $XTRAEFIK_VERDICT_KEY (package build); in code, give every runner the
-// same key through verify.OpenDirCache and Store.Verdicts. Whoever holds
-// the key can make every runner skip verifying a plugin.
+// "verdict-<key>". A record is signed by its writer (Keys.Signer) over the
+// tag, the verdict, when it was given and the signer, and counts only if a
+// key this runner trusts signed it: write access to the registry is not
+// enough to make a plugin pass, nor is holding another runner's key —
+// only the private keys of trusted writers are. A read-only Store's
+// Verdicts reads and never writes.
 //
 // verify.Cache has no context: Verdicts uses the one given to
 // Store.Verdicts for every request, so it lives as long as one build.
-// Failures never fail a build: a record that does not open, or a registry
-// that does not answer, is a miss, and Warnings says what happened. After
-// the registry fails once (other than "not found") Verdicts stops asking
-// it, so that a registry gone silent costs one stall per build, not one per
-// plugin; likewise for writing.
+// Failures never fail a build: a record that no trusted key signed, or a
+// registry that does not answer, is a miss, and Warnings says what
+// happened. After the registry fails once (other than "not found")
+// Verdicts stops asking it, so that a registry gone silent costs one stall
+// per build, not one per plugin; likewise for writing.
 type Verdicts struct {
-	ctx    context.Context
-	store  *Store
-	secret []byte
+	ctx   context.Context
+	store *Store
 
 	mu       sync.Mutex
 	warnings []error
@@ -51,17 +44,14 @@ type Verdicts struct {
 	down, noPush bool
 }
 
-// Verdicts is the store's verdict cache for the build running under ctx,
-// sealing and opening records with secret (at least 32 bytes).
-func (s *Store) Verdicts(ctx context.Context, secret []byte) (*Verdicts, error) {
-	if len(secret) < 32 {
-		return nil, fmt.Errorf("verdicts in %s: the key is shorter than 32 bytes", s)
-	}
-	return &Verdicts{ctx: ctx, store: s, secret: append([]byte(nil), secret...)}, nil
+// Verdicts is the store's verdict cache for the build running under ctx.
+func (s *Store) Verdicts(ctx context.Context) *Verdicts {
+	return &Verdicts{ctx: ctx, store: s}
 }
 
 // Warnings returns what was ignored so far: records that did not open
-// (ErrBadSeal), entries that are no records, a failing registry.
+// (ErrUntrusted, ErrForged), entries that are no records, a failing
+// registry.
 func (v *Verdicts) Warnings() []error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -111,7 +101,7 @@ func (v *Verdicts) Get(key string) (verify.Result, bool) {
 	return r, true
 }
 
-// Record is Get without the note: the verdict as sealed and when it was
+// Record is Get without the note: the verdict as signed and when it was
 // given.
 func (v *Verdicts) Record(key string) (verify.Result, time.Time, bool) {
 	tag, ok := v.tag(key)
@@ -129,12 +119,29 @@ func (v *Verdicts) Record(key string) (verify.Result, time.Time, bool) {
 		v.warn(fmt.Errorf("verdicts in %s not read for the rest of this build, as it failed: %w", v.store, err), true)
 		return verify.Result{}, time.Time{}, false
 	}
-	r, verified, ok := verify.OpenVerdict(v.secret, key, data)
-	if !ok {
-		v.warn(fmt.Errorf("verdict %s ignored, the plugin is verified here again: %w (sealed with another key, or edited; give this runner the fleet's key)", tag.TagStr(), ErrBadSeal), false)
+	rec, err := v.store.keys.open(data, kindVerdict, tag.TagStr())
+	if err == nil {
+		err = checkVerdict(rec, key)
+	}
+	if err != nil {
+		v.warn(fmt.Errorf("verdict %s ignored, the plugin is verified here again: %w", tag.TagStr(), err), false)
 		return verify.Result{}, time.Time{}, false
 	}
-	return r, verified, true
+	return *rec.Result, *rec.Verified, true
+}
+
+// checkVerdict checks that a signed verdict record is one of key, and a
+// verdict a cache keeps.
+func checkVerdict(rec *record, key string) error {
+	switch {
+	case rec.Key != key:
+		return fmt.Errorf("%w: record moved between keys: signed by %s for key %s", ErrForged, rec.Signer, rec.Key)
+	case rec.Result == nil || rec.Verified == nil:
+		return fmt.Errorf("%w: signed by %s, but holds no verdict", ErrForged, rec.Signer)
+	case !verify.Cacheable(*rec.Result):
+		return fmt.Errorf("%w: signed by %s, but holds a verdict no cache keeps (%s)", ErrForged, rec.Signer, rec.Result.Status)
+	}
+	return nil
 }
 
 func (v *Verdicts) read(tag name.Tag) ([]byte, error) {
@@ -178,13 +185,18 @@ func (v *Verdicts) PutRecord(key string, r verify.Result, verified time.Time) er
 	if err := v.ctx.Err(); err != nil {
 		return fmt.Errorf("verdict cache: %w", err)
 	}
+	if v.store.ReadOnly() {
+		return nil // no signing key: this runner reads only
+	}
 	v.mu.Lock()
 	noPush := v.noPush
 	v.mu.Unlock()
 	if noPush {
 		return fmt.Errorf("verdict cache %s: not written to for the rest of this build", v.store)
 	}
-	data, err := verify.SealVerdict(v.secret, key, r, verified)
+	r.Duration = 0
+	at := verified.UTC()
+	data, err := v.store.keys.seal(record{Kind: kindVerdict, Tag: tag.TagStr(), Key: key, Verified: &at, Result: &r})
 	if err != nil {
 		return fmt.Errorf("verdict cache: %w", err)
 	}

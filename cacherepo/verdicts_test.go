@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -17,7 +19,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/sandbox"
 	"github.com/xtraefik/xtraefik/verify"
@@ -34,28 +35,11 @@ func okVerdict() verify.Result {
 		Interpreter: "yaegi v0.16.1", HTTPStatus: 200, Containment: &sandbox.Report{Level: sandbox.LevelFull}}
 }
 
-var (
-	fleetKey = []byte(strings.Repeat("f", 32))
-	otherKey = []byte(strings.Repeat("o", 32))
-)
-
-func verdicts(t *testing.T, s *Store, secret []byte) *Verdicts {
-	t.Helper()
-	v, err := s.Verdicts(context.Background(), secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-// reopen is another runner's Store on the same repository.
+// reopen is another runner's Store on the same repository, with the same
+// signing key.
 func reopen(t *testing.T, s *Store) *Store {
 	t.Helper()
-	again, err := New(s.String(), images.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return again
+	return withKeys(t, s.String(), Keys{Signer: s.keys.signer})
 }
 
 // TestVerdictRoundTrip: a verdict one runner stores, another runner with
@@ -63,7 +47,7 @@ func reopen(t *testing.T, s *Store) *Store {
 // keeps are not stored.
 func TestVerdictRoundTrip(t *testing.T) {
 	s, _ := testStore(t)
-	a := verdicts(t, s, fleetKey)
+	a := s.Verdicts(context.Background())
 	ok := okVerdict()
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	if err := a.PutRecord(key("k1"), ok, at); err != nil {
@@ -82,7 +66,7 @@ func TestVerdictRoundTrip(t *testing.T) {
 		}
 	}
 
-	b := verdicts(t, reopen(t, s), fleetKey)
+	b := reopen(t, s).Verdicts(context.Background())
 	got, verified, hit := b.Record(key("k1"))
 	if !hit || !verified.Equal(at) || got.Alias != ok.Alias || got.Interpreter != ok.Interpreter || got.HTTPStatus != 200 || !got.Containment.Full() {
 		t.Fatalf("Record = %+v, %v, %v", got, verified, hit)
@@ -97,63 +81,106 @@ func TestVerdictRoundTrip(t *testing.T) {
 	if w := b.Warnings(); len(w) != 0 {
 		t.Errorf("warnings: %v", w)
 	}
-	if _, err := s.Verdicts(context.Background(), fleetKey[:31]); err == nil {
-		t.Error("a 31-byte key was taken")
-	}
 }
 
-// TestVerdictUntrustedRecords: a record sealed with another key, edited,
-// moved to another key's tag, or no record at all is a miss and a warning.
+// TestVerdictUntrustedRecords is the hostile suite of verdict records:
+// each is a miss (the plugin is verified again) and a warning naming the
+// precise defence.
 func TestVerdictUntrustedRecords(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
-	if err := verdicts(t, s, otherKey).Put(key("foreign"), okVerdict()); err != nil {
-		t.Fatal(err)
-	}
-	mine := verdicts(t, s, fleetKey)
+	mine := s.Verdicts(ctx)
 	if err := mine.Put(key("k1"), okVerdict()); err != nil {
 		t.Fatal(err)
 	}
-	// Edited: the record of k1 with another answer, pushed under k1's tag.
-	record := readRecord(t, s, key("k1"))
-	edited := bytes.Replace(record, []byte(`"httpStatus":200`), []byte(`"httpStatus":201`), 1)
-	if bytes.Equal(edited, record) {
-		t.Fatalf("the edit did not apply to %s", record)
-	}
-	if err := s.push(ctx, s.repo.Tag("verdict-"+key("edited")), VerdictArtifactType, static.NewLayer(edited, VerdictMediaType), nil, nil); err != nil {
+	k1Record := readRecord(t, s, key("k1"))
+	other := newKey(t, testenv.KeyEd25519)
+	stranger := withKeys(t, s.String(), Keys{Signer: other.sv})
+	if err := stranger.Verdicts(ctx).Put(key("foreign"), okVerdict()); err != nil {
 		t.Fatal(err)
 	}
-	// Moved: k1's intact record under another key's tag.
-	if err := s.push(ctx, s.repo.Tag("verdict-"+key("moved")), VerdictArtifactType, static.NewLayer(record, VerdictMediaType), nil, nil); err != nil {
+	at := time.Now()
+	fail := okVerdict()
+	fail.Status, fail.OK = verify.StatusFail, false
+	treeSig := mustSeal(t, s.keys, record{Kind: kindTree, Tag: "verdict-" + key("kind"), ContentHash: "sha256:" + key("x"), Layer: "sha256:" + key("y")})
+
+	// Edited: k1's record with another answer, its signature kept.
+	var env envelope
+	if err := json.Unmarshal(k1Record, &env); err != nil {
 		t.Fatal(err)
+	}
+	payload, _ := base64.StdEncoding.DecodeString(env.Payload)
+	edited := bytes.Replace(payload, []byte(`"httpStatus":200`), []byte(`"httpStatus":201`), 1)
+	if bytes.Equal(edited, payload) {
+		t.Fatalf("the edit did not apply to %s", payload)
+	}
+	env.Payload = base64.StdEncoding.EncodeToString(edited)
+	editedRecord, _ := json.Marshal(env)
+	// Spoofed: the stranger's record of "spoofed" with this key's ID.
+	spoofed := mustSeal(t, stranger.keys, record{Kind: kindVerdict, Tag: "verdict-" + key("spoofed"), Key: key("spoofed"), Verified: &at, Result: ptr(okVerdict())})
+	if err := json.Unmarshal(spoofed, &env); err != nil {
+		t.Fatal(err)
+	}
+	env.Signatures[0].KeyID = s.Signer()
+	spoofed, _ = json.Marshal(env)
+	// Unsigned: the same envelope without its signature.
+	env.Signatures = nil
+	unsigned, _ := json.Marshal(env)
+
+	cases := []struct {
+		name string
+		data []byte
+		want error
+		says string
+	}{
+		{"edited", editedRecord, ErrForged, "does not verify"},
+		{"moved", k1Record, ErrForged, "record moved between tags: signed by " + s.Signer() + " for tag verdict-" + key("k1")},
+		{"spoofed", spoofed, ErrForged, "does not verify"},
+		{"unsigned", unsigned, ErrUntrusted, "no signature"},
+		{"kind", treeSig, ErrForged, "signed by " + s.Signer() + " for a tree"},
+		{"fail", mustSeal(t, s.keys, record{Kind: kindVerdict, Tag: "verdict-" + key("fail"), Key: key("fail"), Verified: &at, Result: &fail}), ErrForged, "no cache keeps"},
+		{"other key", mustSeal(t, s.keys, record{Kind: kindVerdict, Tag: "verdict-" + key("other key"), Key: key("k1"), Verified: &at, Result: ptr(okVerdict())}), ErrForged, "moved between keys"},
+		{"old format", []byte(`{"key":"x","mac":"00"}`), ErrUntrusted, "payload type"},
+	}
+	for _, c := range cases {
+		pushRecord(t, s, key(c.name), c.data)
 	}
 	// No record: a tree under a verdict tag.
 	if err := s.push(ctx, s.repo.Tag("verdict-"+key("tree")), TreeArtifactType, static.NewLayer(tarGz(t), types.OCILayer), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 
-	reader := verdicts(t, reopen(t, s), fleetKey)
-	for _, k := range []string{"foreign", "edited", "moved", "tree"} {
-		if _, hit := reader.Get(key(k)); hit {
-			t.Errorf("%s: used", k)
+	reader := reopen(t, s).Verdicts(ctx)
+	if _, hit := reader.Get(key("foreign")); hit {
+		t.Error("foreign: used")
+	}
+	if w := reader.Warnings(); len(w) != 1 || !errors.Is(w[0], ErrUntrusted) || !strings.Contains(w[0].Error(), other.id) || !strings.Contains(w[0].Error(), "verified here again") {
+		t.Errorf("foreign: warnings %v; want ErrUntrusted naming %s", w, other.id)
+	}
+	for i, c := range cases {
+		if _, hit := reader.Get(key(c.name)); hit {
+			t.Errorf("%s: used", c.name)
+		}
+		w := reader.Warnings()
+		if len(w) != i+2 {
+			t.Fatalf("%s: warnings %v; want one more", c.name, w)
+		}
+		if got := w[i+1]; !errors.Is(got, c.want) || !strings.Contains(got.Error(), c.says) || !strings.Contains(got.Error(), key(c.name)) {
+			t.Errorf("%s: warning %v; want %v saying %q", c.name, got, c.want, c.says)
 		}
 	}
-	w := reader.Warnings()
-	if len(w) != 4 {
-		t.Fatalf("warnings: %v; want one per record", w)
+	if _, hit := reader.Get(key("tree")); hit {
+		t.Error("tree: used")
 	}
-	for i, k := range []string{"foreign", "edited", "moved"} {
-		if !errors.Is(w[i], ErrBadSeal) || !strings.Contains(w[i].Error(), key(k)) {
-			t.Errorf("%s: warning %v", k, w[i])
-		}
-	}
-	if !errors.Is(w[3], ErrMismatch) {
-		t.Errorf("tree: warning %v", w[3])
+	if w := reader.Warnings(); !errors.Is(w[len(w)-1], ErrMismatch) {
+		t.Errorf("tree: warning %v", w[len(w)-1])
 	}
 	if _, hit := reader.Get(key("k1")); !hit {
 		t.Error("the intact record was not used")
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func readRecord(t *testing.T, s *Store, k string) []byte {
 	t.Helper()
@@ -187,15 +214,15 @@ func readRecord(t *testing.T, s *Store, k string) []byte {
 func TestVerdictLayeredCache(t *testing.T) {
 	s, log := testStore(t)
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-	if err := verdicts(t, s, fleetKey).PutRecord(key("k1"), okVerdict(), at); err != nil {
+	if err := s.Verdicts(context.Background()).PutRecord(key("k1"), okVerdict(), at); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	local := &verify.DirCache{Dir: filepath.Join(dir, "verdicts"), Secret: fleetKey}
+	local := &verify.DirCache{Dir: filepath.Join(dir, "verdicts"), Secret: []byte(strings.Repeat("l", 32))}
 	if err := os.MkdirAll(local.Dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	l := verify.Layered{Local: local, Remote: verdicts(t, reopen(t, s), fleetKey)}
+	l := verify.Layered{Local: local, Remote: reopen(t, s).Verdicts(context.Background())}
 	if _, hit := local.Get(key("k1")); hit {
 		t.Fatal("the local cache starts with the verdict")
 	}
@@ -219,7 +246,7 @@ func TestVerdictLayeredCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, inLocal, _ := local.Record(key("k2"))
-	_, inFleet, _ := verdicts(t, reopen(t, s), fleetKey).Record(key("k2"))
+	_, inFleet, _ := reopen(t, s).Verdicts(context.Background()).Record(key("k2"))
 	if inLocal.IsZero() || !inLocal.Equal(inFleet) {
 		t.Errorf("Layered.Put: local verified %v, fleet %v; want both, at one time", inLocal, inFleet)
 	}
@@ -231,11 +258,8 @@ func TestVerdictLayeredCache(t *testing.T) {
 func TestVerdictRegistryRefusing(t *testing.T) {
 	host := testenv.Registry(t, testenv.RegistryOptions{User: "alice", Password: "s3cret"})
 	proxy, log := testenv.RecordingProxy(t, host)
-	s, err := New(proxy+"/fleet/cache", images.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := verdicts(t, s, fleetKey)
+	s := withKeys(t, proxy+"/fleet/cache", Keys{Signer: fleetKey(t)})
+	v := s.Verdicts(context.Background())
 	if _, hit := v.Get(key("k1")); hit {
 		t.Fatal("hit on a refusing registry")
 	}

@@ -137,6 +137,36 @@ func ParseKey(pemBytes []byte, password PasswordFunc) (signature.SignerVerifier,
 	return sv, nil
 }
 
+// ParsePublicKey reads a PEM public key (PKIX "PUBLIC KEY": cosign.pub,
+// `openssl pkey -pubout`) as a verifier of the signatures a ParseKey key
+// makes.
+func ParsePublicKey(pemBytes []byte) (signature.Verifier, error) {
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pemBytes)
+	if err != nil {
+		return nil, err
+	}
+	return Verifier(pub)
+}
+
+// LoadPublicKey is ParsePublicKey of the file path.
+func LoadPublicKey(path string) (signature.Verifier, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("public key: %w", err)
+	}
+	v, err := ParsePublicKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("public key %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// Verifier checks signatures made by pub's private key as ParseKey loads
+// it: the same algorithm and hash, Ed25519ph for Ed25519 keys.
+func Verifier(pub crypto.PublicKey) (signature.Verifier, error) {
+	return signature.LoadDefaultVerifier(pub, sigopts.WithED25519ph())
+}
+
 // Signer signs images and attestations with one key and writes them next to
 // the image in its registry. Its calls share one reading and one writing
 // connection per repository (a ping and a token each, not one per call).

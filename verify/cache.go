@@ -80,8 +80,8 @@ func (l Layered) Put(key string, r Result) error {
 // cache directory, or another user, does not have. Dir must belong to the
 // caller and be writable by nobody else; an entry that does not decode,
 // holds another key or fails its MAC is ignored (and removed).
-// Runners that share verdicts (package cacherepo) share one key instead
-// (OpenDirCache).
+// Runners share verdicts through package cacherepo, whose records are
+// signed with each writer's key pair, not sealed with this key.
 type DirCache struct {
 	Dir    string
 	Secret []byte
@@ -160,7 +160,8 @@ func LoadKey(keyFile string) ([]byte, error) {
 }
 
 // OpenDirCache opens the verdict cache in dir with a secret the caller
-// holds (a fleet's shared key, from a CI secret) instead of a key file.
+// holds (read once by the caller, e.g. build's user key) instead of a key
+// file.
 func OpenDirCache(dir string, secret []byte) (*DirCache, error) {
 	if len(secret) < minSecret {
 		return nil, fmt.Errorf("verdict cache key: shorter than %d bytes", minSecret)
@@ -171,8 +172,8 @@ func OpenDirCache(dir string, secret []byte) (*DirCache, error) {
 	return &DirCache{Dir: dir, Secret: append([]byte(nil), secret...)}, nil
 }
 
-// cacheEntry is one sealed verdict record: a file of a DirCache, a record
-// of a shared cache (SealVerdict).
+// cacheEntry is one sealed verdict record: a file of a DirCache
+// (SealVerdict).
 type cacheEntry struct {
 	Key      string    `json:"key"`
 	Verified time.Time `json:"verified"`

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +19,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/xtraefik/xtraefik/build"
+	"github.com/xtraefik/xtraefik/cacherepo"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/recipe"
+	"github.com/xtraefik/xtraefik/sign"
 )
 
 // offlineWorld is the example recipe's world with a registry and a git
@@ -27,13 +31,15 @@ type offlineWorld struct {
 	*world
 	stopRegistry func()
 	git          *testenv.GitServer
+	// log records every request to the registry.
+	log *testenv.RequestLog
 }
 
 func newOfflineWorld(t *testing.T) *offlineWorld {
 	t.Helper()
 	w := &world{t: t, dir: t.TempDir(), gitRoot: t.TempDir(), env: map[string]string{}}
 	upstream := testenv.Registry(t, testenv.RegistryOptions{})
-	proxy, _, stop := testenv.StoppableProxy(t, upstream)
+	proxy, log, stop := testenv.StoppableProxy(t, upstream)
 	w.registry = proxy
 	w.base = testenv.PushBase(t, w.registry+"/library/traefik:v3.6", testenv.BaseOptions{
 		OCI: true, Attestations: true,
@@ -45,7 +51,7 @@ func newOfflineWorld(t *testing.T) *offlineWorld {
 	w.env["XTRAEFIK_GIT_MIRRORS"] = demoGit + "=" + w.gitURL + w.plugin.Path
 	w.env["XTRAEFIK_REGISTRY_MIRRORS"] = "docker.io=" + w.registry
 	w.env["HOME"] = w.dir
-	return &offlineWorld{world: w, stopRegistry: stop, git: git}
+	return &offlineWorld{world: w, stopRegistry: stop, git: git, log: log}
 }
 
 // TestOffline builds online, then with the registry and the git server down
@@ -214,18 +220,23 @@ func TestConcurrentBuildsShareACache(t *testing.T) {
 	}
 }
 
-// TestCacheRepo runs a fleet: runner A fills a cache repository; a stale
-// entry there is ignored and reported (and replaced); runner B, with an
-// empty cache and the git server down, builds the same digest from the
-// repository, and takes A's verdict because it holds the same key; runner
-// C, with another key, verifies again.
+// TestCacheRepo runs a fleet whose writers sign and readers verify:
+// runner A signs what it writes to a cache repository (trees and
+// verdicts); a stale entry there is ignored and reported (and replaced);
+// runner C, trusting another key only, ignores A's entries with warnings
+// naming A's key, and verifies again; runner B, with A's public key only,
+// an empty cache and the git server down, builds the same digest from the
+// repository, takes A's verdict, says it only reads, and leaves the
+// repository as it was (no write request at all). The fleet secret of old
+// is refused with the commands that replace it.
 func TestCacheRepo(t *testing.T) {
 	w := newOfflineWorld(t)
 	rp := w.exampleRecipe()
 	w.mustRun("lock", "-f", rp)
 	repo := w.registry + "/fleet/xtraefik-cache"
-	keyA := strings.Repeat("ab", 32)
-	w.env["XTRAEFIK_VERDICT_KEY"] = keyA
+	keyA, pubA := testenv.OpenSSLKeyPair(t, testenv.KeyEd25519)
+	_, pubOther := testenv.OpenSSLKeyPair(t, testenv.KeyEd25519)
+	idA := fingerprint(t, pubA)
 
 	report := func(cache string, args ...string) build.Report {
 		t.Helper()
@@ -239,9 +250,12 @@ func TestCacheRepo(t *testing.T) {
 		}
 		return rep
 	}
-	a := report(filepath.Join(w.dir, "cache-a"), "build", "-f", rp, "--cache-repo", repo, "--oci-layout", filepath.Join(w.dir, "a"))
+	a := report(filepath.Join(w.dir, "cache-a"), "build", "-f", rp, "--cache-repo", repo, "--cache-key", keyA, "--oci-layout", filepath.Join(w.dir, "a"))
 	if len(a.Warnings) != 0 {
 		t.Fatalf("runner A: %v", a.Warnings)
+	}
+	if c := a.CacheRepo; c == nil || c.ReadOnly || c.Signer != idA {
+		t.Fatalf("runner A's cache repository: %+v; want signing as %s", a.CacheRepo, idA)
 	}
 	lock, err := recipe.ReadLock(recipe.LockPath(rp))
 	if err != nil {
@@ -257,7 +271,7 @@ func TestCacheRepo(t *testing.T) {
 	if err := remote.Write(mustTag(t, tag), stale); err != nil {
 		t.Fatal(err)
 	}
-	d := report(filepath.Join(w.dir, "cache-d"), "build", "-f", rp, "--cache-repo", repo, "--oci-layout", filepath.Join(w.dir, "d"))
+	d := report(filepath.Join(w.dir, "cache-d"), "build", "-f", rp, "--cache-repo", repo, "--cache-key", keyA, "--oci-layout", filepath.Join(w.dir, "d"))
 	if d.Image.Digest != a.Image.Digest {
 		t.Fatalf("runner D built %s, A %s", d.Image.Digest, a.Image.Digest)
 	}
@@ -265,9 +279,30 @@ func TestCacheRepo(t *testing.T) {
 		t.Fatalf("a stale cache entry was not reported: %v", d.Warnings)
 	}
 
-	// The sources are gone: B builds from the cache repository alone.
+	// Another key: A's tree and verdict are ignored, naming A's key; the
+	// plugin is fetched and verified again (the worker runs).
+	c := report(filepath.Join(w.dir, "cache-c"), "build", "-f", rp, "--cache-repo", repo, "--cache-trust", pubOther, "--oci-layout", filepath.Join(w.dir, "c"))
+	if c.Image.Digest != a.Image.Digest || len(c.Verify) != 1 || c.Verify[0].Cached || !c.Verify[0].OK {
+		t.Fatalf("runner C (another key): digest %s, verdicts %+v", c.Image.Digest, c.Verify)
+	}
+	var treeWarned, verdictWarned bool
+	for _, w := range c.Warnings {
+		if !strings.Contains(w, "not signed by a key this runner trusts: signed by key \""+idA+"\"") {
+			t.Errorf("runner C: unexpected warning %q", w)
+		}
+		treeWarned = treeWarned || strings.Contains(w, "fetched from the source")
+		verdictWarned = verdictWarned || strings.Contains(w, "the plugin is verified here again")
+	}
+	if !treeWarned || !verdictWarned {
+		t.Fatalf("runner C: the tree and the verdict signed by A were not both reported: %v", c.Warnings)
+	}
+
+	// The sources are gone: B, a reader, builds from the cache repository
+	// alone and writes nothing there.
 	w.git.Stop()
-	b := report(filepath.Join(w.dir, "cache-b"), "build", "-f", rp, "--cache-repo", repo, "--oci-layout", filepath.Join(w.dir, "b"))
+	before := repoState(t, repo)
+	w.log.Reset()
+	b := report(filepath.Join(w.dir, "cache-b"), "build", "-f", rp, "--cache-repo", repo, "--cache-trust", pubA, "--oci-layout", filepath.Join(w.dir, "b"))
 	if b.Image.Digest != a.Image.Digest {
 		t.Fatalf("runner B built %s from the cache repository, A %s", b.Image.Digest, a.Image.Digest)
 	}
@@ -277,21 +312,74 @@ func TestCacheRepo(t *testing.T) {
 	if len(b.Verify) != 1 || !b.Verify[0].Cached || !b.Verify[0].OK {
 		t.Fatalf("runner B did not take A's verdict: %+v", b.Verify)
 	}
+	if cr := b.CacheRepo; cr == nil || !cr.ReadOnly || cr.Signer != "" || len(cr.Trusted) != 1 || cr.Trusted[0] != idA {
+		t.Fatalf("runner B's cache repository: %+v; want read only, trusting %s", b.CacheRepo, idA)
+	}
+	for _, r := range w.log.Requests() {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			t.Errorf("runner B, a reader, wrote to the registry: %s %s", r.Method, r.Path)
+		}
+	}
+	if after := repoState(t, repo); !maps.Equal(before, after) {
+		t.Errorf("runner B changed the cache repository:\nbefore %v\nafter  %v", before, after)
+	}
+	// In text, B says it only reads.
+	_, errOut, err := w.runIn(filepath.Join(w.dir, "cache-b"), "build", "-f", rp, "--cache-repo", repo, "--cache-trust", pubA, "--oci-layout", filepath.Join(w.dir, "b2"))
+	if err != nil || !strings.Contains(errOut, "cache repository "+repo+": read only (no --cache-key)") {
+		t.Errorf("runner B in text: %v\n%s", err, errOut)
+	}
 
-	// Another key: the records are not trusted, the plugin is verified.
-	w.env["XTRAEFIK_VERDICT_KEY"] = strings.Repeat("cd", 32)
-	c := report(filepath.Join(w.dir, "cache-c"), "build", "-f", rp, "--cache-repo", repo, "--oci-layout", filepath.Join(w.dir, "c"))
-	if c.Image.Digest != a.Image.Digest || len(c.Verify) != 1 || c.Verify[0].Cached || !c.Verify[0].OK {
-		t.Fatalf("runner C (another key): digest %s, verdicts %+v", c.Image.Digest, c.Verify)
+	// The fleet secret of old: refused, saying what replaces it.
+	w.env["XTRAEFIK_VERDICT_KEY"] = strings.Repeat("ab", 32)
+	_, _, err = w.runIn(filepath.Join(w.dir, "cache-b"), "build", "-f", rp, "--cache-repo", repo, "--cache-trust", pubA, "--oci-layout", filepath.Join(w.dir, "b3"))
+	if err == nil || !strings.Contains(err.Error(), "openssl genpkey -algorithm ed25519") || !strings.Contains(err.Error(), "--cache-trust") {
+		t.Errorf("with $XTRAEFIK_VERDICT_KEY: %v", err)
 	}
-	if !strings.Contains(strings.Join(c.Warnings, "\n"), "not sealed with this key") {
-		t.Fatalf("a record sealed with another key was not reported: %v", c.Warnings)
-	}
+	delete(w.env, "XTRAEFIK_VERDICT_KEY")
 
 	// Without the cache repository, an empty cache needs the git server.
 	if _, _, err := w.runIn(filepath.Join(w.dir, "cache-e"), "build", "-f", rp, "--oci-layout", filepath.Join(w.dir, "e")); err == nil {
 		t.Fatal("built with the git server down, no cache and no cache repository")
 	}
+}
+
+// fingerprint is the fingerprint of the public key in file.
+func fingerprint(t *testing.T, file string) string {
+	t.Helper()
+	v, err := sign.LoadPublicKey(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := cacherepo.Fingerprint(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// repoState maps each tag of repo to its manifest's digest.
+func repoState(t *testing.T, repo string) map[string]string {
+	t.Helper()
+	r, err := name.NewRepository(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := remote.List(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := map[string]string{}
+	for _, tag := range tags {
+		desc, err := remote.Head(r.Tag(tag))
+		if err != nil {
+			t.Fatal(err)
+		}
+		state[tag] = desc.Digest.String()
+	}
+	if len(state) == 0 {
+		t.Fatal("the cache repository is empty")
+	}
+	return state
 }
 
 func mustTag(t *testing.T, ref string) name.Tag {

@@ -75,6 +75,13 @@ func printText(out, errOut io.Writer, rep *build.Report) {
 		}
 		verify.WriteReport(w, rep.Verify, "text")
 	}
+	if c := rep.CacheRepo; c != nil {
+		if c.ReadOnly {
+			fmt.Fprintf(errOut, "cache repository %s: read only (no --cache-key): entries signed by %d trusted key(s) are read, nothing is written\n", c.Repository, len(c.Trusted))
+		} else {
+			fmt.Fprintf(errOut, "cache repository %s: entries written are signed with key %s; entries signed by %d trusted key(s) are read\n", c.Repository, c.Signer, len(c.Trusted))
+		}
+	}
 	for _, w := range rep.Warnings {
 		fmt.Fprintln(errOut, "warning:", w)
 	}

@@ -51,6 +51,8 @@ type commonFlags struct {
 	timeout    time.Duration
 	offline    bool
 	cacheRepo  string
+	cacheKey   string
+	cacheTrust []string
 	output     outputFormat
 	// quick is set on the commands that build without a recipe file.
 	quick *quickFlags
@@ -99,7 +101,9 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&c.insecure, "insecure-registry", nil, "registry host that may be reached over plain HTTP (loopback always may; also $XTRAEFIK_INSECURE_REGISTRIES)")
 	f.Var(&c.platforms, "platform", "narrow a multi-platform base to these platforms (os/arch[/variant], repeatable)")
 	f.VarP(&c.output, "output", "o", "what to print on standard output: text, or json (one document, errors included, for CI)")
-	f.StringVar(&c.cacheRepo, "cache-repo", "", "registry repository a fleet of runners shares: verified plugin trees and verdicts are stored there and read back, so a runner with an empty cache builds a locked recipe without the plugins' sources (also $"+build.EnvCacheRepo+"; runners trust each other's verdicts only with the same $"+build.EnvVerdictKey+")")
+	f.StringVar(&c.cacheRepo, "cache-repo", "", "registry repository a fleet of runners shares: verified plugin trees and verdicts are stored there, signed, and read back, so a runner with an empty cache builds a locked recipe without the plugins' sources (also $"+build.EnvCacheRepo+"; needs --cache-key or --cache-trust)")
+	f.StringVar(&c.cacheKey, "cache-key", "", "with --cache-repo: PEM private key (openssl genpkey -algorithm ed25519, ECDSA P-256, or a cosign key with its password in $COSIGN_PASSWORD) or KMS URI that signs what this runner writes there; without it the runner reads and never writes (also $"+build.EnvCacheKey+")")
+	f.StringArrayVar(&c.cacheTrust, "cache-trust", nil, "with --cache-repo: PEM public key (openssl pkey -pubout, cosign.pub) whose entries are read; entries signed by any other key are ignored (repeatable, to rotate keys; also $"+build.EnvCacheTrust+", a path list; --cache-key's own public key is trusted)")
 	f.BoolVar(&c.offline, "offline", false, "never touch the network: build from the lock and the cache directory alone (one error lists whatever is missing)")
 	f.DurationVar(&c.timeout, "registry-timeout", images.DefaultRequestTimeout, "how long a registry request may go without progress before it is tried again, three times in all (negative: no bound)")
 }
@@ -125,6 +129,7 @@ func (c *commonFlags) config(cmd *cobra.Command, env getenv) (build.Config, erro
 		RecipeFile: c.file, Recipe: r, CacheDir: c.cacheDir, Env: env,
 		GitMirrors: c.gitMirrors, RegistryMirrors: c.regMirrors, InsecureRegistries: c.insecure,
 		Platforms: c.platforms, RegistryTimeout: c.timeout, Offline: c.offline, CacheRepo: c.cacheRepo,
+		CacheKey: c.cacheKey, CacheTrust: c.cacheTrust,
 	}
 	if r != nil {
 		cfg.RecipeFile = ""
