@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -85,11 +84,6 @@ func startWorker(ctx context.Context, w *worker, goPath, work string, c *contain
 	if err != nil {
 		return nil, fmt.Errorf("find own executable for the worker: %w", err)
 	}
-	var args []string
-	if flag.Lookup("test.run") != nil {
-		// In a test binary whose TestMain forgot MaybeRunWorker, run no tests.
-		args = []string{"-test.run=^$", "-test.bench=^$"}
-	}
 	name := self
 	if w != nil && w.exe != "" {
 		name = w.origin
@@ -108,7 +102,7 @@ func startWorker(ctx context.Context, w *worker, goPath, work string, c *contain
 	}
 	for {
 		ns := c.namespaces()
-		p, err := spawn(self, name, args, spec, ns, memoryLimit)
+		p, err := spawn(self, name, spec, ns, memoryLimit)
 		if err != nil && ns && sandbox.NamespacesRefused(err) {
 			if c.mode == sandbox.ModeRequire {
 				os.RemoveAll(private)
@@ -131,8 +125,8 @@ func startWorker(ctx context.Context, w *worker, goPath, work string, c *contain
 	}
 }
 
-func spawn(self, name string, args []string, spec sandbox.Spec, namespaces bool, memoryLimit int64) (*proc, error) {
-	cmd := exec.Command(self, args...)
+func spawn(self, name string, spec sandbox.Spec, namespaces bool, memoryLimit int64) (*proc, error) {
+	cmd := exec.Command(self)
 	// The worker runs plugin code: it gets nothing of the caller's
 	// environment, which may hold registry, git or signing credentials.
 	cmd.Env = []string{

@@ -136,10 +136,17 @@ type outcome struct {
 	Restricted []string `json:"restricted,omitempty"`
 }
 
+// init makes any program that links this package its own verification
+// worker: Verify starts the running executable (xtraefik, a test binary, or a
+// Go program embedding the library) as the sandbox's entry, and that process
+// must serve the job before the program's main — which knows nothing of it —
+// could run and print something else.
+func init() { MaybeRunWorker() }
+
 // MaybeRunWorker turns the process into a verification worker when Verify
-// started it (XTRAEFIK_VERIFY_WORKER set), and never returns in that case.
-// Call it first thing in main() and in TestMain of packages whose tests call
-// Verify. Otherwise it returns at once.
+// started it (XTRAEFIK_VERIFY_WORKER set), and never returns in that case;
+// otherwise it returns at once. The package's init already calls it: calling
+// it again from main is harmless and no longer needed.
 func MaybeRunWorker() {
 	switch os.Getenv(workerEnv) {
 	case entryMode:
