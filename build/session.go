@@ -637,10 +637,15 @@ func (s *Session) verifyOptions(ctx context.Context, vo verify.Options, noCache 
 		vo.WorkerCache = s.opts.CacheDir
 	}
 	vo.Offline = vo.Offline || s.opts.Offline
+	key := s.cacheKey(rep)
+	if vo.WorkerKey == nil {
+		// Built workers are recorded under the same host key as verdicts,
+		// found through Config.Env, not the process environment.
+		vo.WorkerKey = key
+	}
 	if vo.Cache != nil || noCache {
 		return vo, nil
 	}
-	key := s.cacheKey(rep)
 	dir := filepath.Join(s.opts.CacheDir, "verdicts")
 	if key == nil || s.opts.Offline && !exists(dir) {
 		return vo, nil
