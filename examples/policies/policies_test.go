@@ -443,16 +443,22 @@ func TestManifestsAgainstCRDs(t *testing.T) {
 		}
 	}
 	// A misspelt field is refused: the schemas are the ones in use.
-	data, err := os.ReadFile("kyverno-clusterpolicy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	if err := os.WriteFile(bad, bytes.Replace(data, []byte("conditions:"), []byte("condition:"), 1), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(kv, "--local-crds", "testdata/crds", "--version", "1.30", bad).CombinedOutput(); err == nil {
-		t.Errorf("kubectl-validate accepts a misspelt field:\n%s", out)
+	for m, typo := range map[string][2]string{
+		"clusterimagepolicy.yaml":    {"predicateType:", "predicateTyp:"},
+		"kyverno-clusterpolicy.yaml": {"conditions:", "condition:"},
+	} {
+		data, err := os.ReadFile(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := filepath.Join(t.TempDir(), m)
+		if err := os.WriteFile(bad, bytes.Replace(data, []byte(typo[0]), []byte(typo[1]), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(kv, "--local-crds", "testdata/crds", "--version", "1.30", bad).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), strings.TrimSuffix(typo[1], ":")+": Invalid value: value provided for unknown field") {
+			t.Errorf("kubectl-validate accepts %s with %s: %v\n%s", m, typo[1], err, out)
+		}
 	}
 }
 
