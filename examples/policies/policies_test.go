@@ -68,6 +68,11 @@ func (f *fixture) verify(ref, pub, policy string) (string, bool) {
 
 func (f *fixture) verifyAttestation(ref, pub, policy string) (string, bool) {
 	f.t.Helper()
+	// cosign runs in a directory of its own.
+	policy, err := filepath.Abs(policy)
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	r := testenv.RunCosign(f.t, f.cosign, f.t.TempDir(), "", "verify-attestation", "--key", pub, "--type", attest.VerificationType,
 		"--policy", policy, "--insecure-ignore-tlog", "--allow-http-registry", "--allow-insecure-registry", ref)
 	return "cosign verify-attestation: " + string(r.Stderr), r.Err == nil
@@ -131,8 +136,20 @@ func (b *builder) build(base, ref string, args ...string) string {
 	return stdout.String() + stderr.String()
 }
 
+// digest is the image digest a build printed.
+func digest(t *testing.T, out string) string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if d, ok := strings.CutPrefix(l, "digest: "); ok {
+			return d
+		}
+	}
+	t.Fatalf("no digest in the build's output:\n%s", out)
+	return ""
+}
+
 // TestPoliciesWithCosign: with the CUE and the Rego policy, and with the key
-// and the CUE text taken out of the ClusterImagePolicy, the real cosign
+// and the Rego rules taken out of the ClusterImagePolicy, the real cosign
 // accepts an image xtraefik built, verified and signed; refuses one whose
 // verdict is approximate (--accept-approximate-verdict on a base whose
 // Traefik release xtraefik's interpreter table does not know), one pushed
@@ -143,24 +160,30 @@ func TestPoliciesWithCosign(t *testing.T) {
 	plats := []v1.Platform{{OS: "linux", Architecture: "amd64"}}
 	testenv.PushBase(t, f.registry+"/library/traefik:v3.6", testenv.BaseOptions{OCI: true, Platforms: plats})
 	testenv.PushBase(t, f.registry+"/library/traefik:v3.99", testenv.BaseOptions{OCI: true, Platforms: plats, Version: "v3.99.0"})
+	// Builds are reproducible and signatures attach to a digest: the
+	// unsigned image must be another image, so it has another base.
+	testenv.PushBase(t, f.registry+"/library/traefik:v3.6.11", testenv.BaseOptions{OCI: true, Platforms: plats, Version: "v3.6.11"})
 
 	verified := f.registry + "/platform/traefik:verified"
-	if out := b.build("v3.6", verified, "--sign-key", f.key); !strings.Contains(out, "signed: ") {
-		t.Fatalf("the verified build does not say it signed:\n%s", out)
+	verifiedOut := b.build("v3.6", verified, "--sign-key", f.key)
+	if !strings.Contains(verifiedOut, "signed: ") {
+		t.Fatalf("the verified build does not say it signed:\n%s", verifiedOut)
 	}
 	approx := f.registry + "/platform/traefik:approximate"
 	if out := b.build("v3.99", approx, "--sign-key", f.key, "--accept-approximate-verdict"); !strings.Contains(out, "APPROXIMATE") {
 		t.Fatalf("the build on an unknown Traefik release gave no approximate verdict:\n%s", out)
 	}
 	unsigned := f.registry + "/platform/traefik:unsigned"
-	b.build("v3.6", unsigned)
+	if d := digest(t, b.build("v3.6.11", unsigned)); d == digest(t, verifiedOut) {
+		t.Fatalf("the unsigned image is the verified one (%s)", d)
+	}
 
-	cipKey, cipCUE := clusterImagePolicyParts(t, f.pubPEM)
+	cipKey, cipRego := clusterImagePolicyParts(t, f.pubPEM)
 	_, otherPub := testenv.CosignKeyPair(t, f.cosign, "x")
 	policies := map[string]struct{ pub, policy string }{
 		"cue":                 {f.pub, "verification.cue"},
 		"rego":                {f.pub, "verification.rego"},
-		"clusterimagepolicy":  {cipKey, cipCUE},
+		"clusterimagepolicy":  {cipKey, cipRego},
 		"rego-with-other-key": {otherPub, "verification.rego"},
 	}
 	for name, p := range policies {
@@ -183,7 +206,7 @@ func TestPoliciesWithCosign(t *testing.T) {
 			if !strings.HasPrefix(out, "cosign verify-attestation:") {
 				t.Errorf("the approximate image was refused before its record was read:\n%s", out)
 			}
-			if strings.HasSuffix(p.policy, ".cue") && !strings.Contains(out, "notApproximate") {
+			if strings.HasSuffix(p.policy, ".cue") && !strings.Contains(out, "predicate.plugins.0.approximate: conflicting values true and false") {
 				t.Errorf("the CUE refusal does not name the approximate verdict:\n%s", out)
 			}
 			if out, ok := f.verify(unsigned, p.pub, p.policy); ok || !strings.Contains(out, "no signatures found") {
@@ -209,19 +232,19 @@ func TestPoliciesRefuseEachBadRecord(t *testing.T) {
 		name, old, new, cueSays string
 	}{
 		{"good", "", "", ""},
-		{"approximate", `"ok":true}]`, `"ok":true,"approximate":true}]`, "notApproximate"},
-		{"approximate-not-a-bool", `"ok":true}]`, `"ok":true,"approximate":"no"}]`, "approximate"},
-		{"plugin-failed", `"status":"OK","ok":true`, `"status":"FAIL","ok":false`, "statusIsOK"},
-		{"plugin-unverified", `"status":"OK"`, `"status":"UNVERIFIED"`, "statusIsOK"},
-		{"plugin-without-status", `"status":"OK",`, ``, "statusIsOK"},
-		{"plugin-without-ok", `"status":"OK","ok":true`, `"status":"OK"`, "isOK"},
-		{"record-not-ok", `"ok":true,"runtimeCheck"`, `"ok":false,"runtimeCheck"`, "everyPluginOK"},
-		{"no-traefik-version", `"traefikVersion":"v3.6.12",`, ``, "traefikVersionIsARelease"},
-		{"empty-traefik-version", `"traefikVersion":"v3.6.12"`, `"traefikVersion":""`, "traefikVersionIsARelease"},
-		{"traefik-version-not-a-release", `"traefikVersion":"v3.6.12"`, `"traefikVersion":"v3.6"`, "traefikVersionIsARelease"},
-		{"no-plugins", `"plugins":[{"alias":"demo","module":"github.com/traefik/plugindemo","status":"OK","ok":true}]`, `"plugins":[]`, "somePlugin"},
-		{"plugins-missing", `,"plugins":[{"alias":"demo","module":"github.com/traefik/plugindemo","status":"OK","ok":true}]`, ``, "somePlugin"},
-		{"one-of-two-failed", `"ok":true}]`, `"ok":true},{"module":"example.com/bad","status":"FAIL","ok":false}]`, "statusIsOK"},
+		{"approximate", `"ok":true}]`, `"ok":true,"approximate":true}]`, "predicate.plugins.0.approximate: conflicting values true and false"},
+		{"approximate-not-a-bool", `"ok":true}]`, `"ok":true,"approximate":"no"}]`, "predicate.plugins.0.approximate: conflicting values"},
+		{"plugin-failed", `"status":"OK","ok":true`, `"status":"FAIL","ok":false`, `predicate.plugins.0.status: conflicting values "FAIL" and "OK"`},
+		{"plugin-unverified", `"status":"OK"`, `"status":"UNVERIFIED"`, `predicate.plugins.0.status: conflicting values "UNVERIFIED" and "OK"`},
+		{"plugin-without-status", `"status":"OK",`, ``, "predicate.plugins.0.status: field is required but not present"},
+		{"plugin-without-ok", `"status":"OK","ok":true`, `"status":"OK"`, "predicate.plugins.0.ok: field is required but not present"},
+		{"record-not-ok", `"ok":true,"runtimeCheck"`, `"ok":false,"runtimeCheck"`, "predicate.ok: conflicting values false and true"},
+		{"no-traefik-version", `"traefikVersion":"v3.6.12",`, ``, "predicate.traefikVersion: field is required but not present"},
+		{"empty-traefik-version", `"traefikVersion":"v3.6.12"`, `"traefikVersion":""`, `predicate.traefikVersion: invalid value ""`},
+		{"traefik-version-not-a-release", `"traefikVersion":"v3.6.12"`, `"traefikVersion":"v3.6"`, `predicate.traefikVersion: invalid value "v3.6"`},
+		{"no-plugins", `"plugins":[{"alias":"demo","module":"github.com/traefik/plugindemo","status":"OK","ok":true}]`, `"plugins":[]`, "predicate.plugins: incompatible list lengths (0 and 1)"},
+		{"plugins-missing", `,"plugins":[{"alias":"demo","module":"github.com/traefik/plugindemo","status":"OK","ok":true}]`, ``, "predicate.plugins: field is required but not present"},
+		{"one-of-two-failed", `"ok":true}]`, `"ok":true},{"module":"example.com/bad","status":"FAIL","ok":false}]`, "predicate.plugins.1."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pred := good
@@ -260,9 +283,11 @@ func TestPoliciesRefuseEachBadRecord(t *testing.T) {
 
 // clusterImagePolicyParts returns, from clusterimagepolicy.yaml with the
 // team's key put in, the key of each authority (checked to be the same, as
-// a file) and the attestation policy (as a .cue file, checked to be
-// verification.cue verbatim).
-func clusterImagePolicyParts(t *testing.T, pubPEM string) (keyFile, cueFile string) {
+// a file) and the attestation policy as a file cosign runs: it is checked
+// to be verification.rego in policy-controller's package and rule
+// (data.sigstore.isCompliant), and turned back into cosign's
+// (data.signature.allow).
+func clusterImagePolicyParts(t *testing.T, pubPEM string) (keyFile, regoFile string) {
 	t.Helper()
 	var cip struct {
 		Spec struct {
@@ -279,40 +304,59 @@ func clusterImagePolicyParts(t *testing.T, pubPEM string) (keyFile, cueFile stri
 					} `yaml:"policy"`
 				} `yaml:"attestations"`
 			} `yaml:"authorities"`
+			Policy struct {
+				Type string `yaml:"type"`
+				Data string `yaml:"data"`
+			} `yaml:"policy"`
 		} `yaml:"spec"`
 	}
 	decodeWithKey(t, "clusterimagepolicy.yaml", pubPEM, &cip)
+	rego, err := os.ReadFile("verification.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(rego[bytes.Index(rego, []byte("package signature")):])
+	forPC := strings.NewReplacer(rulesForCosign[0], rulesForPC[0], rulesForCosign[1], rulesForPC[1], rulesForCosign[2], rulesForPC[2]).Replace(body)
 	dir := t.TempDir()
 	for _, a := range cip.Spec.Authorities {
 		if strings.TrimSpace(a.Key.Data) != strings.TrimSpace(pubPEM) {
 			t.Errorf("clusterimagepolicy.yaml: authority %s: the key is not the team's:\n%s", a.Name, a.Key.Data)
 		}
 		for _, at := range a.Attestations {
-			if at.PredicateType != attest.VerificationType || at.Policy.Type != "cue" {
+			if at.PredicateType != attest.VerificationType || at.Policy.Type != "rego" {
 				t.Errorf("clusterimagepolicy.yaml: authority %s checks %s with %s", a.Name, at.PredicateType, at.Policy.Type)
 			}
-			cue, err := os.ReadFile("verification.cue")
-			if err != nil {
-				t.Fatal(err)
+			if at.Policy.Data != forPC {
+				t.Errorf("clusterimagepolicy.yaml: the attestation policy is not verification.rego in package sigstore:\n%s", at.Policy.Data)
 			}
-			if at.Policy.Data != string(cue) {
-				t.Error("clusterimagepolicy.yaml: the attestation policy is not verification.cue verbatim")
-			}
-			cueFile = filepath.Join(dir, "inline.cue")
-			if err := os.WriteFile(cueFile, []byte(at.Policy.Data), 0o644); err != nil {
+			back := strings.NewReplacer(rulesForPC[0], rulesForCosign[0], rulesForPC[1], rulesForCosign[1], rulesForPC[2], rulesForCosign[2]).Replace(at.Policy.Data)
+			regoFile = filepath.Join(dir, "inline.rego")
+			if err := os.WriteFile(regoFile, []byte(back), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if len(cip.Spec.Authorities) != 2 || cueFile == "" {
+	if len(cip.Spec.Authorities) != 2 || regoFile == "" {
 		t.Fatalf("clusterimagepolicy.yaml: want a signature and a verification authority, got %+v", cip.Spec.Authorities)
+	}
+	for _, name := range []string{"signature", "verification"} {
+		if !strings.Contains(cip.Spec.Policy.Data, `"authorityMatches", "`+name+`"`) {
+			t.Errorf("clusterimagepolicy.yaml: the policy does not require authority %s to match", name)
+		}
 	}
 	keyFile = filepath.Join(dir, "cip.pub")
 	if err := os.WriteFile(keyFile, []byte(cip.Spec.Authorities[0].Key.Data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return keyFile, cueFile
+	return keyFile, regoFile
 }
+
+// The package and rule each evaluator queries: cosign data.signature.allow,
+// policy-controller data.sigstore.isCompliant.
+var (
+	rulesForCosign = [3]string{"package signature", "default allow := false", "allow if count(deny) == 0"}
+	rulesForPC     = [3]string{"package sigstore", "default isCompliant := false", "isCompliant if count(deny) == 0"}
+)
 
 // decodeWithKey decodes a manifest after putting the team's key (a PEM
 // block) where it holds the placeholder's line, at that line's indentation.
