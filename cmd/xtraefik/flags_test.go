@@ -63,6 +63,7 @@ func TestEnumFlagsRefuseTypos(t *testing.T) {
 		{[]string{"verify", "--sandbox", "bogus"}, []string{`invalid argument "bogus" for "--sandbox"`, "want auto or require"}},
 		{[]string{"build", "--sandbox", "Require"}, []string{`"--sandbox"`}},
 		{[]string{"verify", "--runtime-isolation", "bogus"}, []string{`invalid argument "bogus" for "--runtime-isolation"`, "want auto, runc, chroot or none"}},
+		{[]string{"import", "traefik.yml", "--kind", "values"}, []string{`invalid argument "values" for "--kind"`, "want auto, static or helm"}},
 	} {
 		root := newRoot(func(string) string { return "" })
 		root.SetArgs(append(tc.args, "-f", "/nonexistent/recipe.yaml"))
