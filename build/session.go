@@ -313,7 +313,8 @@ func (s *Session) Lock(ctx context.Context, req LockRequest) (*Report, error) {
 	}
 	o := s.Options()
 	o.UpdateBase, o.UpdateAll, o.Update = req.UpdateBase, req.UpdateAll, req.Update
-	if err := s.withBlobCache(o, rep, false); err != nil {
+	// Sealed: the record of what the base's Traefik binary says is kept.
+	if err := s.withBlobCache(o, rep, true); err != nil {
 		return rep.fail(err)
 	}
 	res, l, err := s.resolveLock(ctx, o, rep)

@@ -75,6 +75,9 @@ func printText(out, errOut io.Writer, rep *build.Report) {
 		}
 		verify.WriteReport(w, rep.Verify, "text")
 	}
+	if t := rep.Traefik; t != nil && (t.Version != "" || t.InterpreterSource != "") {
+		fmt.Fprintln(errOut, "target:", t.Summary())
+	}
 	for _, w := range rep.Warnings {
 		fmt.Fprintln(errOut, "warning:", w)
 	}

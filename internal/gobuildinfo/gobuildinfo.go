@@ -26,6 +26,11 @@ import (
 // the file Read did not keep: the file must be read whole (Spool).
 var ErrIncomplete = errors.New("the build info lies outside the parts of the file kept from the stream")
 
+// ErrNotGo marks a file that is no Go executable with build info (a
+// script, another program, a damaged file): a fact about the file, not
+// a failure to read it.
+var ErrNotGo = errors.New("not a Go executable with build info")
+
 // magic starts the build info blob (debug/buildinfo's buildInfoMagic); the
 // linker aligns it to 16 bytes.
 var magic = []byte("\xff Go buildinf:")
@@ -95,7 +100,9 @@ func ReadLimits(r io.Reader, size int64, l Limits) (*debug.BuildInfo, error) {
 		return nil, ErrIncomplete
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read Go build info: %w", err)
+		// Every read was answered as the file would answer it: the
+		// file is what failed.
+		return nil, fmt.Errorf("%w: %v", ErrNotGo, err)
 	}
 	return bi, nil
 }
@@ -119,7 +126,7 @@ func Spool(r io.Reader, size int64, dir string) (*debug.BuildInfo, error) {
 	}
 	bi, err := buildinfo.Read(f)
 	if err != nil {
-		return nil, fmt.Errorf("read Go build info: %w", err)
+		return nil, fmt.Errorf("%w: %v", ErrNotGo, err)
 	}
 	return bi, nil
 }
