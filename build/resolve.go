@@ -385,8 +385,15 @@ func target(ctx context.Context, o *Options, base *images.Base) (t Target, warni
 		default:
 			t.Binary, t.Version = info.Path, info.Version
 			t.setInterpreter(info.In, InterpreterFromBinary)
-			if labels != "" && info.Version != "" && labels != info.Version {
-				w := fmt.Sprintf("the base's labels say Traefik %s, but its Traefik binary %s is %s (yaegi %s): the binary decides", labels, info.Path, info.Version, info.In.Yaegi)
+			w := ""
+			if table, known := interpreters.ForTraefik(labels); info.Version == "" && known && table.Yaegi != info.In.Yaegi {
+				// A binary built with -trimpath records no link flags, so
+				// no version: its interpreter still decides.
+				w = fmt.Sprintf("the base's labels say Traefik %s, which embeds yaegi %s, but its Traefik binary %s links yaegi %s: the binary decides", labels, table.Yaegi, info.Path, info.In.Yaegi)
+			} else if labels != "" && info.Version != "" && labels != info.Version {
+				w = fmt.Sprintf("the base's labels say Traefik %s, but its Traefik binary %s is %s (yaegi %s): the binary decides", labels, info.Path, info.Version, info.In.Yaegi)
+			}
+			if w != "" {
 				t.Notes, warnings = append(t.Notes, w), append(warnings, w)
 			}
 		}

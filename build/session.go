@@ -508,6 +508,7 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 		return rep.fail(err)
 	}
 	rep.setResolution(res)
+	rep.Warnings = append(rep.Warnings, res.Warnings...)
 	start = time.Now()
 	rs, err := verifyWith(ctx, o, v, res)
 	rep.Timings.Verify = ms(time.Since(start))
