@@ -95,6 +95,10 @@ func TestNotGo(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error saying %q", name, err, tc.want)
 		}
+		// A file that is no Go program says so; a broken stream does not.
+		if notGo := name != "truncated"; errors.Is(err, ErrNotGo) != notGo {
+			t.Errorf("%s: %v: ErrNotGo %v, want %v", name, err, errors.Is(err, ErrNotGo), notGo)
+		}
 	}
 	if _, err := Read(io.LimitReader(bytes.NewReader(nil), 0), 0); err == nil {
 		t.Error("empty file: no error")
