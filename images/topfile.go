@@ -36,8 +36,9 @@ type LayerProgress func(layer v1.Hash, done, total int64)
 // that the base's i-th platform image holds as a regular file, reading its
 // layers from the top (newest) down: a file in an upper layer, and the
 // whiteouts of upper layers, hide what lower layers hold. It stops with
-// the first layer that holds one of paths, and never reads the layers
-// below it. read gets the file's content (Size bytes, as the layer
+// the first layer that holds one of paths, reads that layer to its end
+// (so that its digest is checked before the caller trusts what read saw),
+// and never reads the layers below it. read gets the file's content (Size bytes, as the layer
 // streams); when a path earlier in paths comes later in the same layer,
 // read is called again for it, and the file returned is the last read.
 // A file larger than max is refused (ErrFileTooLarge) before any of it is
@@ -179,10 +180,15 @@ func (b *Base) topLayer(ctx context.Context, l v1.Layer, rank map[string]int, hi
 			continue
 		}
 		// Nothing this layer could still hold would be preferred.
-		return found, nil
+		break
 	}
-	if progress != nil {
-		progress(digest, size, size)
+	// The rest of the layer is read too: its digest is checked at its
+	// end (by the registry client, the blob cache or the layout), so a
+	// file read from a layer that is not the one the manifest names is
+	// an error, never a result; and a registry layer lands in the blob
+	// cache.
+	if _, err := io.Copy(io.Discard, counted); err != nil {
+		return TopFile{}, fmt.Errorf("read layer %s of %s: %w", digest, b.describe(), err)
 	}
 	hidden.merge(here)
 	return found, nil
