@@ -264,6 +264,11 @@ type Verification struct {
 	Subjects []Subject
 	// TraefikVersion is the Traefik release the plugins were checked for.
 	TraefikVersion string
+	// Interpreter is what that release embeds ("yaegi v0.16.1"), and
+	// InterpreterSource where that was read: "binary" (the base's own
+	// Traefik binary), "go.mod" (Traefik's go.mod for the release) or
+	// "table" (xtraefik's table); "" when unknown.
+	Interpreter, InterpreterSource string
 	// VerifierVersion is xtraefik's version.
 	VerifierVersion string
 	// RuntimeCheck reports whether the built image was also run with a real
@@ -315,7 +320,8 @@ type Containment struct {
 // VerificationStatement returns the verification record about v's subjects,
 // as JSON. Its predicate:
 //
-//	{"verifier": {"id", "version"}, "traefikVersion", "ok",
+//	{"verifier": {"id", "version"}, "traefikVersion", "interpreter",
+//	 "interpreterSource", "ok",
 //	 "runtimeCheck", "verifiedOn", "plugins": [PluginVerdict...]}
 func VerificationStatement(v Verification) ([]byte, error) {
 	ok := true
@@ -331,12 +337,14 @@ func VerificationStatement(v Verification) ([]byte, error) {
 			ID      string `json:"id"`
 			Version string `json:"version,omitempty"`
 		} `json:"verifier"`
-		TraefikVersion string          `json:"traefikVersion"`
-		OK             bool            `json:"ok"`
-		RuntimeCheck   bool            `json:"runtimeCheck"`
-		VerifiedOn     string          `json:"verifiedOn,omitempty"`
-		Plugins        []PluginVerdict `json:"plugins"`
-	}{TraefikVersion: v.TraefikVersion, OK: ok, RuntimeCheck: v.RuntimeCheck, Plugins: plugins}
+		TraefikVersion    string          `json:"traefikVersion"`
+		Interpreter       string          `json:"interpreter,omitempty"`
+		InterpreterSource string          `json:"interpreterSource,omitempty"`
+		OK                bool            `json:"ok"`
+		RuntimeCheck      bool            `json:"runtimeCheck"`
+		VerifiedOn        string          `json:"verifiedOn,omitempty"`
+		Plugins           []PluginVerdict `json:"plugins"`
+	}{TraefikVersion: v.TraefikVersion, Interpreter: v.Interpreter, InterpreterSource: v.InterpreterSource, OK: ok, RuntimeCheck: v.RuntimeCheck, Plugins: plugins}
 	pred.Verifier.ID = DefaultBuilderID
 	pred.Verifier.Version = v.VerifierVersion
 	if !v.VerifiedOn.IsZero() {

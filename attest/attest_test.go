@@ -122,6 +122,7 @@ func TestVerificationStatement(t *testing.T) {
 		TraefikVersion:  "v3.6.12",
 		VerifierVersion: "v0.9.0",
 		RuntimeCheck:    true,
+		Interpreter:     "yaegi v0.16.1", InterpreterSource: "binary",
 		Plugins: []PluginVerdict{
 			{Alias: "demo", Module: "github.com/traefik/plugindemo", Commit: commit, Type: "middleware", Runtime: "yaegi", Interpreter: "yaegi v0.16.1", Status: "OK", OK: true,
 				Containment: &Containment{Level: "full", Applied: []string{"user namespace", "seccomp"}}},
@@ -137,7 +138,8 @@ func TestVerificationStatement(t *testing.T) {
 		t.Errorf("predicateType %v", st["predicateType"])
 	}
 	pred := st["predicate"].(map[string]any)
-	if pred["traefikVersion"] != "v3.6.12" || pred["ok"] != false || pred["runtimeCheck"] != true {
+	if pred["traefikVersion"] != "v3.6.12" || pred["ok"] != false || pred["runtimeCheck"] != true ||
+		pred["interpreter"] != "yaegi v0.16.1" || pred["interpreterSource"] != "binary" {
 		t.Errorf("predicate: %v", pred)
 	}
 	if pred["verifier"].(map[string]any)["version"] != "v0.9.0" {

@@ -103,8 +103,12 @@ func fileParam(path string) map[string]string {
 // plugin's verdict, interpreter and containment, and whether the image's own
 // Traefik ran it.
 func verificationFor(res *Result) *attest.Verification {
-	v := &attest.Verification{TraefikVersion: res.Resolution.Traefik.Version, VerifierVersion: toolVersion(),
+	t := res.Resolution.Traefik
+	v := &attest.Verification{TraefikVersion: t.Version, InterpreterSource: t.InterpreterSource, VerifierVersion: toolVersion(),
 		RuntimeCheck: res.RuntimeChecked, VerifiedOn: time.Now().UTC()}
+	if t.Yaegi != "" {
+		v.Interpreter = "yaegi " + t.Yaegi
+	}
 	hashes := map[string]string{}
 	for _, p := range res.Resolution.Plugins {
 		hashes[p.Alias] = p.Hash

@@ -118,6 +118,7 @@ func verifyWith(ctx context.Context, o *Options, v *verify.Verifier, res *Resolu
 	// The recipe alone decides the trust given to plugin code: the image's
 	// flags grant what verification allowed.
 	v.Target(res.Traefik.Version, res.Traefik.Yaegi, res.Recipe.AllowUnsafe)
+	v.Interpreter(res.Traefik.Yaegi, res.Traefik.Wazero, res.Traefik.HTTPWasm, res.Traefik.InterpreterSource)
 	// The plugins are verified side by side: each line ends with its
 	// verdict, as soon as it is known.
 	for _, p := range res.Plugins {

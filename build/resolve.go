@@ -21,6 +21,7 @@ import (
 	"github.com/xtraefik/xtraefik/source"
 	"github.com/xtraefik/xtraefik/source/modproxy"
 	"github.com/xtraefik/xtraefik/verify"
+	"github.com/xtraefik/xtraefik/verify/interpreters"
 )
 
 // Options configures resolution and assembly.
@@ -156,14 +157,53 @@ func (RemoteBases) ResolveDigest(ctx context.Context, ref images.Reference, d v1
 	return images.ResolveDigest(ctx, ref, d, opts)
 }
 
-// Target is the Traefik that will load the plugins.
+// Target is the Traefik that will load the plugins, computed once (target)
+// and read by every stage after: what the plugins are checked for, which
+// interpreters verify them, and where those were read.
 type Target struct {
-	// Version is "v3.6.12": Options.TraefikVersion, else the base's labels,
-	// else its Traefik binary's build info; "" when nothing names it.
+	// Version is "v3.6.12": Options.TraefikVersion, else the version the
+	// base's Traefik binary was built as, else the base's labels; "" when
+	// nothing names it.
 	Version string `json:"version,omitempty"`
-	// Yaegi is the Yaegi version the base's Traefik binary links, read from a
-	// local base's binary; "" leaves it to the release table.
-	Yaegi string `json:"yaegi,omitempty"`
+	// Yaegi, Wazero and HTTPWasm ("module@version") are the interpreters
+	// that Traefik embeds (interpreters.Interpreter); Wazero and HTTPWasm
+	// are "" for Traefik v2. All are "" when nothing names them: the
+	// plugins are then UNVERIFIED.
+	Yaegi    string `json:"yaegi,omitempty"`
+	Wazero   string `json:"wazero,omitempty"`
+	HTTPWasm string `json:"httpWasm,omitempty"`
+	// InterpreterSource says where they were read: InterpreterFromBinary,
+	// InterpreterFromGoMod or InterpreterFromTable; "" when nowhere.
+	InterpreterSource string `json:"interpreterSource,omitempty"`
+	// Binary is the path of the base's Traefik binary in the image when
+	// its build info was read (first platform).
+	Binary string `json:"binary,omitempty"`
+	// Notes say why a source preferred to InterpreterSource did not
+	// answer, and where the labels and the binary disagree.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Interpreter is the target's interpreters.
+func (t Target) Interpreter() interpreters.Interpreter {
+	return interpreters.Interpreter{Yaegi: t.Yaegi, Wazero: t.Wazero, HTTPWasm: t.HTTPWasm}
+}
+
+func (t *Target) setInterpreter(in interpreters.Interpreter, source string) {
+	t.Yaegi, t.Wazero, t.HTTPWasm, t.InterpreterSource = in.Yaegi, in.Wazero, in.HTTPWasm, source
+}
+
+// Summary is the target in a few words, for reports.
+func (t Target) Summary() string {
+	s := "Traefik " + orUnknown(t.Version)
+	switch t.InterpreterSource {
+	case InterpreterFromBinary:
+		return fmt.Sprintf("%s: yaegi %s, read from the base's Traefik binary %s", s, t.Yaegi, t.Binary)
+	case InterpreterFromGoMod:
+		return fmt.Sprintf("%s: yaegi %s, read from Traefik's go.mod for %s (module proxy)", s, t.Yaegi, t.Version)
+	case InterpreterFromTable:
+		return fmt.Sprintf("%s: yaegi %s, from xtraefik's table of releases", s, t.Yaegi)
+	}
+	return s + ": interpreter unknown"
 }
 
 // Resolution is everything a recipe resolved to, each fact computed once:
@@ -243,10 +283,12 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 	res.Base = base
 	if base != nil {
 		o.logf("base %s -> %s (%d platform(s))", r.Base, base.Digest, len(base.Platforms))
-		if res.Traefik, err = target(ctx, o, base); err != nil && !gather(err) {
+		var warnings []string
+		if res.Traefik, warnings, err = target(ctx, o, base); err != nil && !gather(err) {
 			o.done(StageResolve, r.Base, "", err)
 			return nil, err
 		}
+		res.Warnings = append(res.Warnings, warnings...)
 		if o.Offline && o.NeedBaseLayers {
 			for _, l := range base.MissingLayers() {
 				missing.Missing, missing.Errs = append(missing.Missing, l), append(missing.Errs, fmt.Errorf("%s: %w", l, images.ErrNotCached))
@@ -308,26 +350,70 @@ func epoch(o *Options, plugins []plugin.Plugin) time.Time {
 	return t.UTC()
 }
 
-// target names the Traefik the plugins are for: the caller's word, else the
-// base's labels, else a local base's own binary, which also names its Yaegi.
-func target(ctx context.Context, o *Options, base *images.Base) (Target, error) {
-	t := Target{Version: o.TraefikVersion}
-	if t.Version == "" && len(base.Platforms) > 0 {
+// target names the Traefik the plugins are for and the interpreters it
+// embeds, each from the first source that answers, never guessed:
+//
+//   - the version: the caller's word (Options.TraefikVersion), else the
+//     base's Traefik binary (its Go build info), else the base's labels;
+//   - the interpreters: the binary's build info (unless the caller named
+//     another version), else Traefik's go.mod for that exact version from
+//     the module proxy, else xtraefik's table; else none (UNVERIFIED).
+//
+// warnings tell where the labels and the binary disagree.
+func target(ctx context.Context, o *Options, base *images.Base) (t Target, warnings []string, err error) {
+	labels := ""
+	if len(base.Platforms) > 0 {
 		cf, err := base.ConfigFile(0)
 		if err != nil {
-			return t, err
+			return t, nil, err
 		}
-		t.Version = verify.TraefikVersionFromLabels(cf.Config.Labels)
+		labels = verify.TraefikVersionFromLabels(cf.Config.Labels)
 	}
-	version, yaegi, err := baseTraefik(ctx, base)
-	if err != nil {
-		return t, fmt.Errorf("read the base's Traefik binary: %w", err)
-	}
-	t.Yaegi = yaegi
+	t.Version = o.TraefikVersion
 	if t.Version == "" {
-		t.Version = version
+		info, ok, why, err := baseTraefik(ctx, o, base)
+		if err != nil {
+			return t, nil, fmt.Errorf("read the base's Traefik binary: %w", err)
+		}
+		switch {
+		case !ok:
+			t.Notes = append(t.Notes, "the base's Traefik binary was not read: "+why)
+		case info.Path == "":
+			t.Notes = append(t.Notes, "the base holds no Traefik binary where its entrypoint, command and PATH would find one")
+		case info.NotTraefik != "":
+			t.Notes = append(t.Notes, "the base's "+info.Path+" is no Traefik binary: "+info.NotTraefik)
+		default:
+			t.Binary, t.Version = info.Path, info.Version
+			t.setInterpreter(info.In, InterpreterFromBinary)
+			w := ""
+			if table, known := interpreters.ForTraefik(labels); info.Version == "" && known && table.Yaegi != info.In.Yaegi {
+				// A binary built with -trimpath records no link flags, so
+				// no version: its interpreter still decides.
+				w = fmt.Sprintf("the base's labels say Traefik %s, which embeds yaegi %s, but its Traefik binary %s links yaegi %s: the binary decides", labels, table.Yaegi, info.Path, info.In.Yaegi)
+			} else if labels != "" && info.Version != "" && labels != info.Version {
+				w = fmt.Sprintf("the base's labels say Traefik %s, but its Traefik binary %s is %s (yaegi %s): the binary decides", labels, info.Path, info.Version, info.In.Yaegi)
+			}
+			if w != "" {
+				t.Notes, warnings = append(t.Notes, w), append(warnings, w)
+			}
+		}
+		if t.Version == "" {
+			t.Version = labels
+		}
 	}
-	return t, nil
+	if t.InterpreterSource != "" || t.Version == "" {
+		return t, warnings, nil
+	}
+	in, ok, why := traefikGoMod(ctx, o, t.Version)
+	if ok {
+		t.setInterpreter(in, InterpreterFromGoMod)
+		return t, warnings, nil
+	}
+	t.Notes = append(t.Notes, "Traefik's go.mod was not read: "+why)
+	if in, ok := interpreters.ForTraefik(t.Version); ok {
+		t.setInterpreter(in, InterpreterFromTable)
+	}
+	return t, warnings, nil
 }
 
 func resolveBase(ctx context.Context, o *Options) (*images.Base, error) {

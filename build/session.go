@@ -351,7 +351,8 @@ func (s *Session) Lock(ctx context.Context, req LockRequest) (*Report, error) {
 	}
 	o := s.Options()
 	o.UpdateBase, o.UpdateAll, o.Update = req.UpdateBase, req.UpdateAll, req.Update
-	if err := s.withBlobCache(o, rep, false); err != nil {
+	// Sealed: the record of what the base's Traefik binary says is kept.
+	if err := s.withBlobCache(o, rep, true); err != nil {
 		return rep.fail(err)
 	}
 	res, l, err := s.resolveLock(ctx, o, rep)
@@ -556,6 +557,7 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 		return rep.fail(err)
 	}
 	rep.setResolution(res)
+	rep.Warnings = append(rep.Warnings, res.Warnings...)
 	start = time.Now()
 	rs, err := verifyWith(ctx, o, v, res)
 	rep.Timings.Verify = ms(time.Since(start))

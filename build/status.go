@@ -11,6 +11,7 @@ import (
 // The stages a Status hears of, with the subject each names.
 const (
 	StageResolve      = "resolve"      // the base reference
+	StageTraefik      = "traefik"      // the base reference: its Traefik binary is read; Progress counts the layer's bytes
 	StageFetch        = "fetch"        // a plugin alias
 	StageVerify       = "verify"       // a plugin alias; the outcome is its verdict
 	StageAssemble     = "assemble"     // "": the outcome is the image digest

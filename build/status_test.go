@@ -47,6 +47,21 @@ func TestResolveTellsLogAndStatus(t *testing.T) {
 	if l := log.String(); !strings.HasPrefix(l, "base traefik:v3.6 -> sha256:") || !strings.Contains(l, "\nplugin demo: "+module+" -> c1 (") {
 		t.Errorf("log:\n%s", l)
 	}
+	// Reading the base's Traefik binary is a step of its own, within
+	// the base's resolution, with the bytes of the layer it streams.
+	var lines, binary []string
+	for _, l := range ev.lines {
+		if strings.Contains(l, " traefik traefik:v3.6") {
+			binary = append(binary, l)
+		} else {
+			lines = append(lines, l)
+		}
+	}
+	if len(binary) < 3 || binary[0] != "start traefik traefik:v3.6" || !strings.HasPrefix(binary[1], "progress traefik traefik:v3.6 ") ||
+		binary[len(binary)-1] != `done traefik traefik:v3.6 "no Traefik binary found" <nil>` || ev.lines[1] != binary[0] {
+		t.Errorf("binary step:\n%s", strings.Join(ev.lines, "\n"))
+	}
+	ev.lines = lines
 	if len(ev.lines) != 6 {
 		t.Fatalf("events:\n%s", strings.Join(ev.lines, "\n"))
 	}

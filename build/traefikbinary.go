@@ -2,12 +2,23 @@ package build
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
+	"io"
 	"path"
+	"path/filepath"
+	"runtime/debug"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/mod/semver"
+
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/internal/gobuildinfo"
+	"github.com/xtraefik/xtraefik/source/modproxy"
 	"github.com/xtraefik/xtraefik/verify"
 	"github.com/xtraefik/xtraefik/verify/interpreters"
 )
@@ -15,39 +26,201 @@ import (
 // defaultPath is the PATH a container runtime gives an image without one.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// baseTraefik reads the Traefik binary of a base whose layers are on this
-// machine (OCI layout, docker archive): its version and the Yaegi its Go
-// build info names, which is the authority on the interpreter. Both are ""
-// for a registry base (reading it would pull every layer) and for a base
-// without a readable Traefik binary.
-func baseTraefik(ctx context.Context, base *images.Base) (version, yaegi string, err error) {
-	if !base.Local() || len(base.Platforms) == 0 {
-		return "", "", nil
+// MaxTraefikBinary bounds the base's Traefik binary read for its build info
+// (Traefik's are 150–180 MB): a base whose binary is larger is refused, and
+// nothing of it is read.
+const MaxTraefikBinary = 512 << 20
+
+// Where a Target's interpreters were read (Target.InterpreterSource).
+const (
+	// InterpreterFromBinary: the Go build info of the base's own Traefik
+	// binary, which names the exact modules it links.
+	InterpreterFromBinary = "binary"
+	// InterpreterFromGoMod: Traefik's go.mod for that exact version, from
+	// the Go module proxy (checked against the checksum database).
+	InterpreterFromGoMod = "go.mod"
+	// InterpreterFromTable: xtraefik's own table of releases.
+	InterpreterFromTable = "table"
+)
+
+// binaryInfo is what the base's Traefik binary says, kept in the blob
+// cache by platform manifest digest: read once per base.
+type binaryInfo struct {
+	// Path is the binary's path in the image, Layer the layer holding it;
+	// Path is "" when no layer holds one.
+	Path  string  `json:"path,omitempty"`
+	Layer v1.Hash `json:"layer"`
+	// Version is the Traefik version it was built as; "" when it names none.
+	Version string `json:"version,omitempty"`
+	// In is what it links; In.Yaegi is "" for a program that is no Go
+	// program linking Yaegi, and then NotTraefik says what it is.
+	In         interpreters.Interpreter `json:"interpreter"`
+	NotTraefik string                   `json:"notTraefik,omitempty"`
+}
+
+// binaryRecordVersion changes when binaryInfo's meaning does.
+const binaryRecordVersion = "xtraefik traefik-binary v1"
+
+// binaryKey names the record of the binary of the image with manifest d.
+func binaryKey(d v1.Hash) string {
+	sum := sha256.Sum256([]byte(binaryRecordVersion + "\x00" + d.String()))
+	return hex.EncodeToString(sum[:])
+}
+
+// baseTraefik reads what the base's Traefik binary (first platform) says:
+// from the blob cache's sealed record for its manifest digest, else by
+// streaming its layers from the top down to the first that holds it,
+// reading only that file (at most MaxTraefikBinary bytes). The error is
+// for a binary too large or a cancelled ctx; any other failure to read it
+// is unknown (false), with why.
+func baseTraefik(ctx context.Context, o *Options, base *images.Base) (info binaryInfo, ok bool, why string, err error) {
+	if len(base.Platforms) == 0 {
+		return binaryInfo{}, false, "the base has no platform image", nil
+	}
+	store := o.Images.Cache
+	key := binaryKey(base.Platforms[0].Digest)
+	if store != nil {
+		if data, found := store.Ref(key); found && json.Unmarshal(data, &info) == nil {
+			return info, true, "", nil
+		}
 	}
 	cf, err := base.ConfigFile(0)
 	if err != nil {
-		return "", "", err
+		return binaryInfo{}, false, err.Error(), nil
 	}
-	f, err := os.CreateTemp("", "xtraefik-traefik-")
+	paths := traefikPaths(cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.Env)
+	subject := base.Ref.String()
+	if o.Recipe != nil {
+		subject = o.Recipe.Base
+	}
+	o.start(StageTraefik, subject)
+	info, err = readBinary(ctx, o, base, subject, paths)
+	switch {
+	case errors.Is(err, images.ErrFileTooLarge) || ctx.Err() != nil:
+		o.done(StageTraefik, subject, "", err)
+		return binaryInfo{}, false, "", err
+	case err != nil:
+		o.done(StageTraefik, subject, "not read: "+err.Error(), nil)
+		return binaryInfo{}, false, err.Error(), nil
+	}
+	o.done(StageTraefik, subject, info.summary(), nil)
+	if store != nil {
+		if data, err := json.Marshal(info); err == nil {
+			_ = store.SetRef(key, data) // a cache that cannot keep it costs a read next time
+		}
+	}
+	return info, true, "", nil
+}
+
+func (b binaryInfo) summary() string {
+	switch {
+	case b.Path == "":
+		return "no Traefik binary found"
+	case b.NotTraefik != "":
+		return b.Path + ": " + b.NotTraefik
+	}
+	return fmt.Sprintf("%s: Traefik %s, yaegi %s", b.Path, orUnknown(b.Version), b.In.Yaegi)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(version not named)"
+	}
+	return s
+}
+
+// readBinary streams the base's layers to the binary and reads its build
+// info without a copy; a binary laid out so that its build info is not
+// where that reading keeps (gobuildinfo.ErrIncomplete) is read again into
+// a temporary file of its size, which MaxTraefikBinary bounds.
+func readBinary(ctx context.Context, o *Options, base *images.Base, subject string, paths []string) (binaryInfo, error) {
+	progress := func(_ v1.Hash, done, total int64) {
+		if o.Status != nil {
+			o.Status.Progress(StageTraefik, subject, done, total)
+		}
+	}
+	var (
+		bi      *debug.BuildInfo
+		readErr error
+	)
+	f, err := base.ReadTopFile(ctx, 0, paths, MaxTraefikBinary, progress, func(f images.TopFile, r io.Reader) error {
+		bi, readErr = gobuildinfo.Read(r, f.Size)
+		return nil
+	})
+	if err == nil && errors.Is(readErr, gobuildinfo.ErrIncomplete) {
+		f, err = base.ReadTopFile(ctx, 0, []string{f.Path}, MaxTraefikBinary, progress, func(f images.TopFile, r io.Reader) error {
+			bi, readErr = gobuildinfo.Spool(r, f.Size, "")
+			return nil
+		})
+	}
 	if err != nil {
-		return "", "", fmt.Errorf("temporary file for the base's Traefik binary: %w", err)
+		return binaryInfo{}, err
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	found, err := base.CopyFile(ctx, 0, traefikPaths(cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.Env), f)
-	if err != nil || found == "" {
-		return "", "", err
+	info := binaryInfo{Path: f.Path, Layer: f.Layer}
+	switch {
+	case f.Path == "":
+		return info, nil
+	case readErr != nil:
+		if ctx.Err() != nil {
+			return binaryInfo{}, ctx.Err()
+		}
+		if errors.Is(readErr, gobuildinfo.ErrNotGo) {
+			// A fact about the image, kept like any other.
+			info.NotTraefik = readErr.Error()
+			return info, nil
+		}
+		return binaryInfo{}, readErr
 	}
-	in, ok, err := interpreters.FromBinary(f)
-	if err != nil || !ok {
-		// Not a Go binary, or one linking no Yaegi: the labels and the table decide.
-		return "", "", nil
+	in, linksYaegi := interpreters.FromBuildInfo(bi)
+	if !linksYaegi {
+		info.NotTraefik = "a Go program linking no Yaegi (module " + bi.Main.Path + ")"
+		return info, nil
 	}
-	version, err = verify.TraefikVersionFromBinary(f)
+	info.In, info.Version = in, verify.TraefikVersionFromBuildInfo(bi)
+	return info, nil
+}
+
+// goModReader reads a Traefik release's go.mod; *modproxy.Client is one.
+type goModReader interface {
+	GoMod(ctx context.Context, module, version string) ([]byte, error)
+}
+
+// traefikGoMod reads the interpreters Traefik version's own go.mod
+// requires, from the Go module proxies the environment names (GOPROXY,
+// GONOSUMDB, GOSUMDB, as for module-proxy plugins), or from the module
+// cache offline. ok is false, with why, when it cannot be read.
+func traefikGoMod(ctx context.Context, o *Options, version string) (in interpreters.Interpreter, ok bool, why string) {
+	if !semver.IsValid(version) || semver.Canonical(version) != version {
+		return in, false, "no exact Traefik version to read the go.mod of"
+	}
+	mod := "github.com/traefik/traefik/" + semver.Major(version)
+	if semver.Major(version) == "v1" {
+		mod = "github.com/containous/traefik"
+	}
+	var reader goModReader
+	if r, isReader := o.Modules.(goModReader); isReader {
+		reader = r
+	} else if o.Modules == nil && o.CacheDir != "" {
+		c, err := modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod"), Offline: o.Offline})
+		if err != nil {
+			return in, false, err.Error()
+		}
+		reader = c
+	} else {
+		return in, false, "no module proxy to read " + mod + "@" + version + "'s go.mod from"
+	}
+	data, err := reader.GoMod(ctx, mod, version)
 	if err != nil {
-		return "", "", nil
+		return in, false, err.Error()
 	}
-	return version, in.Yaegi, nil
+	in, ok, err = interpreters.FromGoMod(mod+"@"+version+"/go.mod", data)
+	switch {
+	case err != nil:
+		return in, false, err.Error()
+	case !ok:
+		return in, false, mod + "@" + version + "'s go.mod requires no Yaegi"
+	}
+	return in, true, ""
 }
 
 // traefikPaths are where the image's Traefik binary may be: the programs
@@ -77,3 +250,5 @@ func traefikPaths(entrypoint, cmd, env []string) []string {
 	}
 	return append(out, "/usr/local/bin/traefik")
 }
+
+var _ goModReader = (*modproxy.Client)(nil)

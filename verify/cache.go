@@ -402,6 +402,7 @@ func (v *Verifier) fromCache(plugins []plugin.Plugin, laidOut []bool, pl *plan, 
 		keys[i] = key
 		if r, ok := v.opts.Cache.Get(key); ok {
 			r.Alias, r.Module, r.Commit, r.Version, r.Cached = p.Alias, p.Module, p.Source.Commit, p.Source.Version, true
+			r.InterpreterSource = pl.interpreterSource
 			results[i] = r
 		}
 	}

@@ -113,11 +113,29 @@ func writeText(w io.Writer, results []Result) error {
 		fmt.Fprintf(&b, ", %d UNVERIFIED (no verdict: not checked with the interpreter Traefik uses)", n)
 	}
 	b.WriteString("\n")
+	sources := map[string]bool{}
+	for _, r := range results {
+		sources[r.InterpreterSource] = true
+	}
+	if len(sources) == 1 {
+		for src := range sources {
+			if src != "" {
+				fmt.Fprintf(&b, "interpreter source: %s (%s)\n", src, sourceText[src])
+			}
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
 const approximateMark = " (APPROXIMATE)"
+
+// sourceText says what each interpreter source is.
+var sourceText = map[string]string{
+	"binary": "the Go build info of the base's own Traefik binary",
+	"go.mod": "Traefik's go.mod for that exact version, from the Go module proxy",
+	"table":  "xtraefik's table of Traefik releases",
+}
 
 // status is r's status as reports show it: an accepted approximate verdict
 // says so in the table too.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"runtime/debug"
 	"strings"
 )
 
@@ -31,6 +32,12 @@ func TraefikVersionFromBinary(r io.ReaderAt) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read Go build info of the Traefik binary: %w", err)
 	}
+	return TraefikVersionFromBuildInfo(bi), nil
+}
+
+// TraefikVersionFromBuildInfo is TraefikVersionFromBinary for build info
+// already read.
+func TraefikVersionFromBuildInfo(bi *debug.BuildInfo) string {
 	for _, s := range bi.Settings {
 		if s.Key != "-ldflags" {
 			continue
@@ -38,15 +45,15 @@ func TraefikVersionFromBinary(r io.ReaderAt) (string, error) {
 		for _, f := range strings.Fields(s.Value) {
 			if _, v, ok := strings.Cut(f, "/pkg/version.Version="); ok && strings.Contains(f, "github.com/traefik/traefik") {
 				if v := normaliseVersion(strings.Trim(v, `'"`)); v != "" {
-					return v, nil
+					return v
 				}
 			}
 		}
 	}
 	if strings.HasPrefix(bi.Main.Path, "github.com/traefik/traefik") {
-		return normaliseVersion(bi.Main.Version), nil
+		return normaliseVersion(bi.Main.Version)
 	}
-	return "", nil
+	return ""
 }
 
 func normaliseVersion(v string) string {

@@ -47,10 +47,17 @@ type Options struct {
 	// Parallel is how many workers run at once (default: the number of CPUs,
 	// at most 4).
 	Parallel int
-	// Yaegi is the Yaegi version the base's Traefik binary links, from its
-	// Go build info (interpreters.FromBinary); it overrides the table entry
-	// for TraefikVersion. Empty: the table decides.
-	Yaegi string
+	// Yaegi is the Yaegi version the target Traefik embeds, as the caller
+	// read it (the base's Traefik binary, or Traefik's go.mod); it
+	// overrides the table entry for TraefikVersion. Empty: the table
+	// decides. With InterpreterSource set, Wazero and HTTPWasm
+	// (interpreters.Interpreter's) come from the same source and override
+	// the table too.
+	Yaegi, Wazero, HTTPWasm string
+	// InterpreterSource names where Yaegi, Wazero and HTTPWasm were read
+	// ("binary", "go.mod", "table"); every Result carries it. Empty with
+	// Yaegi set means "binary".
+	InterpreterSource string
 	// Workers are verification workers to use (paths, or names looked up
 	// in $PATH); the one that describes itself as the target's Yaegi runs
 	// its plugins. Otherwise provision.WorkerName(version) next to the running
@@ -95,6 +102,11 @@ type Result struct {
 	Runtime string `json:"runtime,omitempty"`
 	// Interpreter names what the plugin was checked with ("yaegi v0.16.1").
 	Interpreter string `json:"interpreter,omitempty"`
+	// InterpreterSource says where the target Traefik's interpreter was
+	// read: "binary" (the base's Traefik binary), "go.mod" (Traefik's
+	// go.mod for that version), "table" (xtraefik's table); "" when
+	// unknown.
+	InterpreterSource string `json:"interpreterSource,omitempty"`
 	// Status is StatusOK, StatusFail or StatusUnverified; OK means StatusOK.
 	Status string `json:"status"`
 	OK     bool   `json:"ok"`
@@ -207,6 +219,13 @@ func (v *Verifier) Target(traefikVersion, yaegi string, allowUnsafe bool) {
 	v.opts.TraefikVersion, v.opts.Yaegi, v.opts.AllowUnsafe = traefikVersion, yaegi, allowUnsafe
 }
 
+// Interpreter sets the interpreters the target Traefik embeds and where
+// they were read (Options.Yaegi, Wazero, HTTPWasm, InterpreterSource),
+// when known only after the Verifier was made.
+func (v *Verifier) Interpreter(yaegi, wazero, httpWasm, source string) {
+	v.opts.Yaegi, v.opts.Wazero, v.opts.HTTPWasm, v.opts.InterpreterSource = yaegi, wazero, httpWasm, source
+}
+
 // Prepare starts workers for n plugins ahead of Verify (at most Parallel at
 // a time wait ready).
 func (v *Verifier) Prepare(n int) { v.pool.add(n) }
@@ -230,7 +249,7 @@ func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 	results := make([]Result, len(plugins))
 	laidOut := make([]bool, len(plugins))
 	for i, p := range plugins {
-		results[i] = Result{Alias: p.Alias, Module: p.Module, Commit: p.Source.Commit, Version: p.Source.Version}
+		results[i] = Result{Alias: p.Alias, Module: p.Module, Commit: p.Source.Commit, Version: p.Source.Version, InterpreterSource: pl.interpreterSource}
 	}
 	// Every plugin that can have its own directory is laid out, exactly as
 	// the image holds them (Yaegi in GOPATH mode sees the whole

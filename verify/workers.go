@@ -60,6 +60,9 @@ type plan struct {
 	target, unknown string
 	// source says how target is known ("Traefik v2.11.0").
 	source string
+	// interpreterSource is Options.InterpreterSource, or what the
+	// table's answer is ("table"); "" when unknown.
+	interpreterSource string
 	// pkgs is the standard library of target when xtraefik's table knows it
 	// (exactPkgs). Otherwise the target's worker says (its describe answer,
 	// worker.pkgs): a Yaegi newer than this xtraefik is never walked with
@@ -92,14 +95,30 @@ func newPlan(opts Options, v *Verifier) *plan {
 	p := &plan{opts: opts, v: v, self: self}
 	in, known := interpreters.ForTraefik(opts.TraefikVersion)
 	p.target, p.source = in.Yaegi, "Traefik "+opts.TraefikVersion
-	if opts.Yaegi != "" {
-		p.target, p.source = opts.Yaegi, "the base's Traefik binary"
+	if known {
+		p.interpreterSource = "table"
+	}
+	switch {
+	case opts.InterpreterSource != "" && opts.Yaegi != "":
+		// The caller read all three from one source.
+		in, known = interpreters.Interpreter{Yaegi: opts.Yaegi, Wazero: opts.Wazero, HTTPWasm: opts.HTTPWasm}, true
+		p.target, p.interpreterSource = opts.Yaegi, opts.InterpreterSource
+		switch opts.InterpreterSource {
+		case "binary":
+			p.source = "the base's Traefik binary"
+		case "go.mod":
+			p.source = "Traefik " + opts.TraefikVersion + " (its go.mod)"
+		}
+	case opts.Yaegi != "":
+		p.target, p.source, p.interpreterSource = opts.Yaegi, "the base's Traefik binary", "binary"
 	}
 	switch {
 	case !known && opts.TraefikVersion == "":
 		p.wasmMissing = "Traefik version unknown (the base image's labels do not name it), so is the interpreter it embeds. Fix: name it with --traefik-version (e.g. v3.6.12)"
 	case !known:
 		p.wasmMissing = "Traefik " + opts.TraefikVersion + " is not in xtraefik's interpreter table, so the interpreter it embeds is unknown. Fix: name a release xtraefik knows with --traefik-version, or use a newer xtraefik"
+	case in.Wazero == "" && plugin.TraefikMajor(opts.TraefikVersion) == 3:
+		p.wasmMissing = fmt.Sprintf("%s names no wazero for Traefik %s, so the wasm runtime it embeds is unknown", p.source, opts.TraefikVersion)
 	case in.Wazero != "" && (in.Wazero != moduleVersion(interpreters.WazeroModule) || in.HTTPWasm != interpreters.HTTPWasmModule+"@"+moduleVersion(interpreters.HTTPWasmModule)):
 		p.wasmMissing = fmt.Sprintf("Traefik %s runs wasm plugins with wazero %s and %s; xtraefik runs them with %s only", opts.TraefikVersion, in.Wazero, in.HTTPWasm, interpreterName(true))
 	}

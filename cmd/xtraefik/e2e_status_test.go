@@ -44,6 +44,9 @@ func TestStatusWithoutTerminal(t *testing.T) {
 	}
 	want := []string{
 		"resolve docker.io/library/traefik:v3.6 ...",
+		// The base's Traefik binary is read (here a shell script).
+		"traefik docker.io/library/traefik:v3.6 ...",
+		"traefik docker.io/library/traefik:v3.6: /usr/local/bin/traefik: not a Go executable with build info: unrecognized file format",
 		"resolve docker.io/library/traefik:v3.6: " + w.base.String() + " (3 platform(s))",
 		"fetch demo ...",
 		"fetch demo: github.com/traefik/plugindemo " + w.plugin.ReleaseCommit,

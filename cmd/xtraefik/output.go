@@ -82,6 +82,9 @@ func printText(out, errOut io.Writer, rep *build.Report) {
 			fmt.Fprintf(errOut, "cache repository %s: entries written are signed with key %s; entries signed by %d trusted key(s) are read\n", c.Repository, c.Signer, len(c.Trusted))
 		}
 	}
+	if t := rep.Traefik; t != nil && (t.Version != "" || t.InterpreterSource != "") {
+		fmt.Fprintln(errOut, "target:", t.Summary())
+	}
 	for _, w := range rep.Warnings {
 		fmt.Fprintln(errOut, "warning:", w)
 	}

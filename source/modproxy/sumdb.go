@@ -183,8 +183,14 @@ func (c *Client) sumDB(ctx context.Context) (*sumdb.Client, *sumOps) {
 // checkSumDB compares sum, the h1: hash of mod@version's zip, with the
 // checksum database's record.
 func (c *Client) checkSumDB(ctx context.Context, mod, version, sum string) error {
+	return c.checkSumDBLine(ctx, mod, version, "", sum)
+}
+
+// checkSumDBLine compares sum with the checksum database's record of
+// mod@version<suffix>: the zip's for "", the go.mod file's for "/go.mod".
+func (c *Client) checkSumDBLine(ctx context.Context, mod, version, suffix, sum string) error {
 	db, ops := c.sumDB(ctx)
-	lines, err := db.Lookup(mod, version)
+	lines, err := db.Lookup(mod, version+suffix)
 	if err != nil {
 		if errors.Is(err, sumdb.ErrSecurity) {
 			return fmt.Errorf("%w: checksum database %s misbehaves: %s", ErrChecksum, c.env.sumDB.name, ops.securityText())
@@ -196,14 +202,14 @@ func (c *Client) checkSumDB(ctx context.Context, mod, version, sum string) error
 		}
 		return fmt.Errorf("look up %s@%s in checksum database %s (set GONOSUMDB or GOPRIVATE for private modules, GOSUMDB=off to skip): %w", mod, version, c.env.sumDB.name, err)
 	}
-	prefix := mod + " " + version + " "
+	prefix := mod + " " + version + suffix + " "
 	for _, l := range lines {
 		if db, ok := strings.CutPrefix(l, prefix); ok && strings.HasPrefix(db, "h1:") {
 			if db != sum {
-				return fmt.Errorf("%w: downloaded %s, but checksum database %s says %s for %s@%s (SECURITY ERROR: the proxy, or the origin it copied, may have been tampered with)", ErrChecksum, sum, c.env.sumDB.name, db, mod, version)
+				return fmt.Errorf("%w: downloaded %s, but checksum database %s says %s for %s@%s%s (SECURITY ERROR: the proxy, or the origin it copied, may have been tampered with)", ErrChecksum, sum, c.env.sumDB.name, db, mod, version, suffix)
 			}
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: checksum database %s has no h1: hash for %s@%s", ErrChecksum, c.env.sumDB.name, mod, version)
+	return fmt.Errorf("%w: checksum database %s has no h1: hash for %s@%s%s", ErrChecksum, c.env.sumDB.name, mod, version, suffix)
 }

@@ -9,7 +9,9 @@ import (
 	"debug/buildinfo"
 	"fmt"
 	"io"
+	"runtime/debug"
 
+	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
 )
 
@@ -96,6 +98,13 @@ func FromBinary(r io.ReaderAt) (in Interpreter, ok bool, err error) {
 	if err != nil {
 		return Interpreter{}, false, fmt.Errorf("read Go build info of the Traefik binary: %w", err)
 	}
+	in, ok = FromBuildInfo(bi)
+	return in, ok, nil
+}
+
+// FromBuildInfo reads the interpreters a binary's Go build info names
+// (replacements applied); ok is false when it links no Yaegi.
+func FromBuildInfo(bi *debug.BuildInfo) (in Interpreter, ok bool) {
 	for _, d := range bi.Deps {
 		path, version := d.Path, d.Version
 		if d.Replace != nil {
@@ -109,6 +118,62 @@ func FromBinary(r io.ReaderAt) (in Interpreter, ok bool, err error) {
 		case HTTPWasmModule:
 			in.HTTPWasm = path + "@" + version
 		}
+	}
+	return in, in.Yaegi != ""
+}
+
+// FromGoMod reads the interpreters a Traefik release's go.mod requires,
+// its replace directives applied (a version-specific one first, as the go
+// command does). ok is false when it requires no Yaegi. A replacement by
+// a local directory names no version: that is an error.
+func FromGoMod(file string, data []byte) (in Interpreter, ok bool, err error) {
+	f, err := modfile.Parse(file, data, nil)
+	if err != nil {
+		return Interpreter{}, false, err
+	}
+	effective := func(p string) (string, string, error) {
+		version := ""
+		for _, r := range f.Require {
+			if r.Mod.Path == p {
+				version = r.Mod.Version
+			}
+		}
+		if version == "" {
+			return "", "", nil
+		}
+		var any, exact *modfile.Replace
+		for _, r := range f.Replace {
+			switch {
+			case r.Old.Path != p:
+			case r.Old.Version == version:
+				exact = r
+			case r.Old.Version == "":
+				any = r
+			}
+		}
+		if exact == nil {
+			exact = any
+		}
+		if exact == nil {
+			return p, version, nil
+		}
+		if exact.New.Version == "" {
+			return "", "", fmt.Errorf("%s: %s is replaced by the directory %s, which names no version", file, p, exact.New.Path)
+		}
+		return exact.New.Path, exact.New.Version, nil
+	}
+	if _, in.Yaegi, err = effective(YaegiModule); err != nil {
+		return Interpreter{}, false, err
+	}
+	if _, in.Wazero, err = effective(WazeroModule); err != nil {
+		return Interpreter{}, false, err
+	}
+	p, v, err := effective(HTTPWasmModule)
+	if err != nil {
+		return Interpreter{}, false, err
+	}
+	if p != "" {
+		in.HTTPWasm = p + "@" + v
 	}
 	return in, in.Yaegi != "", nil
 }

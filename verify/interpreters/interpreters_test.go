@@ -20,7 +20,6 @@ import (
 	"github.com/traefik/yaegi/stdlib"
 	"github.com/traefik/yaegi/stdlib/syscall"
 	"github.com/traefik/yaegi/stdlib/unsafe"
-	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
 )
 
@@ -158,28 +157,9 @@ func fetchGoMod(client *http.Client, u string) (*Interpreter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
-	f, err := modfile.Parse(u, data, nil)
+	in, _, err := FromGoMod(u, data)
 	if err != nil {
 		return nil, err
-	}
-	effective := func(p string) (string, string) {
-		for _, r := range f.Replace {
-			if r.Old.Path == p {
-				return r.New.Path, r.New.Version
-			}
-		}
-		for _, r := range f.Require {
-			if r.Mod.Path == p {
-				return p, r.Mod.Version
-			}
-		}
-		return "", ""
-	}
-	var in Interpreter
-	_, in.Yaegi = effective(YaegiModule)
-	_, in.Wazero = effective(WazeroModule)
-	if p, v := effective(HTTPWasmModule); p != "" {
-		in.HTTPWasm = p + "@" + v
 	}
 	return &in, nil
 }
@@ -295,5 +275,38 @@ func TestFromBinary(t *testing.T) {
 		if err != nil || !ok || in != want {
 			t.Errorf("real Traefik binary %s: %+v, %v, %v; the table says %+v for v3.6.12", p, in, ok, err, want)
 		}
+	}
+}
+
+// A go.mod names the interpreters through its requirements and replace
+// directives; a version-specific replacement wins over one for any
+// version, and a local directory names no version.
+func TestFromGoMod(t *testing.T) {
+	const head = "module github.com/traefik/traefik/v3\n\ngo 1.22\n\nrequire (\n\tgithub.com/traefik/yaegi v0.16.1\n\tgithub.com/tetratelabs/wazero v1.8.0\n\tgithub.com/http-wasm/http-wasm-host-go v0.6.0\n)\n"
+	for _, tc := range []struct {
+		name, replace string
+		want          Interpreter
+		ok            bool
+		err           string
+	}{
+		{"plain", "", Interpreter{Yaegi: "v0.16.1", Wazero: "v1.8.0", HTTPWasm: httpWasm060}, true, ""},
+		{"fork", "replace github.com/http-wasm/http-wasm-host-go => github.com/traefik/http-wasm-host-go v0.0.0-20240618100324-3c53dcaa1a70\n",
+			Interpreter{Yaegi: "v0.16.1", Wazero: "v1.8.0", HTTPWasm: httpWasmFork}, true, ""},
+		{"exact wins", "replace github.com/traefik/yaegi => github.com/traefik/yaegi v0.15.0\nreplace github.com/traefik/yaegi v0.16.1 => github.com/traefik/yaegi v0.15.1\n",
+			Interpreter{Yaegi: "v0.15.1", Wazero: "v1.8.0", HTTPWasm: httpWasm060}, true, ""},
+		{"other version", "replace github.com/traefik/yaegi v0.14.0 => github.com/traefik/yaegi v0.15.1\n",
+			Interpreter{Yaegi: "v0.16.1", Wazero: "v1.8.0", HTTPWasm: httpWasm060}, true, ""},
+		{"local", "replace github.com/traefik/yaegi => ../yaegi\n", Interpreter{}, false, "names no version"},
+	} {
+		in, ok, err := FromGoMod("go.mod", []byte(head+tc.replace))
+		if in != tc.want || ok != tc.ok || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: %+v, %v, %v; want %+v, %v, %q", tc.name, in, ok, err, tc.want, tc.ok, tc.err)
+		}
+	}
+	if _, ok, err := FromGoMod("go.mod", []byte("module example.com/x\n")); ok || err != nil {
+		t.Errorf("no Yaegi: ok %v, %v", ok, err)
+	}
+	if _, _, err := FromGoMod("go.mod", []byte("module (\n")); err == nil {
+		t.Error("a broken go.mod was accepted")
 	}
 }
