@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"golang.org/x/mod/semver"
+	modzip "golang.org/x/mod/zip"
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/internal/redact"
@@ -124,10 +126,47 @@ func (s *sources) fetch(ctx context.Context, spec *recipe.Plugin, pl recipe.Plug
 		}
 		return where, nil, err
 	case recipe.SourcePath:
-		return where, nil, s.path(spec, p)
+		if err := s.path(spec, p); err != nil {
+			return where, nil, err
+		}
+		return where, nil, checkGoMod(p.Files, spec.Module)
 	}
 	where, err := s.gitTree(ctx, spec, pl, locked, p, where)
-	return where, nil, err
+	if err != nil {
+		return where, nil, err
+	}
+	return where, nil, checkGoMod(p.Files, spec.Module)
+}
+
+// checkGoMod refuses a git or directory plugin whose root go.mod declares
+// another module than the recipe's, as the go command refuses such a
+// module and modproxy a module zip. Traefik itself (v2.11, v3.6) reads no
+// go.mod: it takes the plugin from plugins-local/src/<moduleName> and
+// imports the manifest's import, so the plugin's own packages, which
+// import each other by the go.mod path, would be looked for where they are
+// not. A plugin root without go.mod (a GOPATH-style plugin) has nothing to
+// check; a go.mod that is a symlink is not followed.
+func checkGoMod(files fileset.Set, module string) error {
+	f, ok := files.Lookup("go.mod")
+	if !ok || f.Kind != fileset.Regular {
+		return nil
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return fmt.Errorf("read go.mod: %w", err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, modzip.MaxGoMod+1))
+	if err != nil {
+		return fmt.Errorf("read go.mod: %w", err)
+	}
+	if len(data) > modzip.MaxGoMod {
+		return fmt.Errorf("go.mod is larger than the %d bytes the go command reads", modzip.MaxGoMod)
+	}
+	if err := modproxy.CheckModulePath(data, module, ""); err != nil {
+		return fmt.Errorf("%w (the recipe's module)", err)
+	}
+	return nil
 }
 
 // lockedSource is where a locked plugin came from, as its lock says: the
