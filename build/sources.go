@@ -83,6 +83,11 @@ func (s *sources) resolve(ctx context.Context, alias, traefikVersion string) (*p
 		return nil, nil, fmt.Errorf("%s: %w", where, err)
 	}
 	where += " at " + p.Source.Revision()
+	// Also for trees from the shared tree cache, which a lock written
+	// before this check may pin; module zips were checked as fetched.
+	if err := checkGoMod(p.Files, spec.Module); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", where, err)
+	}
 	// A shared tree is stored as hashed: its exclusions are applied.
 	if !shared {
 		if p.Files, _, err = p.Files.Exclude(spec.Exclude); err != nil {
@@ -126,21 +131,15 @@ func (s *sources) fetch(ctx context.Context, spec *recipe.Plugin, pl recipe.Plug
 		}
 		return where, nil, err
 	case recipe.SourcePath:
-		if err := s.path(spec, p); err != nil {
-			return where, nil, err
-		}
-		return where, nil, checkGoMod(p.Files, spec.Module)
+		return where, nil, s.path(spec, p)
 	}
 	where, err := s.gitTree(ctx, spec, pl, locked, p, where)
-	if err != nil {
-		return where, nil, err
-	}
-	return where, nil, checkGoMod(p.Files, spec.Module)
+	return where, nil, err
 }
 
-// checkGoMod refuses a git or directory plugin whose root go.mod declares
-// another module than the recipe's, as the go command refuses such a
-// module and modproxy a module zip. Traefik itself (v2.11, v3.6) reads no
+// checkGoMod refuses a plugin whose root go.mod declares another module
+// than the recipe's, as the go command refuses such a module and modproxy a
+// module zip (for git and directory plugins this is the only check). Traefik itself (v2.11, v3.6) reads no
 // go.mod: it takes the plugin from plugins-local/src/<moduleName> and
 // imports the manifest's import, so the plugin's own packages, which
 // import each other by the go.mod path, would be looked for where they are
