@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"golang.org/x/mod/semver"
+	modzip "golang.org/x/mod/zip"
 
 	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/internal/redact"
@@ -81,6 +83,11 @@ func (s *sources) resolve(ctx context.Context, alias, traefikVersion string) (*p
 		return nil, nil, fmt.Errorf("%s: %w", where, err)
 	}
 	where += " at " + p.Source.Revision()
+	// Also for trees from the shared tree cache, which a lock written
+	// before this check may pin; module zips were checked as fetched.
+	if err := checkGoMod(p.Files, spec.Module); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", where, err)
+	}
 	// A shared tree is stored as hashed: its exclusions are applied.
 	if !shared {
 		if p.Files, _, err = p.Files.Exclude(spec.Exclude); err != nil {
@@ -128,6 +135,37 @@ func (s *sources) fetch(ctx context.Context, spec *recipe.Plugin, pl recipe.Plug
 	}
 	where, err := s.gitTree(ctx, spec, pl, locked, p, where)
 	return where, nil, err
+}
+
+// checkGoMod refuses a plugin whose root go.mod declares another module
+// than the recipe's, as the go command refuses such a module and modproxy a
+// module zip (for git and directory plugins this is the only check). Traefik itself (v2.11, v3.6) reads no
+// go.mod: it takes the plugin from plugins-local/src/<moduleName> and
+// imports the manifest's import, so the plugin's own packages, which
+// import each other by the go.mod path, would be looked for where they are
+// not. A plugin root without go.mod (a GOPATH-style plugin) has nothing to
+// check; a go.mod that is a symlink is not followed.
+func checkGoMod(files fileset.Set, module string) error {
+	f, ok := files.Lookup("go.mod")
+	if !ok || f.Kind != fileset.Regular {
+		return nil
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return fmt.Errorf("read go.mod: %w", err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, modzip.MaxGoMod+1))
+	if err != nil {
+		return fmt.Errorf("read go.mod: %w", err)
+	}
+	if len(data) > modzip.MaxGoMod {
+		return fmt.Errorf("go.mod is larger than the %d bytes the go command reads", modzip.MaxGoMod)
+	}
+	if err := modproxy.CheckModulePath(data, module, ""); err != nil {
+		return fmt.Errorf("%w (the recipe's module)", err)
+	}
+	return nil
 }
 
 // lockedSource is where a locked plugin came from, as its lock says: the

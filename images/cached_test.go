@@ -213,3 +213,170 @@ func sameOrClone(t *testing.T, a, b string) bool {
 	defer out.Close()
 	return unix.IoctlFileClone(int(out.Fd()), int(in.Fd())) == nil
 }
+
+// TestLayoutBlobEditedInPlace: a base layer edited in place through a
+// layout output (the same size, the mtime set back, the mode restored) is
+// never handed to a later layout: the cache hashes it at its next use,
+// finds it damaged and fetches it again, so the next layout is whole and
+// so is the cache. The same holds when the edited layout is the one an
+// --overwrite replaces.
+func TestLayoutBlobEditedInPlace(t *testing.T) {
+	host := testenv.Registry(t, testenv.RegistryOptions{})
+	proxy, log := testenv.RecordingProxy(t, host)
+	ref := proxy + "/library/traefik:v3"
+	testenv.PushBase(t, ref, testenv.BaseOptions{OCI: true})
+	cacheDir := filepath.Join(t.TempDir(), "blobs")
+	store, err := blobstore.Open(cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	online := Options{Cache: store}
+	build := func(out string, overwrite bool) (layer v1.Hash) {
+		t.Helper()
+		b := mustResolve(t, ref, online)
+		res, err := Assemble(ctx(t), b, demoAddition(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteLayout(ctx(t), out, res, LayoutOptions{Tag: "v1", Overwrite: overwrite}); err != nil {
+			t.Fatal(err)
+		}
+		return baseLayer(t, b)
+	}
+	refetched := func() bool {
+		for _, r := range log.Requests() {
+			if r.Method == "GET" && strings.Contains(r.Path, "/blobs/") {
+				return true
+			}
+		}
+		return false
+	}
+
+	// The first build fills the cache; the next ones link from it.
+	layer := build(filepath.Join(t.TempDir(), "fill"), false)
+	first := filepath.Join(t.TempDir(), "one")
+	build(first, false)
+	cached := filepath.Join(cacheDir, "sha256", layer.Hex)
+	inFirst := filepath.Join(first, "blobs", "sha256", layer.Hex)
+	if !sameInode(t, cached, inFirst) {
+		t.Skip("the layer was cloned or copied, not hard-linked: no output shares the cache's file here")
+	}
+	editInPlace(t, inFirst)
+
+	log.Reset()
+	second := filepath.Join(t.TempDir(), "two")
+	build(second, false)
+	if !refetched() {
+		t.Error("the layer edited through the first layout was not fetched again")
+	}
+	checkLayoutBlobs(t, second)
+	if sameInode(t, cached, inFirst) {
+		t.Error("the edited layout still shares the cache's file")
+	}
+	if got := hashOf(t, cached); got != layer {
+		t.Errorf("the cache holds %s for %s", got, layer)
+	}
+
+	// The edited layout is the one an --overwrite replaces: the cache does
+	// not take the removal of its link for a sign of an intact file. (The
+	// second layout got the refetched layer as a copy; the overwrite links
+	// it.)
+	build(second, true)
+	inSecond := filepath.Join(second, "blobs", "sha256", layer.Hex)
+	if !sameInode(t, cached, inSecond) {
+		t.Fatal("the overwritten layout does not link the cached layer")
+	}
+	editInPlace(t, inSecond)
+	log.Reset()
+	build(second, true)
+	if !refetched() {
+		t.Error("the layer edited through the layout being overwritten was not fetched again")
+	}
+	checkLayoutBlobs(t, second)
+	if got := hashOf(t, cached); got != layer {
+		t.Errorf("the cache holds %s for %s", got, layer)
+	}
+
+	// Untouched, an overwrite fetches nothing and hashes nothing new: the
+	// cache's stamp still describes its file after the old link is gone.
+	log.Reset()
+	build(second, true)
+	if refetched() {
+		t.Error("an intact cached layer was fetched again")
+	}
+	if !store.Stamped(layer) {
+		t.Error("after an overwrite the cache's stamp no longer describes its file: the next build hashes it")
+	}
+}
+
+// editInPlace overwrites a byte of the file at p and hides it as well as a
+// user can: the same size, the mtime set back, the mode restored.
+func editInPlace(t *testing.T, p string) {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{'X'}, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chmod(p, fi.Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if got := hashOf(t, p); got.Hex == filepath.Base(p) {
+		t.Fatal("the edit changed nothing")
+	}
+}
+
+// checkLayoutBlobs hashes every blob of the layout at dir against its name.
+func checkLayoutBlobs(t *testing.T, dir string) {
+	t.Helper()
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	entries, err := os.ReadDir(blobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if got := hashOf(t, filepath.Join(blobs, e.Name())); got.Hex != e.Name() {
+			t.Errorf("layout %s: blob %s holds %s", dir, e.Name(), got)
+		}
+	}
+}
+
+func hashOf(t *testing.T, p string) v1.Hash {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, _, err := v1.SHA256(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func sameInode(t *testing.T, a, b string) bool {
+	t.Helper()
+	fa, err := os.Stat(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return os.SameFile(fa, fb)
+}

@@ -54,7 +54,20 @@ func WriteLayout(ctx context.Context, dir string, r *Result, opts LayoutOptions)
 		t.Undo()
 		return fmt.Errorf("write OCI layout %s: %w", dir, err)
 	}
+	r.ReleaseLayout(t.Aside())
 	return t.Commit()
+}
+
+// ReleaseLayout unlinks the blobs an OCI layout at dir, about to be
+// deleted (the one an overwrite replaced), shares with the blob cache r
+// was built through, keeping them stamped as verified
+// (blobstore.Store.Release); the rest of dir is left to the caller. An
+// empty dir, or a result without a cache, does nothing.
+func (r *Result) ReleaseLayout(dir string) {
+	if dir == "" || r == nil || r.blobs == nil || r.blobs.store == nil {
+		return
+	}
+	r.blobs.store.Release(filepath.Join(dir, "blobs", "sha256"))
 }
 
 // WriteLayoutDir writes r as an OCI image layout into dir, an empty directory.
@@ -92,8 +105,9 @@ func WriteLayoutDir(ctx context.Context, dir string, r *Result, tag string) erro
 		return err
 	}
 	// go-containerregistry writes blobs 0600 and the rest with the umask.
-	// Linked blobs are 0644 already and stay untouched: a chmod would
-	// change the cached file's ctime and cost a re-hash next time.
+	// Blobs placed from the cache are 0444 and stay untouched: a chmod
+	// would change a hard-linked cached file's ctime, which the cache
+	// takes for an edit (a re-hash next time).
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -106,7 +120,7 @@ func WriteLayoutDir(ctx context.Context, dir string, r *Result, tag string) erro
 		if err != nil {
 			return err
 		}
-		// Blobs linked from the cache are read-only (0444): readable, and
+		// Blobs placed from the cache are read-only (0444): readable, and
 		// left as they are.
 		if perm := info.Mode().Perm(); perm == mode || !d.IsDir() && perm == 0o444 {
 			return nil

@@ -53,9 +53,22 @@ type Layout struct {
 	// rewrite's when the image has Docker media types.
 	Digest v1.Hash
 	target
+	// result is what was written, whose blob cache the layout replaced
+	// may share files with.
+	result *images.Result
 }
 
 func (l *Layout) path() string { return l.Dir }
+
+// Commit keeps the layout and removes the one it replaced, unlinking the
+// blobs that one shares with the blob cache first so that they stay
+// verified (images.Result.ReleaseLayout).
+func (l *Layout) Commit() error {
+	if l.t != nil {
+		l.result.ReleaseLayout(l.t.Aside())
+	}
+	return l.target.Commit()
+}
 
 func (l *Layout) Validate(context.Context) error {
 	if err := place.Check(l.Dir, place.Dir, l.Overwrite); err != nil {
@@ -78,7 +91,7 @@ func (l *Layout) Publish(ctx context.Context, a *Artifact) error {
 	if err := l.t.Place(); err != nil {
 		return l.fail(fmt.Errorf("OCI layout %s: %w", l.Dir, err))
 	}
-	l.Digest = oci.Digest
+	l.Digest, l.result = oci.Digest, oci
 	return nil
 }
 

@@ -8,11 +8,12 @@
 // payload, DSSE envelopes, the keys); go-containerregistry places them where
 // cosign v2's `sign` and `attest` commands do by default (the
 // `sha256-<hex>.sig` and `.att` tags, one layer per signature or
-// attestation, the dev.cosignproject.cosign/signature annotation). Of
-// cosign only the media type constants of its pkg/types are linked: its OCI
-// packages pull in, through its bundle package, a transparency-log client,
-// gRPC and their package initialisers, which every xtraefik command would
-// pay for at start-up and in memory. What the registry already holds at
+// attestation, the dev.cosignproject.cosign/signature annotation). Nothing
+// of cosign is linked; its three media type names are copied below (media.go
+// of its pkg/types): its module alone adds some 170 modules to the build
+// graph, and its OCI packages pull in, through its bundle package, a
+// transparency-log client, gRPC and their package initialisers, which every
+// xtraefik command would pay for at start-up and in memory. What the registry already holds at
 // those tags is read within bounds (attached.go). Tests check the result
 // with the real cosign client. Nothing is sent to a
 // transparency log (Rekor) or a certificate authority (Fulcio): verify with
@@ -38,13 +39,27 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
-	ctypes "github.com/sigstore/cosign/v2/pkg/types"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 	"github.com/sigstore/sigstore/pkg/signature/kms"
 	sigopts "github.com/sigstore/sigstore/pkg/signature/options"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
+)
+
+// Media and payload types cosign writes and checks, named as in cosign v2's
+// pkg/types (media.go: SimpleSigningMediaType; payload.go: DssePayloadType,
+// IntotoPayloadType). cosign verify and verify-attestation refuse a layer
+// whose media type differs, so these strings are part of the format.
+const (
+	// simpleSigningMediaType is the media type of a `.sig` layer: a Red Hat
+	// simple-signing payload (cosign's "critical" JSON).
+	simpleSigningMediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
+	// dssePayloadType is the media type of an `.att` layer: a DSSE envelope.
+	dssePayloadType = "application/vnd.dsse.envelope.v1+json"
+	// intotoPayloadType is the payloadType inside that envelope: an in-toto
+	// statement.
+	intotoPayloadType = "application/vnd.in-toto+json"
 )
 
 // ErrPassword wraps the error for a key that the password does not open.
@@ -258,7 +273,7 @@ func (s *Signer) Sign(ctx context.Context, ref name.Digest, annotations map[stri
 		return nil
 	}
 	if err := sigs.write(append(sigs.layers, mutate.Addendum{
-		Layer:       static.NewLayer(body, ctypes.SimpleSigningMediaType),
+		Layer:       static.NewLayer(body, simpleSigningMediaType),
 		Annotations: map[string]string{signatureAnnotation: base64.StdEncoding.EncodeToString(raw)},
 	})); err != nil {
 		return fmt.Errorf("sign %s: write signature: %w", ref, err)
@@ -282,7 +297,7 @@ func (s *Signer) signedBefore(ctx context.Context, sigs []mutate.Addendum, body 
 	}
 	checks := 0
 	for _, sig := range sigs {
-		if mt, err := sig.Layer.MediaType(); err != nil || mt != ctypes.SimpleSigningMediaType {
+		if mt, err := sig.Layer.MediaType(); err != nil || mt != simpleSigningMediaType {
 			continue
 		}
 		if d, err := sig.Layer.Digest(); err != nil || d != want {
@@ -326,7 +341,7 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Stat
 	if len(statements) == 0 {
 		return nil
 	}
-	wrapped := dsse.WrapSigner(s.sv, ctypes.IntotoPayloadType)
+	wrapped := dsse.WrapSigner(s.sv, intotoPayloadType)
 	adds := make([]mutate.Addendum, 0, len(statements))
 	replaced := map[string]bool{}
 	for _, st := range statements {
@@ -344,7 +359,7 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Stat
 		// The signature is inside the envelope; cosign still writes the
 		// (empty) signature annotation on attestation layers.
 		adds = append(adds, mutate.Addendum{
-			Layer:       static.NewLayer(env, ctypes.DssePayloadType),
+			Layer:       static.NewLayer(env, dssePayloadType),
 			Annotations: map[string]string{"predicateType": st.PredicateType, signatureAnnotation: ""},
 		})
 		replaced[st.PredicateType] = true
@@ -385,7 +400,7 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, statements ...Stat
 // kept as it is. A layer that cannot be read is an error: keeping an
 // attestation it should have replaced would leave two.
 func attestation(l v1.Layer) (env []byte, predicateType string, err error) {
-	if mt, err := l.MediaType(); err != nil || mt != ctypes.DssePayloadType {
+	if mt, err := l.MediaType(); err != nil || mt != dssePayloadType {
 		return nil, "", nil
 	}
 	rc, err := l.Uncompressed()

@@ -4,10 +4,14 @@
 //
 // Nothing read from the store is trusted: small blobs are hashed on every
 // read, and a large blob is hashed again whenever its file is not the one
-// the store last verified (size, inode or mtime differ, as after an edit
-// through a hard link), and checked again by every reader that streams it.
-// A blob that fails is removed, so the caller fetches it again. Writers go through a temporary file renamed into place,
-// so concurrent processes sharing a store see a whole blob or none.
+// the store last verified (size, inode, mtime or ctime differ), and checked
+// again by every reader that streams it. An output's hard link shares the
+// blob's inode, so an edit through it (as root, or after a chmod; size and
+// mtime kept) changes the store's file too: the ctime it cannot help moving
+// makes the next use hash the blob, which is then removed and fetched again.
+// A blob that fails is removed, so the caller fetches it again. Writers go
+// through a temporary file renamed into place, so concurrent processes
+// sharing a store see a whole blob or none.
 package blobstore
 
 import (
@@ -176,38 +180,64 @@ func (s *Store) Open(h v1.Hash) (io.ReadCloser, error) {
 	return &verifying{r: f, c: f, h: sha256.New(), want: h}, nil
 }
 
+// Stamped reports whether blob h's file is the one the store verified
+// last, so that its next use will not hash it.
+func (s *Store) Stamped(h v1.Hash) bool {
+	p, err := s.path(h)
+	if err != nil {
+		return false
+	}
+	fi, err := stat(p)
+	if err != nil {
+		return false
+	}
+	stamp, err := os.ReadFile(p + ".ok")
+	return err == nil && string(stamp) == stampOf(fi)
+}
+
 // Verify makes sure the blob is present and intact, hashing it unless the
 // file is the one verified last, and returns its path. A damaged blob is
 // removed (ErrNotFound).
 func (s *Store) Verify(h v1.Hash) (string, error) {
+	p, _, err := s.verify(h)
+	return p, err
+}
+
+// verify is Verify also returning the file as it was verified; fi is nil
+// when the file changed while it was hashed (its content was h, but what
+// it holds now is not known).
+func (s *Store) verify(h v1.Hash) (p string, fi fs.FileInfo, _ error) {
 	p, err := s.path(h)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	fi, err := stat(p)
+	fi, err = stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("blob %s: %w", h, ErrNotFound)
+		return "", nil, fmt.Errorf("blob %s: %w", h, ErrNotFound)
 	}
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if stamp, err := os.ReadFile(p + ".ok"); err == nil && string(stamp) == stampOf(fi) {
 		s.touch(p + ".ok")
-		return p, nil
+		return p, fi, nil
 	}
 	got, err := hashFile(p)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if got != h {
 		s.remove(h)
-		return "", fmt.Errorf("blob %s: damaged in the cache (content is %s), removed: %w", h, got, ErrNotFound)
+		return "", nil, fmt.Errorf("blob %s: damaged in the cache (content is %s), removed: %w", h, got, ErrNotFound)
 	}
 	// Stamp the file just hashed: if it changed meanwhile, the stamp will
 	// not match it and the next reader hashes again. A store that cannot
 	// be written (a read-only, seeded cache) is hashed on every use.
 	stampFile(p, fi)
-	return p, nil
+	if after, err := stat(p); err != nil || stampOf(after) != stampOf(fi) {
+		return p, nil, nil
+	}
+	return p, fi, nil
 }
 
 // Writer returns a writer that stores what is written as blob h once it is
@@ -275,28 +305,41 @@ func (w *Writer) Abort() {
 	}
 }
 
-// Link puts blob h at dst: a copy-on-write clone where the filesystem has
-// them, else a hard link, else a copy. The blob is verified first.
+// Link puts blob h at dst, read-only (0444): a copy-on-write clone where the
+// filesystem has them (a file of its own), else a hard link, else a copy. The
+// blob is verified first. A hard link shares the store's inode with the
+// output: the stamp's ctime is what makes an edit through it seen (see the
+// package comment), and the link itself, which moves the ctime, is stamped
+// only if nothing else changed the file.
 func (s *Store) Link(h v1.Hash, dst string) error {
-	p, err := s.Verify(h)
+	p, fi, err := s.verify(h)
 	if err != nil {
 		return err
 	}
 	if err := reflink(p, dst); err == nil {
+		if err := os.Chmod(dst, blobMode); err != nil {
+			os.Remove(dst)
+			return err
+		}
 		return nil
 	}
-	if err := os.Link(p, dst); err == nil {
-		// A new link changes the inode's ctime: stamp the file again (it
-		// was verified just now) or the next reader would hash it.
-		restampFile(p)
-		return nil
+	if hardLinks && fi != nil {
+		if err := os.Link(p, dst); err == nil {
+			if s.restampAfter(p, fi, 1) {
+				return nil
+			}
+			// Something besides the link changed the file: what dst holds
+			// was not verified.
+			os.Remove(dst)
+			return fmt.Errorf("blob %s: the cached file changed while it was linked", h)
+		}
 	}
 	rc, err := s.Open(h)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, blobMode)
 	if err != nil {
 		return err
 	}
@@ -308,6 +351,58 @@ func (s *Store) Link(h v1.Hash, dst string) error {
 		os.Remove(dst)
 	}
 	return err
+}
+
+// Release removes the files of an output's blob directory (blobs named by
+// their hex digest, as in an OCI layout's blobs/sha256) that are hard links
+// of this store's blobs, before the output itself is removed: removing a
+// link moves the blob's ctime, and a blob whose stamp still described it
+// just before is stamped again, so the next build does not hash it. Other
+// files are left to the caller. Errors do not matter: a blob left
+// unstamped is only hashed again.
+func (s *Store) Release(blobsDir string) {
+	entries, err := os.ReadDir(blobsDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		h := v1.Hash{Algorithm: "sha256", Hex: e.Name()}
+		p, err := s.path(h)
+		if err != nil || !e.Type().IsRegular() {
+			continue
+		}
+		out := filepath.Join(blobsDir, e.Name())
+		before, err := stat(p)
+		if err != nil {
+			continue
+		}
+		if ofi, err := os.Lstat(out); err != nil || !os.SameFile(before, ofi) {
+			continue
+		}
+		stamp, _ := os.ReadFile(p + ".ok")
+		verified := string(stamp) == stampOf(before)
+		if err := os.Remove(out); err == nil && verified {
+			s.restampAfter(p, before, -1)
+		}
+	}
+}
+
+// restampAfter stamps p again after the store added (delta 1) or removed
+// (delta -1) one hard link to it, if the file is otherwise as verified in
+// before: the same inode, size and mtime, and the link count moved by
+// exactly delta. Otherwise the stamp is dropped and the next reader hashes
+// the file. A write racing the link call itself cannot be told from the
+// link (both move the ctime only); anything earlier is seen.
+func (s *Store) restampAfter(p string, before fs.FileInfo, delta int) bool {
+	after, err := stat(p)
+	if err == nil && os.SameFile(before, after) && after.Size() == before.Size() &&
+		after.ModTime().Equal(before.ModTime()) && after.Mode() == before.Mode() &&
+		int64(linkCount(after)) == int64(linkCount(before))+int64(delta) {
+		stampFile(p, after)
+		return true
+	}
+	os.Remove(p + ".ok")
+	return false
 }
 
 // restampFile records p as verified as it is now.

@@ -140,6 +140,10 @@ func (t *Target) File() *os.File { return t.file }
 // Path is the target's path.
 func (t *Target) Path() string { return t.path }
 
+// Aside is where Place moved the previous content, which Commit removes
+// ("" when there was none, or once committed or undone).
+func (t *Target) Aside() string { return t.aside }
+
 // Place moves the temporary into place: files become 0644 and directories
 // 0755, whatever the umask-free temporaries were. An existing target (only
 // with overwrite, or an empty directory) is kept aside for Undo.

@@ -261,7 +261,7 @@ func (c *Client) Fetch(ctx context.Context, mod, version, wantSum string) (*Modu
 	}
 	files := z.files
 	out := &Module{Path: mod, Version: version, Sum: z.sum, Time: z.time}
-	if out.Vendored, out.VendorMissing, files, err = c.revendor(ctx, m.String(), files); errors.Is(err, ErrNotCached) {
+	if out.Vendored, out.VendorMissing, files, err = c.revendor(ctx, m, files); errors.Is(err, ErrNotCached) {
 		return nil, err
 	} else if err != nil {
 		return nil, fmt.Errorf("%s@%s: %w", mod, version, err)

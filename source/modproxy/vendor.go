@@ -101,7 +101,9 @@ func parseGoSum(data []byte) map[string]string {
 // revendor restores vendor/ when the module has vendor/modules.txt and
 // returns the modules it restored and all files. Without modules.txt,
 // missing reports whether go.mod requires other modules all the same.
-func (c *Client) revendor(ctx context.Context, by string, files []fileset.File) (deps []Dep, missing bool, _ []fileset.File, _ error) {
+// A go.mod that declares another module than m is refused first.
+func (c *Client) revendor(ctx context.Context, m module.Version, files []fileset.File) (deps []Dep, missing bool, _ []fileset.File, _ error) {
+	by := m.String()
 	byName := map[string][]byte{}
 	for _, f := range files {
 		if f.Path == "vendor/modules.txt" || f.Path == "go.mod" || f.Path == "go.sum" {
@@ -118,6 +120,9 @@ func (c *Client) revendor(ctx context.Context, by string, files []fileset.File) 
 		mf, err := modfile.ParseLax("go.mod", gm, nil)
 		if err != nil {
 			return nil, false, nil, fmt.Errorf("%w: go.mod: %v", ErrVendor, err)
+		}
+		if err := checkDeclared(mf, m.Path, ""); err != nil {
+			return nil, false, nil, err
 		}
 		if mf.Go != nil {
 			goVersion = mf.Go.Version
@@ -215,6 +220,17 @@ func (c *Client) vendorOne(ctx context.Context, by string, vm vendorModule, sums
 			return dep, err
 		}
 		mfs[f.Path] = &fstest.MapFile{Data: b, Mode: 0o644}
+	}
+	// A dependency's go.mod declares the path modules.txt requires, or
+	// its replacement's, as the go command wants.
+	if gm := mfs["go.mod"]; gm != nil {
+		replacedBy := ""
+		if vm.replace.Path != "" {
+			replacedBy = src.Path
+		}
+		if err := CheckModulePath(gm.Data, vm.path, replacedBy); err != nil {
+			return dep, fmt.Errorf("dependency %s: %w", src, err)
+		}
 	}
 	// The /go.mod line, when go.sum has it, must match the zip's go.mod
 	// (the same file the proxy serves as .mod for modules that have one).
