@@ -253,6 +253,10 @@ func Build(ctx context.Context, cacheDir, yaegi string, offline bool, key []byte
 		}
 	}
 	goBin, lookErr := exec.LookPath("go")
+	if _, err := os.Lstat(exe); lookErr != nil && errors.Is(err, fs.ErrNotExist) {
+		// Nothing to build with and nothing to take away: leave no trace.
+		return "", "", ErrNoToolchain
+	}
 	dir := filepath.Dir(exe)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", fmt.Errorf("create worker cache %s: %w", dir, err)
