@@ -37,14 +37,14 @@ func recordingRegistry(t *testing.T) (host string, blobs func() []string, reset 
 	}))
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://"), func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), seen...)
-	}, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		seen = nil
-	}
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]string(nil), seen...)
+		}, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = nil
+		}
 }
 
 // TestPluginsImage: the plugins image of a three-platform base (with
@@ -227,4 +227,3 @@ func TestPluginsImageDockerBaseAndWorkdir(t *testing.T) {
 		t.Errorf("no plugins: %v", err)
 	}
 }
-
