@@ -151,9 +151,9 @@ func PluginsMountPath(base *Base) (string, error) {
 	return path.Join(wd, plugin.LocalDir), nil
 }
 
-// Image is the base's image for Platforms[i]. Its blobs are read when
-// asked for, and go-containerregistry checks none of them: a caller that
-// trusts their content checks their digests (package plugininstall does).
+// Image is the base's image for Platforms[i]; its layers are read when
+// asked for. A caller that acts on a layer's content checks its digests
+// itself (package plugininstall does).
 func (b *Base) Image(i int) (v1.Image, error) {
 	if i < 0 || i >= len(b.images) {
 		return nil, fmt.Errorf("image %s has no platform #%d", b.describe(), i)
