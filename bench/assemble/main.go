@@ -27,6 +27,7 @@ func main() {
 		layout     = flag.String("oci-layout", "", "OCI layout directory to write (replaced)")
 		epoch      = flag.Int64("epoch", 0, "SOURCE_DATE_EPOCH of the layer and config")
 		digestFile = flag.String("digest-file", "", "write the digest to this file")
+		pluginsRef = flag.String("plugins-image", "", "also build the plugins image (images.PluginsImage) and push it to this registry reference")
 	)
 	flag.Parse()
 	if *base == "" || *dir == "" || *module == "" || (*push == "" && *layout == "") {
@@ -35,7 +36,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	digest, err := run(ctx, *base, *dir, *module, *push, *layout, time.Unix(*epoch, 0))
+	digest, err := run(ctx, *base, *dir, *module, *push, *layout, *pluginsRef, time.Unix(*epoch, 0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "assemble:", err)
 		os.Exit(1)
@@ -49,7 +50,7 @@ func main() {
 	fmt.Println(digest)
 }
 
-func run(ctx context.Context, base, dir, module, push, layout string, epoch time.Time) (string, error) {
+func run(ctx context.Context, base, dir, module, push, layout, pluginsRef string, epoch time.Time) (string, error) {
 	ref, err := images.ParseReference(base)
 	if err != nil {
 		return "", err
@@ -74,10 +75,35 @@ func run(ctx context.Context, base, dir, module, push, layout string, epoch time
 			return "", err
 		}
 	}
+	// One pusher for both images, as the CLI's: one ping and token per
+	// repository.
+	pusher := images.NewPusher(images.Options{})
+	defer pusher.Close()
 	if push != "" {
-		if _, err := images.Push(ctx, push, res, images.Options{}); err != nil {
+		if err := pushWith(ctx, pusher, push, res); err != nil {
+			return "", err
+		}
+	}
+	if pluginsRef != "" {
+		p, err := images.PluginsImage(ctx, b, images.PluginsSpec{Plugins: []plugin.Plugin{{Module: module, Files: files}}, Epoch: epoch})
+		if err != nil {
+			return "", err
+		}
+		if err := pushWith(ctx, pusher, pluginsRef, p); err != nil {
 			return "", err
 		}
 	}
 	return res.Digest.String(), nil
+}
+
+// pushWith uploads r to ref's repository and tags it.
+func pushWith(ctx context.Context, p *images.Pusher, ref string, r *images.Result) error {
+	repo, err := images.CheckPushReference(ref, r, images.Options{})
+	if err != nil {
+		return err
+	}
+	if err := p.Upload(ctx, repo, r); err != nil {
+		return err
+	}
+	return p.Tag(ctx, ref, r)
 }
