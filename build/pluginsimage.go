@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/xtraefik/xtraefik/images"
@@ -64,12 +65,7 @@ func AssemblePluginsImage(ctx context.Context, res *Resolution) (*images.Result,
 
 // pluginRevisions is AnnotationPlugins' value.
 func pluginRevisions(ps []plugin.Plugin) string {
-	sorted := append([]plugin.Plugin(nil), ps...)
-	for i := 1; i < len(sorted); i++ {
-		for j := i; j > 0 && sorted[j].Alias < sorted[j-1].Alias; j-- {
-			sorted[j], sorted[j-1] = sorted[j-1], sorted[j]
-		}
-	}
+	sorted := slices.SortedFunc(slices.Values(ps), func(a, b plugin.Plugin) int { return strings.Compare(a.Alias, b.Alias) })
 	parts := make([]string, 0, len(sorted))
 	for _, p := range sorted {
 		rev := p.Source.Commit

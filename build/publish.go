@@ -102,7 +102,9 @@ func (o Outputs) publishers(opts images.Options) (*publishers, error) {
 		tag = DefaultTag
 	}
 	p := &publishers{plugins: &publish.Artifact{}}
-	sub := func(pub publish.Publisher) publish.Publisher { return &publish.Substitute{Publisher: pub, Artifact: p.plugins} }
+	sub := func(pub publish.Publisher) publish.Publisher {
+		return &publish.Substitute{Publisher: pub, Artifact: p.plugins}
+	}
 	if o.SBOMDir != "" {
 		p.add(publish.SBOMDir(o.SBOMDir, o.Overwrite), writeStep(o.SBOMDir))
 	}

@@ -232,7 +232,9 @@ func install(ctx context.Context, layer v1.Layer, digest, diffID v1.Hash, dir st
 	return nil
 }
 
-func sum(h hash.Hash) v1.Hash { return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))} }
+func sum(h hash.Hash) v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+}
 
 // extractor writes a plugins layer's entries under root.
 type extractor struct {

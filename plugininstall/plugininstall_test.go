@@ -109,9 +109,13 @@ type entry struct {
 	mode                int64
 }
 
-func dirE(name string) entry           { return entry{name: name + "/", typ: tar.TypeDir, mode: 0o755} }
-func fileE(name, content string) entry { return entry{name: name, typ: tar.TypeReg, mode: 0o644, content: content} }
-func linkE(name, target string) entry  { return entry{name: name, typ: tar.TypeSymlink, link: target, mode: 0o777} }
+func dirE(name string) entry { return entry{name: name + "/", typ: tar.TypeDir, mode: 0o755} }
+func fileE(name, content string) entry {
+	return entry{name: name, typ: tar.TypeReg, mode: 0o644, content: content}
+}
+func linkE(name, target string) entry {
+	return entry{name: name, typ: tar.TypeSymlink, link: target, mode: 0o777}
+}
 
 func tarGz(t *testing.T, entries []entry) []byte {
 	t.Helper()
@@ -201,7 +205,9 @@ func TestInstallRefusesHostileImages(t *testing.T) {
 		{"too-big", layers(append(good, fileE("src/m/a", strings.Repeat("x", 100)))), Options{MaxBytes: 50}, "would exceed 50 bytes"},
 		{"too-many", layers(append(good, fileE("src/m/a", "x"), fileE("src/m/b", "x"))), Options{MaxEntries: 3}, "more than 3 entries"},
 		{"no-annotation", func(t *testing.T) string { return craftedLayout(t, [][]byte{tarGz(t, good)}, true, nil) }, Options{}, "no xtraefik.dev/mount-path annotation"},
-		{"two-layers", func(t *testing.T) string { return craftedLayout(t, [][]byte{tarGz(t, good), tarGz(t, good)}, false, nil) }, Options{}, "it has 2 layers"},
+		{"two-layers", func(t *testing.T) string {
+			return craftedLayout(t, [][]byte{tarGz(t, good), tarGz(t, good)}, false, nil)
+		}, Options{}, "it has 2 layers"},
 		{"blob-swapped", func(t *testing.T) string {
 			return craftedLayout(t, [][]byte{tarGz(t, append(good, fileE("src/m/a", "good")))}, false, func(dir string, img v1.Image) {
 				ls, _ := img.Layers()
