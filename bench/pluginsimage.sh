@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the plugins image (build --plugins-image) adds to a push: bench/assemble
-# pushing the full image, against the same push plus the plugins image (one
-# pusher for both, as the CLI), each run into a fresh repository. Two targets:
+# pushing the full image, against the same push plus the plugins image (into
+# another repository, side by side, as the CLI does), each run into fresh
+# repositories. Two targets:
 # another registry than the base's (the base layers are uploaded: a base from
 # docker.io pushed to your registry) and the base's own registry (they are
 # mounted: only the plugin layer, configs and manifests move). The base has
@@ -102,7 +103,7 @@ row() {
 		t0=$(now)
 		assemble -push "$target/full$i/traefik:v1"
 		t1=$(now)
-		assemble -push "$target/both$i/traefik:v1" -plugins-image "$target/both$i/traefik:plugins"
+		assemble -push "$target/both$i/traefik:v1" -plugins-image "$target/both$i/traefik-plugins:v1"
 		t2=$(now)
 		full+=($(((t1 - t0) / 1000000)))
 		both+=($(((t2 - t1) / 1000000)))

@@ -141,26 +141,38 @@ func (o Outputs) publishers(opts images.Options) (*publishers, error) {
 	if o.DigestFile != "" {
 		p.add(publish.DigestFile(o.DigestFile, o.Overwrite), writeStep(o.DigestFile))
 	}
+	// The two images are pushed side by side (publish.Concurrent) when
+	// they go to different repositories: a repository's progress is told
+	// one call at a time (images.Options.Progress). Then they are signed.
+	var full, plugins []string
 	if len(o.Push) > 0 {
 		p.registry = &publish.Registry{Refs: o.Push, Options: opts, AttachSBOM: o.SBOMDir != ""}
-		p.add(p.registry, pubStep{stage: StagePush, outcome: "pushed", subjects: pushRepos(o.Push, opts)})
+		full = pushRepos(o.Push, opts)
+	}
+	if len(o.PluginsImage) > 0 {
+		p.pluginsRegistry = &publish.Registry{Refs: o.PluginsImage, Options: opts, AttachSBOM: o.SBOMDir != ""}
+		plugins = pushRepos(o.PluginsImage, opts)
+	}
+	switch shared := slices.ContainsFunc(plugins, func(r string) bool { return slices.Contains(full, r) }); {
+	case p.registry != nil && p.pluginsRegistry != nil && !shared:
+		p.add(publish.Concurrent{p.registry, sub(p.pluginsRegistry)}, pubStep{stage: StagePush, outcome: "pushed", subjects: append(full, plugins...)})
+	default:
+		if p.registry != nil {
+			p.add(p.registry, pubStep{stage: StagePush, outcome: "pushed", subjects: full})
+		}
+		if p.pluginsRegistry != nil {
+			p.add(sub(p.pluginsRegistry), pubStep{stage: StagePush, outcome: "pushed", subjects: plugins})
+		}
 	}
 	if o.SignKey != "" {
-		if p.registry == nil && len(o.PluginsImage) == 0 {
+		if p.registry == nil && p.pluginsRegistry == nil {
 			return nil, errors.New("signing needs a push: signatures and attestations are attached to a pushed image")
 		}
 		if p.registry != nil {
 			p.sign = &publish.Sign{Registry: p.registry, Key: o.SignKey, Password: o.SignPassword}
 			p.add(p.sign, signStep(o.Push))
 		}
-	}
-	// The plugins image is pushed after the full image: its values name
-	// the base the full image was made from, and a consumer of both finds
-	// the full image first.
-	if len(o.PluginsImage) > 0 {
-		p.pluginsRegistry = &publish.Registry{Refs: o.PluginsImage, Options: opts, AttachSBOM: o.SBOMDir != ""}
-		p.add(sub(p.pluginsRegistry), pubStep{stage: StagePush, outcome: "pushed", subjects: pushRepos(o.PluginsImage, opts)})
-		if o.SignKey != "" {
+		if p.pluginsRegistry != nil {
 			p.pluginsSign = &publish.Sign{Registry: p.pluginsRegistry, Key: o.SignKey, Password: o.SignPassword}
 			p.add(sub(p.pluginsSign), signStep(o.PluginsImage))
 		}

@@ -7,10 +7,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"time"
 
 	"github.com/xtraefik/xtraefik/fileset"
@@ -75,29 +77,33 @@ func run(ctx context.Context, base, dir, module, push, layout, pluginsRef string
 			return "", err
 		}
 	}
-	// One pusher for both images, as the CLI's: one ping and token per
-	// repository.
-	pusher := images.NewPusher(images.Options{})
-	defer pusher.Close()
-	if push != "" {
-		if err := pushWith(ctx, pusher, push, res); err != nil {
+	var plugins *images.Result
+	if pluginsRef != "" {
+		if plugins, err = images.PluginsImage(ctx, b, images.PluginsSpec{Plugins: []plugin.Plugin{{Module: module, Files: files}}, Epoch: epoch}); err != nil {
 			return "", err
 		}
 	}
-	if pluginsRef != "" {
-		p, err := images.PluginsImage(ctx, b, images.PluginsSpec{Plugins: []plugin.Plugin{{Module: module, Files: files}}, Epoch: epoch})
-		if err != nil {
-			return "", err
-		}
-		if err := pushWith(ctx, pusher, pluginsRef, p); err != nil {
-			return "", err
-		}
+	// As the CLI: the two images side by side, each with its pusher (one
+	// ping and token per repository).
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	if push != "" {
+		wg.Go(func() { errs[0] = pushWith(ctx, push, res) })
+	}
+	if plugins != nil {
+		wg.Go(func() { errs[1] = pushWith(ctx, pluginsRef, plugins) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return "", err
 	}
 	return res.Digest.String(), nil
 }
 
 // pushWith uploads r to ref's repository and tags it.
-func pushWith(ctx context.Context, p *images.Pusher, ref string, r *images.Result) error {
+func pushWith(ctx context.Context, ref string, r *images.Result) error {
+	p := images.NewPusher(images.Options{})
+	defer p.Close()
 	repo, err := images.CheckPushReference(ref, r, images.Options{})
 	if err != nil {
 		return err
