@@ -119,6 +119,16 @@ func TestPluginsImageCLI(t *testing.T) {
 	if got := tool(t, "crane", "digest", "--insecure", w.registry+"/golden/traefik:plugins"); strings.TrimSpace(got) != p.Digest {
 		t.Errorf("plugins tag in the full image's repository is %s", got)
 	}
+	// Different repositories: pushed side by side.
+	apart := w.buildJSON(filepath.Join(w.dir, "cache"), "-f", rp, "--push", w.registry+"/apart/traefik:v1", "--plugins-image", w.registry+"/apart/plugins:v1")
+	if apart.Image == nil || apart.PluginsImage == nil || len(apart.Image.Pushed) != 1 || !slices.Equal(apart.PluginsImage.Pushed, []string{w.registry + "/apart/plugins@" + p.Digest}) {
+		t.Errorf("pushed apart: image %+v, plugins image %+v", apart.Image, apart.PluginsImage)
+	}
+	for ref, want := range map[string]string{w.registry + "/apart/traefik:v1": apart.Image.Digest, w.registry + "/apart/plugins:v1": p.Digest} {
+		if got := tool(t, "crane", "digest", "--insecure", ref); strings.TrimSpace(got) != want {
+			t.Errorf("%s is %s, want %s", ref, got, want)
+		}
+	}
 
 	fileMode := w.writeRecipe("file-mode.yaml", w.demoRecipe("docker.io/library/traefik:v3.6", "staticConfig:\n  mode: file\n"))
 	if _, _, err := w.run("build", "-f", fileMode, "--plugins-image", ref); err == nil || !strings.Contains(err.Error(), "use mode flags") {
