@@ -406,7 +406,7 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 	switch {
 	case o.Offline && req.Rebase:
 		return rep.fail(errors.New("offline: a rebase asks the registry where the base's tag points now, which needs the network"))
-	case o.Offline && len(req.Outputs.Push) > 0:
+	case o.Offline && (len(req.Outputs.Push) > 0 || len(req.Outputs.PluginsImage) > 0):
 		return rep.fail(errors.New("offline: pushing needs the network; write an OCI layout offline and push it later (crane push, skopeo copy)"))
 	}
 	if err := req.Outputs.Validate(ctx, o.Images); err != nil {
