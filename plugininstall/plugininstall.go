@@ -152,7 +152,7 @@ func install(ctx context.Context, layer v1.Layer, digest, diffID v1.Hash, dir st
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (the directory must exist: the emptyDir's mount point)", err)
 	}
 	defer root.Close()
 	// Leftovers of a run that was killed: nothing else writes this prefix.

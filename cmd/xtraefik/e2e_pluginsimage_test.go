@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -106,6 +108,20 @@ func TestPluginsImageCLI(t *testing.T) {
 		"mountPath": "/plugins-local/src/" + demoModule, "subPath": "src/" + demoModule}
 	if got := v.Experimental.LocalPlugins["demo"]; !mapsEqual(got, want) {
 		t.Errorf("localPlugins.demo %v, want %v\n%s", got, want, data)
+	}
+
+	// The init-container form, in-process: the pushed image by digest.
+	dest := t.TempDir()
+	var out, errOut bytes.Buffer
+	root := newRoot(func(k string) string { return w.env[k] })
+	root.SetArgs([]string{"install-plugins", "--image", p.Pushed[0], "--to", dest})
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	if err := root.ExecuteContext(context.Background()); err != nil || !strings.Contains(out.String(), "installed "+p.Digest) || errOut.Len() > 0 {
+		t.Errorf("install-plugins: %v\n%s\n%s", err, &out, &errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "src", demoModule, ".traefik.yml")); err != nil {
+		t.Errorf("install-plugins left no plugin manifest: %v", err)
 	}
 
 	again := w.buildJSON(filepath.Join(w.dir, "cache2"), "-f", rp, "--plugins-image", w.registry+"/golden/traefik-plugins:v2", "--check-reproducible")

@@ -55,8 +55,8 @@ come from $DOCKER_CONFIG/config.json (mount the pull Secret there).`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "installed %s (layer %s, %s): %d files, %d bytes in %s\n",
 				got.Digest, got.Layer, got.Platform, got.Files, got.Bytes, filepath.Join(dir, "src"))
-			if !strings.Contains(ref, "@sha256:") && !quiet(cmd) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s is not pinned by digest: pods started later may get other plugins; use %s@%s\n", ref, strings.SplitN(ref, "@", 2)[0], got.Digest)
+			if parsed, err := images.ParseReference(ref); err == nil && parsed.Transport == images.TransportDocker && parsed.Digest == "" && !quiet(cmd) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s is not pinned by digest: pods started later may get other plugins; use %s@%s\n", ref, parsed.Name, got.Digest)
 			}
 			return nil
 		},
