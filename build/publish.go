@@ -261,7 +261,7 @@ func publishWith(ctx context.Context, res *Result, out Outputs, opts images.Opti
 	a := &publish.Artifact{Image: res.Image}
 	if res.PluginsImage != nil {
 		p.plugins.Image = res.PluginsImage
-		if out.SBOMDir != "" || p.pluginsSign != nil {
+		if out.SBOMDir != "" {
 			if p.plugins.SBOM, err = sbomOf(res, res.PluginsImage, true); err != nil {
 				return nil, err
 			}
