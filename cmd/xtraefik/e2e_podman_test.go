@@ -38,7 +38,12 @@ func newPodman(t *testing.T, registry string) *podmanEnv {
 		}
 		t.Skip("podman not installed (Debian: apt-get install podman)")
 	}
-	dir := t.TempDir()
+	// podman refuses a run root longer than 50 characters: t.TempDir's
+	// names are too long.
+	dir, err := os.MkdirTemp("", "xt-podman-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := &podmanEnv{t: t, bin: bin, root: dir, conf: filepath.Join(dir, "registries.conf")}
 	conf := fmt.Sprintf("unqualified-search-registries = []\n\n[[registry]]\nlocation = %q\ninsecure = true\n", registry)
 	if err := os.WriteFile(p.conf, []byte(conf), 0o644); err != nil {
@@ -48,6 +53,7 @@ func newPodman(t *testing.T, registry string) *podmanEnv {
 		_, _ = p.cmd("rm", "--all", "--force", "--time", "0")
 		_, _ = p.cmd("volume", "rm", "--all", "--force")
 		_, _ = p.cmd("system", "reset", "--force")
+		_ = os.RemoveAll(dir)
 	})
 	return p
 }
@@ -129,10 +135,9 @@ func TestPluginsImageOnUnmodifiedTraefik(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// serve starts the unmodified base with mount (podman arguments placing
-	// the plugins at /plugins-local) and checks a request gets through
-	// plugindemo.
-	serve := func(t *testing.T, name string, mount ...string) {
+	// start starts the unmodified base with mount (podman arguments placing
+	// the plugins at /plugins-local) and returns its URL.
+	start := func(t *testing.T, name string, mount ...string) string {
 		port := freePort(t)
 		args := append(containerArgs(name), "--detach")
 		args = append(args, mount...)
@@ -140,31 +145,62 @@ func TestPluginsImageOnUnmodifiedTraefik(t *testing.T) {
 			fmt.Sprintf("--entryPoints.web.address=127.0.0.1:%d", port), "--providers.file.filename=/dyn/dynamic.yml", "--log.level=DEBUG")
 		args = append(args, rep.Flags...)
 		pm.must(args...)
-		url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+		return fmt.Sprintf("http://127.0.0.1:%d/", port)
+	}
+	// probe sends one request; through says plugindemo's header reached
+	// the backend with it.
+	probe := func(url string) (status int, through bool, err error) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, false, err
+		}
+		resp.Body.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		through = resp.StatusCode == http.StatusOK && len(seen) > 0 && seen[len(seen)-1] == "test"
+		seen = nil
+		return resp.StatusCode, through, nil
+	}
+	// serve starts the base and waits for a request through plugindemo.
+	serve := func(t *testing.T, name string, mount ...string) {
+		url := start(t, name, mount...)
 		deadline := time.Now().Add(90 * time.Second)
 		for {
-			resp, err := http.Get(url)
-			if err == nil {
-				resp.Body.Close()
-				mu.Lock()
-				got := append([]string(nil), seen...)
-				seen = nil
-				mu.Unlock()
-				if resp.StatusCode == http.StatusOK && len(got) > 0 && got[len(got)-1] == "test" {
-					return
-				}
-				if resp.StatusCode == http.StatusOK {
-					logs, _ := pm.cmd("logs", name)
-					t.Fatalf("%s: the request reached the backend without plugindemo's X-Demo (got %q)\n%s", name, got, logs)
-				}
+			status, through, err := probe(url)
+			if through {
+				return
 			}
 			if time.Now().After(deadline) {
 				logs, _ := pm.cmd("logs", name)
-				t.Fatalf("%s: no answer through plugindemo at %s (last: %v)\n%s", name, url, err, logs)
+				t.Fatalf("%s: no answer through plugindemo at %s (last: status %d, %v)\n%s", name, url, status, err, logs)
 			}
 			time.Sleep(300 * time.Millisecond)
 		}
 	}
+
+	// The control: the same container without the plugins never gets a
+	// request through plugindemo (its router is left out), so the checks
+	// below can fail.
+	t.Run("control-without-plugins", func(t *testing.T) {
+		url := start(t, "traefik-control")
+		answered := 0
+		for end := time.Now().Add(8 * time.Second); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
+			status, through, err := probe(url)
+			if through {
+				t.Fatal("a request got through plugindemo without the plugins mounted")
+			}
+			if err == nil {
+				answered++
+				if status == http.StatusOK {
+					t.Fatalf("the control answered 200 without plugindemo")
+				}
+			}
+		}
+		if answered == 0 {
+			logs, _ := pm.cmd("logs", "traefik-control")
+			t.Fatalf("the control Traefik never answered: it proves nothing\n%s", logs)
+		}
+	})
 
 	t.Run("image-volume", func(t *testing.T) {
 		serve(t, "traefik-image-volume", "--mount", "type=image,source="+pinned+",destination=/plugins-local")
