@@ -27,8 +27,13 @@ const (
 // Result is a built (not yet published) image.
 type Result struct {
 	Resolution *Resolution
-	Image      *images.Result
-	Verify     []verify.Result
+	// Image is the full image: the base with the plugins; nil when only
+	// the plugins image was asked for.
+	Image *images.Result
+	// PluginsImage is the plugins image (AssemblePluginsImage), when one
+	// was asked for.
+	PluginsImage *images.Result
+	Verify       []verify.Result
 	// Flags enable the plugins in Traefik (flags mode: pass them; other modes:
 	// informational).
 	Flags []string
@@ -48,6 +53,15 @@ type Result struct {
 // TraefikVersion, Yaegi and AllowUnsafe are not used. Build writes nothing: check the
 // outputs with Outputs.Validate before, and write them with Publish after.
 func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) {
+	return buildImages(ctx, o, vo, wantImages{full: true})
+}
+
+// wantImages says which images a build assembles: the full image, the
+// plugins image, or both.
+type wantImages struct{ full, plugins bool }
+
+// buildImages is Build assembling the images want names.
+func buildImages(ctx context.Context, o *Options, vo verify.Options, want wantImages) (*Result, error) {
 	// The contained verification workers start while the base is resolved
 	// and the plugins are fetched.
 	v, err := verify.NewVerifier(vo)
@@ -76,14 +90,38 @@ func Build(ctx context.Context, o *Options, vo verify.Options) (*Result, error) 
 		return out, fmt.Errorf("verification failed, no image was built: %s", strings.Join(failed, "; "))
 	}
 	start = time.Now()
-	img, err := assembleWith(ctx, o, res, &out.Warnings)
+	if want.full {
+		out.Image, err = assembleWith(ctx, o, res, &out.Warnings)
+	}
+	if err == nil && want.plugins {
+		out.PluginsImage, err = assemblePluginsWith(ctx, o, res, &out.Warnings)
+	}
 	out.Timings.Assemble = ms(time.Since(start))
 	if err != nil {
 		return out, err
 	}
-	out.Image = img
 	out.Flags = traefikcfg.Flags(res.Plugins)
 	return out, nil
+}
+
+// assemblePluginsWith is AssemblePluginsImage telling o.Status (subject
+// "plugins image"), adding its warnings to warnings that the full image
+// has not given already.
+func assemblePluginsWith(ctx context.Context, o *Options, res *Resolution, warnings *[]string) (*images.Result, error) {
+	const subject = "plugins image"
+	o.start(StageAssemble, subject)
+	img, w, err := AssemblePluginsImage(ctx, res)
+	if err != nil {
+		o.done(StageAssemble, subject, "", err)
+		return nil, err
+	}
+	o.done(StageAssemble, subject, img.Digest.String(), nil)
+	for _, s := range w {
+		if !slices.Contains(*warnings, s) {
+			*warnings = append(*warnings, s)
+		}
+	}
+	return img, nil
 }
 
 // assembleWith is Assemble telling o.Status, adding its warnings to
@@ -273,6 +311,18 @@ func CheckReproducible(ctx context.Context, o *Options, first *Result) error {
 	res, err := Resolve(ctx, &again)
 	if err != nil {
 		return fmt.Errorf("reproducibility check: %w", err)
+	}
+	if p := first.PluginsImage; p != nil {
+		img, _, err := AssemblePluginsImage(ctx, res)
+		if err != nil {
+			return fmt.Errorf("reproducibility check: %w", err)
+		}
+		if img.Digest != p.Digest {
+			return fmt.Errorf("not reproducible: two builds gave plugins images %s and %s (plugin layers %v then %v)", p.Digest, img.Digest, p.Layers, img.Layers)
+		}
+	}
+	if first.Image == nil {
+		return nil
 	}
 	img, _, err := Assemble(ctx, res)
 	if err != nil {

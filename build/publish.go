@@ -46,11 +46,31 @@ type Outputs struct {
 	// key file, opened with SignPassword, or a KMS URI.
 	SignKey      string
 	SignPassword sign.PasswordFunc
+	// PluginsImage lists registry references for the plugins image
+	// (AssemblePluginsImage: the plugin tree alone, mounted at
+	// <WORKDIR>/plugins-local of the unmodified base); PluginsLayout
+	// receives it as an OCI image layout. With either, ValuesFile
+	// describes the plugins image on the unmodified base, a push of it is
+	// signed and gets its SBOM like the full image's, and, when none of
+	// OCILayout, Tarball and Push is given, only the plugins image is built
+	// and DigestFile and SBOMDir are its.
+	PluginsImage  []string
+	PluginsLayout string
 }
 
 // Empty reports whether no output was asked for.
 func (o Outputs) Empty() bool {
-	return o.OCILayout == "" && o.Tarball == "" && len(o.Push) == 0 && o.DigestFile == "" && o.SBOMDir == "" && o.ValuesFile == "" && o.SaveRecipe == ""
+	return o.OCILayout == "" && o.Tarball == "" && len(o.Push) == 0 && o.DigestFile == "" && o.SBOMDir == "" && o.ValuesFile == "" && o.SaveRecipe == "" &&
+		!o.wantsPlugins()
+}
+
+// wantsPlugins says a plugins image is asked for.
+func (o Outputs) wantsPlugins() bool { return len(o.PluginsImage) > 0 || o.PluginsLayout != "" }
+
+// wantsImage says the full image is asked for: one of its own outputs, or
+// no plugins image (the outputs beside them are then the full image's).
+func (o Outputs) wantsImage() bool {
+	return o.OCILayout != "" || o.Tarball != "" || len(o.Push) > 0 || !o.wantsPlugins()
 }
 
 // SBOMFile is the SPDX document's name in Outputs.SBOMDir.
@@ -68,6 +88,12 @@ type publishers struct {
 	layout   *publish.Layout
 	registry *publish.Registry
 	sign     *publish.Sign
+	// plugins is what the plugins image's own outputs write (through
+	// publish.Substitute), filled once it is built.
+	plugins         *publish.Artifact
+	pluginsLayout   *publish.Layout
+	pluginsRegistry *publish.Registry
+	pluginsSign     *publish.Sign
 }
 
 func (o Outputs) publishers(opts images.Options) (*publishers, error) {
@@ -75,7 +101,10 @@ func (o Outputs) publishers(opts images.Options) (*publishers, error) {
 	if tag == "" {
 		tag = DefaultTag
 	}
-	p := &publishers{}
+	p := &publishers{plugins: &publish.Artifact{}}
+	sub := func(pub publish.Publisher) publish.Publisher {
+		return &publish.Substitute{Publisher: pub, Artifact: p.plugins}
+	}
 	if o.SBOMDir != "" {
 		p.add(publish.SBOMDir(o.SBOMDir, o.Overwrite), writeStep(o.SBOMDir))
 	}
@@ -101,19 +130,52 @@ func (o Outputs) publishers(opts images.Options) (*publishers, error) {
 	if o.Tarball != "" {
 		p.add(&publish.Tarball{Path: o.Tarball, Tag: tag, Platform: o.TarballPlatform, Overwrite: o.Overwrite}, writeStep(o.Tarball))
 	}
+	if o.PluginsLayout != "" {
+		t, err := name.NewTag(tag)
+		if err != nil {
+			return nil, fmt.Errorf("image name %q: %w", tag, err)
+		}
+		p.pluginsLayout = &publish.Layout{Dir: o.PluginsLayout, Tag: t.TagStr(), Overwrite: o.Overwrite}
+		p.add(sub(p.pluginsLayout), writeStep(o.PluginsLayout))
+	}
 	if o.DigestFile != "" {
 		p.add(publish.DigestFile(o.DigestFile, o.Overwrite), writeStep(o.DigestFile))
 	}
+	// The two images are pushed side by side (publish.Concurrent) when
+	// they go to different repositories: a repository's progress is told
+	// one call at a time (images.Options.Progress). Then they are signed.
+	var full, plugins []string
 	if len(o.Push) > 0 {
 		p.registry = &publish.Registry{Refs: o.Push, Options: opts, AttachSBOM: o.SBOMDir != ""}
-		p.add(p.registry, pubStep{stage: StagePush, outcome: "pushed", subjects: pushRepos(o.Push, opts)})
+		full = pushRepos(o.Push, opts)
+	}
+	if len(o.PluginsImage) > 0 {
+		p.pluginsRegistry = &publish.Registry{Refs: o.PluginsImage, Options: opts, AttachSBOM: o.SBOMDir != ""}
+		plugins = pushRepos(o.PluginsImage, opts)
+	}
+	switch shared := slices.ContainsFunc(plugins, func(r string) bool { return slices.Contains(full, r) }); {
+	case p.registry != nil && p.pluginsRegistry != nil && !shared:
+		p.add(publish.Concurrent{p.registry, sub(p.pluginsRegistry)}, pubStep{stage: StagePush, outcome: "pushed", subjects: append(full, plugins...)})
+	default:
+		if p.registry != nil {
+			p.add(p.registry, pubStep{stage: StagePush, outcome: "pushed", subjects: full})
+		}
+		if p.pluginsRegistry != nil {
+			p.add(sub(p.pluginsRegistry), pubStep{stage: StagePush, outcome: "pushed", subjects: plugins})
+		}
 	}
 	if o.SignKey != "" {
-		if p.registry == nil {
+		if p.registry == nil && p.pluginsRegistry == nil {
 			return nil, errors.New("signing needs a push: signatures and attestations are attached to a pushed image")
 		}
-		p.sign = &publish.Sign{Registry: p.registry, Key: o.SignKey, Password: o.SignPassword}
-		p.add(p.sign, signStep(o.Push))
+		if p.registry != nil {
+			p.sign = &publish.Sign{Registry: p.registry, Key: o.SignKey, Password: o.SignPassword}
+			p.add(p.sign, signStep(o.Push))
+		}
+		if p.pluginsRegistry != nil {
+			p.pluginsSign = &publish.Sign{Registry: p.pluginsRegistry, Key: o.SignKey, Password: o.SignPassword}
+			p.add(sub(p.pluginsSign), signStep(o.PluginsImage))
+		}
 	}
 	return p, nil
 }
@@ -157,6 +219,9 @@ type Published struct {
 	Signed []string
 	// SBOMDigest is the referrer artifact attached to the pushed image.
 	SBOMDigest v1.Hash
+	// Plugins is what was published of the plugins image, when one was
+	// built (its Plugins is nil).
+	Plugins *Published
 	// LayoutDigest differs from Digest when a Docker-typed image was written to
 	// the OCI layout with OCI media types.
 	LayoutDigest v1.Hash
@@ -187,19 +252,39 @@ func publishWith(ctx context.Context, res *Result, out Outputs, opts images.Opti
 		}
 		all = p.reported(st)
 	}
+	if out.wantsPlugins() && res.PluginsImage == nil {
+		return nil, errors.New("a plugins image output is asked for, and the build made no plugins image")
+	}
+	if out.wantsImage() && res.Image == nil {
+		return nil, errors.New("an image output is asked for, and the build made only the plugins image")
+	}
 	a := &publish.Artifact{Image: res.Image}
-	if out.SBOMDir != "" {
+	if res.PluginsImage != nil {
+		p.plugins.Image = res.PluginsImage
+		if out.SBOMDir != "" {
+			if p.plugins.SBOM, err = sbomOf(res, res.PluginsImage, true); err != nil {
+				return nil, err
+			}
+		}
+		if !out.wantsImage() {
+			a = p.plugins
+		}
+	}
+	if out.SBOMDir != "" && a.SBOM == nil {
 		if a.SBOM, err = SBOM(res); err != nil {
 			return nil, err
 		}
 	}
 	if out.ValuesFile != "" {
-		if a.Values, err = traefikcfg.HelmValues(res.Resolution.Plugins); err != nil {
+		if a.Values, err = valuesFor(res, out, opts); err != nil {
 			return nil, fmt.Errorf("render the Helm values: %w", err)
 		}
 	}
 	if p.sign != nil {
 		p.sign.Provenance, p.sign.Verification = provenanceFor(res, res.Started), verificationFor(res)
+	}
+	if p.pluginsSign != nil {
+		p.pluginsSign.Provenance, p.pluginsSign.Verification = provenanceFor(res, res.Started), verificationFor(res)
 	}
 	if out.SaveRecipe != "" {
 		if a.Recipe, a.Lock, err = recipe.SaveAs(res.Resolution.Recipe, res.Resolution.Lock(), out.SaveRecipe); err != nil {
@@ -209,7 +294,10 @@ func publishWith(ctx context.Context, res *Result, out Outputs, opts images.Opti
 	if err := all.Publish(ctx, a); err != nil {
 		return nil, err
 	}
-	pub := &Published{Digest: res.Image.Digest}
+	pub := &Published{}
+	if res.Image != nil {
+		pub.Digest = res.Image.Digest
+	}
 	if p.layout != nil {
 		pub.LayoutDigest = p.layout.Digest
 	}
@@ -219,5 +307,46 @@ func publishWith(ctx context.Context, res *Result, out Outputs, opts images.Opti
 	if p.sign != nil {
 		pub.Signed = p.sign.Signed
 	}
+	if res.PluginsImage != nil {
+		pp := &Published{Digest: res.PluginsImage.Digest}
+		if p.pluginsLayout != nil {
+			pp.LayoutDigest = p.pluginsLayout.Digest
+		}
+		if p.pluginsRegistry != nil {
+			pp.Pushed, pp.SBOMDigest, pp.Tags = p.pluginsRegistry.Pushed, p.pluginsRegistry.SBOMDigest, out.PluginsImage
+		}
+		if p.pluginsSign != nil {
+			pp.Signed = p.pluginsSign.Signed
+		}
+		pub.Plugins = pp
+	}
 	return pub, nil
+}
+
+// valuesFor is the Helm values snippet: with a plugins image, the image
+// volume that mounts it on the unmodified base, named by its first
+// --plugins-image repository (DefaultPluginsName without one) and pinned
+// by digest; else the flags that enable the full image's plugins.
+func valuesFor(res *Result, out Outputs, opts images.Options) ([]byte, error) {
+	if res.PluginsImage == nil {
+		return traefikcfg.HelmValues(res.Resolution.Plugins)
+	}
+	mount, err := images.PluginsMountPath(res.Resolution.Base)
+	if err != nil {
+		return nil, err
+	}
+	return traefikcfg.HelmPluginsImageValues(res.Resolution.Plugins, traefikcfg.PluginsVolume{
+		Reference: PluginsReference(res.PluginsImage, out.PluginsImage, opts), MountPath: mount})
+}
+
+// PluginsReference names a plugins image by digest: in the repository of
+// the first of refs (where it was pushed), else DefaultPluginsName.
+func PluginsReference(img *images.Result, refs []string, opts images.Options) string {
+	repo := DefaultPluginsName
+	if len(refs) > 0 {
+		if r, err := images.CheckPushReference(refs[0], img, opts); err == nil {
+			repo = r
+		}
+	}
+	return repo + "@" + img.Digest.String()
 }

@@ -8,6 +8,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/internal/redact"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/verify"
@@ -29,6 +30,9 @@ type Report struct {
 	// Reproducible is true when a second build gave the same digest.
 	Reproducible bool         `json:"reproducible,omitempty"`
 	Image        *ImageReport `json:"image,omitempty"`
+	// PluginsImage is the plugins image, when one was asked for; its
+	// Layers key is the path it is mounted at.
+	PluginsImage *ImageReport `json:"pluginsImage,omitempty"`
 	// Mode is the static configuration mode; Flags enable the plugins in
 	// Traefik (to pass in flags mode, informational otherwise).
 	Mode  string   `json:"mode,omitempty"`
@@ -199,18 +203,24 @@ func (r *Report) setResult(res *Result) {
 	r.Timings.Resolve += res.Timings.Resolve
 	r.Timings.Verify = res.Timings.Verify
 	r.Timings.Assemble = res.Timings.Assemble
-	if res.Image == nil {
-		return
+	if res.Image != nil {
+		r.Image = imageReport(res.Image)
 	}
-	img := &ImageReport{Digest: res.Image.Digest.String(), MediaType: string(res.Image.MediaType),
+	if res.PluginsImage != nil {
+		r.PluginsImage = imageReport(res.PluginsImage)
+	}
+}
+
+func imageReport(res *images.Result) *ImageReport {
+	img := &ImageReport{Digest: res.Digest.String(), MediaType: string(res.MediaType),
 		Platforms: []PlatformReport{}, Layers: map[string]string{}}
-	for _, p := range res.Image.Platforms {
+	for _, p := range res.Platforms {
 		img.Platforms = append(img.Platforms, PlatformReport{Platform: p.Platform.String(), Digest: p.Digest.String()})
 	}
-	for _, wd := range slices.Sorted(maps.Keys(res.Image.Layers)) {
-		img.Layers[wd] = res.Image.Layers[wd].String()
+	for _, wd := range slices.Sorted(maps.Keys(res.Layers)) {
+		img.Layers[wd] = res.Layers[wd].String()
 	}
-	r.Image = img
+	return img
 }
 
 func (r *Report) setRuntime(rt *runcheck.Report) {
@@ -219,14 +229,20 @@ func (r *Report) setRuntime(rt *runcheck.Report) {
 }
 
 func (r *Report) setPublished(p *Published) {
-	if r.Image == nil {
-		return
+	if p.Plugins != nil && r.PluginsImage != nil {
+		r.PluginsImage.published(p.Plugins)
 	}
+	if r.Image != nil {
+		r.Image.published(p)
+	}
+}
+
+func (r *ImageReport) published(p *Published) {
 	if p.LayoutDigest != (v1.Hash{}) && p.LayoutDigest != p.Digest {
-		r.Image.LayoutDigest = p.LayoutDigest.String()
+		r.LayoutDigest = p.LayoutDigest.String()
 	}
-	r.Image.Pushed, r.Image.Tags, r.Image.Signed = p.Pushed, p.Tags, p.Signed
+	r.Pushed, r.Tags, r.Signed = p.Pushed, p.Tags, p.Signed
 	if p.SBOMDigest != (v1.Hash{}) {
-		r.Image.SBOM = p.SBOMDigest.String()
+		r.SBOM = p.SBOMDigest.String()
 	}
 }

@@ -1,22 +1,34 @@
 package build
 
 import (
+	"errors"
 	"runtime/debug"
 
+	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/sbom"
 )
 
 // SBOM renders the SPDX document of a built image: the base, each plugin at its
 // commit with its content hash, vendored modules and declared licences.
 func SBOM(res *Result) ([]byte, error) {
+	if res.Image == nil {
+		return nil, errors.New("sbom: the build made no full image")
+	}
+	return sbomOf(res, res.Image, false)
+}
+
+// sbomOf renders the SPDX document of img, the full image or (plugins) the
+// plugins image of res.
+func sbomOf(res *Result, img *images.Result, plugins bool) ([]byte, error) {
 	r := res.Resolution
 	in := sbom.Input{
-		BaseName:    r.Recipe.Base,
-		BaseDigest:  r.Base.Digest.String(),
-		ImageDigest: res.Image.Digest.String(),
-		Created:     r.Epoch,
-		Plugins:     r.Plugins,
-		ToolVersion: toolVersion(),
+		BaseName:     r.Recipe.Base,
+		BaseDigest:   r.Base.Digest.String(),
+		ImageDigest:  img.Digest.String(),
+		Created:      r.Epoch,
+		Plugins:      r.Plugins,
+		ToolVersion:  toolVersion(),
+		PluginsImage: plugins,
 	}
 	// sbom's errors name the SBOM already.
 	return sbom.SPDX(in)

@@ -445,13 +445,14 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 	switch {
 	case o.Offline && req.Rebase:
 		return rep.fail(errors.New("offline: a rebase asks the registry where the base's tag points now, which needs the network"))
-	case o.Offline && len(req.Outputs.Push) > 0:
+	case o.Offline && (len(req.Outputs.Push) > 0 || len(req.Outputs.PluginsImage) > 0):
 		return rep.fail(errors.New("offline: pushing needs the network; write an OCI layout offline and push it later (crane push, skopeo copy)"))
 	}
 	if err := req.Outputs.Validate(ctx, o.Images); err != nil {
 		return rep.fail(err)
 	}
 	o.NeedBaseLayers = req.Outputs.OCILayout != "" || req.Outputs.Tarball != "" || req.Runtime != nil
+	want := wantImages{full: req.Outputs.wantsImage(), plugins: req.Outputs.wantsPlugins()}
 	// After the outputs are checked: a refused build creates nothing, the
 	// cache directory included.
 	verdicts, err := s.prepare(ctx, o, &req.Verify, req.NoVerdictCache, req.Runtime, rep)
@@ -469,7 +470,7 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 		// checked and written: a failed rebase leaves it as it was.
 		o.Lock, o.UpdateBase, newLock = l, false, l
 	}
-	res, err := Build(ctx, o, req.Verify)
+	res, err := buildImages(ctx, o, req.Verify, want)
 	if res != nil {
 		rep.setResult(res)
 	}
@@ -479,9 +480,20 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 	}
 	shareTrees(ctx, o, res.Resolution, rep)
 	if req.Runtime != nil {
-		if err := runtimeCheck(ctx, o, res, *req.Runtime, rep); err != nil {
+		checked := res
+		if res.Image == nil {
+			// A plugins image alone: its tree, on the base, is what the
+			// full image holds, so the base's Traefik runs that.
+			img, err := assembleWith(ctx, o, res.Resolution, nil)
+			if err != nil {
+				return rep.fail(err)
+			}
+			checked = &Result{Resolution: res.Resolution, Image: img, Verify: res.Verify}
+		}
+		if err := runtimeCheck(ctx, o, checked, *req.Runtime, rep); err != nil {
 			return rep.fail(err)
 		}
+		res.RuntimeChecked = checked.RuntimeChecked
 	}
 	if req.CheckReproducible {
 		o.start(StageReproducible, "")

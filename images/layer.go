@@ -72,7 +72,15 @@ type pluginLayer struct {
 // this xtraefik build) is read from it instead: a rebuild of an unchanged
 // lock renders nothing.
 func newPluginLayer(workdir string, plugins []plugin.Plugin, extra []ExtraFile, epoch time.Time, cache *blobstore.Store) (v1.Layer, error) {
-	entries, err := layerEntries(workdir, plugins, extra)
+	return renderLayer(pluginsRoot(workdir), workdir, "plugin layer for WORKDIR "+workdir, plugins, extra, epoch, cache)
+}
+
+// renderLayer renders the plugin layer whose plugins-local directory is the
+// tar path root ("" for the top of the layer itself: the plugins image).
+// key tells layers of one content but different roots apart in the cache
+// (the WORKDIR, or a name no WORKDIR can be); what names the layer in errors.
+func renderLayer(root, key0, what string, plugins []plugin.Plugin, extra []ExtraFile, epoch time.Time, cache *blobstore.Store) (v1.Layer, error) {
+	entries, err := layerEntries(root, plugins, extra)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +89,7 @@ func newPluginLayer(workdir string, plugins []plugin.Plugin, extra []ExtraFile, 
 		keyed bool
 	)
 	if cache != nil {
-		key, keyed = renderKey(workdir, plugins, extra, epoch)
+		key, keyed = renderKey(key0, plugins, extra, epoch)
 	}
 	if keyed {
 		if l, ok := renderedLayer(cache, key); ok {
@@ -91,14 +99,14 @@ func newPluginLayer(workdir string, plugins []plugin.Plugin, extra []ExtraFile, 
 	l := &pluginLayer{entries: entries, epoch: epoch}
 	spool, err := l.spool()
 	if err != nil {
-		return nil, fmt.Errorf("plugin layer for WORKDIR %s: %w", workdir, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if keyed {
 		keepRendered(cache, key, spool)
 	}
 	layer, err := partial.CompressedToLayer(spool)
 	if err != nil {
-		return nil, fmt.Errorf("plugin layer for WORKDIR %s: %w", workdir, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return layer, nil
 }
@@ -240,8 +248,9 @@ func pluginsRoot(workdir string) string {
 	return strings.TrimPrefix(path.Join("/", workdir, plugin.LocalDir), "/")
 }
 
-func layerEntries(workdir string, plugins []plugin.Plugin, extra []ExtraFile) ([]layerEntry, error) {
-	root := pluginsRoot(workdir)
+// layerEntries lists the entries of a layer whose plugins-local directory
+// is the tar path root; "" puts src/ at the top of the layer.
+func layerEntries(root string, plugins []plugin.Plugin, extra []ExtraFile) ([]layerEntry, error) {
 	byName := map[string]layerEntry{}
 	add := func(e layerEntry) error {
 		if prev, ok := byName[e.name]; ok {
@@ -255,8 +264,14 @@ func layerEntries(workdir string, plugins []plugin.Plugin, extra []ExtraFile) ([
 	}
 	// addDirs adds p and its parents, stopping at root: nothing above
 	// plugins-local gets an entry.
+	under := func(p string) bool {
+		if root == "" {
+			return p != "." && p != "/" && p != ""
+		}
+		return p == root || strings.HasPrefix(p, root+"/")
+	}
 	addDirs := func(p, owner string) error {
-		for ; p == root || strings.HasPrefix(p, root+"/"); p = path.Dir(p) {
+		for ; under(p); p = path.Dir(p) {
 			if err := add(layerEntry{name: p, dir: true, owner: owner}); err != nil {
 				return err
 			}
@@ -264,7 +279,7 @@ func layerEntries(workdir string, plugins []plugin.Plugin, extra []ExtraFile) ([
 		return nil
 	}
 	if len(plugins) > 0 {
-		if err := addDirs(root+"/src", "the plugin tree"); err != nil {
+		if err := addDirs(path.Join(root, "src"), "the plugin tree"); err != nil {
 			return nil, err
 		}
 	}
@@ -273,7 +288,7 @@ func layerEntries(workdir string, plugins []plugin.Plugin, extra []ExtraFile) ([
 			return nil, fmt.Errorf("plugin module name %q: %w", p.Module, err)
 		}
 		owner := "plugin " + p.Module
-		modRoot := strings.TrimPrefix(plugin.Path("/"+workdir, p.Module), "/")
+		modRoot := path.Join(root, "src", p.Module)
 		if _, ok := byName[modRoot]; ok {
 			return nil, fmt.Errorf("plugin %s is given twice", p.Module)
 		}

@@ -59,7 +59,7 @@ func (m Multi) Validate(ctx context.Context) error {
 	var paths []string
 	for _, p := range m {
 		errs = append(errs, p.Validate(ctx))
-		if l, ok := p.(interface{ path() string }); ok {
+		if l, ok := p.(interface{ path() string }); ok && l.path() != "" {
 			paths = append(paths, filepath.Clean(l.path()))
 		}
 	}

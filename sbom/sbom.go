@@ -55,6 +55,10 @@ type Input struct {
 	// from its pins only: no file verification code, licence or vendored
 	// module.
 	Plugins []plugin.Plugin
+	// PluginsImage says the image holds the plugin tree alone (a plugins
+	// image, mounted at plugins-local of the unmodified base): it does not
+	// descend from the base; the base depends on it at run time.
+	PluginsImage bool
 }
 
 // Element identifiers of the fixed packages.
@@ -99,9 +103,14 @@ func SPDX(in Input) ([]byte, error) {
 	doc.Packages = append(doc.Packages, image, base)
 	doc.Relationships = append(doc.Relationships,
 		relationship("DOCUMENT", idImage, common.TypeRelationshipDescribe),
-		// The image is the base plus one layer: it descends from the base.
-		relationship(idImage, idBase, common.TypeRelationshipDescendantOf),
 	)
+	if in.PluginsImage {
+		// Traefik in the unmodified base loads the plugins at run time.
+		doc.Relationships = append(doc.Relationships, relationship(idImage, idBase, common.TypeRelationshipRuntimeDependencyOf))
+	} else {
+		// The image is the base plus one layer: it descends from the base.
+		doc.Relationships = append(doc.Relationships, relationship(idImage, idBase, common.TypeRelationshipDescendantOf))
+	}
 
 	modules := map[string]common.ElementID{} // moduleKey -> package, shared by plugins
 	seen := map[string]bool{}
@@ -200,6 +209,11 @@ func imagePackage(in Input) (*spdx.Package, error) {
 		PackageDownloadLocation: noAssertion,
 		PrimaryPackagePurpose:   "CONTAINER",
 		PackageDescription:      "Traefik image with local plugins under plugins-local/src, built by xtraefik from " + baseDisplayName(in.BaseName),
+	}
+	if in.PluginsImage {
+		pkg.PackageName = "xtraefik-plugins-image"
+		pkg.PrimaryPackagePurpose = "ARCHIVE"
+		pkg.PackageDescription = "Traefik local plugins under src/, to mount at plugins-local of the unmodified " + baseDisplayName(in.BaseName) + ", built by xtraefik"
 	}
 	licensing(pkg)
 	if in.ImageDigest != "" {

@@ -7,10 +7,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"time"
 
 	"github.com/xtraefik/xtraefik/fileset"
@@ -27,6 +29,7 @@ func main() {
 		layout     = flag.String("oci-layout", "", "OCI layout directory to write (replaced)")
 		epoch      = flag.Int64("epoch", 0, "SOURCE_DATE_EPOCH of the layer and config")
 		digestFile = flag.String("digest-file", "", "write the digest to this file")
+		pluginsRef = flag.String("plugins-image", "", "also build the plugins image (images.PluginsImage) and push it to this registry reference")
 	)
 	flag.Parse()
 	if *base == "" || *dir == "" || *module == "" || (*push == "" && *layout == "") {
@@ -35,7 +38,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	digest, err := run(ctx, *base, *dir, *module, *push, *layout, time.Unix(*epoch, 0))
+	digest, err := run(ctx, *base, *dir, *module, *push, *layout, *pluginsRef, time.Unix(*epoch, 0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "assemble:", err)
 		os.Exit(1)
@@ -49,7 +52,7 @@ func main() {
 	fmt.Println(digest)
 }
 
-func run(ctx context.Context, base, dir, module, push, layout string, epoch time.Time) (string, error) {
+func run(ctx context.Context, base, dir, module, push, layout, pluginsRef string, epoch time.Time) (string, error) {
 	ref, err := images.ParseReference(base)
 	if err != nil {
 		return "", err
@@ -74,10 +77,39 @@ func run(ctx context.Context, base, dir, module, push, layout string, epoch time
 			return "", err
 		}
 	}
-	if push != "" {
-		if _, err := images.Push(ctx, push, res, images.Options{}); err != nil {
+	var plugins *images.Result
+	if pluginsRef != "" {
+		if plugins, err = images.PluginsImage(ctx, b, images.PluginsSpec{Plugins: []plugin.Plugin{{Module: module, Files: files}}, Epoch: epoch}); err != nil {
 			return "", err
 		}
 	}
+	// As the CLI: the two images side by side, each with its pusher (one
+	// ping and token per repository).
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	if push != "" {
+		wg.Go(func() { errs[0] = pushWith(ctx, push, res) })
+	}
+	if plugins != nil {
+		wg.Go(func() { errs[1] = pushWith(ctx, pluginsRef, plugins) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
 	return res.Digest.String(), nil
+}
+
+// pushWith uploads r to ref's repository and tags it.
+func pushWith(ctx context.Context, ref string, r *images.Result) error {
+	p := images.NewPusher(images.Options{})
+	defer p.Close()
+	repo, err := images.CheckPushReference(ref, r, images.Options{})
+	if err != nil {
+		return err
+	}
+	if err := p.Upload(ctx, repo, r); err != nil {
+		return err
+	}
+	return p.Tag(ctx, ref, r)
 }

@@ -80,6 +80,8 @@ func (b *buildFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&b.runtime.enabled, "runtime-check", false, "start the built image's own Traefik (host platform) and send a request through every plugin before writing anything")
 	b.runtime.register(cmd)
 	f.StringVar(&b.out.ValuesFile, "values-file", "", "write the Traefik flags as a Helm values snippet to this file")
+	f.StringArrayVar(&b.out.PluginsImage, "plugins-image", nil, "also (or only, without --push/--oci-layout/--tarball) push the plugins image to this registry reference (repeatable): the plugin tree alone, to mount at <WORKDIR>/plugins-local of the unmodified base (Kubernetes image volume, podman --mount type=image); --values-file then describes it")
+	f.StringVar(&b.out.PluginsLayout, "plugins-layout", "", "write the plugins image (see --plugins-image) as an OCI image layout to this directory")
 	f.StringVar(&b.out.SaveRecipe, "save-recipe", "", "write the recipe this build ran (e.g. from --base/--with) to this file, and its lock beside it, once the build has succeeded")
 	b.vf.register(cmd)
 }
@@ -94,8 +96,8 @@ func (b *buildFlags) request(cmd *cobra.Command, c *commonFlags, env getenv) (bu
 		}
 		b.out.TarballPlatform = p
 	}
-	if cmd.Flags().Changed("tag") && b.out.OCILayout == "" && b.out.Tarball == "" {
-		return build.BuildRequest{}, fmt.Errorf("--tag names the image in --oci-layout and --tarball, and neither is given (a push is named by its --push reference)")
+	if cmd.Flags().Changed("tag") && b.out.OCILayout == "" && b.out.Tarball == "" && b.out.PluginsLayout == "" {
+		return build.BuildRequest{}, fmt.Errorf("--tag names the image in --oci-layout, --tarball and --plugins-layout, and none is given (a push is named by its --push reference)")
 	}
 	if b.out.SignKey != "" {
 		b.out.SignPassword = sign.Password(env("COSIGN_PASSWORD"))

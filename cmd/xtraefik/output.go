@@ -114,8 +114,12 @@ func printText(out, errOut io.Writer, rep *build.Report) {
 	for _, f := range rep.Saved {
 		fmt.Fprintf(errOut, "wrote %s\n", f)
 	}
+	if !rep.OK {
+		return
+	}
+	printPluginsImage(out, rep)
 	img := rep.Image
-	if img == nil || !rep.OK {
+	if img == nil {
 		return
 	}
 	fmt.Fprintf(out, "digest: %s\n", img.Digest)
@@ -136,4 +140,35 @@ func printText(out, errOut io.Writer, rep *build.Report) {
 	}
 	fmt.Fprintf(out, "Enable the plugins in Traefik (static configuration mode %q):\n", rep.Mode)
 	fmt.Fprint(out, "  "+strings.Join(rep.Flags, "\n  ")+"\n")
+}
+
+// printPluginsImage tells what was made of the plugins image and how the
+// unmodified base mounts it and enables its plugins.
+func printPluginsImage(out io.Writer, rep *build.Report) {
+	img := rep.PluginsImage
+	if img == nil {
+		return
+	}
+	fmt.Fprintf(out, "plugins image digest: %s\n", img.Digest)
+	if img.LayoutDigest != "" {
+		fmt.Fprintf(out, "plugins image oci layout digest: %s\n", img.LayoutDigest)
+	}
+	for _, p := range img.Pushed {
+		fmt.Fprintf(out, "plugins image pushed: %s\n", p)
+	}
+	for _, sgn := range img.Signed {
+		fmt.Fprintf(out, "plugins image signed: %s (signature, SLSA provenance and verification attestations)\n", sgn)
+	}
+	if img.SBOM != "" {
+		fmt.Fprintf(out, "plugins image sbom: %s (OCI referrer of the pushed plugins image)\n", img.SBOM)
+	}
+	ref := "PLUGINS_IMAGE@" + img.Digest
+	if len(img.Pushed) > 0 {
+		ref = img.Pushed[0]
+	}
+	for _, mount := range slices.Sorted(maps.Keys(img.Layers)) {
+		fmt.Fprintf(out, "plugins image layer: %s (mount at %s)\n", img.Layers[mount], mount)
+		fmt.Fprintf(out, "Mount it read-only at %s of the unmodified base and enable its plugins:\n", mount)
+		fmt.Fprintf(out, "  podman run --mount type=image,source=%s,destination=%s BASE \\\n    %s\n", ref, mount, strings.Join(rep.Flags, " \\\n    "))
+	}
 }

@@ -36,7 +36,7 @@ func newRoot(env getenv) *cobra.Command {
 		}
 		return err
 	})
-	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env), newRun(env), newOutdated(env), newVersion(), newWorkers(), newCache(env), newImport())
+	root.AddCommand(newLock(env), newBuild(env), newRebase(env), newVerify(env), newRun(env), newOutdated(env), newVersion(), newWorkers(), newCache(env), newImport(), newInstallPlugins(env))
 	return root
 }
 
