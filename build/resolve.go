@@ -278,7 +278,7 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 	base, err := resolveBase(ctx, o)
 	if err != nil && !gather(err) {
 		o.done(StageResolve, r.Base, "", err)
-		return nil, err
+		return nil, unreachable(ctx, o, viaRegistry, err)
 	}
 	res.Base = base
 	if base != nil {
@@ -322,7 +322,7 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 		}
 		if err != nil {
 			o.done(StageFetch, alias, "", err)
-			return nil, err
+			return nil, unreachable(ctx, o, sourceKind(r.Plugins[alias]), err)
 		}
 		o.done(StageFetch, alias, p.Module+" "+p.Source.Revision(), nil)
 		o.logf("plugin %s: %s -> %s (%s)", alias, p.Module, p.Source.Revision(), p.Hash)
