@@ -53,7 +53,9 @@ type Options struct {
 	// TraefikVersion, when set, is the Traefik the plugins are checked for,
 	// instead of the one the base names.
 	TraefikVersion string
-	// Fetcher gets plugin trees; nil uses a git cache in CacheDir.
+	// Fetcher gets plugin trees; nil uses a git cache in CacheDir, keyed by
+	// the recipe's URLs and fetching through GitMirrors. A Fetcher is given
+	// the recipe's URLs, and applies mirrors itself.
 	Fetcher Fetcher
 	// Modules gets module-proxy plugins; nil uses the Go module proxies the
 	// environment names (GOPROXY...), with a download cache in CacheDir.
@@ -278,7 +280,7 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 	base, err := resolveBase(ctx, o)
 	if err != nil && !gather(err) {
 		o.done(StageResolve, r.Base, "", err)
-		return nil, err
+		return nil, unreachable(ctx, o, viaRegistry, err)
 	}
 	res.Base = base
 	if base != nil {
@@ -301,11 +303,12 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 
 	src := &sources{o: o, git: o.Fetcher, modules: o.Modules}
 	if src.git == nil {
-		if src.git, err = source.New(source.Options{CacheDir: o.CacheDir, Auth: o.GitAuth, Offline: o.Offline}); err != nil {
+		mirror := func(url string) string { return recipe.RewriteGit(o.GitMirrors, url) }
+		if src.git, err = source.New(source.Options{CacheDir: o.CacheDir, Auth: o.GitAuth, Offline: o.Offline, Mirror: mirror}); err != nil {
 			return nil, fmt.Errorf("git cache: %w", err)
 		}
 		if o.Trees != nil && !o.Offline && o.Modules == nil {
-			if src.gitLocal, err = source.New(source.Options{CacheDir: o.CacheDir, Auth: o.GitAuth, Offline: true}); err != nil {
+			if src.gitLocal, err = source.New(source.Options{CacheDir: o.CacheDir, Auth: o.GitAuth, Offline: true, Mirror: mirror}); err != nil {
 				return nil, fmt.Errorf("git cache: %w", err)
 			}
 			if src.modulesLocal, err = modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod"), Offline: true}); err != nil {
@@ -322,7 +325,7 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 		}
 		if err != nil {
 			o.done(StageFetch, alias, "", err)
-			return nil, err
+			return nil, unreachable(ctx, o, sourceKind(r.Plugins[alias]), err)
 		}
 		o.done(StageFetch, alias, p.Module+" "+p.Source.Revision(), nil)
 		o.logf("plugin %s: %s -> %s (%s)", alias, p.Module, p.Source.Revision(), p.Hash)

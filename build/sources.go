@@ -181,9 +181,11 @@ func lockedSource(spec *recipe.Plugin, pl recipe.PluginLock) plugin.Source {
 // points to now.
 func (s *sources) gitTree(ctx context.Context, spec *recipe.Plugin, pl recipe.PluginLock, locked bool, p *plugin.Plugin, where string) (string, error) {
 	o := s.o
-	url := recipe.RewriteGit(o.GitMirrors, spec.GitURL())
-	if url != spec.GitURL() {
-		where += " via mirror " + redact.URL(url)
+	// The fetcher gets the recipe's URL: it keys its cache by it and
+	// fetches from the mirror (Options.Fetcher).
+	url := spec.GitURL()
+	if m := recipe.RewriteGit(o.GitMirrors, url); m != url {
+		where += " via mirror " + redact.URL(m)
 	}
 	p.Source = plugin.Source{Git: spec.LockedGit(), Ref: spec.Ref, Subdir: spec.Subdir}
 	if !locked || o.reresolve() {
@@ -280,10 +282,10 @@ func (s *sources) path(spec *recipe.Plugin, p *plugin.Plugin) error {
 // applied, and its semver tags as versions.
 func (s *sources) direct(ctx context.Context, req modproxy.DirectRequest) (*modproxy.DirectModule, error) {
 	o := s.o
-	url := recipe.RewriteGit(o.GitMirrors, "https://"+req.Module+".git")
+	url := "https://" + req.Module + ".git"
 	version := req.Query
 	if !semver.IsValid(version) || semver.Canonical(version) != version {
-		tags, err := source.ListTags(ctx, url, o.GitAuth)
+		tags, err := source.ListTags(ctx, recipe.RewriteGit(o.GitMirrors, url), o.GitAuth)
 		if err != nil {
 			return nil, err
 		}

@@ -50,7 +50,7 @@ func (s *blobSource) manifest(h v1.Hash) ([]byte, types.MediaType, error) {
 	if err != nil {
 		var terr *transport.Error
 		if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
-			return nil, "", fmt.Errorf("base image %s: manifest %s not found: %w", s.what, h, err)
+			return nil, "", fmt.Errorf("base image %s not found: %w", s.what, s.opts.explain(err, ref))
 		}
 		return nil, "", fmt.Errorf("base image %s: manifest %s: %w", s.what, h, s.opts.explain(err, ref))
 	}

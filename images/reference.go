@@ -173,6 +173,20 @@ func (r Reference) String() string {
 	return r.registryString()
 }
 
+// Registry is the registry a docker reference is pulled from, as a mirror
+// prefix names it ("docker.io" for Docker Hub's names); "" for a base on
+// this machine.
+func (r Reference) Registry() string {
+	if r.Transport != TransportDocker && r.Transport != "" {
+		return ""
+	}
+	ref, err := name.ParseReference(r.registryString(), name.WeakValidation)
+	if err != nil {
+		return ""
+	}
+	return canonicalRegistry(ref.Context().RegistryStr())
+}
+
 func (r Reference) registryString() string {
 	s := r.Name
 	if r.Tag != "" {

@@ -163,7 +163,7 @@ func resolveRemote(ctx context.Context, ref Reference, pull, mirror string, opts
 		if err != nil {
 			var terr *transport.Error
 			if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
-				return nil, fmt.Errorf("base image %s not found: %w", b.describe(), err)
+				return nil, fmt.Errorf("base image %s not found: %w", b.describe(), opts.explain(err, pref))
 			}
 			return nil, fmt.Errorf("base image %s: %w", b.describe(), opts.explain(err, pref))
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -126,14 +127,71 @@ func (b *progressBody) Close() error {
 }
 
 // explain redacts a registry error's URLs (upload sessions, signed
-// redirects) and adds to a refusal (401, 403) where the credentials sent
-// came from, since a missing and a wrong credential read the same otherwise.
+// redirects) and says what a registry's refusal means in a sentence (no
+// such tag, not authorized, rate-limited...), keeping the registry's own
+// code and message; a refusal (401, 403) also says where the credentials
+// sent came from, since a missing and a wrong credential read the same
+// otherwise. The error chain is kept (errors.As finds *transport.Error).
 func (o Options) explain(err error, ref name.Reference) error {
 	var terr *transport.Error
-	if !errors.As(err, &terr) || (terr.StatusCode != http.StatusUnauthorized && terr.StatusCode != http.StatusForbidden) {
+	if !errors.As(err, &terr) {
 		return redact.Error(err)
 	}
-	return redact.Error(fmt.Errorf("%w (credentials: %s)", err, o.credentialSource(ref.Context().Registry)))
+	msg := strings.Replace(err.Error(), terr.Error(), o.sentence(terr, ref), 1)
+	return redact.Error(&registryError{msg: msg, err: err})
+}
+
+// registryError is a registry's answer said as a sentence.
+type registryError struct {
+	msg string
+	err error
+}
+
+func (e *registryError) Error() string { return e.msg }
+func (e *registryError) Unwrap() error { return e.err }
+
+// sentence says what the registry's answer terr to a request about ref
+// means, then its code and message: "the registry docker.io has no tag
+// v3.9 (MANIFEST_UNKNOWN: manifest unknown)". Details (map[Tag:v3.9]) and
+// the request URL are left out: the caller names what was asked for.
+func (o Options) sentence(terr *transport.Error, ref name.Reference) string {
+	code, said := transport.ErrorCode(""), fmt.Sprintf("HTTP %d %s", terr.StatusCode, http.StatusText(terr.StatusCode))
+	if len(terr.Errors) > 0 {
+		d := terr.Errors[0]
+		code, said = d.Code, string(d.Code)
+		if d.Message != "" {
+			said += ": " + d.Message
+		}
+	}
+	reg := canonicalRegistry(ref.Context().RegistryStr())
+	switch {
+	case code == transport.ManifestUnknownErrorCode:
+		if t, ok := ref.(name.Tag); ok {
+			return fmt.Sprintf("the registry %s has no tag %s in %s (%s)", reg, t.TagStr(), ref.Context().RepositoryStr(), said)
+		}
+		return fmt.Sprintf("the registry %s has no manifest %s in %s (%s)", reg, ref.Identifier(), ref.Context().RepositoryStr(), said)
+	case code == transport.NameUnknownErrorCode:
+		return fmt.Sprintf("the registry %s has no repository %s (%s)", reg, ref.Context().RepositoryStr(), said)
+	case code == transport.BlobUnknownErrorCode:
+		return fmt.Sprintf("the registry %s lacks that blob in %s (%s)", reg, ref.Context().RepositoryStr(), said)
+	case code == transport.NameInvalidErrorCode:
+		return fmt.Sprintf("the registry %s refuses the repository name %s (%s)", reg, ref.Context().RepositoryStr(), said)
+	case code == transport.UnauthorizedErrorCode, code == "" && terr.StatusCode == http.StatusUnauthorized:
+		return fmt.Sprintf("not authorized by %s: log in with `docker login %s` (or podman login, crane auth login), or give credentials in a Docker or Podman auth file (credentials: %s; the registry said %s)",
+			reg, reg, o.credentialSource(ref.Context().Registry), said)
+	case code == transport.DeniedErrorCode, code == "" && terr.StatusCode == http.StatusForbidden:
+		return fmt.Sprintf("access to %s denied by %s: the credentials sent may not use it; log in as a user who may (credentials: %s; the registry said %s)",
+			ref.Context().RepositoryStr(), reg, o.credentialSource(ref.Context().Registry), said)
+	case code == transport.TooManyRequestsErrorCode, code == "" && terr.StatusCode == http.StatusTooManyRequests:
+		return fmt.Sprintf("the registry %s refuses more requests for now (rate limit): try again later, log in (Docker Hub allows logged-in users more pulls), or pull through a mirror (%s)", reg, said)
+	case code == transport.UnsupportedErrorCode:
+		return fmt.Sprintf("the registry %s does not support this request (%s)", reg, said)
+	case code == "" && terr.StatusCode == http.StatusNotFound:
+		return fmt.Sprintf("the registry %s has no %s in %s (%s)", reg, ref.Identifier(), ref.Context().RepositoryStr(), said)
+	case terr.StatusCode >= 500:
+		return fmt.Sprintf("the registry %s failed (%s)", reg, said)
+	}
+	return fmt.Sprintf("the registry %s refused the request (%s)", reg, said)
 }
 
 // credentialSource says which credentials were sent to reg and from where.

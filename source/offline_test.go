@@ -296,3 +296,73 @@ func TestDamagedCacheConcurrent(t *testing.T) {
 	}
 	assertNoDebris(t, cache)
 }
+
+// TestMirrorKeepsTheRemotesCache: the cache is keyed by the remote's own
+// URL, whichever mirror served it. Filled through a mirror (the remote's
+// own host never resolves), an offline Fetcher told of no mirror reads the
+// commit; filled from the remote itself, an offline Fetcher with a mirror
+// reads it too. A cache repository an older xtraefik keyed by the mirror's
+// URL is a miss, not an error.
+func TestMirrorKeepsTheRemotesCache(t *testing.T) {
+	p, srv, mirrorURL := demo(t)
+	const origin = "https://git.invalid/traefik/plugindemo.git"
+	toMirror := func(string) string { return mirrorURL }
+	ctx := context.Background()
+
+	cache := t.TempDir()
+	through, err := New(Options{CacheDir: cache, Auth: FromEnv(noEnv), Mirror: toMirror})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := through.Resolve(ctx, origin, demoVersion)
+	if err != nil || rv.Commit != p.ReleaseCommit {
+		t.Fatalf("resolve through the mirror: %v %v", rv, err)
+	}
+	online, err := through.Tree(ctx, origin, rv.Commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	tree, err := newOfflineFetcher(t, cache).Tree(ctx, origin, rv.Commit)
+	if err != nil {
+		t.Fatalf("offline without the mirror after a build through it: %v", err)
+	}
+	if mustHash(t, tree.Files) != mustHash(t, online.Files) || tree.Commit != online.Commit {
+		t.Error("offline tree differs from the one fetched through the mirror")
+	}
+	// Online, the cached commit needs neither the remote nor the mirror.
+	if _, err := newFetcher(t, cache).Tree(ctx, origin, rv.Commit); err != nil {
+		t.Errorf("online, cached, with the server gone: %v", err)
+	}
+
+	// The other way: filled from the remote itself, read offline through
+	// a mirror that does not exist.
+	p2, _, remoteURL := demo(t)
+	cache2 := t.TempDir()
+	if _, err := newFetcher(t, cache2).Tree(ctx, remoteURL, p2.ReleaseCommit); err != nil {
+		t.Fatal(err)
+	}
+	viaMirror, err := New(Options{CacheDir: cache2, Auth: FromEnv(noEnv), Offline: true, Mirror: func(string) string { return "git://mirror.invalid/plugindemo" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := viaMirror.Tree(ctx, remoteURL, p2.ReleaseCommit); err != nil {
+		t.Errorf("offline with a mirror after a build from the remote: %v", err)
+	}
+
+	// A cache keyed by the mirror's URL (as xtraefik wrote it before):
+	// offline, a miss naming the remote.
+	p3, _, oldMirror := demo(t)
+	cache3 := t.TempDir()
+	if _, err := newFetcher(t, cache3).Tree(ctx, oldMirror, p3.ReleaseCommit); err != nil {
+		t.Fatal(err)
+	}
+	old, err := New(Options{CacheDir: cache3, Auth: FromEnv(noEnv), Offline: true, Mirror: func(string) string { return oldMirror }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = old.Tree(ctx, origin, p3.ReleaseCommit)
+	if want := "commit " + p3.ReleaseCommit + " of " + origin + " is not in the cache (offline)"; !errors.Is(err, ErrNotCached) || err.Error() != want {
+		t.Errorf("a cache keyed by the mirror: %v, want %q", err, want)
+	}
+}

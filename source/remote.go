@@ -28,8 +28,12 @@ type remote struct {
 	// fetchURL is what go-git dials: display, or the absolute path for
 	// local repositories.
 	fetchURL string
-	// key identifies the cache repository.
+	// key identifies the cache repository: the remote's own URL, also
+	// when a mirror serves it.
 	key string
+	// origin is the remote's own URL without secrets: display, unless a
+	// mirror serves the remote.
+	origin string
 	// basic holds http(s) userinfo credentials, which win over Auth.
 	basic *http.BasicAuth
 }
@@ -46,7 +50,7 @@ func parseRemote(raw string) (remote, error) {
 	switch ep.Protocol {
 	case "file":
 		p := filepath.Clean(ep.Path)
-		return remote{display: raw, fetchURL: p, key: "file://" + filepath.ToSlash(p)}, nil
+		return remote{display: raw, fetchURL: p, key: "file://" + filepath.ToSlash(p), origin: raw}, nil
 	case "http", "https":
 		u, err := url.Parse(raw)
 		if err != nil {
@@ -59,12 +63,12 @@ func parseRemote(raw string) (remote, error) {
 			u.User = nil
 		}
 		s := strings.TrimSuffix(u.String(), "/")
-		return remote{display: s, fetchURL: s, key: s, basic: basic}, nil
+		return remote{display: s, fetchURL: s, key: s, origin: s, basic: basic}, nil
 	default:
 		// ssh: a user name is not a secret, and it selects the account,
 		// so it stays in the URL; a password in an ssh URL is unused.
 		s := strings.TrimSuffix(redact.URL(raw), "/")
-		return remote{display: s, fetchURL: s, key: s}, nil
+		return remote{display: s, fetchURL: s, key: s, origin: s}, nil
 	}
 }
 

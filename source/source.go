@@ -52,6 +52,14 @@ type Options struct {
 	// fail. What the cache lacks (or holds damaged) is an error wrapping
 	// ErrNotCached.
 	Offline bool
+	// Mirror, if set, gives the URL to fetch a remote from instead of its
+	// own (git's url.<base>.insteadOf). The cache stays keyed by the
+	// remote's own URL: a mirror changes where the bytes come from, not
+	// what they are (a commit is named by its hash, and the caller checks
+	// the files' hash), so any mirror fills the same cache and an offline
+	// Fetcher finds what was fetched through a mirror without being told
+	// of it.
+	Mirror func(url string) string
 }
 
 // Kind says what a ref resolved to.
@@ -101,6 +109,7 @@ type Fetcher struct {
 	auth     AuthFunc
 	progress io.Writer
 	offline  bool
+	mirror   func(string) string
 }
 
 // New checks opts and creates the cache directory (unless offline).
@@ -123,7 +132,27 @@ func New(opts Options) (*Fetcher, error) {
 	if auth == nil {
 		auth = FromEnv(os.Getenv)
 	}
-	return &Fetcher{cacheDir: dir, auth: auth, progress: opts.Progress, offline: opts.Offline}, nil
+	return &Fetcher{cacheDir: dir, auth: auth, progress: opts.Progress, offline: opts.Offline, mirror: opts.Mirror}, nil
+}
+
+// remote parses rawURL, the remote's own URL, and points it at its mirror
+// if Options.Mirror names one: the key (the cache repository) stays the
+// remote's own.
+func (f *Fetcher) remote(rawURL string) (remote, error) {
+	r, err := parseRemote(rawURL)
+	if err != nil || f.mirror == nil {
+		return r, err
+	}
+	m := f.mirror(rawURL)
+	if m == rawURL {
+		return r, nil
+	}
+	mr, err := parseRemote(m)
+	if err != nil {
+		return remote{}, fmt.Errorf("mirror of %s: %w", r.display, err)
+	}
+	mr.key, mr.origin = r.key, r.origin
+	return mr, nil
 }
 
 // update fetches every branch and tag of r into its cache repository (force,
@@ -213,7 +242,7 @@ func (f *Fetcher) update(ctx context.Context, r remote, damaged func(*git.Reposi
 // a branch (tags win over branches of the same name), or a full
 // refs/tags/... or refs/heads/... name. It always goes to the network.
 func (f *Fetcher) Resolve(ctx context.Context, rawURL, ref string) (Resolved, error) {
-	r, err := parseRemote(rawURL)
+	r, err := f.remote(rawURL)
 	if err != nil {
 		return Resolved{}, err
 	}
@@ -294,7 +323,7 @@ func (f *Fetcher) Resolve(ctx context.Context, rawURL, ref string) (Resolved, er
 // repository found damaged (the commit's objects unreadable) is fetched
 // afresh; offline, the commit is then reported as not cached.
 func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error) {
-	r, err := parseRemote(rawURL)
+	r, err := f.remote(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -313,9 +342,9 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 	case err != nil && !isDamage(err):
 		return nil, fmt.Errorf("commit %s of %s: %w", h, r.display, err)
 	case f.offline && err != nil:
-		return nil, wrapf(ErrNotCached, "commit %s of %s is not in the cache (offline): cache repository %s is damaged: %s", h, r.display, dir, oneLine(err))
+		return nil, wrapf(ErrNotCached, "commit %s of %s is not in the cache (offline): cache repository %s is damaged: %s", h, r.origin, dir, oneLine(err))
 	case f.offline:
-		return nil, wrapf(ErrNotCached, "commit %s of %s is not in the cache (offline)", h, r.display)
+		return nil, wrapf(ErrNotCached, "commit %s of %s is not in the cache (offline)", h, r.origin)
 	}
 	var damaged func(*git.Repository) bool
 	if err != nil {
@@ -372,6 +401,9 @@ func (f *Fetcher) ListTags(ctx context.Context, rawURL string) ([]Tag, error) {
 			return nil, err
 		}
 		return nil, wrapf(ErrNotCached, "tags of %s cannot be listed offline: only the remote knows its tags now", r.display)
+	}
+	if f.mirror != nil {
+		rawURL = f.mirror(rawURL)
 	}
 	return ListTags(ctx, rawURL, f.auth)
 }

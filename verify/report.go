@@ -66,7 +66,7 @@ func WriteReport(w io.Writer, results []Result, format string) error {
 
 func writeText(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ALIAS\tMODULE\tREVISION\tRUNTIME\tINTERPRETER\tCONTAINED\tRESULT\tTIME")
+	fmt.Fprintln(tw, "ALIAS\tMODULE\tREVISION\tRUNTIME\tINTERPRETER\tCONTAINED\tRESULT\tTIME\tREASON")
 	count := map[string]int{}
 	warned := 0
 	for _, r := range results {
@@ -75,8 +75,8 @@ func writeText(w io.Writer, results []Result) error {
 		if r.OK && len(r.Warnings) > 0 {
 			warned++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(r.Alias), dash(r.Module), dash(revision(r)),
-			dash(r.Runtime), dash(r.Interpreter), containmentLevel(r), verdict, roundDuration(r.Duration))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(r.Alias), dash(r.Module), dash(revision(r)),
+			dash(r.Runtime), dash(r.Interpreter), containmentLevel(r), verdict, roundDuration(r.Duration), dash(rowReason(r)))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write report: %w", err)
@@ -88,8 +88,8 @@ func writeText(w io.Writer, results []Result) error {
 			continue
 		}
 		fmt.Fprintf(&b, "\n%s (%s): %s\n", dash(r.Alias), dash(r.Module), status(r))
-		if r.Reason != "" {
-			fmt.Fprintf(&b, "  reason: %s\n", r.Reason)
+		if r.Reason != "" || !r.OK {
+			fmt.Fprintf(&b, "  reason: %s\n", reason(r))
 		}
 		if r.Detail != "" {
 			fmt.Fprintf(&b, "  detail:\n%s\n", indent(r.Detail, "    "))
@@ -149,6 +149,30 @@ func status(r Result) string {
 	}
 	if r.Approximate {
 		s += approximateMark
+	}
+	return s
+}
+
+// reason is why r is not OK, never empty for a FAIL or an UNVERIFIED.
+func reason(r Result) string {
+	if r.Reason == "" && !r.OK {
+		return "none given (the verifier stopped without one)"
+	}
+	return r.Reason
+}
+
+// reasonWidth bounds the REASON column; the full reason follows the table.
+const reasonWidth = 72
+
+// rowReason is the table's REASON cell: the reason of a result that is not
+// OK, on one line and cut to reasonWidth; empty for an OK one.
+func rowReason(r Result) string {
+	if r.OK {
+		return ""
+	}
+	s := strings.Join(strings.Fields(reason(r)), " ")
+	if rs := []rune(s); len(rs) > reasonWidth {
+		s = string(rs[:reasonWidth-1]) + "…"
 	}
 	return s
 }

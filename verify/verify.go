@@ -244,6 +244,31 @@ func (v *Verifier) Close() error {
 // (see the package function Verify). A Verifier verifies one set of
 // plugins: call it once.
 func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Result, error) {
+	results, err := v.verify(ctx, plugins)
+	if err != nil {
+		noVerdict(results, err)
+	}
+	return results, err
+}
+
+// noVerdict gives every result the verifier's error left without a verdict
+// the reason: a report shows each FAIL with why, also when the verifier
+// itself stopped (no worker, containment refused).
+func noVerdict(results []Result, err error) {
+	for i := range results {
+		r := &results[i]
+		if r.OK || r.Reason != "" {
+			continue
+		}
+		r.Reason = "no verdict: " + oneLine(err.Error())
+		settle(r)
+	}
+}
+
+// oneLine joins a multi-line error into one line, for a reason.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func (v *Verifier) verify(ctx context.Context, plugins []plugin.Plugin) ([]Result, error) {
 	opts := v.opts
 	pl := newPlan(opts, v)
 	results := make([]Result, len(plugins))
@@ -329,6 +354,9 @@ func (v *Verifier) Verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 	}
 	wg.Wait()
 	for i := range results {
+		if errs[i] != nil && ctx.Err() == nil {
+			noVerdict(results[i:i+1], errs[i])
+		}
 		settle(&results[i])
 	}
 	if v.onVerdict != nil && ctx.Err() == nil {

@@ -230,12 +230,12 @@ func TestWriteReport(t *testing.T) {
 	}
 	out := text.String()
 	for _, want := range []string{
-		"ALIAS   MODULE", "demo    github.com/traefik/plugindemo  0123456789ab  yaegi    yaegi v0.16.1  full       OK                1.23s",
-		"bad     example.com/bad                -             yaegi    yaegi v0.16.1  -          FAIL              15ms",
+		"ALIAS   MODULE", "demo    github.com/traefik/plugindemo  0123456789ab  yaegi    yaegi v0.16.1  full       OK                1.23s  -\n",
+		"bad     example.com/bad                -             yaegi    yaegi v0.16.1  -          FAIL              15ms   not vendored: github.com/a/b\n",
 		"bad (example.com/bad): FAIL\n  reason: not vendored: github.com/a/b\n  detail:\n    line one\n    line two\n",
 		"  note: request: GET / -> 200",
-		"old     example.com/old                -             yaegi    yaegi v0.16.1  -          UNVERIFIED        15ms",
-		"approx  example.com/approx             -             yaegi    yaegi v0.16.1  partial    OK (APPROXIMATE)  15ms",
+		"old     example.com/old                -             yaegi    yaegi v0.16.1  -          UNVERIFIED        15ms   Traefik v2.11.0 embeds yaegi v0.15.1; no worker\n",
+		"approx  example.com/approx             -             yaegi    yaegi v0.16.1  partial    OK (APPROXIMATE)  15ms   -\n",
 		"  containment: partial (missing: namespaces)\n",
 		"old (example.com/old): UNVERIFIED\n  reason: Traefik v2.11.0 embeds yaegi v0.15.1; no worker\n",
 		"4 plugin(s): 2 OK, 1 FAIL, 1 UNVERIFIED",
@@ -274,6 +274,56 @@ func TestWriteReport(t *testing.T) {
 	}
 	if err := WriteReport(&js, results, "yaml"); err == nil {
 		t.Fatal("unknown format accepted")
+	}
+}
+
+// TestReportRowsCarryTheReason: every FAIL and UNVERIFIED row ends with its
+// reason, on one line and cut to the column's width (the whole reason
+// follows the table); a FAIL the verifier left without one says so.
+func TestReportRowsCarryTheReason(t *testing.T) {
+	long := "full containment required (sandbox require), but the host refused new namespaces: operation not permitted;\nallow unprivileged user namespaces"
+	results := []Result{
+		{Alias: "contained", Module: "example.com/c", Reason: long},
+		{Alias: "silent", Module: "example.com/s"},
+	}
+	var text bytes.Buffer
+	if err := WriteReport(&text, results, "text"); err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(text.String(), "\n")
+	flat := strings.Join(strings.Fields(long), " ")
+	cut := string([]rune(flat)[:reasonWidth-1]) + "…"
+	if !strings.Contains(rows[1], " FAIL ") || !strings.HasSuffix(rows[1], " 0s    "+cut) {
+		t.Errorf("row %q does not end with the reason cut to %d characters", rows[1], reasonWidth)
+	}
+	if !strings.Contains(rows[2], " FAIL ") || !strings.HasSuffix(rows[2], " 0s    none given (the verifier stopped without one)") {
+		t.Errorf("row %q does not say the reason is missing", rows[2])
+	}
+	if !strings.Contains(text.String(), "contained (example.com/c): FAIL\n  reason: "+long+"\n") {
+		t.Errorf("the whole reason does not follow the table:\n%s", text.String())
+	}
+}
+
+// TestNoVerdictCarriesTheVerifierError: when the verifier itself stops (here:
+// the worker named for the target's Yaegi does not exist), each plugin it
+// gave no verdict is a FAIL that says why, not a FAIL without a reason.
+func TestNoVerdictCarriesTheVerifierError(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "absent", "xtraefik-yaegi-v0.15.1")
+	results, err := Verify(context.Background(), []plugin.Plugin{fixture(t, "vendored-ok")},
+		Options{TraefikVersion: "v2.11.0", Workers: []string{missing}, WorkerCache: t.TempDir()})
+	if err == nil {
+		t.Fatal("verified without its worker")
+	}
+	if len(results) != 1 || results[0].OK || results[0].Status != StatusFail ||
+		!strings.HasPrefix(results[0].Reason, "no verdict: ") || !strings.Contains(results[0].Reason, "verification worker "+missing) {
+		t.Fatalf("results %+v, want a FAIL naming the missing worker", results)
+	}
+	var text bytes.Buffer
+	if err := WriteReport(&text, results, "text"); err != nil {
+		t.Fatal(err)
+	}
+	if row := strings.Split(text.String(), "\n")[1]; !strings.Contains(row, "FAIL") || !strings.Contains(row, "no verdict: verify: verification worker") {
+		t.Errorf("row %q does not carry the reason", row)
 	}
 }
 

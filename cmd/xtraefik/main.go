@@ -61,7 +61,7 @@ func main() {
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "xtraefik:", err)
+	fmt.Fprintln(os.Stderr, "xtraefik:", withWorkspaceHint(err))
 	select {
 	case sig := <-received:
 		os.Exit(exitStatus(sig))

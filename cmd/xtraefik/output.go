@@ -48,6 +48,7 @@ func (f outputFormat) print(cmd *cobra.Command, rep *build.Report, err error) er
 	}
 	if err != nil {
 		// The CLI's own words (flag names) replace the library's.
+		err = withWorkspaceHint(err)
 		rep.OK, rep.Error = false, err.Error()
 	}
 	if f == "json" {
