@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -113,7 +114,9 @@ type Session struct {
 	opts     Options
 	// fleet is the cache repository, nil without one or offline.
 	fleet *cacherepo.Store
-	// key is this user's cache key, read once.
+	// mu guards what concurrent commands on one Session share: the lock as
+	// last written (Locked, opts.Lock) and the cache key, read once.
+	mu     sync.Mutex
 	key    []byte
 	keyErr error
 }
@@ -251,8 +254,17 @@ func openFleet(cfg Config, o Options, env func(string) string) (*cacherepo.Store
 // Options is a copy of the merged options, for the lower-level functions
 // (Resolve, Build, Publish).
 func (s *Session) Options() *Options {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	o := s.opts
 	return &o
+}
+
+// locked is the lock as last read or written (nil when there is none).
+func (s *Session) locked() *recipe.Lock {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Locked
 }
 
 // withBlobCache gives o the blob cache in the cache directory's blobs/,
@@ -287,6 +299,8 @@ func (s *Session) withBlobCache(o *Options, rep *Report, sealed bool) error {
 // use). Nil, with a warning, when there is none: those caches then keep
 // nothing.
 func (s *Session) cacheKey(rep *Report) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.key != nil || s.keyErr != nil {
 		return s.key
 	}
@@ -361,7 +375,7 @@ func (s *Session) Lock(ctx context.Context, req LockRequest) (*Report, error) {
 	}
 	rep.setResolution(res)
 	// Nothing moved: the file stays as it is (its time, its bytes).
-	if s.Locked != nil && len(rep.Lock.Changes) == 0 {
+	if s.locked() != nil && len(rep.Lock.Changes) == 0 {
 		return rep.done(), nil
 	}
 	if err := s.writeLock(l, rep); err != nil {
@@ -387,8 +401,8 @@ func (s *Session) resolveLock(ctx context.Context, o *Options, rep *Report) (*Re
 	rep.Warnings = append(rep.Warnings, res.Warnings...)
 	l := res.Lock()
 	rep.Lock = &LockReport{File: s.LockFile, Changes: []string{}}
-	if s.Locked != nil {
-		rep.Lock.Changes = recipe.Diff(s.Locked, l)
+	if old := s.locked(); old != nil {
+		rep.Lock.Changes = recipe.Diff(old, l)
 	} else {
 		rep.Lock.Changes = append(rep.Lock.Changes, "new lock")
 	}
@@ -402,7 +416,9 @@ func (s *Session) writeLock(l *recipe.Lock, rep *Report) error {
 	if err := recipe.WriteLock(s.LockFile, l); err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.Locked, s.opts.Lock = l, l
+	s.mu.Unlock()
 	rep.Lock.Written = true
 	return nil
 }
@@ -437,7 +453,7 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 		cmd = "rebase"
 	}
 	rep := s.newReport(cmd)
-	if req.Rebase && s.Locked == nil {
+	if req.Rebase && s.locked() == nil {
 		return rep.fail(errors.New("rebase needs a lock: lock the recipe first"))
 	}
 	o := s.Options()
@@ -602,13 +618,14 @@ func (s *Session) onBase(o *Options, base string) error {
 	if _, err := images.ParseReference(base); err != nil {
 		return fmt.Errorf("--base: %w", err)
 	}
-	if s.Locked == nil {
+	locked := s.locked()
+	if locked == nil {
 		return errors.New("checking against another base uses the plugins the lock pins, and there is no lock: run `xtraefik lock` first")
 	}
-	if stale := s.Locked.Stale(s.Recipe); len(stale) > 0 {
+	if stale := locked.Stale(s.Recipe); len(stale) > 0 {
 		return fmt.Errorf("checking against another base uses the plugins the lock pins, and the lock does not match the recipe: %s; run `xtraefik lock`", strings.Join(stale, "; "))
 	}
-	r, l := *s.Recipe, *s.Locked
+	r, l := *s.Recipe, *locked
 	r.Base, l.Base = base, recipe.BaseLock{Ref: base}
 	o.Recipe, o.Lock, o.UpdateBase = &r, &l, true
 	return nil
@@ -747,7 +764,7 @@ func VerifyDir(ctx context.Context, dir string, expectStatus int, vo verify.Opti
 // its lock stand for (package outdated), through the session's mirrors,
 // registries, credentials and module proxies.
 func (s *Session) Outdated(ctx context.Context, pre bool) (*outdated.Report, error) {
-	o := s.opts
+	o := s.Options()
 	if o.Offline {
 		return nil, errors.New("outdated asks every source what is new, which needs the network: it cannot run offline")
 	}
@@ -756,7 +773,7 @@ func (s *Session) Outdated(ctx context.Context, pre bool) (*outdated.Report, err
 	if mods, err := modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod")}); err == nil {
 		opts.Modules = mods
 	}
-	return outdated.Check(ctx, s.Recipe, s.Locked, opts)
+	return outdated.Check(ctx, s.Recipe, s.locked(), opts)
 }
 
 // releaseInterpreter is the Yaegi a Traefik release embeds, by version
