@@ -80,4 +80,3 @@ func TestAttackGitCachePoisonedCommit(t *testing.T) {
 		t.Fatalf("BROKEN: commit %s of %s read from the poisoned cache gives plugin.go = %q (the remote's is \"package plug // honest\")", commit, u, got)
 	}
 }
-
