@@ -138,7 +138,7 @@ func TestSignedKeyTypes(t *testing.T) {
 				t.Fatalf("writer signs as %q (read-only %v), want %s", writer.Signer(), writer.ReadOnly(), k.id)
 			}
 			at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-			if err := writer.Verdicts(context.Background()).PutRecord(key("k1"), okVerdict(), at); err != nil {
+			if err := writer.Verdicts(context.Background()).PutRecord(key("k1"), verify.CachedVerdict{Result: okVerdict(), Verified: at}); err != nil {
 				t.Fatal(err)
 			}
 			p := testPlugin(t, alg)
@@ -147,9 +147,9 @@ func TestSignedKeyTypes(t *testing.T) {
 			}
 			reader := withKeys(t, repo, Keys{Trust: []signature.Verifier{k.pub}})
 			v := reader.Verdicts(context.Background())
-			got, verified, hit := v.Record(key("k1"))
-			if !hit || !verified.Equal(at) || got.HTTPStatus != 200 {
-				t.Fatalf("reader: %+v, %v, %v; warnings %v", got, verified, hit, v.Warnings())
+			got, hit := v.Record(key("k1"))
+			if !hit || !got.Verified.Equal(at) || got.Result.HTTPStatus != 200 || got.Signer != k.id {
+				t.Fatalf("reader: %+v, %v; want the verdict of %v signed by %s; warnings %v", got, hit, at, k.id, v.Warnings())
 			}
 			if _, err := reader.GetTree(context.Background(), p.Hash); err != nil {
 				t.Fatalf("reader GetTree: %v", err)

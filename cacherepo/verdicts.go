@@ -17,7 +17,7 @@ import (
 	"github.com/xtraefik/xtraefik/verify"
 )
 
-// Verdicts is a verify.Cache (a verify.RecordCache, for verify.Layered)
+// Verdicts is a verify.Cache (a verify.FleetCache, for verify.Layered)
 // kept in the Store's repository, one record per verdict tagged
 // "verdict-<key>". A record is signed by its writer (Keys.Signer) over the
 // tag, the verdict, when it was given and the signer, and counts only if a
@@ -93,31 +93,31 @@ func (v *Verdicts) tag(key string) (name.Tag, bool) {
 
 // Get returns the verdict stored under key, with a note naming the cache.
 func (v *Verdicts) Get(key string) (verify.Result, bool) {
-	r, verified, ok := v.Record(key)
+	c, ok := v.Record(key)
 	if !ok {
 		return verify.Result{}, false
 	}
-	r.Notes = append(r.Notes, verify.CacheNote("the fleet cache "+v.store.String(), verified))
-	return r, true
+	c.Result.Notes = append(c.Result.Notes, verify.CacheNote("the fleet cache "+v.store.String(), c.Verified))
+	return c.Result, true
 }
 
-// Record is Get without the note: the verdict as signed and when it was
-// given.
-func (v *Verdicts) Record(key string) (verify.Result, time.Time, bool) {
+// Record is Get without the note: the verdict as signed, when it was given
+// and the fingerprint of the trusted key that signed it.
+func (v *Verdicts) Record(key string) (verify.CachedVerdict, bool) {
 	tag, ok := v.tag(key)
 	if !ok || v.isDown() || v.ctx.Err() != nil {
-		return verify.Result{}, time.Time{}, false
+		return verify.CachedVerdict{}, false
 	}
 	data, err := v.read(tag)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return verify.Result{}, time.Time{}, false
+		return verify.CachedVerdict{}, false
 	case errors.Is(err, ErrMismatch):
 		v.warn(fmt.Errorf("verdict ignored: %w", err), false)
-		return verify.Result{}, time.Time{}, false
+		return verify.CachedVerdict{}, false
 	case err != nil:
 		v.warn(fmt.Errorf("verdicts in %s not read for the rest of this build, as it failed: %w", v.store, err), true)
-		return verify.Result{}, time.Time{}, false
+		return verify.CachedVerdict{}, false
 	}
 	rec, err := v.store.keys.open(data, kindVerdict, tag.TagStr())
 	if err == nil {
@@ -125,9 +125,25 @@ func (v *Verdicts) Record(key string) (verify.Result, time.Time, bool) {
 	}
 	if err != nil {
 		v.warn(fmt.Errorf("verdict %s ignored, the plugin is verified here again: %w", tag.TagStr(), err), false)
-		return verify.Result{}, time.Time{}, false
+		return verify.CachedVerdict{}, false
 	}
-	return *rec.Result, *rec.Verified, true
+	return verify.CachedVerdict{Result: *rec.Result, Verified: *rec.Verified, Signer: rec.Signer}, true
+}
+
+// Vouches reports whether a verdict signer signed, copied into a runner's
+// own cache under key by an earlier build, still counts: while this Store
+// trusts signer. A key dropped from the trusted ones (--cache-trust) takes
+// its verdicts with it, copies included; the warning says so.
+func (v *Verdicts) Vouches(key, signer string) bool {
+	if _, ok := v.store.keys.trust[signer]; ok {
+		return true
+	}
+	where := "under key " + key
+	if tag, ok := v.tag(key); ok {
+		where = tag.TagStr()
+	}
+	v.warn(fmt.Errorf("verdict %s, copied from the cache repository by an earlier build, ignored, the plugin is verified here again: %w: signed by key %s, which is no longer trusted", where, ErrUntrusted, shownKey(signer)), false)
+	return false
 }
 
 // checkVerdict checks that a signed verdict record is one of key, and a
@@ -170,11 +186,13 @@ func (v *Verdicts) read(tag name.Tag) ([]byte, error) {
 
 // Put stores a verify.Cacheable verdict under key; it ignores any other.
 func (v *Verdicts) Put(key string, r verify.Result) error {
-	return v.PutRecord(key, r, time.Now())
+	return v.PutRecord(key, verify.CachedVerdict{Result: r, Verified: time.Now()})
 }
 
-// PutRecord is Put of a verdict given at verified.
-func (v *Verdicts) PutRecord(key string, r verify.Result, verified time.Time) error {
+// PutRecord is Put of a verdict given at c.Verified, signed with this
+// Store's key (c.Signer is not kept: the record names its own).
+func (v *Verdicts) PutRecord(key string, c verify.CachedVerdict) error {
+	r, verified := c.Result, c.Verified
 	if !verify.Cacheable(r) {
 		return nil
 	}
@@ -208,3 +226,5 @@ func (v *Verdicts) PutRecord(key string, r verify.Result, verified time.Time) er
 	}
 	return nil
 }
+
+var _ verify.FleetCache = (*Verdicts)(nil)

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/sandbox"
@@ -50,7 +51,7 @@ func TestVerdictRoundTrip(t *testing.T) {
 	a := s.Verdicts(context.Background())
 	ok := okVerdict()
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-	if err := a.PutRecord(key("k1"), ok, at); err != nil {
+	if err := a.PutRecord(key("k1"), verify.CachedVerdict{Result: ok, Verified: at}); err != nil {
 		t.Fatal(err)
 	}
 	partial := ok
@@ -67,11 +68,12 @@ func TestVerdictRoundTrip(t *testing.T) {
 	}
 
 	b := reopen(t, s).Verdicts(context.Background())
-	got, verified, hit := b.Record(key("k1"))
-	if !hit || !verified.Equal(at) || got.Alias != ok.Alias || got.Interpreter != ok.Interpreter || got.HTTPStatus != 200 || !got.Containment.Full() {
-		t.Fatalf("Record = %+v, %v, %v", got, verified, hit)
+	rec, hit := b.Record(key("k1"))
+	if got := rec.Result; !hit || !rec.Verified.Equal(at) || got.Alias != ok.Alias || got.Interpreter != ok.Interpreter || got.HTTPStatus != 200 || !got.Containment.Full() ||
+		rec.Signer != s.Signer() {
+		t.Fatalf("Record = %+v, %v", rec, hit)
 	}
-	got, hit = b.Get(key("k1"))
+	got, hit := b.Get(key("k1"))
 	if !hit || len(got.Notes) != 1 || got.Notes[0] != verify.CacheNote("the fleet cache "+s.String(), at) {
 		t.Errorf("Get = %+v, %v", got, hit)
 	}
@@ -214,7 +216,7 @@ func readRecord(t *testing.T, s *Store, k string) []byte {
 func TestVerdictLayeredCache(t *testing.T) {
 	s, log := testStore(t)
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-	if err := s.Verdicts(context.Background()).PutRecord(key("k1"), okVerdict(), at); err != nil {
+	if err := s.Verdicts(context.Background()).PutRecord(key("k1"), verify.CachedVerdict{Result: okVerdict(), Verified: at}); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -230,9 +232,9 @@ func TestVerdictLayeredCache(t *testing.T) {
 	if !hit || got.HTTPStatus != 200 {
 		t.Fatalf("Layered.Get = %+v, %v", got, hit)
 	}
-	copied, verified, hit := local.Record(key("k1"))
-	if !hit || !verified.Equal(at) || copied.HTTPStatus != 200 {
-		t.Fatalf("local copy = %+v, %v, %v; want the fleet's verdict of %v", copied, verified, hit, at)
+	copied, hit := local.Record(key("k1"))
+	if !hit || !copied.Verified.Equal(at) || copied.Result.HTTPStatus != 200 || copied.Signer != s.Signer() {
+		t.Fatalf("local copy = %+v, %v; want the fleet's verdict of %v, signed by %s", copied, hit, at, s.Signer())
 	}
 	log.Reset()
 	if _, hit := l.Get(key("k1")); !hit {
@@ -245,10 +247,67 @@ func TestVerdictLayeredCache(t *testing.T) {
 	if err := l.Put(key("k2"), okVerdict()); err != nil {
 		t.Fatal(err)
 	}
-	_, inLocal, _ := local.Record(key("k2"))
-	_, inFleet, _ := reopen(t, s).Verdicts(context.Background()).Record(key("k2"))
-	if inLocal.IsZero() || !inLocal.Equal(inFleet) {
-		t.Errorf("Layered.Put: local verified %v, fleet %v; want both, at one time", inLocal, inFleet)
+	inLocal, _ := local.Record(key("k2"))
+	inFleet, _ := reopen(t, s).Verdicts(context.Background()).Record(key("k2"))
+	if inLocal.Verified.IsZero() || !inLocal.Verified.Equal(inFleet.Verified) || inLocal.Signer != "" {
+		t.Errorf("Layered.Put: local verified %v (signer %q), fleet %v; want both, at one time, the local one this runner's own", inLocal.Verified, inLocal.Signer, inFleet.Verified)
+	}
+}
+
+// TestVerdictCopyDroppedWithItsKey: a runner trusting key A copies A's
+// verdict into its own cache; run again trusting key B only, the copy is
+// not used (the plugin is verified again), with a warning naming A's key,
+// although the copy is sealed with the runner's own key. A verdict the
+// runner gave itself stays: it names no signer.
+func TestVerdictCopyDroppedWithItsKey(t *testing.T) {
+	writerA, _ := testStore(t)
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	if err := writerA.Verdicts(context.Background()).PutRecord(key("k1"), verify.CachedVerdict{Result: okVerdict(), Verified: at}); err != nil {
+		t.Fatal(err)
+	}
+	local, err := verify.OpenDirCache(t.TempDir(), []byte(strings.Repeat("l", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trustA := withKeys(t, writerA.String(), Keys{Trust: []signature.Verifier{writerA.keys.signer}})
+	l := verify.Layered{Local: local, Remote: trustA.Verdicts(context.Background())}
+	if _, hit := l.Get(key("k1")); !hit {
+		t.Fatal("the runner trusting A did not take A's verdict")
+	}
+	if err := local.Put(key("own"), okVerdict()); err != nil {
+		t.Fatal(err)
+	}
+	if c, hit := local.Record(key("k1")); !hit || c.Signer != writerA.Signer() {
+		t.Fatalf("local copy %+v, %v; want it to name A's key %s", c, hit, writerA.Signer())
+	}
+
+	trustB := withKeys(t, writerA.String(), Keys{Trust: []signature.Verifier{fleetKey(t)}})
+	v := trustB.Verdicts(context.Background())
+	l = verify.Layered{Local: local, Remote: v}
+	if r, hit := l.Get(key("k1")); hit {
+		t.Fatalf("the runner trusting B only used A's verdict: %+v", r)
+	}
+	want := "copied from the cache repository by an earlier build, ignored, the plugin is verified here again: " +
+		"not signed by a key this runner trusts: signed by key \"" + writerA.Signer() + "\", which is no longer trusted"
+	var warned bool
+	for _, err := range v.Warnings() {
+		warned = warned || strings.Contains(err.Error(), want) && errors.Is(err, ErrUntrusted)
+	}
+	if !warned {
+		t.Errorf("warnings %v; want one saying %q", v.Warnings(), want)
+	}
+	if _, hit := l.Get(key("own")); !hit {
+		t.Error("the runner's own verdict was dropped with a fleet key")
+	}
+	// Verified again, the runner's own verdict replaces the copy.
+	if err := l.Put(key("k1"), okVerdict()); err != nil {
+		t.Fatal(err)
+	}
+	if c, hit := local.Record(key("k1")); !hit || c.Signer != "" {
+		t.Fatalf("after verifying again: %+v, %v; want the runner's own verdict", c, hit)
+	}
+	if _, hit := l.Get(key("k1")); !hit {
+		t.Error("the runner's verdict, given again, is not used")
 	}
 }
 

@@ -22,11 +22,18 @@ const zoneinfo = "/usr/share/zoneinfo"
 // Enter applies the Spec that Configure passed in the environment to this
 // process, before it runs any untrusted code, and returns it with the
 // protections in force. It fails when the spec cannot be read, when a protection the
-// namespaces promised cannot be set up, or, in ModeRequire, when anything is
-// missing. A process Configure did not start is refused.
+// namespaces promised cannot be set up, when the process holds a descriptor
+// it was not given and did not open (inherited without close-on-exec), or,
+// in ModeRequire, when anything is missing. A process Configure did not
+// start is refused.
 func Enter() (Spec, Report, error) {
 	s, err := specFromEnv()
 	if err != nil {
+		return Spec{}, Report{}, err
+	}
+	// First, while every descriptor is still the one the process started
+	// with: an inherited directory would lead out of the new root.
+	if err := refuseInherited(s.Files); err != nil {
 		return Spec{}, Report{}, err
 	}
 

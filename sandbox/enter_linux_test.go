@@ -2,12 +2,15 @@ package sandbox
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 const childEnv = "XTRAEFIK_SANDBOX_TEST_CHILD"
@@ -25,7 +28,10 @@ func child() int {
 	spec, r, err := Enter()
 	res := map[string]string{"report": r.String()}
 	if err != nil {
+		// Refused: nothing is contained, so nothing is tried.
 		res["enter"] = err.Error()
+		json.NewEncoder(os.Stdout).Encode(res)
+		return 0
 	}
 	try := func(k string, err error) {
 		res[k] = "ok"
@@ -56,6 +62,13 @@ func child() int {
 
 func runChild(t *testing.T, namespaces bool, env ...string) map[string]string {
 	t.Helper()
+	return runChildWith(t, namespaces, nil, env...)
+}
+
+// runChildWith runs the child; beforeStart, when set, gets the configured
+// command.
+func runChildWith(t *testing.T, namespaces bool, beforeStart func(*exec.Cmd), env ...string) map[string]string {
+	t.Helper()
 	work := t.TempDir()
 	if err := os.Chmod(work, 0o755); err != nil {
 		t.Fatal(err)
@@ -83,6 +96,9 @@ func runChild(t *testing.T, namespaces bool, env ...string) map[string]string {
 	if err := Configure(cmd, Spec{Tree: tree, Private: private}, namespaces); err != nil {
 		t.Fatal(err)
 	}
+	if beforeStart != nil {
+		beforeStart(cmd)
+	}
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
@@ -108,6 +124,78 @@ func TestEnter(t *testing.T) {
 		}
 		if res["read /etc/passwd"] == "ok" {
 			t.Errorf("namespaces=%v: read /etc/passwd", ns)
+		}
+	}
+}
+
+// inheritable opens a host directory without close-on-exec, as a caller of
+// xtraefik may hand one down.
+func inheritable(t *testing.T) *os.File {
+	t.Helper()
+	dir, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dir.Close() })
+	if _, err := unix.FcntlInt(dir.Fd(), unix.F_SETFD, 0); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func closeOnExec(t *testing.T, f *os.File) bool {
+	t.Helper()
+	flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return flags&unix.FD_CLOEXEC != 0
+}
+
+// Configure marks every descriptor of the parent close-on-exec, inherited
+// ones included, and keeps the command's own files: the child gets no
+// other, and says nothing was inherited.
+func TestConfigureKeepsDescriptorsFromTheChild(t *testing.T) {
+	dir := inheritable(t)
+	for _, ns := range []bool{true, false} {
+		res := runChildWith(t, ns, nil)
+		if res["enter"] != "" {
+			t.Fatalf("namespaces=%v: enter: %s", ns, res["enter"])
+		}
+	}
+	if !closeOnExec(t, dir) {
+		t.Fatal("Configure left an inherited descriptor without close-on-exec")
+	}
+	// A command's extra files are still passed.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	res := runChildWith(t, false, func(cmd *exec.Cmd) {
+		// Configured with no extra file: the child must refuse this one.
+		cmd.ExtraFiles = []*os.File{w}
+	})
+	w.Close()
+	if !strings.Contains(res["enter"], "3 (pipe") {
+		t.Fatalf("an extra file added after Configure: enter = %q, want it refused as fd 3", res["enter"])
+	}
+}
+
+// A descriptor that reaches the child without close-on-exec despite
+// Configure (here: its flag cleared after Configure) is refused by Enter,
+// before any untrusted code, naming it: with and without namespaces.
+func TestEnterRefusesInheritedDescriptors(t *testing.T) {
+	for _, ns := range []bool{true, false} {
+		dir := inheritable(t)
+		res := runChildWith(t, ns, func(*exec.Cmd) {
+			if _, err := unix.FcntlInt(dir.Fd(), unix.F_SETFD, 0); err != nil {
+				t.Fatal(err)
+			}
+		})
+		want := fmt.Sprintf("%d (directory %s)", dir.Fd(), dir.Name())
+		if !strings.Contains(res["enter"], "descriptors inherited from the parent") || !strings.Contains(res["enter"], want) {
+			t.Fatalf("namespaces=%v: enter = %q, want %s refused", ns, res["enter"], want)
 		}
 	}
 }

@@ -78,6 +78,10 @@ type Spec struct {
 	// namespaces it is bound read-only into the new root; without them
 	// Landlock lets it be read and executed. "" for none.
 	Exec string `json:"exec,omitempty"`
+	// Files is set by Configure: how many descriptors the process is
+	// given (stdin, stdout, stderr and the command's extra files). Enter
+	// refuses any other that it did not open itself.
+	Files int `json:"files"`
 }
 
 // ExecInside is where the contained process finds Exec.

@@ -13,9 +13,15 @@ import (
 
 // Configure starts cmd in a process group of its own: this OS has none of
 // the kernel features the Linux sandbox uses.
+// Every other descriptor of this process is marked close-on-exec, as on
+// Linux.
 func Configure(cmd *exec.Cmd, spec Spec, namespaces bool) error {
 	spec = spec.withDefaults()
 	spec.Namespaces = false
+	spec.Files = 3 + len(cmd.ExtraFiles)
+	if err := markCloseOnExec(); err != nil {
+		return fmt.Errorf("keep this process's descriptors from the sandbox: %w", err)
+	}
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return fmt.Errorf("encode sandbox spec: %w", err)
@@ -37,11 +43,14 @@ func Kill(p *os.Process) {
 // TreeRSS is unknown here (0): only the timeout bounds a runaway plugin.
 func TreeRSS(int) int64 { return 0 }
 
-// Enter applies nothing: it reports that every protection is missing, and
-// refuses in ModeRequire.
+// Enter applies nothing but the check of inherited descriptors: it reports
+// that every protection is missing, and refuses in ModeRequire.
 func Enter() (Spec, Report, error) {
 	s, err := specFromEnv()
 	if err != nil {
+		return Spec{}, Report{}, err
+	}
+	if err := refuseInherited(s.Files); err != nil {
 		return Spec{}, Report{}, err
 	}
 	if err := os.Chdir(s.WorkDirInside()); err != nil {

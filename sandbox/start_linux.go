@@ -25,9 +25,18 @@ const nobody = 65534
 // Configure sets cmd up to start contained by spec: in new namespaces when
 // namespaces is true, else in a process group of its own. cmd.Env should be
 // the minimal environment the contained code may see; Configure adds the spec.
+// Call it after setting cmd.ExtraFiles: the process gets those and stdin,
+// stdout and stderr, nothing else. Configure marks every other descriptor of
+// this process close-on-exec (one this process inherited without the flag
+// would reach the contained code), and Enter refuses to go on if one
+// reached it anyway.
 func Configure(cmd *exec.Cmd, spec Spec, namespaces bool) error {
 	spec = spec.withDefaults()
 	spec.Namespaces = namespaces
+	spec.Files = 3 + len(cmd.ExtraFiles)
+	if err := markCloseOnExec(); err != nil {
+		return fmt.Errorf("keep this process's descriptors from the sandbox: %w", err)
+	}
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// A root caller's sandbox runs as nobody, so that neither an escape from
 	// the namespaces nor the host without them leaves plugin code root; the

@@ -78,17 +78,21 @@ func isDamage(err error) bool {
 // peel follows annotated tags (possibly tags of tags) to a commit.
 func peel(repo *git.Repository, h plumbing.Hash) (plumbing.Hash, error) {
 	for range 16 {
-		obj, err := repo.Object(plumbing.AnyObject, h)
+		enc, err := checkedObject(repo, h)
 		if err != nil {
-			return plumbing.ZeroHash, &damage{fmt.Errorf("read object %s: %w", h, err)}
+			return plumbing.ZeroHash, err
 		}
-		switch o := obj.(type) {
-		case *object.Commit:
+		switch enc.Type() {
+		case plumbing.CommitObject:
 			return h, nil
-		case *object.Tag:
-			h = o.Target
+		case plumbing.TagObject:
+			tag, err := object.DecodeTag(repo.Storer, enc)
+			if err != nil {
+				return plumbing.ZeroHash, &damage{fmt.Errorf("read tag %s: %w", h, err)}
+			}
+			h = tag.Target
 		default:
-			return plumbing.ZeroHash, fmt.Errorf("points to a %s, not a commit", obj.Type())
+			return plumbing.ZeroHash, fmt.Errorf("points to a %s, not a commit", enc.Type())
 		}
 	}
 	return plumbing.ZeroHash, errors.New("too many nested tags")
@@ -133,7 +137,11 @@ func reachable(ctx context.Context, repo *git.Repository, h plumbing.Hash) (bool
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
-		commit, err := repo.CommitObject(c)
+		enc, err := checkedObject(repo, c)
+		if err != nil {
+			return false, fmt.Errorf("read commit %s: %w", c, err)
+		}
+		commit, err := object.DecodeCommit(repo.Storer, enc)
 		if err != nil {
 			return false, &damage{fmt.Errorf("read commit %s: %w", c, err)}
 		}

@@ -64,10 +64,15 @@ func (tr *treeReader) repository() (*git.Repository, error) {
 // damaged pack shows here, where a fresh fetch can still repair it, not
 // when the files are read later (the object cache keeps what was read).
 // readTree reads commit h's tree from repo, the cache repository in dir.
+//
+// Every object is checked against its name (checkedObject, and the blob's
+// SHA-1 computed as it is read through): a cache directory is an input from
+// whoever could write it (a restored CI cache), and an object stored under
+// another's name is damage, never the plugin's files.
 func readTree(repo *git.Repository, dir string, h plumbing.Hash) (*Tree, error) {
-	obj, err := repo.Storer.EncodedObject(plumbing.AnyObject, h)
+	obj, err := checkedObject(repo, h)
 	if err != nil {
-		return nil, &damage{fmt.Errorf("read commit: %w", err)}
+		return nil, fmt.Errorf("read commit: %w", err)
 	}
 	if obj.Type() != plumbing.CommitObject {
 		return nil, fmt.Errorf("%s is a %s, not a commit", h, obj.Type())
@@ -76,11 +81,11 @@ func readTree(repo *git.Repository, dir string, h plumbing.Hash) (*Tree, error) 
 	if err != nil {
 		return nil, &damage{fmt.Errorf("read commit: %w", err)}
 	}
-	root, err := c.Tree()
-	if err != nil {
-		return nil, &damage{fmt.Errorf("read root tree: %w", err)}
-	}
 	tr := &treeReader{repo: repo, dir: dir}
+	root, err := tr.tree(c.TreeHash)
+	if err != nil {
+		return nil, fmt.Errorf("read root tree: %w", err)
+	}
 	if err := tr.walk(root, ""); err != nil {
 		return nil, err
 	}
@@ -118,9 +123,9 @@ func (tr *treeReader) walk(t *object.Tree, dir string) error {
 		}
 		switch e.Mode {
 		case filemode.Dir:
-			sub, err := tr.repo.TreeObject(e.Hash)
+			sub, err := tr.tree(e.Hash)
 			if err != nil {
-				return &damage{fmt.Errorf("read tree %s: %w", p, err)}
+				return fmt.Errorf("read tree %s: %w", p, err)
 			}
 			if err := tr.walk(sub, p); err != nil {
 				return err
@@ -135,6 +140,9 @@ func (tr *treeReader) walk(t *object.Tree, dir string) error {
 			}
 		case filemode.Symlink:
 			target, err := tr.content(e.Hash)
+			if err == nil {
+				err = checkName(plumbing.BlobObject, e.Hash, plumbing.ComputeHash(plumbing.BlobObject, target))
+			}
 			if err != nil {
 				return &damage{fmt.Errorf("read symlink %s: %w", p, err)}
 			}
@@ -157,6 +165,9 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 	if size <= lfsMaxPointer {
 		b, err := tr.content(h)
 		if err != nil {
+			return &damage{fmt.Errorf("read %s: %w", p, err)}
+		}
+		if err := checkName(plumbing.BlobObject, h, plumbing.ComputeHash(plumbing.BlobObject, b)); err != nil {
 			return &damage{fmt.Errorf("read %s: %w", p, err)}
 		}
 		if bytes.HasPrefix(b, []byte(lfsPrefix)) {
@@ -216,7 +227,8 @@ func (tr *treeReader) content(h plumbing.Hash) ([]byte, error) {
 }
 
 // readThrough decodes a blob and hashes it: damage in its pack data shows
-// now rather than when the file is read.
+// now rather than when the file is read. Its git name is computed in the
+// same pass and must be h.
 func (tr *treeReader) readThrough(h plumbing.Hash, size int64) (sum [sha256.Size]byte, err error) {
 	b, err := tr.repo.BlobObject(h)
 	if err != nil {
@@ -228,10 +240,80 @@ func (tr *treeReader) readThrough(h plumbing.Hash, size int64) (sum [sha256.Size
 	}
 	defer rc.Close()
 	d := sha256.New()
-	n, err := io.Copy(d, rc)
+	name := plumbing.NewHasher(plumbing.BlobObject, size)
+	n, err := io.Copy(io.MultiWriter(d, name), rc)
 	if err == nil && n != size {
 		err = fmt.Errorf("blob %s holds %d bytes, its header says %d", h, n, size)
 	}
+	if err == nil {
+		err = checkName(plumbing.BlobObject, h, name.Sum())
+	}
 	d.Sum(sum[:0])
 	return sum, err
+}
+
+// tree reads tree h, checked against its name; a failure is damage.
+func (tr *treeReader) tree(h plumbing.Hash) (*object.Tree, error) {
+	obj, err := checkedObject(tr.repo, h)
+	if err != nil {
+		return nil, err
+	}
+	if obj.Type() != plumbing.TreeObject {
+		return nil, &damage{fmt.Errorf("object %s is a %s, not a tree", h, obj.Type())}
+	}
+	t, err := object.DecodeTree(tr.repo.Storer, obj)
+	if err != nil {
+		return nil, &damage{err}
+	}
+	return t, nil
+}
+
+// maxCheckedObject bounds a commit, tag or tree read whole to check its
+// name: git's own are far smaller (a tree of 10,000 entries is about 400 KB).
+const maxCheckedObject = 64 << 20
+
+// checkedObject reads object h from the cache repository and, when it is a
+// commit, tag or tree (small objects, read whole), checks that its content
+// hashes to h, as git names objects; the object returned is then the
+// checked copy, not read again. A blob is returned unread: the callers that
+// read one check it as they do (addBlob, readThrough). Every failure, a
+// mismatch included, is damage: the repository is fetched afresh.
+func checkedObject(repo *git.Repository, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	obj, err := repo.Storer.EncodedObject(plumbing.AnyObject, h)
+	if err != nil {
+		return nil, &damage{fmt.Errorf("read object %s: %w", h, err)}
+	}
+	if obj.Type() == plumbing.BlobObject {
+		return obj, nil
+	}
+	if obj.Size() > maxCheckedObject {
+		return nil, &damage{fmt.Errorf("object %s is a %s of %d bytes, more than any git writes", h, obj.Type(), obj.Size())}
+	}
+	rc, err := obj.Reader()
+	if err != nil {
+		return nil, &damage{fmt.Errorf("read object %s: %w", h, err)}
+	}
+	defer rc.Close()
+	content, err := io.ReadAll(io.LimitReader(rc, maxCheckedObject+1))
+	if err != nil {
+		return nil, &damage{fmt.Errorf("read object %s: %w", h, err)}
+	}
+	if err := checkName(obj.Type(), h, plumbing.ComputeHash(obj.Type(), content)); err != nil {
+		return nil, &damage{err}
+	}
+	checked := &plumbing.MemoryObject{}
+	checked.SetType(obj.Type())
+	if _, err := checked.Write(content); err != nil {
+		return nil, &damage{err}
+	}
+	return checked, nil
+}
+
+// checkName fails when an object stored as h hashes to got: the cache
+// holds another object under h's name.
+func checkName(t plumbing.ObjectType, h, got plumbing.Hash) error {
+	if got != h {
+		return fmt.Errorf("the %s stored as %s in the cache repository is %s: the cache was tampered with or damaged", t, h, got)
+	}
+	return nil
 }

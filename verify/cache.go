@@ -31,45 +31,73 @@ type Cache interface {
 	Put(key string, r Result) error
 }
 
-// RecordCache is a Cache that also hands out and takes a verdict with the
-// time it was given, so that Layered copies a verdict from cache to cache as
-// it was given, not as a new one.
+// RecordCache is a Cache that also hands out and takes a verdict as a
+// CachedVerdict (when it was given, who signed it), so that Layered copies a
+// verdict from cache to cache as it was given, not as a new one.
 type RecordCache interface {
 	Cache
 	// Record is Get without the note saying where the verdict came from.
-	Record(key string) (r Result, verified time.Time, ok bool)
-	// PutRecord is Put of a verdict given at verified.
-	PutRecord(key string, r Result, verified time.Time) error
+	Record(key string) (CachedVerdict, bool)
+	// PutRecord stores a Cacheable verdict as given (it ignores any other).
+	PutRecord(key string, v CachedVerdict) error
+}
+
+// CachedVerdict is a verdict as a cache holds it.
+type CachedVerdict struct {
+	Result Result
+	// Verified is when it was given.
+	Verified time.Time
+	// Signer is the fingerprint of the fleet key that signed the verdict
+	// (package cacherepo), kept with a copy taken from a fleet cache; "" for
+	// a verdict given on this runner.
+	Signer string
+}
+
+// FleetCache is the shared cache of a fleet of runners, whose verdicts
+// count because keys this runner trusts signed them.
+type FleetCache interface {
+	RecordCache
+	// Vouches reports whether a verdict signer signed, copied earlier
+	// into this runner's own cache under key, still counts: while this
+	// runner trusts signer. When it does not, the FleetCache warns that
+	// the copy was ignored.
+	Vouches(key, signer string) bool
 }
 
 // Layered is a Cache of two: Local (this machine's) answers first; a verdict
 // only Remote (a fleet's shared cache) holds is copied into Local with the
-// time it was given, so the next run needs no network for it. Put writes
-// both. Each cache applies its own trust rule (its MAC) to what it reads
-// and seals what it stores with its own key.
+// time it was given and the key that signed it, so the next run needs no
+// network for it. A copy counts only while Remote still trusts its signer:
+// removing a key from the trusted ones drops the verdicts it signed on
+// every runner, copies included (verdicts this runner gave are its own).
+// Put writes both. Each cache applies its own trust rule (its MAC, the
+// writers' signatures) to what it reads and seals what it stores with its
+// own key.
 type Layered struct {
-	Local, Remote RecordCache
+	Local  RecordCache
+	Remote FleetCache
 }
 
 // Get returns Local's verdict, else Remote's (copied into Local).
 func (l Layered) Get(key string) (Result, bool) {
-	if r, ok := l.Local.Get(key); ok {
-		return r, true
+	if v, ok := l.Local.Record(key); ok && (v.Signer == "" || l.Remote.Vouches(key, v.Signer)) {
+		v.Result.Notes = append(v.Result.Notes, CacheNote("the cache", v.Verified))
+		return v.Result, true
 	}
-	r, verified, ok := l.Remote.Record(key)
+	v, ok := l.Remote.Record(key)
 	if !ok {
 		return Result{}, false
 	}
 	// Best effort: without the copy, the next run asks Remote again.
-	_ = l.Local.PutRecord(key, r, verified)
-	r.Notes = append(r.Notes, CacheNote("the shared cache", verified))
-	return r, true
+	_ = l.Local.PutRecord(key, v)
+	v.Result.Notes = append(v.Result.Notes, CacheNote("the shared cache", v.Verified))
+	return v.Result, true
 }
 
 // Put stores r in both caches, with one verification time.
 func (l Layered) Put(key string, r Result) error {
-	now := time.Now()
-	return errors.Join(l.Local.PutRecord(key, r, now), l.Remote.PutRecord(key, r, now))
+	v := CachedVerdict{Result: r, Verified: time.Now()}
+	return errors.Join(l.Local.PutRecord(key, v), l.Remote.PutRecord(key, v))
 }
 
 // DirCache is a Cache of one JSON file per verdict in Dir, safe for
@@ -178,7 +206,9 @@ type cacheEntry struct {
 	Key      string    `json:"key"`
 	Verified time.Time `json:"verified"`
 	Result   Result    `json:"result"`
-	// MAC is HMAC-SHA256 over Key, Verified and Result as stored.
+	// Signer is CachedVerdict.Signer: the fleet key that signed a copy.
+	Signer string `json:"signer,omitempty"`
+	// MAC is HMAC-SHA256 over all of the above as stored.
 	MAC string `json:"mac"`
 }
 
@@ -203,19 +233,20 @@ func Cacheable(r Result) bool {
 	return r.Status == StatusOK && r.Containment != nil && r.Containment.Full()
 }
 
-// SealVerdict is the record of r, given at verified, stored under key: JSON
-// with an HMAC-SHA256 made with secret over all of it, so that only a holder
-// of secret can make a record OpenVerdict accepts. It refuses a verdict that
-// is not Cacheable.
-func SealVerdict(secret []byte, key string, r Result, verified time.Time) ([]byte, error) {
+// SealVerdict is the record of v stored under key: JSON with an
+// HMAC-SHA256 made with secret over all of it (its signer included), so
+// that only a holder of secret can make a record OpenVerdict accepts. It
+// refuses a verdict that is not Cacheable.
+func SealVerdict(secret []byte, key string, v CachedVerdict) ([]byte, error) {
 	if len(secret) < minSecret {
 		return nil, fmt.Errorf("seal verdict: the key is shorter than %d bytes", minSecret)
 	}
+	r := v.Result
 	if !Cacheable(r) {
 		return nil, errors.New("seal verdict: only an OK verdict given under full containment is kept")
 	}
 	r.Duration = 0
-	e := cacheEntry{Key: key, Verified: verified.UTC(), Result: r}
+	e := cacheEntry{Key: key, Verified: v.Verified.UTC(), Result: r, Signer: v.Signer}
 	var err error
 	if e.MAC, err = entryMAC(secret, e); err != nil {
 		return nil, err
@@ -223,23 +254,24 @@ func SealVerdict(secret []byte, key string, r Result, verified time.Time) ([]byt
 	return json.Marshal(e)
 }
 
-// OpenVerdict returns the verdict a record holds and when it was given, if
-// the record decodes, was stored under key, holds an OK verdict and carries
-// the MAC made with secret; ok is false for anything else (corrupt, moved
-// from another key, edited, or sealed with another secret).
-func OpenVerdict(secret []byte, key string, data []byte) (r Result, verified time.Time, ok bool) {
+// OpenVerdict returns the verdict a record holds, when it was given and who
+// signed it, if the record decodes, was stored under key, holds an OK
+// verdict and carries the MAC made with secret; ok is false for anything
+// else (corrupt, moved from another key, edited, or sealed with another
+// secret).
+func OpenVerdict(secret []byte, key string, data []byte) (v CachedVerdict, ok bool) {
 	if len(secret) < minSecret {
-		return Result{}, time.Time{}, false
+		return CachedVerdict{}, false
 	}
 	var e cacheEntry
 	if err := json.Unmarshal(data, &e); err != nil {
-		return Result{}, time.Time{}, false
+		return CachedVerdict{}, false
 	}
 	want, err := entryMAC(secret, e)
 	if err != nil || e.Key != key || e.Result.Status != StatusOK || !hmac.Equal([]byte(want), []byte(e.MAC)) {
-		return Result{}, time.Time{}, false
+		return CachedVerdict{}, false
 	}
-	return e.Result, e.Verified, true
+	return CachedVerdict{Result: e.Result, Verified: e.Verified, Signer: e.Signer}, true
 }
 
 // CacheNote is the note a verdict from a cache carries: where it came from
@@ -250,47 +282,48 @@ func CacheNote(where string, verified time.Time) string {
 
 func (d *DirCache) path(key string) string { return filepath.Join(d.Dir, key+".json") }
 
-// Get returns the verdict stored under key.
+// Get returns the verdict stored under key. It does not look at who signed
+// a copy from a fleet cache: Layered does, with the fleet's trusted keys.
 func (d *DirCache) Get(key string) (Result, bool) {
-	r, verified, ok := d.Record(key)
+	v, ok := d.Record(key)
 	if !ok {
 		return Result{}, false
 	}
-	r.Notes = append(r.Notes, CacheNote("the cache", verified))
-	return r, true
+	v.Result.Notes = append(v.Result.Notes, CacheNote("the cache", v.Verified))
+	return v.Result, true
 }
 
-// Record is Get without the note: the verdict as stored and when it was
-// given.
-func (d *DirCache) Record(key string) (Result, time.Time, bool) {
+// Record is Get without the note: the verdict as stored, when it was given
+// and who signed it.
+func (d *DirCache) Record(key string) (CachedVerdict, bool) {
 	data, err := os.ReadFile(d.path(key))
 	if err != nil {
-		return Result{}, time.Time{}, false
+		return CachedVerdict{}, false
 	}
-	r, verified, ok := OpenVerdict(d.Secret, key, data)
+	v, ok := OpenVerdict(d.Secret, key, data)
 	if !ok {
 		os.Remove(d.path(key)) // corrupt, foreign or forged: verify again
-		return Result{}, time.Time{}, false
+		return CachedVerdict{}, false
 	}
 	// The entry's time is its last use, which Prune goes by: a verdict
 	// read every day stays. Best effort: a read-only cache still answers.
 	now := time.Now()
 	_ = os.Chtimes(d.path(key), now, now)
-	return r, verified, true
+	return v, true
 }
 
 // Put stores a Cacheable verdict under key; it ignores any other.
 func (d *DirCache) Put(key string, r Result) error {
-	return d.PutRecord(key, r, time.Now())
+	return d.PutRecord(key, CachedVerdict{Result: r, Verified: time.Now()})
 }
 
-// PutRecord is Put of a verdict given at verified (a copy from another
-// cache keeps its time).
-func (d *DirCache) PutRecord(key string, r Result, verified time.Time) error {
-	if !Cacheable(r) {
+// PutRecord stores v as given (a copy from another cache keeps its time and
+// signer).
+func (d *DirCache) PutRecord(key string, v CachedVerdict) error {
+	if !Cacheable(v.Result) {
 		return nil
 	}
-	data, err := SealVerdict(d.Secret, key, r, verified)
+	data, err := SealVerdict(d.Secret, key, v)
 	if err != nil {
 		return fmt.Errorf("verdict cache: %w", err)
 	}

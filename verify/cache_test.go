@@ -227,13 +227,13 @@ func TestSealVerdict(t *testing.T) {
 	secret := []byte(strings.Repeat("k", 32))
 	ok := Result{Alias: "demo", Status: StatusOK, OK: true, HTTPStatus: 200, Containment: &sandbox.Report{Level: sandbox.LevelFull}}
 	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	data, err := SealVerdict(secret, "k1", ok, at)
+	data, err := SealVerdict(secret, "k1", CachedVerdict{Result: ok, Verified: at, Signer: "sha256:aa"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, verified, opened := OpenVerdict(secret, "k1", data)
-	if !opened || !verified.Equal(at) || r.HTTPStatus != 200 || r.Alias != "demo" || !r.Containment.Full() {
-		t.Fatalf("OpenVerdict = %+v, %v, %v", r, verified, opened)
+	v, opened := OpenVerdict(secret, "k1", data)
+	if r := v.Result; !opened || !v.Verified.Equal(at) || r.HTTPStatus != 200 || r.Alias != "demo" || !r.Containment.Full() || v.Signer != "sha256:aa" {
+		t.Fatalf("OpenVerdict = %+v, %v", v, opened)
 	}
 	for name, c := range map[string]struct {
 		secret []byte
@@ -243,23 +243,26 @@ func TestSealVerdict(t *testing.T) {
 		"another secret": {[]byte(strings.Repeat("x", 32)), "k1", data},
 		"another key":    {secret, "k2", data},
 		"edited":         {secret, "k1", []byte(strings.Replace(string(data), `"httpStatus":200`, `"httpStatus":201`, 1))},
+		// A fleet copy made this runner's own verdict: kept whatever
+		// the fleet's trust says.
+		"signer removed": {secret, "k1", []byte(strings.Replace(string(data), `"signer":"sha256:aa",`, ``, 1))},
 		"short secret":   {secret[:16], "k1", data},
 		"not JSON":       {secret, "k1", data[:len(data)-1]},
 	} {
-		if name == "edited" && string(c.data) == string(data) {
+		if (name == "edited" || name == "signer removed") && string(c.data) == string(data) {
 			t.Fatal("the edit did not apply")
 		}
-		if _, _, opened := OpenVerdict(c.secret, c.key, c.data); opened {
+		if _, opened := OpenVerdict(c.secret, c.key, c.data); opened {
 			t.Errorf("%s: the record opened", name)
 		}
 	}
-	if _, err := SealVerdict(secret[:31], "k1", ok, at); err == nil {
+	if _, err := SealVerdict(secret[:31], "k1", CachedVerdict{Result: ok, Verified: at}); err == nil {
 		t.Error("sealed with a 31-byte secret")
 	}
 	partial := ok
 	partial.Containment = &sandbox.Report{Level: sandbox.LevelPartial}
 	for name, r := range map[string]Result{"partial containment": partial, "FAIL": {Status: StatusFail, Containment: ok.Containment}} {
-		if _, err := SealVerdict(secret, "k1", r, at); err == nil {
+		if _, err := SealVerdict(secret, "k1", CachedVerdict{Result: r, Verified: at}); err == nil {
 			t.Errorf("%s: sealed", name)
 		}
 	}
@@ -276,10 +279,11 @@ func TestLayeredCache(t *testing.T) {
 		}
 		return d
 	}
-	local, remote := open("local"), open("remote")
+	local := open("local")
+	remote := &dirFleet{DirCache: open("remote"), signer: "sha256:a", trusted: map[string]bool{"sha256:a": true}}
 	ok := Result{Alias: "demo", Status: StatusOK, OK: true, HTTPStatus: 200, Containment: &sandbox.Report{Level: sandbox.LevelFull}}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	if err := remote.PutRecord("k1", ok, at); err != nil {
+	if err := remote.PutRecord("k1", CachedVerdict{Result: ok, Verified: at}); err != nil {
 		t.Fatal(err)
 	}
 	l := Layered{Local: local, Remote: remote}
@@ -287,9 +291,9 @@ func TestLayeredCache(t *testing.T) {
 	if !hit || got.HTTPStatus != 200 || len(got.Notes) != 1 || got.Notes[0] != CacheNote("the shared cache", at) {
 		t.Fatalf("Get(k1) = %+v, %v", got, hit)
 	}
-	copied, verified, hit := local.Record("k1")
-	if !hit || !verified.Equal(at) || len(copied.Notes) != 0 {
-		t.Fatalf("local copy = %+v, %v, %v; want the verdict as given at %v", copied, verified, hit, at)
+	copied, hit := local.Record("k1")
+	if !hit || !copied.Verified.Equal(at) || len(copied.Result.Notes) != 0 || copied.Signer != "sha256:a" {
+		t.Fatalf("local copy = %+v, %v; want the verdict as given at %v, signed by sha256:a", copied, hit, at)
 	}
 	// Served by the local copy now: the remote's may go.
 	os.Remove(remote.path("k1"))
@@ -299,14 +303,48 @@ func TestLayeredCache(t *testing.T) {
 	if err := l.Put("k2", ok); err != nil {
 		t.Fatal(err)
 	}
-	_, inLocal, _ := local.Record("k2")
-	_, inRemote, _ := remote.Record("k2")
-	if inLocal.IsZero() || !inLocal.Equal(inRemote) {
-		t.Errorf("Put(k2): local verified %v, remote %v; want both, at one time", inLocal, inRemote)
+	inLocal, _ := local.Record("k2")
+	inRemote, _ := remote.Record("k2")
+	if inLocal.Verified.IsZero() || !inLocal.Verified.Equal(inRemote.Verified) || inLocal.Signer != "" {
+		t.Errorf("Put(k2): local verified %v (signer %q), remote %v; want both, at one time, the local one unsigned", inLocal.Verified, inLocal.Signer, inRemote.Verified)
 	}
 	if _, hit := l.Get("k3"); hit {
 		t.Error("Get(k3) hit in two empty caches")
 	}
+	// The fleet no longer trusts sha256:a: the copy it signed is not used,
+	// and the fleet is asked (and warns); the verdict given here stays.
+	delete(remote.trusted, "sha256:a")
+	if got, hit := l.Get("k1"); hit {
+		t.Errorf("Get(k1) after its signer was dropped = %+v", got)
+	}
+	if len(remote.refused) != 1 || remote.refused[0] != "k1 sha256:a" {
+		t.Errorf("the fleet was asked about %v; want k1 signed by sha256:a", remote.refused)
+	}
+	if _, hit := l.Get("k2"); !hit {
+		t.Error("Get(k2), given on this runner, missed once a fleet key was dropped")
+	}
+}
+
+// dirFleet is a FleetCache on a DirCache: its verdicts are signed by
+// signer, and the signers in trusted are trusted.
+type dirFleet struct {
+	*DirCache
+	signer  string
+	trusted map[string]bool
+	refused []string
+}
+
+func (f *dirFleet) Record(key string) (CachedVerdict, bool) {
+	v, ok := f.DirCache.Record(key)
+	v.Signer = f.signer
+	return v, ok
+}
+
+func (f *dirFleet) Vouches(key, signer string) bool {
+	if !f.trusted[signer] {
+		f.refused = append(f.refused, key+" "+signer)
+	}
+	return f.trusted[signer]
 }
 
 // TestDirCachePrune: a verdict read recently stays however long ago it was

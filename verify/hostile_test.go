@@ -122,6 +122,7 @@ func TestHostile(t *testing.T) {
 			t.Run("own memory", func(t *testing.T) { testOwnMemory(t, fallback) })
 			t.Run("forged compile", func(t *testing.T) { testForgedCompile(t, fallback) })
 			t.Run("planted workers", func(t *testing.T) { testPlantedWorkers(t, fallback) })
+			t.Run("inherited descriptors", func(t *testing.T) { testInheritedDescriptors(t, fallback) })
 		})
 	}
 }
@@ -603,6 +604,79 @@ func testPlantedWorkers(t *testing.T, fallback bool) {
 			})
 		}
 	})
+}
+
+// xtraefik's caller (a CI agent, a shell, a program embedding the library)
+// may hand it descriptors without close-on-exec: a host directory holding a
+// secret (fchdir to it leads out of the new root), a pipe, a socket. None
+// reaches plugin code: sandbox.Configure marks them close-on-exec before
+// the worker starts (sandbox's TestEnterRefusesInheritedDescriptors covers
+// the worker's own check). The fdprobe plugin lists every descriptor it
+// holds; beyond 0–3 only the Go runtime's own may remain (the cgroup files
+// its scheduler reads, epoll and eventfd, which stat as anonymous files).
+func testInheritedDescriptors(t *testing.T, fallback bool) {
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "secret.txt"), []byte("host-secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.Open(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	sock, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(sock)
+	for _, fd := range []uintptr{dir.Fd(), pr.Fd(), uintptr(sock)} {
+		if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_SETFD, 0); errno != 0 {
+			t.Fatal(errno)
+		}
+	}
+	r := hostileVerify(t, hostilePlugin(t, "fdprobe", nil, nil), Options{}, fallback)
+	_, js, ok := strings.Cut(r.Reason, "fdprobe:")
+	if r.OK || !ok {
+		t.Fatalf("fdprobe did not report: %+v", r)
+	}
+	var rep struct {
+		FDs   []string `json:"fds"`
+		Bytes []string `json:"bytes"`
+		Env   []string `json:"env"`
+	}
+	if err := json.Unmarshal([]byte(js), &rep); err != nil {
+		t.Fatalf("fdprobe report %q: %v", js, err)
+	}
+	if len(rep.FDs) < 4 {
+		t.Fatalf("fdprobe saw %v, want at least stdin, stdout, stderr and the report pipe", rep.FDs)
+	}
+	for _, fd := range rep.FDs {
+		var n int
+		var mode string
+		if _, err := fmt.Sscanf(fd, "%d:%s", &n, &mode); err != nil {
+			t.Fatalf("fdprobe entry %q: %v", fd, err)
+		}
+		if strings.Contains(fd, "host-secret") {
+			t.Errorf("plugin code read a host file through an inherited descriptor: %s", fd)
+		}
+		if n > 3 && !strings.HasPrefix(mode, "-") {
+			t.Errorf("plugin code holds descriptor %s, not one of the Go runtime's own (a regular or anonymous file)", fd)
+		}
+	}
+	if len(rep.Bytes) > 0 {
+		t.Errorf("byte slices of 16+ bytes (a key?) reachable by reflection from what New receives: %v", rep.Bytes)
+	}
+	for _, kv := range rep.Env {
+		if strings.HasPrefix(kv, sandbox.EnvSpec+"=") {
+			t.Errorf("the sandbox spec stays in the environment: %s", kv)
+		}
+	}
 }
 
 func fixtureByName(t *testing.T, name string) testenv.Fixture {

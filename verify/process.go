@@ -135,10 +135,6 @@ func spawn(self, name string, spec sandbox.Spec, namespaces bool, memoryLimit in
 		// Make the collector work hard before the watchdog has to kill.
 		"GOMEMLIMIT=" + strconv.FormatInt(memoryLimit*3/4, 10),
 	}
-	if err := sandbox.Configure(cmd, spec, namespaces); err != nil {
-		return nil, err
-	}
-	spec.Namespaces = namespaces
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, fmt.Errorf("worker job pipe: %w", err)
@@ -147,9 +143,19 @@ func spawn(self, name string, spec sandbox.Spec, namespaces bool, memoryLimit in
 	cmd.Stdout, cmd.Stderr = output, output
 	pr, pw, err := os.Pipe()
 	if err != nil {
+		stdin.Close()
 		return nil, fmt.Errorf("worker report pipe: %w", err)
 	}
+	// The report pipe is the worker's only descriptor beyond 0–2: Configure
+	// keeps every other one of this process (inherited ones included) from it.
 	cmd.ExtraFiles = []*os.File{pw}
+	if err := sandbox.Configure(cmd, spec, namespaces); err != nil {
+		stdin.Close()
+		pr.Close()
+		pw.Close()
+		return nil, err
+	}
+	spec.Namespaces = namespaces
 	// A grandchild holding stdout must not keep Wait from returning.
 	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {

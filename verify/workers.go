@@ -158,7 +158,9 @@ func (p *plan) keyTraefik(wasm bool) string {
 
 // linked reports whether Yaegi plugins run in this binary's own worker,
 // which the Verifier can start ahead of time.
-func (p *plan) linked() bool { return p.target == "" || p.yaegiName() == p.self.interpreter }
+func (p *plan) linked() bool {
+	return p.target == "" || interpreters.Replaced(p.target) || p.yaegiName() == p.self.interpreter
+}
 
 // yaegiName names the interpreter Yaegi plugins are checked for.
 func (p *plan) yaegiName() string {
@@ -176,6 +178,11 @@ func (p *plan) yaegiWorker(ctx context.Context) (w *worker, missing string, err 
 		switch {
 		case p.target == "":
 			p.w, p.missing = p.self, p.unknown
+		case interpreters.Replaced(p.target):
+			// A fork's version says nothing of its code: no worker is
+			// exactly it, whatever it calls itself.
+			p.w, p.missing = p.self, fmt.Sprintf("%s embeds a fork of Yaegi, %s, in place of %s: xtraefik has no interpreter known to be that fork",
+				p.source, p.target, interpreters.YaegiModule)
 		case p.yaegiName() == p.self.interpreter:
 			p.w = p.self
 		default:

@@ -308,6 +308,11 @@ func TestUnverified(t *testing.T) {
 			[]string{"Traefik v2.9.9 embeds yaegi v0.15.0", "xtraefik-yaegi-v0.15.0"}},
 		{"build info wins", demo, Options{TraefikVersion: "v3.6.12", Yaegi: "v0.15.1"}, StatusUnverified, "yaegi v0.16.1",
 			[]string{"the base's Traefik binary embeds yaegi v0.15.1"}},
+		// A fork of Yaegi is no Yaegi xtraefik knows, whatever its version.
+		{"forked yaegi", demo, Options{TraefikVersion: "v3.6.12", Yaegi: "github.com/acme/yaegi@v0.16.1"}, StatusUnverified, "yaegi v0.16.1",
+			[]string{"the base's Traefik binary embeds a fork of Yaegi, github.com/acme/yaegi@v0.16.1, in place of github.com/traefik/yaegi"}},
+		{"forked yaegi (go.mod)", demo, Options{TraefikVersion: "v3.6.12", Yaegi: "github.com/acme/yaegi@v0.16.1", InterpreterSource: "go.mod"}, StatusUnverified, "yaegi v0.16.1",
+			[]string{"Traefik v3.6.12 (its go.mod) embeds a fork of Yaegi, github.com/acme/yaegi@v0.16.1"}},
 		{"version unknown", demo, Options{}, StatusUnverified, "yaegi v0.16.1", []string{"Traefik version unknown", "--traefik-version"}},
 		{"version not in table", demo, Options{TraefikVersion: "v3.99.0"}, StatusUnverified, "yaegi v0.16.1", []string{"Traefik v3.99.0 is not in xtraefik's interpreter table"}},
 		// A Yaegi outside the table is built like the others, given a toolchain.

@@ -496,8 +496,8 @@ func (s *Store) Ref(name string) (data []byte, ok bool) {
 	}
 	mac, data, found := bytes.Cut(raw, []byte("\n"))
 	if !found || !hmac.Equal(mac, s.seal(name, data)) {
-		// Forged, or sealed with another key (a runner alternating
-		// between the fleet's key and its own): not used, left alone.
+		// Forged, or sealed with another host key (a cache directory
+		// another user or host wrote): not used, left alone.
 		return nil, false
 	}
 	s.touch(p)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"strings"
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
@@ -24,14 +25,34 @@ const (
 
 // Interpreter is what one Traefik release interprets plugins with.
 type Interpreter struct {
-	// Yaegi is the version of YaegiModule ("v0.16.1").
+	// Yaegi is the version of YaegiModule ("v0.16.1"), or, when Traefik
+	// replaces YaegiModule by another module (a fork), that module as
+	// "path@version" ("path" for a directory): see Replaced.
 	Yaegi string
-	// Wazero is the version of WazeroModule; "" where Traefik has no wasm
-	// plugins (v2).
+	// Wazero is the version of WazeroModule ("path@version" for a fork, as
+	// Yaegi); "" where Traefik has no wasm plugins (v2).
 	Wazero string
 	// HTTPWasm is the http-wasm host as "module@version": Traefik v3.1.0–v3.1.4
 	// replace HTTPWasmModule with a fork. "" where Traefik has no wasm plugins.
 	HTTPWasm string
+}
+
+// Replaced reports whether v, a Yaegi or wazero version as Interpreter
+// holds it, names a replacement by another module ("path@version"): a fork
+// whose code xtraefik does not have, so that interpreter is not exactly
+// known whatever its version says.
+func Replaced(v string) bool { return strings.ContainsAny(v, "@/") }
+
+// named is how Interpreter names the module that stands for module: its
+// version when it is module itself, path@version when it is another.
+func named(module, path, version string) string {
+	switch {
+	case path == module:
+		return version
+	case version == "":
+		return path
+	}
+	return path + "@" + version
 }
 
 // YaegiName names the Yaegi interpreter as reports do ("yaegi v0.15.1").
@@ -103,7 +124,8 @@ func FromBinary(r io.ReaderAt) (in Interpreter, ok bool, err error) {
 }
 
 // FromBuildInfo reads the interpreters a binary's Go build info names
-// (replacements applied); ok is false when it links no Yaegi.
+// (replacements applied: one by another module path is named
+// "path@version", see Replaced); ok is false when it links no Yaegi.
 func FromBuildInfo(bi *debug.BuildInfo) (in Interpreter, ok bool) {
 	for _, d := range bi.Deps {
 		path, version := d.Path, d.Version
@@ -112,9 +134,9 @@ func FromBuildInfo(bi *debug.BuildInfo) (in Interpreter, ok bool) {
 		}
 		switch d.Path {
 		case YaegiModule:
-			in.Yaegi = version
+			in.Yaegi = named(YaegiModule, path, version)
 		case WazeroModule:
-			in.Wazero = version
+			in.Wazero = named(WazeroModule, path, version)
 		case HTTPWasmModule:
 			in.HTTPWasm = path + "@" + version
 		}
@@ -124,7 +146,8 @@ func FromBuildInfo(bi *debug.BuildInfo) (in Interpreter, ok bool) {
 
 // FromGoMod reads the interpreters a Traefik release's go.mod requires,
 // its replace directives applied (a version-specific one first, as the go
-// command does). ok is false when it requires no Yaegi. A replacement by
+// command does; one by another module path is named "path@version", see
+// Replaced). ok is false when it requires no Yaegi. A replacement by
 // a local directory names no version: that is an error.
 func FromGoMod(file string, data []byte) (in Interpreter, ok bool, err error) {
 	f, err := modfile.Parse(file, data, nil)
@@ -162,13 +185,20 @@ func FromGoMod(file string, data []byte) (in Interpreter, ok bool, err error) {
 		}
 		return exact.New.Path, exact.New.Version, nil
 	}
-	if _, in.Yaegi, err = effective(YaegiModule); err != nil {
+	p, v, err := effective(YaegiModule)
+	if err != nil {
 		return Interpreter{}, false, err
 	}
-	if _, in.Wazero, err = effective(WazeroModule); err != nil {
+	if v != "" {
+		in.Yaegi = named(YaegiModule, p, v)
+	}
+	if p, v, err = effective(WazeroModule); err != nil {
 		return Interpreter{}, false, err
 	}
-	p, v, err := effective(HTTPWasmModule)
+	if v != "" {
+		in.Wazero = named(WazeroModule, p, v)
+	}
+	p, v, err = effective(HTTPWasmModule)
 	if err != nil {
 		return Interpreter{}, false, err
 	}

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -297,6 +298,11 @@ func TestFromGoMod(t *testing.T) {
 		{"other version", "replace github.com/traefik/yaegi v0.14.0 => github.com/traefik/yaegi v0.15.1\n",
 			Interpreter{Yaegi: "v0.16.1", Wazero: "v1.8.0", HTTPWasm: httpWasm060}, true, ""},
 		{"local", "replace github.com/traefik/yaegi => ../yaegi\n", Interpreter{}, false, "names no version"},
+		// A fork is named by its path, never as the version it claims.
+		{"yaegi fork", "replace github.com/traefik/yaegi => github.com/acme/yaegi v0.16.1\n",
+			Interpreter{Yaegi: "github.com/acme/yaegi@v0.16.1", Wazero: "v1.8.0", HTTPWasm: httpWasm060}, true, ""},
+		{"wazero fork", "replace github.com/tetratelabs/wazero => github.com/acme/wazero v1.8.0\n",
+			Interpreter{Yaegi: "v0.16.1", Wazero: "github.com/acme/wazero@v1.8.0", HTTPWasm: httpWasm060}, true, ""},
 	} {
 		in, ok, err := FromGoMod("go.mod", []byte(head+tc.replace))
 		if in != tc.want || ok != tc.ok || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
@@ -308,5 +314,38 @@ func TestFromGoMod(t *testing.T) {
 	}
 	if _, _, err := FromGoMod("go.mod", []byte("module (\n")); err == nil {
 		t.Error("a broken go.mod was accepted")
+	}
+}
+
+// A binary linking a replacement of Yaegi (or wazero) by another module
+// names that module: a fork keeping Yaegi's version number is not that
+// Yaegi (Replaced), and a replacement by Yaegi itself at another version is
+// that version.
+func TestFromBuildInfoReplacement(t *testing.T) {
+	dep := func(path, version string, replace *debug.Module) *debug.Module {
+		return &debug.Module{Path: path, Version: version, Replace: replace}
+	}
+	for _, tc := range []struct {
+		name     string
+		deps     []*debug.Module
+		want     Interpreter
+		replaced bool
+	}{
+		{"yaegi fork", []*debug.Module{dep(YaegiModule, "v0.16.1", dep("github.com/acme/yaegi", "v0.16.1", nil))},
+			Interpreter{Yaegi: "github.com/acme/yaegi@v0.16.1"}, true},
+		{"yaegi directory", []*debug.Module{dep(YaegiModule, "v0.16.1", dep("../yaegi", "", nil))},
+			Interpreter{Yaegi: "../yaegi"}, true},
+		{"yaegi other version", []*debug.Module{dep(YaegiModule, "v0.16.1", dep(YaegiModule, "v0.15.1", nil))},
+			Interpreter{Yaegi: "v0.15.1"}, false},
+		{"wazero fork", []*debug.Module{dep(YaegiModule, "v0.16.1", nil), dep(WazeroModule, "v1.8.0", dep("github.com/acme/wazero", "v1.8.0", nil))},
+			Interpreter{Yaegi: "v0.16.1", Wazero: "github.com/acme/wazero@v1.8.0"}, false},
+	} {
+		in, ok := FromBuildInfo(&debug.BuildInfo{Deps: tc.deps})
+		if !ok || in != tc.want || Replaced(in.Yaegi) != tc.replaced {
+			t.Errorf("%s: %+v, %v (replaced %v); want %+v (replaced %v)", tc.name, in, ok, Replaced(in.Yaegi), tc.want, tc.replaced)
+		}
+	}
+	if Replaced("v0.16.1") || !Replaced("github.com/acme/wazero@v1.8.0") {
+		t.Error("Replaced misreads a plain version or a fork")
 	}
 }

@@ -1,0 +1,3 @@
+module example.com/hostile/fdprobe
+
+go 1.22
