@@ -273,7 +273,7 @@ func goModDownload(t testing.TB, mod, version string) downloaded {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		gitMissing(t, "go", err)
+		missing(t, "go", err)
 	}
 	cmd := exec.Command(goBin, "mod", "download", "-json", mod+"@"+version)
 	cmd.Dir = t.TempDir()
