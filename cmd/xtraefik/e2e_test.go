@@ -195,7 +195,7 @@ func TestExampleRecipeEndToEnd(t *testing.T) {
 		"org.opencontainers.image.base.digest": w.base.String(),
 		"org.opencontainers.image.base.name":   "docker.io/library/traefik:v3.6",
 		"org.opencontainers.image.version":     "v3.6.12",
-		"org.opencontainers.image.created":     lock.Plugins[0].CommitTime.Format(time.RFC3339),
+		"org.opencontainers.image.created":     lock.Plugins[0].Time.Format(time.RFC3339),
 	}
 	for k, v := range wantAnn {
 		if idx.Annotations[k] != v {
