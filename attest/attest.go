@@ -3,10 +3,11 @@
 // verification record (how each plugin was checked). Package sign signs and
 // attaches them.
 //
-// The inputs are plain structs, filled by the build, so that this package
-// depends on no other xtraefik package. The statements use the in-toto
-// attestation framework's own Go types (github.com/in-toto/attestation), and
-// each is checked by its Validate before it is returned.
+// The inputs are plain structs, filled by the build; a plugin's source is
+// the plugin package's Source, the one record of it that the lock and the
+// report share. The statements use the in-toto attestation framework's own
+// Go types (github.com/in-toto/attestation), and each is checked by its
+// Validate before it is returned.
 package attest
 
 import (
@@ -25,6 +26,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // Predicate types, as `cosign verify-attestation --type` takes them.
@@ -73,21 +76,14 @@ type Base struct {
 }
 
 // Plugin is one plugin placed in the image. A plugin from git has Git and
-// Commit; one from a module proxy has Version and Sum.
+// Commit; one from a module proxy has Version and Sum. The provenance
+// records Git (without credentials; a repository on this machine (file://)
+// is named, not located: "local:<base name>"), Ref, Commit, Version and Sum
+// of its Source.
 type Plugin struct {
 	Alias  string
 	Module string
-	// Git is the repository URL, without credentials; a repository on
-	// this machine (file://) is named, not located: "local:<base name>".
-	Git string
-	// Ref is the tag, branch or commit the recipe names.
-	Ref string
-	// Commit is the commit Ref resolved to.
-	Commit string
-	// Version is the module version (module-proxy plugins).
-	Version string
-	// Sum is the module's go.sum hash, "h1:<base64>".
-	Sum string
+	plugin.Source
 	// ContentHash is the lock's hash of the files in the image, "sha256:<hex>".
 	ContentHash string
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 var (
@@ -19,8 +21,8 @@ func sampleBuild() Build {
 		Subjects: []Subject{{Name: "registry.example/traefik", Digest: digestA}},
 		Base:     Base{Ref: "docker.io/library/traefik:v3.6", Digest: digestB},
 		Plugins: []Plugin{
-			{Alias: "demo", Module: "github.com/traefik/plugindemo", Git: "https://github.com/traefik/plugindemo", Ref: "v0.2.2", Commit: commit, ContentHash: "sha256:" + strings.Repeat("c", 64)},
-			{Alias: "geo", Module: "github.com/example/geo", Version: "v0.3.8", Sum: "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="},
+			{Alias: "demo", Module: "github.com/traefik/plugindemo", Source: plugin.Source{Git: "https://github.com/traefik/plugindemo", Ref: "v0.2.2", Commit: commit}, ContentHash: "sha256:" + strings.Repeat("c", 64)},
+			{Alias: "geo", Module: "github.com/example/geo", Source: plugin.Source{Version: "v0.3.8", Sum: "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="}},
 		},
 		BuilderVersion:     "v0.9.0",
 		ExternalParameters: map[string]any{"recipe": map[string]any{"path": "recipe.yaml"}, "platforms": []string{"linux/amd64"}},
@@ -100,7 +102,7 @@ func TestProvenanceRefuses(t *testing.T) {
 		"no parameters": func(b *Build) { b.ExternalParameters = nil },
 		"base digest":   func(b *Build) { b.Base.Digest = "latest" },
 		"unpinned plugin": func(b *Build) {
-			b.Plugins = []Plugin{{Alias: "x", Module: "example.com/x", Git: "https://example.com/x"}}
+			b.Plugins = []Plugin{{Alias: "x", Module: "example.com/x", Source: plugin.Source{Git: "https://example.com/x"}}}
 		},
 		"bad module sum":   func(b *Build) { b.Plugins[1].Sum = "h1:short" },
 		"short git commit": func(b *Build) { b.Plugins[0].Commit = "abc" },

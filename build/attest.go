@@ -39,9 +39,9 @@ func provenanceFor(res *Result, started time.Time) *attest.Build {
 	b.ExternalParameters["platforms"] = plats
 	for _, p := range r.Plugins {
 		// Signed metadata travels: no credentials, no host paths.
-		git := provenanceGit(p.Source.Git)
-		b.Plugins = append(b.Plugins, attest.Plugin{Alias: p.Alias, Module: p.Module, Git: git, Ref: p.Source.Ref,
-			Commit: p.Source.Commit, Version: p.Source.Version, Sum: p.Source.Sum, ContentHash: p.Hash})
+		src := p.Source
+		src.Git, src.Path = provenanceGit(src.Git), ""
+		b.Plugins = append(b.Plugins, attest.Plugin{Alias: p.Alias, Module: p.Module, Source: src, ContentHash: p.Hash})
 	}
 	return b
 }

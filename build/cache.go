@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/xtraefik/xtraefik/images/blobstore"
-	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/internal/place"
 	"github.com/xtraefik/xtraefik/source"
 	"github.com/xtraefik/xtraefik/verify"
 	"github.com/xtraefik/xtraefik/verify/provision"
@@ -110,7 +110,7 @@ func PruneCache(ctx context.Context, dir string, opts PruneOptions) (*PruneRepor
 		if opts.DryRun {
 			return true, nil
 		}
-		unlock, err := filelock.Lock(ctx, lock, nil)
+		unlock, err := place.Lock(ctx, lock, nil)
 		if err != nil {
 			return false, err
 		}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/xtraefik/xtraefik/cacherepo"
-	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/internal/place"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/sandbox"
 	"github.com/xtraefik/xtraefik/sign"
@@ -64,7 +64,7 @@ func TestPruneCache(t *testing.T) {
 	}
 
 	// A repository a build is fetching into is not removed under it.
-	unlock, err := filelock.Lock(t.Context(), oldRepo+".lock", nil)
+	unlock, err := place.Lock(t.Context(), oldRepo+".lock", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/internal/redact"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/runcheck"
 	"github.com/xtraefik/xtraefik/verify"
 )
@@ -68,19 +69,12 @@ type PlatformReport struct {
 // PluginReport is one plugin as resolved: its source (git, module proxy or
 // directory) as the lock pins it, and its content hash.
 type PluginReport struct {
-	Alias       string   `json:"alias"`
-	Module      string   `json:"module"`
-	Git         string   `json:"git,omitempty"`
-	Ref         string   `json:"ref,omitempty"`
-	Subdir      string   `json:"subdir,omitempty"`
-	Commit      string   `json:"commit,omitempty"`
-	Query       string   `json:"query,omitempty"`
-	Version     string   `json:"version,omitempty"`
-	Sum         string   `json:"sum,omitempty"`
-	Vendored    []string `json:"vendored,omitempty"`
-	Path        string   `json:"path,omitempty"`
-	ContentHash string   `json:"contentHash"`
-	UseUnsafe   bool     `json:"useUnsafe,omitempty"`
+	Alias  string `json:"alias"`
+	Module string `json:"module"`
+	// Its json tags leave out the exclusions and the time.
+	plugin.Source
+	ContentHash string `json:"contentHash"`
+	UseUnsafe   bool   `json:"useUnsafe,omitempty"`
 }
 
 // ImageReport is the built image and where it went.
@@ -185,10 +179,7 @@ func (r *Report) setResolution(res *Resolution) {
 	r.Traefik = &t
 	r.Plugins = r.Plugins[:0]
 	for _, p := range res.Plugins {
-		src := p.Source
-		r.Plugins = append(r.Plugins, PluginReport{Alias: p.Alias, Module: p.Module, Git: src.Git, Ref: src.Ref, Subdir: src.Subdir,
-			Commit: src.Commit, Query: src.Query, Version: src.Version, Sum: src.Sum, Vendored: src.Vendored, Path: src.Path,
-			ContentHash: p.Hash, UseUnsafe: p.UseUnsafe})
+		r.Plugins = append(r.Plugins, PluginReport{Alias: p.Alias, Module: p.Module, Source: p.Source, ContentHash: p.Hash, UseUnsafe: p.UseUnsafe})
 	}
 	r.Mode = res.Recipe.Mode()
 }

@@ -234,16 +234,9 @@ func (r *Resolution) Lock() *recipe.Lock {
 		l.Base.Platforms = append(l.Base.Platforms, recipe.PlatformLock{Platform: p.Platform.String(), Digest: p.Digest.String()})
 	}
 	for _, p := range r.Plugins {
-		var exclude []string
-		if spec := r.Recipe.Plugins[p.Alias]; spec != nil {
-			exclude = spec.Exclude
-		}
-		l.Plugins = append(l.Plugins, recipe.PluginLock{
-			Alias: p.Alias, Module: p.Module, Git: p.Source.Git, Ref: p.Source.Ref, Subdir: p.Source.Subdir,
-			Commit: p.Source.Commit, Query: p.Source.Query, Version: p.Source.Version, Sum: p.Source.Sum,
-			Vendored: p.Source.Vendored, Path: p.Source.Path, Exclude: exclude,
-			CommitTime: p.Source.Time.UTC(), ContentHash: p.Hash,
-		})
+		src := p.Source
+		src.Time = src.Time.UTC()
+		l.Plugins = append(l.Plugins, recipe.PluginLock{Alias: p.Alias, Module: p.Module, Source: src, ContentHash: p.Hash})
 	}
 	return l
 }

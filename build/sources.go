@@ -94,6 +94,7 @@ func (s *sources) resolve(ctx context.Context, alias, traefikVersion string) (*p
 			return nil, nil, fmt.Errorf("%s: exclude: %w", where, err)
 		}
 	}
+	p.Source.Exclude = spec.Exclude
 	if p.Hash, err = p.Files.Hash(); err != nil {
 		return nil, nil, fmt.Errorf("%s: hash: %w", where, err)
 	}
@@ -172,9 +173,9 @@ func checkGoMod(files fileset.Set, module string) error {
 // source of files read from a shared tree cache.
 func lockedSource(spec *recipe.Plugin, pl recipe.PluginLock) plugin.Source {
 	if spec.Source() == recipe.SourceModule {
-		return plugin.Source{Query: spec.Version, Version: pl.Version, Sum: pl.Sum, Vendored: pl.Vendored, Time: pl.CommitTime}
+		return plugin.Source{Query: spec.Version, Version: pl.Version, Sum: pl.Sum, Vendored: pl.Vendored, Time: pl.Time}
 	}
-	return plugin.Source{Git: spec.LockedGit(), Ref: spec.Ref, Subdir: spec.Subdir, Commit: pl.Commit, Time: pl.CommitTime}
+	return plugin.Source{Git: spec.LockedGit(), Ref: spec.Ref, Subdir: spec.Subdir, Commit: pl.Commit, Time: pl.Time}
 }
 
 // gitTree fetches a git plugin at its locked commit, or at what its ref

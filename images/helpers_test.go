@@ -18,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/plugin"
 )
 
@@ -39,14 +40,7 @@ func needTool(t testing.TB, tool string) string {
 			}
 		}
 	}
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("XTRAEFIK_E2E") == "" {
-			t.Skipf("%s not available, skipping (set XTRAEFIK_E2E=1 to make this fatal): %v", tool, err)
-		}
-		t.Fatalf("%s not available and XTRAEFIK_E2E is set: %v", tool, err)
-	}
-	return p
+	return testenv.Tool(t, tool)
 }
 
 // run runs a tool and returns its stdout, failing the test with its stderr.

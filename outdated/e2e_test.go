@@ -13,6 +13,7 @@ import (
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/outdated"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/recipe"
 )
 
@@ -74,8 +75,8 @@ plugins:
 	lock := &recipe.Lock{Version: 1,
 		Base: recipe.BaseLock{Ref: repo + ":v3.6", Digest: floating.String()},
 		Plugins: []recipe.PluginLock{
-			{Alias: "demo", Module: "github.com/traefik/plugindemo", Git: gitURL, Ref: "v0.2.2", Commit: p.ReleaseCommit},
-			{Alias: "edge", Module: "example.com/edge", Git: gitURL, Ref: "main", Commit: v023},
+			{Alias: "demo", Module: "github.com/traefik/plugindemo", Source: plugin.Source{Git: gitURL, Ref: "v0.2.2", Commit: p.ReleaseCommit}},
+			{Alias: "edge", Module: "example.com/edge", Source: plugin.Source{Git: gitURL, Ref: "main", Commit: v023}},
 		}}
 	opts := outdated.Options{
 		Git:    outdated.NewGitLister(nil),

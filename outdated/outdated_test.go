@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/xtraefik/xtraefik/images"
+	xplugin "github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/recipe"
 	"github.com/xtraefik/xtraefik/source"
 	"github.com/xtraefik/xtraefik/verify/interpreters"
@@ -109,12 +110,12 @@ func TestOutdatedCheckPlugins(t *testing.T) {
 		plugin("untold", "v0.9.0")+
 		"mirrors:\n  git:\n    - url: https://mirror.example/\n      insteadOf: https://git.example/\n")
 	lock := &recipe.Lock{Version: 1, Plugins: []recipe.PluginLock{
-		{Alias: "tagged", Module: "example.com/tagged", Git: "https://git.example/tagged.git", Ref: "v0.2.2", Commit: commitB},
-		{Alias: "moved", Module: "example.com/moved", Git: "https://git.example/moved.git", Ref: "v0.2.2", Commit: commitA},
-		{Alias: "branch", Module: "example.com/branch", Git: "https://git.example/branch.git", Ref: "main", Commit: commitB},
-		{Alias: "untagged", Module: "example.com/untagged", Git: "https://git.example/untagged.git", Ref: "main", Commit: commitA + "0"},
+		{Alias: "tagged", Module: "example.com/tagged", Source: xplugin.Source{Git: "https://git.example/tagged.git", Ref: "v0.2.2", Commit: commitB}},
+		{Alias: "moved", Module: "example.com/moved", Source: xplugin.Source{Git: "https://git.example/moved.git", Ref: "v0.2.2", Commit: commitA}},
+		{Alias: "branch", Module: "example.com/branch", Source: xplugin.Source{Git: "https://git.example/branch.git", Ref: "main", Commit: commitB}},
+		{Alias: "untagged", Module: "example.com/untagged", Source: xplugin.Source{Git: "https://git.example/untagged.git", Ref: "main", Commit: commitA + "0"}},
 		// Locked for another ref: the lock does not apply.
-		{Alias: "unlocked", Module: "example.com/unlocked", Git: "https://git.example/unlocked.git", Ref: "dev", Commit: commitB},
+		{Alias: "unlocked", Module: "example.com/unlocked", Source: xplugin.Source{Git: "https://git.example/unlocked.git", Ref: "dev", Commit: commitB}},
 	}}
 	git := &fakeGit{tags: map[string][]source.Tag{}}
 	for _, a := range []string{"tagged", "moved", "branch", "untagged", "unlocked", "commit", "latest", "untold"} {
@@ -283,7 +284,7 @@ func (f fakeModules) Versions(_ context.Context, mod string) ([]string, error) {
 // lists; a query that is not locked says so.
 func TestOutdatedModulePlugins(t *testing.T) {
 	mods := fakeModules{"example.com/m": {"v1.0.0", "v1.1.0", "v1.2.0-rc.1", "v2.0.0"}}
-	lock := &recipe.Lock{Plugins: []recipe.PluginLock{{Alias: "m", Module: "example.com/m", Query: "v1", Version: "v1.0.0"}}}
+	lock := &recipe.Lock{Plugins: []recipe.PluginLock{{Alias: "m", Module: "example.com/m", Source: xplugin.Source{Query: "v1", Version: "v1.0.0"}}}}
 	for _, tt := range []struct {
 		name    string
 		plugin  *recipe.Plugin

@@ -60,27 +60,34 @@ type Plugin struct {
 }
 
 // Source is where a plugin's files came from: a git commit, a module
-// version from a Go module proxy, or a directory.
+// version from a Go module proxy, or a directory. It is the one record of
+// a plugin's source: the lock (YAML, inlined in recipe.PluginLock), the
+// JSON report (build.PluginReport) and the provenance (attest.Plugin)
+// embed it. The tags keep both formats as they were: the report has never
+// carried the exclusions or the time.
 type Source struct {
 	// Git is the repository URL without credentials; Ref the tag, branch or
 	// commit the recipe names; Subdir the plugin's directory in the
 	// repository; Commit what Ref resolved to.
-	Git    string
-	Ref    string
-	Subdir string
-	Commit string
-	// Query is the recipe's version query; Version what it resolved to;
-	// Sum the module zip's h1: hash; Vendored the modules restored into
-	// vendor/ ("path@version h1:...").
-	Query    string
-	Version  string
-	Sum      string
-	Vendored []string
+	Git    string `yaml:"git,omitempty" json:"git,omitempty"`
+	Ref    string `yaml:"ref,omitempty" json:"ref,omitempty"`
+	Subdir string `yaml:"subdir,omitempty" json:"subdir,omitempty"`
+	Commit string `yaml:"commit,omitempty" json:"commit,omitempty"`
+	// Query is the recipe's version (latest, v1.6, v1.6.0); Version what it
+	// resolved to; Sum the module zip's hash exactly as go.sum writes it;
+	// Vendored the modules restored into vendor/ ("path@version h1:...").
+	Query    string   `yaml:"query,omitempty" json:"query,omitempty"`
+	Version  string   `yaml:"version,omitempty" json:"version,omitempty"`
+	Sum      string   `yaml:"sum,omitempty" json:"sum,omitempty"`
+	Vendored []string `yaml:"vendored,omitempty" json:"vendored,omitempty"`
 	// Path is a directory plugin's path as the recipe writes it.
-	Path string
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// Exclude are the recipe's exclude patterns, applied to the files:
+	// they change what the content hash covers.
+	Exclude []string `yaml:"exclude,omitempty" json:"-"`
 	// Time is the commit's committer time or the version's time (zero when
 	// unknown): the default image timestamp derives from it.
-	Time time.Time
+	Time time.Time `yaml:"commitTime,omitempty" json:"-"`
 }
 
 // Revision names what the files are, for people: the commit, the module

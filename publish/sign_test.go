@@ -9,6 +9,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/attest"
 	"github.com/xtraefik/xtraefik/internal/testenv"
+	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/sign"
 )
 
@@ -65,8 +66,7 @@ func TestSignPublisher(t *testing.T) {
 		Provenance: &attest.Build{
 			Base:               attest.Base{Ref: "docker.io/library/traefik:v3.6", Digest: "sha256:" + strings.Repeat("b", 64)},
 			ExternalParameters: map[string]any{"recipe": map[string]any{"path": "recipe.yaml"}},
-			Plugins: []attest.Plugin{{Alias: "demo", Module: "github.com/traefik/plugindemo",
-				Git: "https://github.com/traefik/plugindemo", Ref: "v0.2.2", Commit: pluginCommit, ContentHash: "sha256:" + strings.Repeat("c", 64)}},
+			Plugins:            []attest.Plugin{{Alias: "demo", Module: "github.com/traefik/plugindemo", Source: plugin.Source{Git: "https://github.com/traefik/plugindemo", Ref: "v0.2.2", Commit: pluginCommit}, ContentHash: "sha256:" + strings.Repeat("c", 64)}},
 		},
 		Verification: &attest.Verification{
 			TraefikVersion: "v3.6.12",

@@ -6,16 +6,16 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/xtraefik/xtraefik/internal/place"
 	"github.com/xtraefik/xtraefik/internal/yamlcheck"
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // LockVersion is the lock file format version this build writes and reads.
@@ -50,27 +50,9 @@ type PlatformLock struct {
 // a module-proxy plugin by Query, Version, Sum and Vendored; a directory by
 // Path. ContentHash pins all three.
 type PluginLock struct {
-	Alias  string `yaml:"alias"`
-	Module string `yaml:"module"`
-	Git    string `yaml:"git,omitempty"`
-	Ref    string `yaml:"ref,omitempty"`
-	Subdir string `yaml:"subdir,omitempty"`
-	Commit string `yaml:"commit,omitempty"`
-	// Query is the recipe's version (latest, v1.6, v1.6.0); Version what it
-	// resolved to; Sum the module zip's hash exactly as go.sum writes it.
-	Query   string `yaml:"query,omitempty"`
-	Version string `yaml:"version,omitempty"`
-	Sum     string `yaml:"sum,omitempty"`
-	// Vendored are the modules restored into vendor/: "path@version h1:...".
-	Vendored []string `yaml:"vendored,omitempty"`
-	// Path is a directory plugin's path as the recipe writes it.
-	Path string `yaml:"path,omitempty"`
-	// Exclude are the recipe's exclude patterns: they change what the
-	// content hash covers.
-	Exclude []string `yaml:"exclude,omitempty"`
-	// CommitTime is the committer time (a module version's time); the
-	// default image timestamp derives from it.
-	CommitTime time.Time `yaml:"commitTime,omitempty"`
+	Alias         string `yaml:"alias"`
+	Module        string `yaml:"module"`
+	plugin.Source `yaml:",inline"`
 	// ContentHash covers exactly the files placed in the image (fileset.Set.Hash).
 	ContentHash string `yaml:"contentHash"`
 }
@@ -129,23 +111,7 @@ func WriteLock(path string, l *Lock) error {
 	if err != nil {
 		return fmt.Errorf("encode lock: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".lock-*")
-	if err != nil {
-		return fmt.Errorf("write lock: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write lock: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write lock: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write lock: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := place.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("write lock: %w", err)
 	}
 	return nil

@@ -4,10 +4,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 func TestDiffNamesRefChanges(t *testing.T) {
-	pl := PluginLock{Alias: "demo", Module: "example.com/demo", Git: "https://example.com/demo.git", Ref: "v1.0.0", Commit: "c1", ContentHash: "h1"}
+	pl := PluginLock{Alias: "demo", Module: "example.com/demo", Source: plugin.Source{Git: "https://example.com/demo.git", Ref: "v1.0.0", Commit: "c1"}, ContentHash: "h1"}
 	old := &Lock{Version: LockVersion, Base: BaseLock{Ref: "traefik:v3.6", Digest: "sha256:aa"}, Plugins: []PluginLock{pl}}
 	for _, tc := range []struct {
 		name   string
@@ -38,7 +40,7 @@ func TestLockKeepsNoCredentials(t *testing.T) {
 	if got := p.LockedGit(); got != "https://git.example.com/demo.git" {
 		t.Errorf("LockedGit = %q", got)
 	}
-	l := &Lock{Version: LockVersion, Base: BaseLock{Ref: r.Base}, Plugins: []PluginLock{{Alias: "demo", Module: p.Module, Git: p.LockedGit(), Ref: p.Ref}}}
+	l := &Lock{Version: LockVersion, Base: BaseLock{Ref: r.Base}, Plugins: []PluginLock{{Alias: "demo", Module: p.Module, Source: plugin.Source{Git: p.LockedGit(), Ref: p.Ref}}}}
 	if stale := l.Stale(r); len(stale) != 0 {
 		t.Errorf("a lock written from the recipe is stale: %q", stale)
 	}

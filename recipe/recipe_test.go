@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 const good = `base: docker.io/library/traefik:v3.6
@@ -117,8 +119,8 @@ func TestLockRoundTripAndStale(t *testing.T) {
 	l := &Lock{Version: LockVersion,
 		Base: BaseLock{Ref: r.Base, Digest: "sha256:aa", Platforms: []PlatformLock{{"linux/amd64", "sha256:bb"}}},
 		Plugins: []PluginLock{
-			{Alias: "block", Module: "github.com/traefik/plugin-blockpath", Git: "git://127.0.0.1/blockpath", Ref: "main", Commit: "c1", ContentHash: "sha256:01", CommitTime: time.Unix(1700000000, 0).UTC()},
-			{Alias: "demo", Module: "github.com/traefik/plugindemo", Git: "https://github.com/traefik/plugindemo.git", Ref: "v0.2.2", Commit: "c2", ContentHash: "sha256:02", CommitTime: time.Unix(1700000000, 0).UTC()},
+			{Alias: "block", Module: "github.com/traefik/plugin-blockpath", Source: plugin.Source{Git: "git://127.0.0.1/blockpath", Ref: "main", Commit: "c1", Time: time.Unix(1700000000, 0).UTC()}, ContentHash: "sha256:01"},
+			{Alias: "demo", Module: "github.com/traefik/plugindemo", Source: plugin.Source{Git: "https://github.com/traefik/plugindemo.git", Ref: "v0.2.2", Commit: "c2", Time: time.Unix(1700000000, 0).UTC()}, ContentHash: "sha256:02"},
 		}}
 	if err := WriteLock(lp, l); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/xtraefik/xtraefik/plugin"
 )
 
 func TestFromWith(t *testing.T) {
@@ -79,8 +81,8 @@ func TestSaveAs(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := &Lock{Version: LockVersion, Base: BaseLock{Ref: "traefik:v3.6", Digest: "sha256:00"}, Plugins: []PluginLock{
-		{Alias: "demo", Module: "example.com/demo", Path: "./src/demo", ContentHash: "sha256:11"},
-		{Alias: "m", Module: "example.com/m", Query: "v1.0.0", Version: "v1.0.0", ContentHash: "sha256:22"},
+		{Alias: "demo", Module: "example.com/demo", Source: plugin.Source{Path: "./src/demo"}, ContentHash: "sha256:11"},
+		{Alias: "m", Module: "example.com/m", Source: plugin.Source{Query: "v1.0.0", Version: "v1.0.0"}, ContentHash: "sha256:22"},
 	}}
 	file := filepath.Join(dir, "saved", "recipe.yaml")
 	rd, ld, err := SaveAs(r, l, file)

@@ -95,10 +95,7 @@ func e2eRequire(t *testing.T, ok bool, what string) {
 	if ok {
 		return
 	}
-	if os.Getenv("XTRAEFIK_E2E") == "" {
-		t.Skipf("%s, skipping (set XTRAEFIK_E2E=1 to make this fatal)", what)
-	}
-	t.Fatalf("%s and XTRAEFIK_E2E is set", what)
+	testenv.Unavailable(t, "%s", what)
 }
 
 func writeTree(t *testing.T, files map[string]string) string {

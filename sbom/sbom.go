@@ -134,7 +134,7 @@ func SPDX(in Input) ([]byte, error) {
 			return nil, fmt.Errorf("sbom: plugin %s: %w", p.Module, err)
 		}
 		for _, m := range vendored {
-			key := m.key(p.Module)
+			key := moduleKey(m, p.Module)
 			id, ok := modules[key]
 			if !ok {
 				dep, err := modulePackage(sc, p, m, ids.next("GoModule-"+m.Path+"-"+m.Version))

@@ -19,6 +19,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/hash"
 	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/xtraefik/xtraefik/internal/place"
 )
 
 // A fetch writes its pack through packStorage rather than go-git's own pack
@@ -59,18 +61,18 @@ func (s packStorage) PackfileWriter() (io.WriteCloser, error) {
 			_ = os.Remove(p)
 		}
 	}
-	f, err := os.CreateTemp(s.dir, "tmp_pack_")
+	t, err := place.NewTemp(s.dir, "tmp_pack_")
 	if err != nil {
 		return nil, err
 	}
-	return &packWriter{s: s, f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+	return &packWriter{s: s, t: t, w: bufio.NewWriterSize(t, 64<<10)}, nil
 }
 
 // packWriter spools a fetched pack to a temporary file; Close indexes it and
 // moves both into place, or removes the file.
 type packWriter struct {
 	s packStorage
-	f *os.File
+	t *place.Temp
 	w *bufio.Writer
 	n int64
 }
@@ -81,20 +83,15 @@ func (w *packWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (w *packWriter) Close() (err error) {
-	defer func() {
-		if cerr := w.f.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
-		_ = os.Remove(w.f.Name()) // gone already once renamed into place
-	}()
+func (w *packWriter) Close() error {
+	defer w.t.Abort() // nothing left to do once committed
 	if err := w.w.Flush(); err != nil {
 		return err
 	}
 	if w.n == 0 {
 		return nil // go-git reports the empty pack itself
 	}
-	sum, idx, err := indexPack(w.s.ctx, w.f)
+	sum, idx, err := indexPack(w.s.ctx, w.t.File)
 	if err != nil {
 		return fmt.Errorf("index fetched pack: %w", err)
 	}
@@ -102,22 +99,14 @@ func (w *packWriter) Close() (err error) {
 	if regularFile(base+".pack") && regularFile(base+".idx") {
 		return nil // the same pack, fetched before
 	}
-	if err := w.f.Chmod(0o444); err != nil {
-		return err
-	}
-	if err := w.f.Sync(); err != nil {
-		return err
-	}
 	// The index goes into place first, under a temporary name and renamed
-	// whole, and the pack after it: a pack is only ever seen with its
-	// index, and a crash leaves no half-written index behind a good name.
+	// whole (the directory synced), and the pack after it: a pack is only
+	// ever seen with its index, and a crash leaves no half-written index
+	// behind a good name.
 	if err := writeIndex(base+".idx", w.s.dir, idx); err != nil {
 		return err
 	}
-	if err := os.Rename(w.f.Name(), base+".pack"); err != nil {
-		return err
-	}
-	if err := syncDir(w.s.dir); err != nil {
+	if err := w.t.Commit(base+".pack", 0o444); err != nil {
 		return err
 	}
 	// The storage read its pack indexes before the fetch; it must see
@@ -126,47 +115,21 @@ func (w *packWriter) Close() (err error) {
 	return nil
 }
 
-func writeIndex(path, dir string, idx *idxfile.MemoryIndex) (err error) {
-	f, err := os.CreateTemp(dir, "tmp_idx_")
+func writeIndex(path, dir string, idx *idxfile.MemoryIndex) error {
+	t, err := place.NewTemp(dir, "tmp_idx_")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	bw := bufio.NewWriter(f)
+	bw := bufio.NewWriter(t)
 	if _, err := idxfile.NewEncoder(bw).Encode(idx); err != nil {
+		t.Abort()
 		return err
 	}
 	if err := bw.Flush(); err != nil {
+		t.Abort()
 		return err
 	}
-	if err := f.Chmod(0o444); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	// The pack's rename must not reach the disk before the index's.
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return t.Commit(path, 0o444)
 }
 
 func regularFile(path string) bool {

@@ -34,7 +34,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/xtraefik/xtraefik/fileset"
-	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/internal/place"
 )
 
 // Options configure a Fetcher.
@@ -172,7 +172,7 @@ func (f *Fetcher) update(ctx context.Context, r remote, damaged func(*git.Reposi
 	// repository; readers need no lock: git writes packs under a temporary
 	// name, and the cache deletes objects only when it replaces a damaged
 	// repository, which readers fail on anyway.
-	unlock, err := filelock.Lock(ctx, dir+".lock", f.progress)
+	unlock, err := place.Lock(ctx, dir+".lock", f.progress)
 	if err != nil {
 		return err
 	}

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/xtraefik/xtraefik/fileset"
-	"github.com/xtraefik/xtraefik/internal/filelock"
 	"github.com/xtraefik/xtraefik/internal/memstat"
+	"github.com/xtraefik/xtraefik/internal/place"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
@@ -781,7 +781,7 @@ func TestLockExcludes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := filelock.Lock(context.Background(), f.repoDir(r)+".lock", nil)
+	unlock, err := place.Lock(context.Background(), f.repoDir(r)+".lock", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

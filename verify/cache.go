@@ -17,7 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/xtraefik/xtraefik/internal/buildid"
-	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/internal/place"
 	"github.com/xtraefik/xtraefik/internal/private"
 	"github.com/xtraefik/xtraefik/manifest"
 	"github.com/xtraefik/xtraefik/plugin"
@@ -327,7 +327,7 @@ func (d *DirCache) PutRecord(key string, v CachedVerdict) error {
 	if err != nil {
 		return fmt.Errorf("verdict cache: %w", err)
 	}
-	if err := filelock.WriteFile(d.path(key), data); err != nil {
+	if err := place.WriteFile(d.path(key), data, 0o600); err != nil {
 		return fmt.Errorf("verdict cache: %w", err)
 	}
 	return nil

@@ -80,7 +80,7 @@ func hostileVerify(t *testing.T, p plugin.Plugin, opts Options, fallback bool) R
 	switch {
 	case fallback && (r.Containment.Level != sandbox.LevelPartial || !strings.Contains(r.Containment.String(), "namespaces")):
 		t.Fatalf("fallback containment %s, want partial without namespaces", r.Containment)
-	case !fallback && os.Getenv("XTRAEFIK_E2E") != "" && !r.Containment.Full():
+	case !fallback && testenv.Strict() && !r.Containment.Full():
 		t.Fatalf("containment %s: the CI host allows full containment", r.Containment)
 	}
 	return r
@@ -264,13 +264,7 @@ func testNetwork(t *testing.T, fallback bool) {
 // Processes the plugin starts — detached with setsid, or not — die with the
 // verification.
 func testProcesses(t *testing.T, fallback bool) {
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		if os.Getenv("XTRAEFIK_E2E") != "" {
-			t.Fatal("busybox (busybox-static) is needed")
-		}
-		t.Skip("busybox not installed")
-	}
+	busybox := testenv.Tool(t, "busybox")
 	marker := fmt.Sprintf("%d", 3600+time.Now().UnixNano()%1000)
 	p := hostilePlugin(t, "probe", map[string]any{"busybox": "plugins-local/src/example.com/hostile/probe/busybox", "spawn": marker},
 		map[string]string{"busybox": busybox})
@@ -316,13 +310,7 @@ func testForeignABI(t *testing.T, fallback bool) {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("int $0x80 is x86_64's i386 ABI")
 	}
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		if os.Getenv("XTRAEFIK_E2E") != "" {
-			t.Fatal("gcc is needed")
-		}
-		t.Skip("gcc not installed")
-	}
+	gcc := testenv.Tool(t, "gcc")
 	dir, err := os.MkdirTemp("", "xtraefik-abi-")
 	if err != nil {
 		t.Fatal(err)
@@ -432,13 +420,7 @@ func testForgedCompile(t *testing.T, fallback bool) {
 // given -D definitions and returns its path; it skips without gcc.
 func plantedWorker(t *testing.T, defines ...string) string {
 	t.Helper()
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		if os.Getenv("XTRAEFIK_E2E") != "" {
-			t.Fatal("gcc is needed")
-		}
-		t.Skip("gcc not installed")
-	}
+	gcc := testenv.Tool(t, "gcc")
 	bin := filepath.Join(t.TempDir(), "planted")
 	args := []string{"-static", "-O1", "-o", bin}
 	for _, d := range defines {
@@ -715,13 +697,7 @@ func TestHostileUnprivileged(t *testing.T) {
 	if runtime.GOOS != "linux" || os.Getuid() != 0 || os.Getenv(hostileChildEnv) != "" {
 		t.Skip("runs as root, re-running the hostile suite as nobody")
 	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		if os.Getenv("XTRAEFIK_E2E") != "" {
-			t.Fatal("setpriv (util-linux) is needed")
-		}
-		t.Skip("setpriv not installed")
-	}
+	setpriv := testenv.Tool(t, "setpriv")
 	// A copy of this test binary that nobody can run.
 	dir, err := os.MkdirTemp("", "xtraefik-hostile-")
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
 func TestTraefikVersionFromLabels(t *testing.T) {
@@ -29,13 +31,7 @@ func TestTraefikVersionFromLabels(t *testing.T) {
 // A binary linked the way Traefik's releases are (-X .../pkg/version.Version=)
 // tells its version through its Go build information.
 func TestTraefikVersionFromBinary(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		if os.Getenv("XTRAEFIK_E2E") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	goBin := testenv.Tool(t, "go")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/fake\n\ngo 1.22\n"), 0o644); err != nil {
 		t.Fatal(err)

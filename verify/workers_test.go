@@ -25,7 +25,7 @@ import (
 // compiles Yaegi, minutes on a busy machine.
 func slowTest(t *testing.T) {
 	t.Helper()
-	if os.Getenv("XTRAEFIK_E2E") != "" {
+	if testenv.Strict() {
 		return
 	}
 	if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" {

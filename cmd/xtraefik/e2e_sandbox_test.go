@@ -13,20 +13,6 @@ import (
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
-// requireTool finds name on $PATH; missing, it skips — or fails under
-// XTRAEFIK_E2E, where every tool is installed.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("XTRAEFIK_E2E") != "" {
-			t.Fatalf("%s is required: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
 // TestVerifyInUnprivilegedContainer runs xtraefik as CI runners often do:
 // inside a container without privileges, where Docker's seccomp profile
 // refuses new user namespaces. Verification still contains plugin code with
@@ -34,13 +20,10 @@ func requireTool(t *testing.T, name string) string {
 // hostile probe away from the container's secrets, files and network;
 // --sandbox=require refuses to run plugin code at all.
 func TestVerifyInUnprivilegedContainer(t *testing.T) {
-	docker := requireTool(t, "docker")
-	busybox := requireTool(t, "busybox")
+	docker := testenv.Tool(t, "docker")
+	busybox := testenv.Tool(t, "busybox")
 	if out, err := exec.Command(docker, "info").CombinedOutput(); err != nil {
-		if os.Getenv("XTRAEFIK_E2E") != "" {
-			t.Fatalf("docker engine: %v\n%s", err, out)
-		}
-		t.Skipf("no docker engine: %v", err)
+		testenv.Unavailable(t, "no docker engine: %v\n%s", err, out)
 	}
 	const secret = "s3cr3t-in-the-container"
 	dir := t.TempDir()
@@ -91,7 +74,7 @@ testData:
 	}
 	// A worker binary planted next to xtraefik: run outside the sandbox it
 	// would write /written-by-planted and print the container's secret.
-	gcc := requireTool(t, "gcc")
+	gcc := testenv.Tool(t, "gcc")
 	planted := filepath.Join(rootfs, "xtraefik-yaegi-v0.15.1")
 	if out, err := exec.Command(gcc, "-static", "-O1", "-o", planted, `-DMARKER="/written-by-planted"`, `-DSECRET="/etc/secret"`,
 		filepath.Join(testenv.FixturesDir(t), "hostile", "native", "planted.c")).CombinedOutput(); err != nil {

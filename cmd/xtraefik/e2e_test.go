@@ -113,13 +113,7 @@ func (w *world) mustRun(args ...string) string {
 
 func tool(t *testing.T, name string, args ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("XTRAEFIK_E2E") != "" {
-			t.Fatalf("%s is required: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	out, err := exec.Command(name, args...).CombinedOutput()
+	out, err := exec.Command(testenv.Tool(t, name), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
@@ -201,7 +195,7 @@ func TestExampleRecipeEndToEnd(t *testing.T) {
 		"org.opencontainers.image.base.digest": w.base.String(),
 		"org.opencontainers.image.base.name":   "docker.io/library/traefik:v3.6",
 		"org.opencontainers.image.version":     "v3.6.12",
-		"org.opencontainers.image.created":     lock.Plugins[0].CommitTime.Format(time.RFC3339),
+		"org.opencontainers.image.created":     lock.Plugins[0].Time.Format(time.RFC3339),
 	}
 	for k, v := range wantAnn {
 		if idx.Annotations[k] != v {

@@ -1,6 +1,6 @@
 // Package ci holds the CI examples (GitHub Actions, GitLab CI, a Kubernetes
 // Job); this test lints them with the ecosystem's tools where they are
-// installed (scripts/test installs them; with XTRAEFIK_E2E=1 a missing one
+// installed (scripts/test installs them; with XTRAEFIK_E2E set a missing one
 // fails) and checks, always, what the README promises about each: full
 // containment where the runner allows it, signing, pushing, and a pod
 // without privileges.
@@ -17,10 +17,12 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
 // tool finds a linter in $PATH or GOPATH/bin (where `go install` puts it);
-// it skips the test when the linter is missing, unless XTRAEFIK_E2E=1.
+// a missing one is testenv.Unavailable.
 func tool(t *testing.T, name, install string) string {
 	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
@@ -34,11 +36,7 @@ func tool(t *testing.T, name, install string) string {
 			}
 		}
 	}
-	msg := name + " is not installed (" + install + "; scripts/test installs it)"
-	if os.Getenv("XTRAEFIK_E2E") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testenv.Unavailable(t, "%s is not installed (%s; scripts/test installs it)", name, install)
 	return ""
 }
 
@@ -56,7 +54,7 @@ func run(t *testing.T, name string, args ...string) {
 // the workflow syntax, expressions and contexts, action inputs, and (with
 // shellcheck installed) every run: script.
 func TestGitHubActionsExample(t *testing.T) {
-	if _, err := exec.LookPath("shellcheck"); err != nil && os.Getenv("XTRAEFIK_E2E") == "1" {
+	if _, err := exec.LookPath("shellcheck"); err != nil && testenv.Strict() {
 		t.Fatal("shellcheck is not installed (apt-get install shellcheck): actionlint would not check the run: scripts")
 	}
 	actionlint := tool(t, "actionlint", "go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12")

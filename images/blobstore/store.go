@@ -31,7 +31,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/internal/place"
 	"github.com/xtraefik/xtraefik/internal/private"
 )
 
@@ -156,10 +156,10 @@ func (s *Store) Put(h v1.Hash, data []byte) error {
 	if s.Has(h) {
 		return nil
 	}
-	if err := filelock.WriteFile(p, data); err != nil {
+	if err := place.WriteFile(p, data, blobMode); err != nil {
 		return fmt.Errorf("cache blob %s: %w", h, err)
 	}
-	return os.Chmod(p, blobMode)
+	return nil
 }
 
 // Open returns a large blob for reading. The file is hashed first unless it
@@ -247,16 +247,16 @@ func (s *Store) Writer(h v1.Hash) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-"+h.Hex[:12]+"-*")
+	t, err := place.NewTemp(filepath.Dir(p), ".tmp-"+h.Hex[:12]+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("cache blob %s: %w", h, err)
 	}
-	return &Writer{f: f, h: sha256.New(), want: h, dest: p}, nil
+	return &Writer{t: t, h: sha256.New(), want: h, dest: p}, nil
 }
 
 // Writer fills one blob (see Store.Writer).
 type Writer struct {
-	f    *os.File
+	t    *place.Temp
 	h    hash.Hash
 	want v1.Hash
 	dest string
@@ -267,7 +267,7 @@ type Writer struct {
 func (w *Writer) Write(p []byte) (int, error) {
 	w.h.Write(p)
 	w.n += int64(len(p))
-	return w.f.Write(p)
+	return w.t.Write(p)
 }
 
 // Commit renames the blob into place if its content is the digest it was
@@ -277,19 +277,12 @@ func (w *Writer) Commit() error {
 		return nil
 	}
 	w.done = true
-	defer os.Remove(w.f.Name())
-	if err := w.f.Chmod(blobMode); err != nil {
-		w.f.Close()
-		return err
-	}
-	if err := w.f.Close(); err != nil {
-		return err
-	}
 	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
 	if got != w.want {
+		w.t.Abort()
 		return fmt.Errorf("blob %s: received content with digest %s (%d bytes)", w.want, got, w.n)
 	}
-	if err := os.Rename(w.f.Name(), w.dest); err != nil {
+	if err := w.t.Commit(w.dest, blobMode); err != nil {
 		return err
 	}
 	restampFile(w.dest)
@@ -300,8 +293,7 @@ func (w *Writer) Commit() error {
 func (w *Writer) Abort() {
 	if !w.done {
 		w.done = true
-		w.f.Close()
-		os.Remove(w.f.Name())
+		w.t.Abort()
 	}
 }
 
@@ -425,7 +417,7 @@ func stampFile(p string, fi fs.FileInfo) {
 	if coarse && (time.Since(m) < racyWindow || time.Since(c) < racyWindow) {
 		return
 	}
-	_ = filelock.WriteFile(p+".ok", []byte(stampOf(fi)))
+	_ = place.WriteFile(p+".ok", []byte(stampOf(fi)), 0o600)
 }
 
 func (s *Store) remove(h v1.Hash) {
@@ -515,7 +507,7 @@ func (s *Store) SetRef(name string, data []byte) error {
 	if err := private.MkdirAll(filepath.Dir(p)); err != nil {
 		return err
 	}
-	return filelock.WriteFile(p, append(append(s.seal(name, data), '\n'), data...))
+	return place.WriteFile(p, append(append(s.seal(name, data), '\n'), data...), 0o600)
 }
 
 // seal is the hex HMAC-SHA256 of a record and its name.

@@ -1,9 +1,18 @@
-// Package place puts an output (a file or a directory) at a path the user
-// named without ever losing what was there: the content is written to a
-// temporary sibling and moved into place at the end; an existing target is
-// refused unless overwrite is asked for, and then it is moved aside until the
-// caller commits, so that Undo can put it back. Temporary siblings left by a
-// killed run are removed by the next run that writes the same target.
+// Package place writes files so that no reader and no crash ever sees a
+// part, and serialises the processes that share a directory. It is the one
+// place for that:
+//
+//   - Lock takes an advisory lock on a lock file (caches shared by
+//     concurrent runs).
+//   - WriteFile and Temp replace a file whole: written beside it, flushed,
+//     renamed over it, the directory synced (cache entries, the lock file).
+//   - Target puts an output (a file or a directory) at a path the user
+//     named without ever losing what was there: the content is written to
+//     a temporary sibling and moved into place at the end; an existing
+//     target is refused unless overwrite is asked for, and then it is moved
+//     aside until the caller commits, so that Undo can put it back.
+//     Temporary siblings left by a killed run are removed by the next run
+//     that writes the same target.
 package place
 
 import (
@@ -123,9 +132,17 @@ func (t *Target) create() error {
 		}
 		t.tmp, t.file = tmp, f
 	}
-	if err := lock(t.file); err != nil {
+	if !tempLocks {
+		return nil
+	}
+	// Held for as long as this process writes it: the sign that its
+	// writer is alive (CleanStale).
+	if ok, err := tryLock(t.file); !ok || err != nil {
 		t.file.Close()
 		os.RemoveAll(t.tmp)
+		if err == nil {
+			err = errors.New("held by another process")
+		}
 		return fmt.Errorf("lock %s: %w", t.tmp, err)
 	}
 	return nil

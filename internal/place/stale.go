@@ -40,12 +40,15 @@ func CleanStale(path string) {
 
 // removeIfUnheld removes p unless another process holds its lock.
 func removeIfUnheld(p string) {
+	if !tempLocks {
+		return
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		return
 	}
 	defer f.Close()
-	if !tryLock(f) {
+	if ok, err := tryLock(f); !ok || err != nil {
 		return
 	}
 	os.RemoveAll(p)

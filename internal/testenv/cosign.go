@@ -22,7 +22,7 @@ func Cosign(t testing.TB) string {
 		if p, err2 := exec.LookPath(filepath.Join(build.Default.GOPATH, "bin", "cosign")); err2 == nil {
 			return p
 		}
-		registryMissing(t, "cosign", err)
+		missing(t, "cosign", err)
 	}
 	return bin
 }

@@ -7,5 +7,6 @@
 // started in t.Cleanup. A helper that needs an external binary skips the test
 // when the binary is missing, unless the environment variable XTRAEFIK_E2E is
 // set (CI sets XTRAEFIK_E2E=1): then a missing tool fails the test, so CI can
-// never pass by skipping.
+// never pass by skipping. Strict, Unavailable and Tool are that gate, for
+// every test of the repository.
 package testenv

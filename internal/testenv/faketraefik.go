@@ -19,7 +19,7 @@ func FakeTraefik(t testing.TB, version, yaegiVersion string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		gitMissing(t, "go", err)
+		missing(t, "go", err)
 	}
 	module := "github.com/traefik/traefik/v3"
 	if strings.HasPrefix(version, "v2.") {

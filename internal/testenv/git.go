@@ -29,7 +29,7 @@ func gitBinary(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("git")
 	if err != nil {
-		gitMissing(t, "git", err)
+		missing(t, "git", err)
 	}
 	return p
 }
@@ -45,17 +45,9 @@ func gitHelper(t testing.TB, name string) string {
 	}
 	p := filepath.Join(strings.TrimSpace(string(out)), name)
 	if _, err := os.Stat(p); err != nil {
-		gitMissing(t, name, err)
+		missing(t, name, err)
 	}
 	return p
-}
-
-func gitMissing(t testing.TB, tool string, err error) {
-	t.Helper()
-	if os.Getenv("XTRAEFIK_E2E") == "" {
-		t.Skipf("%s not available, skipping (set XTRAEFIK_E2E=1 to make this fatal): %v", tool, err)
-	}
-	t.Fatalf("%s not available and XTRAEFIK_E2E is set: %v", tool, err)
 }
 
 // gitEnv is the environment of every git process the harness starts: no

@@ -26,6 +26,7 @@ import (
 	modzip "golang.org/x/mod/zip"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/modtxt"
 )
 
 // GoProxyServer is a GOPROXY-protocol file tree served by net/http on
@@ -273,7 +274,7 @@ func goModDownload(t testing.TB, mod, version string) downloaded {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		gitMissing(t, "go", err)
+		missing(t, "go", err)
 	}
 	cmd := exec.Command(goBin, "mod", "download", "-json", mod+"@"+version)
 	cmd.Dir = t.TempDir()
@@ -354,37 +355,22 @@ func VendoredModules(t testing.TB, mod, version string) []string {
 	if err != nil {
 		t.Fatalf("%s@%s has no vendor/modules.txt: %v", mod, version, err)
 	}
+	mods, err := modtxt.Parse(b)
+	if err != nil {
+		t.Fatalf("%s@%s: %v", mod, version, err)
+	}
 	var out []string
-	cur := ""
-	for _, l := range strings.Split(string(b), "\n") {
+	for _, m := range mods {
 		switch {
-		case strings.HasPrefix(l, "# "):
-			f := strings.Fields(l[2:])
-			cur = ""
-			if i := indexOf(f, "=>"); i >= 0 && len(f) == i+3 {
-				cur = f[i+1] + "@" + f[i+2]
-			} else if len(f) >= 2 && f[1] != "=>" {
-				cur = f[0] + "@" + f[1]
-			}
-		case l == "" || strings.HasPrefix(l, "##"):
-		default:
-			if cur != "" {
-				out = append(out, cur)
-				cur = ""
-			}
+		case len(m.Packages) == 0:
+		case m.Replace.Version != "":
+			out = append(out, m.Replace.Path+"@"+m.Replace.Version)
+		case m.Version != "":
+			out = append(out, m.Path+"@"+m.Version)
 		}
 	}
 	sort.Strings(out)
 	return out
-}
-
-func indexOf(f []string, s string) int {
-	for i, x := range f {
-		if x == s {
-			return i
-		}
-	}
-	return -1
 }
 
 // AddTree serves files as module@version: its zip made as the go command

@@ -20,7 +20,7 @@ func goDownload(t *testing.T, env []string, mv string) (downloaded, string) {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		gitMissing(t, "go", err)
+		missing(t, "go", err)
 	}
 	cmd := exec.Command(goBin, "mod", "download", "-json", mv)
 	cmd.Dir = t.TempDir()

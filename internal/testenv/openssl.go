@@ -37,8 +37,8 @@ func OpenSSLKeyPair(t testing.TB, alg string) (key, pub string) {
 	}
 	bin, err := exec.LookPath("openssl")
 	if err != nil {
-		if os.Getenv("XTRAEFIK_E2E") != "" {
-			t.Fatalf("openssl not available and XTRAEFIK_E2E is set: %v", err)
+		if Strict() {
+			missing(t, "openssl", err)
 		}
 		writeGoKeyPair(t, alg, key, pub)
 		return key, pub

@@ -169,7 +169,7 @@ func Revendor(t testing.TB, src string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		gitMissing(t, "go", err)
+		missing(t, "go", err)
 	}
 	dst := filepath.Join(t.TempDir(), "module")
 	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {

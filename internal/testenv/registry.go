@@ -46,7 +46,7 @@ func Registry(t testing.TB, opts RegistryOptions) string {
 	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
-		registryMissing(t, "docker-registry", err)
+		missing(t, "docker-registry", err)
 	}
 	dir := t.TempDir()
 	auth := ""
@@ -76,14 +76,6 @@ func Registry(t testing.TB, opts RegistryOptions) string {
 	}
 	t.Fatalf("registry: %v", lastErr)
 	return ""
-}
-
-func registryMissing(t testing.TB, tool string, err error) {
-	t.Helper()
-	if os.Getenv("XTRAEFIK_E2E") == "" {
-		t.Skipf("%s not available, skipping (set XTRAEFIK_E2E=1 to make this fatal): %v", tool, err)
-	}
-	t.Fatalf("%s not available and XTRAEFIK_E2E is set: %v", tool, err)
 }
 
 func registryFreePort() (int, error) {

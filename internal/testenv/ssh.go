@@ -83,8 +83,8 @@ func WriteKnownHosts(t testing.TB, lines ...string) string {
 func StartSSHServer(t testing.TB, root string, opts SSHOptions) *SSHServer {
 	t.Helper()
 	sshd := sshdBinary(t)
-	keygen := sshTool(t, "ssh-keygen")
-	gitShell := sshTool(t, "git-shell")
+	keygen := Tool(t, "ssh-keygen")
+	gitShell := Tool(t, "git-shell")
 	if len(opts.AuthorizedKeys) == 0 {
 		t.Fatal("SSHServer: no authorized keys")
 	}
@@ -228,16 +228,7 @@ func sshdBinary(t testing.TB) string {
 		p, err = filepath.Abs(p)
 	}
 	if err != nil {
-		gitMissing(t, "sshd (Debian package openssh-server)", err)
-	}
-	return p
-}
-
-func sshTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		gitMissing(t, name, err)
+		missing(t, "sshd (Debian package openssh-server)", err)
 	}
 	return p
 }
@@ -263,7 +254,7 @@ type SSHKey struct {
 // directory, encrypted with passphrase when it is not empty.
 func NewSSHKey(t testing.TB, passphrase string) SSHKey {
 	t.Helper()
-	keygen := sshTool(t, "ssh-keygen")
+	keygen := Tool(t, "ssh-keygen")
 	p := filepath.Join(t.TempDir(), "id_ed25519")
 	if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", passphrase, "-C", "xtraefik-test", "-f", p).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v: %s", err, out)
@@ -287,8 +278,8 @@ type SSHAgent struct {
 // temporary directory.
 func StartSSHAgent(t testing.TB) *SSHAgent {
 	t.Helper()
-	agentBin := sshTool(t, "ssh-agent")
-	sshAdd := sshTool(t, "ssh-add")
+	agentBin := Tool(t, "ssh-agent")
+	sshAdd := Tool(t, "ssh-add")
 	dir := t.TempDir()
 	// A unix socket path has a 108-byte limit; long test names make long
 	// temporary directories.

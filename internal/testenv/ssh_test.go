@@ -12,7 +12,7 @@ import (
 // user configuration or agent.
 func sshClient(t *testing.T, key SSHKey, knownHosts string) string {
 	t.Helper()
-	ssh := sshTool(t, "ssh")
+	ssh := Tool(t, "ssh")
 	return strings.Join([]string{ssh, "-F", "/dev/null", "-i", key.Private,
 		"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
 		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + knownHosts,

@@ -38,13 +38,10 @@ func TraefikBinary(t testing.TB, version string) string {
 	if p := traefikCached(version); p != "" && traefikVersion(p) == version {
 		return p
 	}
-	if os.Getenv("XTRAEFIK_E2E") == "" {
+	if !Strict() {
 		t.Skipf("no Traefik %s binary in the cache, skipping (build it with scripts/traefik-binary %s, or set XTRAEFIK_E2E=1 to build it here)", version, version)
 	}
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Fatalf("bash not available and XTRAEFIK_E2E is set: %v", err)
-	}
+	bash := Tool(t, "bash")
 	script, err := repoFile("scripts/traefik-binary")
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +151,7 @@ func TraefikBase(t testing.TB, binary string, opts TraefikBaseOptions) v1.Image 
 	t.Helper()
 	const caBundle = "/etc/ssl/certs/ca-certificates.crt"
 	if _, err := os.Stat(caBundle); err != nil {
-		registryMissing(t, "CA certificates (Debian package ca-certificates)", err)
+		missing(t, "CA certificates (Debian package ca-certificates)", err)
 	}
 	files := []traefikFile{
 		{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, src: caBundle},
@@ -181,7 +178,7 @@ func TraefikBase(t testing.TB, binary string, opts TraefikBaseOptions) v1.Image 
 			err = staticELF(bb)
 		}
 		if err != nil {
-			registryMissing(t, "a static busybox (Debian package busybox-static)", err)
+			missing(t, "a static busybox (Debian package busybox-static)", err)
 		}
 		files = append(files,
 			traefikFile{name: "bin/busybox", mode: 0o755, src: bb},

@@ -100,7 +100,7 @@ func TestTraefikBase(t *testing.T) {
 
 func TestTraefikBaseEntrypointScript(t *testing.T) {
 	if _, err := exec.LookPath("busybox"); err != nil {
-		registryMissing(t, "busybox (Debian package busybox-static)", err)
+		missing(t, "busybox (Debian package busybox-static)", err)
 	}
 	fake := filepath.Join(t.TempDir(), "traefik")
 	if err := os.WriteFile(fake, []byte("x"), 0o755); err != nil {

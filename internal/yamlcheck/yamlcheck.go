@@ -315,8 +315,14 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		if !f.IsExported() {
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if name == "-" {
+			continue
+		}
+		if slices.Contains(strings.Split(opts, ","), "inline") && f.Type.Kind() == reflect.Struct {
+			// The embedded struct's keys sit beside the outer ones, as
+			// yaml.v3 decodes them.
+			maps.Copy(out, yamlFields(f.Type))
 			continue
 		}
 		if name == "" {

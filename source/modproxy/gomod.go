@@ -13,7 +13,7 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/dirhash"
 
-	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/internal/place"
 )
 
 // GoMod returns module@version's go.mod (an exact, canonical version), as
@@ -54,7 +54,7 @@ func (c *Client) GoMod(ctx context.Context, mod, version string) ([]byte, error)
 	} else if err := os.MkdirAll(filepath.Dir(zp), 0o700); err != nil {
 		return nil, err
 	}
-	unlock, err := filelock.Lock(ctx, stem+".lock", nil)
+	unlock, err := place.Lock(ctx, stem+".lock", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (c *Client) GoMod(ctx context.Context, mod, version string) ([]byte, error)
 	if err := check(data); err != nil {
 		return nil, fmt.Errorf("go.mod of %s@%s: %w", mod, version, err)
 	}
-	if err := filelock.WriteFile(mp, data); err != nil {
+	if err := place.WriteFile(mp, data, 0o600); err != nil {
 		return nil, fmt.Errorf("cache go.mod of %s@%s: %w", mod, version, err)
 	}
 	return data, nil

@@ -45,7 +45,7 @@ import (
 	modzip "golang.org/x/mod/zip"
 
 	"github.com/xtraefik/xtraefik/fileset"
-	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/internal/place"
 )
 
 var (
@@ -325,7 +325,7 @@ func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(s
 	} else if err := os.MkdirAll(filepath.Dir(zp), 0o700); err != nil {
 		return nil, err
 	}
-	unlock, err := filelock.Lock(ctx, strings.TrimSuffix(zp, ".zip")+".lock", nil)
+	unlock, err := place.Lock(ctx, strings.TrimSuffix(zp, ".zip")+".lock", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -344,14 +344,14 @@ func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(s
 	case damaged != "":
 		os.Remove(zp)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(zp), ".tmp-*.zip")
+	tmp, err := place.NewTemp(filepath.Dir(zp), ".tmp-*.zip")
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmp.Name())
+	defer tmp.Abort()
 	var t time.Time
 	err = c.tryRoute(ctx, m.Path, func(proxy string) error {
-		if err := resetFile(tmp); err != nil {
+		if err := resetFile(tmp.File); err != nil {
 			return err
 		}
 		suffix, err := versionSuffix(m.Version, "zip")
@@ -384,7 +384,7 @@ func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(s
 		}
 		return nil
 	}, func(ctx context.Context) error {
-		if err := resetFile(tmp); err != nil {
+		if err := resetFile(tmp.File); err != nil {
 			return err
 		}
 		dm, err := c.fetchDirect(ctx, m.Path, m.Version)
@@ -397,9 +397,6 @@ func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(s
 		t = dm.Time
 		return modzip.Create(tmp, m, zipFiles(dm.Files))
 	})
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -419,7 +416,7 @@ func (c *Client) verifiedZip(ctx context.Context, m module.Version, check func(s
 			return nil, err
 		}
 	}
-	if err := os.Rename(tmp.Name(), zp); err != nil {
+	if err := tmp.Commit(zp, 0o600); err != nil {
 		return nil, err
 	}
 	return &cachedZip{sum: sum, time: t, files: files}, nil
@@ -559,7 +556,7 @@ func (c *Client) writeInfoCache(zipPath string, t time.Time) error {
 	if err != nil {
 		return err
 	}
-	return filelock.WriteFile(strings.TrimSuffix(zipPath, ".zip")+".info", b)
+	return place.WriteFile(strings.TrimSuffix(zipPath, ".zip")+".info", b, 0o600)
 }
 
 func (c *Client) fetchDirect(ctx context.Context, mod, query string) (*DirectModule, error) {

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb"
 
-	"github.com/xtraefik/xtraefik/internal/filelock"
+	"github.com/xtraefik/xtraefik/internal/place"
 )
 
 // sumOps implements sumdb.ClientOps over the Client's HTTP client, with the
@@ -118,7 +118,7 @@ func (o *sumOps) WriteConfig(file string, old, new []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	unlock, err := filelock.Lock(o.ctx, p+".lock", nil)
+	unlock, err := place.Lock(o.ctx, p+".lock", nil)
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (o *sumOps) WriteConfig(file string, old, new []byte) error {
 	if !bytes.Equal(cur, old) {
 		return sumdb.ErrWriteConflict
 	}
-	return filelock.WriteFile(p, new)
+	return place.WriteFile(p, new, 0o600)
 }
 
 func (o *sumOps) ReadCache(file string) ([]byte, error) {
@@ -148,7 +148,7 @@ func (o *sumOps) WriteCache(file string, data []byte) {
 	}
 	p := filepath.Join(o.dir(), "cache", filepath.FromSlash(file))
 	if os.MkdirAll(filepath.Dir(p), 0o700) == nil {
-		_ = filelock.WriteFile(p, data)
+		_ = place.WriteFile(p, data, 0o600)
 	}
 }
 

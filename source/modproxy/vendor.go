@@ -21,71 +21,13 @@ import (
 	"golang.org/x/mod/sumdb/dirhash"
 
 	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/modtxt"
 )
 
 // The rules below are those of `go mod vendor` in Go 1.26
 // (cmd/go/internal/modcmd/vendor.go); module zips hold the same files the
 // go command copies from its module cache, so the result is the same,
 // byte for byte.
-
-// vendorModule is one "# path version [=> replacement]" block of
-// vendor/modules.txt.
-type vendorModule struct {
-	path, version string
-	replace       module.Version // zero when not replaced
-	replaceLocal  string         // a directory replacement, which no proxy serves
-	pkgs          []string
-}
-
-// parseModulesTxt reads the blocks that list packages; annotations
-// ("## explicit; go 1.22") and replacement-only lines need no files.
-func parseModulesTxt(data string) ([]vendorModule, error) {
-	var mods []vendorModule
-	for i, line := range strings.Split(data, "\n") {
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "" || strings.HasPrefix(line, "##"):
-		case strings.HasPrefix(line, "# "):
-			f := strings.Fields(line[2:])
-			var m vendorModule
-			old, repl, hasRepl := cutArrow(f)
-			switch len(old) {
-			case 1:
-				m.path = old[0]
-			case 2:
-				m.path, m.version = old[0], old[1]
-			default:
-				return nil, fmt.Errorf("vendor/modules.txt:%d: malformed module line %q", i+1, line)
-			}
-			if hasRepl {
-				switch {
-				case len(repl) == 1 && modfile.IsDirectoryPath(repl[0]):
-					m.replaceLocal = repl[0]
-				case len(repl) == 2:
-					m.replace = module.Version{Path: repl[0], Version: repl[1]}
-				default:
-					return nil, fmt.Errorf("vendor/modules.txt:%d: malformed replacement %q", i+1, line)
-				}
-			}
-			mods = append(mods, m)
-		default:
-			if len(mods) == 0 {
-				return nil, fmt.Errorf("vendor/modules.txt:%d: package %q before any module line", i+1, line)
-			}
-			mods[len(mods)-1].pkgs = append(mods[len(mods)-1].pkgs, line)
-		}
-	}
-	return mods, nil
-}
-
-func cutArrow(f []string) (before, after []string, found bool) {
-	for i, s := range f {
-		if s == "=>" {
-			return f[:i], f[i+1:], true
-		}
-	}
-	return f, nil, false
-}
 
 // goSum indexes go.sum lines: "path version" -> h1:, "path version/go.mod" -> h1:.
 func parseGoSum(data []byte) map[string]string {
@@ -133,7 +75,7 @@ func (c *Client) revendor(ctx context.Context, m module.Version, files []fileset
 	if !ok {
 		return nil, requires > 0, files, nil
 	}
-	mods, err := parseModulesTxt(string(txt))
+	mods, err := modtxt.Parse(txt)
 	if err != nil {
 		return nil, false, nil, fmt.Errorf("%w: %v", ErrVendor, err)
 	}
@@ -141,7 +83,7 @@ func (c *Client) revendor(ctx context.Context, m module.Version, files []fileset
 	out := map[string][]byte{}
 	var notCached []error // offline, every missing dependency is named at once
 	for _, vm := range mods {
-		if len(vm.pkgs) == 0 {
+		if len(vm.Packages) == 0 {
 			continue
 		}
 		dep, err := c.vendorOne(ctx, by, vm, sums, goVersion, out)
@@ -179,14 +121,14 @@ func (c *Client) revendor(ctx context.Context, m module.Version, files []fileset
 
 // vendorOne fetches one module of modules.txt, checks it against go.sum
 // and copies its listed packages into out (vendor path -> content).
-func (c *Client) vendorOne(ctx context.Context, by string, vm vendorModule, sums map[string]string, goVersion string, out map[string][]byte) (Dep, error) {
-	dep := Dep{Path: vm.path, Version: vm.version}
-	if vm.replaceLocal != "" {
-		return dep, fmt.Errorf("%w: vendor/modules.txt replaces %s with the directory %s, which is not in the module and no proxy serves", ErrVendor, vm.path, vm.replaceLocal)
+func (c *Client) vendorOne(ctx context.Context, by string, vm modtxt.Module, sums map[string]string, goVersion string, out map[string][]byte) (Dep, error) {
+	dep := Dep{Path: vm.Path, Version: vm.Version}
+	if vm.Local() {
+		return dep, fmt.Errorf("%w: vendor/modules.txt replaces %s with the directory %s, which is not in the module and no proxy serves", ErrVendor, vm.Path, vm.Replace.Path)
 	}
-	src := module.Version{Path: vm.path, Version: vm.version}
-	if vm.replace.Path != "" {
-		src = vm.replace
+	src := module.Version{Path: vm.Path, Version: vm.Version}
+	if vm.Replace.Path != "" {
+		src = vm.Replace
 		dep.Replace = src.Path + "@" + src.Version
 	}
 	if err := checkVersion(src.Path, src.Version); err != nil {
@@ -225,10 +167,10 @@ func (c *Client) vendorOne(ctx context.Context, by string, vm vendorModule, sums
 	// its replacement's, as the go command wants.
 	if gm := mfs["go.mod"]; gm != nil {
 		replacedBy := ""
-		if vm.replace.Path != "" {
+		if vm.Replace.Path != "" {
 			replacedBy = src.Path
 		}
-		if err := CheckModulePath(gm.Data, vm.path, replacedBy); err != nil {
+		if err := CheckModulePath(gm.Data, vm.Path, replacedBy); err != nil {
 			return dep, fmt.Errorf("dependency %s: %w", src, err)
 		}
 	}
@@ -245,10 +187,10 @@ func (c *Client) vendorOne(ctx context.Context, by string, vm vendorModule, sums
 		}
 	}
 	v := &vendorer{fs: mfs, goVersion: goVersion, cgo: c.env.cgo, out: out, visited: map[string]bool{}}
-	for _, pkg := range vm.pkgs {
-		rel, ok := strings.CutPrefix(pkg, vm.path)
+	for _, pkg := range vm.Packages {
+		rel, ok := strings.CutPrefix(pkg, vm.Path)
 		if !ok || (rel != "" && rel[0] != '/') {
-			return dep, fmt.Errorf("%w: vendor/modules.txt lists package %s under module %s, which does not contain it", ErrVendor, pkg, vm.path)
+			return dep, fmt.Errorf("%w: vendor/modules.txt lists package %s under module %s, which does not contain it", ErrVendor, pkg, vm.Path)
 		}
 		if err := v.pkg(pkg, strings.TrimPrefix(rel, "/")); err != nil {
 			return dep, fmt.Errorf("%w: %s@%s: %v", ErrVendor, src.Path, src.Version, err)

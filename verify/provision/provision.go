@@ -29,12 +29,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
 
 	"github.com/xtraefik/xtraefik"
+	"github.com/xtraefik/xtraefik/internal/place"
 )
 
 // workerSum holds the go.sum lines of the modules a worker replaces, on top
@@ -109,11 +109,7 @@ func Install(ctx context.Context, cacheDir, dir string, key []byte, warn func(st
 			}
 		}
 		dst := filepath.Join(dir, WorkerName(v))
-		tmp := dst + ".tmp"
-		if err := os.WriteFile(tmp, data, 0o755); err != nil {
-			return out, fmt.Errorf("install the yaegi %s worker into %s: %w", v, dir, err)
-		}
-		if err := os.Rename(tmp, dst); err != nil {
+		if err := place.WriteFile(dst, data, 0o755); err != nil {
 			return out, fmt.Errorf("install the yaegi %s worker into %s: %w", v, dir, err)
 		}
 		out = append(out, dst)
@@ -261,7 +257,7 @@ func Build(ctx context.Context, cacheDir, yaegi string, offline bool, key []byte
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", fmt.Errorf("create worker cache %s: %w", dir, err)
 	}
-	unlock, err := lock(dir + ".lock")
+	unlock, err := place.Lock(ctx, dir+".lock", nil)
 	if err != nil {
 		return "", "", err
 	}
@@ -324,19 +320,6 @@ func Build(ctx context.Context, cacheDir, yaegi string, offline bool, key []byte
 		return "", "", fmt.Errorf("record the yaegi %s worker: %w", yaegi, err)
 	}
 	return exe, sum, nil
-}
-
-// lock takes an exclusive lock on file, waiting for it.
-func lock(file string) (func(), error) {
-	f, err := os.OpenFile(file, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open worker build lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", file, err)
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
 // sourceFiles walks the embedded worker source, test files left out.

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/xtraefik/xtraefik/internal/place"
 )
 
 // minKey is the shortest host key a worker record may be sealed with.
@@ -54,11 +56,7 @@ func Seal(key []byte, exe, yaegi string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tmp := recordPath(exe) + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return "", err
-	}
-	return r.SHA256, os.Rename(tmp, recordPath(exe))
+	return r.SHA256, place.WriteFile(recordPath(exe), data, 0o644)
 }
 
 // open returns the SHA-256 the record beside exe holds, when it was sealed

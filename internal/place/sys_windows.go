@@ -1,6 +1,6 @@
 //go:build windows
 
-package filelock
+package place
 
 import (
 	"errors"
@@ -8,6 +8,11 @@ import (
 
 	"golang.org/x/sys/windows"
 )
+
+// tempLocks is false: a directory handle cannot be locked here, so a live
+// writer's temporary cannot be told from a dead one's and none is taken
+// for stale.
+const tempLocks = false
 
 func tryLock(f *os.File) (bool, error) {
 	ol := new(windows.Overlapped)
@@ -26,3 +31,7 @@ func tryLock(f *os.File) (bool, error) {
 func unlockFile(f *os.File) error {
 	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, new(windows.Overlapped))
 }
+
+// syncDir does nothing: a directory cannot be opened for Sync here, and
+// the file system orders a rename with the data flushed before it.
+func syncDir(string) error { return nil }

@@ -1,14 +1,10 @@
-// Package filelock serialises processes that share a cache directory with
-// advisory locks on lock files, and writes files so that a reader in
-// another process sees the old or the new content, never a part.
-package filelock
+package place
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -46,24 +42,4 @@ func Lock(ctx context.Context, path string, progress io.Writer) (unlock func(), 
 		}
 		wait = min(2*wait, 500*time.Millisecond)
 	}
-}
-
-// WriteFile writes data to a temporary file beside path and renames it into
-// place.
-func WriteFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
