@@ -31,13 +31,7 @@ type podmanEnv struct {
 
 func newPodman(t *testing.T, registry string) *podmanEnv {
 	t.Helper()
-	bin, err := exec.LookPath("podman")
-	if err != nil {
-		if os.Getenv("XTRAEFIK_E2E") != "" {
-			t.Fatalf("podman is required (Debian: apt-get install podman): %v", err)
-		}
-		t.Skip("podman not installed (Debian: apt-get install podman)")
-	}
+	bin := testenv.Tool(t, "podman") // Debian: apt-get install podman
 	// podman refuses a run root longer than 50 characters: t.TempDir's
 	// names are too long.
 	dir, err := os.MkdirTemp("", "xt-podman-")

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
 const workspaceHintText = `Run the container as your user: docker run --user "$(id -u):$(id -g)" …`
@@ -77,13 +79,7 @@ func TestWorkspaceHintAsImageUser(t *testing.T) {
 	if os.Getuid() != 0 || os.Getenv(workspaceChildEnv) != "" {
 		t.Skip("needs root, to run as the image's user")
 	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		if os.Getenv("XTRAEFIK_E2E") != "" {
-			t.Fatal("setpriv (util-linux) is needed")
-		}
-		t.Skip("setpriv not installed")
-	}
+	setpriv := testenv.Tool(t, "setpriv") // util-linux
 	dir, err := os.MkdirTemp("", "xtraefik-workspace-")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,8 @@ import (
 
 	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/traefikcfg"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
 // demo is the plugin the examples enable; pluginsRef the plugins image
@@ -41,11 +43,7 @@ func kubectlValidate(t *testing.T) string {
 			return p
 		}
 	}
-	msg := "kubectl-validate is not installed (go install sigs.k8s.io/kubectl-validate@v0.0.4; scripts/test installs it)"
-	if os.Getenv("XTRAEFIK_E2E") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testenv.Unavailable(t, "kubectl-validate is not installed (go install sigs.k8s.io/kubectl-validate@v0.0.4; scripts/test installs it)")
 	return ""
 }
 
