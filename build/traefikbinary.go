@@ -190,13 +190,6 @@ type goModReader interface {
 // GONOSUMDB, GOSUMDB, as for module-proxy plugins), or from the module
 // cache offline. ok is false, with why, when it cannot be read.
 func traefikGoMod(ctx context.Context, o *Options, version string) (in interpreters.Interpreter, ok bool, why string) {
-	if !semver.IsValid(version) || semver.Canonical(version) != version {
-		return in, false, "no exact Traefik version to read the go.mod of"
-	}
-	mod := "github.com/traefik/traefik/" + semver.Major(version)
-	if semver.Major(version) == "v1" {
-		mod = "github.com/containous/traefik"
-	}
 	var reader goModReader
 	if r, isReader := o.Modules.(goModReader); isReader {
 		reader = r
@@ -206,21 +199,40 @@ func traefikGoMod(ctx context.Context, o *Options, version string) (in interpret
 			return in, false, err.Error()
 		}
 		reader = c
-	} else {
-		return in, false, "no module proxy to read " + mod + "@" + version + "'s go.mod from"
 	}
-	data, err := reader.GoMod(ctx, mod, version)
+	in, err := goModInterpreter(ctx, reader, version)
 	if err != nil {
 		return in, false, err.Error()
 	}
-	in, ok, err = interpreters.FromGoMod(mod+"@"+version+"/go.mod", data)
+	return in, true, ""
+}
+
+// goModInterpreter reads the interpreters Traefik version's own go.mod
+// requires, through reader (the go.mod alone: no module zip, no image);
+// the error says why it cannot tell.
+func goModInterpreter(ctx context.Context, reader goModReader, version string) (interpreters.Interpreter, error) {
+	if !semver.IsValid(version) || semver.Canonical(version) != version {
+		return interpreters.Interpreter{}, errors.New("no exact Traefik version to read the go.mod of")
+	}
+	mod := "github.com/traefik/traefik/" + semver.Major(version)
+	if semver.Major(version) == "v1" {
+		mod = "github.com/containous/traefik"
+	}
+	if reader == nil {
+		return interpreters.Interpreter{}, errors.New("no module proxy to read " + mod + "@" + version + "'s go.mod from")
+	}
+	data, err := reader.GoMod(ctx, mod, version)
+	if err != nil {
+		return interpreters.Interpreter{}, err
+	}
+	in, ok, err := interpreters.FromGoMod(mod+"@"+version+"/go.mod", data)
 	switch {
 	case err != nil:
-		return in, false, err.Error()
+		return interpreters.Interpreter{}, err
 	case !ok:
-		return in, false, mod + "@" + version + "'s go.mod requires no Yaegi"
+		return interpreters.Interpreter{}, errors.New(mod + "@" + version + "'s go.mod requires no Yaegi")
 	}
-	return in, true, ""
+	return in, nil
 }
 
 // traefikPaths are where the image's Traefik binary may be: the programs

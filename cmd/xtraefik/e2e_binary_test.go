@@ -396,3 +396,26 @@ func sharedWorker(t *testing.T, yaegi string) string {
 	}
 	return worker
 }
+
+// TestWorldIsHermetic: the world's base holds no Go program, so Traefik's
+// go.mod would be asked for; a world that names no module proxy runs with
+// GOPROXY=off, so nothing reaches the public proxy, and the table answers
+// with a note (no error, no warning).
+func TestWorldIsHermetic(t *testing.T) {
+	w := newWorld(t)
+	rp := w.writeRecipe("hermetic.yaml", w.demoRecipe("docker://"+w.registry+"/library/traefik:v3.6", ""))
+	rep, errOut, err := w.verifyJSON(rp)
+	if err != nil {
+		t.Fatalf("verify: %v\n%s", err, errOut)
+	}
+	tg := rep.Traefik
+	if tg == nil || tg.InterpreterSource != "table" || tg.Yaegi != "v0.16.1" {
+		t.Fatalf("target %+v: want the table's yaegi v0.16.1", tg)
+	}
+	if notes := strings.Join(tg.Notes, "\n"); !strings.Contains(notes, "Traefik's go.mod was not read") || !strings.Contains(notes, "GOPROXY=off") {
+		t.Errorf("notes %q: want the go.mod skipped under GOPROXY=off", tg.Notes)
+	}
+	if len(rep.Warnings) != 0 {
+		t.Errorf("warnings %q", rep.Warnings)
+	}
+}
