@@ -205,7 +205,7 @@ func Open(cfg Config) (*Session, error) {
 		return nil, err
 	}
 	if sess.fleet != nil {
-		sess.opts.Trees = sess.fleet
+		sess.opts.Trees, sess.opts.Binaries = sess.fleet, sess.fleet
 	}
 	return sess, nil
 }

@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/mod/semver"
 
+	"github.com/xtraefik/xtraefik/cacherepo"
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/internal/gobuildinfo"
 	"github.com/xtraefik/xtraefik/source/modproxy"
@@ -67,26 +68,54 @@ func binaryKey(d v1.Hash) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// BinaryCache keeps what base images' Traefik binaries say, shared by a
+// fleet of runners (*cacherepo.Store): records under a hex key, signed by
+// their writer and returned only when a trusted key signed them.
+type BinaryCache interface {
+	GetBinary(ctx context.Context, key string) ([]byte, error)
+	PutBinary(ctx context.Context, key string, record []byte) error
+}
+
 // baseTraefik reads what the base's Traefik binary (first platform) says:
-// from the blob cache's sealed record for its manifest digest, else by
-// streaming its layers from the top down to the first that holds it,
-// reading only that file (at most MaxTraefikBinary bytes). The error is
-// for a binary too large or a cancelled ctx; any other failure to read it
-// is unknown (false), with why.
-func baseTraefik(ctx context.Context, o *Options, base *images.Base) (info binaryInfo, ok bool, why string, err error) {
+// from the blob cache's sealed record for its manifest digest, else from
+// the fleet's signed record (Options.Binaries), else by streaming its
+// layers from the top down to the first that holds it, reading only that
+// file (at most MaxTraefikBinary bytes). The error is for a binary too
+// large or a cancelled ctx; any other failure to read it is unknown
+// (false), with why. warnings say what of the fleet's cache was ignored
+// or failed.
+func baseTraefik(ctx context.Context, o *Options, base *images.Base) (info binaryInfo, ok bool, why string, warnings []string, err error) {
 	if len(base.Platforms) == 0 {
-		return binaryInfo{}, false, "the base has no platform image", nil
+		return binaryInfo{}, false, "the base has no platform image", nil, nil
 	}
 	store := o.Images.Cache
 	key := binaryKey(base.Platforms[0].Digest)
 	if store != nil {
 		if data, found := store.Ref(key); found && json.Unmarshal(data, &info) == nil {
-			return info, true, "", nil
+			return info, true, "", nil, nil
+		}
+	}
+	keep := func(info binaryInfo) {
+		if store == nil {
+			return
+		}
+		if data, err := json.Marshal(info); err == nil {
+			_ = store.SetRef(key, data) // a cache that cannot keep it costs a read next time
+		}
+	}
+	if o.Binaries != nil {
+		fleet, found, warning := fleetBinary(ctx, o.Binaries, key, base.Platforms[0].Digest)
+		if warning != "" {
+			warnings = append(warnings, warning)
+		}
+		if found {
+			keep(fleet)
+			return fleet, true, "", warnings, nil
 		}
 	}
 	cf, err := base.ConfigFile(0)
 	if err != nil {
-		return binaryInfo{}, false, err.Error(), nil
+		return binaryInfo{}, false, err.Error(), warnings, nil
 	}
 	paths := traefikPaths(cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.Env)
 	subject := base.Ref.String()
@@ -98,18 +127,42 @@ func baseTraefik(ctx context.Context, o *Options, base *images.Base) (info binar
 	switch {
 	case errors.Is(err, images.ErrFileTooLarge) || ctx.Err() != nil:
 		o.done(StageTraefik, subject, "", err)
-		return binaryInfo{}, false, "", err
+		return binaryInfo{}, false, "", warnings, err
 	case err != nil:
 		o.done(StageTraefik, subject, "not read: "+err.Error(), nil)
-		return binaryInfo{}, false, err.Error(), nil
+		return binaryInfo{}, false, err.Error(), warnings, nil
 	}
 	o.done(StageTraefik, subject, info.summary(), nil)
-	if store != nil {
-		if data, err := json.Marshal(info); err == nil {
-			_ = store.SetRef(key, data) // a cache that cannot keep it costs a read next time
+	keep(info)
+	if o.Binaries != nil {
+		data, err := json.Marshal(info)
+		if err == nil {
+			err = o.Binaries.PutBinary(ctx, key, data)
+		}
+		if err != nil {
+			warnings = append(warnings, "the cache repository did not take the record of the base's Traefik binary: "+err.Error())
 		}
 	}
-	return info, true, "", nil
+	return info, true, "", warnings, nil
+}
+
+// fleetBinary reads the fleet's record of the binary of the image with
+// manifest d. A record that is missing is a miss; one that no trusted key
+// signed, that does not decode, or a cache that fails, is a miss with a
+// warning: the layer is read instead.
+func fleetBinary(ctx context.Context, c BinaryCache, key string, d v1.Hash) (binaryInfo, bool, string) {
+	data, err := c.GetBinary(ctx, key)
+	switch {
+	case errors.Is(err, cacherepo.ErrNotFound):
+		return binaryInfo{}, false, ""
+	case err != nil:
+		return binaryInfo{}, false, fmt.Sprintf("the cache repository's record of the Traefik binary of %s is ignored, the base's layers are read: %v", d, err)
+	}
+	var info binaryInfo
+	if err := json.Unmarshal(data, &info); err != nil {
+		return binaryInfo{}, false, fmt.Sprintf("the cache repository's record of the Traefik binary of %s does not decode, the base's layers are read: %v", d, err)
+	}
+	return info, true, ""
 }
 
 func (b binaryInfo) summary() string {
@@ -263,4 +316,7 @@ func traefikPaths(entrypoint, cmd, env []string) []string {
 	return append(out, "/usr/local/bin/traefik")
 }
 
-var _ goModReader = (*modproxy.Client)(nil)
+var (
+	_ goModReader = (*modproxy.Client)(nil)
+	_ BinaryCache = (*cacherepo.Store)(nil)
+)
