@@ -88,7 +88,7 @@ blob_gets() {
 declare -A MED MIN MAX RSS NOTE GETS TIMINGS
 order=()
 row() { # NAME NOTE PREPARE CMD
-	local name=$1 prepare=$3 cmd=$4 times=() i
+	local name=$1 prepare=$3 cmd=$4 times=()
 	order+=("$name")
 	NOTE[$name]=$2
 	log "$name: $cmd"
@@ -104,7 +104,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
 print("%.3f,%.3f,%.3f" % (r["median"], r["min"], r["max"]))' "$work/$name.json")
 	else
-		for i in $(seq "$RUNS"); do
+		for _ in $(seq "$RUNS"); do
 			[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1 || die "$name: prepare failed"
 			/usr/bin/time -o "$work/$name.t" -f %e bash -c "$cmd" >/dev/null 2>&1 || die "$name failed: $cmd"
 			times+=("$(tail -1 "$work/$name.t")")
