@@ -33,7 +33,8 @@ apt_install() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 ||
 		{ apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1; }
 }
-command -v buildah >/dev/null || apt_install buildah || die "buildah is missing (apt-get install buildah)"
+# BENCH_NO_BUILDAH=1: a script that runs no buildah row (bench/binary.sh).
+[ "${BENCH_NO_BUILDAH:-0}" = 1 ] || command -v buildah >/dev/null || apt_install buildah || die "buildah is missing (apt-get install buildah)"
 command -v hyperfine >/dev/null || apt_install hyperfine || log "hyperfine unavailable: timing with /usr/bin/time loops"
 [ -x /usr/bin/time ] || apt_install time || die "/usr/bin/time (GNU time) is missing"
 command -v docker-registry >/dev/null || apt_install docker-registry || die "docker-registry is missing"

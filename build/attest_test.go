@@ -33,7 +33,7 @@ func TestProvenanceLocalSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Resolve(t.Context(), &Options{Recipe: r, CacheDir: t.TempDir()})
+	res, err := Resolve(t.Context(), &Options{Recipe: r, CacheDir: t.TempDir(), Env: hermeticEnv})
 	if err != nil {
 		t.Fatal(err)
 	}

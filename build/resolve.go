@@ -83,6 +83,11 @@ type Options struct {
 	// Used with the default Fetcher and Modules only (a caller's own
 	// fetchers decide where files come from).
 	Trees TreeCache
+	// Binaries is where a fleet keeps what each base's Traefik binary
+	// says (package cacherepo), read when the local blob cache lacks it
+	// and written once the binary is read: a runner of the fleet streams
+	// a base's binary layer only when no runner did.
+	Binaries BinaryCache
 }
 
 // reresolve says whether pinned sources are asked again (Frozen online).
@@ -367,7 +372,8 @@ func target(ctx context.Context, o *Options, base *images.Base) (t Target, warni
 	}
 	t.Version = o.TraefikVersion
 	if t.Version == "" {
-		info, ok, why, err := baseTraefik(ctx, o, base)
+		info, ok, why, fleetWarnings, err := baseTraefik(ctx, o, base)
+		warnings = append(warnings, fleetWarnings...)
 		if err != nil {
 			return t, nil, fmt.Errorf("read the base's Traefik binary: %w", err)
 		}

@@ -71,6 +71,16 @@ func (b *fakeBases) ResolveDigest(ctx context.Context, _ images.Reference, d v1.
 	return base, nil
 }
 
+// hermeticEnv is the environment of tests that give Options a cache
+// directory (and so a module proxy client): GOPROXY=off, so that nothing
+// asks the public proxy for Traefik's go.mod.
+func hermeticEnv(k string) string {
+	if k == "GOPROXY" {
+		return "off"
+	}
+	return ""
+}
+
 func layoutBase(t *testing.T) images.Reference {
 	t.Helper()
 	img, err := random.Image(64, 1)

@@ -208,7 +208,7 @@ func Open(cfg Config) (*Session, error) {
 		return nil, err
 	}
 	if sess.fleet != nil {
-		sess.opts.Trees = sess.fleet
+		sess.opts.Trees, sess.opts.Binaries = sess.fleet, sess.fleet
 	}
 	return sess, nil
 }
@@ -769,16 +769,32 @@ func (s *Session) Outdated(ctx context.Context, pre bool) (*outdated.Report, err
 		return nil, errors.New("outdated asks every source what is new, which needs the network: it cannot run offline")
 	}
 	opts := outdated.Options{Git: outdated.NewGitLister(o.GitAuth), Images: outdated.NewImageLister(o.Images),
-		GitMirrors: o.GitMirrors, Pre: pre, Interpreter: releaseInterpreter}
+		GitMirrors: o.GitMirrors, Pre: pre}
+	var gomods goModReader
 	if mods, err := modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod")}); err == nil {
-		opts.Modules = mods
+		opts.Modules, gomods = mods, mods
+	}
+	opts.Interpreter = func(ctx context.Context, version string) (string, error) {
+		return releaseInterpreter(ctx, gomods, version)
 	}
 	return outdated.Check(ctx, s.Recipe, s.locked(), opts)
 }
 
 // releaseInterpreter is the Yaegi a Traefik release embeds, by version
-// alone (no base image is read): xtraefik's release table.
-func releaseInterpreter(_ context.Context, version string) (string, error) {
-	in, _ := interpreters.ForTraefik(version)
+// alone (no base image is read): xtraefik's release table, else that
+// release's own go.mod through gomods (the module proxies and checksum
+// database the environment names, as for a base whose binary cannot
+// answer); nil gomods asks the table only.
+func releaseInterpreter(ctx context.Context, gomods goModReader, version string) (string, error) {
+	if in, ok := interpreters.ForTraefik(version); ok {
+		return in.Yaegi, nil
+	}
+	if gomods == nil {
+		return "", nil
+	}
+	in, err := goModInterpreter(ctx, gomods, version)
+	if err != nil {
+		return "", fmt.Errorf("not in xtraefik's table, and Traefik's go.mod was not read: %w", err)
+	}
 	return in.Yaegi, nil
 }

@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/mod/semver"
 
+	"github.com/xtraefik/xtraefik/cacherepo"
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/internal/gobuildinfo"
 	"github.com/xtraefik/xtraefik/source/modproxy"
@@ -67,26 +68,54 @@ func binaryKey(d v1.Hash) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// BinaryCache keeps what base images' Traefik binaries say, shared by a
+// fleet of runners (*cacherepo.Store): records under a hex key, signed by
+// their writer and returned only when a trusted key signed them.
+type BinaryCache interface {
+	GetBinary(ctx context.Context, key string) ([]byte, error)
+	PutBinary(ctx context.Context, key string, record []byte) error
+}
+
 // baseTraefik reads what the base's Traefik binary (first platform) says:
-// from the blob cache's sealed record for its manifest digest, else by
-// streaming its layers from the top down to the first that holds it,
-// reading only that file (at most MaxTraefikBinary bytes). The error is
-// for a binary too large or a cancelled ctx; any other failure to read it
-// is unknown (false), with why.
-func baseTraefik(ctx context.Context, o *Options, base *images.Base) (info binaryInfo, ok bool, why string, err error) {
+// from the blob cache's sealed record for its manifest digest, else from
+// the fleet's signed record (Options.Binaries), else by streaming its
+// layers from the top down to the first that holds it, reading only that
+// file (at most MaxTraefikBinary bytes). The error is for a binary too
+// large or a cancelled ctx; any other failure to read it is unknown
+// (false), with why. warnings say what of the fleet's cache was ignored
+// or failed.
+func baseTraefik(ctx context.Context, o *Options, base *images.Base) (info binaryInfo, ok bool, why string, warnings []string, err error) {
 	if len(base.Platforms) == 0 {
-		return binaryInfo{}, false, "the base has no platform image", nil
+		return binaryInfo{}, false, "the base has no platform image", nil, nil
 	}
 	store := o.Images.Cache
 	key := binaryKey(base.Platforms[0].Digest)
 	if store != nil {
 		if data, found := store.Ref(key); found && json.Unmarshal(data, &info) == nil {
-			return info, true, "", nil
+			return info, true, "", nil, nil
+		}
+	}
+	keep := func(info binaryInfo) {
+		if store == nil {
+			return
+		}
+		if data, err := json.Marshal(info); err == nil {
+			_ = store.SetRef(key, data) // a cache that cannot keep it costs a read next time
+		}
+	}
+	if o.Binaries != nil {
+		fleet, found, warning := fleetBinary(ctx, o.Binaries, key, base.Platforms[0].Digest)
+		if warning != "" {
+			warnings = append(warnings, warning)
+		}
+		if found {
+			keep(fleet)
+			return fleet, true, "", warnings, nil
 		}
 	}
 	cf, err := base.ConfigFile(0)
 	if err != nil {
-		return binaryInfo{}, false, err.Error(), nil
+		return binaryInfo{}, false, err.Error(), warnings, nil
 	}
 	paths := traefikPaths(cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.Env)
 	subject := base.Ref.String()
@@ -98,18 +127,42 @@ func baseTraefik(ctx context.Context, o *Options, base *images.Base) (info binar
 	switch {
 	case errors.Is(err, images.ErrFileTooLarge) || ctx.Err() != nil:
 		o.done(StageTraefik, subject, "", err)
-		return binaryInfo{}, false, "", err
+		return binaryInfo{}, false, "", warnings, err
 	case err != nil:
 		o.done(StageTraefik, subject, "not read: "+err.Error(), nil)
-		return binaryInfo{}, false, err.Error(), nil
+		return binaryInfo{}, false, err.Error(), warnings, nil
 	}
 	o.done(StageTraefik, subject, info.summary(), nil)
-	if store != nil {
-		if data, err := json.Marshal(info); err == nil {
-			_ = store.SetRef(key, data) // a cache that cannot keep it costs a read next time
+	keep(info)
+	if o.Binaries != nil {
+		data, err := json.Marshal(info)
+		if err == nil {
+			err = o.Binaries.PutBinary(ctx, key, data)
+		}
+		if err != nil {
+			warnings = append(warnings, "the cache repository did not take the record of the base's Traefik binary: "+err.Error())
 		}
 	}
-	return info, true, "", nil
+	return info, true, "", warnings, nil
+}
+
+// fleetBinary reads the fleet's record of the binary of the image with
+// manifest d. A record that is missing is a miss; one that no trusted key
+// signed, that does not decode, or a cache that fails, is a miss with a
+// warning: the layer is read instead.
+func fleetBinary(ctx context.Context, c BinaryCache, key string, d v1.Hash) (binaryInfo, bool, string) {
+	data, err := c.GetBinary(ctx, key)
+	switch {
+	case errors.Is(err, cacherepo.ErrNotFound):
+		return binaryInfo{}, false, ""
+	case err != nil:
+		return binaryInfo{}, false, fmt.Sprintf("the cache repository's record of the Traefik binary of %s is ignored, the base's layers are read: %v", d, err)
+	}
+	var info binaryInfo
+	if err := json.Unmarshal(data, &info); err != nil {
+		return binaryInfo{}, false, fmt.Sprintf("the cache repository's record of the Traefik binary of %s does not decode, the base's layers are read: %v", d, err)
+	}
+	return info, true, ""
 }
 
 func (b binaryInfo) summary() string {
@@ -190,13 +243,6 @@ type goModReader interface {
 // GONOSUMDB, GOSUMDB, as for module-proxy plugins), or from the module
 // cache offline. ok is false, with why, when it cannot be read.
 func traefikGoMod(ctx context.Context, o *Options, version string) (in interpreters.Interpreter, ok bool, why string) {
-	if !semver.IsValid(version) || semver.Canonical(version) != version {
-		return in, false, "no exact Traefik version to read the go.mod of"
-	}
-	mod := "github.com/traefik/traefik/" + semver.Major(version)
-	if semver.Major(version) == "v1" {
-		mod = "github.com/containous/traefik"
-	}
 	var reader goModReader
 	if r, isReader := o.Modules.(goModReader); isReader {
 		reader = r
@@ -206,21 +252,40 @@ func traefikGoMod(ctx context.Context, o *Options, version string) (in interpret
 			return in, false, err.Error()
 		}
 		reader = c
-	} else {
-		return in, false, "no module proxy to read " + mod + "@" + version + "'s go.mod from"
 	}
-	data, err := reader.GoMod(ctx, mod, version)
+	in, err := goModInterpreter(ctx, reader, version)
 	if err != nil {
 		return in, false, err.Error()
 	}
-	in, ok, err = interpreters.FromGoMod(mod+"@"+version+"/go.mod", data)
+	return in, true, ""
+}
+
+// goModInterpreter reads the interpreters Traefik version's own go.mod
+// requires, through reader (the go.mod alone: no module zip, no image);
+// the error says why it cannot tell.
+func goModInterpreter(ctx context.Context, reader goModReader, version string) (interpreters.Interpreter, error) {
+	if !semver.IsValid(version) || semver.Canonical(version) != version {
+		return interpreters.Interpreter{}, errors.New("no exact Traefik version to read the go.mod of")
+	}
+	mod := "github.com/traefik/traefik/" + semver.Major(version)
+	if semver.Major(version) == "v1" {
+		mod = "github.com/containous/traefik"
+	}
+	if reader == nil {
+		return interpreters.Interpreter{}, errors.New("no module proxy to read " + mod + "@" + version + "'s go.mod from")
+	}
+	data, err := reader.GoMod(ctx, mod, version)
+	if err != nil {
+		return interpreters.Interpreter{}, err
+	}
+	in, ok, err := interpreters.FromGoMod(mod+"@"+version+"/go.mod", data)
 	switch {
 	case err != nil:
-		return in, false, err.Error()
+		return interpreters.Interpreter{}, err
 	case !ok:
-		return in, false, mod + "@" + version + "'s go.mod requires no Yaegi"
+		return interpreters.Interpreter{}, errors.New(mod + "@" + version + "'s go.mod requires no Yaegi")
 	}
-	return in, true, ""
+	return in, nil
 }
 
 // traefikPaths are where the image's Traefik binary may be: the programs
@@ -251,4 +316,7 @@ func traefikPaths(entrypoint, cmd, env []string) []string {
 	return append(out, "/usr/local/bin/traefik")
 }
 
-var _ goModReader = (*modproxy.Client)(nil)
+var (
+	_ goModReader = (*modproxy.Client)(nil)
+	_ BinaryCache = (*cacherepo.Store)(nil)
+)

@@ -2,7 +2,8 @@
 // verified plugin trees, so a runner without access to the plugins' git
 // hosts or module proxy builds from the lock alone, and verification
 // records (Verdicts), so a plugin verified by one runner is not verified
-// again by the others.
+// again by the others, and what each base image's Traefik binary says
+// (GetBinary), so a base's layers are streamed once for the fleet.
 //
 // Everything is a plain OCI 1.1 artifact — an image manifest with
 // artifactType, the empty config (application/vnd.oci.empty.v1+json) and one
@@ -75,7 +76,8 @@ var (
 )
 
 // Store is a cache repository in a registry ("registry/path"): trees under
-// "tree-<hex of the content hash>", verdicts under "verdict-<key>".
+// "tree-<hex of the content hash>", verdicts under "verdict-<key>",
+// Traefik binary records under "binary-<key>".
 type Store struct {
 	repo name.Repository
 	opts images.Options

@@ -50,12 +50,14 @@ const (
 	kindTree    = "tree"
 )
 
+// kindBinary (binary.go) is a base's Traefik binary record.
+
 // record is what a Store signs for an entry, as the DSSE payload (JSON
 // written by encoding/json from this struct, so each field has one
 // encoding; readers check the signature over the bytes as stored and use
 // only what they hold).
 type record struct {
-	// Kind is kindVerdict or kindTree; Tag the tag the entry is written
+	// Kind is kindVerdict, kindTree or kindBinary; Tag the tag the entry is written
 	// under, so an entry moved to another tag is refused; Signer the
 	// fingerprint (Fingerprint) of the key that signed.
 	Kind   string `json:"kind"`
@@ -71,6 +73,9 @@ type record struct {
 	Layer       string `json:"layer,omitempty"`
 	Module      string `json:"module,omitempty"`
 	Revision    string `json:"revision,omitempty"`
+	// A Traefik binary record: what the writer read from the binary of
+	// the image its Key names (JSON the Store does not interpret).
+	Binary json.RawMessage `json:"binary,omitempty"`
 }
 
 // envelope is a DSSE envelope (github.com/secure-systems-lab/dsse).

@@ -161,13 +161,18 @@ func checkVerdict(rec *record, key string) error {
 }
 
 func (v *Verdicts) read(tag name.Tag) ([]byte, error) {
-	s := v.store
-	m, err := s.fetchArtifact(v.ctx, tag, VerdictArtifactType, VerdictMediaType, s.maxRecord)
+	return v.store.readRecord(v.ctx, tag, VerdictArtifactType)
+}
+
+// readRecord reads the signed record (a DSSE envelope, not yet opened)
+// of the artifact of artifactType tagged tag, bounded by maxRecord.
+func (s *Store) readRecord(ctx context.Context, tag name.Tag, artifactType string) ([]byte, error) {
+	m, err := s.fetchArtifact(ctx, tag, artifactType, VerdictMediaType, s.maxRecord)
 	if err != nil {
 		return nil, err
 	}
 	blob := tag.Context().Digest(m.Layers[0].Digest.String())
-	layer, err := remote.Layer(blob, s.remote(v.ctx)...)
+	layer, err := remote.Layer(blob, s.remote(ctx)...)
 	if err != nil {
 		return nil, s.opts.Explain(err, blob)
 	}

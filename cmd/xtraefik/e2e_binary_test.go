@@ -393,3 +393,171 @@ func sharedWorker(t *testing.T, yaegi string) string {
 	}
 	return worker
 }
+
+// TestWorldIsHermetic: the world's base holds no Go program, so Traefik's
+// go.mod would be asked for; a world that names no module proxy runs with
+// GOPROXY=off, so nothing reaches the public proxy, and the table answers
+// with a note (no error, no warning).
+func TestWorldIsHermetic(t *testing.T) {
+	w := newWorld(t)
+	rp := w.writeRecipe("hermetic.yaml", w.demoRecipe("docker://"+w.registry+"/library/traefik:v3.6", ""))
+	rep, errOut, err := w.verifyJSON(rp)
+	if err != nil {
+		t.Fatalf("verify: %v\n%s", err, errOut)
+	}
+	tg := rep.Traefik
+	if tg == nil || tg.InterpreterSource != "table" || tg.Yaegi != "v0.16.1" {
+		t.Fatalf("target %+v: want the table's yaegi v0.16.1", tg)
+	}
+	if notes := strings.Join(tg.Notes, "\n"); !strings.Contains(notes, "Traefik's go.mod was not read") || !strings.Contains(notes, "GOPROXY=off") {
+		t.Errorf("notes %q: want the go.mod skipped under GOPROXY=off", tg.Notes)
+	}
+	if len(rep.Warnings) != 0 {
+		t.Errorf("warnings %q", rep.Warnings)
+	}
+}
+
+// binaryTags lists the Traefik binary records in the cache repository repo.
+func binaryTags(t *testing.T, repo string) []string {
+	t.Helper()
+	r, err := name.NewRepository(repo, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := remote.List(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, tag := range tags {
+		if strings.HasPrefix(tag, "binary-") {
+			out = append(out, tag)
+		}
+	}
+	return out
+}
+
+// TestFleetKeepsTheBinaryRecord: runner A, the fleet's writer, builds a
+// registry base and streams the layer of its Traefik binary once, then
+// keeps what the binary says in the cache repository, signed. Runner B, a
+// fresh machine trusting A's key, builds the same base without a single
+// GET of that layer. Runner C, trusting another key, ignores A's record
+// (a warning names A's key) and streams the layer. A record A signed for
+// another base, moved under this base's tag, is refused as forged: the
+// reader streams the layer and takes the binary's own word.
+func TestFleetKeepsTheBinaryRecord(t *testing.T) {
+	w := newWorld(t)
+	registry, log := testenv.RecordingProxy(t, w.registry)
+	layer := pushTraefik(t, registry+"/library/traefik:fleet", testenv.FakeTraefik(t, "v3.8.1", "v0.16.1"), "v3.8.1")
+	rp := w.writeRecipe("fleet.yaml", w.demoRecipe("docker://"+registry+"/library/traefik:fleet", ""))
+	repo := registry + "/fleet/cache"
+	keyA, pubA := testenv.OpenSSLKeyPair(t, testenv.KeyEd25519)
+	_, pubOther := testenv.OpenSSLKeyPair(t, testenv.KeyEd25519)
+	idA := fingerprint(t, pubA)
+
+	layerGets := func(d v1.Hash) (n int) {
+		for _, r := range log.Requests() {
+			if r.Method == "GET" && r.Blob() == d.String() {
+				n++
+			}
+		}
+		return n
+	}
+	runner := func(cache string, args ...string) build.Report {
+		t.Helper()
+		out, errOut, err := w.runIn(filepath.Join(w.dir, cache), append(args, "-o", "json")...)
+		var rep build.Report
+		if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil || err != nil {
+			t.Fatalf("runner %s: xtraefik %s: %v / %v\n%s\n%s", cache, strings.Join(args, " "), err, jerr, out, errOut)
+		}
+		return rep
+	}
+	wantTarget := func(who string, rep build.Report, version string) {
+		t.Helper()
+		if tg := rep.Traefik; tg == nil || tg.Version != version || tg.Yaegi != "v0.16.1" || tg.InterpreterSource != "binary" || tg.Binary != "/usr/local/bin/traefik" {
+			t.Fatalf("runner %s: target %+v, want Traefik %s, yaegi v0.16.1 read from its binary", who, rep.Traefik, version)
+		}
+	}
+
+	log.Reset()
+	a := runner("a", "build", "-f", rp, "--cache-repo", repo, "--cache-key", keyA, "--push", registry+"/out/traefik:a")
+	wantTarget("A", a, "v3.8.1")
+	if len(a.Warnings) != 0 {
+		t.Fatalf("runner A: %q", a.Warnings)
+	}
+	if n := layerGets(layer); n != 1 {
+		t.Fatalf("runner A read the binary's layer %d times, want once", n)
+	}
+	records := binaryTags(t, repo)
+	if len(records) != 1 {
+		t.Fatalf("the cache repository holds %d Traefik binary records, want 1: %q", len(records), records)
+	}
+
+	// B: a fresh cache directory, A's public key only.
+	log.Reset()
+	b := runner("b", "build", "-f", rp, "--cache-repo", repo, "--cache-trust", pubA, "--push", registry+"/out/traefik:b")
+	wantTarget("B", b, "v3.8.1")
+	if len(b.Warnings) != 0 {
+		t.Fatalf("runner B: %q", b.Warnings)
+	}
+	if n := layerGets(layer); n != 0 {
+		t.Fatalf("runner B read the binary's layer %d times; the cache repository holds its record", n)
+	}
+	if b.Image.Digest != a.Image.Digest {
+		t.Errorf("runner B built %s, A %s", b.Image.Digest, a.Image.Digest)
+	}
+
+	// C: trusts another key, so not A's record.
+	log.Reset()
+	c := runner("c", "build", "-f", rp, "--cache-repo", repo, "--cache-trust", pubOther, "--push", registry+"/out/traefik:c")
+	wantTarget("C", c, "v3.8.1")
+	if n := layerGets(layer); n != 1 {
+		t.Fatalf("runner C read the binary's layer %d times, want once (A's record is not trusted)", n)
+	}
+	warned := false
+	for _, w := range c.Warnings {
+		warned = warned || strings.Contains(w, "record of the Traefik binary") && strings.Contains(w, "not signed by a key this runner trusts: signed by key \""+idA+"\"")
+	}
+	if !warned {
+		t.Errorf("runner C: no warning naming A's key for the binary record: %q", c.Warnings)
+	}
+
+	// A second base, whose record A writes; then the first base's record
+	// is put under its tag.
+	layer2 := pushTraefik(t, registry+"/library/traefik:fleet2", testenv.FakeTraefik(t, "v3.8.2", "v0.16.1"), "v3.8.2")
+	rp2 := w.writeRecipe("fleet2.yaml", w.demoRecipe("docker://"+registry+"/library/traefik:fleet2", ""))
+	wantTarget("A", runner("a", "verify", "-f", rp2, "--cache-repo", repo, "--cache-key", keyA), "v3.8.2")
+	var second string
+	for _, tag := range binaryTags(t, repo) {
+		if tag != records[0] {
+			second = tag
+		}
+	}
+	if second == "" {
+		t.Fatalf("no record for the second base: %q", binaryTags(t, repo))
+	}
+	r, err := name.NewRepository(repo, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(r.Tag(records[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Tag(r.Tag(second), desc); err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	d := runner("d", "verify", "-f", rp2, "--cache-repo", repo, "--cache-trust", pubA)
+	wantTarget("D", d, "v3.8.2")
+	if n := layerGets(layer2); n != 1 {
+		t.Fatalf("runner D read the second base's binary layer %d times, want once (the record there is forged)", n)
+	}
+	forged := false
+	for _, w := range d.Warnings {
+		forged = forged || strings.Contains(w, "record of the Traefik binary") && strings.Contains(w, "record moved between tags")
+	}
+	if !forged {
+		t.Errorf("runner D: no warning that the record was moved: %q", d.Warnings)
+	}
+}

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/match"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/recipe"
@@ -190,5 +192,98 @@ func TestVerifyAgainstAnotherBase(t *testing.T) {
 	// --base is for recipes.
 	if _, _, err := w.run("verify", "--dir", w.dir, "--base", "oci:"+baseDir+":v3.6"); err == nil || !strings.Contains(err.Error(), "--base is for a recipe") {
 		t.Errorf("verify --dir --base: %v", err)
+	}
+}
+
+// TestRebaseRegistryUnknownRelease is TestRebaseFollowsTheInterpreter with
+// the base in a registry behind a moving tag, traefik:v3: first Traefik
+// v3.6.12 (in the release table), then v3.8.1 (in no table; its binary
+// links the same yaegi v0.16.1): rebase keeps the verdict (from the cache:
+// no worker runs) and the plugin layer, pushes, and the lock records the
+// new digest. Then the tag moves to v3.8.2, whose binary links yaegi
+// v0.15.1: rebase verifies again with it before writing anything, the
+// log/slog plugin FAILs, and neither the lock nor the pushed tags move.
+func TestRebaseRegistryUnknownRelease(t *testing.T) {
+	w := newWorld(t)
+	ref := w.registry + "/library/traefik:v3"
+	move := func(version, yaegi string) v1.Hash {
+		t.Helper()
+		img := fakeTraefikBase(t, version, yaegi)
+		r, err := name.ParseReference(ref, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(r, img); err != nil {
+			t.Fatal(err)
+		}
+		d, err := img.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	pushed := func(tag string) (v1.Hash, error) {
+		r, err := name.ParseReference(w.registry+"/out/traefik:"+tag, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc, err := remote.Head(r)
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		return desc.Digest, nil
+	}
+	move("v3.6.12", "v0.16.1")
+	rp := w.writeRecipe("rebase.yaml", "base: docker://"+ref+"\nplugins:\n"+w.slogPlugin(t))
+	w.mustRun("lock", "-f", rp)
+	rep := decodeReport(t, w.mustRun("build", "-f", rp, "-o", "json", "--push", w.registry+"/out/traefik:first"))
+	if len(rep.Verify) != 1 || !rep.Verify[0].OK || rep.Verify[0].Cached || rep.Traefik == nil || rep.Traefik.Version != "v3.6.12" || rep.Traefik.InterpreterSource != "binary" {
+		t.Fatalf("first build: traefik %+v, verdicts %+v", rep.Traefik, rep.Verify)
+	}
+	layer := rep.Image.Layers["/"]
+
+	// An unknown release, same interpreter.
+	b := move("v3.8.1", "v0.16.1")
+	rep = decodeReport(t, w.mustRun("rebase", "-f", rp, "-o", "json", "--push", w.registry+"/out/traefik:second"))
+	if tg := rep.Traefik; tg == nil || tg.Version != "v3.8.1" || tg.Yaegi != "v0.16.1" || tg.InterpreterSource != "binary" || rep.Base == nil || rep.Base.Digest != b.String() {
+		t.Fatalf("rebase onto v3.8.1: target %+v, base %+v", rep.Traefik, rep.Base)
+	}
+	if v := rep.Verify; len(v) != 1 || !v[0].OK || !v[0].Cached || v[0].Interpreter != "yaegi v0.16.1" {
+		t.Errorf("rebase onto the same interpreter verified again: %+v", v)
+	}
+	if got := rep.Image.Layers["/"]; got != layer || layer == "" {
+		t.Errorf("plugin layer %s after the rebase, %s before", got, layer)
+	}
+	if l, _ := recipe.ReadLock(recipe.LockPath(rp)); l == nil || l.Base.Digest != b.String() {
+		t.Errorf("lock base %+v, want %s", l, b)
+	}
+	second, err := pushed("second")
+	if err != nil || second.String() != rep.Image.Digest {
+		t.Fatalf("pushed %s (%v), the rebase reported %s", second, err, rep.Image.Digest)
+	}
+
+	// Another interpreter: verified again before anything is written.
+	lockBefore := readLockFile(t, rp)
+	move("v3.8.2", "v0.15.1")
+	out, _, err := w.run("rebase", "-f", rp, "-o", "json", "--yaegi-worker", sharedWorker(t, "v0.15.1"),
+		"--push", w.registry+"/out/traefik:second", "--push", w.registry+"/out/traefik:third")
+	rep = decodeReport(t, out)
+	if err == nil || rep.OK {
+		t.Fatalf("rebase onto yaegi v0.15.1 succeeded: %+v", rep)
+	}
+	if tg := rep.Traefik; tg == nil || tg.Version != "v3.8.2" || tg.Yaegi != "v0.15.1" || tg.InterpreterSource != "binary" {
+		t.Errorf("rebase onto v3.8.2: target %+v", tg)
+	}
+	if v := rep.Verify; len(v) != 1 || v[0].Status != verify.StatusFail || v[0].Cached || v[0].Interpreter != "yaegi v0.15.1" || !strings.Contains(v[0].Reason, "log/slog") {
+		t.Errorf("rebase onto yaegi v0.15.1: verdicts %+v, want a fresh FAIL naming log/slog", v)
+	}
+	if !bytes.Equal(readLockFile(t, rp), lockBefore) {
+		t.Error("a failed rebase changed the lock")
+	}
+	if d, err := pushed("second"); err != nil || d != second {
+		t.Errorf("a failed rebase moved a pushed tag: %s (%v), was %s", d, err, second)
+	}
+	if d, err := pushed("third"); err == nil {
+		t.Errorf("a failed rebase pushed %s", d)
 	}
 }

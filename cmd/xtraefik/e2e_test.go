@@ -94,7 +94,15 @@ func (w *world) run(args ...string) (stdout, stderr string, err error) {
 func (w *world) runIn(cache string, args ...string) (stdout, stderr string, err error) {
 	w.t.Helper()
 	var out, errb bytes.Buffer
-	root := newRoot(func(k string) string { return w.env[k] })
+	root := newRoot(func(k string) string {
+		if k == "GOPROXY" && w.env[k] == "" {
+			// Hermetic: a test that wants a module proxy names its loopback
+			// one; otherwise nothing asks the public proxy (for Traefik's
+			// go.mod, when a base's binary cannot answer).
+			return "off"
+		}
+		return w.env[k]
+	})
 	root.SetArgs(append(args, "--cache-dir", cache))
 	root.SetOut(&out)
 	root.SetErr(&errb)
