@@ -12,5 +12,5 @@ import "embed"
 //
 //go:embed go.mod go.sum worker_source.go
 //go:embed verify/*.go verify/interpreters/*.go verify/provision/*.go verify/provision/worker.sum
-//go:embed manifest/*.go fileset/*.go sandbox/*.go probe/*.go plugin/*.go internal/yamlcheck/*.go internal/place/*.go internal/private/*.go internal/buildid/*.go
+//go:embed internal/manifest/*.go internal/fileset/*.go internal/sandbox/*.go internal/probe/*.go internal/plugin/*.go internal/yamlcheck/*.go internal/place/*.go internal/private/*.go internal/buildid/*.go
 var WorkerSource embed.FS

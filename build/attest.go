@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xtraefik/xtraefik/attest"
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/internal/attest"
 	"github.com/xtraefik/xtraefik/internal/redact"
 	"github.com/xtraefik/xtraefik/recipe"
 )

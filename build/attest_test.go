@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xtraefik/xtraefik/attest"
+	"github.com/xtraefik/xtraefik/internal/attest"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/recipe"
 )

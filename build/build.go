@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/xtraefik/xtraefik/images"
-	"github.com/xtraefik/xtraefik/traefikcfg"
+	"github.com/xtraefik/xtraefik/internal/traefikcfg"
 	"github.com/xtraefik/xtraefik/verify"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/images/blobstore"
 	"github.com/xtraefik/xtraefik/internal/place"
-	"github.com/xtraefik/xtraefik/source"
+	"github.com/xtraefik/xtraefik/internal/source"
 	"github.com/xtraefik/xtraefik/verify"
 	"github.com/xtraefik/xtraefik/verify/provision"
 )

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xtraefik/xtraefik/cacherepo"
+	"github.com/xtraefik/xtraefik/internal/cacherepo"
 	"github.com/xtraefik/xtraefik/internal/place"
+	"github.com/xtraefik/xtraefik/internal/sandbox"
+	"github.com/xtraefik/xtraefik/internal/sign"
 	"github.com/xtraefik/xtraefik/internal/testenv"
-	"github.com/xtraefik/xtraefik/sandbox"
-	"github.com/xtraefik/xtraefik/sign"
 	"github.com/xtraefik/xtraefik/verify"
 )
 

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/xtraefik/xtraefik/cacherepo"
-	"github.com/xtraefik/xtraefik/fileset"
-	"github.com/xtraefik/xtraefik/plugin"
-	"github.com/xtraefik/xtraefik/sign"
+	"github.com/xtraefik/xtraefik/internal/cacherepo"
+	"github.com/xtraefik/xtraefik/internal/fileset"
+	"github.com/xtraefik/xtraefik/internal/plugin"
+	"github.com/xtraefik/xtraefik/internal/sign"
 	"github.com/xtraefik/xtraefik/verify"
 )
 

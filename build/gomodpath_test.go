@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xtraefik/xtraefik/internal/source/modproxy"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/recipe"
-	"github.com/xtraefik/xtraefik/source/modproxy"
 )
 
 // A git or directory plugin whose go.mod declares another module than the

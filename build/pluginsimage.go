@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/xtraefik/xtraefik/images"
-	"github.com/xtraefik/xtraefik/plugin"
-	"github.com/xtraefik/xtraefik/traefikcfg"
+	"github.com/xtraefik/xtraefik/internal/plugin"
+	"github.com/xtraefik/xtraefik/internal/traefikcfg"
 )
 
 // AnnotationPlugins names, on a plugins image's manifests and index, each

@@ -10,10 +10,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/xtraefik/xtraefik/images"
-	"github.com/xtraefik/xtraefik/publish"
+	"github.com/xtraefik/xtraefik/internal/publish"
+	"github.com/xtraefik/xtraefik/internal/sign"
+	"github.com/xtraefik/xtraefik/internal/traefikcfg"
 	"github.com/xtraefik/xtraefik/recipe"
-	"github.com/xtraefik/xtraefik/sign"
-	"github.com/xtraefik/xtraefik/traefikcfg"
 )
 
 // Outputs says where a built image goes. Any combination may be given.

@@ -9,9 +9,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 	"github.com/xtraefik/xtraefik/internal/redact"
-	"github.com/xtraefik/xtraefik/plugin"
-	"github.com/xtraefik/xtraefik/runcheck"
+	"github.com/xtraefik/xtraefik/internal/runcheck"
 	"github.com/xtraefik/xtraefik/verify"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 )
 
 // reportFormat is how the JSON report wrote plugins before their source

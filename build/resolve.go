@@ -16,10 +16,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/xtraefik/xtraefik/images"
-	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/internal/plugin"
+	"github.com/xtraefik/xtraefik/internal/source"
+	"github.com/xtraefik/xtraefik/internal/source/modproxy"
 	"github.com/xtraefik/xtraefik/recipe"
-	"github.com/xtraefik/xtraefik/source"
-	"github.com/xtraefik/xtraefik/source/modproxy"
 	"github.com/xtraefik/xtraefik/verify"
 	"github.com/xtraefik/xtraefik/verify/interpreters"
 )

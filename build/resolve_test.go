@@ -16,10 +16,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
-	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/internal/fileset"
+	"github.com/xtraefik/xtraefik/internal/source"
 	"github.com/xtraefik/xtraefik/recipe"
-	"github.com/xtraefik/xtraefik/source"
 )
 
 // fakeGit is a Fetcher over fixed refs and trees: what a remote says today.

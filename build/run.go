@@ -17,9 +17,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/xtraefik/xtraefik/internal/redact"
+	"github.com/xtraefik/xtraefik/internal/runcheck"
+	"github.com/xtraefik/xtraefik/internal/traefikcfg"
 	"github.com/xtraefik/xtraefik/recipe"
-	"github.com/xtraefik/xtraefik/runcheck"
-	"github.com/xtraefik/xtraefik/traefikcfg"
 	"github.com/xtraefik/xtraefik/verify"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/xtraefik/xtraefik/runcheck"
-	"github.com/xtraefik/xtraefik/traefikcfg"
+	"github.com/xtraefik/xtraefik/internal/runcheck"
+	"github.com/xtraefik/xtraefik/internal/traefikcfg"
 )
 
 // RuntimeCheck starts the assembled image's own Traefik for the host's platform

@@ -5,7 +5,7 @@ import (
 	"runtime/debug"
 
 	"github.com/xtraefik/xtraefik/images"
-	"github.com/xtraefik/xtraefik/sbom"
+	"github.com/xtraefik/xtraefik/internal/sbom"
 )
 
 // SBOM renders the SPDX document of a built image: the base, each plugin at its

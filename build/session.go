@@ -14,16 +14,16 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
-	"github.com/xtraefik/xtraefik/cacherepo"
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/images/blobstore"
+	"github.com/xtraefik/xtraefik/internal/cacherepo"
+	"github.com/xtraefik/xtraefik/internal/outdated"
 	"github.com/xtraefik/xtraefik/internal/redact"
-	"github.com/xtraefik/xtraefik/outdated"
+	"github.com/xtraefik/xtraefik/internal/runcheck"
+	"github.com/xtraefik/xtraefik/internal/sandbox"
+	"github.com/xtraefik/xtraefik/internal/source"
+	"github.com/xtraefik/xtraefik/internal/source/modproxy"
 	"github.com/xtraefik/xtraefik/recipe"
-	"github.com/xtraefik/xtraefik/runcheck"
-	"github.com/xtraefik/xtraefik/sandbox"
-	"github.com/xtraefik/xtraefik/source"
-	"github.com/xtraefik/xtraefik/source/modproxy"
 	"github.com/xtraefik/xtraefik/verify"
 	"github.com/xtraefik/xtraefik/verify/interpreters"
 )

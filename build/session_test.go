@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/internal/runcheck"
+	"github.com/xtraefik/xtraefik/internal/sandbox"
 	"github.com/xtraefik/xtraefik/recipe"
-	"github.com/xtraefik/xtraefik/runcheck"
-	"github.com/xtraefik/xtraefik/sandbox"
 )
 
 // TestOpenMergesRecipeEnvironmentAndConfig: a Go caller gets the recipe's

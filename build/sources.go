@@ -12,13 +12,13 @@ import (
 	"golang.org/x/mod/semver"
 	modzip "golang.org/x/mod/zip"
 
-	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/fileset"
+	"github.com/xtraefik/xtraefik/internal/manifest"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 	"github.com/xtraefik/xtraefik/internal/redact"
-	"github.com/xtraefik/xtraefik/manifest"
-	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/internal/source"
+	"github.com/xtraefik/xtraefik/internal/source/modproxy"
 	"github.com/xtraefik/xtraefik/recipe"
-	"github.com/xtraefik/xtraefik/source"
-	"github.com/xtraefik/xtraefik/source/modproxy"
 )
 
 // ModuleFetcher resolves module-proxy plugin versions and fetches them

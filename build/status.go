@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/xtraefik/xtraefik/publish"
+	"github.com/xtraefik/xtraefik/internal/publish"
 	"github.com/xtraefik/xtraefik/verify"
 )
 

@@ -16,10 +16,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/mod/semver"
 
-	"github.com/xtraefik/xtraefik/cacherepo"
 	"github.com/xtraefik/xtraefik/images"
+	"github.com/xtraefik/xtraefik/internal/cacherepo"
 	"github.com/xtraefik/xtraefik/internal/gobuildinfo"
-	"github.com/xtraefik/xtraefik/source/modproxy"
+	"github.com/xtraefik/xtraefik/internal/source/modproxy"
 	"github.com/xtraefik/xtraefik/verify"
 	"github.com/xtraefik/xtraefik/verify/interpreters"
 )

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xtraefik/xtraefik/internal/source"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/recipe"
-	"github.com/xtraefik/xtraefik/source"
 )
 
 // refusedAddr is a loopback address nothing listens on: connections to it

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 )
 
 // Addition is what Assemble puts on top of every platform of a base.

@@ -17,9 +17,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/fileset"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 	"github.com/xtraefik/xtraefik/internal/testenv"
-	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // testEpoch is the SOURCE_DATE_EPOCH of the tests.

@@ -20,10 +20,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/images/blobstore"
 	"github.com/xtraefik/xtraefik/internal/buildid"
-	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/internal/fileset"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 )
 
 // ExtraFile is a file added to the plugin layer at an absolute path, such as a

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/images/blobstore"
+	"github.com/xtraefik/xtraefik/internal/fileset"
 	"github.com/xtraefik/xtraefik/internal/memstat"
-	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 )
 
 // goldenLayer is the digest of the demo plugin layer for WORKDIR "/". If this

@@ -14,8 +14,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/xtraefik/xtraefik/internal/place"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 	"github.com/xtraefik/xtraefik/internal/yamlcheck"
-	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // LockVersion is the lock file format version this build writes and reads.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 )
 
 // lockFormat is the lock file as xtraefik wrote it before the plugin's

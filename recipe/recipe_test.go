@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 )
 
 const good = `base: docker.io/library/traefik:v3.6

@@ -7,11 +7,11 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/fileset"
 
-	"github.com/xtraefik/xtraefik/manifest"
-	"github.com/xtraefik/xtraefik/plugin"
-	"github.com/xtraefik/xtraefik/traefikcfg"
+	"github.com/xtraefik/xtraefik/internal/manifest"
+	"github.com/xtraefik/xtraefik/internal/plugin"
+	"github.com/xtraefik/xtraefik/internal/traefikcfg"
 )
 
 // reAlias keeps aliases usable both as a flag path element

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 )
 
 func TestFromWith(t *testing.T) {

@@ -17,10 +17,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/xtraefik/xtraefik/internal/buildid"
+	"github.com/xtraefik/xtraefik/internal/manifest"
 	"github.com/xtraefik/xtraefik/internal/place"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 	"github.com/xtraefik/xtraefik/internal/private"
-	"github.com/xtraefik/xtraefik/manifest"
-	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // Cache keeps verdicts across runs. A verdict is found again only under a

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xtraefik/xtraefik/internal/plugin"
+	"github.com/xtraefik/xtraefik/internal/sandbox"
 	"github.com/xtraefik/xtraefik/internal/testenv"
-	"github.com/xtraefik/xtraefik/plugin"
-	"github.com/xtraefik/xtraefik/sandbox"
 )
 
 // TestCacheKeyCoversEveryInput: changing anything that decides a verdict

@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/mod/modfile"
 
-	"github.com/xtraefik/xtraefik/fileset"
-	"github.com/xtraefik/xtraefik/manifest"
-	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/internal/fileset"
+	"github.com/xtraefik/xtraefik/internal/manifest"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 	"github.com/xtraefik/xtraefik/verify/interpreters"
 )
 

@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xtraefik/xtraefik/sandbox"
+	"github.com/xtraefik/xtraefik/internal/sandbox"
 )
 
 // watchInterval is how often the worker's resident memory is sampled.

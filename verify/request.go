@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/xtraefik/xtraefik/probe"
+	"github.com/xtraefik/xtraefik/internal/probe"
 )
 
 // recorder is the next handler: it records whether the plugin passed the

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xtraefik/xtraefik/internal/plugin"
 	"github.com/xtraefik/xtraefik/internal/testenv"
-	"github.com/xtraefik/xtraefik/plugin"
 )
 
 // TestExpectStatus holds the criterion (probe.Judge) in static verification:

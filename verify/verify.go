@@ -24,9 +24,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/xtraefik/xtraefik/manifest"
-	"github.com/xtraefik/xtraefik/plugin"
-	"github.com/xtraefik/xtraefik/sandbox"
+	"github.com/xtraefik/xtraefik/internal/manifest"
+	"github.com/xtraefik/xtraefik/internal/plugin"
+	"github.com/xtraefik/xtraefik/internal/sandbox"
 )
 
 // Options tune a verification.

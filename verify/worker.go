@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xtraefik/xtraefik/sandbox"
+	"github.com/xtraefik/xtraefik/internal/sandbox"
 )
 
 // workerEnv marks a process started by Verify to interpret one plugin. Its

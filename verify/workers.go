@@ -16,7 +16,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 	"github.com/xtraefik/xtraefik/verify/interpreters"
 	"github.com/xtraefik/xtraefik/verify/provision"
 )

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xtraefik/xtraefik/internal/plugin"
 	"github.com/xtraefik/xtraefik/internal/testenv"
-	"github.com/xtraefik/xtraefik/plugin"
 	"github.com/xtraefik/xtraefik/verify/provision"
 )
 

@@ -15,9 +15,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xtraefik/xtraefik/fileset"
 	"github.com/xtraefik/xtraefik/images"
-	"github.com/xtraefik/xtraefik/plugin"
+	"github.com/xtraefik/xtraefik/internal/fileset"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 )
 
 func main() {

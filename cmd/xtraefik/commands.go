@@ -11,10 +11,10 @@ import (
 
 	"github.com/xtraefik/xtraefik/build"
 	"github.com/xtraefik/xtraefik/images"
-	"github.com/xtraefik/xtraefik/publish"
-	"github.com/xtraefik/xtraefik/runcheck"
-	"github.com/xtraefik/xtraefik/sandbox"
-	"github.com/xtraefik/xtraefik/sign"
+	"github.com/xtraefik/xtraefik/internal/publish"
+	"github.com/xtraefik/xtraefik/internal/runcheck"
+	"github.com/xtraefik/xtraefik/internal/sandbox"
+	"github.com/xtraefik/xtraefik/internal/sign"
 	"github.com/xtraefik/xtraefik/verify"
 	"github.com/xtraefik/xtraefik/verify/provision"
 )

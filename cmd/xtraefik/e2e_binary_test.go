@@ -25,7 +25,7 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/xtraefik/xtraefik/build"
-	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/fileset"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/verify"
 	"github.com/xtraefik/xtraefik/verify/provision"

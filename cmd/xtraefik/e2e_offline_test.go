@@ -19,10 +19,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/xtraefik/xtraefik/build"
-	"github.com/xtraefik/xtraefik/cacherepo"
+	"github.com/xtraefik/xtraefik/internal/cacherepo"
+	"github.com/xtraefik/xtraefik/internal/sign"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 	"github.com/xtraefik/xtraefik/recipe"
-	"github.com/xtraefik/xtraefik/sign"
 )
 
 // offlineWorld is the example recipe's world with a registry and a git

@@ -13,8 +13,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/xtraefik/xtraefik/attest"
 	"github.com/xtraefik/xtraefik/build"
+	"github.com/xtraefik/xtraefik/internal/attest"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xtraefik/xtraefik/attest"
+	"github.com/xtraefik/xtraefik/internal/attest"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 

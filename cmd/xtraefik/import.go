@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xtraefik/xtraefik/importer"
-	"github.com/xtraefik/xtraefik/traefikcfg"
+	"github.com/xtraefik/xtraefik/internal/importer"
+	"github.com/xtraefik/xtraefik/internal/traefikcfg"
 )
 
 // kindFlag is --kind: checked when given.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/xtraefik/xtraefik/build"
 	"github.com/xtraefik/xtraefik/images"
-	"github.com/xtraefik/xtraefik/plugininstall"
+	"github.com/xtraefik/xtraefik/internal/plugininstall"
 )
 
 // newInstallPlugins is the init-container form of the plugins image: it

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xtraefik/xtraefik/outdated"
+	"github.com/xtraefik/xtraefik/internal/outdated"
 )
 
 // exitOutdated is the exit status of `outdated --exit-code` when something is

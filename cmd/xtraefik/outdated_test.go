@@ -14,9 +14,9 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/fileset"
+	"github.com/xtraefik/xtraefik/internal/outdated"
 	"github.com/xtraefik/xtraefik/internal/testenv"
-	"github.com/xtraefik/xtraefik/outdated"
 )
 
 // TestOutdatedCommand runs `xtraefik outdated` on a recipe naming the public

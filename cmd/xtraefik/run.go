@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xtraefik/xtraefik/build"
-	"github.com/xtraefik/xtraefik/runcheck"
+	"github.com/xtraefik/xtraefik/internal/runcheck"
 )
 
 func newRun(env getenv) *cobra.Command {

@@ -17,8 +17,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/xtraefik/xtraefik/plugin"
-	"github.com/xtraefik/xtraefik/traefikcfg"
+	"github.com/xtraefik/xtraefik/internal/plugin"
+	"github.com/xtraefik/xtraefik/internal/traefikcfg"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )

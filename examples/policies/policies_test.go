@@ -17,7 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"gopkg.in/yaml.v3"
 
-	"github.com/xtraefik/xtraefik/attest"
+	"github.com/xtraefik/xtraefik/internal/attest"
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 

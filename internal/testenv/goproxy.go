@@ -25,7 +25,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	modzip "golang.org/x/mod/zip"
 
-	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/fileset"
 	"github.com/xtraefik/xtraefik/internal/modtxt"
 )
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xtraefik/xtraefik/fileset"
+	"github.com/xtraefik/xtraefik/internal/fileset"
 )
 
 // CorpusPlugin is a real public plugin taken from the Go module proxy at an

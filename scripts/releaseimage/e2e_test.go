@@ -28,8 +28,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/xtraefik/xtraefik/internal/runcheck"
 	"github.com/xtraefik/xtraefik/internal/testenv"
-	"github.com/xtraefik/xtraefik/runcheck"
 )
 
 var releaseE2E = flag.Bool("release-e2e", false, "run scripts/release for the host's linux target and the image it builds under runc (also with XTRAEFIK_E2E=1)")

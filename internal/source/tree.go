@@ -1,0 +1,319 @@
+package source
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/xtraefik/xtraefik/internal/fileset"
+)
+
+// lfsPrefix starts every Git LFS pointer file; the specification caps
+// pointers at 1024 bytes, so only small blobs can be one.
+const (
+	lfsPrefix     = "version https://git-lfs.github.com/spec/v1"
+	lfsMaxPointer = 1024
+)
+
+// treeReader turns a commit's tree into fileset entries. Blob contents are
+// read lazily by File.Open; go-git's object storage is not safe for
+// concurrent use, so lookups share one mutex. The readers they return are:
+// a small blob is decoded into memory, a large one (over the storage's
+// LargeObjectThreshold) streams from its own handle on the pack file, and
+// what it shares with the storage (the pack index, the delta base cache)
+// go-git locks itself.
+//
+// Once the tree is read, the repository is let go (dir reopens it on the
+// first Open): a build holding twenty trees whose files it never reads
+// again (the verdict and the layer came from the caches) does not hold
+// twenty repositories' caches in memory.
+type treeReader struct {
+	repo  *git.Repository
+	dir   string
+	mu    sync.Mutex
+	files []fileset.File
+}
+
+// repository is the repository to read blobs from, reopened from dir
+// after release; call with mu held.
+func (tr *treeReader) repository() (*git.Repository, error) {
+	if tr.repo == nil {
+		repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache})
+		if err == nil && repo == nil {
+			err = fmt.Errorf("cache repository %s vanished", tr.dir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		tr.repo = repo
+	}
+	return tr.repo, nil
+}
+
+// readTree reads commit h, which the repository has. Failures to read its
+// objects are marked as damage; every blob is read through once, so a
+// damaged pack shows here, where a fresh fetch can still repair it, not
+// when the files are read later (the object cache keeps what was read).
+// readTree reads commit h's tree from repo, the cache repository in dir.
+//
+// Every object is checked against its name (checkedObject, and the blob's
+// SHA-1 computed as it is read through): a cache directory is an input from
+// whoever could write it (a restored CI cache), and an object stored under
+// another's name is damage, never the plugin's files.
+func readTree(repo *git.Repository, dir string, h plumbing.Hash) (*Tree, error) {
+	obj, err := checkedObject(repo, h)
+	if err != nil {
+		return nil, fmt.Errorf("read commit: %w", err)
+	}
+	if obj.Type() != plumbing.CommitObject {
+		return nil, fmt.Errorf("%s is a %s, not a commit", h, obj.Type())
+	}
+	c, err := object.DecodeCommit(repo.Storer, obj)
+	if err != nil {
+		return nil, &damage{fmt.Errorf("read commit: %w", err)}
+	}
+	tr := &treeReader{repo: repo, dir: dir}
+	root, err := tr.tree(c.TreeHash)
+	if err != nil {
+		return nil, fmt.Errorf("read root tree: %w", err)
+	}
+	if err := tr.walk(root, ""); err != nil {
+		return nil, err
+	}
+	tr.repo = nil // see treeReader
+	set, err := fileset.New(tr.files)
+	if err != nil {
+		return nil, err
+	}
+	return &Tree{Commit: h.String(), Time: c.Committer.When, Files: set}, nil
+}
+
+// walk descends the tree itself rather than using object.TreeWalker, which
+// ends silently on a subtree it cannot read: a truncated plugin must be an
+// error, not a smaller plugin.
+func (tr *treeReader) walk(t *object.Tree, dir string) error {
+	for _, e := range t.Entries {
+		p := e.Name
+		if dir != "" {
+			p = dir + "/" + e.Name
+		}
+		if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\x00") {
+			where := dir
+			if where == "" {
+				where = "the root directory"
+			}
+			return fmt.Errorf("%w: tree entry %q in %s", fileset.ErrUnsafePath, e.Name, where)
+		}
+		// A control character (a newline, an escape) is refused now, before
+		// any blob is read, naming the path; fileset.New would refuse it too.
+		if err := fileset.CheckPath(p); err != nil {
+			return err
+		}
+		if strings.EqualFold(e.Name, ".git") {
+			return wrapf(ErrUnsupported, "%s: a committed .git entry (git itself refuses these)", p)
+		}
+		switch e.Mode {
+		case filemode.Dir:
+			sub, err := tr.tree(e.Hash)
+			if err != nil {
+				return fmt.Errorf("read tree %s: %w", p, err)
+			}
+			if err := tr.walk(sub, p); err != nil {
+				return err
+			}
+		case filemode.Regular, filemode.Deprecated:
+			if err := tr.addBlob(p, fileset.Regular, e.Hash); err != nil {
+				return err
+			}
+		case filemode.Executable:
+			if err := tr.addBlob(p, fileset.Executable, e.Hash); err != nil {
+				return err
+			}
+		case filemode.Symlink:
+			target, err := tr.content(e.Hash)
+			if err == nil {
+				err = checkName(plumbing.BlobObject, e.Hash, plumbing.ComputeHash(plumbing.BlobObject, target))
+			}
+			if err != nil {
+				return &damage{fmt.Errorf("read symlink %s: %w", p, err)}
+			}
+			tr.files = append(tr.files, fileset.File{Path: p, Kind: fileset.Symlink, Link: string(target), Size: int64(len(target))})
+		case filemode.Submodule:
+			return wrapf(ErrUnsupported, "plugin uses git submodules (%s): Traefik would not fetch them either; vendor the code instead", p)
+		default:
+			return wrapf(ErrUnsupported, "%s has git file mode %o, which a plugin cannot use", p, uint32(e.Mode))
+		}
+	}
+	return nil
+}
+
+func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) error {
+	size, err := tr.size(h)
+	if err != nil {
+		return &damage{fmt.Errorf("read %s: %w", p, err)}
+	}
+	var sum [sha256.Size]byte
+	if size <= lfsMaxPointer {
+		b, err := tr.content(h)
+		if err != nil {
+			return &damage{fmt.Errorf("read %s: %w", p, err)}
+		}
+		if err := checkName(plumbing.BlobObject, h, plumbing.ComputeHash(plumbing.BlobObject, b)); err != nil {
+			return &damage{fmt.Errorf("read %s: %w", p, err)}
+		}
+		if bytes.HasPrefix(b, []byte(lfsPrefix)) {
+			return wrapf(ErrUnsupported, "%s is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself", p)
+		}
+		sum = sha256.Sum256(b)
+	} else if sum, err = tr.readThrough(h, size); err != nil {
+		return &damage{fmt.Errorf("read %s: %w", p, err)}
+	}
+	// The content was just read (damage shows now, not later): its hash
+	// is kept, so hashing the tree reads nothing again, and every later
+	// read must give the same bytes (fileset.New sees to it).
+	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Sum: hex.EncodeToString(sum[:]), Open: func() (io.ReadCloser, error) {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		repo, err := tr.repository()
+		if err != nil {
+			return nil, fmt.Errorf("read %s (blob %s): %w", p, h, err)
+		}
+		b, err := repo.BlobObject(h)
+		if err != nil {
+			return nil, fmt.Errorf("read %s (blob %s): %w", p, h, err)
+		}
+		// The stream holds no unlocked storage state (see treeReader), so
+		// it may be read after the lock is released.
+		// fileset.New makes the reader check the content against Sum.
+		return b.Reader()
+	}})
+	return nil
+}
+
+// size reads a blob's size from the pack header when the storage can.
+func (tr *treeReader) size(h plumbing.Hash) (int64, error) {
+	if s, ok := tr.repo.Storer.(interface {
+		EncodedObjectSize(plumbing.Hash) (int64, error)
+	}); ok {
+		return s.EncodedObjectSize(h)
+	}
+	b, err := tr.repo.BlobObject(h)
+	if err != nil {
+		return 0, err
+	}
+	return b.Size, nil
+}
+
+func (tr *treeReader) content(h plumbing.Hash) ([]byte, error) {
+	b, err := tr.repo.BlobObject(h)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := b.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// readThrough decodes a blob and hashes it: damage in its pack data shows
+// now rather than when the file is read. Its git name is computed in the
+// same pass and must be h.
+func (tr *treeReader) readThrough(h plumbing.Hash, size int64) (sum [sha256.Size]byte, err error) {
+	b, err := tr.repo.BlobObject(h)
+	if err != nil {
+		return sum, err
+	}
+	rc, err := b.Reader()
+	if err != nil {
+		return sum, err
+	}
+	defer rc.Close()
+	d := sha256.New()
+	name := plumbing.NewHasher(plumbing.BlobObject, size)
+	n, err := io.Copy(io.MultiWriter(d, name), rc)
+	if err == nil && n != size {
+		err = fmt.Errorf("blob %s holds %d bytes, its header says %d", h, n, size)
+	}
+	if err == nil {
+		err = checkName(plumbing.BlobObject, h, name.Sum())
+	}
+	d.Sum(sum[:0])
+	return sum, err
+}
+
+// tree reads tree h, checked against its name; a failure is damage.
+func (tr *treeReader) tree(h plumbing.Hash) (*object.Tree, error) {
+	obj, err := checkedObject(tr.repo, h)
+	if err != nil {
+		return nil, err
+	}
+	if obj.Type() != plumbing.TreeObject {
+		return nil, &damage{fmt.Errorf("object %s is a %s, not a tree", h, obj.Type())}
+	}
+	t, err := object.DecodeTree(tr.repo.Storer, obj)
+	if err != nil {
+		return nil, &damage{err}
+	}
+	return t, nil
+}
+
+// maxCheckedObject bounds a commit, tag or tree read whole to check its
+// name: git's own are far smaller (a tree of 10,000 entries is about 400 KB).
+const maxCheckedObject = 64 << 20
+
+// checkedObject reads object h from the cache repository and, when it is a
+// commit, tag or tree (small objects, read whole), checks that its content
+// hashes to h, as git names objects; the object returned is then the
+// checked copy, not read again. A blob is returned unread: the callers that
+// read one check it as they do (addBlob, readThrough). Every failure, a
+// mismatch included, is damage: the repository is fetched afresh.
+func checkedObject(repo *git.Repository, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	obj, err := repo.Storer.EncodedObject(plumbing.AnyObject, h)
+	if err != nil {
+		return nil, &damage{fmt.Errorf("read object %s: %w", h, err)}
+	}
+	if obj.Type() == plumbing.BlobObject {
+		return obj, nil
+	}
+	if obj.Size() > maxCheckedObject {
+		return nil, &damage{fmt.Errorf("object %s is a %s of %d bytes, more than any git writes", h, obj.Type(), obj.Size())}
+	}
+	rc, err := obj.Reader()
+	if err != nil {
+		return nil, &damage{fmt.Errorf("read object %s: %w", h, err)}
+	}
+	defer rc.Close()
+	content, err := io.ReadAll(io.LimitReader(rc, maxCheckedObject+1))
+	if err != nil {
+		return nil, &damage{fmt.Errorf("read object %s: %w", h, err)}
+	}
+	if err := checkName(obj.Type(), h, plumbing.ComputeHash(obj.Type(), content)); err != nil {
+		return nil, &damage{err}
+	}
+	checked := &plumbing.MemoryObject{}
+	checked.SetType(obj.Type())
+	if _, err := checked.Write(content); err != nil {
+		return nil, &damage{err}
+	}
+	return checked, nil
+}
+
+// checkName fails when an object stored as h hashes to got: the cache
+// holds another object under h's name.
+func checkName(t plumbing.ObjectType, h, got plumbing.Hash) error {
+	if got != h {
+		return fmt.Errorf("the %s stored as %s in the cache repository is %s: the cache was tampered with or damaged", t, h, got)
+	}
+	return nil
+}
