@@ -74,7 +74,7 @@ type Plugin struct {
 	ExpectStatus int `yaml:"expectStatus,omitempty"`
 }
 
-// StaticConfig modes. See README "Static configuration".
+// StaticConfig modes. See docs/recipe-and-lock.md, "Static configuration".
 const (
 	ModeFlags = "flags"
 	ModeFile  = "file"
@@ -197,7 +197,7 @@ func Parse(name string, data []byte) (*Recipe, error) {
 	return r, nil
 }
 
-// Limits on the files xtraefik reads (README, Recipe): real recipes and locks
+// Limits on the files xtraefik reads (docs/recipe-and-lock.md): real recipes and locks
 // are a few kilobytes; these bounds make a malformed or hostile file fail at
 // once instead of keeping the build busy.
 const (

@@ -8,7 +8,7 @@ import (
 	"github.com/xtraefik/xtraefik/verify"
 )
 
-// TestVerifyTimeoutDefault: the README documents the verifier's default
+// TestVerifyTimeoutDefault: docs/verification.md documents the verifier's default
 // (verify.DefaultTimeout, 60s); the flag must not silently narrow it.
 func TestVerifyTimeoutDefault(t *testing.T) {
 	root := newRoot(func(string) string { return "" })

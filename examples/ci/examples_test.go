@@ -1,7 +1,7 @@
 // Package ci holds the CI examples (GitHub Actions, GitLab CI, a Kubernetes
 // Job); this test lints them with the ecosystem's tools where they are
 // installed (scripts/test installs them; with XTRAEFIK_E2E set a missing one
-// fails) and checks, always, what the README promises about each: full
+// fails) and checks, always, what docs/ci-and-kubernetes.md promises about each: full
 // containment where the runner allows it, signing, pushing, and a pod
 // without privileges.
 package ci

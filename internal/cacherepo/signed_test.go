@@ -109,7 +109,7 @@ func TestPAE(t *testing.T) {
 // writes, and another runner holding only the public key reads it back:
 // Ed25519 and ECDSA P-256 from `openssl genpkey`, and a `cosign
 // generate-key-pair` pair (encrypted, with its password). Fingerprint is
-// what the README says openssl prints.
+// what docs/caches-and-fleets.md says openssl prints.
 func TestSignedKeyTypes(t *testing.T) {
 	host := testenv.Registry(t, testenv.RegistryOptions{})
 	for _, alg := range []string{testenv.KeyEd25519, testenv.KeyP256, "cosign"} {

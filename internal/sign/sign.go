@@ -17,7 +17,7 @@
 // those tags is read within bounds (attached.go). Tests check the result
 // with the real cosign client. Nothing is sent to a
 // transparency log (Rekor) or a certificate authority (Fulcio): verify with
-// `--insecure-ignore-tlog`, or see Keyless in the README for the extension
+// `--insecure-ignore-tlog`, or see Keyless in docs/design.md for the extension
 // point.
 package sign
 

@@ -20,7 +20,7 @@ const (
 	KeyP256    = "p256"
 )
 
-// OpenSSLKeyPair makes a key pair as a user following the README does:
+// OpenSSLKeyPair makes a key pair as docs/caches-and-fleets.md tells a user to:
 // `openssl genpkey` (PKCS#8 "PRIVATE KEY" PEM) and `openssl pkey -pubout`
 // (PKIX "PUBLIC KEY" PEM), in a new directory; it returns both paths.
 // Without openssl the same PEM is written from Go (the format is the

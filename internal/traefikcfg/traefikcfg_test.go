@@ -351,20 +351,22 @@ func TestCheckBase(t *testing.T) {
 	}
 }
 
-// The README's snippets are what the functions produce.
-func TestREADME(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+// The snippets of docs/recipe-and-lock.md ("Static configuration") are what
+// the functions produce.
+func TestDocsStaticConfig(t *testing.T) {
+	const page = "../../docs/recipe-and-lock.md"
+	b, err := os.ReadFile(page)
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(b)
+	doc := string(b)
 	helm, err := HelmValues([]plugin.Plugin{demo})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{string(helm), Flags([]plugin.Plugin{demo})[0], EnvVars([]plugin.Plugin{demo})[0], StaticFilePath} {
-		if !strings.Contains(readme, want) {
-			t.Errorf("README.md lacks %q", want)
+		if !strings.Contains(doc, want) {
+			t.Errorf("%s lacks %q", page, want)
 		}
 	}
 }
