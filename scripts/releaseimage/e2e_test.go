@@ -189,7 +189,9 @@ func checkArchives(t *testing.T, dist, sums string) {
 			}
 			names = append(names, strings.TrimSuffix(hdr.Name, "/"))
 		}
-		want := []string{top, top + "/README.md", top + "/xtraefik", top + "/xtraefik-yaegi-v0.15.0", top + "/xtraefik-yaegi-v0.15.1"}
+		want := []string{top, top + "/README.md"}
+		want = append(want, docsEntries(t, top)...)
+		want = append(want, top+"/xtraefik", top+"/xtraefik-yaegi-v0.15.0", top+"/xtraefik-yaegi-v0.15.1")
 		if fmt.Sprint(names) != fmt.Sprint(want) {
 			t.Errorf("%s holds %v, want %v", name, names, want)
 		}
@@ -197,6 +199,28 @@ func checkArchives(t *testing.T, dist, sums string) {
 	if n == 0 {
 		t.Fatal("SHA256SUMS is empty")
 	}
+}
+
+// docsEntries are the archive entries of the repository's docs/ under top,
+// in tar's sorted order: the README's links must resolve in an archive too.
+func docsEntries(t *testing.T, top string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir("../../docs", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel("../..", p)
+		if err != nil {
+			return err
+		}
+		out = append(out, top+"/"+filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out // WalkDir's lexical, depth-first order is tar --sort=name's
 }
 
 // hostImage is the image of platform in the layout's index digest.
