@@ -36,6 +36,9 @@ func hostImage(res *Result) (img v1.Image, skipped string, err error) {
 	host := v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
 	var have []string
 	for _, p := range res.Image.Platforms {
+		if p.Platform.OS == "" && p.Platform.Architecture == "" {
+			return nil, fmt.Sprintf("the base image's config names no platform (os and architecture are empty), so Traefik is not run: it may not be %s; set them on the base, e.g. crane mutate --set-platform %s", host, host), nil
+		}
 		have = append(have, p.Platform.String())
 		if p.Platform.OS == host.OS && p.Platform.Architecture == host.Architecture {
 			img, err := res.Image.Image(p.Platform)

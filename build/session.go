@@ -618,12 +618,17 @@ func (s *Session) onBase(o *Options, base string) error {
 	if _, err := images.ParseReference(base); err != nil {
 		return fmt.Errorf("--base: %w", err)
 	}
+	// The command to run names the recipe, so that it can be pasted as is.
+	lockCmd := "xtraefik lock"
+	if s.Recipe.Path != "" && s.Recipe.Path != "recipe.yaml" {
+		lockCmd += " -f " + s.Recipe.Path
+	}
 	locked := s.locked()
 	if locked == nil {
-		return errors.New("checking against another base uses the plugins the lock pins, and there is no lock: run `xtraefik lock` first")
+		return fmt.Errorf("checking against another base uses the plugins the lock pins, and there is no lock: run `%s` first", lockCmd)
 	}
 	if stale := locked.Stale(s.Recipe); len(stale) > 0 {
-		return fmt.Errorf("checking against another base uses the plugins the lock pins, and the lock does not match the recipe: %s; run `xtraefik lock`", strings.Join(stale, "; "))
+		return fmt.Errorf("checking against another base uses the plugins the lock pins, and the lock does not match the recipe: %s; run `%s`", strings.Join(stale, "; "), lockCmd)
 	}
 	r, l := *s.Recipe, *locked
 	r.Base, l.Base = base, recipe.BaseLock{Ref: base}

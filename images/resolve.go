@@ -312,6 +312,9 @@ func (b *Base) fromImage(img v1.Image, want []v1.Platform) error {
 	}
 	p := configPlatform(cf)
 	if !wanted(p, want) {
+		if p.OS == "" && p.Architecture == "" {
+			return fmt.Errorf("base image %s cannot be narrowed to %s: its config names no platform (os and architecture are empty); set them on the base, e.g. crane mutate --set-platform linux/amd64", b.describe(), platformList(want))
+		}
 		return fmt.Errorf("base image %s is %s only, not %s", b.describe(), p, platformList(want))
 	}
 	b.images = []v1.Image{img}

@@ -294,3 +294,32 @@ func TestPlainHTTPGuardHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestResolveNarrowUnnamedPlatform: a single-image base whose config names no
+// os or architecture (crane append onto nothing makes one) cannot be narrowed
+// with --platform; the error says why and how to name the platform, instead
+// of "is  only".
+func TestResolveNarrowUnnamedPlatform(t *testing.T) {
+	host := memRegistry(t)
+	img := testenv.BaseImage(t, v1.Platform{}, testenv.BaseOptions{})
+	ref := host + "/library/traefik:unnamed"
+	tag, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Resolve(ctx(t), mustParse(t, ref), Options{Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}}})
+	if err == nil {
+		t.Fatal("narrowing a base that names no platform succeeded")
+	}
+	for _, want := range []string{"cannot be narrowed to linux/amd64", "its config names no platform", "crane mutate --set-platform"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "  only") {
+		t.Errorf("error %q prints an empty platform", err)
+	}
+}

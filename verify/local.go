@@ -79,7 +79,7 @@ func VerifyDir(ctx context.Context, dir string, expectStatus int, opts Options) 
 			rs[i].Notes[j] = names.Replace(n)
 		}
 		if chosen {
-			rs[i].Notes = append(rs[i].Notes, "checked for Traefik "+opts.TraefikVersion+", the newest release xtraefik knows; name another Traefik version to check for")
+			rs[i].Notes = append(rs[i].Notes, "checked for Traefik "+opts.TraefikVersion+", the newest release xtraefik knows; name another with --traefik-version")
 		}
 	}
 	return rs, err

@@ -368,6 +368,10 @@ func newWorkers() *cobra.Command {
 		Short: "Build the verification workers for the Traefik releases whose Yaegi xtraefik does not link (v2.9.8–v2.11.0) into a directory, e.g. next to xtraefik in a release archive; needs a Go toolchain",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Checked here rather than marked required, so that the error says what to pass.
+			if out == "" {
+				return fmt.Errorf("workers needs --out DIR, the directory to put them in: next to xtraefik is where it looks first (--out \"$(dirname \"$(command -v xtraefik)\")\")")
+			}
 			if cacheDir == "" {
 				d, err := provision.DefaultCacheDir()
 				if err != nil {
@@ -398,7 +402,6 @@ func newWorkers() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "directory to put the workers in (required)")
-	_ = cmd.MarkFlagRequired("out")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "where workers are built (default $"+provision.CacheEnv+", else $XDG_CACHE_HOME/xtraefik)")
 	return cmd
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -76,5 +79,56 @@ func TestEnumFlagsRefuseTypos(t *testing.T) {
 				t.Errorf("%v: err %v, want %q", tc.args, err, w)
 			}
 		}
+	}
+}
+
+// TestNewcomerErrors: the first mistakes a newcomer makes (no recipe, a
+// wrong flag, a required flag left out, --base before a lock) each end in
+// one sentence that says what to do, naming the flag or command to use.
+func TestNewcomerErrors(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	missing := filepath.Join(dir, "nope.yaml")
+	unlocked := filepath.Join(dir, "unlocked.yaml")
+	if err := os.WriteFile(unlocked, []byte("base: docker.io/library/traefik:v3.6\nplugins:\n  demo:\n    module: github.com/traefik/plugindemo\n    git: https://github.com/traefik/plugindemo.git\n    ref: v0.2.2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(dir, "cache")
+	for _, tc := range []struct {
+		args        []string
+		want, avoid []string
+	}{
+		{[]string{"build"}, []string{"no recipe file recipe.yaml (the default -f)", "-f FILE", "--base REF --with MODULE@VERSION"}, []string{"read recipe"}},
+		{[]string{"run", "-f", missing}, []string{"no recipe file " + missing + " (given with -f)", "check the path", "--base REF --with"}, []string{"read recipe"}},
+		{[]string{"verify"}, []string{"no recipe file recipe.yaml", "--dir DIR"}, nil},
+		{[]string{"lock", "-f", missing}, []string{"(given with -f)", "xtraefik import"}, []string{"-f FILE"}},
+		{[]string{"outdated"}, []string{"the default -f", "-f FILE", "xtraefik import"}, nil},
+		{[]string{"build", "--bogus"}, []string{"unknown flag: --bogus", "`xtraefik build --help` lists its flags"}, nil},
+		{[]string{"cache", "prune", "--max-age", "x", "--bogus"}, []string{"`xtraefik cache prune --help`"}, nil},
+		{[]string{"install-plugins"}, []string{"needs --image REF@sha256:", "and --to DIR", "emptyDir"}, []string{"required flag"}},
+		{[]string{"install-plugins", "--image", "oci:" + dir}, []string{"needs --to DIR"}, []string{"--image REF"}},
+		{[]string{"workers"}, []string{"needs --out DIR", "command -v xtraefik"}, []string{"required flag"}},
+		{[]string{"verify", "-f", unlocked, "--base", "docker.io/library/traefik:v3.7", "--cache-dir", cache}, []string{"there is no lock: run `xtraefik lock -f " + unlocked + "` first"}, nil},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			root := newRoot(func(string) string { return "" })
+			root.SetArgs(append(tc.args, "--quiet"))
+			root.SetOut(io.Discard)
+			root.SetErr(io.Discard)
+			err := root.Execute()
+			if err == nil {
+				t.Fatal("succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			for _, a := range tc.avoid {
+				if strings.Contains(err.Error(), a) {
+					t.Errorf("error %q still says %q", err, a)
+				}
+			}
+		})
 	}
 }

@@ -35,6 +35,17 @@ leave it, devices and hard links are refused. Name the image by digest
 come from $DOCKER_CONFIG/config.json (mount the pull Secret there).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Checked here rather than marked required, so that the error says what each flag names.
+			var missing []string
+			if ref == "" {
+				missing = append(missing, "--image REF@sha256:… (the plugins image build --plugins-image pushed, or oci:DIR)")
+			}
+			if to == "" {
+				missing = append(missing, "--to DIR (the existing directory that receives src/, the emptyDir Traefik mounts at /plugins-local)")
+			}
+			if len(missing) > 0 {
+				return fmt.Errorf("install-plugins needs %s", strings.Join(missing, " and "))
+			}
 			opts := plugininstall.Options{MaxBytes: maxBytes}
 			opts.Images.Insecure = append(splitEnvList(env(build.EnvInsecureRegistries)), insecure...)
 			opts.Images.RequestTimeout = images.DefaultRequestTimeout
@@ -67,8 +78,6 @@ come from $DOCKER_CONFIG/config.json (mount the pull Secret there).`,
 	f.StringVar(&platform, "platform", "", "platform manifest to read, os/arch[/variant] (default: the host's; every platform holds the same tree)")
 	f.StringArrayVar(&insecure, "insecure-registry", nil, "registry host that may be reached over plain HTTP (loopback always may; also $"+build.EnvInsecureRegistries+")")
 	f.Int64Var(&maxBytes, "max-bytes", plugininstall.DefaultMaxBytes, "refuse a tree larger than this many bytes")
-	_ = cmd.MarkFlagRequired("image")
-	_ = cmd.MarkFlagRequired("to")
 	return cmd
 }
 

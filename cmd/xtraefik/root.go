@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,6 +32,8 @@ func newRoot(env getenv) *cobra.Command {
 	root.PersistentFlags().BoolP("quiet", "q", false, "print no progress and no warnings on standard error, only the error if there is one (results still go to standard output)")
 	// A bad flag still gets its one JSON document when JSON was asked for.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		// Say where the right flags are listed: cobra's message names only the wrong one.
+		err = fmt.Errorf("%w (`%s --help` lists its flags)", err, cmd.CommandPath())
 		if wantsJSON(cmd, os.Args[1:]) {
 			// A subcommand's name includes its parent's: "cache prune".
 			name := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
@@ -116,7 +121,31 @@ func (c *commonFlags) open(cmd *cobra.Command, env getenv) (*build.Session, erro
 		return nil, err
 	}
 	cfg.Status = c.status(cmd, env)
-	return build.Open(cfg)
+	s, err := build.Open(cfg)
+	if err != nil {
+		return nil, c.missingRecipe(cmd, cfg.RecipeFile, err)
+	}
+	return s, nil
+}
+
+// missingRecipe turns "open recipe.yaml: no such file" into what to do: a
+// newcomer running a command in a directory without a recipe meets it first.
+func (c *commonFlags) missingRecipe(cmd *cobra.Command, file string, err error) error {
+	var pe *fs.PathError
+	if file == "" || !errors.As(err, &pe) || !errors.Is(err, fs.ErrNotExist) || filepath.Clean(pe.Path) != filepath.Clean(file) {
+		return err
+	}
+	other := "make one with `xtraefik import` from a Traefik configuration that downloads plugins"
+	switch {
+	case c.quick != nil:
+		other = "say what to build with --base REF --with MODULE@VERSION"
+	case cmd.Flags().Lookup("dir") != nil:
+		other = "check a plugin's working copy with --dir DIR"
+	}
+	if cmd.Flags().Changed("file") {
+		return fmt.Errorf("no recipe file %s (given with -f): check the path, or %s", file, other)
+	}
+	return fmt.Errorf("no recipe file %s (the default -f): name yours with -f FILE, or %s", file, other)
 }
 
 // config is the session configuration the flags say (progress aside).

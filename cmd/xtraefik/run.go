@@ -65,7 +65,7 @@ restarts Traefik; a rebuild that fails leaves the running Traefik as it was.
 				Serve: runcheck.ServeOptions{Dynamic: dynamic, EntryPoints: eps, ExtraArgs: rt.extraArgs,
 					Isolation: string(rt.isolation), Timeout: rt.timeout, Log: cmd.ErrOrStderr()}}
 			if err := build.Run(cmd.Context(), cfg, req); err != nil {
-				return fail(err)
+				return fail(c.missingRecipe(cmd, cfg.RecipeFile, err))
 			}
 			return nil
 		},
