@@ -724,3 +724,70 @@ func TestHostileUnprivileged(t *testing.T) {
 		t.Fatalf("hostile suite as nobody: %v\n%s", err, out)
 	}
 }
+
+// TestHostileInContainer runs the hostile suite inside an unprivileged
+// Docker container (no privileges, the engine's default seccomp profile,
+// another user), where the host refuses new namespaces: a CI runner that is
+// itself a container. Only the host's /usr (toolchains, libc) and the
+// fixtures are mounted, read-only.
+func TestHostileInContainer(t *testing.T) {
+	if runtime.GOOS != "linux" || os.Getuid() != 0 || os.Getenv(hostileChildEnv) != "" {
+		t.Skip("runs as root, re-running the hostile suite in a container")
+	}
+	docker := testenv.Tool(t, "docker")
+	if out, err := exec.Command(docker, "info").CombinedOutput(); err != nil {
+		testenv.Unavailable(t, "no docker engine: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootfs := filepath.Join(dir, "rootfs")
+	for _, d := range []string{"usr", "proc", "dev", "sys", "etc", "suite", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Writable by the suite's user, so that a worker can be planted next to it.
+	if err := errors.Join(os.Chmod(filepath.Join(rootfs, "tmp"), 0o1777), os.Chmod(filepath.Join(rootfs, "suite"), 0o777),
+		os.WriteFile(filepath.Join(rootfs, "suite", "verify.test"), data, 0o755),
+		os.WriteFile(filepath.Join(rootfs, "etc", "passwd"), []byte("root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/sh\n"), 0o644),
+		os.WriteFile(filepath.Join(rootfs, "etc", "group"), []byte("root:x:0:\nnogroup:x:65534:\n"), 0o644)); err != nil {
+		t.Fatal(err)
+	}
+	// The merged-/usr links of a Debian root.
+	for _, l := range []string{"bin", "lib", "lib64", "sbin"} {
+		if err := os.Symlink("usr/"+l, filepath.Join(rootfs, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	image := fmt.Sprintf("xtraefik-hostile-test:%d", time.Now().UnixNano())
+	imp := exec.Command("sh", "-c", `tar -C "$1" -c . | "$2" import - "$3"`, "sh", rootfs, docker, image)
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command(docker, "rmi", "-f", image).Run() })
+	fixtures := testenv.FixturesDir(t)
+	args := []string{"run", "--rm", "--network", "none", "--user", "65534:65534",
+		"-v", "/usr:/usr:ro", "-v", fixtures + ":" + fixtures + ":ro",
+		"-e", hostileChildEnv + "=1", "-e", "HOME=/nonexistent", "-e", "TMPDIR=/tmp", "-e", "PATH=/usr/local/go/bin:/usr/bin:/bin",
+		"-e", testenv.E2EVar + "=" + os.Getenv(testenv.E2EVar),
+		// The container refuses new namespaces: the half of the suite that
+		// runs contained without them is the one that applies there.
+		image, "/suite/verify.test", "-test.run=^TestHostile$/^no-namespaces$", "-test.count=1", "-test.v"}
+	out, err := exec.Command(docker, args...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "\nPASS") {
+		t.Fatalf("hostile suite in an unprivileged container: %v\n%s", err, out)
+	}
+	for _, want := range []string{"--- PASS: TestHostile/no-namespaces/planted_workers/cache", "--- PASS: TestHostile/no-namespaces/heap_dump",
+		"--- PASS: TestHostile/no-namespaces/forged_compile", "--- PASS: TestHostile/no-namespaces/inherited_descriptors"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the suite in the container lacks %q:\n%s", want, out)
+		}
+	}
+}
