@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -29,11 +30,38 @@ func CacheDir(dir string, env func(string) string) (string, error) {
 	if dir != "" {
 		return dir, nil
 	}
-	base, err := os.UserCacheDir()
+	base, err := userCacheDir(env)
 	if err != nil {
 		return "", fmt.Errorf("no cache directory (set %s): %w", provision.CacheEnv, err)
 	}
 	return filepath.Join(base, "xtraefik"), nil
+}
+
+// userCacheDir is os.UserCacheDir reading the variables through env, so
+// that a library caller's environment, not the process's, decides.
+func userCacheDir(env func(string) string) (string, error) {
+	switch runtime.GOOS {
+	case "darwin", "ios":
+		if home := env("HOME"); home != "" {
+			return filepath.Join(home, "Library", "Caches"), nil
+		}
+		return "", errors.New("$HOME is not defined")
+	case "windows":
+		if d := env("LocalAppData"); d != "" {
+			return d, nil
+		}
+		return "", errors.New("%LocalAppData% is not defined")
+	}
+	if d := env("XDG_CACHE_HOME"); d != "" {
+		if !filepath.IsAbs(d) {
+			return "", errors.New("path in $XDG_CACHE_HOME is relative")
+		}
+		return d, nil
+	}
+	if home := env("HOME"); home != "" {
+		return filepath.Join(home, ".cache"), nil
+	}
+	return "", errors.New("neither $XDG_CACHE_HOME nor $HOME are defined")
 }
 
 // PruneOptions bound a cache directory (PruneCache); zero values do not

@@ -56,12 +56,15 @@ type Outputs struct {
 	// and DigestFile and SBOMDir are its.
 	PluginsImage  []string
 	PluginsLayout string
+
+	// custom are BuildRequest.Publishers, written after every other output.
+	custom []Publisher
 }
 
 // Empty reports whether no output was asked for.
 func (o Outputs) Empty() bool {
 	return o.OCILayout == "" && o.Tarball == "" && len(o.Push) == 0 && o.DigestFile == "" && o.SBOMDir == "" && o.ValuesFile == "" && o.SaveRecipe == "" &&
-		!o.wantsPlugins()
+		!o.wantsPlugins() && len(o.custom) == 0
 }
 
 // wantsPlugins says a plugins image is asked for.
@@ -94,6 +97,8 @@ type publishers struct {
 	pluginsLayout   *publish.Layout
 	pluginsRegistry *publish.Registry
 	pluginsSign     *publish.Sign
+	// custom runs BuildRequest.Publishers, last.
+	custom *custom
 }
 
 func (o Outputs) publishers(opts images.Options) (*publishers, error) {
@@ -177,6 +182,14 @@ func (o Outputs) publishers(opts images.Options) (*publishers, error) {
 			p.add(sub(p.pluginsSign), signStep(o.PluginsImage))
 		}
 	}
+	if len(o.custom) > 0 {
+		p.custom = &custom{pubs: o.custom, tag: tag}
+		var names []string
+		for _, c := range o.custom {
+			names = append(names, publisherName(c))
+		}
+		p.add(p.custom, pubStep{stage: StagePublish, outcome: "published", subjects: names})
+	}
 	return p, nil
 }
 
@@ -225,6 +238,8 @@ type Published struct {
 	// LayoutDigest differs from Digest when a Docker-typed image was written to
 	// the OCI layout with OCI media types.
 	LayoutDigest v1.Hash
+	// Published are the references BuildRequest.Publishers returned.
+	Published []string
 }
 
 // Publish writes the image to every output, all or nothing (see package
@@ -319,6 +334,14 @@ func publishWith(ctx context.Context, res *Result, out Outputs, opts images.Opti
 			pp.Signed = p.pluginsSign.Signed
 		}
 		pub.Plugins = pp
+	}
+	if p.custom != nil {
+		// The publishers got the image the outputs write.
+		if out.wantsImage() {
+			pub.Published = p.custom.published()
+		} else {
+			pub.Plugins.Published = p.custom.published()
+		}
 	}
 	return pub, nil
 }

@@ -51,6 +51,8 @@ type Report struct {
 	Timings Timings  `json:"timingsMs"`
 
 	start time.Time
+	// built is the build's result, for Session.Build to hand on.
+	built *Result
 }
 
 // BaseReport is the base the recipe resolved to.
@@ -95,6 +97,9 @@ type ImageReport struct {
 	// Signed lists name@digest of each image signed, with its provenance
 	// and verification attestations.
 	Signed []string `json:"signed,omitempty"`
+	// Published are the references the build's custom publishers returned
+	// (BuildRequest.Publishers, a Go caller's).
+	Published []string `json:"published,omitempty"`
 }
 
 // RuntimeReport is the runtime check's outcome.
@@ -185,6 +190,7 @@ func (r *Report) setResolution(res *Resolution) {
 }
 
 func (r *Report) setResult(res *Result) {
+	r.built = res
 	if res.Resolution != nil {
 		r.setResolution(res.Resolution)
 	}
@@ -232,7 +238,7 @@ func (r *ImageReport) published(p *Published) {
 	if p.LayoutDigest != (v1.Hash{}) && p.LayoutDigest != p.Digest {
 		r.LayoutDigest = p.LayoutDigest.String()
 	}
-	r.Pushed, r.Tags, r.Signed = p.Pushed, p.Tags, p.Signed
+	r.Pushed, r.Tags, r.Signed, r.Published = p.Pushed, p.Tags, p.Signed, p.Published
 	if p.SBOMDigest != (v1.Hash{}) {
 		r.SBOM = p.SBOMDigest.String()
 	}

@@ -1,7 +1,3 @@
-// Package build turns a recipe (and its lock) into an assembled image: it resolves
-// the base and every plugin to exact digests and commits, checks and verifies the
-// plugins, and appends them as one layer. Writing the result somewhere is Publish's
-// job; build itself never writes outside its cache.
 package build
 
 import (

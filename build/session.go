@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,10 +68,26 @@ type Config struct {
 	// TraefikVersion checks the plugins for this Traefik instead of the one
 	// the base names.
 	TraefikVersion string
-	// Env reads the environment; nil means os.Getenv.
+	// Env is the environment the session reads instead of the process's;
+	// nil means os.Getenv. Every variable goes through it: those above,
+	// HOME and XDG_CACHE_HOME (the default CacheDir), XDG_CONFIG_HOME
+	// (the default KeyFile), DOCKER_CONFIG, REGISTRY_AUTH_FILE and
+	// XDG_RUNTIME_DIR (the default Keychain), SSH_KNOWN_HOSTS and the git
+	// credential variables, and the go command's (GOPROXY...) for
+	// module-proxy plugins. The exceptions are TMPDIR (os.TempDir) and the
+	// go command building a verification worker for a Yaegi xtraefik does
+	// not link, which runs in the process environment.
 	Env func(string) string
+	// KeyFile is the host key the caches that decide trust (verdicts,
+	// rendered layers, built workers) are sealed with, made on first use;
+	// "" means $XDG_CONFIG_HOME/xtraefik/verdict-cache.key, else under
+	// $HOME/.config (read through Env). It is kept outside CacheDir on
+	// purpose: a cache restored in CI or shared must not bring the key
+	// that vouches for it.
+	KeyFile string
 	// Keychain gives registry credentials; nil means the Docker/Podman
-	// auth files (authn.DefaultKeychain).
+	// auth files found through Env (images.EnvKeychain, the files
+	// authn.DefaultKeychain reads).
 	Keychain authn.Keychain
 	// Log receives one progress line per stage; nil discards.
 	Log io.Writer
@@ -114,6 +131,10 @@ type Session struct {
 	opts     Options
 	// fleet is the cache repository, nil without one or offline.
 	fleet *cacherepo.Store
+	// keyFile is Config.KeyFile or its default ("" when Env names no
+	// configuration directory: noKeyFile says so).
+	keyFile   string
+	noKeyFile error
 	// mu guards what concurrent commands on one Session share: the lock as
 	// last written (Locked, opts.Lock) and the cache key, read once.
 	mu     sync.Mutex
@@ -176,7 +197,7 @@ func Open(cfg Config) (*Session, error) {
 	o.Images.Insecure = append(append(append(o.Images.Insecure, r.Mirrors.Insecure...), splitList(env(EnvInsecureRegistries))...), cfg.InsecureRegistries...)
 	o.Images.Keychain = cfg.Keychain
 	if o.Images.Keychain == nil {
-		o.Images.Keychain = authn.DefaultKeychain
+		o.Images.Keychain = images.EnvKeychain(env)
 	}
 	plats, where := cfg.Platforms, "platform"
 	if len(plats) == 0 {
@@ -200,7 +221,10 @@ func Open(cfg Config) (*Session, error) {
 	if o.Epoch, err = EpochFromEnv(env("SOURCE_DATE_EPOCH")); err != nil {
 		return nil, err
 	}
-	sess := &Session{Recipe: r, Locked: lock, LockFile: lockFile, opts: o}
+	sess := &Session{Recipe: r, Locked: lock, LockFile: lockFile, opts: o, keyFile: cfg.KeyFile}
+	if sess.keyFile == "" {
+		sess.keyFile, sess.noKeyFile = verify.KeyFileFor(env)
+	}
 	if err := legacyVerdictKey(env); err != nil {
 		return nil, err
 	}
@@ -301,30 +325,21 @@ func (s *Session) withBlobCache(o *Options, rep *Report, sealed bool) error {
 func (s *Session) cacheKey(rep *Report) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.key != nil || s.keyErr != nil {
-		return s.key
+	if s.key == nil && s.keyErr == nil {
+		switch {
+		case s.noKeyFile != nil:
+			s.keyErr = s.noKeyFile
+		case s.opts.Offline && !exists(s.keyFile):
+			return nil // an offline run makes no key: nothing it could read is sealed with one
+		default:
+			s.key, s.keyErr = verify.LoadKey(s.keyFile)
+		}
 	}
-	env := s.opts.Env
-	if env == nil {
-		env = os.Getenv
-	}
-	config := env("XDG_CONFIG_HOME")
-	if config == "" && env("HOME") != "" {
-		config = filepath.Join(env("HOME"), ".config")
-	}
-	var err error
-	keyFile := filepath.Join(config, "xtraefik", "verdict-cache.key")
-	switch {
-	case config == "":
-		err = errors.New("no configuration directory for its key (set HOME or XDG_CONFIG_HOME)")
-	case s.opts.Offline && !exists(keyFile):
-		return nil // an offline run makes no key: nothing it could read is sealed with one
-	default:
-		s.key, err = verify.LoadKey(keyFile)
-	}
-	if err != nil {
-		s.keyErr = err
-		rep.Warnings = append(rep.Warnings, "verdict and layer caches not used: "+err.Error())
+	if s.keyErr != nil {
+		// Every command's report says so, once.
+		if w := "verdict and layer caches not used: " + s.keyErr.Error(); !slices.Contains(rep.Warnings, w) {
+			rep.Warnings = append(rep.Warnings, w)
+		}
 		return nil
 	}
 	return s.key
@@ -426,6 +441,9 @@ func (s *Session) writeLock(l *recipe.Lock, rep *Report) error {
 // BuildRequest is what a build writes and checks.
 type BuildRequest struct {
 	Outputs Outputs
+	// Publishers are the caller's own outputs (see Publisher), given the
+	// image after Outputs are written.
+	Publishers []Publisher
 	// Frozen fails if anything resolves differently from the lock.
 	Frozen bool
 	// Rebase re-resolves the base and records it in the lock once the
@@ -444,10 +462,35 @@ type BuildRequest struct {
 	NoVerdictCache bool
 }
 
+// BuildResult is what Session.Build made: the report `--output json`
+// prints, and the images, as go-containerregistry values, to hand to
+// go-containerregistry or ko.
+type BuildResult struct {
+	// Report is filled as far as the build got, also when it failed.
+	Report *Report
+	// Image is the full image and PluginsImage the plugins image, each when
+	// it was asked for and the build succeeded (verified, checked and
+	// written); nil otherwise.
+	Image, PluginsImage *Image
+}
+
 // Build resolves, verifies and assembles the image, runs the checks asked
-// for, and writes every output, all or nothing. Outputs are checked before
-// anything is fetched.
-func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) {
+// for, and writes every output, then the request's Publishers, all or
+// nothing. Outputs and publishers are checked before anything is fetched.
+// The result is never nil. Concurrent calls on one Session are safe.
+func (s *Session) Build(ctx context.Context, req BuildRequest) (*BuildResult, error) {
+	req.Outputs.custom = req.Publishers
+	rep, err := s.build(ctx, req)
+	out := &BuildResult{Report: rep}
+	if rep.built != nil && err == nil {
+		out.Image, out.PluginsImage = newImage(rep.built.Image), newImage(rep.built.PluginsImage)
+	}
+	rep.built = nil // the report holds no image past the build
+	return out, err
+}
+
+// build is Build's pipeline; the report's built field holds what it made.
+func (s *Session) build(ctx context.Context, req BuildRequest) (*Report, error) {
 	cmd := "build"
 	if req.Rebase {
 		cmd = "rebase"
@@ -676,8 +719,11 @@ func (s *Session) verifyOptions(ctx context.Context, vo verify.Options, noCache 
 	key := s.cacheKey(rep)
 	if vo.WorkerKey == nil {
 		// Built workers are recorded under the same host key as verdicts,
-		// found through Config.Env, not the process environment.
+		// found through Config, not the process environment.
 		vo.WorkerKey = key
+	}
+	if vo.KeyFile == "" {
+		vo.KeyFile = s.keyFile
 	}
 	if vo.Cache != nil || noCache {
 		return vo, nil

@@ -67,7 +67,12 @@ mirrors:
 	}
 
 	// Config platforms replace the recipe's; a bad one is named.
-	s, err = Open(Config{RecipeFile: file, Env: func(string) string { return "" }, Platforms: []string{"linux/s390x"}})
+	// An empty environment names no cache directory, and the process's is
+	// not asked: Config.CacheDir must.
+	if _, err := Open(Config{RecipeFile: file, Env: func(string) string { return "" }}); err == nil || !strings.Contains(err.Error(), "no cache directory") {
+		t.Errorf("an empty Env gave a cache directory: %v", err)
+	}
+	s, err = Open(Config{RecipeFile: file, CacheDir: filepath.Join(dir, "cache"), Env: func(string) string { return "" }, Platforms: []string{"linux/s390x"}})
 	if err != nil || len(s.Options().Images.Platforms) != 1 {
 		t.Fatalf("platform override: %v", err)
 	}

@@ -278,6 +278,20 @@ next:
 	return out
 }
 
+// Index is the result as go-containerregistry's index, the one pushed and
+// whose digest is Digest; nil when the result is a single image (see
+// Single).
+func (r *Result) Index() v1.ImageIndex { return r.index }
+
+// Single is the result's one image when it is not an index (its digest is
+// Digest); nil for an index.
+func (r *Result) Single() v1.Image {
+	if r.index != nil || len(r.images) != 1 {
+		return nil
+	}
+	return r.images[0]
+}
+
 // Image returns the result's image for platform p (or the only image when the
 // result is a single image and p matches it).
 func (r *Result) Image(p v1.Platform) (v1.Image, error) {

@@ -29,8 +29,8 @@ type Mirror struct {
 
 // Options configure registry access.
 type Options struct {
-	// Keychain finds credentials; nil means authn.DefaultKeychain (docker and
-	// podman config files and credential helpers, as crane does).
+	// Keychain finds credentials; nil means EnvKeychain(os.Getenv) (docker
+	// and podman config files and credential helpers, as crane does).
 	Keychain authn.Keychain
 	// Mirrors rewrite pulls; the longest matching prefix wins.
 	Mirrors []Mirror
@@ -60,11 +60,16 @@ type Options struct {
 	Progress func(repo string, complete, total int64)
 }
 
-func (o Options) remoteOptions(ctx context.Context) []remote.Option {
-	kc := o.Keychain
-	if kc == nil {
-		kc = authn.DefaultKeychain
+// keychain is o.Keychain, else the process environment's auth files.
+func (o Options) keychain() authn.Keychain {
+	if o.Keychain == nil {
+		return EnvKeychain(nil)
 	}
+	return o.Keychain
+}
+
+func (o Options) remoteOptions(ctx context.Context) []remote.Option {
+	kc := o.keychain()
 	rt := o.Transport
 	if rt == nil {
 		rt = remote.DefaultTransport

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -196,11 +194,12 @@ func (o Options) sentence(terr *transport.Error, ref name.Reference) string {
 
 // credentialSource says which credentials were sent to reg and from where.
 func (o Options) credentialSource(reg name.Registry) string {
-	if o.Keychain != nil && o.Keychain != authn.DefaultKeychain {
+	k, ok := o.keychain().(*envKeychain)
+	if !ok {
 		return "from the configured keychain"
 	}
-	file := authFile()
-	a, err := authn.DefaultKeychain.Resolve(reg)
+	file := authFile(k.env)
+	a, err := k.Resolve(reg)
 	switch {
 	case err != nil:
 		return fmt.Sprintf("unreadable: %v", err)
@@ -210,44 +209,4 @@ func (o Options) credentialSource(reg name.Registry) string {
 		return fmt.Sprintf("none for %s in %s", reg.RegistryStr(), file)
 	}
 	return fmt.Sprintf("for %s from %s", reg.RegistryStr(), file)
-}
-
-// authFile is the file go-containerregistry's default keychain reads (v0.22):
-// Docker's config.json, else $REGISTRY_AUTH_FILE, else Podman's auth.json.
-func authFile() string {
-	home, _ := os.UserHomeDir()
-	docker := ""
-	if home != "" {
-		docker = filepath.Join(home, ".docker", "config.json")
-	}
-	if d := os.Getenv("DOCKER_CONFIG"); d != "" && (docker == "" || !exists(docker)) {
-		docker = filepath.Join(d, "config.json")
-	}
-	if docker != "" && exists(docker) {
-		// The keychain then loads $DOCKER_CONFIG when set, whichever file it found.
-		if d := os.Getenv("DOCKER_CONFIG"); d != "" {
-			return filepath.Join(d, "config.json")
-		}
-		return docker
-	}
-	if f := os.Getenv("REGISTRY_AUTH_FILE"); f != "" && exists(filepath.Clean(f)) {
-		return filepath.Clean(f)
-	}
-	configDir := os.Getenv("XDG_CONFIG_HOME")
-	if configDir == "" && home != "" {
-		configDir = filepath.Join(home, ".config")
-	}
-	podman := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "containers", "auth.json")
-	if (os.Getenv("XDG_RUNTIME_DIR") == "" || !exists(podman)) && configDir != "" {
-		podman = filepath.Join(configDir, "containers", "auth.json")
-	}
-	if exists(podman) {
-		return podman
-	}
-	return ""
-}
-
-func exists(p string) bool {
-	info, err := os.Stat(p)
-	return err == nil && !info.IsDir()
 }

@@ -132,10 +132,16 @@ func NewDirCache(dir, keyFile string) (*DirCache, error) {
 
 // DefaultKeyFile is where a host keeps the key its caches are sealed with:
 // $XDG_CONFIG_HOME/xtraefik/verdict-cache.key, else under $HOME/.config.
-func DefaultKeyFile() (string, error) {
-	config := os.Getenv("XDG_CONFIG_HOME")
-	if config == "" && os.Getenv("HOME") != "" {
-		config = filepath.Join(os.Getenv("HOME"), ".config")
+func DefaultKeyFile() (string, error) { return KeyFileFor(os.Getenv) }
+
+// KeyFileFor is DefaultKeyFile with the variables read through env (a
+// library caller's environment, build.Config.Env). The key is kept outside
+// the cache directory on purpose: a cache restored in CI or shared must not
+// bring the key that vouches for its entries.
+func KeyFileFor(env func(string) string) (string, error) {
+	config := env("XDG_CONFIG_HOME")
+	if config == "" && env("HOME") != "" {
+		config = filepath.Join(env("HOME"), ".config")
 	}
 	if config == "" {
 		return "", errors.New("no configuration directory for the host key (set HOME or XDG_CONFIG_HOME)")

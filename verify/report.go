@@ -9,59 +9,21 @@ import (
 	"time"
 )
 
-// MarshalJSON adds the duration in milliseconds (to the microsecond: a
-// fast plugin takes less than one) and as text.
+// MarshalJSON adds the duration in milliseconds, to the microsecond (a
+// fast plugin takes less than one), the one unit of durations in reports.
 func (r Result) MarshalJSON() ([]byte, error) {
 	type plain Result
 	return json.Marshal(struct {
 		plain
 		DurationMS float64 `json:"durationMs"`
-		Duration   string  `json:"duration"`
-	}{plain(r), float64(r.Duration.Microseconds()) / 1000, roundDuration(r.Duration)})
+	}{plain(r), float64(r.Duration.Microseconds()) / 1000})
 }
 
-// Report is the JSON document WriteReport writes with format "json".
-type Report struct {
-	OK     bool `json:"ok"`
-	Total  int  `json:"total"`
-	Failed int  `json:"failed"`
-	// Unverified counts the UNVERIFIED results (not in Failed).
-	Unverified int      `json:"unverified"`
-	Plugins    []Result `json:"plugins"`
-}
-
-// WriteReport writes results as a table followed by the reasons, details and
-// notes ("text"), or as one JSON document ("json") for CI.
-func WriteReport(w io.Writer, results []Result, format string) error {
-	switch format {
-	case "json":
-		rep := Report{OK: true, Total: len(results), Plugins: results}
-		if rep.Plugins == nil {
-			rep.Plugins = []Result{}
-		}
-		for _, r := range results {
-			switch {
-			case r.OK:
-			case r.Status == StatusUnverified:
-				rep.OK = false
-				rep.Unverified++
-			default:
-				rep.OK = false
-				rep.Failed++
-			}
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(rep); err != nil {
-			return fmt.Errorf("write JSON report: %w", err)
-		}
-		return nil
-	case "text", "":
-		return writeText(w, results)
-	default:
-		return fmt.Errorf("unknown report format %q (text or json)", format)
-	}
+// WriteReport writes results as a table followed by the reasons, details
+// and notes. The JSON document of a verification is build.Report's (its
+// verify list holds these Results).
+func WriteReport(w io.Writer, results []Result) error {
+	return writeText(w, results)
 }
 
 func writeText(w io.Writer, results []Result) error {

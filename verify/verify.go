@@ -68,9 +68,11 @@ type Options struct {
 	WorkerCache string
 	// WorkerKey seals the record (SHA-256) of each worker built into
 	// WorkerCache, which is checked before the worker runs: the host key
-	// kept outside the cache, as for verdicts. nil: the key in
-	// DefaultKeyFile.
+	// kept outside the cache, as for verdicts. nil: the key in KeyFile.
 	WorkerKey []byte
+	// KeyFile is the host key file WorkerKey is read from when nil; ""
+	// means DefaultKeyFile.
+	KeyFile string
 	// Sandbox is how much containment plugin code must run under:
 	// sandbox.ModeAuto (default) contains it as well as the host allows and
 	// says what was missing in each Result; sandbox.ModeRequire refuses to

@@ -252,7 +252,10 @@ func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, mis
 	}
 	key := opts.WorkerKey
 	if key == nil {
-		file, err := DefaultKeyFile()
+		file, err := opts.KeyFile, error(nil)
+		if file == "" {
+			file, err = DefaultKeyFile()
+		}
 		if err == nil {
 			key, err = LoadKey(file)
 		}

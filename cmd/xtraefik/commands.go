@@ -203,11 +203,11 @@ func (b *buildFlags) run(cmd *cobra.Command, c *commonFlags, env getenv, rebase 
 	if err != nil {
 		return c.output.fail(cmd, name, err)
 	}
-	rep, err := s.Build(cmd.Context(), req)
+	res, err := s.Build(cmd.Context(), req)
 	if err != nil && rebase {
 		err = fmt.Errorf("%w (%s left unchanged)", flagError(err), s.LockFile)
 	}
-	return c.print(cmd, rep, flagError(err))
+	return c.print(cmd, res.Report, flagError(err))
 }
 
 // runtimeFlags configure the runtime check of build --runtime-check and verify --runtime.

@@ -265,7 +265,9 @@ func TestCredentials(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(auth), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("DOCKER_CONFIG", cfgDir)
+	// Through the CLI's environment, which the session reads in place of
+	// the process's.
+	w.env["DOCKER_CONFIG"] = cfgDir
 	testenv.PushBase(t, reg+"/library/traefik:v3.6", testenv.BaseOptions{OCI: true, Auth: authFor("ci", "s3cret")})
 
 	gitHTTP := testenv.GitHTTP(t, w.gitRoot, "git", "t0ken")
@@ -289,12 +291,12 @@ func TestCredentials(t *testing.T) {
 	if err := os.WriteFile(podmanAuth, []byte(auth), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	w.env["DOCKER_CONFIG"] = t.TempDir()
 	// The refusal says what the registry said and that no credentials were found.
 	if _, _, err := w.run("build", "-f", rp); err == nil || !strings.Contains(err.Error(), "UNAUTHORIZED") || !strings.Contains(err.Error(), "(credentials: none") {
 		t.Errorf("registry without credentials: %v", err)
 	}
-	t.Setenv("REGISTRY_AUTH_FILE", podmanAuth)
+	w.env["REGISTRY_AUTH_FILE"] = podmanAuth
 	w.mustRun("build", "-f", rp, "--push", reg+"/out/traefik:podman-auth")
 }
 

@@ -74,7 +74,7 @@ func printText(out, errOut io.Writer, rep *build.Report) {
 		if rep.Command == "verify" {
 			w = out
 		}
-		verify.WriteReport(w, rep.Verify, "text")
+		verify.WriteReport(w, rep.Verify)
 	}
 	if c := rep.CacheRepo; c != nil {
 		if c.ReadOnly {

@@ -67,17 +67,21 @@ type Options struct {
 }
 
 // PluginResult is the verdict for one plugin.
+// Its JSON keys are the report's (camelCase; the HTTP status is
+// httpStatus, as in a verification result).
 type PluginResult struct {
-	Alias, Module, Type string
-	OK                  bool
-	Reason              string
+	Alias  string `json:"alias"`
+	Module string `json:"module"`
+	Type   string `json:"type,omitempty"`
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason,omitempty"`
 	// Status is Traefik's answer to the request through the plugin's router.
-	Status int
+	Status int `json:"httpStatus,omitempty"`
 	// Warning qualifies a PASS: the plugin answered with a server error of
 	// its own (probe.Judge), which Traefik serves.
-	Warning string `json:",omitempty"`
+	Warning string `json:"warning,omitempty"`
 	// BackendHeaders are the request headers the backend received.
-	BackendHeaders http.Header
+	BackendHeaders http.Header `json:"backendHeaders,omitempty"`
 }
 
 // Report is what Run observed.

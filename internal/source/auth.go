@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -158,7 +157,8 @@ func sshAuth(ep *transport.Endpoint, env func(string) string) (transport.AuthMet
 func hostKeys(ep *transport.Endpoint, env func(string) string) (ssh.HostKeyCallbackHelper, error) {
 	files := filepath.SplitList(env(envKnownHosts))
 	if len(files) == 0 {
-		if home, err := os.UserHomeDir(); err == nil {
+		// $HOME through env too: a library caller's environment decides.
+		if home := env("HOME"); home != "" {
 			files = append(files, filepath.Join(home, ".ssh", "known_hosts"))
 		}
 		files = append(files, "/etc/ssh/ssh_known_hosts")
