@@ -184,24 +184,6 @@ func (r *Report) setResolution(res *Resolution) {
 	r.Mode = res.Recipe.Mode()
 }
 
-func (r *Report) setResult(res *Result) {
-	if res.Resolution != nil {
-		r.setResolution(res.Resolution)
-	}
-	r.Verify = res.Verify
-	r.Warnings = append(r.Warnings, res.Warnings...)
-	r.Flags = res.Flags
-	r.Timings.Resolve += res.Timings.Resolve
-	r.Timings.Verify = res.Timings.Verify
-	r.Timings.Assemble = res.Timings.Assemble
-	if res.Image != nil {
-		r.Image = imageReport(res.Image)
-	}
-	if res.PluginsImage != nil {
-		r.PluginsImage = imageReport(res.PluginsImage)
-	}
-}
-
 func imageReport(res *images.Result) *ImageReport {
 	img := &ImageReport{Digest: res.Digest.String(), MediaType: string(res.MediaType),
 		Platforms: []PlatformReport{}, Layers: map[string]string{}}
@@ -219,16 +201,16 @@ func (r *Report) setRuntime(rt *runcheck.Report) {
 		ConfigSource: rt.ConfigSource, Plugins: rt.Plugins, Summary: rt.Summary(), OK: rt.OK()}
 }
 
-func (r *Report) setPublished(p *Published) {
+func (r *Report) setPublished(p *published) {
 	if p.Plugins != nil && r.PluginsImage != nil {
-		r.PluginsImage.published(p.Plugins)
+		r.PluginsImage.record(p.Plugins)
 	}
 	if r.Image != nil {
-		r.Image.published(p)
+		r.Image.record(p)
 	}
 }
 
-func (r *ImageReport) published(p *Published) {
+func (r *ImageReport) record(p *published) {
 	if p.LayoutDigest != (v1.Hash{}) && p.LayoutDigest != p.Digest {
 		r.LayoutDigest = p.LayoutDigest.String()
 	}

@@ -246,23 +246,25 @@ func (r *Resolution) Lock() *recipe.Lock {
 	return l
 }
 
-// Resolve resolves the base and every plugin. With a lock (and not Frozen) it
-// uses the pinned digests and commits and touches the network only to fetch what
-// the cache lacks; with Frozen it re-resolves and compares.
-func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
-	r := o.Recipe
-	res := &Resolution{Recipe: r}
+// resolve resolves the base and every plugin, telling r of the base and
+// of each plugin's fetch. With a lock (and not Frozen) it uses the pinned
+// digests and commits and touches the network only to fetch what the cache
+// lacks; with Frozen it re-resolves and compares. A plugin's error is a
+// StageError of StageFetch naming it.
+func resolve(ctx context.Context, r *runner, o *Options) (*Resolution, error) {
+	rc := o.Recipe
+	res := &Resolution{Recipe: rc}
 	if o.Lock != nil {
-		if stale := o.Lock.Stale(r); len(stale) > 0 {
+		if stale := o.Lock.Stale(rc); len(stale) > 0 {
 			if o.Frozen {
 				return nil, fmt.Errorf("%w: the lock does not match the recipe: %s; run `xtraefik lock`", ErrFrozen, strings.Join(stale, "; "))
 			}
 			res.Warnings = append(res.Warnings, "lock out of date, resolving afresh: "+strings.Join(stale, "; "))
 		}
 	} else if o.Frozen {
-		return nil, fmt.Errorf("%w: there is no lock file for %s; run `xtraefik lock` first", ErrFrozen, r.Path)
+		return nil, fmt.Errorf("%w: there is no lock file for %s; run `xtraefik lock` first", ErrFrozen, rc.Path)
 	} else if o.Offline {
-		return nil, &NotCachedError{Missing: []string{fmt.Sprintf("the lock of %s: offline, only what a lock pins can be built; lock the recipe online first", r.Path)}}
+		return nil, &NotCachedError{Missing: []string{fmt.Sprintf("the lock of %s: offline, only what a lock pins can be built; lock the recipe online first", rc.Path)}}
 	}
 
 	// Offline, every miss is gathered so that one error lists them all.
@@ -274,18 +276,18 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 		}
 		return false
 	}
-	o.start(StageResolve, r.Base)
+	r.Start(StageResolve, rc.Base)
 	base, err := resolveBase(ctx, o)
 	if err != nil && !gather(err) {
-		o.done(StageResolve, r.Base, "", err)
+		r.Done(StageResolve, rc.Base, "", err)
 		return nil, unreachable(ctx, o, viaRegistry, err)
 	}
 	res.Base = base
 	if base != nil {
-		o.logf("base %s -> %s (%d platform(s))", r.Base, base.Digest, len(base.Platforms))
+		o.logf("base %s -> %s (%d platform(s))", rc.Base, base.Digest, len(base.Platforms))
 		var warnings []string
-		if res.Traefik, warnings, err = target(ctx, o, base); err != nil && !gather(err) {
-			o.done(StageResolve, r.Base, "", err)
+		if res.Traefik, warnings, err = target(ctx, r, o, base); err != nil && !gather(err) {
+			r.Done(StageResolve, rc.Base, "", err)
 			return nil, err
 		}
 		res.Warnings = append(res.Warnings, warnings...)
@@ -294,9 +296,9 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 				missing.Missing, missing.Errs = append(missing.Missing, l), append(missing.Errs, fmt.Errorf("%s: %w", l, images.ErrNotCached))
 			}
 		}
-		o.done(StageResolve, r.Base, fmt.Sprintf("%s (%d platform(s))", base.Digest, len(base.Platforms)), nil)
+		r.Done(StageResolve, rc.Base, fmt.Sprintf("%s (%d platform(s))", base.Digest, len(base.Platforms)), nil)
 	} else {
-		o.done(StageResolve, r.Base, "not in the cache (listed at the end)", nil)
+		r.Done(StageResolve, rc.Base, "not in the cache (listed at the end)", nil)
 	}
 
 	src := &sources{o: o, git: o.Fetcher, modules: o.Modules}
@@ -314,18 +316,18 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 			}
 		}
 	}
-	for _, alias := range r.Aliases() {
-		o.start(StageFetch, alias)
+	for _, alias := range rc.Aliases() {
+		r.Start(StageFetch, alias)
 		p, warnings, err := src.resolve(ctx, alias, res.Traefik.Version)
 		if gather(err) {
-			o.done(StageFetch, alias, "not in the cache (listed at the end)", nil)
+			r.Done(StageFetch, alias, "not in the cache (listed at the end)", nil)
 			continue
 		}
 		if err != nil {
-			o.done(StageFetch, alias, "", err)
-			return nil, unreachable(ctx, o, sourceKind(r.Plugins[alias]), err)
+			r.Done(StageFetch, alias, "", err)
+			return nil, stageFailed(ctx, StageFetch, alias, unreachable(ctx, o, sourceKind(rc.Plugins[alias]), err))
 		}
-		o.done(StageFetch, alias, p.Module+" "+p.Source.Revision(), nil)
+		r.Done(StageFetch, alias, p.Module+" "+p.Source.Revision(), nil)
 		o.logf("plugin %s: %s -> %s (%s)", alias, p.Module, p.Source.Revision(), p.Hash)
 		res.Plugins = append(res.Plugins, *p)
 		res.Warnings = append(res.Warnings, warnings...)
@@ -361,7 +363,7 @@ func epoch(o *Options, plugins []plugin.Plugin) time.Time {
 //     the module proxy, else xtraefik's table; else none (UNVERIFIED).
 //
 // warnings tell where the labels and the binary disagree.
-func target(ctx context.Context, o *Options, base *images.Base) (t Target, warnings []string, err error) {
+func target(ctx context.Context, r *runner, o *Options, base *images.Base) (t Target, warnings []string, err error) {
 	labels := ""
 	if len(base.Platforms) > 0 {
 		cf, err := base.ConfigFile(0)
@@ -372,7 +374,7 @@ func target(ctx context.Context, o *Options, base *images.Base) (t Target, warni
 	}
 	t.Version = o.TraefikVersion
 	if t.Version == "" {
-		info, ok, why, fleetWarnings, err := baseTraefik(ctx, o, base)
+		info, ok, why, fleetWarnings, err := baseTraefik(ctx, r, o, base)
 		warnings = append(warnings, fleetWarnings...)
 		if err != nil {
 			return t, nil, fmt.Errorf("read the base's Traefik binary: %w", err)

@@ -139,7 +139,7 @@ func TestResolveLockLifecycle(t *testing.T) {
 	opts := func(lock *recipe.Lock) *Options {
 		return &Options{Recipe: r, Lock: lock, Fetcher: git, Bases: bases}
 	}
-	first, err := Resolve(t.Context(), opts(nil))
+	first, err := resolve(t.Context(), nil, opts(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestResolveLockLifecycle(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(o)
 			}
-			res, err := Resolve(t.Context(), o)
+			res, err := resolve(t.Context(), nil, o)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want %q", err, tt.wantErr)
@@ -214,7 +214,7 @@ func TestResolveLockLifecycle(t *testing.T) {
 	// remote nothing about the plugin.
 	bases.now = oldBase
 	git.resolve = 0
-	res, err := Resolve(t.Context(), opts(lock))
+	res, err := resolve(t.Context(), nil, opts(lock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestResolveDecidesUseUnsafeOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := Resolve(t.Context(), &Options{Recipe: r, Fetcher: git, Bases: &fakeBases{now: layoutBase(t)}, TraefikVersion: tt.traefik})
+		res, err := resolve(t.Context(), nil, &Options{Recipe: r, Fetcher: git, Bases: &fakeBases{now: layoutBase(t)}, TraefikVersion: tt.traefik})
 		if err != nil {
 			t.Fatal(err)
 		}

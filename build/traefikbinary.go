@@ -84,7 +84,7 @@ type BinaryCache interface {
 // large or a cancelled ctx; any other failure to read it is unknown
 // (false), with why. warnings say what of the fleet's cache was ignored
 // or failed.
-func baseTraefik(ctx context.Context, o *Options, base *images.Base) (info binaryInfo, ok bool, why string, warnings []string, err error) {
+func baseTraefik(ctx context.Context, r *runner, o *Options, base *images.Base) (info binaryInfo, ok bool, why string, warnings []string, err error) {
 	if len(base.Platforms) == 0 {
 		return binaryInfo{}, false, "the base has no platform image", nil, nil
 	}
@@ -122,17 +122,17 @@ func baseTraefik(ctx context.Context, o *Options, base *images.Base) (info binar
 	if o.Recipe != nil {
 		subject = o.Recipe.Base
 	}
-	o.start(StageTraefik, subject)
-	info, err = readBinary(ctx, o, base, subject, paths)
+	r.Start(StageTraefik, subject)
+	info, err = readBinary(ctx, r, base, subject, paths)
 	switch {
 	case errors.Is(err, images.ErrFileTooLarge) || ctx.Err() != nil:
-		o.done(StageTraefik, subject, "", err)
+		r.Done(StageTraefik, subject, "", err)
 		return binaryInfo{}, false, "", warnings, err
 	case err != nil:
-		o.done(StageTraefik, subject, "not read: "+err.Error(), nil)
+		r.Done(StageTraefik, subject, "not read: "+err.Error(), nil)
 		return binaryInfo{}, false, err.Error(), warnings, nil
 	}
-	o.done(StageTraefik, subject, info.summary(), nil)
+	r.Done(StageTraefik, subject, info.summary(), nil)
 	keep(info)
 	if o.Binaries != nil {
 		data, err := json.Marshal(info)
@@ -186,12 +186,8 @@ func orUnknown(s string) string {
 // info without a copy; a binary laid out so that its build info is not
 // where that reading keeps (gobuildinfo.ErrIncomplete) is read again into
 // a temporary file of its size, which MaxTraefikBinary bounds.
-func readBinary(ctx context.Context, o *Options, base *images.Base, subject string, paths []string) (binaryInfo, error) {
-	progress := func(_ v1.Hash, done, total int64) {
-		if o.Status != nil {
-			o.Status.Progress(StageTraefik, subject, done, total)
-		}
-	}
+func readBinary(ctx context.Context, r *runner, base *images.Base, subject string, paths []string) (binaryInfo, error) {
+	progress := func(_ v1.Hash, done, total int64) { r.Progress(StageTraefik, subject, done, total) }
 	var (
 		bi      *debug.BuildInfo
 		readErr error

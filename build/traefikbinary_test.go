@@ -85,7 +85,7 @@ func TestBaseTraefikBinaryWins(t *testing.T) {
 	}
 	// The binary decides, its version as well as its interpreter, and
 	// the report says the labels disagree.
-	tgt, warnings, err := target(ctx, &Options{}, base)
+	tgt, warnings, err := target(ctx, nil, &Options{}, base)
 	if err != nil || tgt.Version != "v2.11.0" || tgt.Yaegi != "v0.15.1" || tgt.InterpreterSource != InterpreterFromBinary || tgt.Binary != "/usr/local/bin/traefik" {
 		t.Fatalf("target = %+v, %v; want v2.11.0 with yaegi v0.15.1 from the binary", tgt, err)
 	}
@@ -95,7 +95,7 @@ func TestBaseTraefikBinaryWins(t *testing.T) {
 	res := &Resolution{Recipe: &recipe.Recipe{}, Base: base, Traefik: tgt, Plugins: []plugin.Plugin{
 		{Alias: "accesslog", Module: slog.Module, Files: testenv.FixtureFiles(t, slog)},
 	}}
-	rs, err := Verify(ctx, res, verify.Options{})
+	rs, err := verifyPlugins(ctx, res, verify.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func TestNetworkFailureNamesTheWaysOut(t *testing.T) {
 
 	// A lock made online, for a fresh cache once the git server is gone.
 	online := parse("base: traefik:v3.6\n" + plugin(daemon.URL+repo.Path, "v0.2.2"))
-	res, err := Resolve(t.Context(), &Options{Recipe: online, CacheDir: t.TempDir(), Bases: &fakeBases{now: base}})
+	res, err := resolve(t.Context(), nil, &Options{Recipe: online, CacheDir: t.TempDir(), Bases: &fakeBases{now: base}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestNetworkFailureNamesTheWaysOut(t *testing.T) {
 			}
 			o := tc.opts()
 			o.CacheDir = t.TempDir()
-			_, err := Resolve(t.Context(), o)
+			_, err := resolve(t.Context(), nil, o)
 			if err == nil {
 				t.Fatal("resolved")
 			}
@@ -115,7 +115,7 @@ func TestNetworkFailureNamesTheWaysOut(t *testing.T) {
 	// A server that answers and refuses is no network failure.
 	t.Run("missing ref", func(t *testing.T) {
 		up := testenv.StartGitDaemon(t, gitRoot)
-		_, err := Resolve(t.Context(), &Options{Recipe: parse("base: traefik:v3.6\n" + plugin(up.URL+repo.Path, "v9.9.9")),
+		_, err := resolve(t.Context(), nil, &Options{Recipe: parse("base: traefik:v3.6\n" + plugin(up.URL+repo.Path, "v9.9.9")),
 			CacheDir: t.TempDir(), Bases: &fakeBases{now: base}})
 		if !errors.Is(err, source.ErrNotFound) || errors.As(err, new(*unreachableError)) || strings.Contains(err.Error(), "mirror") {
 			t.Fatalf("a missing tag: %v", err)
