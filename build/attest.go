@@ -49,7 +49,7 @@ func provenanceFor(res *result, started time.Time) *attest.Build {
 // provenanceBase names the base as signed metadata may: a registry
 // reference as the recipe writes it; a base on this machine by the base
 // name of its path (never a host path), located by its digest.
-func provenanceBase(r *Resolution) attest.Base {
+func provenanceBase(r *resolution) attest.Base {
 	b := attest.Base{Ref: r.Recipe.Base, Digest: r.Base.Digest.String()}
 	if !r.Base.Local() {
 		return b

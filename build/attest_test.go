@@ -33,7 +33,7 @@ func TestProvenanceLocalSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := resolve(t.Context(), nil, &Options{Recipe: r, CacheDir: t.TempDir(), Env: hermeticEnv})
+	res, err := resolve(t.Context(), nil, &options{Recipe: r, CacheDir: t.TempDir(), Env: hermeticEnv})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ const (
 // result is what a command's stages made: the resolution, the verdicts
 // and the images, which the outputs are written from.
 type result struct {
-	Resolution *Resolution
+	Resolution *resolution
 	// Image is the full image: the base with the plugins; nil when only
 	// the plugins image was asked for.
 	Image *images.Result
@@ -54,7 +54,7 @@ type wantImages struct{ full, plugins bool }
 // the report it fills, the runner, and what the stages made.
 type job struct {
 	s   *Session
-	o   *Options
+	o   *options
 	rep *Report
 	r   *runner
 	// vo and v verify: the options completed with the session's caches,
@@ -67,7 +67,7 @@ type job struct {
 	newLock *recipe.Lock
 }
 
-func (s *Session) newJob(o *Options, rep *Report) *job {
+func (s *Session) newJob(o *options, rep *Report) *job {
 	return &job{s: s, o: o, rep: rep, r: &runner{st: o.Status}, res: &result{}}
 }
 
@@ -359,7 +359,7 @@ func (j *job) publish(out Outputs) stage {
 
 // verifyWith verifies the resolution's plugins with v, for the Traefik the
 // resolution names, telling r each plugin's verdict.
-func verifyWith(ctx context.Context, r *runner, v *verify.Verifier, res *Resolution) ([]verify.Result, error) {
+func verifyWith(ctx context.Context, r *runner, v *verify.Verifier, res *resolution) ([]verify.Result, error) {
 	// The recipe alone decides the trust given to plugin code: the image's
 	// flags grant what verification allowed.
 	v.Target(res.Traefik.Version, res.Traefik.Yaegi, res.Recipe.AllowUnsafe)
@@ -391,7 +391,7 @@ func verifyWith(ctx context.Context, r *runner, v *verify.Verifier, res *Resolut
 
 // assemble appends the plugins, and what the static configuration mode bakes, to
 // every platform of the base.
-func assemble(ctx context.Context, res *Resolution) (*images.Result, []string, error) {
+func assemble(ctx context.Context, res *resolution) (*images.Result, []string, error) {
 	r := res.Recipe
 	ps := res.Plugins
 	static := traefikcfg.Static{Mode: traefikcfg.Mode(r.Mode()), Config: r.StaticConfig.Config, Replace: r.StaticConfig.Replace}
@@ -449,7 +449,7 @@ func assemble(ctx context.Context, res *Resolution) (*images.Result, []string, e
 // build never pulls base layers it does not push.
 //
 // It returns the warnings and, with replace, the config files to remove.
-func checkBase(ctx context.Context, res *Resolution, static traefikcfg.Static) (warnings, remove []string, err error) {
+func checkBase(ctx context.Context, res *resolution, static traefikcfg.Static) (warnings, remove []string, err error) {
 	for i := range res.Base.Platforms {
 		cf, err := res.Base.ConfigFile(i)
 		if err != nil {
@@ -482,7 +482,7 @@ func checkBase(ctx context.Context, res *Resolution, static traefikcfg.Static) (
 	return warnings, remove, nil
 }
 
-func pluginSummary(res *Resolution) string {
+func pluginSummary(res *resolution) string {
 	var parts []string
 	for _, p := range res.Plugins {
 		parts = append(parts, fmt.Sprintf("%s=%s@%s", p.Alias, p.Module, p.Source.Commit))
@@ -493,7 +493,7 @@ func pluginSummary(res *Resolution) string {
 // checkReproducible resolves and assembles the image a second time, pinned by
 // the first build's resolution (the git cache is reused), and fails naming what differs. It catches
 // anything in the pipeline that leaks time, order or host state into the image.
-func checkReproducible(ctx context.Context, o *Options, first *result) error {
+func checkReproducible(ctx context.Context, o *options, first *result) error {
 	again := *o
 	again.Lock = first.Resolution.Lock()
 	again.Frozen = false

@@ -16,7 +16,7 @@ import (
 func TestErrorsNameTheirStageOnce(t *testing.T) {
 	canceled, cancel := context.WithCancel(t.Context())
 	cancel()
-	res := &Resolution{Recipe: &recipe.Recipe{Base: "example.com/traefik:v3"},
+	res := &resolution{Recipe: &recipe.Recipe{Base: "example.com/traefik:v3"},
 		Base: &images.Base{}, Traefik: Target{Version: "v3.6.12"},
 		Plugins: []plugin.Plugin{{Alias: "demo", Module: "example.com/demo"}}}
 	for _, tt := range []struct {
@@ -28,7 +28,7 @@ func TestErrorsNameTheirStageOnce(t *testing.T) {
 			return err
 		}},
 		{"sbom: ", func() error {
-			_, err := fullSBOM(&result{Resolution: &Resolution{Recipe: &recipe.Recipe{}, Base: &images.Base{}}, Image: &images.Result{}})
+			_, err := fullSBOM(&result{Resolution: &resolution{Recipe: &recipe.Recipe{}, Base: &images.Base{}}, Image: &images.Result{}})
 			return err
 		}},
 	} {
@@ -41,7 +41,7 @@ func TestErrorsNameTheirStageOnce(t *testing.T) {
 
 // verifyPlugins verifies res's plugins as the verify stage does, with
 // nobody told.
-func verifyPlugins(ctx context.Context, res *Resolution, vo verify.Options) ([]verify.Result, error) {
+func verifyPlugins(ctx context.Context, res *resolution, vo verify.Options) ([]verify.Result, error) {
 	v, err := verify.NewVerifier(vo)
 	if err != nil {
 		return nil, err

@@ -26,7 +26,7 @@ const DefaultPluginsName = "localhost/xtraefik/traefik-plugins"
 // base is left as it is, so the plugins are enabled by flags: a recipe in
 // file or env mode, which bakes its settings into the base, is refused, and
 // so is a base that would defeat the flags (checkBase).
-func assemblePluginsImage(ctx context.Context, res *Resolution) (*images.Result, []string, error) {
+func assemblePluginsImage(ctx context.Context, res *resolution) (*images.Result, []string, error) {
 	r := res.Recipe
 	mode := traefikcfg.Mode(r.Mode())
 	if mode != traefikcfg.ModeFlags {

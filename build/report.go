@@ -167,7 +167,7 @@ func (r *Report) done() *Report {
 	return r
 }
 
-func (r *Report) setResolution(res *Resolution) {
+func (r *Report) setResolution(res *resolution) {
 	if res.Base != nil {
 		b := &BaseReport{Ref: res.Recipe.Base, Digest: res.Base.Digest.String(), Platforms: []PlatformReport{}}
 		for _, p := range res.Base.Platforms {

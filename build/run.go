@@ -182,7 +182,7 @@ func runBuild(ctx context.Context, cfg Config, req RunRequest, logf func(string,
 	// The session's caches: a restart with the same plugin files verifies
 	// nothing again.
 	rep := s.newReport("run")
-	j := s.newJob(s.options(), rep)
+	j := s.newJob(s.copyOptions(), rep)
 	defer j.close()
 	err = j.r.run(ctx,
 		j.prepare(req.Verify, false, nil, true),

@@ -75,7 +75,7 @@ type Config struct {
 	// Log receives one progress line per stage; nil discards.
 	Log io.Writer
 	// Offline builds from the lock and the cache directory alone, never
-	// touching the network (see Options.Offline); pushing is refused.
+	// touching the network (see options.Offline); pushing is refused.
 	Offline bool
 	// Status hears of each stage, plugin and output as it starts and ends,
 	// and of the bytes pushed (the CLI draws them as live or timestamped
@@ -111,7 +111,7 @@ type Session struct {
 	Recipe   *recipe.Recipe
 	Locked   *recipe.Lock
 	LockFile string
-	opts     Options
+	opts     options
 	// fleet is the cache repository, nil without one or offline.
 	fleet *cacherepo.Store
 	// mu guards what concurrent commands on one Session share: the lock as
@@ -149,7 +149,7 @@ func Open(cfg Config) (*Session, error) {
 			return nil, err
 		}
 	}
-	o := Options{Recipe: r, Lock: lock, CacheDir: cfg.CacheDir, Log: cfg.Log, Status: cfg.Status, GitAuth: source.FromEnv(env),
+	o := options{Recipe: r, Lock: lock, CacheDir: cfg.CacheDir, Log: cfg.Log, Status: cfg.Status, GitAuth: source.FromEnv(env),
 		TraefikVersion: cfg.TraefikVersion, Env: env, Offline: cfg.Offline}
 	if o.CacheDir, err = CacheDir(cfg.CacheDir, env); err != nil {
 		return nil, err
@@ -197,7 +197,7 @@ func Open(cfg Config) (*Session, error) {
 	if o.Images.RequestTimeout == 0 {
 		o.Images.RequestTimeout = images.DefaultRequestTimeout
 	}
-	if o.Epoch, err = EpochFromEnv(env("SOURCE_DATE_EPOCH")); err != nil {
+	if o.Epoch, err = epochFromEnv(env("SOURCE_DATE_EPOCH")); err != nil {
 		return nil, err
 	}
 	sess := &Session{Recipe: r, Locked: lock, LockFile: lockFile, opts: o}
@@ -215,7 +215,7 @@ func Open(cfg Config) (*Session, error) {
 
 // openFleet opens the cache repository cfg or the environment names, with
 // its keys; nil without one, or offline.
-func openFleet(cfg Config, o Options, env func(string) string) (*cacherepo.Store, error) {
+func openFleet(cfg Config, o options, env func(string) string) (*cacherepo.Store, error) {
 	repo, from := cfg.CacheRepo, ""
 	if repo == "" {
 		repo, from = env(EnvCacheRepo), "$"+EnvCacheRepo+": "
@@ -251,8 +251,8 @@ func openFleet(cfg Config, o Options, env func(string) string) (*cacherepo.Store
 	return store, nil
 }
 
-// options is a copy of the merged options, for one command.
-func (s *Session) options() *Options {
+// copyOptions is a copy of the merged options, for one command.
+func (s *Session) copyOptions() *options {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.opts
@@ -270,7 +270,7 @@ func (s *Session) locked() *recipe.Lock {
 // created on first use: called once a command is past its checks, so
 // that a refused command creates nothing. Its records (rendered layers)
 // are sealed with the session's cache key; without one it keeps none.
-func (s *Session) withBlobCache(o *Options, rep *Report, sealed bool) error {
+func (s *Session) withBlobCache(o *options, rep *Report, sealed bool) error {
 	if o.Images.Cache != nil {
 		return nil
 	}
@@ -362,7 +362,7 @@ func (s *Session) Lock(ctx context.Context, req LockRequest) (*Report, error) {
 	if s.LockFile == "" {
 		return rep.fail(errors.New("this recipe has no file, so its lock has nowhere to go"))
 	}
-	o := s.options()
+	o := s.copyOptions()
 	o.UpdateBase, o.UpdateAll, o.Update = req.UpdateBase, req.UpdateAll, req.Update
 	j := s.newJob(o, rep)
 	return j.finish(j.r.run(ctx,
@@ -419,7 +419,7 @@ func (s *Session) Build(ctx context.Context, req BuildRequest) (*Report, error) 
 	if req.Rebase && s.locked() == nil {
 		return rep.fail(errors.New("rebase needs a lock: lock the recipe first"))
 	}
-	o := s.options()
+	o := s.copyOptions()
 	o.Frozen = req.Frozen
 	switch {
 	case o.Offline && req.Rebase:
@@ -479,7 +479,7 @@ type VerifyRequest struct {
 // report and make the error.
 func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error) {
 	rep := s.newReport("verify")
-	o := s.options()
+	o := s.copyOptions()
 	if req.Base != "" {
 		if err := s.onBase(o, req.Base); err != nil {
 			return rep.fail(err)
@@ -500,7 +500,7 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 // onBase points o at base instead of the recipe's, keeping every plugin
 // as the lock pins it: the recipe and lock o holds become copies naming
 // base, which is resolved afresh.
-func (s *Session) onBase(o *Options, base string) error {
+func (s *Session) onBase(o *options, base string) error {
 	if _, err := images.ParseReference(base); err != nil {
 		return fmt.Errorf("--base: %w", err)
 	}
@@ -607,7 +607,7 @@ func VerifyDir(ctx context.Context, dir string, expectStatus int, vo verify.Opti
 // its lock stand for (package outdated), through the session's mirrors,
 // registries, credentials and module proxies.
 func (s *Session) Outdated(ctx context.Context, pre bool) (*outdated.Report, error) {
-	o := s.options()
+	o := s.copyOptions()
 	if o.Offline {
 		return nil, errors.New("outdated asks every source what is new, which needs the network: it cannot run offline")
 	}

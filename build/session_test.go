@@ -42,7 +42,7 @@ mirrors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := s.options()
+	o := s.copyOptions()
 	var git []string
 	for _, m := range o.GitMirrors {
 		git = append(git, m.URL)
@@ -68,7 +68,7 @@ mirrors:
 
 	// Config platforms replace the recipe's; a bad one is named.
 	s, err = Open(Config{RecipeFile: file, Env: func(string) string { return "" }, Platforms: []string{"linux/s390x"}})
-	if err != nil || len(s.options().Images.Platforms) != 1 {
+	if err != nil || len(s.copyOptions().Images.Platforms) != 1 {
 		t.Fatalf("platform override: %v", err)
 	}
 	if _, err := Open(Config{RecipeFile: file, Platforms: []string{"linux"}}); err == nil || !strings.Contains(err.Error(), `platform "linux"`) {
