@@ -78,8 +78,10 @@ func (j *job) close() {
 	}
 }
 
-// finish ends the report with the stages' outcome.
+// finish ends the report with the stages' outcome, and what the cache
+// repository's verdicts ignored.
 func (j *job) finish(err error) (*Report, error) {
+	noteVerdicts(j.verdicts, j.rep)
 	if err != nil {
 		return j.rep.fail(err)
 	}
@@ -187,7 +189,6 @@ func (j *job) writeLock(unlessSame bool) stage {
 // images follow.
 func (j *job) verify(imagesFollow bool) stage {
 	return stage{name: StageVerify, timing: &j.rep.Timings.Verify, run: func(ctx context.Context) error {
-		defer noteVerdicts(j.verdicts, j.rep)
 		rs, err := verifyWith(ctx, j.r, j.v, j.res.Resolution)
 		j.res.Verify, j.rep.Verify = rs, rs
 		if err != nil {

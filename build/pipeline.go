@@ -32,15 +32,26 @@ const (
 
 // stageWords say what a stage does, in the words of an error that the
 // runner makes itself (the stages' own errors already say it).
-var stageWords = map[string]string{
-	StagePrepare:      "prepare the caches and the verification workers",
-	StageResolve:      "resolve the recipe",
-	StageVerify:       "verify the plugins",
-	StageAssemble:     "assemble the image",
-	StageRuntime:      "runtime check",
-	StageReproducible: "reproducibility check",
-	StagePublish:      "write the outputs",
-	StageLock:         "write the lock",
+func stageWords(stage string) string {
+	switch stage {
+	case StagePrepare:
+		return "prepare the caches and the verification workers"
+	case StageResolve:
+		return "resolve the recipe"
+	case StageVerify:
+		return "verify the plugins"
+	case StageAssemble:
+		return "assemble the image"
+	case StageRuntime:
+		return "runtime check"
+	case StageReproducible:
+		return "reproducibility check"
+	case StagePublish:
+		return "write the outputs"
+	case StageLock:
+		return "write the lock"
+	}
+	return stage
 }
 
 // ErrVerificationFailed is the error (errors.Is) of a command that a FAIL
@@ -138,7 +149,7 @@ func (r *runner) run(ctx context.Context, stages ...stage) error {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return &StageError{Stage: s.name, Err: fmt.Errorf("%s: %w", stageWords[s.name], err)}
+			return &StageError{Stage: s.name, Err: fmt.Errorf("%s: %w", stageWords(s.name), err)}
 		}
 		start := time.Now()
 		err := s.run(ctx)
