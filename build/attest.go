@@ -18,7 +18,7 @@ import (
 
 // provenanceFor is the SLSA provenance of a built image: the base and every
 // plugin as resolved, the recipe (and lock) the build read, the epoch.
-func provenanceFor(res *Result, started time.Time) *attest.Build {
+func provenanceFor(res *result, started time.Time) *attest.Build {
 	r := res.Resolution
 	b := &attest.Build{
 		Base:               provenanceBase(r),
@@ -49,7 +49,7 @@ func provenanceFor(res *Result, started time.Time) *attest.Build {
 // provenanceBase names the base as signed metadata may: a registry
 // reference as the recipe writes it; a base on this machine by the base
 // name of its path (never a host path), located by its digest.
-func provenanceBase(r *Resolution) attest.Base {
+func provenanceBase(r *resolution) attest.Base {
 	b := attest.Base{Ref: r.Recipe.Base, Digest: r.Base.Digest.String()}
 	if !r.Base.Local() {
 		return b
@@ -102,7 +102,7 @@ func fileParam(path string) map[string]string {
 // verificationFor is the verification record of a built image: each
 // plugin's verdict, interpreter and containment, and whether the image's own
 // Traefik ran it.
-func verificationFor(res *Result) *attest.Verification {
+func verificationFor(res *result) *attest.Verification {
 	t := res.Resolution.Traefik
 	v := &attest.Verification{TraefikVersion: t.Version, InterpreterSource: t.InterpreterSource, VerifierVersion: toolVersion(),
 		RuntimeCheck: res.RuntimeChecked, VerifiedOn: time.Now().UTC()}

@@ -33,11 +33,11 @@ func TestProvenanceLocalSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Resolve(t.Context(), &Options{Recipe: r, CacheDir: t.TempDir(), Env: hermeticEnv})
+	res, err := resolve(t.Context(), nil, &options{Recipe: r, CacheDir: t.TempDir(), Env: hermeticEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := provenanceFor(&Result{Resolution: res}, time.Unix(1700000000, 0).UTC())
+	b := provenanceFor(&result{Resolution: res}, time.Unix(1700000000, 0).UTC())
 	b.Subjects = []attest.Subject{{Name: "registry.example/traefik", Digest: res.Base.Digest.String()}}
 	doc, err := attest.Provenance(*b)
 	if err != nil {

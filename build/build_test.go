@@ -23,13 +23,13 @@ func TestEpochFromEnv(t *testing.T) {
 		{in: "yesterday", wantErr: true},
 	}
 	for _, tt := range tests {
-		got, err := EpochFromEnv(tt.in)
+		got, err := epochFromEnv(tt.in)
 		if (err != nil) != tt.wantErr {
-			t.Errorf("EpochFromEnv(%q) error = %v", tt.in, err)
+			t.Errorf("epochFromEnv(%q) error = %v", tt.in, err)
 			continue
 		}
 		if (got == nil) != (tt.want == nil) || (got != nil && !got.Equal(*tt.want)) {
-			t.Errorf("EpochFromEnv(%q) = %v, want %v", tt.in, got, tt.want)
+			t.Errorf("epochFromEnv(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }
@@ -45,7 +45,7 @@ func TestProvenance(t *testing.T) {
 	commit := repo.Commit("recipe")
 	repo.Git("remote", "add", "origin", "https://user:secret@git.example/platform/traefik.git")
 	r := &recipe.Recipe{Path: filepath.Join(dir, "recipe.yaml")}
-	res := &Resolution{Recipe: r, Epoch: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), Traefik: Target{Version: "v3.6.12"}}
+	res := &resolution{Recipe: r, Epoch: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), Traefik: Target{Version: "v3.6.12"}}
 
 	a := provenance(res)
 	want := map[string]string{

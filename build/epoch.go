@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// EpochFromEnv parses a SOURCE_DATE_EPOCH value (seconds since 1970, UTC); empty
+// epochFromEnv parses a SOURCE_DATE_EPOCH value (seconds since 1970, UTC); empty
 // means unset.
-func EpochFromEnv(v string) (*time.Time, error) {
+func epochFromEnv(v string) (*time.Time, error) {
 	if v == "" {
 		return nil, nil
 	}

@@ -16,7 +16,7 @@ import (
 func TestErrorsNameTheirStageOnce(t *testing.T) {
 	canceled, cancel := context.WithCancel(t.Context())
 	cancel()
-	res := &Resolution{Recipe: &recipe.Recipe{Base: "example.com/traefik:v3"},
+	res := &resolution{Recipe: &recipe.Recipe{Base: "example.com/traefik:v3"},
 		Base: &images.Base{}, Traefik: Target{Version: "v3.6.12"},
 		Plugins: []plugin.Plugin{{Alias: "demo", Module: "example.com/demo"}}}
 	for _, tt := range []struct {
@@ -24,11 +24,11 @@ func TestErrorsNameTheirStageOnce(t *testing.T) {
 		run   func() error
 	}{
 		{"verify: ", func() error {
-			_, err := Verify(canceled, res, verify.Options{})
+			_, err := verifyPlugins(canceled, res, verify.Options{})
 			return err
 		}},
 		{"sbom: ", func() error {
-			_, err := SBOM(&Result{Resolution: &Resolution{Recipe: &recipe.Recipe{}, Base: &images.Base{}}, Image: &images.Result{}})
+			_, err := fullSBOM(&result{Resolution: &resolution{Recipe: &recipe.Recipe{}, Base: &images.Base{}}, Image: &images.Result{}})
 			return err
 		}},
 	} {
@@ -37,4 +37,15 @@ func TestErrorsNameTheirStageOnce(t *testing.T) {
 			t.Errorf("error %v: want %q exactly once", err, tt.stage)
 		}
 	}
+}
+
+// verifyPlugins verifies res's plugins as the verify stage does, with
+// nobody told.
+func verifyPlugins(ctx context.Context, res *resolution, vo verify.Options) ([]verify.Result, error) {
+	v, err := verify.NewVerifier(vo)
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	return verifyWith(ctx, nil, v, res)
 }

@@ -74,11 +74,11 @@ func fleetKeys(ctx context.Context, keyRef string, trust []string, env func(stri
 	return keys, nil
 }
 
-// TreeCache is a store of verified plugin trees shared by a fleet of
+// treeCache is a store of verified plugin trees shared by a fleet of
 // runners, keyed by content hash; *cacherepo.Store is the implementation.
 // Nothing it returns is trusted: a tree counts only if it hashes to what
 // the lock pins.
-type TreeCache interface {
+type treeCache interface {
 	GetTree(ctx context.Context, contentHash string) (fileset.Set, error)
 	PutTree(ctx context.Context, p plugin.Plugin) error
 }
@@ -106,7 +106,7 @@ func (s *sources) fromTrees(ctx context.Context, where, hash string, p *plugin.P
 // shareTrees stores the verified plugin trees in the cache repository
 // (those already there cost one manifest request each). A failure is a
 // warning: the build does not depend on the cache.
-func shareTrees(ctx context.Context, o *Options, res *Resolution, rep *Report) {
+func shareTrees(ctx context.Context, o *options, res *resolution, rep *Report) {
 	if o.Trees == nil {
 		return
 	}

@@ -63,7 +63,7 @@ func TestGitAndDirectoryModulePath(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				res, err := Resolve(t.Context(), &Options{Recipe: r, CacheDir: t.TempDir(), Env: hermeticEnv, Bases: &fakeBases{now: layoutBase(t)}})
+				res, err := resolve(t.Context(), nil, &options{Recipe: r, CacheDir: t.TempDir(), Env: hermeticEnv, Bases: &fakeBases{now: layoutBase(t)}})
 				if tc.err == "" {
 					if err != nil {
 						t.Errorf("%s: %v", kind, err)

@@ -21,12 +21,12 @@ const AnnotationPlugins = "xtraefik.dev/plugins"
 // (no --plugins-image to name it) in the Helm values.
 const DefaultPluginsName = "localhost/xtraefik/traefik-plugins"
 
-// AssemblePluginsImage builds the plugins image of a resolution (see
+// assemblePluginsImage builds the plugins image of a resolution (see
 // images.PluginsImage): the plugin tree alone, for the unmodified base. The
 // base is left as it is, so the plugins are enabled by flags: a recipe in
 // file or env mode, which bakes its settings into the base, is refused, and
 // so is a base that would defeat the flags (checkBase).
-func AssemblePluginsImage(ctx context.Context, res *Resolution) (*images.Result, []string, error) {
+func assemblePluginsImage(ctx context.Context, res *resolution) (*images.Result, []string, error) {
 	r := res.Recipe
 	mode := traefikcfg.Mode(r.Mode())
 	if mode != traefikcfg.ModeFlags {

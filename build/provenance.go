@@ -22,7 +22,7 @@ const (
 // epoch), which Traefik, and where the recipe lives (its git repository's origin
 // and HEAD commit, when the recipe is in a clean git work tree). Recipe
 // annotations override them.
-func provenance(res *Resolution) map[string]string {
+func provenance(res *resolution) map[string]string {
 	a := map[string]string{AnnotationCreated: res.Epoch.UTC().Format(time.RFC3339)}
 	if res.Traefik.Version != "" {
 		a[AnnotationVersion] = res.Traefik.Version

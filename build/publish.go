@@ -47,7 +47,7 @@ type Outputs struct {
 	SignKey      string
 	SignPassword sign.PasswordFunc
 	// PluginsImage lists registry references for the plugins image
-	// (AssemblePluginsImage: the plugin tree alone, mounted at
+	// (assemblePluginsImage: the plugin tree alone, mounted at
 	// <WORKDIR>/plugins-local of the unmodified base); PluginsLayout
 	// receives it as an OCI image layout. With either, ValuesFile
 	// describes the plugins image on the unmodified base, a push of it is
@@ -210,9 +210,9 @@ func pushRepos(refs []string, opts images.Options) []string {
 	return repos
 }
 
-// Validate checks every output without writing anything: call it before Build
-// so that a bad output path fails at once rather than after the build. Publish
-// checks again.
+// Validate checks every output without writing anything, as Session.Build
+// does before anything is fetched, so that a bad output path fails at once
+// rather than after the build; writing them checks again.
 func (o Outputs) Validate(ctx context.Context, opts images.Options) error {
 	p, err := o.publishers(opts)
 	if err != nil {
@@ -221,8 +221,8 @@ func (o Outputs) Validate(ctx context.Context, opts images.Options) error {
 	return p.all.Validate(ctx)
 }
 
-// Published records what Publish wrote.
-type Published struct {
+// published records what publishResult wrote.
+type published struct {
 	Digest v1.Hash
 	// Pushed lists name@digest for each repository pushed to; Tags the
 	// references written (the --push references).
@@ -234,7 +234,7 @@ type Published struct {
 	SBOMDigest v1.Hash
 	// Plugins is what was published of the plugins image, when one was
 	// built (its Plugins is nil).
-	Plugins *Published
+	Plugins *published
 	// LayoutDigest differs from Digest when a Docker-typed image was written to
 	// the OCI layout with OCI media types.
 	LayoutDigest v1.Hash
@@ -242,30 +242,25 @@ type Published struct {
 	Published []string
 }
 
-// Publish writes the image to every output, all or nothing (see package
-// publish): when one fails, the outputs written before it are removed and
-// whatever they replaced is put back. The registry comes last, and gets its
-// tags only once every blob (and the SBOM) is there.
-func Publish(ctx context.Context, res *Result, out Outputs, opts images.Options) (*Published, error) {
-	return publishWith(ctx, res, out, opts, nil)
-}
-
-// publishWith is Publish telling st (when not nil) of each output, and of
-// the bytes pushed.
-func publishWith(ctx context.Context, res *Result, out Outputs, opts images.Options, st Status) (*Published, error) {
-	if st != nil && opts.Progress == nil {
-		opts.Progress = func(repo string, done, total int64) { st.Progress(StagePush, repo, done, total) }
+// publishResult writes the images of res to every output, all or nothing
+// (see package publish): when one fails, the outputs written before it are
+// removed and whatever they replaced is put back. The registry comes last,
+// and gets its tags only once every blob (and the SBOM) is there. It tells
+// r's Status of each output, and of the bytes pushed.
+func publishResult(ctx context.Context, res *result, out Outputs, opts images.Options, r *runner) (*published, error) {
+	if r.listening() && opts.Progress == nil {
+		opts.Progress = func(repo string, done, total int64) { r.Progress(StagePush, repo, done, total) }
 	}
 	p, err := out.publishers(opts)
 	if err != nil {
 		return nil, err
 	}
 	all := p.all
-	if st != nil {
+	if r.listening() {
 		if err := p.all.Validate(ctx); err != nil {
 			return nil, err
 		}
-		all = p.reported(st)
+		all = p.reported(r)
 	}
 	if out.wantsPlugins() && res.PluginsImage == nil {
 		return nil, errors.New("a plugins image output is asked for, and the build made no plugins image")
@@ -286,7 +281,7 @@ func publishWith(ctx context.Context, res *Result, out Outputs, opts images.Opti
 		}
 	}
 	if out.SBOMDir != "" && a.SBOM == nil {
-		if a.SBOM, err = SBOM(res); err != nil {
+		if a.SBOM, err = fullSBOM(res); err != nil {
 			return nil, err
 		}
 	}
@@ -309,7 +304,7 @@ func publishWith(ctx context.Context, res *Result, out Outputs, opts images.Opti
 	if err := all.Publish(ctx, a); err != nil {
 		return nil, err
 	}
-	pub := &Published{}
+	pub := &published{}
 	if res.Image != nil {
 		pub.Digest = res.Image.Digest
 	}
@@ -323,7 +318,7 @@ func publishWith(ctx context.Context, res *Result, out Outputs, opts images.Opti
 		pub.Signed = p.sign.Signed
 	}
 	if res.PluginsImage != nil {
-		pp := &Published{Digest: res.PluginsImage.Digest}
+		pp := &published{Digest: res.PluginsImage.Digest}
 		if p.pluginsLayout != nil {
 			pp.LayoutDigest = p.pluginsLayout.Digest
 		}
@@ -350,7 +345,7 @@ func publishWith(ctx context.Context, res *Result, out Outputs, opts images.Opti
 // volume that mounts it on the unmodified base, named by its first
 // --plugins-image repository (DefaultPluginsName without one) and pinned
 // by digest; else the flags that enable the full image's plugins.
-func valuesFor(res *Result, out Outputs, opts images.Options) ([]byte, error) {
+func valuesFor(res *result, out Outputs, opts images.Options) ([]byte, error) {
 	if res.PluginsImage == nil {
 		return traefikcfg.HelmValues(res.Resolution.Plugins)
 	}
@@ -359,12 +354,12 @@ func valuesFor(res *Result, out Outputs, opts images.Options) ([]byte, error) {
 		return nil, err
 	}
 	return traefikcfg.HelmPluginsImageValues(res.Resolution.Plugins, traefikcfg.PluginsVolume{
-		Reference: PluginsReference(res.PluginsImage, out.PluginsImage, opts), MountPath: mount})
+		Reference: pluginsReference(res.PluginsImage, out.PluginsImage, opts), MountPath: mount})
 }
 
-// PluginsReference names a plugins image by digest: in the repository of
+// pluginsReference names a plugins image by digest: in the repository of
 // the first of refs (where it was pushed), else DefaultPluginsName.
-func PluginsReference(img *images.Result, refs []string, opts images.Options) string {
+func pluginsReference(img *images.Result, refs []string, opts images.Options) string {
 	repo := DefaultPluginsName
 	if len(refs) > 0 {
 		if r, err := images.CheckPushReference(refs[0], img, opts); err == nil {

@@ -13,10 +13,6 @@ import (
 	"github.com/xtraefik/xtraefik/internal/publish"
 )
 
-// StagePublish is the stage of a custom Publisher (BuildRequest.Publishers);
-// its subject is the publisher's String(), else its type.
-const StagePublish = "publish"
-
 // Artifact is a built image as go-containerregistry sees it: a
 // v1.ImageIndex when the base is an index (multi-platform), else a
 // v1.Image. It is ko's build.Result, so a value is what remote.Write and

@@ -52,7 +52,7 @@ type Report struct {
 
 	start time.Time
 	// built is the build's result, for Session.Build to hand on.
-	built *Result
+	built *result
 }
 
 // BaseReport is the base the recipe resolved to.
@@ -172,7 +172,7 @@ func (r *Report) done() *Report {
 	return r
 }
 
-func (r *Report) setResolution(res *Resolution) {
+func (r *Report) setResolution(res *resolution) {
 	if res.Base != nil {
 		b := &BaseReport{Ref: res.Recipe.Base, Digest: res.Base.Digest.String(), Platforms: []PlatformReport{}}
 		for _, p := range res.Base.Platforms {
@@ -187,25 +187,6 @@ func (r *Report) setResolution(res *Resolution) {
 		r.Plugins = append(r.Plugins, PluginReport{Alias: p.Alias, Module: p.Module, Source: p.Source, ContentHash: p.Hash, UseUnsafe: p.UseUnsafe})
 	}
 	r.Mode = res.Recipe.Mode()
-}
-
-func (r *Report) setResult(res *Result) {
-	r.built = res
-	if res.Resolution != nil {
-		r.setResolution(res.Resolution)
-	}
-	r.Verify = res.Verify
-	r.Warnings = append(r.Warnings, res.Warnings...)
-	r.Flags = res.Flags
-	r.Timings.Resolve += res.Timings.Resolve
-	r.Timings.Verify = res.Timings.Verify
-	r.Timings.Assemble = res.Timings.Assemble
-	if res.Image != nil {
-		r.Image = imageReport(res.Image)
-	}
-	if res.PluginsImage != nil {
-		r.PluginsImage = imageReport(res.PluginsImage)
-	}
 }
 
 func imageReport(res *images.Result) *ImageReport {
@@ -225,16 +206,16 @@ func (r *Report) setRuntime(rt *runcheck.Report) {
 		ConfigSource: rt.ConfigSource, Plugins: rt.Plugins, Summary: rt.Summary(), OK: rt.OK()}
 }
 
-func (r *Report) setPublished(p *Published) {
+func (r *Report) setPublished(p *published) {
 	if p.Plugins != nil && r.PluginsImage != nil {
-		r.PluginsImage.published(p.Plugins)
+		r.PluginsImage.record(p.Plugins)
 	}
 	if r.Image != nil {
-		r.Image.published(p)
+		r.Image.record(p)
 	}
 }
 
-func (r *ImageReport) published(p *Published) {
+func (r *ImageReport) record(p *published) {
 	if p.LayoutDigest != (v1.Hash{}) && p.LayoutDigest != p.Digest {
 		r.LayoutDigest = p.LayoutDigest.String()
 	}

@@ -20,8 +20,8 @@ import (
 	"github.com/xtraefik/xtraefik/verify/interpreters"
 )
 
-// Options configures resolution and assembly.
-type Options struct {
+// options configures resolution and assembly.
+type options struct {
 	Recipe *recipe.Recipe
 	// Lock pins the base and plugins; nil resolves everything afresh.
 	Lock *recipe.Lock
@@ -52,15 +52,15 @@ type Options struct {
 	// Fetcher gets plugin trees; nil uses a git cache in CacheDir, keyed by
 	// the recipe's URLs and fetching through GitMirrors. A Fetcher is given
 	// the recipe's URLs, and applies mirrors itself.
-	Fetcher Fetcher
+	Fetcher fetcher
 	// Modules gets module-proxy plugins; nil uses the Go module proxies the
 	// environment names (GOPROXY...), with a download cache in CacheDir.
-	Modules ModuleFetcher
+	Modules moduleFetcher
 	// Env reads the go command's environment for module-proxy plugins; nil
 	// means os.Getenv.
 	Env func(string) string
 	// Bases reads base images; nil reads them with package images.
-	Bases BaseResolver
+	Bases baseResolver
 	// Log receives one line per stage; nil discards.
 	Log io.Writer
 	// Offline resolves from the lock and the local caches alone: nothing
@@ -78,18 +78,18 @@ type Options struct {
 	// plugin the local caches lack is read from it before its source.
 	// Used with the default Fetcher and Modules only (a caller's own
 	// fetchers decide where files come from).
-	Trees TreeCache
+	Trees treeCache
 	// Binaries is where a fleet keeps what each base's Traefik binary
 	// says (package cacherepo), read when the local blob cache lacks it
 	// and written once the binary is read: a runner of the fleet streams
 	// a base's binary layer only when no runner did.
-	Binaries BinaryCache
+	Binaries binaryCache
 }
 
 // reresolve says whether pinned sources are asked again (Frozen online).
-func (o *Options) reresolve() bool { return o.Frozen && !o.Offline }
+func (o *options) reresolve() bool { return o.Frozen && !o.Offline }
 
-func (o *Options) logf(format string, args ...any) {
+func (o *options) logf(format string, args ...any) {
 	if o.Log != nil {
 		fmt.Fprintf(o.Log, format+"\n", args...)
 	}
@@ -128,35 +128,35 @@ func notCached(err error) bool {
 	return errors.Is(err, images.ErrNotCached) || errors.Is(err, source.ErrNotCached) || errors.Is(err, modproxy.ErrNotCached)
 }
 
-// ErrFrozen is the error of a frozen resolution (Options.Frozen) that finds
+// ErrFrozen is the error of a frozen resolution (BuildRequest.Frozen) that finds
 // the lock missing, out of date or no longer what the sources resolve to.
 var ErrFrozen = errors.New("not as locked")
 
-// Fetcher resolves plugin refs and reads plugin trees; *source.Fetcher is
+// fetcher resolves plugin refs and reads plugin trees; *source.Fetcher is
 // the git implementation.
-type Fetcher interface {
+type fetcher interface {
 	Resolve(ctx context.Context, url, ref string) (source.Resolved, error)
 	Tree(ctx context.Context, url, commit string) (*source.Tree, error)
 }
 
-// BaseResolver reads a base image by reference, or by the digest a lock
-// pins; RemoteBases (package images) is the implementation.
-type BaseResolver interface {
+// baseResolver reads a base image by reference, or by the digest a lock
+// pins; remoteBases (package images) is the implementation.
+type baseResolver interface {
 	Resolve(ctx context.Context, ref images.Reference, opts images.Options) (*images.Base, error)
 	ResolveDigest(ctx context.Context, ref images.Reference, digest v1.Hash, opts images.Options) (*images.Base, error)
 }
 
-// RemoteBases is the BaseResolver of package images: registries, OCI
+// remoteBases is the baseResolver of package images: registries, OCI
 // layouts and docker archives.
-type RemoteBases struct{}
+type remoteBases struct{}
 
 // Resolve is images.Resolve.
-func (RemoteBases) Resolve(ctx context.Context, ref images.Reference, opts images.Options) (*images.Base, error) {
+func (remoteBases) Resolve(ctx context.Context, ref images.Reference, opts images.Options) (*images.Base, error) {
 	return images.Resolve(ctx, ref, opts)
 }
 
 // ResolveDigest is images.ResolveDigest.
-func (RemoteBases) ResolveDigest(ctx context.Context, ref images.Reference, d v1.Hash, opts images.Options) (*images.Base, error) {
+func (remoteBases) ResolveDigest(ctx context.Context, ref images.Reference, d v1.Hash, opts images.Options) (*images.Base, error) {
 	return images.ResolveDigest(ctx, ref, d, opts)
 }
 
@@ -164,7 +164,7 @@ func (RemoteBases) ResolveDigest(ctx context.Context, ref images.Reference, d v1
 // and read by every stage after: what the plugins are checked for, which
 // interpreters verify them, and where those were read.
 type Target struct {
-	// Version is "v3.6.12": Options.TraefikVersion, else the version the
+	// Version is "v3.6.12": Config.TraefikVersion, else the version the
 	// base's Traefik binary was built as, else the base's labels; "" when
 	// nothing names it.
 	Version string `json:"version,omitempty"`
@@ -209,9 +209,9 @@ func (t Target) Summary() string {
 	return s + ": interpreter unknown"
 }
 
-// Resolution is everything a recipe resolved to, each fact computed once:
+// resolution is everything a recipe resolved to, each fact computed once:
 // the stages after it read these and derive none of them again.
-type Resolution struct {
+type resolution struct {
 	Recipe *recipe.Recipe
 	Base   *images.Base
 	// Traefik is what the plugins are checked and verified for.
@@ -225,7 +225,7 @@ type Resolution struct {
 }
 
 // Lock renders the resolution as a lock.
-func (r *Resolution) Lock() *recipe.Lock {
+func (r *resolution) Lock() *recipe.Lock {
 	l := &recipe.Lock{Version: recipe.LockVersion, Base: recipe.BaseLock{
 		Ref:       r.Recipe.Base,
 		Digest:    r.Base.Digest.String(),
@@ -242,23 +242,25 @@ func (r *Resolution) Lock() *recipe.Lock {
 	return l
 }
 
-// Resolve resolves the base and every plugin. With a lock (and not Frozen) it
-// uses the pinned digests and commits and touches the network only to fetch what
-// the cache lacks; with Frozen it re-resolves and compares.
-func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
-	r := o.Recipe
-	res := &Resolution{Recipe: r}
+// resolve resolves the base and every plugin, telling r of the base and
+// of each plugin's fetch. With a lock (and not Frozen) it uses the pinned
+// digests and commits and touches the network only to fetch what the cache
+// lacks; with Frozen it re-resolves and compares. A plugin's error is a
+// StageError of StageFetch naming it.
+func resolve(ctx context.Context, r *runner, o *options) (*resolution, error) {
+	rc := o.Recipe
+	res := &resolution{Recipe: rc}
 	if o.Lock != nil {
-		if stale := o.Lock.Stale(r); len(stale) > 0 {
+		if stale := o.Lock.Stale(rc); len(stale) > 0 {
 			if o.Frozen {
 				return nil, fmt.Errorf("%w: the lock does not match the recipe: %s; run `xtraefik lock`", ErrFrozen, strings.Join(stale, "; "))
 			}
 			res.Warnings = append(res.Warnings, "lock out of date, resolving afresh: "+strings.Join(stale, "; "))
 		}
 	} else if o.Frozen {
-		return nil, fmt.Errorf("%w: there is no lock file for %s; run `xtraefik lock` first", ErrFrozen, r.Path)
+		return nil, fmt.Errorf("%w: there is no lock file for %s; run `xtraefik lock` first", ErrFrozen, rc.Path)
 	} else if o.Offline {
-		return nil, &NotCachedError{Missing: []string{fmt.Sprintf("the lock of %s: offline, only what a lock pins can be built; lock the recipe online first", r.Path)}}
+		return nil, &NotCachedError{Missing: []string{fmt.Sprintf("the lock of %s: offline, only what a lock pins can be built; lock the recipe online first", rc.Path)}}
 	}
 
 	// Offline, every miss is gathered so that one error lists them all.
@@ -270,18 +272,18 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 		}
 		return false
 	}
-	o.start(StageResolve, r.Base)
+	r.Start(StageResolve, rc.Base)
 	base, err := resolveBase(ctx, o)
 	if err != nil && !gather(err) {
-		o.done(StageResolve, r.Base, "", err)
+		r.Done(StageResolve, rc.Base, "", err)
 		return nil, unreachable(ctx, o, viaRegistry, err)
 	}
 	res.Base = base
 	if base != nil {
-		o.logf("base %s -> %s (%d platform(s))", r.Base, base.Digest, len(base.Platforms))
+		o.logf("base %s -> %s (%d platform(s))", rc.Base, base.Digest, len(base.Platforms))
 		var warnings []string
-		if res.Traefik, warnings, err = target(ctx, o, base); err != nil && !gather(err) {
-			o.done(StageResolve, r.Base, "", err)
+		if res.Traefik, warnings, err = target(ctx, r, o, base); err != nil && !gather(err) {
+			r.Done(StageResolve, rc.Base, "", err)
 			return nil, err
 		}
 		res.Warnings = append(res.Warnings, warnings...)
@@ -290,9 +292,9 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 				missing.Missing, missing.Errs = append(missing.Missing, l), append(missing.Errs, fmt.Errorf("%s: %w", l, images.ErrNotCached))
 			}
 		}
-		o.done(StageResolve, r.Base, fmt.Sprintf("%s (%d platform(s))", base.Digest, len(base.Platforms)), nil)
+		r.Done(StageResolve, rc.Base, fmt.Sprintf("%s (%d platform(s))", base.Digest, len(base.Platforms)), nil)
 	} else {
-		o.done(StageResolve, r.Base, "not in the cache (listed at the end)", nil)
+		r.Done(StageResolve, rc.Base, "not in the cache (listed at the end)", nil)
 	}
 
 	src := &sources{o: o, git: o.Fetcher, modules: o.Modules}
@@ -310,18 +312,18 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 			}
 		}
 	}
-	for _, alias := range r.Aliases() {
-		o.start(StageFetch, alias)
+	for _, alias := range rc.Aliases() {
+		r.Start(StageFetch, alias)
 		p, warnings, err := src.resolve(ctx, alias, res.Traefik.Version)
 		if gather(err) {
-			o.done(StageFetch, alias, "not in the cache (listed at the end)", nil)
+			r.Done(StageFetch, alias, "not in the cache (listed at the end)", nil)
 			continue
 		}
 		if err != nil {
-			o.done(StageFetch, alias, "", err)
-			return nil, unreachable(ctx, o, sourceKind(r.Plugins[alias]), err)
+			r.Done(StageFetch, alias, "", err)
+			return nil, stageFailed(ctx, StageFetch, alias, unreachable(ctx, o, sourceKind(rc.Plugins[alias]), err))
 		}
-		o.done(StageFetch, alias, p.Module+" "+p.Source.Revision(), nil)
+		r.Done(StageFetch, alias, p.Module+" "+p.Source.Revision(), nil)
 		o.logf("plugin %s: %s -> %s (%s)", alias, p.Module, p.Source.Revision(), p.Hash)
 		res.Plugins = append(res.Plugins, *p)
 		res.Warnings = append(res.Warnings, warnings...)
@@ -334,7 +336,7 @@ func Resolve(ctx context.Context, o *Options) (*Resolution, error) {
 }
 
 // epoch is SOURCE_DATE_EPOCH, else the newest plugin commit time.
-func epoch(o *Options, plugins []plugin.Plugin) time.Time {
+func epoch(o *options, plugins []plugin.Plugin) time.Time {
 	if o.Epoch != nil {
 		return o.Epoch.UTC()
 	}
@@ -350,14 +352,14 @@ func epoch(o *Options, plugins []plugin.Plugin) time.Time {
 // target names the Traefik the plugins are for and the interpreters it
 // embeds, each from the first source that answers, never guessed:
 //
-//   - the version: the caller's word (Options.TraefikVersion), else the
+//   - the version: the caller's word (Config.TraefikVersion), else the
 //     base's Traefik binary (its Go build info), else the base's labels;
 //   - the interpreters: the binary's build info (unless the caller named
 //     another version), else Traefik's go.mod for that exact version from
 //     the module proxy, else xtraefik's table; else none (UNVERIFIED).
 //
 // warnings tell where the labels and the binary disagree.
-func target(ctx context.Context, o *Options, base *images.Base) (t Target, warnings []string, err error) {
+func target(ctx context.Context, r *runner, o *options, base *images.Base) (t Target, warnings []string, err error) {
 	labels := ""
 	if len(base.Platforms) > 0 {
 		cf, err := base.ConfigFile(0)
@@ -368,7 +370,7 @@ func target(ctx context.Context, o *Options, base *images.Base) (t Target, warni
 	}
 	t.Version = o.TraefikVersion
 	if t.Version == "" {
-		info, ok, why, fleetWarnings, err := baseTraefik(ctx, o, base)
+		info, ok, why, fleetWarnings, err := baseTraefik(ctx, r, o, base)
 		warnings = append(warnings, fleetWarnings...)
 		if err != nil {
 			return t, nil, fmt.Errorf("read the base's Traefik binary: %w", err)
@@ -414,11 +416,11 @@ func target(ctx context.Context, o *Options, base *images.Base) (t Target, warni
 	return t, warnings, nil
 }
 
-func resolveBase(ctx context.Context, o *Options) (*images.Base, error) {
+func resolveBase(ctx context.Context, o *options) (*images.Base, error) {
 	r := o.Recipe
 	bases := o.Bases
 	if bases == nil {
-		bases = RemoteBases{}
+		bases = remoteBases{}
 	}
 	ref, err := images.ParseReference(r.Base)
 	if err != nil {

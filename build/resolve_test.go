@@ -71,7 +71,7 @@ func (b *fakeBases) ResolveDigest(ctx context.Context, _ images.Reference, d v1.
 	return base, nil
 }
 
-// hermeticEnv is the environment of tests that give Options a cache
+// hermeticEnv is the environment of tests that give options a cache
 // directory (and so a module proxy client): GOPROXY=off, so that nothing
 // asks the public proxy for Traefik's go.mod.
 func hermeticEnv(k string) string {
@@ -136,10 +136,10 @@ func TestResolveLockLifecycle(t *testing.T) {
 		"c1": pluginTree(t, module, ""), "c2": pluginTree(t, module, "// two\n"),
 	}}
 	bases := &fakeBases{now: oldBase}
-	opts := func(lock *recipe.Lock) *Options {
-		return &Options{Recipe: r, Lock: lock, Fetcher: git, Bases: bases}
+	opts := func(lock *recipe.Lock) *options {
+		return &options{Recipe: r, Lock: lock, Fetcher: git, Bases: bases}
 	}
-	first, err := Resolve(t.Context(), opts(nil))
+	first, err := resolve(t.Context(), nil, opts(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,24 +159,24 @@ func TestResolveLockLifecycle(t *testing.T) {
 
 	for _, tt := range []struct {
 		name       string
-		edit       func(o *Options)
+		edit       func(o *options)
 		wantCommit string
 		wantBase   *images.Reference // nil: the locked one
 		wantErr    string
 		frozenErr  bool
 	}{
 		{name: "locked", wantCommit: "c1", wantErr: "base changed since it was locked"},
-		{name: "update plugin", edit: func(o *Options) { o.Update = []string{"demo"} }, wantErr: "base changed since it was locked"},
-		{name: "update all", edit: func(o *Options) { o.UpdateAll, o.UpdateBase = true, true }, wantCommit: "c2", wantBase: &newBase},
-		{name: "update base", edit: func(o *Options) { o.UpdateBase = true }, wantCommit: "c1", wantBase: &newBase},
-		{name: "frozen", edit: func(o *Options) { o.Frozen = true }, wantErr: "moved: the lock has", frozenErr: true},
-		{name: "frozen without lock", edit: func(o *Options) { o.Lock, o.Frozen = nil, true }, wantErr: "no lock file", frozenErr: true},
-		{name: "frozen, stale lock", edit: func(o *Options) {
+		{name: "update plugin", edit: func(o *options) { o.Update = []string{"demo"} }, wantErr: "base changed since it was locked"},
+		{name: "update all", edit: func(o *options) { o.UpdateAll, o.UpdateBase = true, true }, wantCommit: "c2", wantBase: &newBase},
+		{name: "update base", edit: func(o *options) { o.UpdateBase = true }, wantCommit: "c1", wantBase: &newBase},
+		{name: "frozen", edit: func(o *options) { o.Frozen = true }, wantErr: "moved: the lock has", frozenErr: true},
+		{name: "frozen without lock", edit: func(o *options) { o.Lock, o.Frozen = nil, true }, wantErr: "no lock file", frozenErr: true},
+		{name: "frozen, stale lock", edit: func(o *options) {
 			l := *lock
 			l.Plugins = []recipe.PluginLock{{Alias: "other"}}
 			o.Lock, o.Frozen = &l, true
 		}, wantErr: "does not match the recipe", frozenErr: true},
-		{name: "same commit, other files", edit: func(o *Options) {
+		{name: "same commit, other files", edit: func(o *options) {
 			l := *lock
 			l.Plugins = append([]recipe.PluginLock(nil), lock.Plugins...)
 			l.Plugins[0].ContentHash = "sha256:" + strings.Repeat("0", 64)
@@ -188,7 +188,7 @@ func TestResolveLockLifecycle(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(o)
 			}
-			res, err := Resolve(t.Context(), o)
+			res, err := resolve(t.Context(), nil, o)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want %q", err, tt.wantErr)
@@ -214,7 +214,7 @@ func TestResolveLockLifecycle(t *testing.T) {
 	// remote nothing about the plugin.
 	bases.now = oldBase
 	git.resolve = 0
-	res, err := Resolve(t.Context(), opts(lock))
+	res, err := resolve(t.Context(), nil, opts(lock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestResolveDecidesUseUnsafeOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := Resolve(t.Context(), &Options{Recipe: r, Fetcher: git, Bases: &fakeBases{now: layoutBase(t)}, TraefikVersion: tt.traefik})
+		res, err := resolve(t.Context(), nil, &options{Recipe: r, Fetcher: git, Bases: &fakeBases{now: layoutBase(t)}, TraefikVersion: tt.traefik})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -48,7 +48,7 @@ func Run(ctx context.Context, cfg Config, req RunRequest) error {
 	if runtime.GOOS != "linux" {
 		return fmt.Errorf("run starts the image's own Traefik, a Linux program, under runc or chroot: it needs a Linux host (this one is %s); build an image (--tarball) and run it with docker or podman instead", runtime.GOOS)
 	}
-	iso, err := RuntimeIsolation(req.Serve.Isolation, req.Verify.Sandbox)
+	iso, err := runtimeIsolation(req.Serve.Isolation, req.Verify.Sandbox)
 	if err != nil {
 		return err
 	}
@@ -181,20 +181,22 @@ func runBuild(ctx context.Context, cfg Config, req RunRequest, logf func(string,
 	}
 	// The session's caches: a restart with the same plugin files verifies
 	// nothing again.
-	var rep Report
-	vo, _ := s.verifyOptions(ctx, req.Verify, false, &rep)
+	rep := s.newReport("run")
+	j := s.newJob(s.copyOptions(), rep)
+	defer j.close()
+	err = j.r.run(ctx,
+		j.prepare(req.Verify, false, nil, true),
+		j.resolve(),
+		j.verify(true),
+		j.assemble(wantImages{full: true}),
+	)
 	for _, w := range rep.Warnings {
 		logf("warning: %s", w)
-	}
-	res, err := Build(ctx, s.Options(), vo)
-	if res != nil {
-		for _, w := range res.Warnings {
-			logf("warning: %s", w)
-		}
 	}
 	if err != nil {
 		return nil, s, redact.Error(err)
 	}
+	res := j.res
 	img, skipped, err := hostImage(res)
 	if err != nil {
 		return nil, s, err
@@ -209,7 +211,7 @@ func runBuild(ctx context.Context, cfg Config, req RunRequest, logf func(string,
 // built is the host platform's image of a build.
 type built struct {
 	img v1.Image
-	res *Result
+	res *result
 }
 
 // serve starts Traefik on b's image with its plugins.

@@ -12,12 +12,12 @@ import (
 	"github.com/xtraefik/xtraefik/internal/traefikcfg"
 )
 
-// RuntimeCheck starts the assembled image's own Traefik for the host's platform
+// runtimeCheck starts the assembled image's own Traefik for the host's platform
 // with every plugin enabled the way the recipe's static configuration mode
 // enables them, and sends a request through each middleware. Images without the
 // host's platform are skipped (the report says so), never run under emulation.
 // opts.Mode and opts.Plugins are filled from the build.
-func RuntimeCheck(ctx context.Context, res *Result, opts runcheck.Options) (*runcheck.Report, error) {
+func runtimeCheck(ctx context.Context, res *result, opts runcheck.Options) (*runcheck.Report, error) {
 	opts.Mode = traefikcfg.Mode(res.Resolution.Recipe.Mode())
 	opts.Plugins = res.Resolution.Plugins
 	img, skipped, err := hostImage(res)
@@ -32,7 +32,7 @@ func RuntimeCheck(ctx context.Context, res *Result, opts runcheck.Options) (*run
 
 // hostImage is the image of res for the host's platform; skipped says why
 // there is none (Traefik is never run under emulation).
-func hostImage(res *Result) (img v1.Image, skipped string, err error) {
+func hostImage(res *result) (img v1.Image, skipped string, err error) {
 	host := v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
 	var have []string
 	for _, p := range res.Image.Platforms {

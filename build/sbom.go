@@ -8,9 +8,9 @@ import (
 	"github.com/xtraefik/xtraefik/internal/sbom"
 )
 
-// SBOM renders the SPDX document of a built image: the base, each plugin at its
+// fullSBOM renders the SPDX document of a built image: the base, each plugin at its
 // commit with its content hash, vendored modules and declared licences.
-func SBOM(res *Result) ([]byte, error) {
+func fullSBOM(res *result) ([]byte, error) {
 	if res.Image == nil {
 		return nil, errors.New("sbom: the build made no full image")
 	}
@@ -19,7 +19,7 @@ func SBOM(res *Result) ([]byte, error) {
 
 // sbomOf renders the SPDX document of img, the full image or (plugins) the
 // plugins image of res.
-func sbomOf(res *Result, img *images.Result, plugins bool) ([]byte, error) {
+func sbomOf(res *result, img *images.Result, plugins bool) ([]byte, error) {
 	r := res.Resolution
 	in := sbom.Input{
 		BaseName:     r.Recipe.Base,

@@ -92,7 +92,7 @@ type Config struct {
 	// Log receives one progress line per stage; nil discards.
 	Log io.Writer
 	// Offline builds from the lock and the cache directory alone, never
-	// touching the network (see Options.Offline); pushing is refused.
+	// touching the network (see options.Offline); pushing is refused.
 	Offline bool
 	// Status hears of each stage, plugin and output as it starts and ends,
 	// and of the bytes pushed (the CLI draws them as live or timestamped
@@ -128,7 +128,7 @@ type Session struct {
 	Recipe   *recipe.Recipe
 	Locked   *recipe.Lock
 	LockFile string
-	opts     Options
+	opts     options
 	// fleet is the cache repository, nil without one or offline.
 	fleet *cacherepo.Store
 	// keyFile is Config.KeyFile or its default ("" when Env names no
@@ -170,7 +170,7 @@ func Open(cfg Config) (*Session, error) {
 			return nil, err
 		}
 	}
-	o := Options{Recipe: r, Lock: lock, CacheDir: cfg.CacheDir, Log: cfg.Log, Status: cfg.Status, GitAuth: source.FromEnv(env),
+	o := options{Recipe: r, Lock: lock, CacheDir: cfg.CacheDir, Log: cfg.Log, Status: cfg.Status, GitAuth: source.FromEnv(env),
 		TraefikVersion: cfg.TraefikVersion, Env: env, Offline: cfg.Offline}
 	if o.CacheDir, err = CacheDir(cfg.CacheDir, env); err != nil {
 		return nil, err
@@ -218,7 +218,7 @@ func Open(cfg Config) (*Session, error) {
 	if o.Images.RequestTimeout == 0 {
 		o.Images.RequestTimeout = images.DefaultRequestTimeout
 	}
-	if o.Epoch, err = EpochFromEnv(env("SOURCE_DATE_EPOCH")); err != nil {
+	if o.Epoch, err = epochFromEnv(env("SOURCE_DATE_EPOCH")); err != nil {
 		return nil, err
 	}
 	sess := &Session{Recipe: r, Locked: lock, LockFile: lockFile, opts: o, keyFile: cfg.KeyFile}
@@ -239,7 +239,7 @@ func Open(cfg Config) (*Session, error) {
 
 // openFleet opens the cache repository cfg or the environment names, with
 // its keys; nil without one, or offline.
-func openFleet(cfg Config, o Options, env func(string) string) (*cacherepo.Store, error) {
+func openFleet(cfg Config, o options, env func(string) string) (*cacherepo.Store, error) {
 	repo, from := cfg.CacheRepo, ""
 	if repo == "" {
 		repo, from = env(EnvCacheRepo), "$"+EnvCacheRepo+": "
@@ -275,9 +275,8 @@ func openFleet(cfg Config, o Options, env func(string) string) (*cacherepo.Store
 	return store, nil
 }
 
-// Options is a copy of the merged options, for the lower-level functions
-// (Resolve, Build, Publish).
-func (s *Session) Options() *Options {
+// copyOptions is a copy of the merged options, for one command.
+func (s *Session) copyOptions() *options {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.opts
@@ -295,7 +294,7 @@ func (s *Session) locked() *recipe.Lock {
 // created on first use: called once a command is past its checks, so
 // that a refused command creates nothing. Its records (rendered layers)
 // are sealed with the session's cache key; without one it keeps none.
-func (s *Session) withBlobCache(o *Options, rep *Report, sealed bool) error {
+func (s *Session) withBlobCache(o *options, rep *Report, sealed bool) error {
 	if o.Images.Cache != nil {
 		return nil
 	}
@@ -378,50 +377,14 @@ func (s *Session) Lock(ctx context.Context, req LockRequest) (*Report, error) {
 	if s.LockFile == "" {
 		return rep.fail(errors.New("this recipe has no file, so its lock has nowhere to go"))
 	}
-	o := s.Options()
+	o := s.copyOptions()
 	o.UpdateBase, o.UpdateAll, o.Update = req.UpdateBase, req.UpdateAll, req.Update
-	// Sealed: the record of what the base's Traefik binary says is kept.
-	if err := s.withBlobCache(o, rep, true); err != nil {
-		return rep.fail(err)
-	}
-	res, l, err := s.resolveLock(ctx, o, rep)
-	if err != nil {
-		return rep.fail(err)
-	}
-	rep.setResolution(res)
-	// Nothing moved: the file stays as it is (its time, its bytes).
-	if s.locked() != nil && len(rep.Lock.Changes) == 0 {
-		return rep.done(), nil
-	}
-	if err := s.writeLock(l, rep); err != nil {
-		return rep.fail(err)
-	}
-	return rep.done(), nil
-}
-
-// resolveLock resolves o and records in rep how the result differs from
-// the lock on disk, without writing it.
-func (s *Session) resolveLock(ctx context.Context, o *Options, rep *Report) (*Resolution, *recipe.Lock, error) {
-	for _, a := range o.Update {
-		if _, ok := o.Recipe.Plugins[a]; !ok {
-			return nil, nil, fmt.Errorf("update %s: the recipe has no plugin with that alias (it has %s)", a, strings.Join(o.Recipe.Aliases(), ", "))
-		}
-	}
-	start := time.Now()
-	res, err := Resolve(ctx, o)
-	rep.Timings.Resolve = ms(time.Since(start))
-	if err != nil {
-		return nil, nil, err
-	}
-	rep.Warnings = append(rep.Warnings, res.Warnings...)
-	l := res.Lock()
-	rep.Lock = &LockReport{File: s.LockFile, Changes: []string{}}
-	if old := s.locked(); old != nil {
-		rep.Lock.Changes = recipe.Diff(old, l)
-	} else {
-		rep.Lock.Changes = append(rep.Lock.Changes, "new lock")
-	}
-	return res, l, nil
+	j := s.newJob(o, rep)
+	return j.finish(j.r.run(ctx,
+		j.prepare(verify.Options{}, false, nil, false),
+		j.relock(true),
+		j.writeLock(true),
+	))
 }
 
 func (s *Session) writeLock(l *recipe.Lock, rep *Report) error {
@@ -499,7 +462,7 @@ func (s *Session) build(ctx context.Context, req BuildRequest) (*Report, error) 
 	if req.Rebase && s.locked() == nil {
 		return rep.fail(errors.New("rebase needs a lock: lock the recipe first"))
 	}
-	o := s.Options()
+	o := s.copyOptions()
 	o.Frozen = req.Frozen
 	switch {
 	case o.Offline && req.Rebase:
@@ -511,74 +474,35 @@ func (s *Session) build(ctx context.Context, req BuildRequest) (*Report, error) 
 		return rep.fail(err)
 	}
 	o.NeedBaseLayers = req.Outputs.OCILayout != "" || req.Outputs.Tarball != "" || req.Runtime != nil
-	want := wantImages{full: req.Outputs.wantsImage(), plugins: req.Outputs.wantsPlugins()}
+	o.UpdateBase = req.Rebase
+	j := s.newJob(o, rep)
+	defer j.close()
 	// After the outputs are checked: a refused build creates nothing, the
 	// cache directory included.
-	verdicts, err := s.prepare(ctx, o, &req.Verify, req.NoVerdictCache, req.Runtime, rep)
-	if err != nil {
-		return rep.fail(err)
+	rep, err := j.finish(j.r.run(ctx,
+		j.prepare(req.Verify, req.NoVerdictCache, req.Runtime, true),
+		when(req.Rebase, j.relock(false)),
+		j.resolve(),
+		j.verify(true),
+		j.assemble(wantImages{full: req.Outputs.wantsImage(), plugins: req.Outputs.wantsPlugins()}),
+		j.shareTrees(),
+		j.runtime(req.Runtime),
+		j.reproducible(req.CheckReproducible),
+		j.publish(req.Outputs),
+		when(req.Rebase, j.writeLock(false)),
+	))
+	if err == nil {
+		rep.built = j.res
 	}
-	var newLock *recipe.Lock
-	if req.Rebase {
-		o.UpdateBase = true
-		_, l, err := s.resolveLock(ctx, o, rep)
-		if err != nil {
-			return rep.fail(err)
-		}
-		// The lock moves only once the image on the new base is built,
-		// checked and written: a failed rebase leaves it as it was.
-		o.Lock, o.UpdateBase, newLock = l, false, l
+	return rep, err
+}
+
+// when is s when the request asks for it, else no stage.
+func when(asked bool, s stage) stage {
+	if !asked {
+		return stage{}
 	}
-	res, err := buildImages(ctx, o, req.Verify, want)
-	if res != nil {
-		rep.setResult(res)
-	}
-	noteVerdicts(verdicts, rep)
-	if err != nil {
-		return rep.fail(err)
-	}
-	shareTrees(ctx, o, res.Resolution, rep)
-	if req.Runtime != nil {
-		checked := res
-		if res.Image == nil {
-			// A plugins image alone: its tree, on the base, is what the
-			// full image holds, so the base's Traefik runs that.
-			img, err := assembleWith(ctx, o, res.Resolution, nil)
-			if err != nil {
-				return rep.fail(err)
-			}
-			checked = &Result{Resolution: res.Resolution, Image: img, Verify: res.Verify}
-		}
-		if err := runtimeCheck(ctx, o, checked, *req.Runtime, rep); err != nil {
-			return rep.fail(err)
-		}
-		res.RuntimeChecked = checked.RuntimeChecked
-	}
-	if req.CheckReproducible {
-		o.start(StageReproducible, "")
-		err := CheckReproducible(ctx, o, res)
-		o.done(StageReproducible, "", "a second build gave the same digest", err)
-		if err != nil {
-			return rep.fail(err)
-		}
-		rep.Reproducible = true
-	}
-	start := time.Now()
-	pub, err := publishWith(ctx, res, req.Outputs, o.Images, o.Status)
-	rep.Timings.Publish = ms(time.Since(start))
-	if err != nil {
-		return rep.fail(err)
-	}
-	rep.setPublished(pub)
-	if f := req.Outputs.SaveRecipe; f != "" {
-		rep.Saved = []string{f, recipe.LockPath(f)}
-	}
-	if newLock != nil {
-		if err := s.writeLock(newLock, rep); err != nil {
-			return rep.fail(err)
-		}
-	}
-	return rep.done(), nil
+	return s
 }
 
 // VerifyRequest tunes Session.Verify.
@@ -602,62 +526,28 @@ type VerifyRequest struct {
 // report and make the error.
 func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error) {
 	rep := s.newReport("verify")
-	o := s.Options()
+	o := s.copyOptions()
 	if req.Base != "" {
 		if err := s.onBase(o, req.Base); err != nil {
 			return rep.fail(err)
 		}
 	}
 	o.NeedBaseLayers = req.Runtime != nil
-	verdicts, err := s.prepare(ctx, o, &req.Verify, req.NoVerdictCache, req.Runtime, rep)
-	if err != nil {
-		return rep.fail(err)
-	}
-	v, err := verify.NewVerifier(req.Verify)
-	if err != nil {
-		return rep.fail(err)
-	}
-	defer v.Close()
-	if req.Verify.Cache == nil {
-		v.Prepare(len(o.Recipe.Plugins))
-	}
-	start := time.Now()
-	res, err := Resolve(ctx, o)
-	rep.Timings.Resolve = ms(time.Since(start))
-	if err != nil {
-		return rep.fail(err)
-	}
-	rep.setResolution(res)
-	rep.Warnings = append(rep.Warnings, res.Warnings...)
-	start = time.Now()
-	rs, err := verifyWith(ctx, o, v, res)
-	rep.Timings.Verify = ms(time.Since(start))
-	rep.Verify = rs
-	noteVerdicts(verdicts, rep)
-	if err != nil {
-		return rep.fail(err)
-	}
-	if failed := Failed(rs); len(failed) > 0 {
-		return rep.fail(fmt.Errorf("verification failed: %s", strings.Join(failed, "; ")))
-	}
-	shareTrees(ctx, o, res, rep)
-	if req.Runtime == nil {
-		return rep.done(), nil
-	}
-	img, err := assembleWith(ctx, o, res, nil)
-	if err != nil {
-		return rep.fail(err)
-	}
-	if err := runtimeCheck(ctx, o, &Result{Resolution: res, Image: img}, *req.Runtime, rep); err != nil {
-		return rep.fail(err)
-	}
-	return rep.done(), nil
+	j := s.newJob(o, rep)
+	defer j.close()
+	return j.finish(j.r.run(ctx,
+		j.prepare(req.Verify, req.NoVerdictCache, req.Runtime, true),
+		j.resolve(),
+		j.verify(false),
+		j.shareTrees(),
+		j.runtime(req.Runtime),
+	))
 }
 
 // onBase points o at base instead of the recipe's, keeping every plugin
 // as the lock pins it: the recipe and lock o holds become copies naming
 // base, which is resolved afresh.
-func (s *Session) onBase(o *Options, base string) error {
+func (s *Session) onBase(o *options, base string) error {
 	if _, err := images.ParseReference(base); err != nil {
 		return fmt.Errorf("--base: %w", err)
 	}
@@ -676,33 +566,6 @@ func (s *Session) onBase(o *Options, base string) error {
 	r, l := *s.Recipe, *locked
 	r.Base, l.Base = base, recipe.BaseLock{Ref: base}
 	o.Recipe, o.Lock, o.UpdateBase = &r, &l, true
-	return nil
-}
-
-// runtimeCheck runs the image's own Traefik, records the outcome in rep and
-// res, and fails unless every plugin passed (a check skipped for another
-// platform is reported, not failed).
-func runtimeCheck(ctx context.Context, o *Options, res *Result, opts runcheck.Options, rep *Report) error {
-	o.start(StageRuntime, "")
-	start := time.Now()
-	rt, err := RuntimeCheck(ctx, res, opts)
-	rep.Timings.Runtime = ms(time.Since(start))
-	if err != nil {
-		o.done(StageRuntime, "", "", err)
-		return err
-	}
-	rep.setRuntime(rt)
-	if rt.Skipped == "" && !rt.OK() {
-		err := errors.New("runtime check failed: not every plugin passed")
-		o.done(StageRuntime, "", "", err)
-		return err
-	}
-	if rt.Skipped != "" {
-		o.done(StageRuntime, "", "skipped: "+rt.Skipped, nil)
-	} else {
-		o.done(StageRuntime, "", "every plugin passed", nil)
-	}
-	res.RuntimeChecked = rt.Skipped == ""
 	return nil
 }
 
@@ -746,25 +609,6 @@ func (s *Session) verifyOptions(ctx context.Context, vo verify.Options, noCache 
 	return vo, verdicts
 }
 
-// prepare opens a command's caches (base blobs and rendered layers,
-// verdicts, the cache repository's verdicts) and holds the runtime
-// check's isolation to what the verifier's containment allows.
-func (s *Session) prepare(ctx context.Context, o *Options, vo *verify.Options, noCache bool, rt *runcheck.Options, rep *Report) (*cacherepo.Verdicts, error) {
-	if err := s.withBlobCache(o, rep, true); err != nil {
-		return nil, err
-	}
-	var verdicts *cacherepo.Verdicts
-	*vo, verdicts = s.verifyOptions(ctx, *vo, noCache, rep)
-	if rt != nil {
-		iso, err := RuntimeIsolation(rt.Isolation, vo.Sandbox)
-		if err != nil {
-			return nil, err
-		}
-		rt.Isolation = iso
-	}
-	return verdicts, nil
-}
-
 // noteVerdicts adds what the cache repository's verdicts ignored (records
 // no trusted key signed, a registry that failed) to the report.
 func noteVerdicts(v *cacherepo.Verdicts, rep *Report) {
@@ -776,10 +620,10 @@ func noteVerdicts(v *cacherepo.Verdicts, rep *Report) {
 	}
 }
 
-// RuntimeIsolation is the isolation the runtime check may use under the
+// runtimeIsolation is the isolation the runtime check may use under the
 // verifier's containment mode: sandbox.ModeRequire holds it to runc, the
 // one isolation with the verifier's guarantees.
-func RuntimeIsolation(isolation string, mode sandbox.Mode) (string, error) {
+func runtimeIsolation(isolation string, mode sandbox.Mode) (string, error) {
 	if mode != sandbox.ModeRequire {
 		return isolation, nil
 	}
@@ -799,14 +643,17 @@ func VerifyDir(ctx context.Context, dir string, expectStatus int, vo verify.Opti
 	if expectStatus != 0 && (expectStatus < 100 || expectStatus > 599) {
 		return rep.fail(fmt.Errorf("expected status %d is not an HTTP status", expectStatus))
 	}
-	rs, err := verify.VerifyDir(ctx, dir, expectStatus, vo)
-	rep.Timings.Verify = ms(time.Since(rep.start))
-	rep.Verify = rs
+	r := &runner{}
+	err := r.run(ctx, stage{name: StageVerify, timing: &rep.Timings.Verify, run: func(ctx context.Context) error {
+		rs, err := verify.VerifyDir(ctx, dir, expectStatus, vo)
+		rep.Verify = rs
+		if err != nil {
+			return err
+		}
+		return verdictsFailed(rs, false)
+	}})
 	if err != nil {
 		return rep.fail(err)
-	}
-	if failed := Failed(rs); len(failed) > 0 {
-		return rep.fail(fmt.Errorf("verification failed: %s", strings.Join(failed, "; ")))
 	}
 	return rep.done(), nil
 }
@@ -815,7 +662,7 @@ func VerifyDir(ctx context.Context, dir string, expectStatus int, vo verify.Opti
 // its lock stand for (package outdated), through the session's mirrors,
 // registries, credentials and module proxies.
 func (s *Session) Outdated(ctx context.Context, pre bool) (*outdated.Report, error) {
-	o := s.Options()
+	o := s.copyOptions()
 	if o.Offline {
 		return nil, errors.New("outdated asks every source what is new, which needs the network: it cannot run offline")
 	}

@@ -42,7 +42,7 @@ mirrors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := s.Options()
+	o := s.copyOptions()
 	var git []string
 	for _, m := range o.GitMirrors {
 		git = append(git, m.URL)
@@ -73,7 +73,7 @@ mirrors:
 		t.Errorf("an empty Env gave a cache directory: %v", err)
 	}
 	s, err = Open(Config{RecipeFile: file, CacheDir: filepath.Join(dir, "cache"), Env: func(string) string { return "" }, Platforms: []string{"linux/s390x"}})
-	if err != nil || len(s.Options().Images.Platforms) != 1 {
+	if err != nil || len(s.copyOptions().Images.Platforms) != 1 {
 		t.Fatalf("platform override: %v", err)
 	}
 	if _, err := Open(Config{RecipeFile: file, Platforms: []string{"linux"}}); err == nil || !strings.Contains(err.Error(), `platform "linux"`) {
@@ -99,9 +99,9 @@ func TestRuntimeIsolationUnderRequire(t *testing.T) {
 		{runcheck.IsolationChroot, sandbox.ModeRequire, "", true},
 		{runcheck.IsolationNone, sandbox.ModeRequire, "", true},
 	} {
-		got, err := RuntimeIsolation(tt.in, tt.mode)
+		got, err := runtimeIsolation(tt.in, tt.mode)
 		if got != tt.want || (err != nil) != tt.err {
-			t.Errorf("RuntimeIsolation(%q, %q) = %q, %v", tt.in, tt.mode, got, err)
+			t.Errorf("runtimeIsolation(%q, %q) = %q, %v", tt.in, tt.mode, got, err)
 		}
 	}
 }

@@ -21,23 +21,23 @@ import (
 	"github.com/xtraefik/xtraefik/recipe"
 )
 
-// ModuleFetcher resolves module-proxy plugin versions and fetches them
+// moduleFetcher resolves module-proxy plugin versions and fetches them
 // verified and re-vendored; *modproxy.Client is the implementation.
-type ModuleFetcher interface {
+type moduleFetcher interface {
 	Resolve(ctx context.Context, module, query string) (string, error)
 	Fetch(ctx context.Context, module, version, wantSum string) (*modproxy.Module, error)
 }
 
 // sources resolves each plugin from the source its recipe entry names.
 type sources struct {
-	o       *Options
-	git     Fetcher
-	modules ModuleFetcher
+	o       *options
+	git     fetcher
+	modules moduleFetcher
 	// gitLocal and modulesLocal read the local caches only: a locked
 	// plugin is looked for there before the shared tree cache, and the
 	// origin comes last. Nil without a tree cache.
-	gitLocal     Fetcher
-	modulesLocal ModuleFetcher
+	gitLocal     fetcher
+	modulesLocal moduleFetcher
 }
 
 // resolve resolves one plugin: its files from its source (pinned by the
@@ -183,7 +183,7 @@ func lockedSource(spec *recipe.Plugin, pl recipe.PluginLock) plugin.Source {
 func (s *sources) gitTree(ctx context.Context, spec *recipe.Plugin, pl recipe.PluginLock, locked bool, p *plugin.Plugin, where string) (string, error) {
 	o := s.o
 	// The fetcher gets the recipe's URL: it keys its cache by it and
-	// fetches from the mirror (Options.Fetcher).
+	// fetches from the mirror (options.Fetcher).
 	url := spec.GitURL()
 	if m := recipe.RewriteGit(o.GitMirrors, url); m != url {
 		where += " via mirror " + redact.URL(m)
@@ -253,7 +253,7 @@ func (s *sources) module(ctx context.Context, spec *recipe.Plugin, pl recipe.Plu
 	return m.VendorMissing, nil
 }
 
-func (s *sources) moduleFetcher() (ModuleFetcher, error) {
+func (s *sources) moduleFetcher() (moduleFetcher, error) {
 	if s.modules != nil {
 		return s.modules, nil
 	}

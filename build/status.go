@@ -16,7 +16,7 @@ const (
 	StageVerify       = "verify"       // a plugin alias; the outcome is its verdict
 	StageAssemble     = "assemble"     // "": the outcome is the image digest
 	StageRuntime      = "runtime"      // "": the runtime check
-	StageReproducible = "reproducible" // "": CheckReproducible's second build
+	StageReproducible = "reproducible" // "": the reproducibility check's second build
 	StageWrite        = "write"        // a local output's path
 	StagePush         = "push"         // a repository; Progress counts its bytes
 	StageSign         = "sign"         // the pushed references, comma-separated
@@ -32,18 +32,6 @@ type Status interface {
 	Progress(stage, subject string, done, total int64)
 	// Done says the step ended, with its outcome in a few words, or err.
 	Done(stage, subject, outcome string, err error)
-}
-
-func (o *Options) start(stage, subject string) {
-	if o.Status != nil {
-		o.Status.Start(stage, subject)
-	}
-}
-
-func (o *Options) done(stage, subject, outcome string, err error) {
-	if o.Status != nil {
-		o.Status.Done(stage, subject, outcome, err)
-	}
 }
 
 // verdict is a verification result in a few words: "OK", "OK (cached)",

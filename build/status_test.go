@@ -40,7 +40,7 @@ func TestResolveTellsLogAndStatus(t *testing.T) {
 	git := &fakeGit{refs: map[string]string{"v1": "c1"}, trees: map[string]fileset.Set{"c1": pluginTree(t, module, "")}}
 	var log bytes.Buffer
 	ev := &events{}
-	_, err = Resolve(t.Context(), &Options{Recipe: r, Fetcher: git, Bases: &fakeBases{now: layoutBase(t)}, Log: &log, Status: ev})
+	_, err = resolve(t.Context(), &runner{st: ev}, &options{Recipe: r, Fetcher: git, Bases: &fakeBases{now: layoutBase(t)}, Log: &log})
 	if err == nil || !strings.Contains(err.Error(), "gone") {
 		t.Fatalf("resolve: %v", err)
 	}

@@ -27,10 +27,10 @@ import (
 // defaultPath is the PATH a container runtime gives an image without one.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// MaxTraefikBinary bounds the base's Traefik binary read for its build info
+// maxTraefikBinary bounds the base's Traefik binary read for its build info
 // (Traefik's are 150–180 MB): a base whose binary is larger is refused, and
 // nothing of it is read.
-const MaxTraefikBinary = 512 << 20
+const maxTraefikBinary = 512 << 20
 
 // Where a Target's interpreters were read (Target.InterpreterSource).
 const (
@@ -68,23 +68,23 @@ func binaryKey(d v1.Hash) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// BinaryCache keeps what base images' Traefik binaries say, shared by a
+// binaryCache keeps what base images' Traefik binaries say, shared by a
 // fleet of runners (*cacherepo.Store): records under a hex key, signed by
 // their writer and returned only when a trusted key signed them.
-type BinaryCache interface {
+type binaryCache interface {
 	GetBinary(ctx context.Context, key string) ([]byte, error)
 	PutBinary(ctx context.Context, key string, record []byte) error
 }
 
 // baseTraefik reads what the base's Traefik binary (first platform) says:
 // from the blob cache's sealed record for its manifest digest, else from
-// the fleet's signed record (Options.Binaries), else by streaming its
+// the fleet's signed record (options.Binaries), else by streaming its
 // layers from the top down to the first that holds it, reading only that
-// file (at most MaxTraefikBinary bytes). The error is for a binary too
+// file (at most maxTraefikBinary bytes). The error is for a binary too
 // large or a cancelled ctx; any other failure to read it is unknown
 // (false), with why. warnings say what of the fleet's cache was ignored
 // or failed.
-func baseTraefik(ctx context.Context, o *Options, base *images.Base) (info binaryInfo, ok bool, why string, warnings []string, err error) {
+func baseTraefik(ctx context.Context, r *runner, o *options, base *images.Base) (info binaryInfo, ok bool, why string, warnings []string, err error) {
 	if len(base.Platforms) == 0 {
 		return binaryInfo{}, false, "the base has no platform image", nil, nil
 	}
@@ -122,17 +122,17 @@ func baseTraefik(ctx context.Context, o *Options, base *images.Base) (info binar
 	if o.Recipe != nil {
 		subject = o.Recipe.Base
 	}
-	o.start(StageTraefik, subject)
-	info, err = readBinary(ctx, o, base, subject, paths)
+	r.Start(StageTraefik, subject)
+	info, err = readBinary(ctx, r, base, subject, paths)
 	switch {
 	case errors.Is(err, images.ErrFileTooLarge) || ctx.Err() != nil:
-		o.done(StageTraefik, subject, "", err)
+		r.Done(StageTraefik, subject, "", err)
 		return binaryInfo{}, false, "", warnings, err
 	case err != nil:
-		o.done(StageTraefik, subject, "not read: "+err.Error(), nil)
+		r.Done(StageTraefik, subject, "not read: "+err.Error(), nil)
 		return binaryInfo{}, false, err.Error(), warnings, nil
 	}
-	o.done(StageTraefik, subject, info.summary(), nil)
+	r.Done(StageTraefik, subject, info.summary(), nil)
 	keep(info)
 	if o.Binaries != nil {
 		data, err := json.Marshal(info)
@@ -150,7 +150,7 @@ func baseTraefik(ctx context.Context, o *Options, base *images.Base) (info binar
 // manifest d. A record that is missing is a miss; one that no trusted key
 // signed, that does not decode, or a cache that fails, is a miss with a
 // warning: the layer is read instead.
-func fleetBinary(ctx context.Context, c BinaryCache, key string, d v1.Hash) (binaryInfo, bool, string) {
+func fleetBinary(ctx context.Context, c binaryCache, key string, d v1.Hash) (binaryInfo, bool, string) {
 	data, err := c.GetBinary(ctx, key)
 	switch {
 	case errors.Is(err, cacherepo.ErrNotFound):
@@ -185,23 +185,19 @@ func orUnknown(s string) string {
 // readBinary streams the base's layers to the binary and reads its build
 // info without a copy; a binary laid out so that its build info is not
 // where that reading keeps (gobuildinfo.ErrIncomplete) is read again into
-// a temporary file of its size, which MaxTraefikBinary bounds.
-func readBinary(ctx context.Context, o *Options, base *images.Base, subject string, paths []string) (binaryInfo, error) {
-	progress := func(_ v1.Hash, done, total int64) {
-		if o.Status != nil {
-			o.Status.Progress(StageTraefik, subject, done, total)
-		}
-	}
+// a temporary file of its size, which maxTraefikBinary bounds.
+func readBinary(ctx context.Context, r *runner, base *images.Base, subject string, paths []string) (binaryInfo, error) {
+	progress := func(_ v1.Hash, done, total int64) { r.Progress(StageTraefik, subject, done, total) }
 	var (
 		bi      *debug.BuildInfo
 		readErr error
 	)
-	f, err := base.ReadTopFile(ctx, 0, paths, MaxTraefikBinary, progress, func(f images.TopFile, r io.Reader) error {
+	f, err := base.ReadTopFile(ctx, 0, paths, maxTraefikBinary, progress, func(f images.TopFile, r io.Reader) error {
 		bi, readErr = gobuildinfo.Read(r, f.Size)
 		return nil
 	})
 	if err == nil && errors.Is(readErr, gobuildinfo.ErrIncomplete) {
-		f, err = base.ReadTopFile(ctx, 0, []string{f.Path}, MaxTraefikBinary, progress, func(f images.TopFile, r io.Reader) error {
+		f, err = base.ReadTopFile(ctx, 0, []string{f.Path}, maxTraefikBinary, progress, func(f images.TopFile, r io.Reader) error {
 			bi, readErr = gobuildinfo.Spool(r, f.Size, "")
 			return nil
 		})
@@ -242,7 +238,7 @@ type goModReader interface {
 // requires, from the Go module proxies the environment names (GOPROXY,
 // GONOSUMDB, GOSUMDB, as for module-proxy plugins), or from the module
 // cache offline. ok is false, with why, when it cannot be read.
-func traefikGoMod(ctx context.Context, o *Options, version string) (in interpreters.Interpreter, ok bool, why string) {
+func traefikGoMod(ctx context.Context, o *options, version string) (in interpreters.Interpreter, ok bool, why string) {
 	var reader goModReader
 	if r, isReader := o.Modules.(goModReader); isReader {
 		reader = r
@@ -318,5 +314,5 @@ func traefikPaths(entrypoint, cmd, env []string) []string {
 
 var (
 	_ goModReader = (*modproxy.Client)(nil)
-	_ BinaryCache = (*cacherepo.Store)(nil)
+	_ binaryCache = (*cacherepo.Store)(nil)
 )

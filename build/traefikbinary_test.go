@@ -85,17 +85,17 @@ func TestBaseTraefikBinaryWins(t *testing.T) {
 	}
 	// The binary decides, its version as well as its interpreter, and
 	// the report says the labels disagree.
-	tgt, warnings, err := target(ctx, &Options{}, base)
+	tgt, warnings, err := target(ctx, nil, &options{}, base)
 	if err != nil || tgt.Version != "v2.11.0" || tgt.Yaegi != "v0.15.1" || tgt.InterpreterSource != InterpreterFromBinary || tgt.Binary != "/usr/local/bin/traefik" {
 		t.Fatalf("target = %+v, %v; want v2.11.0 with yaegi v0.15.1 from the binary", tgt, err)
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "labels say Traefik v3.6.12") || !strings.Contains(warnings[0], "the binary decides") {
 		t.Fatalf("warnings %q: want one saying the labels and the binary disagree", warnings)
 	}
-	res := &Resolution{Recipe: &recipe.Recipe{}, Base: base, Traefik: tgt, Plugins: []plugin.Plugin{
+	res := &resolution{Recipe: &recipe.Recipe{}, Base: base, Traefik: tgt, Plugins: []plugin.Plugin{
 		{Alias: "accesslog", Module: slog.Module, Files: testenv.FixtureFiles(t, slog)},
 	}}
-	rs, err := Verify(ctx, res, verify.Options{})
+	rs, err := verifyPlugins(ctx, res, verify.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ const (
 // mirrors.git), a module proxy (GOPROXY), and --offline when a lock pins
 // what the cache may already hold. Other errors (refusals, missing tags,
 // the caller's cancellation) are returned as they are.
-func unreachable(ctx context.Context, o *Options, kind string, err error) error {
+func unreachable(ctx context.Context, o *options, kind string, err error) error {
 	if err == nil || ctx.Err() != nil || errors.As(err, new(*unreachableError)) {
 		return err
 	}

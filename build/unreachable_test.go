@@ -52,7 +52,7 @@ func TestNetworkFailureNamesTheWaysOut(t *testing.T) {
 
 	// A lock made online, for a fresh cache once the git server is gone.
 	online := parse("base: traefik:v3.6\n" + plugin(daemon.URL+repo.Path, "v0.2.2"))
-	res, err := Resolve(t.Context(), &Options{Recipe: online, CacheDir: t.TempDir(), Bases: &fakeBases{now: base}})
+	res, err := resolve(t.Context(), nil, &options{Recipe: online, CacheDir: t.TempDir(), Bases: &fakeBases{now: base}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,27 +60,27 @@ func TestNetworkFailureNamesTheWaysOut(t *testing.T) {
 
 	for _, tc := range []struct {
 		name      string
-		opts      func() *Options
+		opts      func() *options
 		want, not []string
 	}{
-		{"base host does not resolve", func() *Options {
-			return &Options{Recipe: parse("base: registry.invalid/library/traefik:v3.6\n" + plugin(daemon.URL+repo.Path, "v0.2.2"))}
+		{"base host does not resolve", func() *options {
+			return &options{Recipe: parse("base: registry.invalid/library/traefik:v3.6\n" + plugin(daemon.URL+repo.Path, "v0.2.2"))}
 		}, []string{"base image registry.invalid/library/traefik:v3.6", "\nThe registry could not be reached over the network (the name registry.invalid does not resolve)",
 			"--registry-mirror registry.invalid=MIRROR", "$XTRAEFIK_REGISTRY_MIRRORS", "mirrors: registries: [{prefix: registry.invalid, location: MIRROR}]"},
 			[]string{"--git-mirror", "--offline"}},
-		{"locked base, connection refused", func() *Options {
+		{"locked base, connection refused", func() *options {
 			r := parse("base: " + refused + "/library/traefik:v3.6\n" + plugin(daemon.URL+repo.Path, "v0.2.2"))
 			lock := &recipe.Lock{Version: recipe.LockVersion, Base: recipe.BaseLock{Ref: r.Base, Digest: "sha256:" + strings.Repeat("0", 64)}}
-			return &Options{Recipe: r, Lock: lock}
+			return &options{Recipe: r, Lock: lock}
 		}, []string{"(connection to " + refused + " refused)", "--registry-mirror " + refused + "=MIRROR", "build from the lock alone with --offline"},
 			[]string{"--git-mirror"}},
-		{"git host does not resolve", func() *Options {
-			return &Options{Recipe: parse("base: traefik:v3.6\n" + plugin("https://git.invalid/demo.git", "v0.2.2")), Bases: &fakeBases{now: base}}
+		{"git host does not resolve", func() *options {
+			return &options{Recipe: parse("base: traefik:v3.6\n" + plugin("https://git.invalid/demo.git", "v0.2.2")), Bases: &fakeBases{now: base}}
 		}, []string{"plugin demo (github.com/traefik/plugindemo)", "\nThe git server could not be reached over the network (the name git.invalid does not resolve)",
 			"--git-mirror ORIGINAL_PREFIX=MIRROR_PREFIX", "$XTRAEFIK_GIT_MIRRORS", "mirrors: git: [{insteadOf: ORIGINAL_PREFIX, url: MIRROR_PREFIX}]"},
 			[]string{"--registry-mirror", "--offline"}},
-		{"locked plugin, git server gone", func() *Options {
-			return &Options{Recipe: online, Lock: pluginLock, Bases: &fakeBases{now: base}}
+		{"locked plugin, git server gone", func() *options {
+			return &options{Recipe: online, Lock: pluginLock, Bases: &fakeBases{now: base}}
 		}, []string{"plugin demo (github.com/traefik/plugindemo)", "refused)", "--git-mirror", "build from the lock alone with --offline"},
 			[]string{"--registry-mirror"}},
 	} {
@@ -90,7 +90,7 @@ func TestNetworkFailureNamesTheWaysOut(t *testing.T) {
 			}
 			o := tc.opts()
 			o.CacheDir = t.TempDir()
-			_, err := Resolve(t.Context(), o)
+			_, err := resolve(t.Context(), nil, o)
 			if err == nil {
 				t.Fatal("resolved")
 			}
@@ -115,7 +115,7 @@ func TestNetworkFailureNamesTheWaysOut(t *testing.T) {
 	// A server that answers and refuses is no network failure.
 	t.Run("missing ref", func(t *testing.T) {
 		up := testenv.StartGitDaemon(t, gitRoot)
-		_, err := Resolve(t.Context(), &Options{Recipe: parse("base: traefik:v3.6\n" + plugin(up.URL+repo.Path, "v9.9.9")),
+		_, err := resolve(t.Context(), nil, &options{Recipe: parse("base: traefik:v3.6\n" + plugin(up.URL+repo.Path, "v9.9.9")),
 			CacheDir: t.TempDir(), Bases: &fakeBases{now: base}})
 		if !errors.Is(err, source.ErrNotFound) || errors.As(err, new(*unreachableError)) || strings.Contains(err.Error(), "mirror") {
 			t.Fatalf("a missing tag: %v", err)

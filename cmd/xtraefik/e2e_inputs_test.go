@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -391,8 +392,10 @@ func TestVerifyCommand(t *testing.T) {
 	})
 	rp := w.writeRecipe("verify.yaml", w.demoRecipe(base, "")+vendored)
 	out, _, err := w.run("verify", "-f", rp, "--output", "json")
-	if err == nil || !strings.Contains(err.Error(), "verification failed: bad (example.com/notvendored): not vendored: github.com/pkg/errors") {
-		t.Errorf("verify error = %v", err)
+	var se *build.StageError
+	if err == nil || !strings.Contains(err.Error(), "verification failed: bad (example.com/notvendored): not vendored: github.com/pkg/errors") ||
+		!errors.Is(err, build.ErrVerificationFailed) || !errors.As(err, &se) || se.Stage != build.StageVerify || se.Plugin != "bad" {
+		t.Errorf("verify error = %v, want ErrVerificationFailed, a StageError naming verify and bad", err)
 	}
 	var rep build.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
