@@ -89,11 +89,7 @@ declare -A MED MIN MAX RSS NOTE GETS TIMINGS
 order=()
 row() { # NAME NOTE PREPARE CMD
 	local name=$1 prepare=$3 cmd=$4
-	order+=("$name")
-	NOTE[$name]=$2
-	log "$name: $cmd"
-	wall_times "$name" "$prepare" "$cmd"
-	peak_rss "$name" "$prepare" "$cmd"
+	measure "$@"
 	[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1
 	GETS[$name]=$(blob_gets "$cmd")
 	case $cmd in

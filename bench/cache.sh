@@ -110,11 +110,7 @@ order=()
 # timingsMs of one more run (-o json).
 row() {
 	local name=$1 prepare=$3 cmd=$4
-	order+=("$name")
-	NOTE[$name]=$2
-	log "$name: $cmd"
-	wall_times "$name" "$prepare" "$cmd"
-	peak_rss "$name" "$prepare" "$cmd"
+	measure "$@"
 	[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1
 	REQS[$name]=$(requests_during "$cmd")
 	case $cmd in

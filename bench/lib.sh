@@ -202,7 +202,18 @@ requests_during() {
 		END {printf "%d: %d ping, %d HEAD, %d GET, %d PUT, %d POST/PATCH\n", t, n["ping"], n["HEAD"], n["GET"], n["PUT"], n["POST"]+n["PATCH"]}'
 }
 
-# --- measuring (the sourcing script declares MED MIN MAX RSS TIMINGS) ---------
+# --- measuring (the sourcing script declares order and MED MIN MAX RSS NOTE TIMINGS)
+
+# measure NAME NOTE PREPARE CMD: a row of the sourcing script's table (its
+# order, NOTE, and, measured, MED, MIN, MAX and RSS).
+measure() {
+	local name=$1 prepare=$3 cmd=$4
+	order+=("$name")
+	NOTE["$name"]=$2
+	log "$name: $cmd"
+	wall_times "$name" "$prepare" "$cmd"
+	peak_rss "$name" "$prepare" "$cmd"
+}
 
 # wall_times NAME PREPARE CMD: the median, fastest and slowest wall time of
 # RUNS runs of CMD (a shell command) into MED, MIN and MAX; PREPARE runs
