@@ -88,46 +88,12 @@ blob_gets() {
 declare -A MED MIN MAX RSS NOTE GETS TIMINGS
 order=()
 row() { # NAME NOTE PREPARE CMD
-	local name=$1 prepare=$3 cmd=$4 times=()
-	order+=("$name")
-	NOTE[$name]=$2
-	log "$name: $cmd"
-	if [ -z "$prepare" ]; then
-		bash -c "$cmd" >/dev/null 2>"$work/$name.err" || die "$name failed: $(tail -3 "$work/$name.err")"
-	fi
-	if command -v hyperfine >/dev/null; then
-		local args=(--runs "$RUNS" --export-json "$work/$name.json" --style none)
-		[ -z "$prepare" ] || args+=(--prepare "$prepare")
-		hyperfine "${args[@]}" "$cmd" >/dev/null 2>"$work/$name.err" || die "$name failed: $(tail -5 "$work/$name.err")"
-		IFS=, read -r "MED[$name]" "MIN[$name]" "MAX[$name]" < <(python3 -c '
-import json, sys
-r = json.load(open(sys.argv[1]))["results"][0]
-print("%.3f,%.3f,%.3f" % (r["median"], r["min"], r["max"]))' "$work/$name.json")
-	else
-		for _ in $(seq "$RUNS"); do
-			[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1 || die "$name: prepare failed"
-			/usr/bin/time -o "$work/$name.t" -f %e bash -c "$cmd" >/dev/null 2>&1 || die "$name failed: $cmd"
-			times+=("$(tail -1 "$work/$name.t")")
-		done
-		IFS=, read -r "MED[$name]" "MIN[$name]" "MAX[$name]" < <(printf '%s\n' "${times[@]}" | sort -n |
-			awk '{a[NR]=$1} END {m = NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.3f,%.3f,%.3f\n", m, a[1], a[NR]}')
-	fi
-	[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1
-	/usr/bin/time -v -o "$work/$name.time" bash -c "$cmd" >/dev/null 2>&1 || die "$name failed: $cmd"
-	RSS[$name]=$(awk -F: '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$work/$name.time")
+	local name=$1 prepare=$3 cmd=$4
+	measure "$@"
 	[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1
 	GETS[$name]=$(blob_gets "$cmd")
 	case $cmd in
-	"$xt "*)
-		[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1
-		bash -c "$cmd -o json" >"$work/$name.report" 2>/dev/null || true
-		TIMINGS[$name]=$(python3 -c '
-import json, sys
-r = json.load(open(sys.argv[1]))
-v = r.get("verify") or []
-t = r.get("timingsMs") or {}
-print(" ".join("%s=%.0f" % kv for kv in t.items()) + "; verdicts cached %d/%d" % (sum(1 for x in v if x.get("cached")), len(v)))' "$work/$name.report" 2>/dev/null || echo "-")
-		;;
+	"$xt "*) xtraefik_timings "$name" "$prepare" "$cmd" ;;
 	esac
 }
 

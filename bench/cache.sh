@@ -110,43 +110,11 @@ order=()
 # timingsMs of one more run (-o json).
 row() {
 	local name=$1 prepare=$3 cmd=$4
-	order+=("$name")
-	NOTE[$name]=$2
-	log "$name: $cmd"
-	if command -v hyperfine >/dev/null; then
-		local args=(--runs "$RUNS" --export-json "$work/$name.json" --style none)
-		if [ -n "$prepare" ]; then args+=(--prepare "$prepare"); else args+=(--warmup 1); fi
-		hyperfine "${args[@]}" "$cmd" >/dev/null 2>"$work/$name.err" || die "$name failed: $(tail -5 "$work/$name.err")"
-		IFS=, read -r "MED[$name]" "MIN[$name]" "MAX[$name]" < <(python3 -c '
-import json, sys
-r = json.load(open(sys.argv[1]))["results"][0]
-print("%.3f,%.3f,%.3f" % (r["median"], r["min"], r["max"]))' "$work/$name.json")
-	else
-		local times=() i
-		[ -n "$prepare" ] || bash -c "$cmd" >/dev/null 2>&1
-		for i in $(seq "$RUNS"); do
-			[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1
-			times+=("$({ /usr/bin/time -f %e bash -c "$cmd" >/dev/null 2>/dev/null; } 2>&1 | tail -1)")
-		done
-		IFS=, read -r "MED[$name]" "MIN[$name]" "MAX[$name]" < <(printf '%s\n' "${times[@]}" | sort -n |
-			awk '{a[NR]=$1} END {m = NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.3f,%.3f,%.3f\n", m, a[1], a[NR]}')
-	fi
-	[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1
-	/usr/bin/time -v -o "$work/$name.time" bash -c "$cmd" >/dev/null 2>&1 || die "$name failed (peak RSS run)"
-	RSS[$name]=$(awk -F: '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$work/$name.time")
+	measure "$@"
 	[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1
 	REQS[$name]=$(requests_during "$cmd")
 	case $cmd in
-	*"$xt build"*)
-		[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1
-		bash -c "$cmd -o json" >"$work/$name.report" 2>/dev/null || true
-		TIMINGS[$name]=$(python3 -c '
-import json, sys
-r = json.load(open(sys.argv[1]))
-v = r.get("verify") or []
-t = r.get("timingsMs") or {}
-print(" ".join("%s=%.0f" % kv for kv in t.items()) + "; verdicts cached %d/%d" % (sum(1 for x in v if x.get("cached")), len(v)))' "$work/$name.report" 2>/dev/null || echo "-")
-		;;
+	*"$xt build"*) xtraefik_timings "$name" "$prepare" "$cmd" ;;
 	esac
 }
 

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # base_kind, base_size, reg, gport, crane: for the sourcing script
-# Shared set-up of the benchmark scripts (bench/peers.sh, bench/cache.sh),
-# sourced, not run: the tools, a loopback Distribution registry, a git daemon,
-# Traefik base images holding the real Traefik binary, xtraefik itself.
+# Shared set-up of the benchmark scripts (bench/peers.sh, bench/cache.sh,
+# bench/binary.sh, …), sourced, not run: the tools, a loopback Distribution
+# registry, a git daemon, Traefik base images holding the real Traefik
+# binary, xtraefik itself; and the measurements their rows take.
 # Sourcing sets repo, work (a temporary directory removed on exit), crane.
 
 TRAEFIK_VERSION=${TRAEFIK_VERSION:-v3.6.12}
@@ -199,4 +200,67 @@ requests_during() {
 	tail -n +"$((before + 1))" "$work/registry/log" | { grep -oE '"(HEAD|GET|PUT|POST|PATCH|DELETE) /v2/[^ ]*' || true; } |
 		awk '{m=substr($1,2); if ($2 == "/v2/") m="ping"; n[m]++; t++}
 		END {printf "%d: %d ping, %d HEAD, %d GET, %d PUT, %d POST/PATCH\n", t, n["ping"], n["HEAD"], n["GET"], n["PUT"], n["POST"]+n["PATCH"]}'
+}
+
+# --- measuring (the sourcing script declares order and MED MIN MAX RSS NOTE TIMINGS)
+
+# measure NAME NOTE PREPARE CMD: a row of the sourcing script's table (its
+# order, NOTE, and, measured, MED, MIN, MAX and RSS).
+measure() {
+	local name=$1 prepare=$3 cmd=$4
+	order+=("$name")
+	NOTE["$name"]=$2
+	log "$name: $cmd"
+	wall_times "$name" "$prepare" "$cmd"
+	peak_rss "$name" "$prepare" "$cmd"
+}
+
+# wall_times NAME PREPARE CMD: the median, fastest and slowest wall time of
+# RUNS runs of CMD (a shell command) into MED, MIN and MAX; PREPARE runs
+# before each, or, without one, CMD runs once first to warm what it warms.
+wall_times() {
+	local name=$1 prepare=$2 cmd=$3 times=() i
+	if [ -z "$prepare" ]; then
+		bash -c "$cmd" >/dev/null 2>"$work/$name.err" || die "$name failed: $(tail -3 "$work/$name.err")"
+	fi
+	if command -v hyperfine >/dev/null; then
+		local args=(--runs "$RUNS" --export-json "$work/$name.json" --style none)
+		[ -z "$prepare" ] || args+=(--prepare "$prepare")
+		hyperfine "${args[@]}" "$cmd" >/dev/null 2>"$work/$name.err" || die "$name failed: $(tail -5 "$work/$name.err")"
+		IFS=, read -r "MED[$name]" "MIN[$name]" "MAX[$name]" < <(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+print("%.3f,%.3f,%.3f" % (r["median"], r["min"], r["max"]))' "$work/$name.json")
+		return
+	fi
+	for i in $(seq "$RUNS"); do
+		[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1 || die "$name: prepare failed"
+		/usr/bin/time -o "$work/$name.t" -f %e bash -c "$cmd" >/dev/null 2>&1 || die "$name failed (run $i): $cmd"
+		times+=("$(tail -1 "$work/$name.t")")
+	done
+	IFS=, read -r "MED[$name]" "MIN[$name]" "MAX[$name]" < <(printf '%s\n' "${times[@]}" | sort -n |
+		awk '{a[NR]=$1} END {m = NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.3f,%.3f,%.3f\n", m, a[1], a[NR]}')
+}
+
+# peak_rss NAME PREPARE CMD: the peak RSS in MiB of one run of CMD (children
+# included) into RSS.
+peak_rss() {
+	local name=$1 prepare=$2 cmd=$3
+	[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1
+	/usr/bin/time -v -o "$work/$name.time" bash -c "$cmd" >/dev/null 2>&1 || die "$name failed (peak RSS run): $cmd"
+	RSS["$name"]=$(awk -F: '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$work/$name.time")
+}
+
+# xtraefik_timings NAME PREPARE CMD: the stage timings and cached verdicts
+# of one run of CMD, an xtraefik command, with -o json into TIMINGS.
+xtraefik_timings() {
+	local name=$1 prepare=$2 cmd=$3
+	[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1
+	bash -c "$cmd -o json" >"$work/$name.report" 2>/dev/null || true
+	TIMINGS["$name"]=$(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+v = r.get("verify") or []
+t = r.get("timingsMs") or {}
+print(" ".join("%s=%.0f" % kv for kv in t.items()) + "; verdicts cached %d/%d" % (sum(1 for x in v if x.get("cached")), len(v)))' "$work/$name.report" 2>/dev/null || echo "-")
 }

@@ -94,14 +94,6 @@ timeit() {
 	fi
 }
 
-# peak NAME PREPARE CMD: peak RSS in MiB of one run (children included).
-peak() {
-	local name=$1 prepare=$2 cmd=$3
-	[ -z "$prepare" ] || bash -c "$prepare" >/dev/null 2>&1
-	/usr/bin/time -v -o "$work/$name.time" bash -c "$cmd" >/dev/null 2>&1 || die "$name failed"
-	RSS[$name]=$(awk -F: '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$work/$name.time")
-}
-
 # repro NAME DIGEST_CMD_1 DIGEST_CMD_2: whether two independent runs give one digest.
 repro() {
 	local a b
@@ -115,11 +107,11 @@ bench() { order+=("$1"); NOTE[$1]=$2; }
 log "buildah bud ($driver storage), cold: base pulled into empty storage"
 bench buildah-cold "bud, empty storage (pulls the base)"
 timeit buildah-cold "$COLD_RUNS" "$bah_reset" "$bud_cold"
-peak buildah-cold "$bah_reset" "$bud_cold"
+peak_rss buildah-cold "$bah_reset" "$bud_cold"
 log "buildah bud, warm: base in storage"
 bench buildah-warm "bud, base in storage"
 timeit buildah-warm "$RUNS" "" "$bud"
-peak buildah-warm "" "$bud"
+peak_rss buildah-warm "" "$bud"
 # Blobs uploaded by buildah push, before any other buildah push: its blob
 # info cache would otherwise mount the layer pushed earlier instead.
 bash -c "$bah_reset"
@@ -141,7 +133,7 @@ log "crane append to the registry"
 capp="$crane append -b $base -f $work/plugins.tar -t $reg/bench/crane:latest"
 bench crane-append "append + push, base in the same registry"
 timeit crane-append "$RUNS" "" "$capp"
-peak crane-append "" "$capp"
+peak_rss crane-append "" "$capp"
 repro crane-append "$capp >/dev/null 2>&1; $crane digest $reg/bench/crane:latest" \
 	"$crane append -b $base -f $work/plugins.tar -t $reg/bench/crane:again >/dev/null 2>&1; $crane digest $reg/bench/crane:again"
 UPLOADS[crane-append]=$(uploads_during $crane append -b "$base" -f "$work/plugins.tar" -t "$reg/bench/crane-up:latest")
@@ -150,7 +142,7 @@ xbuild="$xt build -f $work/recipe/recipe.yaml --cache-dir $xt_cache"
 log "xtraefik build --push (git cache warm)"
 bench xtraefik-push "CLI: fetch (cached), verify, assemble, push"
 timeit xtraefik-push "$RUNS" "" "$xbuild --push $reg/bench/xtraefik:latest"
-peak xtraefik-push "" "$xbuild --push $reg/bench/xtraefik:latest"
+peak_rss xtraefik-push "" "$xbuild --push $reg/bench/xtraefik:latest"
 repro xtraefik-push "$xbuild --push $reg/bench/xtraefik:latest --digest-file $work/x1 >/dev/null 2>&1; cat $work/x1" \
 	"$xt build -f $work/recipe/recipe.yaml --cache-dir $work/xt-cache2 --push $reg/bench/xtraefik:again --digest-file $work/x2 >/dev/null 2>&1; cat $work/x2"
 UPLOADS[xtraefik-push]=$(uploads_during $xbuild --push "$reg/bench/xtraefik-up:latest")
@@ -158,21 +150,21 @@ UPLOADS[xtraefik-push]=$(uploads_during $xbuild --push "$reg/bench/xtraefik-up:l
 log "xtraefik build --oci-layout"
 bench xtraefik-layout "CLI: fetch (cached), verify, assemble, OCI layout"
 timeit xtraefik-layout "$RUNS" "" "$xbuild --oci-layout $work/xt-layout --overwrite"
-peak xtraefik-layout "" "$xbuild --oci-layout $work/xt-layout --overwrite"
+peak_rss xtraefik-layout "" "$xbuild --oci-layout $work/xt-layout --overwrite"
 repro xtraefik-layout "$xbuild --oci-layout $work/xl1 --overwrite --digest-file $work/x3 >/dev/null 2>&1; cat $work/x3" \
 	"$xbuild --oci-layout $work/xl2 --overwrite --digest-file $work/x4 >/dev/null 2>&1; cat $work/x4"
 
 log "xtraefik assemble (library path) --push"
 bench assemble-push "library: resolve, assemble, push"
 timeit assemble-push "$RUNS" "" "$asm -push $reg/bench/assemble:latest"
-peak assemble-push "" "$asm -push $reg/bench/assemble:latest"
+peak_rss assemble-push "" "$asm -push $reg/bench/assemble:latest"
 repro assemble-push "$asm -push $reg/bench/assemble:latest" "$asm -push $reg/bench/assemble:again"
 UPLOADS[assemble-push]=$(uploads_during $asm -push "$reg/bench/assemble-up:latest")
 
 log "xtraefik assemble (library path) --oci-layout"
 bench assemble-layout "library: resolve, assemble, OCI layout"
 timeit assemble-layout "$RUNS" "" "$asm -oci-layout $work/asm-layout"
-peak assemble-layout "" "$asm -oci-layout $work/asm-layout"
+peak_rss assemble-layout "" "$asm -oci-layout $work/asm-layout"
 repro assemble-layout "$asm -oci-layout $work/al1" "$asm -oci-layout $work/al2"
 
 # --- report ------------------------------------------------------------------

@@ -139,29 +139,21 @@ func extend(img v1.Image, layer v1.Layer, add Addition, epoch time.Time, env [][
 	if createdBy == "" {
 		createdBy = "xtraefik: add plugins"
 	}
-	out, err := mutate.Append(img, mutate.Addendum{
+	out, err := appendLayer(img, mutate.Addendum{
 		Layer:     layer,
 		MediaType: layerType,
 		History:   v1.History{Created: v1.Time{Time: epoch}, CreatedBy: createdBy},
+	}, epoch, func(cf *v1.ConfigFile) {
+		cf.Config.Labels = withoutInherited(cf.Config.Labels)
+		if len(add.Labels) > 0 {
+			if cf.Config.Labels == nil {
+				cf.Config.Labels = map[string]string{}
+			}
+			maps.Copy(cf.Config.Labels, add.Labels)
+		}
+		cf.Config.Env = mergeEnv(cf.Config.Env, env)
 	})
 	if err != nil {
-		return nil, err
-	}
-	cf, err := out.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.Created = v1.Time{Time: epoch}
-	cf.Config.Labels = withoutInherited(cf.Config.Labels)
-	if len(add.Labels) > 0 {
-		if cf.Config.Labels == nil {
-			cf.Config.Labels = map[string]string{}
-		}
-		maps.Copy(cf.Config.Labels, add.Labels)
-	}
-	cf.Config.Env = mergeEnv(cf.Config.Env, env)
-	if out, err = mutate.ConfigFile(out, cf); err != nil {
 		return nil, err
 	}
 	if oci {
@@ -179,6 +171,23 @@ func extend(img v1.Image, layer v1.Layer, add Addition, epoch time.Time, env [][
 		out = &annotatedImage{Image: out, annotations: all}
 	}
 	return out, nil
+}
+
+// appendLayer appends add to img and writes its config anew, created at
+// epoch and changed by edit (a copy: img's own config is left as it is).
+func appendLayer(img v1.Image, add mutate.Addendum, epoch time.Time, edit func(*v1.ConfigFile)) (v1.Image, error) {
+	out, err := mutate.Append(img, add)
+	if err != nil {
+		return nil, err
+	}
+	cf, err := out.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.Created = v1.Time{Time: epoch}
+	edit(cf)
+	return mutate.ConfigFile(out, cf)
 }
 
 // extendIndex writes a new index with the base's entries in their order: the

@@ -309,31 +309,15 @@ func TestLayoutBlobEditedInPlace(t *testing.T) {
 	}
 }
 
-// editInPlace overwrites a byte of the file at p and hides it as well as a
-// user can: the same size, the mtime set back, the mode restored.
+// editInPlace overwrites a byte in the middle of the file at p, hidden as
+// well as a user can (testenv.EditInPlace), and checks it changed.
 func editInPlace(t *testing.T, p string) {
 	t.Helper()
 	fi, err := os.Stat(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(p, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt([]byte{'X'}, fi.Size()/2); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if err := os.Chmod(p, fi.Mode().Perm()); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
+	testenv.EditInPlace(t, p, fi.Size()/2, "X")
 	if got := hashOf(t, p); got.Hex == filepath.Base(p) {
 		t.Fatal("the edit changed nothing")
 	}

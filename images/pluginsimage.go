@@ -113,23 +113,15 @@ func PluginsImage(ctx context.Context, base *Base, spec PluginsSpec) (*Result, e
 // a runtime would act on (no entrypoint: it is mounted, not run).
 func pluginsPlatformImage(layer v1.Layer, p v1.Platform, epoch time.Time, labels, anns map[string]string) (v1.Image, error) {
 	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	img, err := mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: types.OCILayer})
+	img, err := appendLayer(img, mutate.Addendum{Layer: layer, MediaType: types.OCILayer}, epoch, func(cf *v1.ConfigFile) {
+		cf.OS, cf.Architecture, cf.Variant, cf.OSVersion = p.OS, p.Architecture, p.Variant, p.OSVersion
+		cf.OSFeatures = append([]string(nil), p.OSFeatures...)
+		// Append records an empty history entry: a plugins image has no
+		// build steps to tell.
+		cf.History = nil
+		cf.Config = v1.Config{Labels: maps.Clone(labels)}
+	})
 	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.Created = v1.Time{Time: epoch}
-	cf.OS, cf.Architecture, cf.Variant, cf.OSVersion = p.OS, p.Architecture, p.Variant, p.OSVersion
-	cf.OSFeatures = append([]string(nil), p.OSFeatures...)
-	// Append records an empty history entry: a plugins image has no build
-	// steps to tell.
-	cf.History = nil
-	cf.Config = v1.Config{Labels: maps.Clone(labels)}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return nil, err
 	}
 	return &annotatedImage{Image: img, annotations: anns}, nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -70,10 +69,7 @@ through a symbolic link.`,
 				return fail(err)
 			}
 			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				enc.SetEscapeHTML(false)
-				return enc.Encode(cachePruneReport{Command: "cache prune", OK: true, DryRun: opts.DryRun, PruneReport: rep})
+				return printJSON(cmd, cachePruneReport{Command: "cache prune", OK: true, DryRun: opts.DryRun, PruneReport: rep}, nil)
 			}
 			writePruneReport(cmd.OutOrStdout(), rep, opts.DryRun)
 			return nil

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
@@ -79,18 +77,9 @@ func printImport(cmd *cobra.Command, output outputFormat, rep *importer.Report, 
 		rep.OK, rep.Error = false, err.Error()
 	}
 	if output == "json" {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if jerr := enc.Encode(rep); jerr != nil && err == nil {
-			err = fmt.Errorf("write the JSON report: %w", jerr)
-		}
-		return err
+		return printJSON(cmd, rep, err)
 	}
-	errOut := cmd.ErrOrStderr()
-	if quiet(cmd) {
-		errOut = io.Discard
-	}
+	errOut := diagnostics(cmd)
 	for _, n := range rep.NotCarried {
 		fmt.Fprintln(errOut, "not carried over:", n)
 	}

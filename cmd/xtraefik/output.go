@@ -52,19 +52,22 @@ func (f outputFormat) print(cmd *cobra.Command, rep *build.Report, err error) er
 		rep.OK, rep.Error = false, err.Error()
 	}
 	if f == "json" {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if jerr := enc.Encode(rep); jerr != nil && err == nil {
-			err = fmt.Errorf("write the JSON report: %w", jerr)
-		}
-		return err
+		return printJSON(cmd, rep, err)
 	}
-	errOut := cmd.ErrOrStderr()
-	if quiet(cmd) {
-		errOut = io.Discard
-	}
+	errOut := diagnostics(cmd)
 	printText(cmd.OutOrStdout(), errOut, rep)
+	return err
+}
+
+// printJSON writes v to standard output as one indented JSON document and
+// returns err, or the write's failure when err is nil.
+func printJSON(cmd *cobra.Command, v any, err error) error {
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if jerr := enc.Encode(v); jerr != nil && err == nil {
+		err = fmt.Errorf("write the JSON report: %w", jerr)
+	}
 	return err
 }
 
@@ -123,19 +126,7 @@ func printText(out, errOut io.Writer, rep *build.Report) {
 	if img == nil {
 		return
 	}
-	fmt.Fprintf(out, "digest: %s\n", img.Digest)
-	if img.LayoutDigest != "" {
-		fmt.Fprintf(out, "oci layout digest: %s (Docker media types rewritten as OCI)\n", img.LayoutDigest)
-	}
-	for _, p := range img.Pushed {
-		fmt.Fprintf(out, "pushed: %s\n", p)
-	}
-	for _, sgn := range img.Signed {
-		fmt.Fprintf(out, "signed: %s (signature, SLSA provenance and verification attestations)\n", sgn)
-	}
-	if img.SBOM != "" {
-		fmt.Fprintf(out, "sbom: %s (OCI referrer of the pushed image)\n", img.SBOM)
-	}
+	printPublished(out, "", "image", img)
 	for _, wd := range slices.Sorted(maps.Keys(img.Layers)) {
 		fmt.Fprintf(out, "plugin layer: %s (WORKDIR %s)\n", img.Layers[wd], wd)
 	}
@@ -150,19 +141,7 @@ func printPluginsImage(out io.Writer, rep *build.Report) {
 	if img == nil {
 		return
 	}
-	fmt.Fprintf(out, "plugins image digest: %s\n", img.Digest)
-	if img.LayoutDigest != "" {
-		fmt.Fprintf(out, "plugins image oci layout digest: %s\n", img.LayoutDigest)
-	}
-	for _, p := range img.Pushed {
-		fmt.Fprintf(out, "plugins image pushed: %s\n", p)
-	}
-	for _, sgn := range img.Signed {
-		fmt.Fprintf(out, "plugins image signed: %s (signature, SLSA provenance and verification attestations)\n", sgn)
-	}
-	if img.SBOM != "" {
-		fmt.Fprintf(out, "plugins image sbom: %s (OCI referrer of the pushed plugins image)\n", img.SBOM)
-	}
+	printPublished(out, "plugins image ", "plugins image", img)
 	ref := "PLUGINS_IMAGE@" + img.Digest
 	if len(img.Pushed) > 0 {
 		ref = img.Pushed[0]
@@ -171,5 +150,24 @@ func printPluginsImage(out io.Writer, rep *build.Report) {
 		fmt.Fprintf(out, "plugins image layer: %s (mount at %s)\n", img.Layers[mount], mount)
 		fmt.Fprintf(out, "Mount it read-only at %s of the unmodified base and enable its plugins:\n", mount)
 		fmt.Fprintf(out, "  podman run --mount type=image,source=%s,destination=%s BASE \\\n    %s\n", ref, mount, strings.Join(rep.Flags, " \\\n    "))
+	}
+}
+
+// printPublished writes what was made of an image and where it went, each
+// line starting with prefix; noun names the image in the SBOM line. (The
+// plugins image is always OCI-typed, so its layout digest never differs.)
+func printPublished(out io.Writer, prefix, noun string, img *build.ImageReport) {
+	fmt.Fprintf(out, "%sdigest: %s\n", prefix, img.Digest)
+	if img.LayoutDigest != "" {
+		fmt.Fprintf(out, "%soci layout digest: %s (Docker media types rewritten as OCI)\n", prefix, img.LayoutDigest)
+	}
+	for _, p := range img.Pushed {
+		fmt.Fprintf(out, "%spushed: %s\n", prefix, p)
+	}
+	for _, sgn := range img.Signed {
+		fmt.Fprintf(out, "%ssigned: %s (signature, SLSA provenance and verification attestations)\n", prefix, sgn)
+	}
+	if img.SBOM != "" {
+		fmt.Fprintf(out, "%ssbom: %s (OCI referrer of the pushed %s)\n", prefix, img.SBOM, noun)
 	}
 }

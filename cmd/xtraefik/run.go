@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,10 +55,7 @@ restarts Traefik; a rebuild that fails leaves the running Traefik as it was.
 			}
 			// --quiet drops the build's progress; what run says of the
 			// server it runs (and Traefik's log) is what run is for.
-			progress := cmd.ErrOrStderr()
-			if quiet(cmd) {
-				progress = io.Discard
-			}
+			progress := diagnostics(cmd)
 			cfg.Log = progress
 			req := build.RunRequest{Verify: vf.options(progress, c.cacheDir), Watch: watch, Interval: interval, Log: cmd.ErrOrStderr(),
 				Serve: runcheck.ServeOptions{Dynamic: dynamic, EntryPoints: eps, ExtraArgs: rt.extraArgs,

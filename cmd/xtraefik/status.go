@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+
 	"github.com/spf13/cobra"
 
 	"github.com/xtraefik/xtraefik/build"
@@ -12,6 +14,15 @@ import (
 func quiet(cmd *cobra.Command) bool {
 	q, _ := cmd.Flags().GetBool("quiet")
 	return q
+}
+
+// diagnostics is where a command writes what is not its result: standard
+// error, or nowhere with --quiet.
+func diagnostics(cmd *cobra.Command) io.Writer {
+	if quiet(cmd) {
+		return io.Discard
+	}
+	return cmd.ErrOrStderr()
 }
 
 // status is the command's progress display on standard error, made once:

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -79,29 +78,14 @@ func TestWorkspaceHintAsImageUser(t *testing.T) {
 	if os.Getuid() != 0 || os.Getenv(workspaceChildEnv) != "" {
 		t.Skip("needs root, to run as the image's user")
 	}
-	setpriv := testenv.Tool(t, "setpriv") // util-linux
-	dir, err := os.MkdirTemp("", "xtraefik-workspace-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "xtraefik.test")
+	dir, bin := testenv.CopyTestBinary(t, "xtraefik.test", 0o755)
 	ws := filepath.Join(dir, "src")
-	if err := errors.Join(os.Chmod(dir, 0o755), os.WriteFile(bin, data, 0o755), os.Mkdir(ws, 0o555), os.Chmod(ws, 0o555)); err != nil {
+	if err := errors.Join(os.Mkdir(ws, 0o555), os.Chmod(ws, 0o555)); err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"build", "--base", "oci:" + filepath.Join(ws, "base"), "--with", "example.com/demo=./demo",
 		"--cache-dir", filepath.Join(ws, ".cache"), "--oci-layout", filepath.Join(ws, "out")}
-	cmd := exec.Command(setpriv, fmt.Sprintf("--reuid=%d", imageUID), fmt.Sprintf("--regid=%d", imageUID), "--clear-groups", "--",
-		bin, "-test.run=^TestWorkspaceHintChild$", "-test.count=1")
+	cmd := testenv.AsUser(t, imageUID, bin, "-test.run=^TestWorkspaceHintChild$", "-test.count=1")
 	cmd.Dir = ws
 	cmd.Env = []string{workspaceChildEnv + "=" + strings.Join(args, "\n"), "HOME=/nonexistent", "TMPDIR=/tmp", "PATH=" + os.Getenv("PATH")}
 	out, err := cmd.CombinedOutput()

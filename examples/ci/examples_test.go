@@ -21,25 +21,6 @@ import (
 	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
-// tool finds a linter in $PATH or GOPATH/bin (where `go install` puts it);
-// a missing one is testenv.Unavailable.
-func tool(t *testing.T, name, install string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			p := filepath.Join(dir, "bin", name)
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	testenv.Unavailable(t, "%s is not installed (%s; scripts/test installs it)", name, install)
-	return ""
-}
-
 func run(t *testing.T, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -57,7 +38,7 @@ func TestGitHubActionsExample(t *testing.T) {
 	if _, err := exec.LookPath("shellcheck"); err != nil && testenv.Strict() {
 		t.Fatal("shellcheck is not installed (apt-get install shellcheck): actionlint would not check the run: scripts")
 	}
-	actionlint := tool(t, "actionlint", "go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12")
+	actionlint := testenv.GoTool(t, "actionlint", "go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12")
 	run(t, actionlint, "-no-color", "github-actions.yml")
 
 	var wf struct {
@@ -168,7 +149,7 @@ func TestGitLabCIExample(t *testing.T) {
 // checks the pod runs without privileges.
 func TestKubernetesExample(t *testing.T) {
 	t.Run("kubectl-validate", func(t *testing.T) {
-		kv := tool(t, "kubectl-validate", "go install sigs.k8s.io/kubectl-validate@"+kubectlValidateVersion)
+		kv := testenv.KubectlValidate(t)
 		run(t, kv, "--version", "1.30", "kubernetes-job.yaml")
 	})
 
@@ -262,9 +243,6 @@ func TestKubernetesExample(t *testing.T) {
 		t.Error("container: /recipe is not the ConfigMap of the example")
 	}
 }
-
-// kubectlValidateVersion is the kubectl-validate scripts/test installs.
-const kubectlValidateVersion = "v0.0.4"
 
 type k8sJob struct {
 	Spec struct {

@@ -30,23 +30,6 @@ var (
 	pluginsRef = "registry.example.com/traefik-plugins@sha256:1111111111111111111111111111111111111111111111111111111111111111"
 )
 
-// kubectlValidate finds kubectl-validate (scripts/test installs it); a
-// missing one skips, unless XTRAEFIK_E2E=1.
-func kubectlValidate(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("kubectl-validate"); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "kubectl-validate")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	testenv.Unavailable(t, "kubectl-validate is not installed (go install sigs.k8s.io/kubectl-validate@v0.0.4; scripts/test installs it)")
-	return ""
-}
-
 // TestKubectlValidate validates both Deployments against the Kubernetes
 // API's own schemas, offline. kubectl-validate v0.0.4 carries those of 1.30,
 // which predate image volumes: schema-patches/ adds core/v1
@@ -54,7 +37,7 @@ func kubectlValidate(t *testing.T) string {
 // Without the patch the image volume is refused, and a misspelt field is
 // refused with it: the patch adds exactly the two fields.
 func TestKubectlValidate(t *testing.T) {
-	kv := kubectlValidate(t)
+	kv := testenv.KubectlValidate(t)
 	files := []string{"traefik-image-volume.yaml", "traefik-init-container.yaml"}
 	validate := func(args ...string) (string, error) {
 		out, err := exec.Command(kv, append([]string{"--version", "1.30", "--schema-patches", "schema-patches"}, args...)...).CombinedOutput()

@@ -478,7 +478,7 @@ func TestKyvernoPolicy(t *testing.T) {
 // against the CRDs in testdata/crds (policy-controller v0.15.1, Kyverno
 // v1.19.0): no cluster, no download.
 func TestManifestsAgainstCRDs(t *testing.T) {
-	kv := tool(t, "kubectl-validate")
+	kv := testenv.KubectlValidate(t)
 	for _, m := range []string{"clusterimagepolicy.yaml", "kyverno-clusterpolicy.yaml"} {
 		cmd := exec.Command(kv, "--local-crds", "testdata/crds", "--version", "1.30", m)
 		out, err := cmd.CombinedOutput()
@@ -504,23 +504,4 @@ func TestManifestsAgainstCRDs(t *testing.T) {
 			t.Errorf("kubectl-validate accepts %s with %s: %v\n%s", m, typo[1], err, out)
 		}
 	}
-}
-
-// tool finds kubectl-validate in $PATH or GOPATH/bin; it skips the test when
-// it is missing, unless XTRAEFIK_E2E is set (testenv.Unavailable).
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			p := filepath.Join(dir, "bin", name)
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	testenv.Unavailable(t, "%s is not installed (scripts/test installs it)", name)
-	return ""
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
 func newStore(t *testing.T) *Store {
@@ -257,7 +259,7 @@ func TestEditThroughOutput(t *testing.T) {
 		t.Skip("the filesystem clones: no output shares the store's inode")
 	}
 	out := filepath.Join(first, h.Hex)
-	edit(t, out, 4096, "X")
+	testenv.EditInPlace(t, out, 4096, "X")
 
 	s.Release(second) // the --overwrite of another layout
 	if stamped(t, p) {
@@ -299,37 +301,6 @@ func TestEditThroughOutput(t *testing.T) {
 	}
 	if _, err := s.Verify(h); err != nil {
 		t.Fatalf("an intact blob after a chmod: %v", err)
-	}
-}
-
-// edit overwrites part of the file at p in place, as a user hiding the
-// edit would: write access taken and given back, the mtime set back.
-func edit(t *testing.T, p string, off int64, text string) {
-	t.Helper()
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt([]byte(text), off); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if err := os.Chmod(p, fi.Mode().Perm()); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
-	after, err := os.Stat(p)
-	if err != nil || after.Size() != fi.Size() || !after.ModTime().Equal(fi.ModTime()) || after.Mode() != fi.Mode() {
-		t.Fatalf("the edit did not keep size, mtime and mode: %v %v", after, err)
 	}
 }
 

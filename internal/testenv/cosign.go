@@ -3,7 +3,6 @@ package testenv
 import (
 	"bytes"
 	"context"
-	"go/build"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,14 +16,7 @@ import (
 // unless XTRAEFIK_E2E is set (then it fails).
 func Cosign(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("cosign")
-	if err != nil {
-		if p, err2 := exec.LookPath(filepath.Join(build.Default.GOPATH, "bin", "cosign")); err2 == nil {
-			return p
-		}
-		missing(t, "cosign", err)
-	}
-	return bin
+	return GoTool(t, "cosign", "go install github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5")
 }
 
 // CosignResult is what one cosign run printed.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -37,6 +39,35 @@ func Tool(t testing.TB, name string) string {
 		missing(t, name, err)
 	}
 	return p
+}
+
+// GoTool returns the path of a tool that `go install` puts in place
+// (scripts/test installs them): from $PATH, else from GOPATH/bin, where go
+// install puts it when $PATH lacks that directory. A missing one is
+// Unavailable; install says how to install it.
+func GoTool(t testing.TB, name, install string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
+			p := filepath.Join(dir, "bin", name)
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	Unavailable(t, "%s is not installed (%s; scripts/test installs it)", name, install)
+	return ""
+}
+
+// KubectlValidate returns the path of kubectl-validate, the version
+// scripts/test installs (the examples' manifests are checked against the
+// schemas it carries); a missing one is Unavailable.
+func KubectlValidate(t testing.TB) string {
+	t.Helper()
+	return GoTool(t, "kubectl-validate", "go install sigs.k8s.io/kubectl-validate@v0.0.4")
 }
 
 // missing is Unavailable for a tool that could not be found.
