@@ -100,7 +100,7 @@ func TestCachePruneHelpFlag(t *testing.T) {
 		t.Errorf("help:\n%s", out)
 	}
 	if _, err := runCache(t, "cache", "prune", "--max-size", "10 apples"); err == nil ||
-		err.Error() != `invalid argument "10 apples" for "--max-size" flag: not a size: use 10GB, 500MiB or a number of bytes` {
+		err.Error() != `invalid argument "10 apples" for "--max-size" flag: not a size: use 10GB, 500MiB or a number of bytes (`+"`xtraefik cache prune --help`"+` lists its flags)` {
 		t.Errorf("bad --max-size: %v", err)
 	}
 }
