@@ -63,6 +63,45 @@ func main() {
 		*(*uint32)(unsafe.Pointer(&sa[8])) = uint32(cid)
 		_, _, e = syscall.Syscall(syscall.SYS_CONNECT, fd, uintptr(unsafe.Pointer(&sa[0])), 16)
 		os.Exit(100 + code(e))
+	case "mknod":
+		// A root worker without namespaces keeps CAP_MKNOD; Landlock lets
+		// it make device nodes in its scratch directory (on a tmpfs
+		// without nodev) and read them.
+		maj, _ := strconv.Atoi(os.Args[2])
+		min, _ := strconv.Atoi(os.Args[3])
+		node := os.Getenv("TMPDIR") + "/blk"
+		dev := uint64(maj)<<8 | uint64(min)
+		if err := syscall.Mknod(node, syscall.S_IFBLK|0o600, int(dev)); err != nil {
+			os.Exit(10 + code(err.(syscall.Errno)))
+		}
+		f, err := os.Open(node)
+		if err != nil {
+			os.Exit(50 + code(err.(*os.PathError).Err.(syscall.Errno)))
+		}
+		buf := make([]byte, 2048)
+		if _, err := f.ReadAt(buf, 0); err != nil {
+			os.Exit(90)
+		}
+		if buf[1080] == 0x53 && buf[1081] == 0xEF {
+			os.Exit(100) // the ext4 superblock of the host's disk
+		}
+		os.Exit(91)
+	case "kmsg":
+		// The kernel log, which seccomp's syslog denial means to keep away.
+		node := os.Getenv("TMPDIR") + "/kmsg"
+		if err := syscall.Mknod(node, syscall.S_IFCHR|0o600, 1<<8|11); err != nil {
+			os.Exit(10 + code(err.(syscall.Errno)))
+		}
+		f, err := os.Open(node)
+		if err != nil {
+			os.Exit(50 + code(err.(*os.PathError).Err.(syscall.Errno)))
+		}
+		buf := make([]byte, 8192)
+		n, err := f.Read(buf)
+		if err != nil || n == 0 {
+			os.Exit(92)
+		}
+		os.Exit(100)
 	case "prlimit":
 		pid, _ := strconv.Atoi(os.Args[2])
 		lim := [2]uint64{123, 4096}
@@ -265,5 +304,38 @@ func TestAttackPrlimitParentUnprivileged(t *testing.T) {
 	t.Logf("as nobody: %v\n%s", err, out)
 	if strings.Contains(string(out), "BROKEN") {
 		t.Error("BROKEN as an unprivileged user too")
+	}
+}
+
+// TestAttackMknodDisk: a root caller whose executable or work directory
+// others cannot reach (xtraefik installed by go install in /root/go/bin)
+// gets, without namespaces, a worker running as root with its
+// capabilities. Landlock allows making device nodes in the scratch
+// directory, seccomp does not deny mknod, and /dev/shm is not nodev: plugin
+// code reads the host's disk (every file on it) raw.
+func TestAttackMknodDisk(t *testing.T) {
+	if runtime.GOOS != "linux" || os.Getuid() != 0 {
+		t.Skip("linux, root")
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat("/", &st); err != nil {
+		t.Fatal(err)
+	}
+	maj, min := (st.Dev>>8)&0xfff, st.Dev&0xff
+	bin := buildAttackNative(t)
+	r := hostileVerify(t, attackSpawnPlugin(t, bin, "mknod", strconv.Itoa(int(maj)), strconv.Itoa(int(min))), Options{}, true)
+	in := attackExit(t, r)
+	t.Logf("containment %s; native exit %d (100: read the ext4 superblock of %d:%d)", r.Containment, in, maj, min)
+	if in == 84 {
+		t.Logf("the block device node was made (mknod succeeded); opening it was refused with EPERM, as this host refuses root itself /dev/vda")
+	}
+	r = hostileVerify(t, attackSpawnPlugin(t, bin, "kmsg"), Options{}, true)
+	kmsg := attackExit(t, r)
+	t.Logf("kmsg: native exit %d (100: read the host's kernel log through /dev/kmsg made in scratch)", kmsg)
+	if kmsg == 100 {
+		t.Errorf("BROKEN: plugin code under partial containment made a device node (c 1:11, /dev/kmsg) in its scratch directory and read the host's kernel log")
+	}
+	if in == 100 {
+		t.Errorf("BROKEN: plugin code under partial containment read the host's root disk %d:%d raw through a device node it made in its scratch directory", maj, min)
 	}
 }
