@@ -123,6 +123,7 @@ func TestHostile(t *testing.T) {
 			t.Run("forged compile", func(t *testing.T) { testForgedCompile(t, fallback) })
 			t.Run("planted workers", func(t *testing.T) { testPlantedWorkers(t, fallback) })
 			t.Run("inherited descriptors", func(t *testing.T) { testInheritedDescriptors(t, fallback) })
+			t.Run("socket families", func(t *testing.T) { testSocketFamilies(t, fallback) })
 		})
 	}
 }
@@ -659,6 +660,68 @@ func testInheritedDescriptors(t *testing.T, fallback bool) {
 			t.Errorf("the sandbox spec stays in the environment: %s", kv)
 		}
 	}
+}
+
+// escapeReport compiles testdata/hostile/native/escape.c (static), ships
+// it in the probe plugin's tree, has the plugin run it with args and
+// returns its answers ("what" → "ok" or an errno name).
+func escapeReport(t *testing.T, fallback bool, args ...string) (map[string]string, Result) {
+	t.Helper()
+	gcc := testenv.Tool(t, "gcc")
+	bin := filepath.Join(t.TempDir(), "escape")
+	src := filepath.Join(testenv.FixturesDir(t), "hostile", "native", "escape.c")
+	if out, err := exec.Command(gcc, "-static", "-O1", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	p := hostilePlugin(t, "probe", map[string]any{"busybox": "plugins-local/src/example.com/hostile/probe/escape", "native": args},
+		map[string]string{"escape": bin})
+	r := hostileVerify(t, p, Options{}, fallback)
+	rep := probeReport(t, r)
+	if rep["native run"] != "ok" {
+		t.Fatalf("the native program did not run: %q\n%s", rep["native run"], rep["native"])
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(rep["native"]), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			out[k] = v
+		}
+	}
+	return out, r
+}
+
+// expectAnswers fails for each attempt whose answer is not the one wanted.
+func expectAnswers(t *testing.T, got, want map[string]string) {
+	t.Helper()
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: %q, want %q", k, got[k], w)
+		}
+	}
+}
+
+// Native code gets only the socket families Go's net package uses. A
+// network namespace covers those; AF_VSOCK (the hypervisor's transport),
+// AF_PACKET, AF_ALG and netlink families other than NETLINK_ROUTE are not
+// confined by it, or reach kernel code plugins have no use for: seccomp
+// answers EAFNOSUPPORT, whatever the upper
+// half of the argument holds. Without namespaces there are no sockets
+// at all (EPERM), only socketpair of AF_UNIX.
+func testSocketFamilies(t *testing.T, fallback bool) {
+	got, _ := escapeReport(t, fallback, "sockets")
+	want := map[string]string{
+		"socket unix": "ok", "socket inet": "ok", "socket inet6": "ok", "socket netlink route": "ok",
+		"socket netlink audit": "EAFNOSUPPORT", "socket vsock": "EAFNOSUPPORT", "socket vsock upper bits": "EAFNOSUPPORT",
+		"socket packet": "EAFNOSUPPORT", "socket alg": "EAFNOSUPPORT",
+		"socketpair unix": "ok", "socketpair vsock": "EAFNOSUPPORT",
+	}
+	if fallback {
+		for k := range want {
+			if strings.HasPrefix(k, "socket ") {
+				want[k] = "EPERM"
+			}
+		}
+	}
+	expectAnswers(t, got, want)
 }
 
 func fixtureByName(t *testing.T, name string) testenv.Fixture {

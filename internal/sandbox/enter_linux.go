@@ -101,7 +101,7 @@ func Enter() (Spec, Report, error) {
 		return Spec{}, Report{}, fmt.Errorf("sandbox: seccomp: %w", err)
 	}
 	if s.Namespaces {
-		applied = append(applied, "seccomp (no mount, ptrace, namespace, kernel-keyring or BPF calls)")
+		applied = append(applied, "seccomp (sockets of the families Go's net package uses only; no mount, ptrace, namespace, kernel-keyring or BPF calls)")
 	} else {
 		applied = append(applied, "seccomp (no sockets, no new sessions or process groups, no mount, ptrace, namespace, kernel-keyring or BPF calls)")
 	}
