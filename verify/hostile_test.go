@@ -12,11 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xtraefik/xtraefik/internal/fileset"
 	"github.com/xtraefik/xtraefik/internal/plugin"
@@ -124,6 +127,7 @@ func TestHostile(t *testing.T) {
 			t.Run("planted workers", func(t *testing.T) { testPlantedWorkers(t, fallback) })
 			t.Run("inherited descriptors", func(t *testing.T) { testInheritedDescriptors(t, fallback) })
 			t.Run("socket families", func(t *testing.T) { testSocketFamilies(t, fallback) })
+			t.Run("other processes", func(t *testing.T) { testOtherProcesses(t, fallback) })
 		})
 	}
 }
@@ -722,6 +726,42 @@ func testSocketFamilies(t *testing.T, fallback bool) {
 		}
 	}
 	expectAnswers(t, got, want)
+}
+
+// Native code cannot act on the verifying xtraefik by its host PID:
+// seccomp refuses prlimit64, setpriority, sched_setaffinity,
+// sched_setscheduler, sched_setparam and ioprio_set on any process but
+// the caller (EPERM), with and without namespaces, while the same calls
+// on itself work. Its signals stay in the sandbox: without namespaces
+// Landlock scopes them (EPERM), with them the PID namespace has no such
+// process (ESRCH). xtraefik's own limit is unchanged.
+func testOtherProcesses(t *testing.T, fallback bool) {
+	var before unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &before); err != nil {
+		t.Fatal(err)
+	}
+	got, r := escapeReport(t, fallback, "pid", strconv.Itoa(os.Getpid()))
+	want := map[string]string{
+		"prlimit self": "ok", "prlimit": "EPERM", "setpriority": "EPERM", "setpriority self": "ok", "setpriority group": "EPERM",
+		"sched_setaffinity": "EPERM", "sched_setaffinity self": "ok", "sched_setscheduler": "EPERM", "sched_setparam": "EPERM",
+		"ioprio_set": "EPERM", "ioprio_set self": "ok", "kill self": "ok", "kill": "ESRCH",
+	}
+	if fallback {
+		want["kill"] = "EPERM"
+		if strings.Contains(r.Containment.String(), "signal scoping") && os.Getuid() != 0 {
+			// Landlock ABI < 6: nothing scopes signals to a process of the
+			// same user; the report says so.
+			delete(want, "kill")
+		}
+	}
+	expectAnswers(t, got, want)
+	var after unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("xtraefik's RLIMIT_NOFILE changed from %+v to %+v", before, after)
+	}
 }
 
 func fixtureByName(t *testing.T, name string) testenv.Fixture {

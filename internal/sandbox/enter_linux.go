@@ -101,9 +101,9 @@ func Enter() (Spec, Report, error) {
 		return Spec{}, Report{}, fmt.Errorf("sandbox: seccomp: %w", err)
 	}
 	if s.Namespaces {
-		applied = append(applied, "seccomp (sockets of the families Go's net package uses only; no mount, ptrace, namespace, kernel-keyring or BPF calls)")
+		applied = append(applied, "seccomp (sockets of the families Go's net package uses only; no limits, priorities or scheduling of other processes; no mount, ptrace, namespace, kernel-keyring or BPF calls)")
 	} else {
-		applied = append(applied, "seccomp (no sockets, no new sessions or process groups, no mount, ptrace, namespace, kernel-keyring or BPF calls)")
+		applied = append(applied, "seccomp (no sockets, no new sessions or process groups, no limits, priorities or scheduling of other processes, no mount, ptrace, namespace, kernel-keyring or BPF calls)")
 	}
 	if err := os.Chdir(s.WorkDirInside()); err != nil {
 		return Spec{}, Report{}, fmt.Errorf("sandbox: enter the working directory: %w", err)

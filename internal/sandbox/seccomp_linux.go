@@ -41,6 +41,16 @@ var deniedOutside = []string{"socket", "setsid", "setpgid"}
 // does not confine or plugins have no use for.
 var socketFamilies = []uint64{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix.AF_NETLINK}
 
+// selfOnly are the calls that act on a process or thread named by their
+// first argument, 0 for the caller: another process — the verifying
+// xtraefik, when no PID namespace hides it — is refused, so that plugin code
+// cannot lower its limits (RLIMIT_CPU ends it), or change its priorities,
+// CPUs or scheduling, or move its memory.
+var selfOnly = []string{
+	"prlimit64", "sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr",
+	"migrate_pages", "move_pages", "get_robust_list",
+}
+
 // applySeccomp installs the filter on every thread (TSYNC), and the
 // architecture filter after it.
 func applySeccomp(s Spec) error {
@@ -90,7 +100,13 @@ func policy(info *arch.Info, namespaces bool) []seccomp.SyscallGroup {
 	}
 
 	refused := []seccomp.NameWithConditions{rule("clone", bits(0, uint64(namespaceFlags|unix.CLONE_NEWTIME)))}
-
+	for _, n := range known(info, selfOnly) {
+		refused = append(refused, rule(n, not(0, 0)))
+	}
+	// (which, who): the calling process only.
+	refused = append(refused,
+		rule("setpriority", not(0, unix.PRIO_PROCESS)), rule("setpriority", not(1, 0)),
+		rule("ioprio_set", not(0, ioprioWhoProcess)), rule("ioprio_set", not(1, 0)))
 	// socketpair makes a connected pair and nothing else: AF_UNIX only.
 	families := []seccomp.NameWithConditions{rule("socketpair", not(0, unix.AF_UNIX))}
 	if namespaces {
@@ -111,6 +127,9 @@ func policy(info *arch.Info, namespaces bool) []seccomp.SyscallGroup {
 		seccomp.SyscallGroup{NamesWithCondtions: refused, Action: seccomp.ActionErrno},
 		seccomp.SyscallGroup{NamesWithCondtions: families, Action: errno(unix.EAFNOSUPPORT)})
 }
+
+// ioprioWhoProcess is IOPRIO_WHO_PROCESS: ioprio_set's who is a thread.
+const ioprioWhoProcess = 1
 
 // loadArchFilter kills the process on any system call made through another
 // ABI than the native one (int $0x80 on x86_64, x32): the policy above is
