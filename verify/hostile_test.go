@@ -128,6 +128,7 @@ func TestHostile(t *testing.T) {
 			t.Run("inherited descriptors", func(t *testing.T) { testInheritedDescriptors(t, fallback) })
 			t.Run("socket families", func(t *testing.T) { testSocketFamilies(t, fallback) })
 			t.Run("other processes", func(t *testing.T) { testOtherProcesses(t, fallback) })
+			t.Run("device nodes", func(t *testing.T) { testDeviceNodes(t, fallback) })
 		})
 	}
 }
@@ -762,6 +763,33 @@ func testOtherProcesses(t *testing.T, fallback bool) {
 	if after != before {
 		t.Errorf("xtraefik's RLIMIT_NOFILE changed from %+v to %+v", before, after)
 	}
+}
+
+// Native code makes no device node in its scratch directory (which,
+// without namespaces, is on the host's /dev/shm or $TMPDIR, not nodev):
+// seccomp refuses mknod and mknodat of character and block devices
+// (EPERM); Landlock does not grant making them, nor socket nodes
+// (EACCES for a socket node without namespaces); a FIFO is fine. Without
+// namespaces the worker of a root caller is never root: it runs as nobody
+// with no capability.
+func testDeviceNodes(t *testing.T, fallback bool) {
+	got, _ := escapeReport(t, fallback, "nodes")
+	want := map[string]string{"mknod chr": "EPERM", "mknod blk": "EPERM", "mknod fifo": "ok", "mknod sock": "ok"}
+	if runtime.GOARCH == "amd64" {
+		want["mknod chr old"] = "EPERM"
+	}
+	if fallback {
+		want["mknod sock"] = "EACCES"
+		want["cap effective"], want["cap permitted"] = "000000000", "000000000"
+		uid := strconv.Itoa(os.Getuid())
+		if os.Getuid() == 0 {
+			uid = "65534"
+		}
+		for _, k := range []string{"uid", "euid", "suid"} {
+			want[k] = uid
+		}
+	}
+	expectAnswers(t, got, want)
 }
 
 func fixtureByName(t *testing.T, name string) testenv.Fixture {

@@ -107,6 +107,13 @@ func policy(info *arch.Info, namespaces bool) []seccomp.SyscallGroup {
 	refused = append(refused,
 		rule("setpriority", not(0, unix.PRIO_PROCESS)), rule("setpriority", not(1, 0)),
 		rule("ioprio_set", not(0, ioprioWhoProcess)), rule("ioprio_set", not(1, 0)))
+	// Device nodes: S_IFCHR's bit is set in S_IFCHR and S_IFBLK (and in
+	// S_IFLNK, which mknod refuses anyway), in no other file type.
+	refused = append(refused, rule("mknodat", bits(2, unix.S_IFCHR)))
+	if len(known(info, []string{"mknod"})) == 1 {
+		refused = append(refused, rule("mknod", bits(1, unix.S_IFCHR)))
+	}
+
 	// socketpair makes a connected pair and nothing else: AF_UNIX only.
 	families := []seccomp.NameWithConditions{rule("socketpair", not(0, unix.AF_UNIX))}
 	if namespaces {

@@ -36,7 +36,7 @@ func TestPolicyNamesEachCallOnce(t *testing.T) {
 				seen[n] = i
 			}
 		}
-		for _, n := range []string{"socketpair", "prlimit64", "setpriority", "clone"} {
+		for _, n := range []string{"socketpair", "prlimit64", "mknodat", "setpriority", "clone"} {
 			if _, ok := seen[n]; !ok {
 				t.Errorf("namespaces=%v: no rule for %s", ns, n)
 			}
