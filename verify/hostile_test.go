@@ -12,11 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xtraefik/xtraefik/internal/fileset"
 	"github.com/xtraefik/xtraefik/internal/plugin"
@@ -123,6 +126,9 @@ func TestHostile(t *testing.T) {
 			t.Run("forged compile", func(t *testing.T) { testForgedCompile(t, fallback) })
 			t.Run("planted workers", func(t *testing.T) { testPlantedWorkers(t, fallback) })
 			t.Run("inherited descriptors", func(t *testing.T) { testInheritedDescriptors(t, fallback) })
+			t.Run("socket families", func(t *testing.T) { testSocketFamilies(t, fallback) })
+			t.Run("other processes", func(t *testing.T) { testOtherProcesses(t, fallback) })
+			t.Run("device nodes", func(t *testing.T) { testDeviceNodes(t, fallback) })
 		})
 	}
 }
@@ -659,6 +665,131 @@ func testInheritedDescriptors(t *testing.T, fallback bool) {
 			t.Errorf("the sandbox spec stays in the environment: %s", kv)
 		}
 	}
+}
+
+// escapeReport compiles testdata/hostile/native/escape.c (static), ships
+// it in the probe plugin's tree, has the plugin run it with args and
+// returns its answers ("what" → "ok" or an errno name).
+func escapeReport(t *testing.T, fallback bool, args ...string) (map[string]string, Result) {
+	t.Helper()
+	gcc := testenv.Tool(t, "gcc")
+	bin := filepath.Join(t.TempDir(), "escape")
+	src := filepath.Join(testenv.FixturesDir(t), "hostile", "native", "escape.c")
+	if out, err := exec.Command(gcc, "-static", "-O1", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	p := hostilePlugin(t, "probe", map[string]any{"busybox": "plugins-local/src/example.com/hostile/probe/escape", "native": args},
+		map[string]string{"escape": bin})
+	r := hostileVerify(t, p, Options{}, fallback)
+	rep := probeReport(t, r)
+	if rep["native run"] != "ok" {
+		t.Fatalf("the native program did not run: %q\n%s", rep["native run"], rep["native"])
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(rep["native"]), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			out[k] = v
+		}
+	}
+	return out, r
+}
+
+// expectAnswers fails for each attempt whose answer is not the one wanted.
+func expectAnswers(t *testing.T, got, want map[string]string) {
+	t.Helper()
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: %q, want %q", k, got[k], w)
+		}
+	}
+}
+
+// Native code gets only the socket families Go's net package uses. A
+// network namespace covers those; AF_VSOCK (the hypervisor's transport),
+// AF_PACKET, AF_ALG and netlink families other than NETLINK_ROUTE are not
+// confined by it, or reach kernel code plugins have no use for: seccomp
+// answers EAFNOSUPPORT, whatever the upper
+// half of the argument holds. Without namespaces there are no sockets
+// at all (EPERM), only socketpair of AF_UNIX.
+func testSocketFamilies(t *testing.T, fallback bool) {
+	got, _ := escapeReport(t, fallback, "sockets")
+	want := map[string]string{
+		"socket unix": "ok", "socket inet": "ok", "socket inet6": "ok", "socket netlink route": "ok",
+		"socket netlink audit": "EAFNOSUPPORT", "socket vsock": "EAFNOSUPPORT", "socket vsock upper bits": "EAFNOSUPPORT",
+		"socket packet": "EAFNOSUPPORT", "socket alg": "EAFNOSUPPORT",
+		"socketpair unix": "ok", "socketpair vsock": "EAFNOSUPPORT",
+	}
+	if fallback {
+		for k := range want {
+			if strings.HasPrefix(k, "socket ") {
+				want[k] = "EPERM"
+			}
+		}
+	}
+	expectAnswers(t, got, want)
+}
+
+// Native code cannot act on the verifying xtraefik by its host PID:
+// seccomp refuses prlimit64, setpriority, sched_setaffinity,
+// sched_setscheduler, sched_setparam and ioprio_set on any process but
+// the caller (EPERM), with and without namespaces, while the same calls
+// on itself work. Its signals stay in the sandbox: without namespaces
+// Landlock scopes them (EPERM), with them the PID namespace has no such
+// process (ESRCH). xtraefik's own limit is unchanged.
+func testOtherProcesses(t *testing.T, fallback bool) {
+	var before unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &before); err != nil {
+		t.Fatal(err)
+	}
+	got, r := escapeReport(t, fallback, "pid", strconv.Itoa(os.Getpid()))
+	want := map[string]string{
+		"prlimit self": "ok", "prlimit": "EPERM", "setpriority": "EPERM", "setpriority self": "ok", "setpriority group": "EPERM",
+		"sched_setaffinity": "EPERM", "sched_setaffinity self": "ok", "sched_setscheduler": "EPERM", "sched_setparam": "EPERM",
+		"ioprio_set": "EPERM", "ioprio_set self": "ok", "kill self": "ok", "kill": "ESRCH",
+	}
+	if fallback {
+		want["kill"] = "EPERM"
+		if strings.Contains(r.Containment.String(), "signal scoping") && os.Getuid() != 0 {
+			// Landlock ABI < 6: nothing scopes signals to a process of the
+			// same user; the report says so.
+			delete(want, "kill")
+		}
+	}
+	expectAnswers(t, got, want)
+	var after unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("xtraefik's RLIMIT_NOFILE changed from %+v to %+v", before, after)
+	}
+}
+
+// Native code makes no device node in its scratch directory (which,
+// without namespaces, is on the host's /dev/shm or $TMPDIR, not nodev):
+// seccomp refuses mknod and mknodat of character and block devices
+// (EPERM); Landlock does not grant making them, nor socket nodes
+// (EACCES for a socket node without namespaces); a FIFO is fine. Without
+// namespaces the worker of a root caller is never root: it runs as nobody
+// with no capability.
+func testDeviceNodes(t *testing.T, fallback bool) {
+	got, _ := escapeReport(t, fallback, "nodes")
+	want := map[string]string{"mknod chr": "EPERM", "mknod blk": "EPERM", "mknod fifo": "ok", "mknod sock": "ok"}
+	if runtime.GOARCH == "amd64" {
+		want["mknod chr old"] = "EPERM"
+	}
+	if fallback {
+		want["mknod sock"] = "EACCES"
+		want["cap effective"], want["cap permitted"] = "000000000", "000000000"
+		uid := strconv.Itoa(os.Getuid())
+		if os.Getuid() == 0 {
+			uid = "65534"
+		}
+		for _, k := range []string{"uid", "euid", "suid"} {
+			want[k] = uid
+		}
+	}
+	expectAnswers(t, got, want)
 }
 
 func fixtureByName(t *testing.T, name string) testenv.Fixture {

@@ -299,6 +299,8 @@ func findWorker(ctx context.Context, target string, v *Verifier) (w *worker, mis
 		return nil, fmt.Sprintf("xtraefik cannot build %s: its worker source does not compile with %s (%s). Fix: use an xtraefik release that supports %s, or pass --yaegi-worker <path of %s>", name, want, buildErr.Line, want, name), nil
 	case errors.Is(err, provision.ErrChecksum):
 		return nil, fmt.Sprintf("xtraefik refused to build %s: %v. Fix: check GOPROXY and GOSUMDB (the proxy served a module the checksum database does not vouch for), or pass --yaegi-worker <path of %s>", name, err, name), nil
+	case errors.Is(err, provision.ErrModuleCache):
+		return nil, fmt.Sprintf("xtraefik refused to build %s: %v", name, err), nil
 	case errors.Is(err, provision.ErrNoToolchain):
 		return nil, fmt.Sprintf("no %s is installed and there is no Go toolchain to build it. Fix: install Go (https://go.dev/dl/) and run again (xtraefik builds the worker into %s on first use), or pass --yaegi-worker <path of %s>", name, cache, name), nil
 	case errors.Is(err, errMismatch):

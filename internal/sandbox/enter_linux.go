@@ -1,11 +1,13 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -66,8 +68,16 @@ func Enter() (Spec, Report, error) {
 	switch {
 	case s.HostUID == 0 && s.Namespaces:
 		applied = append(applied, "sandbox root mapped to host root (xtraefik or the plugin tree is not reachable by other users)")
-	case s.HostUID == 0:
-		missing = append(missing, "an unprivileged user: the worker runs as root with its capabilities (xtraefik or the plugin tree is not reachable by other users)")
+	case !s.Namespaces && (unix.Getuid() == 0 || unix.Geteuid() == 0):
+		// Without namespaces root keeps its capabilities on the host (device
+		// nodes, raw disks, every file): plugin code never runs as root.
+		if s.HostUID == 0 {
+			return Spec{}, Report{}, fmt.Errorf("sandbox: refusing to run untrusted code as root without namespaces")
+		}
+		if err := dropPrivileges(s.HostUID); err != nil {
+			return Spec{}, Report{}, fmt.Errorf("sandbox: become host user %d: %w", s.HostUID, err)
+		}
+		applied = append(applied, fmt.Sprintf("runs as host user %d, root's groups and capabilities dropped", s.HostUID))
 	default:
 		applied = append(applied, fmt.Sprintf("runs as host user %d", s.HostUID))
 	}
@@ -101,9 +111,9 @@ func Enter() (Spec, Report, error) {
 		return Spec{}, Report{}, fmt.Errorf("sandbox: seccomp: %w", err)
 	}
 	if s.Namespaces {
-		applied = append(applied, "seccomp (no mount, ptrace, namespace, kernel-keyring or BPF calls)")
+		applied = append(applied, "seccomp (sockets of the families Go's net package uses only; no limits, priorities or scheduling of other processes; no device nodes; no mount, ptrace, namespace, kernel-keyring or BPF calls)")
 	} else {
-		applied = append(applied, "seccomp (no sockets, no new sessions or process groups, no mount, ptrace, namespace, kernel-keyring or BPF calls)")
+		applied = append(applied, "seccomp (no sockets, no new sessions or process groups, no limits, priorities or scheduling of other processes, no device nodes, no mount, ptrace, namespace, kernel-keyring or BPF calls)")
 	}
 	if err := os.Chdir(s.WorkDirInside()); err != nil {
 		return Spec{}, Report{}, fmt.Errorf("sandbox: enter the working directory: %w", err)
@@ -116,6 +126,46 @@ func Enter() (Spec, Report, error) {
 		return s, r, fmt.Errorf("sandbox: full containment required, but missing: %s", strings.Join(r.Missing, "; "))
 	}
 	return s, r, nil
+}
+
+// dropPrivileges makes every thread of this root process the user and group
+// id, with no supplementary group and no capability left (the kernel clears
+// them when every uid leaves 0), and checks that it took.
+func dropPrivileges(id int) error {
+	ppid := os.Getppid()
+	// The syscall package applies these to every thread of the process.
+	if err := syscall.Setgroups(nil); err != nil {
+		return fmt.Errorf("drop supplementary groups: %w", err)
+	}
+	if err := syscall.Setresgid(id, id, id); err != nil {
+		return fmt.Errorf("set group ids: %w", err)
+	}
+	if err := syscall.Setresuid(id, id, id); err != nil {
+		return fmt.Errorf("set user ids: %w", err)
+	}
+	// The kernel clears the parent-death signal with the credentials.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("restore the parent-death signal: %w", err)
+	}
+	if os.Getppid() != ppid {
+		return errors.New("the verifying process is gone")
+	}
+	r, e, sv := unix.Getresuid()
+	gr, ge, gs := unix.Getresgid()
+	if r != id || e != id || sv != id || gr != id || ge != id || gs != id {
+		return fmt.Errorf("ids are %d/%d/%d, groups %d/%d/%d", r, e, sv, gr, ge, gs)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var caps [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &caps[0]); err != nil {
+		return fmt.Errorf("read capabilities: %w", err)
+	}
+	for _, c := range caps {
+		if c.Effective != 0 || c.Permitted != 0 {
+			return fmt.Errorf("capabilities left: effective %#x, permitted %#x", c.Effective, c.Permitted)
+		}
+	}
+	return nil
 }
 
 // enterRoot builds the new root on a tmpfs mounted on s.Private — the
@@ -265,6 +315,13 @@ func setRlimits(s Spec) error {
 	return nil
 }
 
+// scratchAccess is what landlock.RWDirs grants less making device and
+// socket nodes: the scratch directory is on the host (/dev/shm, $TMPDIR),
+// not mounted nodev, and a device node there would open the device.
+const scratchAccess = landlock.AccessFSSet(llsys.AccessFSExecute | llsys.AccessFSReadFile | llsys.AccessFSReadDir |
+	llsys.AccessFSWriteFile | llsys.AccessFSTruncate | llsys.AccessFSRemoveDir | llsys.AccessFSRemoveFile |
+	llsys.AccessFSMakeDir | llsys.AccessFSMakeReg | llsys.AccessFSMakeFifo | llsys.AccessFSMakeSym)
+
 func landlockABI() int {
 	v, err := llsys.LandlockGetABIVersion()
 	if err != nil {
@@ -285,7 +342,7 @@ func applyLandlock(s Spec) (string, error) {
 	}
 	rules := []landlock.Rule{
 		landlock.RODirs(s.TreeInside()),
-		landlock.RWDirs(s.ScratchInside()),
+		landlock.PathAccess(scratchAccess, s.ScratchInside()),
 		landlock.RODirs(zoneinfo).IgnoreIfMissing(),
 		landlock.RWFiles("/dev/null", "/dev/full").IgnoreIfMissing(),
 		landlock.ROFiles("/dev/zero", "/dev/random", "/dev/urandom").IgnoreIfMissing(),

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -56,6 +57,9 @@ func child() int {
 	}
 	wd, _ := os.Getwd()
 	res["cwd"] = wd
+	res["uid"] = fmt.Sprint(os.Getuid())
+	try("mknod char", unix.Mknod(filepath.Join(os.Getenv("TMPDIR"), "null"), unix.S_IFCHR|0o600, int(unix.Mkdev(1, 3))))
+	try("mkfifo", unix.Mkfifo(filepath.Join(os.Getenv("TMPDIR"), "fifo"), 0o600))
 	json.NewEncoder(os.Stdout).Encode(res)
 	return 0
 }
@@ -69,8 +73,9 @@ func runChild(t *testing.T, namespaces bool, env ...string) map[string]string {
 // command.
 func runChildWith(t *testing.T, namespaces bool, beforeStart func(*exec.Cmd), env ...string) map[string]string {
 	t.Helper()
+	// Reachable by the sandbox user nobody, as xtraefik's work directory is.
 	work := t.TempDir()
-	if err := os.Chmod(work, 0o755); err != nil {
+	if err := errors.Join(os.Chmod(filepath.Dir(work), 0o755), os.Chmod(work, 0o755)); err != nil {
 		t.Fatal(err)
 	}
 	tree := filepath.Join(work, "plugins-local")
@@ -125,6 +130,33 @@ func TestEnter(t *testing.T) {
 		if res["read /etc/passwd"] == "ok" {
 			t.Errorf("namespaces=%v: read /etc/passwd", ns)
 		}
+		if res["mknod char"] != "operation not permitted" || res["mkfifo"] != "ok" {
+			t.Errorf("namespaces=%v: mknod of a character device: %s, mkfifo: %s; want the first refused by seccomp", ns, res["mknod char"], res["mkfifo"])
+		}
+		if !ns && os.Getuid() == 0 && res["uid"] != "65534" {
+			t.Errorf("without namespaces a root caller's child runs as uid %s, want nobody", res["uid"])
+		}
+	}
+}
+
+// Without namespaces a root caller's child runs as nobody, never root:
+// a tree nobody cannot reach is refused before the child starts.
+func TestConfigureRefusesRootWithoutNamespaces(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("root only")
+	}
+	work := t.TempDir() // below a directory only root may enter
+	if err := os.Chmod(filepath.Dir(work), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tree := filepath.Join(work, "plugins-local")
+	if err := os.Mkdir(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	err := Configure(cmd, Spec{Tree: tree, Private: work}, false)
+	if err == nil || !strings.Contains(err.Error(), "never as root") || !strings.Contains(err.Error(), tree) {
+		t.Fatalf("Configure = %v, want a refusal naming %s", err, tree)
 	}
 }
 

@@ -40,18 +40,24 @@ func Configure(cmd *exec.Cmd, spec Spec, namespaces bool) error {
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// A root caller's sandbox runs as nobody, so that neither an escape from
 	// the namespaces nor the host without them leaves plugin code root; the
-	// sandbox user must reach the executable and the tree for that.
-	asNobody := os.Getuid() == 0 && reachableByOthers(filepath.Dir(cmd.Path)) && reachableByOthers(spec.Tree) && reachableByOthers(spec.Private) &&
-		(spec.Exec == "" || reachableByOthers(filepath.Dir(spec.Exec)))
-	spec.HostUID = os.Getuid()
-	if asNobody {
-		spec.HostUID = nobody
+	// sandbox user must reach the tree, its private directory and Exec.
+	root := os.Getuid() == 0
+	unreachable := ""
+	for _, d := range []string{spec.Tree, spec.Private, filepath.Dir(spec.Exec)} {
+		if d != "." && !reachableByOthers(d) {
+			unreachable = d
+			break
+		}
 	}
+	spec.HostUID = os.Getuid()
 	switch {
 	case namespaces:
+		// The namespace's root is mapped at clone time, before the
+		// executable runs: nobody must reach it too, else root is mapped
+		// (the report says so).
 		uid, gid := os.Getuid(), os.Getgid()
-		if asNobody {
-			uid, gid = nobody, nobody
+		if root && unreachable == "" && reachableByOthers(filepath.Dir(cmd.Path)) {
+			uid, gid, spec.HostUID = nobody, nobody, nobody
 		}
 		attr.Cloneflags = namespaceFlags
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
@@ -60,12 +66,19 @@ func Configure(cmd *exec.Cmd, spec Spec, namespaces bool) error {
 		// The process starts as the caller; becoming the namespace's root
 		// makes it the mapped host user.
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
-	case asNobody:
-		// Without namespaces, execve as nobody also drops every capability.
+	case root:
+		// Without namespaces a root caller's worker is never root: it starts
+		// as root — this executable need not be reachable by others — and
+		// Enter makes it nobody, without groups or capabilities, before any
+		// untrusted code runs.
+		if unreachable != "" {
+			return fmt.Errorf("without namespaces plugin code runs as nobody (uid %d), never as root, and nobody cannot reach %s: "+
+				"make the directories down to it searchable by others (or set TMPDIR to a directory that is)", nobody, unreachable)
+		}
 		if err := os.Chown(spec.Private, nobody, nobody); err != nil {
 			return fmt.Errorf("hand the scratch directory to the sandbox user: %w", err)
 		}
-		attr.Credential = &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}
+		spec.HostUID = nobody
 	}
 	data, err := json.Marshal(spec)
 	if err != nil {
@@ -90,8 +103,7 @@ func NamespacesRefused(err error) bool {
 }
 
 // reachableByOthers reports whether every directory from / down to dir lets
-// other users in: the mapped sandbox user must reach the executable and the
-// tree. When it cannot, a root caller maps root instead of nobody.
+// other users in: the sandbox user must reach the executable and the tree.
 func reachableByOthers(dir string) bool {
 	dir, err := filepath.Abs(dir)
 	if err != nil {

@@ -175,6 +175,98 @@ func checksumError(out []byte) (string, bool) {
 	return "", false
 }
 
+// ErrModuleCache is a module in the Go module cache whose extracted files
+// (or zip) are no longer what was downloaded and checked against go.sum.
+var ErrModuleCache = errors.New("the Go module cache holds a module changed since it was downloaded")
+
+// verifyModules runs go mod verify for the worker module src: the go
+// command checks a module against go.sum when it downloads it, and later
+// trusts the directory it extracted, which a restored CI cache
+// (~/go/pkg/mod) may have changed — Yaegi's source, and the worker sealed
+// after it. go mod verify hashes every extracted directory and zip again and
+// compares them with the hash recorded at download, which go.sum pins. It
+// checks the versions a module requires, not those its replace directives
+// substitute (Yaegi, mapstructure): a module of its own beside src requires
+// those, and is verified too.
+func verifyModules(ctx context.Context, goBin, src string, env []string) error {
+	dirs := []string{src}
+	replaced, err := replacedModule(src)
+	if err != nil {
+		return fmt.Errorf("write the module that verifies the replaced modules: %w", err)
+	}
+	if replaced != "" {
+		dirs = append(dirs, replaced)
+	}
+	for _, dir := range dirs {
+		cmd := exec.CommandContext(ctx, goBin, "mod", "verify")
+		cmd.Dir, cmd.Env = dir, env
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			continue
+		}
+		var changed []string
+		for _, l := range strings.Split(string(out), "\n") {
+			l = strings.TrimSpace(l)
+			for _, why := range []string{": dir has been modified", ": zip has been modified", ": missing ziphash"} {
+				if mod, _, ok := strings.Cut(l, why); ok {
+					changed = append(changed, mod+" ("+strings.TrimPrefix(why, ": ")+")")
+				}
+			}
+		}
+		if len(changed) > 0 {
+			return fmt.Errorf("%w: %s; refusing to build from it. Fix: remove the module cache's copy (go clean -modcache, or delete the directory and its cache/download entry) and run again; in CI, do not restore the Go module cache from a cache others can write",
+				ErrModuleCache, strings.Join(changed, ", "))
+		}
+		if line, ok := checksumError(out); ok {
+			return fmt.Errorf("%w, the go command refused it: %s", ErrChecksum, line)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("go mod verify in %s: %w\n%s", dir, err, tail(out, 2000))
+	}
+	return nil
+}
+
+// replacedModule writes, in src/replaced, a module requiring the module
+// versions src's go.mod substitutes by replace directives, with src's
+// go.sum, and returns its directory; "" when there are none.
+func replacedModule(src string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(src, "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	f, err := modfile.Parse("go.mod", data, nil)
+	if err != nil {
+		return "", err
+	}
+	mod := &modfile.File{}
+	if err := errors.Join(mod.AddModuleStmt("xtraefik-worker-replaced"), mod.AddGoStmt(f.Go.Version)); err != nil {
+		return "", err
+	}
+	for _, r := range f.Replace {
+		if r.New.Version != "" { // not a directory
+			mod.AddNewRequire(r.New.Path, r.New.Version, false)
+		}
+	}
+	if len(mod.Require) == 0 {
+		return "", nil
+	}
+	goMod, err := mod.Format()
+	if err != nil {
+		return "", err
+	}
+	sum, err := os.ReadFile(filepath.Join(src, "go.sum"))
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(src, "replaced")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
+	return dir, errors.Join(os.WriteFile(filepath.Join(dir, "go.mod"), goMod, 0o644), os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644))
+}
+
 // ErrChecksum is a module whose content is not what its checksum (go.sum,
 // the checksum database) says: the go command refused it before compiling.
 var ErrChecksum = errors.New("a module's checksum does not match")
@@ -299,6 +391,9 @@ func Build(ctx context.Context, cacheDir, yaegi string, offline bool, key []byte
 		if err := checkSumDB(ctx, goBin, env); err != nil {
 			return "", "", fmt.Errorf("build the yaegi %s worker: %w", yaegi, err)
 		}
+	}
+	if err := verifyModules(ctx, goBin, src, env); err != nil {
+		return "", "", fmt.Errorf("build the yaegi %s worker: %w", yaegi, err)
 	}
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", tmp, ".")
 	cmd.Dir = src

@@ -382,3 +382,51 @@ func TestEmbeddedSourceComplete(t *testing.T) {
 		}
 	}
 }
+
+// A module cache restored from elsewhere (a CI cache of ~/go/pkg/mod) may
+// hold an extracted module whose files were changed after download: the go
+// command trusts the directory and would compile it into a worker that is
+// then sealed. Build refuses, naming the module, before compiling.
+func TestBuildRefusesModifiedModuleCache(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no Go toolchain")
+	}
+	const ms = "github.com/mitchellh/mapstructure@v1.5.0"
+	downloads := filepath.Join(strings.TrimSpace(goEnv(t, "GOMODCACHE")), "cache", "download")
+	if !fileExists(filepath.Join(downloads, "github.com", "mitchellh", "mapstructure", "@v", "v1.5.0.zip")) {
+		t.Skipf("the module cache has no %s to copy from", ms)
+	}
+	// A module cache of the test's own, filled from the user's download
+	// cache; the go command makes its files read-only.
+	gopath := t.TempDir()
+	modcache := filepath.Join(gopath, "pkg", "mod")
+	t.Setenv("GOPATH", gopath)
+	t.Setenv("GOMODCACHE", modcache)
+	t.Setenv("GOPROXY", "file://"+filepath.ToSlash(downloads))
+	t.Setenv("GOFLAGS", "")
+	t.Cleanup(func() { _ = exec.Command("go", "clean", "-modcache").Run() })
+	get := exec.Command("go", "mod", "download", ms)
+	get.Dir, get.Env = t.TempDir(), append(os.Environ(), "GOSUMDB=off", "GOWORK=off")
+	if out, err := get.CombinedOutput(); err != nil {
+		t.Fatalf("go mod download %s: %v\n%s", ms, err, out)
+	}
+	dir := filepath.Join(modcache, "github.com", "mitchellh", "mapstructure@v1.5.0")
+	src := filepath.Join(dir, "mapstructure.go")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Still compiles: only the hash can tell.
+	if err := errors.Join(os.Chmod(dir, 0o755), os.Chmod(src, 0o644), os.WriteFile(src, append(data, "\n// changed after download\n"...), 0o444)); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	_, _, err = Build(context.Background(), cache, "v0.15.1", false, testKey, noWarn(t))
+	if !errors.Is(err, ErrModuleCache) || !strings.Contains(err.Error(), "github.com/mitchellh/mapstructure v1.5.0 (dir has been modified)") {
+		t.Fatalf("err = %v; want the changed module refused by name", err)
+	}
+	t.Log(err)
+	if exe, _ := Path(cache, "v0.15.1"); fileExists(exe) {
+		t.Fatal("a worker was built")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -32,6 +33,9 @@ type Config struct {
 	Spawn   string
 	// Hog runs `busybox dd bs=<Hog>` and waits for it.
 	Hog string
+	// Native runs the program at Busybox with these arguments (a native
+	// program of the plugin's, native/escape.c) and reports its output.
+	Native []string
 	// Mem reads the plugin's own memory through /proc/self/mem at the
 	// address of a known pattern (what would lift the verifier's key).
 	Mem bool
@@ -129,6 +133,29 @@ func New(_ context.Context, _ http.Handler, cfg *Config, _ string) (http.Handler
 			}
 		}
 		try("hog", err)
+	}
+	if len(cfg.Native) > 0 {
+		func() {
+			r, w, err := os.Pipe()
+			if err != nil {
+				try("native run", err)
+				return
+			}
+			defer r.Close()
+			p, err := os.StartProcess(cfg.Busybox, append([]string{"native"}, cfg.Native...), &os.ProcAttr{Files: []*os.File{nil, w, w}})
+			_ = w.Close()
+			if err != nil {
+				try("native run", err)
+				return
+			}
+			out, _ := io.ReadAll(r)
+			st, err := p.Wait()
+			if err == nil && !st.Success() {
+				err = errors.New(st.String())
+			}
+			try("native run", err)
+			res["native"] = string(out)
+		}()
 	}
 	data, _ := json.Marshal(res)
 	return nil, errors.New("probe:" + string(data))
