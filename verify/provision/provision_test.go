@@ -47,7 +47,7 @@ func TestWriteModule(t *testing.T) {
 			t.Errorf("replace %s => %q, want %q", old, replaced[old], want)
 		}
 	}
-	for _, f := range []string{"main.go", "go.sum", "xtraefik/go.mod", "xtraefik/verify/worker.go", "xtraefik/verify/process.go", "xtraefik/manifest/manifest.go"} {
+	for _, f := range []string{"main.go", "go.sum", "xtraefik/go.mod", "xtraefik/verify/worker.go", "xtraefik/verify/process.go", "xtraefik/internal/manifest/manifest.go"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("worker module lacks %s: %v", f, err)
 		}
