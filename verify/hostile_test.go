@@ -828,27 +828,10 @@ func TestHostileUnprivileged(t *testing.T) {
 	if runtime.GOOS != "linux" || os.Getuid() != 0 || os.Getenv(hostileChildEnv) != "" {
 		t.Skip("runs as root, re-running the hostile suite as nobody")
 	}
-	setpriv := testenv.Tool(t, "setpriv")
-	// A copy of this test binary that nobody can run.
-	dir, err := os.MkdirTemp("", "xtraefik-hostile-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "verify.test")
-	// Writable by nobody too, so that a worker can be planted next to it.
-	if err := errors.Join(os.Chmod(dir, 0o777), os.WriteFile(bin, data, 0o755)); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--", bin, "-test.run=^TestHostile$", "-test.count=1")
+	// A copy of this test binary that nobody can run, in a directory nobody
+	// may write too, so that a worker can be planted next to it.
+	_, bin := testenv.CopyTestBinary(t, "verify.test", 0o777)
+	cmd := testenv.AsUser(t, 65534, bin, "-test.run=^TestHostile$", "-test.count=1")
 	cmd.Env = append(os.Environ(), hostileChildEnv+"=1", "HOME=/nonexistent", "TMPDIR=/tmp")
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "PASS") {
