@@ -26,18 +26,7 @@ func TestWriteModule(t *testing.T) {
 	if err := writeModule(dir, "v0.15.0", "v1.5.0"); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod, err := modfile.Parse("go.mod", data, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replaced := map[string]string{}
-	for _, r := range mod.Replace {
-		replaced[r.Old.Path] = r.New.Path + "@" + r.New.Version
-	}
+	replaced := moduleReplaces(t, dir)
 	for old, want := range map[string]string{
 		modulePath:                          "./xtraefik@",
 		"github.com/traefik/yaegi":          "github.com/traefik/yaegi@v0.15.0",
@@ -70,13 +59,10 @@ func TestWriteModule(t *testing.T) {
 	}
 }
 
-// A Yaegi outside the table keeps xtraefik's mapstructure, and its go.sum
-// lines are left for the go command to add after checking them.
-func TestWriteModuleUnpinned(t *testing.T) {
-	dir := t.TempDir()
-	if err := writeModule(dir, "v0.16.0", ""); err != nil {
-		t.Fatal(err)
-	}
+// moduleReplaces reads the worker module's go.mod in dir: each replaced
+// module path and what replaces it, as path@version.
+func moduleReplaces(t *testing.T, dir string) map[string]string {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +75,17 @@ func TestWriteModuleUnpinned(t *testing.T) {
 	for _, r := range mod.Replace {
 		replaced[r.Old.Path] = r.New.Path + "@" + r.New.Version
 	}
+	return replaced
+}
+
+// A Yaegi outside the table keeps xtraefik's mapstructure, and its go.sum
+// lines are left for the go command to add after checking them.
+func TestWriteModuleUnpinned(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeModule(dir, "v0.16.0", ""); err != nil {
+		t.Fatal(err)
+	}
+	replaced := moduleReplaces(t, dir)
 	if len(replaced) != 2 || replaced["github.com/traefik/yaegi"] != "github.com/traefik/yaegi@v0.16.0" || replaced[modulePath] != "./xtraefik@" {
 		t.Errorf("replacements %v", replaced)
 	}
