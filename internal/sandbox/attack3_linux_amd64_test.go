@@ -16,8 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const attack3Env = "XTRAEFIK_ATTACK3"
-
 var atFdcwd = uintptr(int(unix.AT_FDCWD) + 0*os.Getpid())
 
 // attack3Child parks threads before Enter (so that they exist when the
