@@ -35,7 +35,8 @@ func Enter() (Spec, Report, error) {
 	}
 	// First, while every descriptor is still the one the process started
 	// with: an inherited directory would lead out of the new root.
-	if err := refuseInherited(s.Files); err != nil {
+	closed, err := closeInherited(s.Files)
+	if err != nil {
 		return Spec{}, Report{}, err
 	}
 
@@ -45,6 +46,9 @@ func Enter() (Spec, Report, error) {
 	defer runtime.UnlockOSThread()
 
 	var applied, missing []string
+	if len(closed) > 0 {
+		applied = append(applied, fmt.Sprintf("closed %d descriptor(s) inherited from the parent: %s", len(closed), strings.Join(closed, ", ")))
+	}
 	if s.Namespaces {
 		if os.Getpid() != 1 {
 			return Spec{}, Report{}, fmt.Errorf("sandbox: expected to be PID 1 of a new PID namespace, am %d", os.Getpid())

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -28,13 +29,17 @@ func TestMain(m *testing.M) {
 // their own code once contained.
 const attack3Env = "XTRAEFIK_ATTACK3"
 
+// probeFDEnv names a descriptor number the child tries to fchdir to once
+// contained.
+const probeFDEnv = "XTRAEFIK_SANDBOX_TEST_FD"
+
 // child enters the sandbox and prints what it could do, as JSON.
 func child() int {
 	if mode := os.Getenv(attack3Env); mode != "" {
 		return attack3Child(mode)
 	}
 	spec, r, err := Enter()
-	res := map[string]string{"report": r.String()}
+	res := map[string]string{"report": r.String(), "applied": strings.Join(r.Applied, "; ")}
 	if err != nil {
 		// Refused: nothing is contained, so nothing is tried.
 		res["enter"] = err.Error()
@@ -61,6 +66,9 @@ func child() int {
 		if err != nil {
 			res["exec"] = err.Error()
 		}
+	}
+	if n, err := strconv.Atoi(os.Getenv(probeFDEnv)); err == nil {
+		try("fchdir inherited", unix.Fchdir(n))
 	}
 	wd, _ := os.Getwd()
 	res["cwd"] = wd
@@ -212,29 +220,35 @@ func TestConfigureKeepsDescriptorsFromTheChild(t *testing.T) {
 	}
 	defer r.Close()
 	res := runChildWith(t, false, func(cmd *exec.Cmd) {
-		// Configured with no extra file: the child must refuse this one.
+		// Configured with no extra file: the child must close this one.
 		cmd.ExtraFiles = []*os.File{w}
 	})
 	w.Close()
-	if !strings.Contains(res["enter"], "3 (pipe") {
-		t.Fatalf("an extra file added after Configure: enter = %q, want it refused as fd 3", res["enter"])
+	if !strings.Contains(res["applied"], "closed 1 descriptor(s) inherited from the parent: 3 (pipe") {
+		t.Fatalf("an extra file added after Configure: applied = %q, want it closed as fd 3", res["applied"])
 	}
 }
 
 // A descriptor that reaches the child without close-on-exec despite
 // Configure (here: its flag cleared after Configure) is refused by Enter,
 // before any untrusted code, naming it: with and without namespaces.
-func TestEnterRefusesInheritedDescriptors(t *testing.T) {
+func TestEnterClosesInheritedDescriptors(t *testing.T) {
 	for _, ns := range []bool{true, false} {
 		dir := inheritable(t)
 		res := runChildWith(t, ns, func(*exec.Cmd) {
 			if _, err := unix.FcntlInt(dir.Fd(), unix.F_SETFD, 0); err != nil {
 				t.Fatal(err)
 			}
-		})
+		}, fmt.Sprintf("%s=%d", probeFDEnv, dir.Fd()))
 		want := fmt.Sprintf("%d (directory %s)", dir.Fd(), dir.Name())
-		if !strings.Contains(res["enter"], "descriptors inherited from the parent") || !strings.Contains(res["enter"], want) {
-			t.Fatalf("namespaces=%v: enter = %q, want %s refused", ns, res["enter"], want)
+		if res["enter"] != "" || !strings.Contains(res["applied"], "closed 1 descriptor(s) inherited from the parent: "+want) {
+			t.Fatalf("namespaces=%v: enter = %q, applied %q; want %s closed", ns, res["enter"], res["applied"], want)
+		}
+		// After Enter the number no longer leads to the directory (it is
+		// closed, or reused by the process for a file of its own): fchdir
+		// out of the root fails.
+		if got := res["fchdir inherited"]; got == "" || got == "ok" {
+			t.Fatalf("namespaces=%v: fchdir on the inherited descriptor: %q, want it refused", ns, got)
 		}
 	}
 }

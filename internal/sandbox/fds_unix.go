@@ -42,18 +42,25 @@ func markEach(dir string) error {
 	return nil
 }
 
-// inheritedFrom lists, as "<fd> (<what>)", the descriptors listed in dir
-// from first up that are not close-on-exec. At the start of a Go process
-// those are exactly the inherited ones: an exec closes every close-on-exec
-// descriptor, and the Go runtime and standard library open all of theirs
-// (epoll, eventfd, kqueue, the cgroup files the scheduler reads)
-// close-on-exec.
-func inheritedFrom(dir string, first int) ([]string, error) {
+// inheritedFD is a descriptor the process did not open itself.
+type inheritedFD struct {
+	fd   int
+	what string
+}
+
+func (d inheritedFD) String() string { return fmt.Sprintf("%d (%s)", d.fd, d.what) }
+
+// inheritedFrom lists the descriptors listed in dir from first up that are
+// not close-on-exec. At the start of a Go process those are exactly the
+// inherited ones: an exec closes every close-on-exec descriptor, and the Go
+// runtime and standard library open all of theirs (epoll, eventfd, kqueue,
+// the cgroup files the scheduler reads) close-on-exec.
+func inheritedFrom(dir string, first int) ([]inheritedFD, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list open descriptors in %s: %w", dir, err)
 	}
-	var out []string
+	var out []inheritedFD
 	for _, e := range entries {
 		fd, err := strconv.Atoi(e.Name())
 		if err != nil || fd < first {
@@ -63,7 +70,7 @@ func inheritedFrom(dir string, first int) ([]string, error) {
 		if err != nil || flags&unix.FD_CLOEXEC != 0 {
 			continue
 		}
-		out = append(out, fmt.Sprintf("%d (%s)", fd, describeFD(fd)))
+		out = append(out, inheritedFD{fd, describeFD(fd)})
 	}
 	return out, nil
 }
@@ -91,21 +98,32 @@ func describeFD(fd int) string {
 	return kind
 }
 
-// refuseInherited fails when this process holds a descriptor beyond the
+// closeInherited closes every descriptor this process holds beyond the
 // files it was given (stdin, stdout, stderr and the command's extra files)
-// that it did not open itself: Enter runs before any untrusted code, and a
-// descriptor that got here despite Configure would reach that code.
-func refuseInherited(files int) error {
+// that it did not open itself, and names them: Enter runs before any
+// untrusted code, and a descriptor that got here despite Configure would
+// reach that code. Such descriptors do get here: Go's own fork code opens a
+// child's /proc/<pid>/setgroups and uid_map without close-on-exec while
+// another goroutine of the same process may be forking (forkpipe2 lets
+// forks overlap), so a program starting workers side by side hands them
+// each other's. Closing them here is as safe as refusing them, without
+// failing the verification over the parent's race.
+func closeInherited(files int) ([]string, error) {
 	if files < 3 {
 		files = 3
 	}
 	inherited, err := inheritedFrom(fdDir, files)
 	if err != nil {
-		return fmt.Errorf("sandbox: check inherited descriptors: %w", err)
+		return nil, fmt.Errorf("sandbox: check inherited descriptors: %w", err)
 	}
-	if len(inherited) > 0 {
-		return fmt.Errorf("sandbox: descriptors inherited from the parent would reach untrusted code: %v; "+
-			"start the contained process with sandbox.Configure, which marks every other descriptor close-on-exec", inherited)
+	for _, d := range inherited {
+		if err := unix.Close(d.fd); err != nil {
+			return nil, fmt.Errorf("sandbox: close the inherited descriptor %s: %w", d, err)
+		}
 	}
-	return nil
+	names := make([]string, len(inherited))
+	for i, d := range inherited {
+		names[i] = d.String()
+	}
+	return names, nil
 }

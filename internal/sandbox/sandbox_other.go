@@ -43,14 +43,14 @@ func Kill(p *os.Process) {
 // TreeRSS is unknown here (0): only the timeout bounds a runaway plugin.
 func TreeRSS(int) int64 { return 0 }
 
-// Enter applies nothing but the check of inherited descriptors: it reports
+// Enter applies nothing but the closing of inherited descriptors: it reports
 // that every protection is missing, and refuses in ModeRequire.
 func Enter() (Spec, Report, error) {
 	s, err := specFromEnv()
 	if err != nil {
 		return Spec{}, Report{}, err
 	}
-	if err := refuseInherited(s.Files); err != nil {
+	if _, err := closeInherited(s.Files); err != nil {
 		return Spec{}, Report{}, err
 	}
 	if err := os.Chdir(s.WorkDirInside()); err != nil {
