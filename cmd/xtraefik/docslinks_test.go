@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -54,6 +56,44 @@ func TestDocsLinks(t *testing.T) {
 	}
 	if links == 0 {
 		t.Fatal("no links found: the link parser is broken")
+	}
+}
+
+// maxTopLevel bounds the repository's top level (dot entries aside): the
+// design card's entries and what a reader must see first, nothing else.
+const maxTopLevel = 14
+
+// TestTopLevel: the committed top level stays within maxTopLevel entries and
+// the design notes' layout section names each of them, so a new entry is a
+// decision written down, not drift.
+func TestTopLevel(t *testing.T) {
+	cmd := exec.Command("git", "ls-files")
+	cmd.Dir = repoRoot
+	out, err := cmd.Output()
+	if err != nil {
+		t.Skipf("not a git checkout (git ls-files: %v): the top level is checked in one", err)
+	}
+	entries := map[string]bool{}
+	for _, f := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if top := strings.SplitN(f, "/", 2)[0]; top != "" && !strings.HasPrefix(top, ".") {
+			entries[top] = true
+		}
+	}
+	if len(entries) > maxTopLevel {
+		t.Errorf("the top level has %d entries, at most %d: %s", len(entries), maxTopLevel, strings.Join(slices.Sorted(maps.Keys(entries)), " "))
+	}
+	design, err := os.ReadFile(filepath.Join(repoRoot, "docs", "design.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout, ok := section(string(design), "The repository's layout")
+	if !ok {
+		t.Fatal(`docs/design.md has no "## The repository's layout" section`)
+	}
+	for e := range entries {
+		if !strings.Contains(layout, "`"+e+"`") {
+			t.Errorf("top-level %s is not named in docs/design.md's layout section", e)
+		}
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package provision builds xtraefik's verification workers for the Yaegi
 // versions it does not link (Traefik v2.9–v2.11.0 embed yaegi v0.15.x, and a
 // future release may embed a Yaegi no xtraefik knows yet), on first use, from
-// the source embedded in the xtraefik binary itself (xtraefik.WorkerSource)
+// the source embedded in the xtraefik binary itself (source.zip, written by
+// go generate from this module's files)
 // and the Go module proxy: a plain install needs no manual step beyond having
 // a Go toolchain. Workers are cached per xtraefik source and Yaegi version; a
 // file lock serialises concurrent builds.
@@ -16,6 +17,7 @@
 package provision
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -33,9 +35,22 @@ import (
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
 
-	"github.com/xtraefik/xtraefik"
 	"github.com/xtraefik/xtraefik/internal/place"
 )
+
+//go:generate go run ./internal/gensource -o source.zip
+
+// sourceZip is the worker source: go.mod, go.sum and every non-test file of
+// the packages verify builds from. It is an archive because //go:embed cannot
+// reach go.mod or the verify tree from here; TestEmbeddedSourceCurrent fails
+// while it is stale (go generate ./verify/provision writes it again).
+//
+//go:embed source.zip
+var sourceZip []byte
+
+// sourceArchive is the path of sourceZip in the module, written back into the
+// worker's copy of this package, which embeds it too.
+const sourceArchive = "verify/provision/source.zip"
 
 // workerSum holds the go.sum lines of the modules a worker replaces, on top
 // of xtraefik's own go.sum.
@@ -417,18 +432,40 @@ func Build(ctx context.Context, cacheDir, yaegi string, offline bool, key []byte
 	return exe, sum, nil
 }
 
-// sourceFiles walks the embedded worker source, test files left out.
+// sourceFS opens the embedded worker source.
+func sourceFS() (*zip.Reader, error) {
+	src, err := zip.NewReader(bytes.NewReader(sourceZip), int64(len(sourceZip)))
+	if err != nil {
+		return nil, fmt.Errorf("open the embedded worker source: %w", err)
+	}
+	return src, nil
+}
+
+// sourceFiles walks the embedded worker source in name order.
 func sourceFiles(fn func(name string, data []byte) error) error {
-	return fs.WalkDir(xtraefik.WorkerSource, ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(name, "_test.go") {
+	src, err := sourceFS()
+	if err != nil {
+		return err
+	}
+	return fs.WalkDir(src, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
 			return err
 		}
-		data, err := xtraefik.WorkerSource.ReadFile(name)
+		data, err := fs.ReadFile(src, name)
 		if err != nil {
 			return err
 		}
 		return fn(name, data)
 	})
+}
+
+// sourceFile reads one file of the embedded worker source.
+func sourceFile(name string) ([]byte, error) {
+	src, err := sourceFS()
+	if err != nil {
+		return nil, err
+	}
+	return fs.ReadFile(src, name)
 }
 
 func sourceKey(yaegi string) (string, error) {
@@ -482,7 +519,11 @@ func writeModule(dir, yaegi, mapstructure string) error {
 	if err != nil {
 		return err
 	}
-	rootMod, err := xtraefik.WorkerSource.ReadFile("go.mod")
+	// The copied provision package embeds the archive too.
+	if err := os.WriteFile(filepath.Join(dir, "xtraefik", filepath.FromSlash(sourceArchive)), sourceZip, 0o644); err != nil {
+		return err
+	}
+	rootMod, err := sourceFile("go.mod")
 	if err != nil {
 		return err
 	}
@@ -518,7 +559,7 @@ func writeModule(dir, yaegi, mapstructure string) error {
 	if err != nil {
 		return err
 	}
-	rootSum, err := xtraefik.WorkerSource.ReadFile("go.sum")
+	rootSum, err := sourceFile("go.sum")
 	if err != nil {
 		return err
 	}
