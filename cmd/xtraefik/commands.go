@@ -182,6 +182,8 @@ first, and a FAIL changes neither the lock nor the outputs.`,
 	}
 	c.register(cmd)
 	b.register(cmd)
+	// rebase has no --base/--with: its recipe is the file it rebased.
+	cmd.Flags().Lookup("save-recipe").Usage = "write the recipe this rebase ran to this file, and its new lock beside it, once the build has succeeded"
 	return cmd
 }
 

@@ -109,7 +109,7 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 	f.StringVar(&c.cacheRepo, "cache-repo", "", "registry repository a fleet of runners shares: verified plugin trees and verdicts are stored there, signed, and read back, so a runner with an empty cache builds a locked recipe without the plugins' sources (also $"+build.EnvCacheRepo+"; needs --cache-key or --cache-trust)")
 	f.StringVar(&c.cacheKey, "cache-key", "", "with --cache-repo: PEM private key (openssl genpkey -algorithm ed25519, ECDSA P-256, or a cosign key with its password in $COSIGN_PASSWORD) or KMS URI that signs what this runner writes there; without it the runner reads and never writes (also $"+build.EnvCacheKey+")")
 	f.StringArrayVar(&c.cacheTrust, "cache-trust", nil, "with --cache-repo: PEM public key (openssl pkey -pubout, cosign.pub) whose entries are read; entries signed by any other key are ignored (repeatable, to rotate keys; also $"+build.EnvCacheTrust+", a path list; --cache-key's own public key is trusted)")
-	f.BoolVar(&c.offline, "offline", false, "never touch the network: build from the lock and the cache directory alone (one error lists whatever is missing)")
+	f.BoolVar(&c.offline, "offline", false, "never touch the network: work from the lock and the cache directory alone (one error lists whatever is missing)")
 	f.DurationVar(&c.timeout, "registry-timeout", images.DefaultRequestTimeout, "how long a registry request may go without progress before it is tried again, three times in all (negative: no bound)")
 }
 
