@@ -69,6 +69,12 @@ func (o Options) keychain() authn.Keychain {
 }
 
 func (o Options) remoteOptions(ctx context.Context) []remote.Option {
+	return o.remoteOptionsWith(ctx, func(rt http.RoundTripper) http.RoundTripper { return rt })
+}
+
+// remoteOptionsWith is remoteOptions with the guarded transport wrapped
+// by wrap.
+func (o Options) remoteOptionsWith(ctx context.Context, wrap func(http.RoundTripper) http.RoundTripper) []remote.Option {
 	kc := o.keychain()
 	rt := o.Transport
 	if rt == nil {
@@ -77,7 +83,7 @@ func (o Options) remoteOptions(ctx context.Context) []remote.Option {
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(kc),
-		remote.WithTransport(&plainHTTPGuard{next: &stallGuard{next: rt, idle: o.requestTimeout()}, insecure: o.Insecure}),
+		remote.WithTransport(wrap(&plainHTTPGuard{next: &stallGuard{next: rt, idle: o.requestTimeout()}, insecure: o.Insecure})),
 		remote.WithRetryBackoff(retryBackoff),
 		remote.WithUserAgent("xtraefik"),
 	}

@@ -7,10 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -341,6 +343,35 @@ type repoPusher struct {
 	p       *remote.Pusher
 	updates chan v1.Update // nil without Options.Progress
 	done    chan struct{}
+	heads   *manifestHeads
+}
+
+// manifestHeads records the manifests the registry said it has when asked
+// by digest (HEAD .../manifests/sha256:...): an Upload that found its image
+// there already. Only then may a tag name it already, so only then is the
+// tag looked at before it is written.
+type manifestHeads struct {
+	next  http.RoundTripper
+	mu    sync.Mutex
+	found map[string]bool // URL paths
+}
+
+func (m *manifestHeads) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := m.next.RoundTrip(req)
+	if err == nil && req.Method == http.MethodHead && resp.StatusCode == http.StatusOK && strings.Contains(req.URL.Path, "/manifests/sha256:") {
+		m.mu.Lock()
+		m.found[req.URL.Path] = true
+		m.mu.Unlock()
+	}
+	return resp, err
+}
+
+// has says whether the registry answered that repository repo has the
+// manifest d.
+func (m *manifestHeads) has(repo name.Repository, d v1.Hash) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.found["/v2/"+repo.RepositoryStr()+"/manifests/"+d.String()]
 }
 
 // NewPusher returns a Pusher with opts' registry settings and progress.
@@ -359,8 +390,11 @@ func (p *Pusher) repo(ctx context.Context, repo string) (*repoPusher, error) {
 	if p.opts.Offline {
 		return nil, errors.New("offline: pushing needs the network")
 	}
-	rp := &repoPusher{}
-	ropts := p.opts.remoteOptions(ctx)
+	rp := &repoPusher{heads: &manifestHeads{found: map[string]bool{}}}
+	ropts := p.opts.remoteOptionsWith(ctx, func(rt http.RoundTripper) http.RoundTripper {
+		rp.heads.next = rt
+		return rp.heads
+	})
 	if p.opts.Progress != nil {
 		// remote sends on the channel while it writes (blocking when it is
 		// full); a remote.Pusher never closes it: Close does, once no push
@@ -408,7 +442,10 @@ func (p *Pusher) Upload(ctx context.Context, repo string, r *Result) error {
 
 // Tag points the registry reference ref at r, which Upload put in ref's
 // repository: only the top manifest is written. A reference by digest names
-// what Upload wrote already.
+// what Upload wrote already. When Upload found r in the repository already
+// (a rebuild of the same inputs), the tag is looked at first and not
+// written again if it names r: the registry does less with a HEAD than
+// with a manifest PUT, as crane does.
 func (p *Pusher) Tag(ctx context.Context, ref string, r *Result) error {
 	parsed, err := ParseReference(ref)
 	if err != nil {
@@ -424,6 +461,11 @@ func (p *Pusher) Tag(ctx context.Context, ref string, r *Result) error {
 	rp, err := p.repo(ctx, target.Context().Name())
 	if err != nil {
 		return err
+	}
+	if rp.heads.has(target.Context(), r.Digest) {
+		// remote's Push of a tag: a HEAD of the tag, then the PUT only
+		// when it names another manifest.
+		return p.opts.explain(rp.p.Push(ctx, target, r.taggable()), target)
 	}
 	return p.opts.explain(rp.p.Put(ctx, target, r.taggable()), target)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/xtraefik/xtraefik/internal/testenv"
@@ -140,4 +141,62 @@ func TestPusherTagsWithoutPing(t *testing.T) {
 			t.Errorf("%s is %s, want %s", tag, desc.Digest, res.Digest)
 		}
 	}
+}
+
+// TestPusherRetagSkipsPut: pushing an image the repository has already to a
+// tag that names it sends a HEAD of the tag and no manifest PUT (the
+// registry does less); to a tag that names another image, the PUT moves
+// it; to a new tag, the PUT alone.
+func TestPusherRetagSkipsPut(t *testing.T) {
+	host := testenv.Registry(t, testenv.RegistryOptions{})
+	proxy, log := testenv.RecordingProxy(t, host)
+	testenv.PushBase(t, proxy+"/library/traefik:v3", testenv.BaseOptions{OCI: true})
+	base := mustResolve(t, proxy+"/library/traefik:v3", Options{})
+	res, err := Assemble(ctx(t), base, demoAddition(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(ref string) []string {
+		t.Helper()
+		p := NewPusher(Options{})
+		defer p.Close()
+		if err := p.Upload(ctx(t), proxy+"/team/a", res); err != nil {
+			t.Fatal(err)
+		}
+		log.Reset()
+		if err := p.Tag(ctx(t), ref, res); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range log.Requests() {
+			got = append(got, r.Method+" "+r.Path)
+		}
+		desc, err := remote.Head(mustName(t, ref))
+		if err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+		if desc.Digest != res.Digest {
+			t.Errorf("%s is %s, want %s", ref, desc.Digest, res.Digest)
+		}
+		return strings.Split(strings.Join(got, ", "), ", ")
+	}
+	check := func(what string, got []string, want ...string) {
+		t.Helper()
+		if strings.Join(got, ", ") != strings.Join(want, ", ") {
+			t.Errorf("%s: tagging sent %q, want %q", what, got, want)
+		}
+	}
+	// The first push uploads the image: the tag cannot name it yet.
+	check("first push", push(proxy+"/team/a:v1"), "PUT /v2/team/a/manifests/v1")
+	check("same image again", push(proxy+"/team/a:v1"), "HEAD /v2/team/a/manifests/v1")
+	check("new tag", push(proxy+"/team/a:v2"), "HEAD /v2/team/a/manifests/v2", "PUT /v2/team/a/manifests/v2")
+	// Another image took the tag meanwhile: it is moved back.
+	other, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(mustName(t, proxy+"/team/a:v1"), other); err != nil {
+		t.Fatal(err)
+	}
+	check("tag moved", push(proxy+"/team/a:v1"), "HEAD /v2/team/a/manifests/v1", "PUT /v2/team/a/manifests/v1")
 }

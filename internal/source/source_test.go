@@ -985,3 +985,50 @@ func TestWarmTreeClosesPacks(t *testing.T) {
 		t.Errorf("three warm tree reads left %d pack files open (%d before)", after, before)
 	}
 }
+
+// TestTreeKeepsBuildFiles: the files every build opens again (go.mod and
+// the manifest, at any depth, a large one too) are kept as read, within
+// keptBudget, so a warm build does not reopen the cache repository for
+// them; the others are read from the repository again, and what is kept
+// reads as the tree's content.
+func TestTreeKeepsBuildFiles(t *testing.T) {
+	big := strings.Repeat("# padding\n", 300) // past lfsMaxPointer: read through
+	huge := "module example.com/huge\n" + strings.Repeat("// x\n", keptBudget/5+1)
+	r := testenv.NewRepo(t, filepath.Join(t.TempDir(), "kept"))
+	r.WriteFile("go.mod", "module example.com/kept\n")
+	r.WriteFile(".traefik.yml", "import: example.com/kept\n")
+	r.WriteFile("sub/.traefik.yml", big)
+	r.WriteFile("huge/go.mod", huge)
+	r.WriteFile("main.go", "package kept\n")
+	commit := r.Commit("kept")
+	cache := t.TempDir()
+	tree, err := newFetcher(t, cache).Tree(context.Background(), "file://"+r.Dir, commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"go.mod": "module example.com/kept\n", ".traefik.yml": "import: example.com/kept\n", "sub/.traefik.yml": big}
+	// Without the cache repository, only what was kept can be read.
+	if err := os.RemoveAll(cache); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range tree.Files {
+		rc, err := f.Open()
+		content, ok := want[f.Path]
+		if !ok {
+			if err == nil {
+				rc.Close()
+				t.Errorf("%s: opened without the cache repository: kept in memory", f.Path)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: not kept: %v", f.Path, err)
+			continue
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(got) != content {
+			t.Errorf("%s: read %d bytes (%v), want the %d committed", f.Path, len(got), err, len(content))
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -24,6 +25,19 @@ const (
 	lfsMaxPointer = 1024
 )
 
+// keptBudget bounds the bytes of the files a tree keeps in memory as it
+// reads them through (see keptName): every build opens them again, and a
+// warm one opens nothing else, so the repository is not reopened for them.
+const keptBudget = 64 << 10
+
+// keptName tells the files every build reads again: go.mod (the module
+// path check) and the manifest. A copy at any depth counts, for a
+// plugin in a subdirectory.
+func keptName(p string) bool {
+	base := p[strings.LastIndexByte(p, '/')+1:]
+	return base == "go.mod" || base == ".traefik.yml"
+}
+
 // treeReader turns a commit's tree into fileset entries. Blob contents are
 // read lazily by File.Open; go-git's object storage is not safe for
 // concurrent use, so lookups share one mutex. The readers they return are:
@@ -41,6 +55,8 @@ type treeReader struct {
 	dir   string
 	mu    sync.Mutex
 	files []fileset.File
+	// kept counts the bytes of the files kept in memory (keptBudget).
+	kept int
 }
 
 // repository is the repository to read blobs from, reopened from dir
@@ -161,7 +177,11 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 	if err != nil {
 		return &damage{fmt.Errorf("read %s: %w", p, err)}
 	}
-	var sum [sha256.Size]byte
+	var (
+		sum  [sha256.Size]byte
+		kept []byte
+	)
+	keep := keptName(p) && size <= int64(keptBudget-tr.kept)
 	if size <= lfsMaxPointer {
 		b, err := tr.content(h)
 		if err != nil {
@@ -174,8 +194,29 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 			return wrapf(ErrUnsupported, "%s is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself", p)
 		}
 		sum = sha256.Sum256(b)
-	} else if sum, err = tr.readThrough(h, size); err != nil {
-		return &damage{fmt.Errorf("read %s: %w", p, err)}
+		if keep {
+			kept = b
+		}
+	} else {
+		var buf *boundedBuffer
+		if keep {
+			buf = &boundedBuffer{b: make([]byte, 0, size)}
+		}
+		if sum, err = tr.readThrough(h, size, buf); err != nil {
+			return &damage{fmt.Errorf("read %s: %w", p, err)}
+		}
+		if keep {
+			kept = buf.b
+		}
+	}
+	if keep {
+		// Checked against its name like the rest; fileset.New checks
+		// every read against the sum too.
+		tr.kept += len(kept)
+		tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Sum: hex.EncodeToString(sum[:]), Open: func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(kept)), nil
+		}})
+		return nil
 	}
 	// The content was just read (damage shows now, not later): its hash
 	// is kept, so hashing the tree reads nothing again, and every later
@@ -228,8 +269,8 @@ func (tr *treeReader) content(h plumbing.Hash) ([]byte, error) {
 
 // readThrough decodes a blob and hashes it: damage in its pack data shows
 // now rather than when the file is read. Its git name is computed in the
-// same pass and must be h.
-func (tr *treeReader) readThrough(h plumbing.Hash, size int64) (sum [sha256.Size]byte, err error) {
+// same pass and must be h. keep, when not nil, gets a copy of the content.
+func (tr *treeReader) readThrough(h plumbing.Hash, size int64, keep *boundedBuffer) (sum [sha256.Size]byte, err error) {
 	b, err := tr.repo.BlobObject(h)
 	if err != nil {
 		return sum, err
@@ -241,7 +282,11 @@ func (tr *treeReader) readThrough(h plumbing.Hash, size int64) (sum [sha256.Size
 	defer rc.Close()
 	d := sha256.New()
 	name := plumbing.NewHasher(plumbing.BlobObject, size)
-	n, err := io.Copy(io.MultiWriter(d, name), rc)
+	var w io.Writer = io.MultiWriter(d, name)
+	if keep != nil {
+		w = io.MultiWriter(d, name, keep)
+	}
+	n, err := io.Copy(w, rc)
 	if err == nil && n != size {
 		err = fmt.Errorf("blob %s holds %d bytes, its header says %d", h, n, size)
 	}
@@ -250,6 +295,18 @@ func (tr *treeReader) readThrough(h plumbing.Hash, size int64) (sum [sha256.Size
 	}
 	d.Sum(sum[:0])
 	return sum, err
+}
+
+// boundedBuffer takes at most cap(b) bytes: a blob that holds more than
+// its header says fails rather than filling memory.
+type boundedBuffer struct{ b []byte }
+
+func (k *boundedBuffer) Write(p []byte) (int, error) {
+	if len(p) > cap(k.b)-len(k.b) {
+		return 0, errors.New("blob holds more bytes than its header says")
+	}
+	k.b = append(k.b, p...)
+	return len(p), nil
 }
 
 // tree reads tree h, checked against its name; a failure is damage.
