@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -145,6 +146,22 @@ type repoOptions struct {
 	// open and one decoder per pack, not per object) until closeRepo: only
 	// for a caller that closes the repository when done.
 	keep bool
+	// blobless keeps blobs out of the object cache (see blobless).
+	blobless bool
+}
+
+// blobless is an object cache that keeps no blob. go-git keys what it
+// caches by hash, so it hashes every object it decodes; a walk of a
+// commit's tree reads each blob once and hashes it against its name
+// itself (readThrough), so caching blobs would hash each twice and hold
+// them all for nothing. Trees, commits and tags are kept; a blob that is
+// the delta base of another blob of the same tree is decoded again.
+type blobless struct{ cache.Object }
+
+func (c blobless) Put(o plumbing.EncodedObject) {
+	if o.Type() != plumbing.BlobObject {
+		c.Object.Put(o)
+	}
 }
 
 // openRepoWith is openRepo with o.
@@ -155,7 +172,11 @@ func openRepoWith(dir string, o repoOptions) (*git.Repository, error) {
 	// Blobs over largeObject stream from the pack instead of being decoded
 	// into memory; the object cache holds small objects (trees, commits,
 	// delta bases) and need not be go-git's default 96 MiB.
-	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(o.cache), filesystem.Options{LargeObjectThreshold: largeObject, KeepDescriptors: o.keep})
+	var objects cache.Object = cache.NewObjectLRU(o.cache)
+	if o.blobless {
+		objects = blobless{objects}
+	}
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), objects, filesystem.Options{LargeObjectThreshold: largeObject, KeepDescriptors: o.keep})
 	repo, err := git.Open(st, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open cache repository %s: %w", dir, err)

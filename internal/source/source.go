@@ -376,8 +376,9 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 // when it is not there; an error marked as damage when the repository or
 // the commit's objects cannot be read.
 func cachedTree(dir string, h plumbing.Hash) (*Tree, error) {
-	// The walk reads every object once: the packs stay open for it.
-	repo, err := openRepoWith(dir, repoOptions{cache: objectCache, keep: true})
+	// The walk reads every object once: the packs stay open for it, and
+	// blobs stay out of the object cache.
+	repo, err := openRepoWith(dir, repoOptions{cache: objectCache, keep: true, blobless: true})
 	if err != nil {
 		return nil, &damage{err}
 	}

@@ -985,3 +985,37 @@ func TestWarmTreeClosesPacks(t *testing.T) {
 		t.Errorf("three warm tree reads left %d pack files open (%d before)", after, before)
 	}
 }
+
+// TestTreeKeepsSmallContents: the contents of small blobs, read and checked
+// against their names by the walk, are kept with the tree, so reading them
+// again (go.mod, .traefik.yml) opens no repository; larger ones are read
+// from the cache repository again.
+func TestTreeKeepsSmallContents(t *testing.T) {
+	r := testenv.NewRepo(t, filepath.Join(t.TempDir(), "kept"))
+	small, mid := "module example.com/kept\n", strings.Repeat("mid\n", 512) // 2 KiB: read through
+	big := strings.Repeat("big\n", keptBlob/4+1)
+	r.WriteFile("go.mod", small)
+	r.WriteFile("mid.txt", mid)
+	r.WriteFile("big.txt", big)
+	commit := r.Commit("kept")
+	cache := t.TempDir()
+	tree, err := newFetcher(t, cache).Tree(context.Background(), "file://"+r.Dir, commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With the cache repository gone, only the kept contents can be read.
+	if err := os.RemoveAll(cache); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, tree.Files, "go.mod"); got != small {
+		t.Errorf("go.mod = %q, want %q", got, small)
+	}
+	if got := readFile(t, tree.Files, "mid.txt"); got != mid {
+		t.Errorf("mid.txt = %.20q…, want the committed content", got)
+	}
+	f, _ := tree.Files.Lookup("big.txt")
+	if rc, err := f.Open(); err == nil {
+		rc.Close()
+		t.Errorf("big.txt (%d bytes) was kept in memory, over the %d-byte bound", len(big), keptBlob)
+	}
+}

@@ -36,12 +36,23 @@ const (
 // first Open): a build holding twenty trees whose files it never reads
 // again (the verdict and the layer came from the caches) does not hold
 // twenty repositories' caches in memory.
+//
+// The contents of small blobs, read whole by the walk anyway, are kept (up
+// to keptBlob bytes each, keptTree a tree): the files a build reads again
+// straight away (go.mod, .traefik.yml) then need no repository reopened.
 type treeReader struct {
 	repo  *git.Repository
 	dir   string
 	mu    sync.Mutex
 	files []fileset.File
+	kept  int64 // bytes of blob contents kept
 }
+
+// Bounds of the blob contents a tree keeps in memory.
+const (
+	keptBlob = 32 << 10
+	keptTree = 256 << 10
+)
 
 // repository is the repository to read blobs from, reopened from dir
 // after release; call with mu held.
@@ -161,7 +172,11 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 	if err != nil {
 		return &damage{fmt.Errorf("read %s: %w", p, err)}
 	}
-	var sum [sha256.Size]byte
+	keep := size <= keptBlob && tr.kept+size <= keptTree
+	var (
+		sum     [sha256.Size]byte
+		content []byte
+	)
 	if size <= lfsMaxPointer {
 		b, err := tr.content(h)
 		if err != nil {
@@ -174,13 +189,16 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 			return wrapf(ErrUnsupported, "%s is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself", p)
 		}
 		sum = sha256.Sum256(b)
-	} else if sum, err = tr.readThrough(h, size); err != nil {
+		if keep {
+			content = b
+		}
+	} else if sum, content, err = tr.readThrough(h, size, keep); err != nil {
 		return &damage{fmt.Errorf("read %s: %w", p, err)}
 	}
 	// The content was just read (damage shows now, not later): its hash
 	// is kept, so hashing the tree reads nothing again, and every later
 	// read must give the same bytes (fileset.New sees to it).
-	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Sum: hex.EncodeToString(sum[:]), Open: func() (io.ReadCloser, error) {
+	open := func() (io.ReadCloser, error) {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
 		repo, err := tr.repository()
@@ -195,7 +213,14 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 		// it may be read after the lock is released.
 		// fileset.New makes the reader check the content against Sum.
 		return b.Reader()
-	}})
+	}
+	if content != nil {
+		// Checked against its name as it was read, like the bytes a
+		// reopened repository would give.
+		tr.kept += size
+		open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }
+	}
+	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Sum: hex.EncodeToString(sum[:]), Open: open})
 	return nil
 }
 
@@ -228,20 +253,26 @@ func (tr *treeReader) content(h plumbing.Hash) ([]byte, error) {
 
 // readThrough decodes a blob and hashes it: damage in its pack data shows
 // now rather than when the file is read. Its git name is computed in the
-// same pass and must be h.
-func (tr *treeReader) readThrough(h plumbing.Hash, size int64) (sum [sha256.Size]byte, err error) {
+// same pass and must be h. With keep, the content is returned too.
+func (tr *treeReader) readThrough(h plumbing.Hash, size int64, keep bool) (sum [sha256.Size]byte, content []byte, err error) {
 	b, err := tr.repo.BlobObject(h)
 	if err != nil {
-		return sum, err
+		return sum, nil, err
 	}
 	rc, err := b.Reader()
 	if err != nil {
-		return sum, err
+		return sum, nil, err
 	}
 	defer rc.Close()
 	d := sha256.New()
 	name := plumbing.NewHasher(plumbing.BlobObject, size)
-	n, err := io.Copy(io.MultiWriter(d, name), rc)
+	w := io.MultiWriter(d, name)
+	var buf *bytes.Buffer
+	if keep {
+		buf = bytes.NewBuffer(make([]byte, 0, size))
+		w = io.MultiWriter(d, name, buf)
+	}
+	n, err := io.Copy(w, rc)
 	if err == nil && n != size {
 		err = fmt.Errorf("blob %s holds %d bytes, its header says %d", h, n, size)
 	}
@@ -249,7 +280,10 @@ func (tr *treeReader) readThrough(h plumbing.Hash, size int64) (sum [sha256.Size
 		err = checkName(plumbing.BlobObject, h, name.Sum())
 	}
 	d.Sum(sum[:0])
-	return sum, err
+	if err == nil && buf != nil {
+		content = buf.Bytes()
+	}
+	return sum, content, err
 }
 
 // tree reads tree h, checked against its name; a failure is damage.
