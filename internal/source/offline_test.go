@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
 func newOfflineFetcher(t testing.TB, cache string) *Fetcher {
@@ -186,6 +188,41 @@ func TestDamagedCache(t *testing.T) {
 			}
 			assertNoDebris(t, cache)
 		})
+	}
+}
+
+// TestDamagedStreamedBlob: a blob the walk streams from the pack (over
+// streamObject, so never decoded whole) is checked as it streams: damage
+// in its compressed data is reported offline and fetched afresh online.
+func TestDamagedStreamedBlob(t *testing.T) {
+	r := testenv.NewRepo(t, filepath.Join(t.TempDir(), "streamed"))
+	data := make([]byte, 4*streamObject)
+	for i := range data {
+		data[i] = byte(i*7 + i>>5 + i>>11) // compresses, but not to nothing
+	}
+	r.WriteFile("data.bin", string(data))
+	r.WriteFile("main.go", "package main\n")
+	commit := r.Commit("streamed")
+	blob := r.Git("rev-parse", commit+":data.bin")
+	u := "file://" + r.Dir
+	cache := t.TempDir()
+	ctx := context.Background()
+	f := newFetcher(t, cache)
+	if _, err := f.Tree(ctx, u, commit); err != nil {
+		t.Fatal(err)
+	}
+	damageRepo(t, f, u, "blob damaged", blob)
+
+	_, err := newOfflineFetcher(t, cache).Tree(ctx, u, commit)
+	if !errors.Is(err, ErrNotCached) || !strings.Contains(err.Error(), "is damaged: ") || !strings.Contains(err.Error(), "data.bin") {
+		t.Fatalf("offline Tree of a damaged streamed blob: %v; want ErrNotCached naming data.bin", err)
+	}
+	tree, err := newFetcher(t, cache).Tree(ctx, u, commit)
+	if err != nil {
+		t.Fatalf("online Tree of a damaged streamed blob: %v", err)
+	}
+	if got := readFile(t, tree.Files, "data.bin"); got != string(data) {
+		t.Errorf("data.bin after the repair: %d bytes, not the committed ones", len(got))
 	}
 }
 

@@ -128,8 +128,11 @@ func IsCacheRepo(name string) bool {
 // plugins hold twenty caches full of blobs nobody reads again.
 const (
 	largeObject = 1 << 20
-	objectCache = 16 * cache.MiByte
-	reopenCache = 256 * cache.KiByte
+	// streamObject is largeObject for the blobs a walk streams
+	// (repoOptions.stream); go-git decodes smaller ones whole on lookup.
+	streamObject = 16 << 10
+	objectCache  = 16 * cache.MiByte
+	reopenCache  = 256 * cache.KiByte
 )
 
 // openRepo opens a cache repository read-only in spirit: object lookups
@@ -148,6 +151,9 @@ type repoOptions struct {
 	keep bool
 	// blobless keeps blobs out of the object cache (see blobless).
 	blobless bool
+	// stream streams every object over streamObject instead of
+	// largeObject (treeReader.blobReader).
+	stream bool
 }
 
 // blobless is an object cache that keeps no blob. go-git keys what it
@@ -176,7 +182,11 @@ func openRepoWith(dir string, o repoOptions) (*git.Repository, error) {
 	if o.blobless {
 		objects = blobless{objects}
 	}
-	st := filesystem.NewStorageWithOptions(osfs.New(dir), objects, filesystem.Options{LargeObjectThreshold: largeObject, KeepDescriptors: o.keep})
+	large := int64(largeObject)
+	if o.stream {
+		large = streamObject
+	}
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), objects, filesystem.Options{LargeObjectThreshold: large, KeepDescriptors: o.keep})
 	repo, err := git.Open(st, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open cache repository %s: %w", dir, err)

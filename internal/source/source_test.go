@@ -1019,3 +1019,61 @@ func TestTreeKeepsSmallContents(t *testing.T) {
 		t.Errorf("big.txt (%d bytes) was kept in memory, over the %d-byte bound", len(big), keptBlob)
 	}
 }
+
+// TestStreamedBlobsAndDeltas: a walk streams the blobs over streamObject
+// stored whole and leaves deltas to go-git's decoding; both read back as
+// committed, at the commit whose blob is the delta base and at the one
+// whose blob is a delta on it.
+func TestStreamedBlobsAndDeltas(t *testing.T) {
+	r := testenv.NewRepo(t, filepath.Join(t.TempDir(), "deltas"))
+	rnd := rand.New(rand.NewPCG(3, 4))
+	line := func() string {
+		b := make([]byte, 60)
+		for i := range b {
+			b[i] = 'a' + byte(rnd.IntN(26))
+		}
+		return string(b) + "\n"
+	}
+	var lines []string
+	for range 1500 { // about 90 KiB
+		lines = append(lines, line())
+	}
+	v1 := strings.Join(lines, "")
+	r.WriteFile("data.txt", v1)
+	c1 := r.Commit("v1")
+	lines[700], lines[10] = lines[10], line()                // a copy that goes backwards, and an edit
+	v2 := strings.Join(append(lines, lines[200:400]...), "") // and a block copied again
+	r.WriteFile("data.txt", v2)
+	c2 := r.Commit("v2")
+	u := "file://" + r.Dir
+	cache := t.TempDir()
+	f := newFetcher(t, cache)
+	ctx := context.Background()
+	for _, tc := range []struct{ commit, want string }{{c2, v2}, {c1, v1}} {
+		tree, err := f.Tree(ctx, u, tc.commit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, tree.Files, "data.txt"); got != tc.want {
+			t.Errorf("data.txt at %s: %d bytes, not the committed %d", tc.commit, len(got), len(tc.want))
+		}
+	}
+	// One of the two blobs is stored as a delta on the other in the
+	// cache's pack: both ways were read.
+	idx, err := filepath.Glob(filepath.Join(f.repoDir(mustRemote(t, u)), "objects", "pack", "*.idx"))
+	if err != nil || len(idx) != 1 {
+		t.Fatalf("cache packs: %v %v", idx, err)
+	}
+	out := r.Git("verify-pack", "-v", idx[0])
+	deltas := 0
+	for _, c := range []string{c1, c2} {
+		for _, l := range strings.Split(out, "\n") {
+			if fields := strings.Fields(l); len(fields) == 7 && fields[0] == r.Git("rev-parse", c+":data.txt") {
+				deltas++ // "<name> blob <size> <packed> <offset> <depth> <base>"
+			}
+		}
+	}
+	if deltas != 1 {
+		t.Fatalf("git verify-pack: %d of the two blobs are deltas, want 1:\n%s", deltas, out)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"github.com/xtraefik/xtraefik/internal/fileset"
 )
@@ -41,11 +42,14 @@ const (
 // to keptBlob bytes each, keptTree a tree): the files a build reads again
 // straight away (go.mod, .traefik.yml) then need no repository reopened.
 type treeReader struct {
-	repo  *git.Repository
-	dir   string
-	mu    sync.Mutex
-	files []fileset.File
-	kept  int64 // bytes of blob contents kept
+	repo *git.Repository
+	// stream is the repository opened again to stream blobs during the
+	// walk (blobReader), when one needs it; closed after the walk.
+	stream *git.Repository
+	dir    string
+	mu     sync.Mutex
+	files  []fileset.File
+	kept   int64 // bytes of blob contents kept
 }
 
 // Bounds of the blob contents a tree keeps in memory.
@@ -93,6 +97,11 @@ func readTree(repo *git.Repository, dir string, h plumbing.Hash) (*Tree, error) 
 		return nil, &damage{fmt.Errorf("read commit: %w", err)}
 	}
 	tr := &treeReader{repo: repo, dir: dir}
+	defer func() {
+		if tr.stream != nil {
+			closeRepo(tr.stream)
+		}
+	}()
 	root, err := tr.tree(c.TreeHash)
 	if err != nil {
 		return nil, fmt.Errorf("read root tree: %w", err)
@@ -255,11 +264,7 @@ func (tr *treeReader) content(h plumbing.Hash) ([]byte, error) {
 // now rather than when the file is read. Its git name is computed in the
 // same pass and must be h. With keep, the content is returned too.
 func (tr *treeReader) readThrough(h plumbing.Hash, size int64, keep bool) (sum [sha256.Size]byte, content []byte, err error) {
-	b, err := tr.repo.BlobObject(h)
-	if err != nil {
-		return sum, nil, err
-	}
-	rc, err := b.Reader()
+	rc, err := tr.blobReader(h, size)
 	if err != nil {
 		return sum, nil, err
 	}
@@ -284,6 +289,44 @@ func (tr *treeReader) readThrough(h plumbing.Hash, size int64, keep bool) (sum [
 		content = buf.Bytes()
 	}
 	return sum, content, err
+}
+
+// blobReader reads blob h, of size bytes, for the walk. A blob over
+// streamObject stored whole streams from its pack; go-git would decode it
+// whole into memory first, byte by byte through its pack scanner. Deltas
+// are decoded by go-git as before: it streams one by reading its base
+// again from the start at every copy that goes backwards, which a chain of
+// deltas multiplies.
+func (tr *treeReader) blobReader(h plumbing.Hash, size int64) (io.ReadCloser, error) {
+	if size > streamObject {
+		if tr.stream == nil {
+			repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache, keep: true, blobless: true, stream: true})
+			if err == nil && repo == nil {
+				err = fmt.Errorf("cache repository %s vanished", tr.dir)
+			}
+			if err != nil {
+				return nil, err
+			}
+			tr.stream = repo
+		}
+		if ds, ok := tr.stream.Storer.(storer.DeltaObjectStorer); ok {
+			obj, err := ds.DeltaObject(plumbing.AnyObject, h)
+			if err != nil {
+				return nil, err
+			}
+			if _, delta := obj.(plumbing.DeltaObject); !delta {
+				if obj.Type() != plumbing.BlobObject {
+					return nil, fmt.Errorf("object %s is a %s, not a blob", h, obj.Type())
+				}
+				return obj.Reader()
+			}
+		}
+	}
+	b, err := tr.repo.BlobObject(h)
+	if err != nil {
+		return nil, err
+	}
+	return b.Reader()
 }
 
 // tree reads tree h, checked against its name; a failure is damage.
