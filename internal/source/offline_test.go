@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 
@@ -401,5 +403,62 @@ func TestMirrorKeepsTheRemotesCache(t *testing.T) {
 	_, err = old.Tree(ctx, origin, p3.ReleaseCommit)
 	if want := "commit " + p3.ReleaseCommit + " of " + origin + " is not in the cache (offline)"; !errors.Is(err, ErrNotCached) || err.Error() != want {
 		t.Errorf("a cache keyed by the mirror: %v, want %q", err, want)
+	}
+}
+
+// TestBufferedIdx: a pack index opened to read objects is read through a
+// buffer; reads and seeks (from the current position too) give the
+// file's bytes, and other files are opened as they are.
+func TestBufferedIdx(t *testing.T) {
+	dir := t.TempDir()
+	content := make([]byte, 100_000)
+	for i := range content {
+		content[i] = byte(i * 31)
+	}
+	for _, name := range []string{"pack.idx", "pack.pack"} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsys := bufferedIdx{osfs.New(dir)}
+	if f, err := fsys.Open("pack.pack"); err != nil {
+		t.Fatal(err)
+	} else if _, ok := f.(*bufferedFile); ok {
+		t.Error("a pack file is read through the index buffer")
+	} else {
+		f.Close()
+	}
+	f, err := fsys.Open("pack.idx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, ok := f.(*bufferedFile); !ok {
+		t.Fatalf("the index is opened as %T, not buffered", f)
+	}
+	read := func(n int) []byte {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(f, b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	at := func(off int64) {
+		t.Helper()
+		if got, want := read(10), content[off:off+10]; !bytes.Equal(got, want) {
+			t.Fatalf("at %d: %v, want %v", off, got, want)
+		}
+	}
+	at(0)
+	if n, err := f.Seek(5, io.SeekCurrent); err != nil || n != 15 {
+		t.Fatalf("Seek(5, current) = %d, %v; want 15", n, err)
+	}
+	at(15)
+	if n, err := f.Seek(50_000, io.SeekStart); err != nil || n != 50_000 {
+		t.Fatalf("Seek(50000, start) = %d, %v", n, err)
+	}
+	at(50_000)
+	if rest, err := io.ReadAll(f); err != nil || !bytes.Equal(rest, content[50_010:]) {
+		t.Fatalf("the rest: %d bytes, %v", len(rest), err)
 	}
 }

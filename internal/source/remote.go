@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -154,6 +156,40 @@ type repoOptions struct {
 	// stream streams every object over streamObject instead of
 	// largeObject (treeReader.blobReader).
 	stream bool
+	// read says the repository is opened to read objects only: its pack
+	// indexes are read through a buffer (bufferedIdx).
+	read bool
+}
+
+// bufferedIdx is a cache repository's file system for reading objects:
+// go-git decodes a pack index with one read call for each 4-byte field (a
+// thousand calls for a small pack, at every open), so index files are read
+// through a buffer. Nothing else changes.
+type bufferedIdx struct{ billy.Filesystem }
+
+func (fsys bufferedIdx) Open(name string) (billy.File, error) {
+	f, err := fsys.Filesystem.Open(name)
+	if err != nil || !strings.HasSuffix(name, ".idx") {
+		return f, err
+	}
+	return &bufferedFile{File: f, r: bufio.NewReaderSize(f, 32<<10)}, nil
+}
+
+// bufferedFile reads f through r; a seek drops what r holds.
+type bufferedFile struct {
+	billy.File
+	r *bufio.Reader
+}
+
+func (f *bufferedFile) Read(p []byte) (int, error) { return f.r.Read(p) }
+
+func (f *bufferedFile) Seek(offset int64, whence int) (int64, error) {
+	if whence == io.SeekCurrent {
+		offset -= int64(f.r.Buffered())
+	}
+	n, err := f.File.Seek(offset, whence)
+	f.r.Reset(f.File)
+	return n, err
 }
 
 // blobless is an object cache that keeps no blob. go-git keys what it
@@ -186,7 +222,11 @@ func openRepoWith(dir string, o repoOptions) (*git.Repository, error) {
 	if o.stream {
 		large = streamObject
 	}
-	st := filesystem.NewStorageWithOptions(osfs.New(dir), objects, filesystem.Options{LargeObjectThreshold: large, KeepDescriptors: o.keep})
+	fsys := osfs.New(dir)
+	if o.read {
+		fsys = bufferedIdx{fsys}
+	}
+	st := filesystem.NewStorageWithOptions(fsys, objects, filesystem.Options{LargeObjectThreshold: large, KeepDescriptors: o.keep})
 	repo, err := git.Open(st, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open cache repository %s: %w", dir, err)

@@ -378,7 +378,7 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 func cachedTree(dir string, h plumbing.Hash) (*Tree, error) {
 	// The walk reads every object once: the packs stay open for it, and
 	// blobs stay out of the object cache.
-	repo, err := openRepoWith(dir, repoOptions{cache: objectCache, keep: true, blobless: true})
+	repo, err := openRepoWith(dir, repoOptions{cache: objectCache, keep: true, blobless: true, read: true})
 	if err != nil {
 		return nil, &damage{err}
 	}

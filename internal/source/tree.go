@@ -62,7 +62,7 @@ const (
 // after release; call with mu held.
 func (tr *treeReader) repository() (*git.Repository, error) {
 	if tr.repo == nil {
-		repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache})
+		repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache, read: true})
 		if err == nil && repo == nil {
 			err = fmt.Errorf("cache repository %s vanished", tr.dir)
 		}
@@ -300,7 +300,7 @@ func (tr *treeReader) readThrough(h plumbing.Hash, size int64, keep bool) (sum [
 func (tr *treeReader) blobReader(h plumbing.Hash, size int64) (io.ReadCloser, error) {
 	if size > streamObject {
 		if tr.stream == nil {
-			repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache, keep: true, blobless: true, stream: true})
+			repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache, keep: true, blobless: true, stream: true, read: true})
 			if err == nil && repo == nil {
 				err = fmt.Errorf("cache repository %s vanished", tr.dir)
 			}
