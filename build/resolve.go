@@ -352,10 +352,10 @@ func resolve(ctx context.Context, r *runner, o *options) (*resolution, error) {
 
 // fetchParallel bounds the plugins resolved at once. With warm caches
 // resolving is CPU work (every cached git object is inflated and hashed
-// against its name), which two cores halve; cold, fetches overlap their
-// network waits. Each plugin in flight may hold a repository's object
-// cache (and, fetching, its pack indexer's bases): more at once would
-// raise the memory a build peaks at (docs/design.md, Memory).
+// against its name), which two cores halve; cold, one plugin's tree is
+// read while another is fetched (source.Fetcher fetches one at a time).
+// Each plugin in flight may hold a repository's object cache: more at
+// once would raise the memory a build peaks at (docs/design.md, Memory).
 const fetchParallel = 2
 
 // fetched is what resolving one plugin gave.

@@ -1077,3 +1077,27 @@ func TestStreamedBlobsAndDeltas(t *testing.T) {
 		t.Fatalf("git verify-pack: %d of the two blobs are deltas, want 1:\n%s", deltas, out)
 	}
 }
+
+// TestOneFetchAtATime: a Fetcher runs one fetch at a time (callers read
+// cached trees side by side meanwhile), and a fetch waiting its turn ends
+// with its context, having fetched nothing.
+func TestOneFetchAtATime(t *testing.T) {
+	p, srv, u := demoHTTP(t)
+	f := newFetcher(t, "")
+	f.fetching <- struct{}{} // another fetch runs
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Tree(ctx, u, p.ReleaseCommit); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Tree waiting for another fetch, cancelled: %v; want context.Canceled", err)
+	}
+	if n := srv.Requests(); n != 0 {
+		t.Errorf("a fetch waiting its turn made %d requests", n)
+	}
+	<-f.fetching
+	if _, err := f.Tree(context.Background(), u, p.ReleaseCommit); err != nil {
+		t.Fatalf("Tree once the other fetch ended: %v", err)
+	}
+	if srv.Requests() == 0 {
+		t.Error("the server counted no request")
+	}
+}
