@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -243,7 +244,8 @@ func (r *resolution) Lock() *recipe.Lock {
 }
 
 // resolve resolves the base and every plugin, telling r of the base and
-// of each plugin's fetch. With a lock (and not Frozen) it uses the pinned
+// of each plugin's fetch (plugins resolve side by side, told of in the
+// recipe's order: fetchAll). With a lock (and not Frozen) it uses the pinned
 // digests and commits and touches the network only to fetch what the cache
 // lacks; with Frozen it re-resolves and compares. A plugin's error is a
 // StageError of StageFetch naming it.
@@ -297,7 +299,7 @@ func resolve(ctx context.Context, r *runner, o *options) (*resolution, error) {
 		r.Done(StageResolve, rc.Base, "not in the cache (listed at the end)", nil)
 	}
 
-	src := &sources{o: o, git: o.Fetcher, modules: o.Modules}
+	src := newSources(o)
 	if src.git == nil {
 		mirror := func(url string) string { return recipe.RewriteGit(o.GitMirrors, url) }
 		if src.git, err = source.New(source.Options{CacheDir: o.CacheDir, Auth: o.GitAuth, Offline: o.Offline, Mirror: mirror}); err != nil {
@@ -312,27 +314,100 @@ func resolve(ctx context.Context, r *runner, o *options) (*resolution, error) {
 			}
 		}
 	}
-	for _, alias := range rc.Aliases() {
-		r.Start(StageFetch, alias)
+	fetch := func(ctx context.Context, alias string) fetched {
+		if err := ctx.Err(); err != nil {
+			// An earlier plugin failed, or the caller gave up: this one
+			// is not started.
+			return fetched{err: fmt.Errorf("plugin %s (%s): %w", alias, rc.Plugins[alias].Module, err)}
+		}
 		p, warnings, err := src.resolve(ctx, alias, res.Traefik.Version)
-		if gather(err) {
+		return fetched{plugin: p, warnings: warnings, err: err}
+	}
+	start := func(alias string) { r.Start(StageFetch, alias) }
+	err = fetchAll(ctx, rc.Aliases(), fetch, start, func(alias string, f fetched) error {
+		if gather(f.err) {
 			r.Done(StageFetch, alias, "not in the cache (listed at the end)", nil)
-			continue
+			return nil
 		}
-		if err != nil {
-			r.Done(StageFetch, alias, "", err)
-			return nil, stageFailed(ctx, StageFetch, alias, unreachable(ctx, o, sourceKind(rc.Plugins[alias]), err))
+		if f.err != nil {
+			r.Done(StageFetch, alias, "", f.err)
+			return stageFailed(ctx, StageFetch, alias, unreachable(ctx, o, sourceKind(rc.Plugins[alias]), f.err))
 		}
+		p := f.plugin
 		r.Done(StageFetch, alias, p.Module+" "+p.Source.Revision(), nil)
 		o.logf("plugin %s: %s -> %s (%s)", alias, p.Module, p.Source.Revision(), p.Hash)
 		res.Plugins = append(res.Plugins, *p)
-		res.Warnings = append(res.Warnings, warnings...)
+		res.Warnings = append(res.Warnings, f.warnings...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(missing.Missing) > 0 {
 		return nil, &missing
 	}
 	res.Epoch = epoch(o, res.Plugins)
 	return res, nil
+}
+
+// fetchParallel bounds the plugins resolved at once. With warm caches
+// resolving is CPU work (every cached git object is inflated and hashed
+// against its name), which two cores halve; cold, one plugin's tree is
+// read while another is fetched (source.Fetcher fetches one at a time).
+// Each plugin in flight may hold a repository's object cache: more at
+// once would raise the memory a build peaks at (docs/design.md, Memory).
+const fetchParallel = 2
+
+// fetched is what resolving one plugin gave.
+type fetched struct {
+	plugin   *plugin.Plugin
+	warnings []string
+	err      error
+}
+
+// fetchAll runs fetch for each alias, up to fetchParallel at once, and
+// hands the results to done in the order of aliases, calling start as it
+// begins to wait for each: a Status, the log and the error a command
+// returns are the same whichever plugin finishes first. The first error
+// done returns ends it: the fetches still running see their context
+// cancelled, and fetchAll returns once they have all returned.
+func fetchAll(ctx context.Context, aliases []string, fetch func(context.Context, string) fetched, start func(string), done func(string, fetched) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	results := make([]fetched, len(aliases))
+	ready := make([]chan struct{}, len(aliases))
+	for i := range ready {
+		ready[i] = make(chan struct{})
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(fetchParallel, len(aliases)) {
+		wg.Go(func() {
+			for i := range next {
+				results[i] = fetch(ctx, aliases[i])
+				close(ready[i])
+			}
+		})
+	}
+	go func() {
+		// Every index is handed out, even after a failure (fetch sees
+		// the cancelled context), so that every ready channel closes.
+		defer close(next)
+		for i := range aliases {
+			next <- i
+		}
+	}()
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	for i, alias := range aliases {
+		start(alias)
+		<-ready[i]
+		if err := done(alias, results[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // epoch is SOURCE_DATE_EPOCH, else the newest plugin commit time.

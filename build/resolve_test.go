@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,19 +19,24 @@ import (
 
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/internal/fileset"
+	"github.com/xtraefik/xtraefik/internal/plugin"
 	"github.com/xtraefik/xtraefik/internal/source"
 	"github.com/xtraefik/xtraefik/recipe"
 )
 
 // fakeGit is a Fetcher over fixed refs and trees: what a remote says today.
+// Plugins resolve concurrently: the count is locked.
 type fakeGit struct {
 	refs    map[string]string // ref -> commit
 	trees   map[string]fileset.Set
+	mu      sync.Mutex
 	resolve int // calls to Resolve
 }
 
 func (g *fakeGit) Resolve(_ context.Context, url, ref string) (source.Resolved, error) {
+	g.mu.Lock()
 	g.resolve++
+	g.mu.Unlock()
 	c, ok := g.refs[ref]
 	if !ok {
 		return source.Resolved{}, fmt.Errorf("%s %s: %w", url, ref, source.ErrNotFound)
@@ -262,5 +268,148 @@ func TestResolveDecidesUseUnsafeOnce(t *testing.T) {
 		if res.Traefik.Version != tt.traefik {
 			t.Errorf("target %q, want the caller's %q", res.Traefik.Version, tt.traefik)
 		}
+	}
+}
+
+// TestFetchAllOrder: plugins resolve side by side, at most fetchParallel at
+// once, and their results are handed on in the recipe's order whichever
+// finishes first ("a" finishes only after "b" has).
+func TestFetchAllOrder(t *testing.T) {
+	aliases := []string{"a", "b", "c", "d", "e"}
+	bDone := make(chan struct{})
+	var (
+		mu             sync.Mutex
+		inFlight, most int
+	)
+	fetch := func(_ context.Context, alias string) fetched {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+		}()
+		switch alias {
+		case "a":
+			<-bDone // one at a time would wait here for ever
+		case "b":
+			defer close(bDone)
+		}
+		return fetched{plugin: &plugin.Plugin{Alias: alias}, warnings: []string{"w " + alias}}
+	}
+	var events []string
+	start := func(alias string) { events = append(events, "start "+alias) }
+	err := fetchAll(t.Context(), aliases, fetch, start, func(alias string, f fetched) error {
+		events = append(events, "done "+alias+" "+f.plugin.Alias+" "+strings.Join(f.warnings, ","))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, a := range aliases {
+		want = append(want, "start "+a, "done "+a+" "+a+" w "+a)
+	}
+	if strings.Join(events, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(events, "\n"), strings.Join(want, "\n"))
+	}
+	if most > fetchParallel {
+		t.Errorf("%d plugins resolved at once, more than %d", most, fetchParallel)
+	}
+}
+
+// TestFetchAllFirstError: the error returned is the first plugin's in the
+// recipe's order, even when a later one failed first; a fetch still running
+// sees its context cancelled, and all have returned when fetchAll does.
+func TestFetchAllFirstError(t *testing.T) {
+	aliases := []string{"a", "b", "c", "d"}
+	errA, errB := errors.New("a failed"), errors.New("b failed")
+	bFailed := make(chan struct{})
+	var (
+		mu       sync.Mutex
+		returned = map[string]error{} // what each fetch saw of its context
+	)
+	fetch := func(ctx context.Context, alias string) fetched {
+		var f fetched
+		switch alias {
+		case "a":
+			<-bFailed
+			f.err = errA
+		case "b":
+			close(bFailed)
+			f.err = errB
+		case "c":
+			<-ctx.Done() // running when "a" fails
+			f.err = ctx.Err()
+		default:
+			f.err = ctx.Err()
+		}
+		mu.Lock()
+		returned[alias] = ctx.Err()
+		mu.Unlock()
+		return f
+	}
+	var done []string
+	err := fetchAll(t.Context(), aliases, fetch, func(string) {}, func(alias string, f fetched) error {
+		done = append(done, alias)
+		return f.err
+	})
+	if !errors.Is(err, errA) {
+		t.Fatalf("error %v, want the first plugin's (%v)", err, errA)
+	}
+	if strings.Join(done, ",") != "a" {
+		t.Errorf("results handed on: %v, want a only", done)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(returned) != len(aliases) {
+		t.Errorf("fetchAll returned before every fetch did: %v", returned)
+	}
+	if !errors.Is(returned["c"], context.Canceled) {
+		t.Errorf("fetch c saw its context %v, want it cancelled", returned["c"])
+	}
+}
+
+// cancellingGit is fakeGit whose Tree of commit cancels the caller's
+// context, as a user's Ctrl-C would, and fails as a git transport does
+// then: with an error of its own, not the context's.
+type cancellingGit struct {
+	*fakeGit
+	commit string
+	cancel context.CancelFunc
+}
+
+func (g cancellingGit) Tree(ctx context.Context, url, commit string) (*source.Tree, error) {
+	if commit != g.commit {
+		return g.fakeGit.Tree(ctx, url, commit)
+	}
+	g.cancel()
+	<-ctx.Done()
+	return nil, errors.New("read: connection closed")
+}
+
+// TestResolveCancelled: a resolution cancelled while plugins are fetched
+// side by side fails with context.Canceled (errors.Is), as a StageError
+// naming the plugin in the recipe's order that was being fetched.
+func TestResolveCancelled(t *testing.T) {
+	r, err := recipe.Parse("recipe.yaml", []byte("base: traefik:v3.6\nplugins:\n  a:\n    module: example.com/a\n    ref: v1\n  b:\n    module: example.com/b\n    ref: v2\n  c:\n    module: example.com/c\n    ref: v3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	git := &fakeGit{refs: map[string]string{"v1": "c1", "v2": "c2", "v3": "c3"}, trees: map[string]fileset.Set{
+		"c1": pluginTree(t, "example.com/a", ""), "c2": pluginTree(t, "example.com/b", ""), "c3": pluginTree(t, "example.com/c", ""),
+	}}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	o := &options{Recipe: r, Fetcher: cancellingGit{fakeGit: git, commit: "c1", cancel: cancel}, Bases: &fakeBases{now: layoutBase(t)}}
+	_, err = resolve(ctx, nil, o)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	var se *StageError
+	if !errors.As(err, &se) || se.Stage != StageFetch || se.Plugin != "a" || !strings.Contains(err.Error(), "plugin a (example.com/a)") {
+		t.Errorf("error %#v (%v), want a fetch StageError of plugin a", se, err)
 	}
 }

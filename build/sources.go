@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/mod/semver"
 	modzip "golang.org/x/mod/zip"
@@ -38,6 +39,23 @@ type sources struct {
 	// origin comes last. Nil without a tree cache.
 	gitLocal     fetcher
 	modulesLocal moduleFetcher
+	// newModules makes the module proxy client once, for modules nil:
+	// plugins resolve concurrently (fetchAll).
+	newModules func() (moduleFetcher, error)
+}
+
+// newSources resolves plugins with o's fetchers, the default ones where o
+// names none (made when first needed).
+func newSources(o *options) *sources {
+	s := &sources{o: o, git: o.Fetcher, modules: o.Modules}
+	s.newModules = sync.OnceValues(func() (moduleFetcher, error) {
+		c, err := modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod"), Direct: s.direct, Offline: o.Offline})
+		if err != nil {
+			return nil, fmt.Errorf("module proxy: %w", err)
+		}
+		return c, nil
+	})
+	return s
 }
 
 // resolve resolves one plugin: its files from its source (pinned by the
@@ -257,13 +275,7 @@ func (s *sources) moduleFetcher() (moduleFetcher, error) {
 	if s.modules != nil {
 		return s.modules, nil
 	}
-	o := s.o
-	c, err := modproxy.New(modproxy.Options{Env: o.Env, CacheDir: filepath.Join(o.CacheDir, "mod"), Direct: s.direct, Offline: o.Offline})
-	if err != nil {
-		return nil, fmt.Errorf("module proxy: %w", err)
-	}
-	s.modules = c
-	return c, nil
+	return s.newModules()
 }
 
 // path reads a directory plugin: the files as they are now (a working

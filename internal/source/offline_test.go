@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
 func newOfflineFetcher(t testing.TB, cache string) *Fetcher {
@@ -186,6 +190,41 @@ func TestDamagedCache(t *testing.T) {
 			}
 			assertNoDebris(t, cache)
 		})
+	}
+}
+
+// TestDamagedStreamedBlob: a blob the walk streams from the pack (over
+// streamObject, so never decoded whole) is checked as it streams: damage
+// in its compressed data is reported offline and fetched afresh online.
+func TestDamagedStreamedBlob(t *testing.T) {
+	r := testenv.NewRepo(t, filepath.Join(t.TempDir(), "streamed"))
+	data := make([]byte, 4*streamObject)
+	for i := range data {
+		data[i] = byte(i*7 + i>>5 + i>>11) // compresses, but not to nothing
+	}
+	r.WriteFile("data.bin", string(data))
+	r.WriteFile("main.go", "package main\n")
+	commit := r.Commit("streamed")
+	blob := r.Git("rev-parse", commit+":data.bin")
+	u := "file://" + r.Dir
+	cache := t.TempDir()
+	ctx := context.Background()
+	f := newFetcher(t, cache)
+	if _, err := f.Tree(ctx, u, commit); err != nil {
+		t.Fatal(err)
+	}
+	damageRepo(t, f, u, "blob damaged", blob)
+
+	_, err := newOfflineFetcher(t, cache).Tree(ctx, u, commit)
+	if !errors.Is(err, ErrNotCached) || !strings.Contains(err.Error(), "is damaged: ") || !strings.Contains(err.Error(), "data.bin") {
+		t.Fatalf("offline Tree of a damaged streamed blob: %v; want ErrNotCached naming data.bin", err)
+	}
+	tree, err := newFetcher(t, cache).Tree(ctx, u, commit)
+	if err != nil {
+		t.Fatalf("online Tree of a damaged streamed blob: %v", err)
+	}
+	if got := readFile(t, tree.Files, "data.bin"); got != string(data) {
+		t.Errorf("data.bin after the repair: %d bytes, not the committed ones", len(got))
 	}
 }
 
@@ -364,5 +403,62 @@ func TestMirrorKeepsTheRemotesCache(t *testing.T) {
 	_, err = old.Tree(ctx, origin, p3.ReleaseCommit)
 	if want := "commit " + p3.ReleaseCommit + " of " + origin + " is not in the cache (offline)"; !errors.Is(err, ErrNotCached) || err.Error() != want {
 		t.Errorf("a cache keyed by the mirror: %v, want %q", err, want)
+	}
+}
+
+// TestBufferedIdx: a pack index opened to read objects is read through a
+// buffer; reads and seeks (from the current position too) give the
+// file's bytes, and other files are opened as they are.
+func TestBufferedIdx(t *testing.T) {
+	dir := t.TempDir()
+	content := make([]byte, 100_000)
+	for i := range content {
+		content[i] = byte(i * 31)
+	}
+	for _, name := range []string{"pack.idx", "pack.pack"} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsys := bufferedIdx{osfs.New(dir)}
+	if f, err := fsys.Open("pack.pack"); err != nil {
+		t.Fatal(err)
+	} else if _, ok := f.(*bufferedFile); ok {
+		t.Error("a pack file is read through the index buffer")
+	} else {
+		f.Close()
+	}
+	f, err := fsys.Open("pack.idx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, ok := f.(*bufferedFile); !ok {
+		t.Fatalf("the index is opened as %T, not buffered", f)
+	}
+	read := func(n int) []byte {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(f, b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	at := func(off int64) {
+		t.Helper()
+		if got, want := read(10), content[off:off+10]; !bytes.Equal(got, want) {
+			t.Fatalf("at %d: %v, want %v", off, got, want)
+		}
+	}
+	at(0)
+	if n, err := f.Seek(5, io.SeekCurrent); err != nil || n != 15 {
+		t.Fatalf("Seek(5, current) = %d, %v; want 15", n, err)
+	}
+	at(15)
+	if n, err := f.Seek(50_000, io.SeekStart); err != nil || n != 50_000 {
+		t.Fatalf("Seek(50000, start) = %d, %v", n, err)
+	}
+	at(50_000)
+	if rest, err := io.ReadAll(f); err != nil || !bytes.Equal(rest, content[50_010:]) {
+		t.Fatalf("the rest: %d bytes, %v", len(rest), err)
 	}
 }

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,8 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -127,8 +130,11 @@ func IsCacheRepo(name string) bool {
 // plugins hold twenty caches full of blobs nobody reads again.
 const (
 	largeObject = 1 << 20
-	objectCache = 16 * cache.MiByte
-	reopenCache = 256 * cache.KiByte
+	// streamObject is largeObject for the blobs a walk streams
+	// (repoOptions.stream); go-git decodes smaller ones whole on lookup.
+	streamObject = 16 << 10
+	objectCache  = 16 * cache.MiByte
+	reopenCache  = 256 * cache.KiByte
 )
 
 // openRepo opens a cache repository read-only in spirit: object lookups
@@ -145,6 +151,59 @@ type repoOptions struct {
 	// open and one decoder per pack, not per object) until closeRepo: only
 	// for a caller that closes the repository when done.
 	keep bool
+	// blobless keeps blobs out of the object cache (see blobless).
+	blobless bool
+	// stream streams every object over streamObject instead of
+	// largeObject (treeReader.blobReader).
+	stream bool
+	// read says the repository is opened to read objects only: its pack
+	// indexes are read through a buffer (bufferedIdx).
+	read bool
+}
+
+// bufferedIdx is a cache repository's file system for reading objects:
+// go-git decodes a pack index with one read call for each 4-byte field (a
+// thousand calls for a small pack, at every open), so index files are read
+// through a buffer. Nothing else changes.
+type bufferedIdx struct{ billy.Filesystem }
+
+func (fsys bufferedIdx) Open(name string) (billy.File, error) {
+	f, err := fsys.Filesystem.Open(name)
+	if err != nil || !strings.HasSuffix(name, ".idx") {
+		return f, err
+	}
+	return &bufferedFile{File: f, r: bufio.NewReaderSize(f, 32<<10)}, nil
+}
+
+// bufferedFile reads f through r; a seek drops what r holds.
+type bufferedFile struct {
+	billy.File
+	r *bufio.Reader
+}
+
+func (f *bufferedFile) Read(p []byte) (int, error) { return f.r.Read(p) }
+
+func (f *bufferedFile) Seek(offset int64, whence int) (int64, error) {
+	if whence == io.SeekCurrent {
+		offset -= int64(f.r.Buffered())
+	}
+	n, err := f.File.Seek(offset, whence)
+	f.r.Reset(f.File)
+	return n, err
+}
+
+// blobless is an object cache that keeps no blob. go-git keys what it
+// caches by hash, so it hashes every object it decodes; a walk of a
+// commit's tree reads each blob once and hashes it against its name
+// itself (readThrough), so caching blobs would hash each twice and hold
+// them all for nothing. Trees, commits and tags are kept; a blob that is
+// the delta base of another blob of the same tree is decoded again.
+type blobless struct{ cache.Object }
+
+func (c blobless) Put(o plumbing.EncodedObject) {
+	if o.Type() != plumbing.BlobObject {
+		c.Object.Put(o)
+	}
 }
 
 // openRepoWith is openRepo with o.
@@ -155,7 +214,19 @@ func openRepoWith(dir string, o repoOptions) (*git.Repository, error) {
 	// Blobs over largeObject stream from the pack instead of being decoded
 	// into memory; the object cache holds small objects (trees, commits,
 	// delta bases) and need not be go-git's default 96 MiB.
-	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(o.cache), filesystem.Options{LargeObjectThreshold: largeObject, KeepDescriptors: o.keep})
+	var objects cache.Object = cache.NewObjectLRU(o.cache)
+	if o.blobless {
+		objects = blobless{objects}
+	}
+	large := int64(largeObject)
+	if o.stream {
+		large = streamObject
+	}
+	fsys := osfs.New(dir)
+	if o.read {
+		fsys = bufferedIdx{fsys}
+	}
+	st := filesystem.NewStorageWithOptions(fsys, objects, filesystem.Options{LargeObjectThreshold: large, KeepDescriptors: o.keep})
 	repo, err := git.Open(st, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open cache repository %s: %w", dir, err)

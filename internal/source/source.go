@@ -110,6 +110,10 @@ type Fetcher struct {
 	progress io.Writer
 	offline  bool
 	mirror   func(string) string
+	// fetching holds one fetch at a time: a fetch indexes the pack it
+	// receives holding up to 16 MiB of delta bases (docs/design.md,
+	// Memory), while callers read trees side by side.
+	fetching chan struct{}
 }
 
 // New checks opts and creates the cache directory (unless offline).
@@ -132,7 +136,7 @@ func New(opts Options) (*Fetcher, error) {
 	if auth == nil {
 		auth = FromEnv(os.Getenv)
 	}
-	return &Fetcher{cacheDir: dir, auth: auth, progress: opts.Progress, offline: opts.Offline, mirror: opts.Mirror}, nil
+	return &Fetcher{cacheDir: dir, auth: auth, progress: opts.Progress, offline: opts.Offline, mirror: opts.Mirror, fetching: make(chan struct{}, 1)}, nil
 }
 
 // remote parses rawURL, the remote's own URL, and points it at its mirror
@@ -166,6 +170,12 @@ func (f *Fetcher) update(ctx context.Context, r remote, damaged func(*git.Reposi
 		// Every caller refuses earlier, with its own words; this keeps the
 		// no-network promise should one forget.
 		return wrapf(ErrNotCached, "fetch %s: no network access (offline)", r.display)
+	}
+	select {
+	case f.fetching <- struct{}{}:
+		defer func() { <-f.fetching }()
+	case <-ctx.Done():
+		return fmt.Errorf("fetch %s: %w", r.display, ctx.Err())
 	}
 	dir := f.repoDir(r)
 	// Processes sharing the cache serialise their fetches into one
@@ -376,8 +386,9 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 // when it is not there; an error marked as damage when the repository or
 // the commit's objects cannot be read.
 func cachedTree(dir string, h plumbing.Hash) (*Tree, error) {
-	// The walk reads every object once: the packs stay open for it.
-	repo, err := openRepoWith(dir, repoOptions{cache: objectCache, keep: true})
+	// The walk reads every object once: the packs stay open for it, and
+	// blobs stay out of the object cache.
+	repo, err := openRepoWith(dir, repoOptions{cache: objectCache, keep: true, blobless: true, read: true})
 	if err != nil {
 		return nil, &damage{err}
 	}

@@ -986,49 +986,118 @@ func TestWarmTreeClosesPacks(t *testing.T) {
 	}
 }
 
-// TestTreeKeepsBuildFiles: the files every build opens again (go.mod and
-// the manifest, at any depth, a large one too) are kept as read, within
-// keptBudget, so a warm build does not reopen the cache repository for
-// them; the others are read from the repository again, and what is kept
-// reads as the tree's content.
-func TestTreeKeepsBuildFiles(t *testing.T) {
-	big := strings.Repeat("# padding\n", 300) // past lfsMaxPointer: read through
-	huge := "module example.com/huge\n" + strings.Repeat("// x\n", keptBudget/5+1)
+// TestTreeKeepsSmallContents: the contents of small blobs, read and checked
+// against their names by the walk, are kept with the tree, so reading them
+// again (go.mod, .traefik.yml) opens no repository; larger ones are read
+// from the cache repository again.
+func TestTreeKeepsSmallContents(t *testing.T) {
 	r := testenv.NewRepo(t, filepath.Join(t.TempDir(), "kept"))
-	r.WriteFile("go.mod", "module example.com/kept\n")
-	r.WriteFile(".traefik.yml", "import: example.com/kept\n")
-	r.WriteFile("sub/.traefik.yml", big)
-	r.WriteFile("huge/go.mod", huge)
-	r.WriteFile("main.go", "package kept\n")
+	small, mid := "module example.com/kept\n", strings.Repeat("mid\n", 512) // 2 KiB: read through
+	big := strings.Repeat("big\n", keptBlob/4+1)
+	r.WriteFile("go.mod", small)
+	r.WriteFile("mid.txt", mid)
+	r.WriteFile("big.txt", big)
 	commit := r.Commit("kept")
 	cache := t.TempDir()
 	tree, err := newFetcher(t, cache).Tree(context.Background(), "file://"+r.Dir, commit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"go.mod": "module example.com/kept\n", ".traefik.yml": "import: example.com/kept\n", "sub/.traefik.yml": big}
-	// Without the cache repository, only what was kept can be read.
+	// With the cache repository gone, only the kept contents can be read.
 	if err := os.RemoveAll(cache); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range tree.Files {
-		rc, err := f.Open()
-		content, ok := want[f.Path]
-		if !ok {
-			if err == nil {
-				rc.Close()
-				t.Errorf("%s: opened without the cache repository: kept in memory", f.Path)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%s: not kept: %v", f.Path, err)
-			continue
-		}
-		got, err := io.ReadAll(rc)
+	if got := readFile(t, tree.Files, "go.mod"); got != small {
+		t.Errorf("go.mod = %q, want %q", got, small)
+	}
+	if got := readFile(t, tree.Files, "mid.txt"); got != mid {
+		t.Errorf("mid.txt = %.20q…, want the committed content", got)
+	}
+	f, _ := tree.Files.Lookup("big.txt")
+	if rc, err := f.Open(); err == nil {
 		rc.Close()
-		if err != nil || string(got) != content {
-			t.Errorf("%s: read %d bytes (%v), want the %d committed", f.Path, len(got), err, len(content))
+		t.Errorf("big.txt (%d bytes) was kept in memory, over the %d-byte bound", len(big), keptBlob)
+	}
+}
+
+// TestStreamedBlobsAndDeltas: a walk streams the blobs over streamObject
+// stored whole and leaves deltas to go-git's decoding; both read back as
+// committed, at the commit whose blob is the delta base and at the one
+// whose blob is a delta on it.
+func TestStreamedBlobsAndDeltas(t *testing.T) {
+	r := testenv.NewRepo(t, filepath.Join(t.TempDir(), "deltas"))
+	rnd := rand.New(rand.NewPCG(3, 4))
+	line := func() string {
+		b := make([]byte, 60)
+		for i := range b {
+			b[i] = 'a' + byte(rnd.IntN(26))
 		}
+		return string(b) + "\n"
+	}
+	var lines []string
+	for range 1500 { // about 90 KiB
+		lines = append(lines, line())
+	}
+	v1 := strings.Join(lines, "")
+	r.WriteFile("data.txt", v1)
+	c1 := r.Commit("v1")
+	lines[700], lines[10] = lines[10], line()                // a copy that goes backwards, and an edit
+	v2 := strings.Join(append(lines, lines[200:400]...), "") // and a block copied again
+	r.WriteFile("data.txt", v2)
+	c2 := r.Commit("v2")
+	u := "file://" + r.Dir
+	cache := t.TempDir()
+	f := newFetcher(t, cache)
+	ctx := context.Background()
+	for _, tc := range []struct{ commit, want string }{{c2, v2}, {c1, v1}} {
+		tree, err := f.Tree(ctx, u, tc.commit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, tree.Files, "data.txt"); got != tc.want {
+			t.Errorf("data.txt at %s: %d bytes, not the committed %d", tc.commit, len(got), len(tc.want))
+		}
+	}
+	// One of the two blobs is stored as a delta on the other in the
+	// cache's pack: both ways were read.
+	idx, err := filepath.Glob(filepath.Join(f.repoDir(mustRemote(t, u)), "objects", "pack", "*.idx"))
+	if err != nil || len(idx) != 1 {
+		t.Fatalf("cache packs: %v %v", idx, err)
+	}
+	out := r.Git("verify-pack", "-v", idx[0])
+	deltas := 0
+	for _, c := range []string{c1, c2} {
+		for _, l := range strings.Split(out, "\n") {
+			if fields := strings.Fields(l); len(fields) == 7 && fields[0] == r.Git("rev-parse", c+":data.txt") {
+				deltas++ // "<name> blob <size> <packed> <offset> <depth> <base>"
+			}
+		}
+	}
+	if deltas != 1 {
+		t.Fatalf("git verify-pack: %d of the two blobs are deltas, want 1:\n%s", deltas, out)
+	}
+}
+
+// TestOneFetchAtATime: a Fetcher runs one fetch at a time (callers read
+// cached trees side by side meanwhile), and a fetch waiting its turn ends
+// with its context, having fetched nothing.
+func TestOneFetchAtATime(t *testing.T) {
+	p, srv, u := demoHTTP(t)
+	f := newFetcher(t, "")
+	f.fetching <- struct{}{} // another fetch runs
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Tree(ctx, u, p.ReleaseCommit); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Tree waiting for another fetch, cancelled: %v; want context.Canceled", err)
+	}
+	if n := srv.Requests(); n != 0 {
+		t.Errorf("a fetch waiting its turn made %d requests", n)
+	}
+	<-f.fetching
+	if _, err := f.Tree(context.Background(), u, p.ReleaseCommit); err != nil {
+		t.Fatalf("Tree once the other fetch ended: %v", err)
+	}
+	if srv.Requests() == 0 {
+		t.Error("the server counted no request")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"github.com/xtraefik/xtraefik/internal/fileset"
 )
@@ -24,19 +24,6 @@ const (
 	lfsPrefix     = "version https://git-lfs.github.com/spec/v1"
 	lfsMaxPointer = 1024
 )
-
-// keptBudget bounds the bytes of the files a tree keeps in memory as it
-// reads them through (see keptName): every build opens them again, and a
-// warm one opens nothing else, so the repository is not reopened for them.
-const keptBudget = 64 << 10
-
-// keptName tells the files every build reads again: go.mod (the module
-// path check) and the manifest. A copy at any depth counts, for a
-// plugin in a subdirectory.
-func keptName(p string) bool {
-	base := p[strings.LastIndexByte(p, '/')+1:]
-	return base == "go.mod" || base == ".traefik.yml"
-}
 
 // treeReader turns a commit's tree into fileset entries. Blob contents are
 // read lazily by File.Open; go-git's object storage is not safe for
@@ -50,20 +37,32 @@ func keptName(p string) bool {
 // first Open): a build holding twenty trees whose files it never reads
 // again (the verdict and the layer came from the caches) does not hold
 // twenty repositories' caches in memory.
+//
+// The contents of small blobs, read whole by the walk anyway, are kept (up
+// to keptBlob bytes each, keptTree a tree): the files a build reads again
+// straight away (go.mod, .traefik.yml) then need no repository reopened.
 type treeReader struct {
-	repo  *git.Repository
-	dir   string
-	mu    sync.Mutex
-	files []fileset.File
-	// kept counts the bytes of the files kept in memory (keptBudget).
-	kept int
+	repo *git.Repository
+	// stream is the repository opened again to stream blobs during the
+	// walk (blobReader), when one needs it; closed after the walk.
+	stream *git.Repository
+	dir    string
+	mu     sync.Mutex
+	files  []fileset.File
+	kept   int64 // bytes of blob contents kept
 }
+
+// Bounds of the blob contents a tree keeps in memory.
+const (
+	keptBlob = 32 << 10
+	keptTree = 256 << 10
+)
 
 // repository is the repository to read blobs from, reopened from dir
 // after release; call with mu held.
 func (tr *treeReader) repository() (*git.Repository, error) {
 	if tr.repo == nil {
-		repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache})
+		repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache, read: true})
 		if err == nil && repo == nil {
 			err = fmt.Errorf("cache repository %s vanished", tr.dir)
 		}
@@ -98,6 +97,11 @@ func readTree(repo *git.Repository, dir string, h plumbing.Hash) (*Tree, error) 
 		return nil, &damage{fmt.Errorf("read commit: %w", err)}
 	}
 	tr := &treeReader{repo: repo, dir: dir}
+	defer func() {
+		if tr.stream != nil {
+			closeRepo(tr.stream)
+		}
+	}()
 	root, err := tr.tree(c.TreeHash)
 	if err != nil {
 		return nil, fmt.Errorf("read root tree: %w", err)
@@ -177,11 +181,11 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 	if err != nil {
 		return &damage{fmt.Errorf("read %s: %w", p, err)}
 	}
+	keep := size <= keptBlob && tr.kept+size <= keptTree
 	var (
-		sum  [sha256.Size]byte
-		kept []byte
+		sum     [sha256.Size]byte
+		content []byte
 	)
-	keep := keptName(p) && size <= int64(keptBudget-tr.kept)
 	if size <= lfsMaxPointer {
 		b, err := tr.content(h)
 		if err != nil {
@@ -195,33 +199,15 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 		}
 		sum = sha256.Sum256(b)
 		if keep {
-			kept = b
+			content = b
 		}
-	} else {
-		var buf *boundedBuffer
-		if keep {
-			buf = &boundedBuffer{b: make([]byte, 0, size)}
-		}
-		if sum, err = tr.readThrough(h, size, buf); err != nil {
-			return &damage{fmt.Errorf("read %s: %w", p, err)}
-		}
-		if keep {
-			kept = buf.b
-		}
-	}
-	if keep {
-		// Checked against its name like the rest; fileset.New checks
-		// every read against the sum too.
-		tr.kept += len(kept)
-		tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Sum: hex.EncodeToString(sum[:]), Open: func() (io.ReadCloser, error) {
-			return io.NopCloser(bytes.NewReader(kept)), nil
-		}})
-		return nil
+	} else if sum, content, err = tr.readThrough(h, size, keep); err != nil {
+		return &damage{fmt.Errorf("read %s: %w", p, err)}
 	}
 	// The content was just read (damage shows now, not later): its hash
 	// is kept, so hashing the tree reads nothing again, and every later
 	// read must give the same bytes (fileset.New sees to it).
-	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Sum: hex.EncodeToString(sum[:]), Open: func() (io.ReadCloser, error) {
+	open := func() (io.ReadCloser, error) {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
 		repo, err := tr.repository()
@@ -236,7 +222,14 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 		// it may be read after the lock is released.
 		// fileset.New makes the reader check the content against Sum.
 		return b.Reader()
-	}})
+	}
+	if content != nil {
+		// Checked against its name as it was read, like the bytes a
+		// reopened repository would give.
+		tr.kept += size
+		open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }
+	}
+	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Sum: hex.EncodeToString(sum[:]), Open: open})
 	return nil
 }
 
@@ -269,22 +262,20 @@ func (tr *treeReader) content(h plumbing.Hash) ([]byte, error) {
 
 // readThrough decodes a blob and hashes it: damage in its pack data shows
 // now rather than when the file is read. Its git name is computed in the
-// same pass and must be h. keep, when not nil, gets a copy of the content.
-func (tr *treeReader) readThrough(h plumbing.Hash, size int64, keep *boundedBuffer) (sum [sha256.Size]byte, err error) {
-	b, err := tr.repo.BlobObject(h)
+// same pass and must be h. With keep, the content is returned too.
+func (tr *treeReader) readThrough(h plumbing.Hash, size int64, keep bool) (sum [sha256.Size]byte, content []byte, err error) {
+	rc, err := tr.blobReader(h, size)
 	if err != nil {
-		return sum, err
-	}
-	rc, err := b.Reader()
-	if err != nil {
-		return sum, err
+		return sum, nil, err
 	}
 	defer rc.Close()
 	d := sha256.New()
 	name := plumbing.NewHasher(plumbing.BlobObject, size)
-	var w io.Writer = io.MultiWriter(d, name)
-	if keep != nil {
-		w = io.MultiWriter(d, name, keep)
+	w := io.MultiWriter(d, name)
+	var buf *bytes.Buffer
+	if keep {
+		buf = bytes.NewBuffer(make([]byte, 0, size))
+		w = io.MultiWriter(d, name, buf)
 	}
 	n, err := io.Copy(w, rc)
 	if err == nil && n != size {
@@ -294,19 +285,48 @@ func (tr *treeReader) readThrough(h plumbing.Hash, size int64, keep *boundedBuff
 		err = checkName(plumbing.BlobObject, h, name.Sum())
 	}
 	d.Sum(sum[:0])
-	return sum, err
+	if err == nil && buf != nil {
+		content = buf.Bytes()
+	}
+	return sum, content, err
 }
 
-// boundedBuffer takes at most cap(b) bytes: a blob that holds more than
-// its header says fails rather than filling memory.
-type boundedBuffer struct{ b []byte }
-
-func (k *boundedBuffer) Write(p []byte) (int, error) {
-	if len(p) > cap(k.b)-len(k.b) {
-		return 0, errors.New("blob holds more bytes than its header says")
+// blobReader reads blob h, of size bytes, for the walk. A blob over
+// streamObject stored whole streams from its pack; go-git would decode it
+// whole into memory first, byte by byte through its pack scanner. Deltas
+// are decoded by go-git as before: it streams one by reading its base
+// again from the start at every copy that goes backwards, which a chain of
+// deltas multiplies.
+func (tr *treeReader) blobReader(h plumbing.Hash, size int64) (io.ReadCloser, error) {
+	if size > streamObject {
+		if tr.stream == nil {
+			repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache, keep: true, blobless: true, stream: true, read: true})
+			if err == nil && repo == nil {
+				err = fmt.Errorf("cache repository %s vanished", tr.dir)
+			}
+			if err != nil {
+				return nil, err
+			}
+			tr.stream = repo
+		}
+		if ds, ok := tr.stream.Storer.(storer.DeltaObjectStorer); ok {
+			obj, err := ds.DeltaObject(plumbing.AnyObject, h)
+			if err != nil {
+				return nil, err
+			}
+			if _, delta := obj.(plumbing.DeltaObject); !delta {
+				if obj.Type() != plumbing.BlobObject {
+					return nil, fmt.Errorf("object %s is a %s, not a blob", h, obj.Type())
+				}
+				return obj.Reader()
+			}
+		}
 	}
-	k.b = append(k.b, p...)
-	return len(p), nil
+	b, err := tr.repo.BlobObject(h)
+	if err != nil {
+		return nil, err
+	}
+	return b.Reader()
 }
 
 // tree reads tree h, checked against its name; a failure is damage.
