@@ -90,6 +90,7 @@ func buildContext() build.Context {
 func walkImports(root, module, importPath string, pkgs packageSet) (*importGraph, error) {
 	std, restricted := pkgs.std, pkgs.restricted
 	ctx := buildContext()
+	lists := &goFileLists{ctx: &ctx, lists: map[string][]string{}}
 	g := &importGraph{nested: map[string]string{}}
 	seen := map[string]bool{}
 	missing, restr, unavail := map[string]bool{}, map[string]bool{}, map[string]bool{}
@@ -105,7 +106,7 @@ func walkImports(root, module, importPath string, pkgs packageSet) (*importGraph
 			if d == "." {
 				cand = path.Join("vendor", p)
 			}
-			if hasGoFiles(&ctx, filepath.Join(root, filepath.FromSlash(cand))) {
+			if len(lists.of(filepath.Join(root, filepath.FromSlash(cand)))) > 0 {
 				return cand
 			}
 			if d == "." {
@@ -133,7 +134,8 @@ func walkImports(root, module, importPath string, pkgs packageSet) (*importGraph
 		it := queue[0]
 		queue = queue[1:]
 		abs := filepath.Join(root, filepath.FromSlash(it.dir))
-		if !hasGoFiles(&ctx, abs) {
+		files := lists.of(abs)
+		if len(files) == 0 {
 			g.absent = append(g.absent, it.pkg)
 			continue
 		}
@@ -141,12 +143,12 @@ func walkImports(root, module, importPath string, pkgs packageSet) (*importGraph
 			g.nested[it.pkg] = mod
 		}
 		g.packages++
-		imports, err := packageImports(&ctx, abs, srcRoot)
+		imports, err := packageImports(files, srcRoot)
 		if err != nil {
 			return nil, err
 		}
 		if slices.ContainsFunc(imports, func(p string) bool { return memoryFuncs[p] != nil }) {
-			calls, err := usesRawMemory(&ctx, abs, srcRoot)
+			calls, err := usesRawMemory(files, srcRoot)
 			if err != nil {
 				return nil, err
 			}
@@ -178,7 +180,7 @@ func walkImports(root, module, importPath string, pkgs packageSet) (*importGraph
 				case std[imp]:
 				case isStdPath(imp):
 					unavail[imp] = true
-				case hasGoFiles(&ctx, filepath.Join(srcRoot, filepath.FromSlash(imp))):
+				case len(lists.of(filepath.Join(srcRoot, filepath.FromSlash(imp)))) > 0:
 					// Another plugin of the image provides it; that plugin is
 					// verified on its own, so the walk stops here.
 					gopath[imp] = true
@@ -245,7 +247,25 @@ func goFiles(ctx *build.Context, dir string) []string {
 	return out
 }
 
-func hasGoFiles(ctx *build.Context, dir string) bool { return len(goFiles(ctx, dir)) > 0 }
+// goFileLists remembers goFiles per directory for one walk: the walk asks
+// about the same directories again and again (every import looks for its
+// vendor/ candidates, then the package is listed and parsed), and each
+// listing opens every file to read its build constraints. The tree does not
+// change during the walk: no plugin code has run on it yet, and workers see
+// it read-only.
+type goFileLists struct {
+	ctx   *build.Context
+	lists map[string][]string
+}
+
+func (g *goFileLists) of(dir string) []string {
+	if l, ok := g.lists[dir]; ok {
+		return l
+	}
+	l := goFiles(g.ctx, dir)
+	g.lists[dir] = l
+	return l
+}
 
 // imageName names file f of the tree under srcRoot as messages do: where the
 // image holds it (plugins-local/src/...), as the worker names files too,
@@ -258,11 +278,11 @@ func imageName(srcRoot, f string) string {
 	return "plugins-local/src/" + filepath.ToSlash(rel)
 }
 
-// packageImports parses only the import blocks of a package's files.
-func packageImports(ctx *build.Context, dir, srcRoot string) ([]string, error) {
+// packageImports parses only the import blocks of a package's files (goFiles).
+func packageImports(files []string, srcRoot string) ([]string, error) {
 	fset := token.NewFileSet()
 	set := map[string]bool{}
-	for _, f := range goFiles(ctx, dir) {
+	for _, f := range files {
 		src, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
@@ -300,17 +320,17 @@ var memoryFuncs = map[string][]string{
 	"runtime/debug": {"WriteHeapDump", "SetCrashOutput"},
 }
 
-// usesRawMemory returns the memoryFuncs a package's files call
+// usesRawMemory returns the memoryFuncs a package's files (goFiles) call
 // ("reflect.NewAt"); only files that mention one are parsed whole. A dot
 // import of such a package counts as calling all of its.
-func usesRawMemory(ctx *build.Context, dir, srcRoot string) ([]string, error) {
+func usesRawMemory(files []string, srcRoot string) ([]string, error) {
 	var calls []string
 	add := func(c string) {
 		if !slices.Contains(calls, c) {
 			calls = append(calls, c)
 		}
 	}
-	for _, f := range goFiles(ctx, dir) {
+	for _, f := range files {
 		src, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err

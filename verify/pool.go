@@ -8,7 +8,9 @@ import (
 // pool starts workers ahead of their jobs, one at a time in the background,
 // keeping at most cap(ready) of them waiting.
 type pool struct {
-	start func(context.Context) (*proc, error)
+	// start starts a worker; warm when it was asked for ahead of time and
+	// nobody is waiting for it yet, so that it can warm up before its hello.
+	start func(ctx context.Context, warm bool) (*proc, error)
 	ready chan started
 
 	ctx    context.Context
@@ -16,10 +18,12 @@ type pool struct {
 	wg     sync.WaitGroup
 
 	mu sync.Mutex
-	// promised is how many workers were asked for; taken how many were
-	// handed out; owed how many are still to start.
-	promised, taken, owed int
-	running, closed       bool
+	// promised is how many workers were asked for, ahead how many of them
+	// ahead of time (Prepare); taken how many were handed out (or are being
+	// waited for); begun how many starts have begun; owed how many are
+	// still to start.
+	promised, ahead, taken, begun, owed int
+	running, closed                     bool
 }
 
 type started struct {
@@ -27,19 +31,23 @@ type started struct {
 	err error
 }
 
-func newPool(capacity int, start func(context.Context) (*proc, error)) *pool {
+func newPool(capacity int, start func(context.Context, bool) (*proc, error)) *pool {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &pool{start: start, ready: make(chan started, capacity), ctx: ctx, cancel: cancel}
 }
 
-// add asks for n workers in all; asking again for fewer than already asked
-// for changes nothing.
-func (p *pool) add(n int) {
+// add asks for n workers in all, ahead of time when ahead (their jobs are
+// not ready yet); asking again for fewer than already asked for changes
+// nothing.
+func (p *pool) add(n int, ahead bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if n > p.promised {
 		p.owed += n - p.promised
 		p.promised = n
+	}
+	if ahead {
+		p.ahead = max(p.ahead, n)
 	}
 	p.fillLocked()
 }
@@ -63,8 +71,11 @@ func (p *pool) fill() {
 			return
 		}
 		p.owed--
+		p.begun++
+		// Workers are handed out in the order they start.
+		warm := p.begun <= p.ahead && p.taken < p.begun
 		p.mu.Unlock()
-		w, err := p.start(p.ctx)
+		w, err := p.start(p.ctx, warm)
 		select {
 		case p.ready <- started{w, err}:
 		case <-p.ctx.Done():

@@ -78,8 +78,9 @@ func (c *containment) refuse() {
 // The process started is always this executable, which contains itself
 // first (serveWorker); w's binary, when it has one, is then executed inside
 // the sandbox, never outside. The worker then waits for its job; kill it
-// with stop when it gets none.
-func startWorker(ctx context.Context, w *worker, goPath, work string, c *containment, memoryLimit int64) (*proc, error) {
+// with stop when it gets none. A warm worker (started ahead of its job)
+// grows its heap before its hello (warmUp).
+func startWorker(ctx context.Context, w *worker, goPath, work string, c *containment, memoryLimit int64, warm bool) (*proc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable for the worker: %w", err)
@@ -102,7 +103,7 @@ func startWorker(ctx context.Context, w *worker, goPath, work string, c *contain
 	}
 	for {
 		ns := c.namespaces()
-		p, err := spawn(self, name, spec, ns, memoryLimit)
+		p, err := spawn(self, name, spec, ns, memoryLimit, warm)
 		if err != nil && ns && sandbox.NamespacesRefused(err) {
 			if c.mode == sandbox.ModeRequire {
 				os.RemoveAll(private)
@@ -125,7 +126,7 @@ func startWorker(ctx context.Context, w *worker, goPath, work string, c *contain
 	}
 }
 
-func spawn(self, name string, spec sandbox.Spec, namespaces bool, memoryLimit int64) (*proc, error) {
+func spawn(self, name string, spec sandbox.Spec, namespaces bool, memoryLimit int64, warm bool) (*proc, error) {
 	cmd := exec.Command(self)
 	// The worker runs plugin code: it gets nothing of the caller's
 	// environment, which may hold registry, git or signing credentials.
@@ -134,6 +135,9 @@ func spawn(self, name string, spec sandbox.Spec, namespaces bool, memoryLimit in
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		// Make the collector work hard before the watchdog has to kill.
 		"GOMEMLIMIT=" + strconv.FormatInt(memoryLimit*3/4, 10),
+	}
+	if warm {
+		cmd.Env = append(cmd.Env, warmEnv+"=1")
 	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -370,7 +374,7 @@ func forgedNote(out outcome, forged int) outcome {
 
 // runWorker starts a worker for one job and runs it.
 func runWorker(ctx context.Context, w *worker, j *job, opts Options, goPath, work string, c *containment) (outcome, sandbox.Report, error) {
-	p, err := startWorker(ctx, w, goPath, work, c, opts.MemoryLimit)
+	p, err := startWorker(ctx, w, goPath, work, c, opts.MemoryLimit, false)
 	if err != nil {
 		return outcome{}, sandbox.Report{}, err
 	}

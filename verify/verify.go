@@ -205,8 +205,8 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		return nil, fmt.Errorf("verify: create work directory: %w", err)
 	}
 	v := &Verifier{opts: opts, work: work, goPath: goPath, contain: &containment{mode: mode}}
-	v.pool = newPool(opts.Parallel, func(ctx context.Context) (*proc, error) {
-		return startWorker(ctx, nil, goPath, work, v.contain, opts.MemoryLimit)
+	v.pool = newPool(opts.Parallel, func(ctx context.Context, warm bool) (*proc, error) {
+		return startWorker(ctx, nil, goPath, work, v.contain, opts.MemoryLimit, warm)
 	})
 	return v, nil
 }
@@ -229,8 +229,9 @@ func (v *Verifier) Interpreter(yaegi, wazero, httpWasm, source string) {
 }
 
 // Prepare starts workers for n plugins ahead of Verify (at most Parallel at
-// a time wait ready).
-func (v *Verifier) Prepare(n int) { v.pool.add(n) }
+// a time wait ready). A worker started ahead of its plugin also grows its
+// heap before it says it is ready (warmUp).
+func (v *Verifier) Prepare(n int) { v.pool.add(n, true) }
 
 // Close stops the workers Verify did not use and removes the work directory.
 func (v *Verifier) Close() error {
@@ -315,7 +316,8 @@ func (v *Verifier) verify(ctx context.Context, plugins []plugin.Plugin) ([]Resul
 		}
 	}
 	if pl.linked() {
-		v.Prepare(misses)
+		// Wanted now: a worker nobody prepared does not warm up first.
+		v.pool.add(misses, false)
 	}
 	// A worker for another Yaegi is found or built (minutes, the first
 	// time) before any plugin's clock starts: its time is no plugin's.
@@ -491,7 +493,7 @@ func (v *Verifier) verifyOne(ctx context.Context, p plugin.Plugin, pl *plan, r *
 	if w.exe == "" {
 		proc, err = v.pool.take(ctx)
 	} else {
-		proc, err = startWorker(ctx, w, goPath, v.work, v.contain, opts.MemoryLimit)
+		proc, err = startWorker(ctx, w, goPath, v.work, v.contain, opts.MemoryLimit, false)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Module, err)

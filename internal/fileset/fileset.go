@@ -249,10 +249,16 @@ func (s Set) Lookup(p string) (File, bool) {
 // modes, so that tools reading a real directory (the interpreter) see exactly what
 // the image will hold.
 func (s Set) WriteDir(dir string) error {
+	// Verification lays out a tree per plugin: each directory is made once,
+	// not looked up again for every file in it.
+	made := map[string]bool{}
 	for _, f := range s {
 		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
+		if parent := filepath.Dir(dst); !made[parent] {
+			if err := os.MkdirAll(parent, 0o755); err != nil {
+				return err
+			}
+			made[parent] = true
 		}
 		if f.Kind == Symlink {
 			if err := os.Symlink(f.Link, dst); err != nil {
@@ -277,15 +283,16 @@ func writeFile(dst string, f File) error {
 	if err != nil {
 		return err
 	}
+	// The umask may have narrowed the mode; the checkout must match the image.
 	if _, err := io.Copy(out, rc); err != nil {
 		out.Close()
 		return err
 	}
-	if err := out.Close(); err != nil {
+	if err := out.Chmod(f.Mode().Perm()); err != nil {
+		out.Close()
 		return err
 	}
-	// The umask may have narrowed the mode; the checkout must match the image.
-	return os.Chmod(dst, f.Mode().Perm())
+	return out.Close()
 }
 
 // Bounds of FromDir. A directory plugin is read once (see FromDir): small
