@@ -283,7 +283,7 @@ func (s *sandboxMode) Type() string { return "mode" }
 func (v *verifyFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.DurationVar(&v.timeout, "verify-timeout", verify.DefaultTimeout, "bound on interpreting and exercising one plugin")
-	f.StringVar(&v.traefik, "traefik-version", "", "check for this Traefik version (e.g. v2.11.0) instead of the one the base image's labels name")
+	f.StringVar(&v.traefik, "traefik-version", "", "check for this Traefik version (e.g. v2.11.0) instead of the one the base image holds (its Traefik binary, else its labels)")
 	f.StringArrayVar(&v.workers, "yaegi-worker", nil, "verification worker (xtraefik-yaegi-<version>) to interpret with when the base's Traefik embeds another Yaegi than xtraefik (repeatable; default: next to xtraefik, then $PATH, then built into --cache-dir or $"+provision.CacheEnv+" with the Go toolchain)")
 	f.StringArrayVar(&v.workers, "yaegi-v2-worker", nil, "former name of --yaegi-worker")
 	_ = f.MarkDeprecated("yaegi-v2-worker", "use --yaegi-worker")
@@ -359,7 +359,7 @@ base's Traefik embeds, without building anything or changing the lock.`,
 	cmd.Flags().BoolVar(&vf.allowUnsafe, "allow-unsafe", false, "with --dir: let a plugin whose manifest says useUnsafe import unsafe/syscall (recipes use allowUnsafe)")
 	cmd.Flags().StringVar(&dir, "dir", "", "verify a plugin working copy (module name from its go.mod) instead of a recipe")
 	cmd.Flags().StringVar(&base, "base", "", "check the plugins the lock pins against this base image (tag or digest) instead of the recipe's, with its Traefik's interpreter; the lock is not changed")
-	cmd.Flags().IntVar(&expect, "expect-status", 0, "with --dir: the HTTP status the middleware must answer the verification request with (default: any answer that is not a server error), as a recipe's expectStatus")
+	cmd.Flags().IntVar(&expect, "expect-status", 0, "with --dir: the HTTP status the middleware must answer the verification request with (default: any answer; a server error passes with a warning), as a recipe's expectStatus")
 	return cmd
 }
 
