@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -38,8 +39,10 @@ const (
 // unreachable returns err as an unreachableError when the network failed
 // it, naming what applies: a registry mirror (--registry-mirror, the
 // recipe's mirrors.registries), a git mirror (--git-mirror,
-// mirrors.git), a module proxy (GOPROXY), and --offline when a lock pins
-// what the cache may already hold. Other errors (refusals, missing tags,
+// mirrors.git) for the source that failed and, after a base, for the git
+// plugins still to come, a module proxy (GOPROXY), and --offline: to use
+// now when a lock pins what the cache may already hold, else what it
+// needs. Other errors (refusals, missing tags,
 // the caller's cancellation) are returned as they are.
 func unreachable(ctx context.Context, o *options, kind string, err error) error {
 	if err == nil || ctx.Err() != nil || errors.As(err, new(*unreachableError)) {
@@ -64,11 +67,37 @@ func unreachable(ctx context.Context, o *options, kind string, err error) error 
 	default:
 		fmt.Fprintf(&b, "The module proxy could not be reached over the network (%s). Without access to it, set GOPROXY to a module proxy you can reach (a private module fetched direct from git takes --git-mirror)", why)
 	}
-	if o.Lock != nil {
-		b.WriteString("; or, with a cache directory an earlier build filled (or one restored), build from the lock alone with --offline")
-	}
 	b.WriteString(".")
+	// The base is resolved first: its failure is the first one a build
+	// without Docker Hub or GitHub meets, so it also names the git mirror
+	// the recipe's git plugins will need next.
+	if kind == viaRegistry {
+		if git := gitAliases(o.Recipe); len(git) > 0 {
+			fmt.Fprintf(&b, " The recipe's git plugins (%s) will need a git mirror too: --git-mirror ORIGINAL_PREFIX=MIRROR_PREFIX, or the recipe's mirrors: git:.", strings.Join(git, ", "))
+		}
+	}
+	if o.Lock != nil {
+		b.WriteString(" Or, with a cache directory an earlier build filled (or one restored), build from the lock alone with --offline.")
+	} else {
+		b.WriteString(" --offline builds from a lock and a cache directory alone: it needs a lock made once where these servers (or their mirrors) answer.")
+	}
 	return &unreachableError{Err: err, Hint: b.String()}
+}
+
+// gitAliases are the aliases of the recipe's plugins fetched from git, in
+// order.
+func gitAliases(r *recipe.Recipe) []string {
+	var out []string
+	if r == nil {
+		return nil
+	}
+	for a, p := range r.Plugins {
+		if p.Source() == recipe.SourceGit {
+			out = append(out, a)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // netFailure says why the network failed err ("the name registry.invalid

@@ -27,9 +27,10 @@ func refusedAddr(t *testing.T) string {
 
 // TestNetworkFailureNamesTheWaysOut: a base or a plugin the network cannot
 // reach (a name that never resolves, a refused loopback port) fails with a
-// sentence saying so and naming the ways around it that apply — a registry
-// mirror for the base, a git mirror for a git plugin, --offline only when a
-// lock pins what a cache may hold — while a refusal by a reachable server
+// sentence saying so and naming the ways around it — a registry mirror for
+// the base, a git mirror for a git plugin (after a base failure, for the git
+// plugins to come), and --offline: to use now when a lock pins what a cache
+// may hold, else what it needs — while a refusal by a reachable server
 // (a missing ref) gets no such hint.
 func TestNetworkFailureNamesTheWaysOut(t *testing.T) {
 	const module = "github.com/traefik/plugindemo"
@@ -66,23 +67,26 @@ func TestNetworkFailureNamesTheWaysOut(t *testing.T) {
 		{"base host does not resolve", func() *options {
 			return &options{Recipe: parse("base: registry.invalid/library/traefik:v3.6\n" + plugin(daemon.URL+repo.Path, "v0.2.2"))}
 		}, []string{"base image registry.invalid/library/traefik:v3.6", "\nThe registry could not be reached over the network (the name registry.invalid does not resolve)",
-			"--registry-mirror registry.invalid=MIRROR", "$XTRAEFIK_REGISTRY_MIRRORS", "mirrors: registries: [{prefix: registry.invalid, location: MIRROR}]"},
-			[]string{"--git-mirror", "--offline"}},
+			"--registry-mirror registry.invalid=MIRROR", "$XTRAEFIK_REGISTRY_MIRRORS", "mirrors: registries: [{prefix: registry.invalid, location: MIRROR}]",
+			"The recipe's git plugins (demo) will need a git mirror too: --git-mirror ORIGINAL_PREFIX=MIRROR_PREFIX, or the recipe's mirrors: git:.",
+			"--offline builds from a lock and a cache directory alone: it needs a lock made once"},
+			[]string{"build from the lock alone"}},
 		{"locked base, connection refused", func() *options {
 			r := parse("base: " + refused + "/library/traefik:v3.6\n" + plugin(daemon.URL+repo.Path, "v0.2.2"))
 			lock := &recipe.Lock{Version: recipe.LockVersion, Base: recipe.BaseLock{Ref: r.Base, Digest: "sha256:" + strings.Repeat("0", 64)}}
 			return &options{Recipe: r, Lock: lock}
-		}, []string{"(connection to " + refused + " refused)", "--registry-mirror " + refused + "=MIRROR", "build from the lock alone with --offline"},
-			[]string{"--git-mirror"}},
+		}, []string{"(connection to " + refused + " refused)", "--registry-mirror " + refused + "=MIRROR", "--git-mirror", "build from the lock alone with --offline"},
+			[]string{"it needs a lock made once"}},
 		{"git host does not resolve", func() *options {
 			return &options{Recipe: parse("base: traefik:v3.6\n" + plugin("https://git.invalid/demo.git", "v0.2.2")), Bases: &fakeBases{now: base}}
 		}, []string{"plugin demo (github.com/traefik/plugindemo)", "\nThe git server could not be reached over the network (the name git.invalid does not resolve)",
-			"--git-mirror ORIGINAL_PREFIX=MIRROR_PREFIX", "$XTRAEFIK_GIT_MIRRORS", "mirrors: git: [{insteadOf: ORIGINAL_PREFIX, url: MIRROR_PREFIX}]"},
-			[]string{"--registry-mirror", "--offline"}},
+			"--git-mirror ORIGINAL_PREFIX=MIRROR_PREFIX", "$XTRAEFIK_GIT_MIRRORS", "mirrors: git: [{insteadOf: ORIGINAL_PREFIX, url: MIRROR_PREFIX}]",
+			"--offline builds from a lock and a cache directory alone: it needs a lock made once"},
+			[]string{"--registry-mirror", "will need a git mirror too", "build from the lock alone"}},
 		{"locked plugin, git server gone", func() *options {
 			return &options{Recipe: online, Lock: pluginLock, Bases: &fakeBases{now: base}}
 		}, []string{"plugin demo (github.com/traefik/plugindemo)", "refused)", "--git-mirror", "build from the lock alone with --offline"},
-			[]string{"--registry-mirror"}},
+			[]string{"--registry-mirror", "it needs a lock made once"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if strings.Contains(tc.name, "gone") {

@@ -31,6 +31,9 @@ func TestCLIReference(t *testing.T) {
 	}
 	root := newRoot(env)
 	root.DisableAutoGenTag = true
+	// cobra adds these when the command runs; the reference lists them too.
+	root.InitDefaultVersionFlag()
+	root.InitDefaultCompletionCmd()
 	if err := doc.GenMarkdownTree(root, tmp); err != nil {
 		t.Fatal(err)
 	}

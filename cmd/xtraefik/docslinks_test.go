@@ -97,6 +97,32 @@ func TestTopLevel(t *testing.T) {
 	}
 }
 
+// maxModules bounds the module graph (go list -m all): every module in it
+// is one more to audit, fetch and keep current.
+const maxModules = 200
+
+// TestModuleGraph: the module graph stays small, and cosign's module, which
+// pulls in some 240 others, stays out of it: internal/sign writes cosign's
+// formats with sigstore's own libraries.
+func TestModuleGraph(t *testing.T) {
+	cmd := exec.Command("go", "list", "-m", "all")
+	cmd.Dir = repoRoot
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -m all: %v", err)
+	}
+	mods := strings.Fields(string(out))
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) > maxModules {
+		t.Errorf("the module graph has %d modules, at most %d", len(lines), maxModules)
+	}
+	for _, m := range mods {
+		if strings.HasPrefix(m, "github.com/sigstore/cosign") {
+			t.Errorf("%s is in the module graph", m)
+		}
+	}
+}
+
 // TestREADMEShape: the README stays short, its Set-up section holds exactly
 // the two commands a newcomer copies, and docs/README.md indexes every
 // page, each of which opens with a title and an introduction.
