@@ -62,7 +62,8 @@ type options struct {
 	Env func(string) string
 	// Bases reads base images; nil reads them with package images.
 	Bases baseResolver
-	// Log receives one line per stage; nil discards.
+	// Log receives a line for the base and each plugin resolved; nil
+	// discards.
 	Log io.Writer
 	// Offline resolves from the lock and the local caches alone: nothing
 	// is fetched, Frozen checks the lock against the recipe only, and

@@ -26,8 +26,8 @@ import (
 // RunRequest is what Run builds and serves.
 type RunRequest struct {
 	Verify verify.Options
-	// Serve runs the image; its Mode and Plugins come from each build.
-	Serve runcheck.ServeOptions
+	// Serve says how the image is run.
+	Serve ServeOptions
 	// Watch rebuilds and restarts Traefik when the recipe file or its
 	// lock, a directory plugin's files or Serve.Dynamic change.
 	Watch bool
@@ -216,7 +216,7 @@ type built struct {
 
 // serve starts Traefik on b's image with its plugins.
 func serve(ctx context.Context, b *built, req RunRequest, logf func(string, ...any)) (*runcheck.Server, error) {
-	opts := req.Serve
+	opts := req.Serve.options()
 	opts.Mode = traefikcfg.Mode(b.res.Resolution.Recipe.Mode())
 	opts.Plugins = b.res.Resolution.Plugins
 	srv, err := runcheck.Serve(ctx, b.img, opts)

@@ -20,7 +20,6 @@ import (
 	"github.com/xtraefik/xtraefik/internal/cacherepo"
 	"github.com/xtraefik/xtraefik/internal/outdated"
 	"github.com/xtraefik/xtraefik/internal/redact"
-	"github.com/xtraefik/xtraefik/internal/runcheck"
 	"github.com/xtraefik/xtraefik/internal/sandbox"
 	"github.com/xtraefik/xtraefik/internal/source"
 	"github.com/xtraefik/xtraefik/internal/source/modproxy"
@@ -74,9 +73,10 @@ type Config struct {
 	// (the default KeyFile), DOCKER_CONFIG, REGISTRY_AUTH_FILE and
 	// XDG_RUNTIME_DIR (the default Keychain), SSH_KNOWN_HOSTS and the git
 	// credential variables, and the go command's (GOPROXY...) for
-	// module-proxy plugins. The exceptions are TMPDIR (os.TempDir) and the
+	// module-proxy plugins. The exceptions are TMPDIR (os.TempDir), the
 	// go command building a verification worker for a Yaegi xtraefik does
-	// not link, which runs in the process environment.
+	// not link, which runs in the process environment, and the programs
+	// found on the process's PATH (runc, go, worker executables).
 	Env func(string) string
 	// KeyFile is the host key the caches that decide trust (verdicts,
 	// rendered layers, built workers) are sealed with, made on first use;
@@ -89,7 +89,8 @@ type Config struct {
 	// auth files found through Env (images.EnvKeychain, the files
 	// authn.DefaultKeychain reads).
 	Keychain authn.Keychain
-	// Log receives one progress line per stage; nil discards.
+	// Log receives a plain line for the base and for each plugin as they
+	// resolve (what the lock pins); Status gets every event. nil discards.
 	Log io.Writer
 	// Offline builds from the lock and the cache directory alone, never
 	// touching the network (see options.Offline); pushing is refused.
@@ -415,8 +416,8 @@ type BuildRequest struct {
 	// Verify tunes verification (timeouts, workers, containment).
 	Verify verify.Options
 	// Runtime, when set, runs the image's own Traefik before anything is
-	// written (its Mode and Plugins come from the build).
-	Runtime *runcheck.Options
+	// written.
+	Runtime *RuntimeCheck
 	// CheckReproducible builds a second time from the first build's pins and
 	// fails unless the digests match.
 	CheckReproducible bool
@@ -475,18 +476,19 @@ func (s *Session) build(ctx context.Context, req BuildRequest) (*Report, error) 
 	}
 	o.NeedBaseLayers = req.Outputs.OCILayout != "" || req.Outputs.Tarball != "" || req.Runtime != nil
 	o.UpdateBase = req.Rebase
+	rt := req.Runtime.options()
 	j := s.newJob(o, rep)
 	defer j.close()
 	// After the outputs are checked: a refused build creates nothing, the
 	// cache directory included.
 	rep, err := j.finish(j.r.run(ctx,
-		j.prepare(req.Verify, req.NoVerdictCache, req.Runtime, true),
+		j.prepare(req.Verify, req.NoVerdictCache, rt, true),
 		when(req.Rebase, j.relock(false)),
 		j.resolve(),
 		j.verify(true),
 		j.assemble(wantImages{full: req.Outputs.wantsImage(), plugins: req.Outputs.wantsPlugins()}),
 		j.shareTrees(),
-		j.runtime(req.Runtime),
+		j.runtime(rt),
 		j.reproducible(req.CheckReproducible),
 		j.publish(req.Outputs),
 		when(req.Rebase, j.writeLock(false)),
@@ -512,7 +514,7 @@ type VerifyRequest struct {
 	// verdict for the same inputs.
 	NoVerdictCache bool
 	// Runtime, when set, also assembles the image and runs its own Traefik.
-	Runtime *runcheck.Options
+	Runtime *RuntimeCheck
 	// Base, when set, checks the plugins as the lock pins them against
 	// this base (a tag or a digest) instead of the recipe's, with its
 	// Traefik's interpreter: will the locked plugins work on this
@@ -533,14 +535,15 @@ func (s *Session) Verify(ctx context.Context, req VerifyRequest) (*Report, error
 		}
 	}
 	o.NeedBaseLayers = req.Runtime != nil
+	rt := req.Runtime.options()
 	j := s.newJob(o, rep)
 	defer j.close()
 	return j.finish(j.r.run(ctx,
-		j.prepare(req.Verify, req.NoVerdictCache, req.Runtime, true),
+		j.prepare(req.Verify, req.NoVerdictCache, rt, true),
 		j.resolve(),
 		j.verify(false),
 		j.shareTrees(),
-		j.runtime(req.Runtime),
+		j.runtime(rt),
 	))
 }
 
@@ -628,9 +631,9 @@ func runtimeIsolation(isolation string, mode sandbox.Mode) (string, error) {
 		return isolation, nil
 	}
 	switch isolation {
-	case runcheck.IsolationAuto, "":
-		return runcheck.IsolationRunc, nil
-	case runcheck.IsolationChroot, runcheck.IsolationNone:
+	case IsolationAuto, "":
+		return IsolationRunc, nil
+	case IsolationChroot, IsolationNone:
 		return "", fmt.Errorf("containment is required, but the runtime check would run plugin code under isolation %s, which does not contain it; use runc", isolation)
 	}
 	return isolation, nil
@@ -658,10 +661,14 @@ func VerifyDir(ctx context.Context, dir string, expectStatus int, vo verify.Opti
 	return rep.done(), nil
 }
 
+// OutdatedReport is what Outdated finds: the base and each plugin, with
+// the newer releases of each (`xtraefik outdated -o json` prints it).
+type OutdatedReport = outdated.Report
+
 // Outdated lists newer plugin releases and Traefik tags than the recipe and
-// its lock stand for (package outdated), through the session's mirrors,
-// registries, credentials and module proxies.
-func (s *Session) Outdated(ctx context.Context, pre bool) (*outdated.Report, error) {
+// its lock stand for, through the session's mirrors, registries,
+// credentials and module proxies.
+func (s *Session) Outdated(ctx context.Context, pre bool) (*OutdatedReport, error) {
 	o := s.copyOptions()
 	if o.Offline {
 		return nil, errors.New("outdated asks every source what is new, which needs the network: it cannot run offline")

@@ -29,6 +29,16 @@ import (
 	"github.com/xtraefik/xtraefik/internal/sandbox"
 )
 
+// SandboxMode is how much containment verification insists on
+// (Options.Sandbox).
+type SandboxMode = sandbox.Mode
+
+// Sandbox modes.
+const (
+	SandboxAuto    = sandbox.ModeAuto    // contain as well as the host allows, and say what is missing
+	SandboxRequire = sandbox.ModeRequire // refuse to run plugin code without full containment
+)
+
 // Options tune a verification.
 type Options struct {
 	// AllowUnsafe is the trust the recipe's allowUnsafe gives plugin code:
@@ -74,10 +84,10 @@ type Options struct {
 	// means DefaultKeyFile.
 	KeyFile string
 	// Sandbox is how much containment plugin code must run under:
-	// sandbox.ModeAuto (default) contains it as well as the host allows and
-	// says what was missing in each Result; sandbox.ModeRequire refuses to
-	// run plugin code without full containment.
-	Sandbox sandbox.Mode
+	// SandboxAuto (default) contains it as well as the host allows and
+	// says what was missing in each Result; SandboxRequire refuses to run
+	// plugin code without full containment.
+	Sandbox SandboxMode
 	// Log receives a line when a verification worker has to be built (the
 	// first use of a Traefik release whose Yaegi xtraefik does not link);
 	// nil discards.

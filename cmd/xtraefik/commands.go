@@ -12,7 +12,6 @@ import (
 	"github.com/xtraefik/xtraefik/build"
 	"github.com/xtraefik/xtraefik/images"
 	"github.com/xtraefik/xtraefik/internal/publish"
-	"github.com/xtraefik/xtraefik/internal/runcheck"
 	"github.com/xtraefik/xtraefik/internal/sandbox"
 	"github.com/xtraefik/xtraefik/internal/sign"
 	"github.com/xtraefik/xtraefik/verify"
@@ -222,7 +221,7 @@ type runtimeFlags struct {
 
 func (r *runtimeFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	r.isolation = runcheck.IsolationAuto
+	r.isolation = build.IsolationAuto
 	f.Var(&r.isolation, "runtime-isolation", "how the runtime check isolates Traefik: auto, runc, chroot or none")
 	f.DurationVar(&r.timeout, "runtime-timeout", 2*time.Minute, "bound on the runtime check")
 	f.StringArrayVar(&r.extraArgs, "runtime-arg", nil, "extra argument passed to Traefik in the runtime check (repeatable), e.g. to see what a Helm chart's flags do to a file- or env-mode image")
@@ -230,8 +229,8 @@ func (r *runtimeFlags) register(cmd *cobra.Command) {
 
 // options are the runtime check's options; the build fills in its mode
 // and plugins.
-func (r *runtimeFlags) options(log io.Writer) *runcheck.Options {
-	return &runcheck.Options{Isolation: string(r.isolation), Timeout: r.timeout, ExtraArgs: r.extraArgs, Log: log}
+func (r *runtimeFlags) options(log io.Writer) *build.RuntimeCheck {
+	return &build.RuntimeCheck{Isolation: string(r.isolation), Timeout: r.timeout, ExtraArgs: r.extraArgs, Log: log}
 }
 
 type verifyFlags struct {
@@ -252,7 +251,7 @@ func (f *isolationFlag) String() string { return string(*f) }
 
 func (f *isolationFlag) Set(v string) error {
 	switch v {
-	case runcheck.IsolationAuto, runcheck.IsolationRunc, runcheck.IsolationChroot, runcheck.IsolationNone:
+	case build.IsolationAuto, build.IsolationRunc, build.IsolationChroot, build.IsolationNone:
 		*f = isolationFlag(v)
 		return nil
 	}

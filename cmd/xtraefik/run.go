@@ -41,13 +41,13 @@ restarts Traefik; a rebuild that fails leaves the running Traefik as it was.
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fail := func(err error) error { return c.output.fail(cmd, "run", err) }
-			var eps []runcheck.EntryPoint
+			var eps []build.EntryPoint
 			for _, s := range entryPoints {
 				ep, err := runcheck.ParseEntryPoint(s)
 				if err != nil {
 					return fail(fmt.Errorf("--entrypoint: %w", err))
 				}
-				eps = append(eps, ep)
+				eps = append(eps, build.EntryPoint{Name: ep.Name, Address: ep.Address})
 			}
 			cfg, err := c.config(cmd, env)
 			if err != nil {
@@ -58,7 +58,7 @@ restarts Traefik; a rebuild that fails leaves the running Traefik as it was.
 			progress := diagnostics(cmd)
 			cfg.Log = progress
 			req := build.RunRequest{Verify: vf.options(progress, c.cacheDir), Watch: watch, Interval: interval, Log: cmd.ErrOrStderr(),
-				Serve: runcheck.ServeOptions{Dynamic: dynamic, EntryPoints: eps, ExtraArgs: rt.extraArgs,
+				Serve: build.ServeOptions{Dynamic: dynamic, EntryPoints: eps, ExtraArgs: rt.extraArgs,
 					Isolation: string(rt.isolation), Timeout: rt.timeout, Log: cmd.ErrOrStderr()}}
 			if err := build.Run(cmd.Context(), cfg, req); err != nil {
 				return fail(c.missingRecipe(cmd, cfg.RecipeFile, err))
