@@ -464,8 +464,11 @@ func (p *Pusher) Tag(ctx context.Context, ref string, r *Result) error {
 	}
 	if rp.heads.has(target.Context(), r.Digest) {
 		// remote's Push of a tag: a HEAD of the tag, then the PUT only
-		// when it names another manifest.
-		return p.opts.explain(rp.p.Push(ctx, target, r.taggable()), target)
+		// when it names another manifest. A registry whose HEAD of a tag
+		// fails (some answer 401 or 405 to it) still gets the PUT.
+		if err := rp.p.Push(ctx, target, r.taggable()); err == nil || ctx.Err() != nil {
+			return p.opts.explain(err, target)
+		}
 	}
 	return p.opts.explain(rp.p.Put(ctx, target, r.taggable()), target)
 }

@@ -1,6 +1,10 @@
 package images
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -199,4 +203,55 @@ func TestPusherRetagSkipsPut(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("tag moved", push(proxy+"/team/a:v1"), "HEAD /v2/team/a/manifests/v1", "PUT /v2/team/a/manifests/v1")
+}
+
+// TestPusherRetagWhereHeadOfTagFails: a registry that refuses a HEAD of a
+// tag (some answer 401 or 405 to it) is not asked twice: the tag is PUT,
+// as before the re-push learned to skip it.
+func TestPusherRetagWhereHeadOfTagFails(t *testing.T) {
+	host := testenv.Registry(t, testenv.RegistryOptions{})
+	recorded, log := testenv.RecordingProxy(t, host)
+	backend := &url.URL{Scheme: "http", Host: recorded}
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(backend); r.Out.Host = r.In.Host }}
+	refuse := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/manifests/") && !strings.Contains(r.URL.Path, "sha256:") {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(refuse)
+	t.Cleanup(srv.Close)
+	reg := strings.TrimPrefix(srv.URL, "http://")
+
+	testenv.PushBase(t, recorded+"/library/traefik:v3", testenv.BaseOptions{OCI: true})
+	base := mustResolve(t, recorded+"/library/traefik:v3", Options{})
+	res, err := Assemble(ctx(t), base, demoAddition(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		p := NewPusher(Options{})
+		if err := p.Upload(ctx(t), reg+"/team/a", res); err != nil {
+			t.Fatal(err)
+		}
+		log.Reset()
+		if err := p.Tag(ctx(t), reg+"/team/a:v1", res); err != nil {
+			t.Fatalf("push %d: %v", i+1, err)
+		}
+		p.Close()
+		puts := 0
+		for _, r := range log.Requests() {
+			if r.Method == http.MethodPut && r.Path == "/v2/team/a/manifests/v1" {
+				puts++
+			}
+		}
+		if puts != 1 {
+			t.Errorf("push %d: the tag was PUT %d times, want once: %v", i+1, puts, log.Requests())
+		}
+	}
+	desc, err := remote.Head(mustName(t, recorded+"/team/a:v1"))
+	if err != nil || desc.Digest != res.Digest {
+		t.Errorf("team/a:v1 is %v (%v), want %s", desc, err, res.Digest)
+	}
 }
