@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/xtraefik/xtraefik/internal/testenv"
 )
 
 // TestEmbeddedSourceCurrent: the embedded archive is exactly what go generate
@@ -15,11 +17,10 @@ import (
 // other code than xtraefik's own (an old sandbox entry, an old protocol), and
 // only where a worker is built, on users' machines.
 func TestEmbeddedSourceCurrent(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no Go toolchain")
-	}
+	// Under XTRAEFIK_E2E (CI) a missing go command fails the test.
+	goCmd := testenv.Tool(t, "go")
 	fresh := filepath.Join(t.TempDir(), "source.zip")
-	cmd := exec.Command("go", "run", "./internal/gensource", "-o", fresh)
+	cmd := exec.Command(goCmd, "run", "./internal/gensource", "-o", fresh)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go run ./internal/gensource: %v\n%s", err, out)
 	}
