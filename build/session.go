@@ -125,7 +125,8 @@ type Config struct {
 // (lock, build, rebase, verify) runs from the options it decides once.
 type Session struct {
 	// Recipe is as read; Locked is the lock as on disk (nil when there is
-	// none) and moves when the session writes LockFile.
+	// none) and moves when the session writes LockFile: read it when no
+	// Lock or rebase of this session is running.
 	Recipe   *recipe.Recipe
 	Locked   *recipe.Lock
 	LockFile string
