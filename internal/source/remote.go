@@ -159,6 +159,16 @@ type repoOptions struct {
 	// read says the repository is opened to read objects only: its pack
 	// indexes are read through a buffer (bufferedIdx).
 	read bool
+	// budget, if set, is charged every object go-git decodes in memory
+	// (chargedCache); blobless then keeps blobs out of the cache as well.
+	budget *readBudget
+	// inMemory has go-git decode every object in memory, however large,
+	// never streaming one (a tree walk: see treeReader.blobReader for the
+	// whole blobs it streams itself). go-git streams a large delta by
+	// reading its base again from the start at every copy that goes
+	// backwards, and its base outside the cache: what it decodes so is
+	// neither linear nor counted.
+	inMemory bool
 }
 
 // bufferedIdx is a cache repository's file system for reading objects:
@@ -215,11 +225,17 @@ func openRepoWith(dir string, o repoOptions) (*git.Repository, error) {
 	// into memory; the object cache holds small objects (trees, commits,
 	// delta bases) and need not be go-git's default 96 MiB.
 	var objects cache.Object = cache.NewObjectLRU(o.cache)
-	if o.blobless {
+	switch {
+	case o.budget != nil:
+		objects = chargedCache{Object: objects, budget: o.budget, keepBlobs: !o.blobless}
+	case o.blobless:
 		objects = blobless{objects}
 	}
 	large := int64(largeObject)
-	if o.stream {
+	switch {
+	case o.inMemory:
+		large = 0 // go-git's "no threshold"
+	case o.stream:
 		large = streamObject
 	}
 	fsys := osfs.New(dir)

@@ -110,6 +110,8 @@ type Fetcher struct {
 	progress io.Writer
 	offline  bool
 	mirror   func(string) string
+	// readFixed, if not 0, replaces maxReadFixed (tests).
+	readFixed int64
 	// fetching holds one fetch at a time: a fetch indexes the pack it
 	// receives holding up to 16 MiB of delta bases (docs/design.md,
 	// Memory), while callers read trees side by side.
@@ -342,7 +344,7 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 	}
 	h := plumbing.NewHash(strings.ToLower(commit))
 	dir := f.repoDir(r)
-	t, err := cachedTree(dir, h)
+	t, err := cachedTree(ctx, dir, h, f.newBudget())
 	switch {
 	case t != nil:
 		// Marks the use for xtraefik cache prune.
@@ -358,9 +360,11 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 	}
 	var damaged func(*git.Repository) bool
 	if err != nil {
-		damaged = func(repo *git.Repository) bool {
-			_, err := readTree(repo, dir, h)
-			return isDamage(err)
+		// Under the lock, read afresh from dir, as cachedTree reads (the
+		// same budget: a costly history is not damage).
+		damaged = func(*git.Repository) bool {
+			t, err := cachedTree(ctx, dir, h, f.newBudget())
+			return isDamage(err) || (t == nil && err == nil)
 		}
 	}
 	err = f.update(ctx, r, damaged, func(repo *git.Repository) error {
@@ -373,7 +377,7 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 		return nil, err
 	}
 	// A fresh handle sees the new pack files.
-	if t, err = cachedTree(dir, h); t == nil && err == nil {
+	if t, err = cachedTree(ctx, dir, h, f.newBudget()); t == nil && err == nil {
 		err = fmt.Errorf("cache repository %s vanished", dir)
 	}
 	if err != nil {
@@ -384,11 +388,14 @@ func (f *Fetcher) Tree(ctx context.Context, rawURL, commit string) (*Tree, error
 
 // cachedTree reads commit h from the cache repository at dir: nil, nil
 // when it is not there; an error marked as damage when the repository or
-// the commit's objects cannot be read.
-func cachedTree(dir string, h plumbing.Hash) (*Tree, error) {
-	// The walk reads every object once: the packs stay open for it, and
-	// blobs stay out of the object cache.
-	repo, err := openRepoWith(dir, repoOptions{cache: objectCache, keep: true, blobless: true, read: true})
+// the commit's objects cannot be read, wrapping ErrTooCostly when reading
+// them decodes more than budget allows (the plugin's history, not damage:
+// a fresh fetch would bring the same objects).
+func cachedTree(ctx context.Context, dir string, h plumbing.Hash, budget *readBudget) (*Tree, error) {
+	// The walk reads every object once: the packs stay open for it, blobs
+	// stay out of the object cache, and what go-git decodes is charged to
+	// the tree's budget.
+	repo, err := openRepoWith(dir, repoOptions{cache: objectCache, keep: true, blobless: true, read: true, budget: budget, inMemory: true})
 	if err != nil {
 		return nil, &damage{err}
 	}
@@ -400,7 +407,7 @@ func cachedTree(dir string, h plumbing.Hash) (*Tree, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return readTree(repo, dir, h)
+	return readTree(ctx, repo, dir, h, budget)
 }
 
 // ListTags is the package's ListTags with the Fetcher's credentials. The

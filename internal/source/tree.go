@@ -2,8 +2,10 @@ package source
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -38,6 +40,12 @@ const (
 // again (the verdict and the layer came from the caches) does not hold
 // twenty repositories' caches in memory.
 //
+// Everything go-git decodes, for the walk and for the files read later, is
+// charged to budget (see readBudget): a history crafted so that reading the
+// files decodes the same delta bases again and again fails with
+// ErrTooCostly instead of holding the build. Each distinct blob is read
+// once per walk, however many paths name it.
+//
 // The contents of small blobs, read whole by the walk anyway, are kept (up
 // to keptBlob bytes each, keptTree a tree): the files a build reads again
 // straight away (go.mod, .traefik.yml) then need no repository reopened.
@@ -50,6 +58,19 @@ type treeReader struct {
 	mu     sync.Mutex
 	files  []fileset.File
 	kept   int64 // bytes of blob contents kept
+	budget *readBudget
+	// blobs holds what the walk read of each blob, links each symbolic
+	// link's target: a blob named by many paths is read once.
+	blobs map[plumbing.Hash]blobRead
+	links map[plumbing.Hash]string
+}
+
+// blobRead is what the walk learnt of one blob: its size, its SHA-256, and
+// its content when kept.
+type blobRead struct {
+	size    int64
+	sum     [sha256.Size]byte
+	content []byte
 }
 
 // Bounds of the blob contents a tree keeps in memory.
@@ -62,7 +83,7 @@ const (
 // after release; call with mu held.
 func (tr *treeReader) repository() (*git.Repository, error) {
 	if tr.repo == nil {
-		repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache, read: true})
+		repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache, read: true, budget: tr.budget})
 		if err == nil && repo == nil {
 			err = fmt.Errorf("cache repository %s vanished", tr.dir)
 		}
@@ -84,7 +105,10 @@ func (tr *treeReader) repository() (*git.Repository, error) {
 // SHA-1 computed as it is read through): a cache directory is an input from
 // whoever could write it (a restored CI cache), and an object stored under
 // another's name is damage, never the plugin's files.
-func readTree(repo *git.Repository, dir string, h plumbing.Hash) (*Tree, error) {
+//
+// What go-git decodes is charged to budget, which repo's object cache
+// charges (repoOptions.budget); ctx stops the walk between entries.
+func readTree(ctx context.Context, repo *git.Repository, dir string, h plumbing.Hash, budget *readBudget) (*Tree, error) {
 	obj, err := checkedObject(repo, h)
 	if err != nil {
 		return nil, fmt.Errorf("read commit: %w", err)
@@ -96,7 +120,7 @@ func readTree(repo *git.Repository, dir string, h plumbing.Hash) (*Tree, error) 
 	if err != nil {
 		return nil, &damage{fmt.Errorf("read commit: %w", err)}
 	}
-	tr := &treeReader{repo: repo, dir: dir}
+	tr := &treeReader{repo: repo, dir: dir, budget: budget, blobs: map[plumbing.Hash]blobRead{}, links: map[plumbing.Hash]string{}}
 	defer func() {
 		if tr.stream != nil {
 			closeRepo(tr.stream)
@@ -106,10 +130,17 @@ func readTree(repo *git.Repository, dir string, h plumbing.Hash) (*Tree, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read root tree: %w", err)
 	}
-	if err := tr.walk(root, ""); err != nil {
+	if err := budget.check(); err != nil {
+		return nil, err
+	}
+	if err := tr.walk(ctx, root, ""); err != nil {
+		return nil, err
+	}
+	if err := budget.check(); err != nil {
 		return nil, err
 	}
 	tr.repo = nil // see treeReader
+	tr.blobs, tr.links = nil, nil
 	set, err := fileset.New(tr.files)
 	if err != nil {
 		return nil, err
@@ -120,8 +151,16 @@ func readTree(repo *git.Repository, dir string, h plumbing.Hash) (*Tree, error) 
 // walk descends the tree itself rather than using object.TreeWalker, which
 // ends silently on a subtree it cannot read: a truncated plugin must be an
 // error, not a smaller plugin.
-func (tr *treeReader) walk(t *object.Tree, dir string) error {
+func (tr *treeReader) walk(ctx context.Context, t *object.Tree, dir string) error {
 	for _, e := range t.Entries {
+		// What the last entry cost is known now; a read stops here too
+		// when cancelled (a build failing elsewhere waits for it).
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := tr.budget.check(); err != nil {
+			return err
+		}
 		p := e.Name
 		if dir != "" {
 			p = dir + "/" + e.Name
@@ -147,7 +186,7 @@ func (tr *treeReader) walk(t *object.Tree, dir string) error {
 			if err != nil {
 				return fmt.Errorf("read tree %s: %w", p, err)
 			}
-			if err := tr.walk(sub, p); err != nil {
+			if err := tr.walk(ctx, sub, p); err != nil {
 				return err
 			}
 		case filemode.Regular, filemode.Deprecated:
@@ -159,14 +198,11 @@ func (tr *treeReader) walk(t *object.Tree, dir string) error {
 				return err
 			}
 		case filemode.Symlink:
-			target, err := tr.content(e.Hash)
-			if err == nil {
-				err = checkName(plumbing.BlobObject, e.Hash, plumbing.ComputeHash(plumbing.BlobObject, target))
-			}
+			target, err := tr.link(e.Hash)
 			if err != nil {
 				return &damage{fmt.Errorf("read symlink %s: %w", p, err)}
 			}
-			tr.files = append(tr.files, fileset.File{Path: p, Kind: fileset.Symlink, Link: string(target), Size: int64(len(target))})
+			tr.files = append(tr.files, fileset.File{Path: p, Kind: fileset.Symlink, Link: target, Size: int64(len(target))})
 		case filemode.Submodule:
 			return wrapf(ErrUnsupported, "plugin uses git submodules (%s): Traefik would not fetch them either; vendor the code instead", p)
 		default:
@@ -176,34 +212,41 @@ func (tr *treeReader) walk(t *object.Tree, dir string) error {
 	return nil
 }
 
-func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) error {
+// link reads the target of a symbolic link, blob h, once per walk.
+func (tr *treeReader) link(h plumbing.Hash) (string, error) {
+	if target, ok := tr.links[h]; ok {
+		return target, nil
+	}
 	size, err := tr.size(h)
 	if err != nil {
-		return &damage{fmt.Errorf("read %s: %w", p, err)}
+		return "", err
 	}
-	keep := size <= keptBlob && tr.kept+size <= keptTree
-	var (
-		sum     [sha256.Size]byte
-		content []byte
-	)
-	if size <= lfsMaxPointer {
-		b, err := tr.content(h)
-		if err != nil {
-			return &damage{fmt.Errorf("read %s: %w", p, err)}
-		}
-		if err := checkName(plumbing.BlobObject, h, plumbing.ComputeHash(plumbing.BlobObject, b)); err != nil {
-			return &damage{fmt.Errorf("read %s: %w", p, err)}
-		}
-		if bytes.HasPrefix(b, []byte(lfsPrefix)) {
-			return wrapf(ErrUnsupported, "%s is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself", p)
-		}
-		sum = sha256.Sum256(b)
-		if keep {
-			content = b
-		}
-	} else if sum, content, err = tr.readThrough(h, size, keep); err != nil {
-		return &damage{fmt.Errorf("read %s: %w", p, err)}
+	b, err := tr.content(h, size)
+	if err != nil {
+		return "", err
 	}
+	if err := checkName(plumbing.BlobObject, h, plumbing.ComputeHash(plumbing.BlobObject, b)); err != nil {
+		return "", err
+	}
+	tr.budget.read(size)
+	tr.links[h] = string(b)
+	return tr.links[h], nil
+}
+
+func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) error {
+	r, ok := tr.blobs[h]
+	if !ok {
+		var err error
+		if r, err = tr.readBlob(p, h); err != nil {
+			return err
+		}
+		tr.blobs[h] = r
+		tr.budget.read(r.size)
+		if r.content != nil {
+			tr.kept += r.size
+		}
+	}
+	size, sum, content := r.size, r.sum, r.content
 	// The content was just read (damage shows now, not later): its hash
 	// is kept, so hashing the tree reads nothing again, and every later
 	// read must give the same bytes (fileset.New sees to it).
@@ -221,16 +264,78 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 		// The stream holds no unlocked storage state (see treeReader), so
 		// it may be read after the lock is released.
 		// fileset.New makes the reader check the content against Sum.
-		return b.Reader()
+		rc, err := b.Reader()
+		if err == nil {
+			err = tr.budget.check()
+			if err != nil {
+				rc.Close()
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s (blob %s): %w", p, h, err)
+		}
+		return budgetedReader{ReadCloser: rc, budget: tr.budget, what: p}, nil
 	}
 	if content != nil {
 		// Checked against its name as it was read, like the bytes a
 		// reopened repository would give.
-		tr.kept += size
 		open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }
 	}
 	tr.files = append(tr.files, fileset.File{Path: p, Kind: kind, Size: size, Sum: hex.EncodeToString(sum[:]), Open: open})
 	return nil
+}
+
+// budgetedReader fails a read of a file once what the tree's reads
+// decoded is past their budget (go-git decodes a streamed delta's base as
+// the stream is read).
+type budgetedReader struct {
+	io.ReadCloser
+	budget *readBudget
+	what   string
+}
+
+func (r budgetedReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if berr := r.budget.check(); berr != nil {
+		return n, fmt.Errorf("read %s: %w", r.what, berr)
+	}
+	return n, err
+}
+
+// readBlob reads blob h, named by path p, through once: its size, its
+// SHA-256 and, when the tree keeps it, its content.
+func (tr *treeReader) readBlob(p string, h plumbing.Hash) (blobRead, error) {
+	size, err := tr.size(h)
+	if err != nil {
+		return blobRead{}, &damage{fmt.Errorf("read %s: %w", p, err)}
+	}
+	keep := size <= keptBlob && tr.kept+size <= keptTree
+	var (
+		sum     [sha256.Size]byte
+		content []byte
+	)
+	if size <= lfsMaxPointer {
+		b, err := tr.content(h, size)
+		if err != nil {
+			return blobRead{}, &damage{fmt.Errorf("read %s: %w", p, err)}
+		}
+		if err := checkName(plumbing.BlobObject, h, plumbing.ComputeHash(plumbing.BlobObject, b)); err != nil {
+			return blobRead{}, &damage{fmt.Errorf("read %s: %w", p, err)}
+		}
+		if bytes.HasPrefix(b, []byte(lfsPrefix)) {
+			return blobRead{}, wrapf(ErrUnsupported, "%s is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself", p)
+		}
+		sum = sha256.Sum256(b)
+		if keep {
+			content = b
+		}
+	} else if sum, content, err = tr.readThrough(h, size, keep); err != nil {
+		if errors.Is(err, ErrTooCostly) {
+			return blobRead{}, fmt.Errorf("read %s: %w", p, err)
+		}
+		return blobRead{}, &damage{fmt.Errorf("read %s: %w", p, err)}
+	}
+	return blobRead{size: size, sum: sum, content: content}, nil
 }
 
 // size reads a blob's size from the pack header when the storage can.
@@ -247,7 +352,10 @@ func (tr *treeReader) size(h plumbing.Hash) (int64, error) {
 	return b.Size, nil
 }
 
-func (tr *treeReader) content(h plumbing.Hash) ([]byte, error) {
+// content reads blob h, of size bytes (its header's), whole. A stream
+// going past size is not read further (a loose object's reader does not
+// stop at its header's size): holding more or fewer bytes is damage.
+func (tr *treeReader) content(h plumbing.Hash, size int64) ([]byte, error) {
 	b, err := tr.repo.BlobObject(h)
 	if err != nil {
 		return nil, err
@@ -257,7 +365,19 @@ func (tr *treeReader) content(h plumbing.Hash) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	return io.ReadAll(rc)
+	content, err := io.ReadAll(io.LimitReader(rc, size+1))
+	if err == nil && int64(len(content)) != size {
+		err = fmt.Errorf("blob %s holds %s bytes, its header says %d", h, holds(int64(len(content)), size), size)
+	}
+	return content, err
+}
+
+// holds says how many bytes a blob read through a limit of size+1 holds.
+func holds(n, size int64) string {
+	if n > size {
+		return fmt.Sprintf("more than %d", size)
+	}
+	return fmt.Sprint(n)
 }
 
 // readThrough decodes a blob and hashes it: damage in its pack data shows
@@ -277,9 +397,14 @@ func (tr *treeReader) readThrough(h plumbing.Hash, size int64, keep bool) (sum [
 		buf = bytes.NewBuffer(make([]byte, 0, size))
 		w = io.MultiWriter(d, name, buf)
 	}
-	n, err := io.Copy(w, rc)
+	// A stream going past size is not read further: a loose object's
+	// reader does not stop at its header's size.
+	n, err := io.Copy(w, io.LimitReader(rc, size+1))
 	if err == nil && n != size {
-		err = fmt.Errorf("blob %s holds %d bytes, its header says %d", h, n, size)
+		err = fmt.Errorf("blob %s holds %s bytes, its header says %d", h, holds(n, size), size)
+	}
+	if err == nil {
+		err = tr.budget.check()
 	}
 	if err == nil {
 		err = checkName(plumbing.BlobObject, h, name.Sum())
@@ -293,14 +418,13 @@ func (tr *treeReader) readThrough(h plumbing.Hash, size int64, keep bool) (sum [
 
 // blobReader reads blob h, of size bytes, for the walk. A blob over
 // streamObject stored whole streams from its pack; go-git would decode it
-// whole into memory first, byte by byte through its pack scanner. Deltas
-// are decoded by go-git as before: it streams one by reading its base
-// again from the start at every copy that goes backwards, which a chain of
-// deltas multiplies.
+// whole into memory first, byte by byte through its pack scanner. A delta
+// is decoded by go-git in memory (the walk's repository is opened
+// inMemory), each base charged to the budget as it is decoded.
 func (tr *treeReader) blobReader(h plumbing.Hash, size int64) (io.ReadCloser, error) {
 	if size > streamObject {
 		if tr.stream == nil {
-			repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache, keep: true, blobless: true, stream: true, read: true})
+			repo, err := openRepoWith(tr.dir, repoOptions{cache: reopenCache, keep: true, blobless: true, stream: true, read: true, budget: tr.budget})
 			if err == nil && repo == nil {
 				err = fmt.Errorf("cache repository %s vanished", tr.dir)
 			}
@@ -318,7 +442,11 @@ func (tr *treeReader) blobReader(h plumbing.Hash, size int64) (io.ReadCloser, er
 				if obj.Type() != plumbing.BlobObject {
 					return nil, fmt.Errorf("object %s is a %s, not a blob", h, obj.Type())
 				}
-				return obj.Reader()
+				rc, err := obj.Reader()
+				if err != nil {
+					return nil, err
+				}
+				return chargedReader{ReadCloser: rc, budget: tr.budget}, nil
 			}
 		}
 	}
