@@ -1,7 +1,13 @@
 package source
 
 import (
+	"bufio"
+	"encoding/binary"
+
 	"errors"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"io"
 	"sync/atomic"
 
@@ -94,4 +100,95 @@ func (r chargedReader) Read(p []byte) (int, error) {
 	n, err := r.ReadCloser.Read(p)
 	r.budget.charge(int64(n))
 	return n, err
+}
+
+// chargeStream charges budget what go-git reads of a delta's base to
+// stream blob h, of size bytes, from a repository whose large-object
+// threshold is threshold: go-git streams a delta over it with
+// packfile.ReaderFromDelta, which reads its base forward and from the start
+// again at every copy that goes backwards (a cost the delta's commands
+// give, not its size). Nothing is charged for a blob go-git decodes in
+// memory or one stored whole.
+func chargeStream(repo *git.Repository, h plumbing.Hash, size, threshold int64, budget *readBudget) error {
+	if size <= threshold {
+		return nil
+	}
+	ds, ok := repo.Storer.(storer.DeltaObjectStorer)
+	if !ok {
+		return nil
+	}
+	obj, err := ds.DeltaObject(plumbing.AnyObject, h)
+	if err != nil {
+		return err
+	}
+	if _, delta := obj.(plumbing.DeltaObject); !delta {
+		return nil
+	}
+	rc, err := obj.Reader()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	cost, err := streamCost(bufio.NewReader(rc))
+	if err != nil {
+		return err
+	}
+	budget.charge(cost)
+	return nil
+}
+
+// streamCost is the number of base bytes go-git's streaming patcher reads
+// to apply delta, plus one per command: a copy at an offset behind the
+// last one reads the base from its start.
+func streamCost(delta io.ByteReader) (int64, error) {
+	for range 2 { // the base's size, the result's
+		if _, err := binary.ReadUvarint(delta); err != nil {
+			return 0, packfile.ErrInvalidDelta
+		}
+	}
+	var cost, pos int64
+	for {
+		cmd, err := delta.ReadByte()
+		if err == io.EOF {
+			return cost, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		cost++
+		switch {
+		case cmd&0x80 != 0:
+			var off, n int64
+			for i := range 7 {
+				if cmd&(1<<i) == 0 {
+					continue
+				}
+				b, err := delta.ReadByte()
+				if err != nil {
+					return 0, packfile.ErrInvalidDelta
+				}
+				if i < 4 {
+					off |= int64(b) << (8 * i)
+				} else {
+					n |= int64(b) << (8 * (i - 4))
+				}
+			}
+			if n == 0 {
+				n = 0x10000
+			}
+			if off < pos {
+				pos = 0
+			}
+			cost += off - pos + n
+			pos = off + n
+		case cmd != 0:
+			for range cmd {
+				if _, err := delta.ReadByte(); err != nil {
+					return 0, packfile.ErrInvalidDelta
+				}
+			}
+		default:
+			return 0, packfile.ErrInvalidDelta
+		}
+	}
 }

@@ -370,3 +370,56 @@ func TestLooseLyingSize(t *testing.T) {
 		t.Errorf("big.txt: %d bytes after the fresh fetch", len(got))
 	}
 }
+
+// TestTreeBackwardCopiesTooCostly: a file over streamObject stored as a
+// delta whose copies alternate between the two ends of its base makes
+// go-git's streaming patcher read the base from its start for every other
+// byte (3 MiB for each of a million pairs): the read fails at once, its
+// cost charged from the delta's commands before it streams.
+func TestTreeBackwardCopiesTooCostly(t *testing.T) {
+	const size, pairs = 3 << 20, 1 << 20
+	base := make([]byte, size)
+	d := binary.AppendUvarint(nil, size)
+	d = binary.AppendUvarint(d, 2*pairs)
+	for range pairs {
+		o := size - 1
+		d = append(d, 0x80|0x07|0x10, byte(o), byte(o>>8), byte(o>>16), 1, 0x80|0x10, 1) // copy the last byte, then the first
+	}
+	e := craftEntry(plumbing.BlobObject, base)
+	u, commit := craftedCommit(t, 2, [][]byte{e, craftEntry(plumbing.OFSDeltaObject, d, ofsDistance(len(e))...)}, []craftedFile{
+		{"base.bin", plumbing.ComputeHash(plumbing.BlobObject, base)},
+		{"t.bin", plumbing.ComputeHash(plumbing.BlobObject, make([]byte, 2*pairs))},
+	})
+	f := newFetcher(t, "")
+	_, err := f.Tree(context.Background(), u, commit)
+	assertTooCostly(t, f, u, commit, err)
+}
+
+// TestTreeLargeDeltaStreams: a large file stored as a delta on a small
+// base streams through the walk instead of being decoded whole.
+func TestTreeLargeDeltaStreams(t *testing.T) {
+	const size, copies = 1 << 20, 64
+	base := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	d := binary.AppendUvarint(nil, size)
+	d = binary.AppendUvarint(d, size*copies)
+	for range copies {
+		d = append(d, 0x80|0x40, 0x10) // copy 1 MiB from offset 0
+	}
+	e := craftEntry(plumbing.BlobObject, base)
+	u, commit := craftedCommit(t, 2, [][]byte{e, craftEntry(plumbing.OFSDeltaObject, d, ofsDistance(len(e))...)}, []craftedFile{
+		{"base.bin", plumbing.ComputeHash(plumbing.BlobObject, base)},
+		{"big.bin", plumbing.ComputeHash(plumbing.BlobObject, bytes.Repeat(base, copies))},
+	})
+	cache := t.TempDir()
+	if _, err := newFetcher(t, cache).Tree(context.Background(), u, commit); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	n := memstat.Allocated(func() { _, err = newOfflineFetcher(t, cache).Tree(context.Background(), u, commit) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n > 24<<20 {
+		t.Errorf("reading a 64 MiB file stored as a delta allocated %d bytes", n)
+	}
+}

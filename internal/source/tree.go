@@ -264,7 +264,11 @@ func (tr *treeReader) addBlob(p string, kind fileset.Kind, h plumbing.Hash) erro
 		// The stream holds no unlocked storage state (see treeReader), so
 		// it may be read after the lock is released.
 		// fileset.New makes the reader check the content against Sum.
-		rc, err := b.Reader()
+		err = chargeStream(repo, h, size, largeObject, tr.budget)
+		var rc io.ReadCloser
+		if err == nil {
+			rc, err = b.Reader()
+		}
 		if err == nil {
 			err = tr.budget.check()
 			if err != nil {
@@ -448,6 +452,20 @@ func (tr *treeReader) blobReader(h plumbing.Hash, size int64) (io.ReadCloser, er
 				}
 				return chargedReader{ReadCloser: rc, budget: tr.budget}, nil
 			}
+			// A delta streams too, its bases decoded in memory (and
+			// charged by the cache), once what streaming it reads of its
+			// base is charged.
+			if err := chargeStream(tr.stream, h, size, streamObject, tr.budget); err != nil {
+				return nil, err
+			}
+			if err := tr.budget.check(); err != nil {
+				return nil, err
+			}
+			b, err := tr.stream.BlobObject(h)
+			if err != nil {
+				return nil, err
+			}
+			return b.Reader()
 		}
 	}
 	b, err := tr.repo.BlobObject(h)
