@@ -162,9 +162,10 @@ type repoOptions struct {
 	// budget, if set, is charged every object go-git decodes in memory
 	// (chargedCache); blobless then keeps blobs out of the cache as well.
 	budget *readBudget
-	// inMemory has go-git decode every object in memory, however large,
-	// never streaming one (a tree walk: see treeReader.blobReader for the
-	// whole blobs it streams itself). go-git streams a large delta by
+	// inMemory has go-git decode every object it is asked for in memory,
+	// never streaming one: a tree walk's small blobs and their bases
+	// (treeReader.blobReader streams the blobs over streamObject itself,
+	// charged first). go-git streams a large delta by
 	// reading its base again from the start at every copy that goes
 	// backwards, and its base outside the cache: what it decodes so is
 	// neither linear nor counted.

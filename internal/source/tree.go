@@ -421,10 +421,12 @@ func (tr *treeReader) readThrough(h plumbing.Hash, size int64, keep bool) (sum [
 }
 
 // blobReader reads blob h, of size bytes, for the walk. A blob over
-// streamObject stored whole streams from its pack; go-git would decode it
-// whole into memory first, byte by byte through its pack scanner. A delta
-// is decoded by go-git in memory (the walk's repository is opened
-// inMemory), each base charged to the budget as it is decoded.
+// streamObject streams: stored whole, straight from its pack (go-git would
+// decode it whole into memory first, byte by byte through its pack
+// scanner); a delta through go-git's streaming patcher, once what that
+// reads of its base is charged (chargeStream). A smaller blob is decoded in
+// memory by the walk's repository (opened inMemory), each base charged to
+// the budget as it is decoded.
 func (tr *treeReader) blobReader(h plumbing.Hash, size int64) (io.ReadCloser, error) {
 	if size > streamObject {
 		if tr.stream == nil {
