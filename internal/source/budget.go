@@ -157,23 +157,9 @@ func streamCost(delta io.ByteReader) (int64, error) {
 		cost++
 		switch {
 		case cmd&0x80 != 0:
-			var off, n int64
-			for i := range 7 {
-				if cmd&(1<<i) == 0 {
-					continue
-				}
-				b, err := delta.ReadByte()
-				if err != nil {
-					return 0, packfile.ErrInvalidDelta
-				}
-				if i < 4 {
-					off |= int64(b) << (8 * i)
-				} else {
-					n |= int64(b) << (8 * (i - 4))
-				}
-			}
-			if n == 0 {
-				n = 0x10000
+			off, n, err := deltaCopy(cmd, delta)
+			if err != nil {
+				return 0, err
 			}
 			if off < pos {
 				pos = 0

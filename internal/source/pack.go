@@ -494,6 +494,31 @@ func deltaSize(r io.ByteReader) (uint64, error) {
 	return 0, packfile.ErrInvalidDelta
 }
 
+// deltaCopy reads the offset and size of a delta's copy command cmd (its
+// high bit set): the bits of cmd say which of the next seven bytes follow,
+// four of offset and three of size, little-endian; a size of 0 means
+// 0x10000.
+func deltaCopy(cmd byte, delta io.ByteReader) (off, n int64, err error) {
+	for i := range 7 {
+		if cmd&(1<<i) == 0 {
+			continue
+		}
+		b, err := delta.ReadByte()
+		if err != nil {
+			return 0, 0, packfile.ErrInvalidDelta
+		}
+		if i < 4 {
+			off |= int64(b) << (8 * i)
+		} else {
+			n |= int64(b) << (8 * (i - 4))
+		}
+	}
+	if n == 0 {
+		n = 0x10000
+	}
+	return off, n, nil
+}
+
 // patch applies a delta in git's format (the base's size, the result's,
 // then commands that copy a range of the base or insert bytes of the delta)
 // to a base read at offsets, writing the result to the writer that start
@@ -528,22 +553,8 @@ func (ix *packIndexer) patch(base io.ReaderAt, baseSize, cost int64, delta *bufi
 		switch {
 		case cmd&0x80 != 0: // copy from the base
 			var off int64
-			for i := range 7 {
-				if cmd&(1<<i) == 0 {
-					continue
-				}
-				b, err := delta.ReadByte()
-				if err != nil {
-					return packfile.ErrInvalidDelta
-				}
-				if i < 4 {
-					off |= int64(b) << (8 * i)
-				} else {
-					n |= int64(b) << (8 * (i - 4))
-				}
-			}
-			if n == 0 {
-				n = 0x10000
+			if off, n, err = deltaCopy(cmd, delta); err != nil {
+				return err
 			}
 			if n > left || off+n > baseSize {
 				return packfile.ErrInvalidDelta
