@@ -120,6 +120,12 @@ func chargeStream(repo *git.Repository, h plumbing.Hash, size, threshold int64, 
 	if err != nil {
 		return err
 	}
+	return chargeDelta(obj, budget)
+}
+
+// chargeDelta is chargeStream for obj, as a DeltaObjectStorer gave it:
+// nothing for an object stored whole.
+func chargeDelta(obj plumbing.EncodedObject, budget *readBudget) error {
 	if _, delta := obj.(plumbing.DeltaObject); !delta {
 		return nil
 	}

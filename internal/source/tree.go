@@ -225,9 +225,6 @@ func (tr *treeReader) link(h plumbing.Hash) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := checkName(plumbing.BlobObject, h, plumbing.ComputeHash(plumbing.BlobObject, b)); err != nil {
-		return "", err
-	}
 	tr.budget.read(size)
 	tr.links[h] = string(b)
 	return tr.links[h], nil
@@ -323,9 +320,6 @@ func (tr *treeReader) readBlob(p string, h plumbing.Hash) (blobRead, error) {
 		if err != nil {
 			return blobRead{}, &damage{fmt.Errorf("read %s: %w", p, err)}
 		}
-		if err := checkName(plumbing.BlobObject, h, plumbing.ComputeHash(plumbing.BlobObject, b)); err != nil {
-			return blobRead{}, &damage{fmt.Errorf("read %s: %w", p, err)}
-		}
 		if bytes.HasPrefix(b, []byte(lfsPrefix)) {
 			return blobRead{}, wrapf(ErrUnsupported, "%s is a Git LFS pointer, not the file: Traefik would load the pointer; commit the content itself", p)
 		}
@@ -356,9 +350,10 @@ func (tr *treeReader) size(h plumbing.Hash) (int64, error) {
 	return b.Size, nil
 }
 
-// content reads blob h, of size bytes (its header's), whole. A stream
-// going past size is not read further (a loose object's reader does not
-// stop at its header's size): holding more or fewer bytes is damage.
+// content reads blob h, of size bytes (its header's), whole, and checks it
+// against its git name. A stream going past size is not read further (a
+// loose object's reader does not stop at its header's size): holding more
+// or fewer bytes is damage.
 func (tr *treeReader) content(h plumbing.Hash, size int64) ([]byte, error) {
 	b, err := tr.repo.BlobObject(h)
 	if err != nil {
@@ -372,6 +367,9 @@ func (tr *treeReader) content(h plumbing.Hash, size int64) ([]byte, error) {
 	content, err := io.ReadAll(io.LimitReader(rc, size+1))
 	if err == nil && int64(len(content)) != size {
 		err = fmt.Errorf("blob %s holds %s bytes, its header says %d", h, holds(int64(len(content)), size), size)
+	}
+	if err == nil {
+		err = checkName(plumbing.BlobObject, h, plumbing.ComputeHash(plumbing.BlobObject, content))
 	}
 	return content, err
 }
@@ -457,7 +455,7 @@ func (tr *treeReader) blobReader(h plumbing.Hash, size int64) (io.ReadCloser, er
 			// A delta streams too, its bases decoded in memory (and
 			// charged by the cache), once what streaming it reads of its
 			// base is charged.
-			if err := chargeStream(tr.stream, h, size, streamObject, tr.budget); err != nil {
+			if err := chargeDelta(obj, tr.budget); err != nil {
 				return nil, err
 			}
 			if err := tr.budget.check(); err != nil {
