@@ -301,74 +301,72 @@ func plantLoose(t *testing.T, f *Fetcher, u, name, header string, content func(i
 	}
 }
 
+// loosePlanted is a one-commit repository holding name, fetched into a
+// cache, where a loose object with header and content then stands in for
+// that file's packed blob. It returns the online fetcher, the URL, the
+// commit and the cache directory.
+func loosePlanted(t *testing.T, name, data, header string, content func(io.Writer)) (*Fetcher, string, string, string) {
+	t.Helper()
+	r := testenv.NewRepo(t, filepath.Join(t.TempDir(), "loose"))
+	r.WriteFile("go.mod", "module example.com/loose\n")
+	r.WriteFile(name, data)
+	commit := r.Commit("loose")
+	u := "file://" + r.Dir
+	cache := t.TempDir()
+	f := newFetcher(t, cache)
+	if _, err := f.Tree(context.Background(), u, commit); err != nil {
+		t.Fatal(err)
+	}
+	plantLoose(t, f, u, strings.TrimSpace(r.Git("rev-parse", commit+":"+name)), header, content)
+	return f, u, commit, cache
+}
+
+// refetchedWhole checks that online, the damaged repository is fetched
+// afresh and name reads back as data.
+func refetchedWhole(t *testing.T, f *Fetcher, u, commit, name, data string) {
+	t.Helper()
+	tree, err := f.Tree(context.Background(), u, commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, tree.Files, name); got != data {
+		t.Errorf("%s: %d bytes after the fresh fetch", name, len(got))
+	}
+}
+
 // TestLooseBombBounded: a loose object (found first by the walk's stream)
 // whose header says 20,000 bytes and which inflates to 64 MiB is damage,
 // found reading 20,001 bytes of it, not after holding it all.
 func TestLooseBombBounded(t *testing.T) {
-	r := testenv.NewRepo(t, filepath.Join(t.TempDir(), "bomb"))
 	mid := strings.Repeat("x", 20000)
-	r.WriteFile("go.mod", "module example.com/bomb\n")
-	r.WriteFile("mid.txt", mid)
-	commit := r.Commit("bomb")
-	u := "file://" + r.Dir
-	cache := t.TempDir()
-	f := newFetcher(t, cache)
-	ctx := context.Background()
-	if _, err := f.Tree(ctx, u, commit); err != nil {
-		t.Fatal(err)
-	}
-	plantLoose(t, f, u, strings.TrimSpace(r.Git("rev-parse", commit+":mid.txt")), "blob 20000\x00", func(w io.Writer) {
+	f, u, commit, cache := loosePlanted(t, "mid.txt", mid, "blob 20000\x00", func(w io.Writer) {
 		zeros := make([]byte, 1<<20)
 		for range 64 {
 			_, _ = w.Write(zeros)
 		}
 	})
 	var err error
-	n := memstat.Allocated(func() { _, err = newOfflineFetcher(t, cache).Tree(ctx, u, commit) })
+	n := memstat.Allocated(func() { _, err = newOfflineFetcher(t, cache).Tree(context.Background(), u, commit) })
 	if !errors.Is(err, ErrNotCached) || !strings.Contains(err.Error(), "more than 20000") {
 		t.Fatalf("offline: %v, want the cache damaged (not cached), the blob holding more than its header says", err)
 	}
 	if n > 16<<20 {
 		t.Errorf("reading the bomb allocated %d bytes", n)
 	}
-	// Online, the repository is fetched afresh.
-	tree, err := f.Tree(ctx, u, commit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := readFile(t, tree.Files, "mid.txt"); got != mid {
-		t.Errorf("mid.txt: %d bytes after the fresh fetch", len(got))
-	}
+	refetchedWhole(t, f, u, commit, "mid.txt", mid)
 }
 
 // TestLooseLyingSize: a loose object whose header gives a packed blob a
 // smaller size than it has is damage: the walk would otherwise read the
 // whole packed blob as a small file and keep it in memory past keptBlob.
 func TestLooseLyingSize(t *testing.T) {
-	r := testenv.NewRepo(t, filepath.Join(t.TempDir(), "lie"))
 	big := strings.Repeat("0123456789abcdef", (1<<20)/16)
-	r.WriteFile("go.mod", "module example.com/lie\n")
-	r.WriteFile("big.txt", big)
-	commit := r.Commit("lie")
-	u := "file://" + r.Dir
-	cache := t.TempDir()
-	f := newFetcher(t, cache)
-	ctx := context.Background()
-	if _, err := f.Tree(ctx, u, commit); err != nil {
-		t.Fatal(err)
-	}
-	plantLoose(t, f, u, strings.TrimSpace(r.Git("rev-parse", commit+":big.txt")), "blob 7\x00", func(w io.Writer) { _, _ = io.WriteString(w, big) })
-	_, err := newOfflineFetcher(t, cache).Tree(ctx, u, commit)
+	f, u, commit, cache := loosePlanted(t, "big.txt", big, "blob 7\x00", func(w io.Writer) { _, _ = io.WriteString(w, big) })
+	_, err := newOfflineFetcher(t, cache).Tree(context.Background(), u, commit)
 	if !errors.Is(err, ErrNotCached) || !strings.Contains(err.Error(), "its header says 7") {
 		t.Fatalf("offline: %v, want the cache damaged (not cached), the blob's size not its header's", err)
 	}
-	tree, err := f.Tree(ctx, u, commit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := readFile(t, tree.Files, "big.txt"); got != big {
-		t.Errorf("big.txt: %d bytes after the fresh fetch", len(got))
-	}
+	refetchedWhole(t, f, u, commit, "big.txt", big)
 }
 
 // TestTreeBackwardCopiesTooCostly: a file over streamObject stored as a
